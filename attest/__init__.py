@@ -1,0 +1,1 @@
+"""attest: the node side. Evidence formats, collection, bundles, releases and the agent."""

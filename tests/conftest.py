@@ -1,0 +1,29 @@
+"""Shared fixtures. Real vectors live in tests/vectors (copied from ../shared/vectors with their
+MANIFESTs); our own generated fixtures live in tests/assets with the scripts that make them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+VECTORS = Path(__file__).parent / "vectors"
+ASSETS = Path(__file__).parent / "assets"
+
+
+def vector_path(*parts: str) -> Path:
+    path = VECTORS.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"test vector missing: {path}")
+    return path
+
+
+def load_json_vector(*parts: str) -> Any:
+    return json.loads(vector_path(*parts).read_text())
+
+
+@pytest.fixture
+def vectors() -> Path:
+    return VECTORS

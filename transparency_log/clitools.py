@@ -1,0 +1,54 @@
+"""Shared command-line plumbing for the `tlog`, `attest` and `verifier` commands.
+
+Errors are one line on stderr with the exit code of their class (DESIGN.md error table),
+never a traceback. ``ATTESTLOG_TRACEBACK=1`` re-raises for debugging.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from transparency_log.errors import AttestlogError, PolicyError
+
+EXIT_UNEXPECTED = 1
+
+
+def report_error(err: AttestlogError) -> None:
+    """Print an error as one line per failure on stderr."""
+    if isinstance(err, PolicyError):
+        click.echo(f"error: policy refused ({len(err.failures)} failure(s))", err=True)
+        for failure in err.failures:
+            click.echo(f"  {failure}", err=True)
+    else:
+        click.echo(f"error: {err}", err=True)
+
+
+class ErrorHandlingGroup(click.Group):
+    """A click group that maps AttestlogError to its exit code with a one-line message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AttestlogError as err:
+            if os.environ.get("ATTESTLOG_TRACEBACK"):
+                raise
+            report_error(err)
+            ctx.exit(err.exit_code)
+        except (OSError, ValueError) as err:
+            # Files that cannot be read, and similar; still one line, no traceback.
+            if os.environ.get("ATTESTLOG_TRACEBACK"):
+                raise
+            click.echo(f"error: {type(err).__name__}: {err}", err=True)
+            ctx.exit(EXIT_UNEXPECTED)
+
+
+def read_input(path: str) -> bytes:
+    """Read a file given on the command line; ``-`` is standard input."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()

@@ -1,0 +1,1 @@
+"""verifier: the client side. Authenticity, collateral, policy, pipeline and audit."""

@@ -1,0 +1,119 @@
+"""Building blocks for the policy file (docs/policy.md): strict tables and failure collection.
+
+The policy file is TOML and fail-closed: an unknown key is a TrustConfigError, a value of the
+wrong type is a TrustConfigError naming the key. Each evidence type parses its own table
+(``[snp]``, ``[tdx]``, ``[gpu]``, ``[log]``) with :class:`StrictTable`; the verifier
+composes them. Policy checks never stop at the first failure: they add to a
+:class:`FailureCollector` and raise one PolicyError with the whole list (house rule 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from transparency_log.errors import PolicyError, PolicyFailure, TrustConfigError
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class StrictTable:
+    """A read-once view over one TOML table; :meth:`finish` refuses keys nobody read."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise TrustConfigError("policy.schema", "must be a table", field=path,
+                                   got=type(data).__name__, want="table")
+        self._data = data
+        self._path = path
+        self._seen: set[str] = set()
+
+    def _name(self, key: str) -> str:
+        return f"{self._path}.{key}" if self._path else key
+
+    def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> Any:
+        """The value of ``key``, which must be of ``kind``; ``default`` when absent."""
+        self._seen.add(key)
+        if key not in self._data:
+            if default is _MISSING:
+                raise TrustConfigError("policy.schema", "required key missing",
+                                       field=self._name(key))
+            return default
+        value = self._data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; refuse it where an int is wanted.
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            raise TrustConfigError("policy.schema", "wrong type", field=self._name(key),
+                                   got=type(value).__name__,
+                                   want="|".join(k.__name__ for k in kinds))
+        return value
+
+    def get_list(self, key: str, item: type[T], default: Any = _MISSING) -> list[T] | Any:
+        """A list whose every item is of type ``item``."""
+        value = self.get(key, list, default)
+        if value is default:
+            return value
+        for i, v in enumerate(value):
+            if not isinstance(v, item) or (isinstance(v, bool) and item is not bool):
+                raise TrustConfigError("policy.schema", "wrong item type",
+                                       field=f"{self._name(key)}[{i}]",
+                                       got=type(v).__name__, want=item.__name__)
+        return value
+
+    def get_hex(self, key: str, size: int | None = None, default: Any = _MISSING) -> Any:
+        """A lowercase or uppercase hex string decoded to bytes, optionally of exact size."""
+        value = self.get(key, str, default)
+        if value is default:
+            return value
+        return parse_hex(value, size, field=self._name(key))
+
+    def table(self, key: str) -> StrictTable | None:
+        """A nested table, or None when absent."""
+        value = self.get(key, dict, None)
+        return None if value is None else StrictTable(value, self._name(key))
+
+    def finish(self) -> None:
+        """Refuse any key that was not read (fail closed on typos and unknown options)."""
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            raise TrustConfigError("policy.schema", "unknown key(s): " + ", ".join(unknown),
+                                   field=self._name(unknown[0]))
+
+
+def parse_hex(value: str, size: int | None, *, field: str) -> bytes:
+    """Decode a hex policy value strictly."""
+    try:
+        out = bytes.fromhex(value)
+    except ValueError:
+        raise TrustConfigError("policy.schema", "not hex", field=field, got=value) from None
+    if size is not None and len(out) != size:
+        raise TrustConfigError("policy.schema", "wrong length", field=field,
+                               got=len(out), want=size)
+    return out
+
+
+class FailureCollector:
+    """Collects policy failures; :meth:`raise_if_any` raises one PolicyError with all of them."""
+
+    def __init__(self) -> None:
+        self.failures: list[PolicyFailure] = []
+
+    def fail(self, check: str, field: str, got: Any, want: Any, message: str = "") -> None:
+        self.failures.append(PolicyFailure(check, field, got, want, message))
+
+    def require(self, ok: bool, check: str, field: str, got: Any, want: Any,
+                message: str = "") -> None:
+        if not ok:
+            self.fail(check, field, got, want, message)
+
+    def run(self, fn: Callable[[FailureCollector], None]) -> None:
+        fn(self)
+
+    def raise_if_any(self) -> None:
+        if self.failures:
+            raise PolicyError(self.failures)
