@@ -15,8 +15,8 @@ elsewhere is a ProofError carrying the expected and the calculated root.
 
 Size-0 consistency convention: a consistency *proof* from the empty tree is meaningless, and
 :func:`verify_consistency` refuses ``size1 == 0`` with a FormatError, even for
-``size2 == 0`` (as the transparency-dev vectors do). A C2SP tlog-witness accepts ``old 0`` with an empty proof: that
-rule belongs to the witness (every tree extends the empty tree), not to this function.
+``size2 == 0`` (as the transparency-dev vectors do). A C2SP tlog-witness accepts ``old 0``
+with an empty proof: that rule belongs to the witness (every tree extends the empty tree), not to this function.
 """
 
 from __future__ import annotations
