@@ -14,9 +14,9 @@ Verification follows RFC 9162 §2.1.3.2 and §2.1.4.2 with input checks first: i
 elsewhere is a ProofError carrying the expected and the calculated root.
 
 Size-0 consistency convention: a consistency *proof* from the empty tree is meaningless, and
-:func:`verify_consistency` refuses ``size1 == 0`` with a FormatError, even for
-``size2 == 0`` (as the transparency-dev vectors do). A C2SP tlog-witness accepts ``old 0``
-with an empty proof: that rule belongs to the witness (every tree extends the empty tree), not to this function.
+:func:`verify_consistency` refuses ``size1 == 0`` with a FormatError, even for ``size2 == 0``
+(as the transparency-dev vectors do). A C2SP tlog-witness accepts ``old 0`` with an empty
+proof: that rule belongs to the witness (every tree extends the empty tree), not here.
 """
 
 from __future__ import annotations
