@@ -1,0 +1,157 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS), restricted to the values release entries use.
+
+Encoding (RFC 8785 §3.2):
+- objects: members sorted by their names compared as arrays of UTF-16 code units (§3.2.3),
+  no whitespace anywhere, ``:`` and ``,`` as separators;
+- strings (§3.2.2.2): ``"`` and ``\\`` escaped as ``\\"`` and ``\\\\``; U+0008, U+0009, U+000A,
+  U+000C, U+000D as ``\\b \\t \\n \\f \\r``; the other controls below U+0020 as ``\\u00xx``
+  (lowercase hex); every other code point as itself in UTF-8. Lone surrogates are refused;
+- literals ``true``, ``false``, ``null``;
+- numbers (§3.2.2.3) use ECMAScript's Number-to-String. **Restriction:** attestlog accepts
+  only integers in the IEEE 754 exact range ``-(2**53-1) .. 2**53-1``, which ECMAScript prints
+  as plain decimal digits. Floats, NaN, infinities, ``-0`` and larger integers are refused
+  (FormatError ``release.json.number``), so our output is always valid JCS and no value can
+  change meaning between a JavaScript and a Python reader.
+
+Decoding (:func:`decode`) is strict: the input must be UTF-8, every object's names must be
+unique, no floats or non-finite constants, nesting at most :data:`MAX_DEPTH`, and the bytes
+must be exactly the canonical encoding of the value they decode to (re-encode equality).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from transparency_log.errors import FormatError
+
+__all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "decode", "encode", "utf16_key"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_DEPTH = 32
+
+_SHORT_ESCAPES = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r",
+                  0x22: '\\"', 0x5C: "\\\\"}
+
+
+def utf16_key(name: str) -> bytes:
+    """Sort key for object member names: the UTF-16BE code units (RFC 8785 §3.2.3).
+
+    Big-endian bytes compare the same as the sequence of 16-bit code units.
+    """
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+def _string(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        cp = ord(ch)
+        if 0xD800 <= cp <= 0xDFFF:
+            raise FormatError("release.json.string", "lone surrogate in string",
+                              got=f"U+{cp:04X}")
+        if cp in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[cp])
+        elif cp < 0x20:
+            out.append(f"\\u{cp:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _encode(value: Any, out: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise FormatError("release.json.depth", "nesting too deep", got=depth, want=MAX_DEPTH)
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise FormatError("release.json.number", "integer outside the exact double range",
+                              got=value, want=f"|n| <= {MAX_SAFE_INTEGER}")
+        out.append(str(int(value)))
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out, depth + 1)
+        out.append("]")
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise FormatError("release.json.object", "object member name is not a string",
+                                  got=repr(key))
+        out.append("{")
+        for i, key in enumerate(sorted(value, key=utf16_key)):
+            if i:
+                out.append(",")
+            out.append(_string(key))
+            out.append(":")
+            _encode(value[key], out, depth + 1)
+        out.append("}")
+    elif isinstance(value, float):
+        raise FormatError("release.json.number", "floating-point numbers are not allowed",
+                          got=repr(value), want="an integer")
+    else:
+        raise FormatError("release.json.type", "value has no JSON form",
+                          got=type(value).__name__)
+
+
+def encode(value: Any) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of ``value`` (dict/list/str/int/bool/None)."""
+    out: list[str] = []
+    _encode(value, out, 0)
+    return "".join(out).encode("utf-8")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, val in pairs:
+        if key in obj:
+            raise FormatError("release.json.duplicate", "duplicate object member name",
+                              field=key)
+        obj[key] = val
+    return obj
+
+
+def _no_float(text: str) -> Any:
+    raise FormatError("release.json.number", "floating-point numbers are not allowed",
+                      got=text, want="an integer")
+
+
+def _no_constant(text: str) -> Any:
+    raise FormatError("release.json.number", "non-finite number", got=text)
+
+
+def decode(data: bytes, *, max_size: int | None = None) -> Any:
+    """Parse canonical JSON bytes strictly; FormatError unless ``encode(result) == data``."""
+    if max_size is not None and len(data) > max_size:
+        raise FormatError("release.json.size", "document too large", got=len(data),
+                          want=f"<= {max_size}")
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FormatError("release.json.utf8", f"not UTF-8: {err.reason}",
+                          got=f"byte offset {err.start}") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_float,
+                           parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise FormatError("release.json.syntax", f"not JSON: {err.msg}",
+                          got=f"char offset {err.pos}") from None
+    except RecursionError:
+        raise FormatError("release.json.depth", "nesting too deep", want=MAX_DEPTH) from None
+    canonical = encode(value)
+    if canonical != bytes(data):
+        at = next((i for i, (a, b) in enumerate(zip(canonical, data, strict=False)) if a != b),
+                  min(len(canonical), len(data)))
+        raise FormatError("release.json.canonical", "not in RFC 8785 canonical form",
+                          got=f"first difference at byte {at}",
+                          want=canonical[at:at + 16].decode("utf-8", "replace"))
+    return value
