@@ -1,0 +1,374 @@
+"""Release and revocation statements: in-toto Statement v1 with attestlog predicates.
+
+in-toto Attestation Framework, Statement layer v1
+(https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md)::
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [{"name": NAME, "digest": {"sha256": HEX}}],
+     "predicateType": URI,
+     "predicate": {...}}
+
+attestlog defines two predicate types (docs/formats.md, "Release entries"):
+
+- :data:`RELEASE_PREDICATE_TYPE`: the build's source, builder, artifacts (sha256) and the
+  expected measurements (SNP launch MEASUREMENT per vCPU configuration, TDX MRTD/RTMR0-2,
+  allowed GPU driver and VBIOS versions). The subject is the image (name + sha256).
+- :data:`REVOCATION_PREDICATE_TYPE`: the subject is the revoked release entry
+  (name :data:`REVOKED_SUBJECT_NAME`, digest = :func:`attest.release.dsse.entry_digest` of
+  the release's log entry) and the predicate gives the reason.
+
+Statements are written and read as RFC 8785 canonical JSON with only integers and strings
+(:mod:`attest.release.canonical_json`). Parsing is strict: unknown or missing fields, wrong
+types, hex of the wrong size or case, duplicates and over-cap lists are FormatErrors
+(check ``release.statement``) naming the field by its dotted path. Hex is lowercase.
+
+A log entry is at most :data:`MAX_ENTRY_SIZE` bytes; a statement whose canonical JSON is
+larger is refused (large material, e.g. a full event log, is referenced by digest as an
+artifact). The DSSE envelope around it is checked against the same cap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from attest.release import canonical_json
+from attest.release.json_fields import Fields, as_object
+from transparency_log.errors import FormatError
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "MAX_ENTRY_SIZE",
+    "RELEASE_PREDICATE_TYPE",
+    "REVOCATION_PREDICATE_TYPE",
+    "REVOKED_SUBJECT_NAME",
+    "STATEMENT_TYPE",
+    "VMM_TYPES",
+    "Artifact",
+    "GpuAllowList",
+    "Measurements",
+    "Release",
+    "Revocation",
+    "SnpMeasurement",
+    "Subject",
+    "TdxMeasurement",
+    "parse_statement",
+]
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+RELEASE_PREDICATE_TYPE = "https://attestlog.dev/release/v1"
+REVOCATION_PREDICATE_TYPE = "https://attestlog.dev/revocation/v1"
+REVOKED_SUBJECT_NAME = "attestlog-release-entry"
+
+#: A log entry (the DSSE envelope's canonical JSON) is at most this many bytes.
+MAX_ENTRY_SIZE = 65535
+
+ARTIFACT_KINDS = ("firmware", "kernel", "initrd", "cmdline", "disk", "other")
+VMM_TYPES = ("qemu", "ec2", "gce")
+
+SHA256_SIZE = 32
+MEASUREMENT_SIZE = 48  # SNP MEASUREMENT, TDX MRTD/RTMRn: SHA-384
+
+MAX_SUBJECTS = 16
+MAX_ARTIFACTS = 64
+MAX_SNP = 64
+MAX_VERSIONS = 64
+MAX_REASON = 1024
+
+CHECK = "release.statement"
+
+_NAME = re.compile(r"[\x21-\x7e][\x20-\x7e]*")  # printable ASCII, no leading space
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]*")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_URI = re.compile(r"[a-z][a-z0-9+.-]*:[\x21-\x7e]+")
+
+
+def _fail(message: str, field: str, got: Any = None, want: Any = None) -> FormatError:
+    return FormatError(CHECK, message, field=field, got=got, want=want)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An in-toto ResourceDescriptor restricted to ``{name, digest: {sha256}}``."""
+
+    name: str
+    sha256: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": {"sha256": self.sha256.hex()}}
+
+    @classmethod
+    def from_json(cls, value: Any, path: str) -> Subject:
+        f = as_object(value, path, CHECK)
+        name = f.string("name", max_len=256, pattern=_NAME)
+        digest = f.object("digest")
+        sha256 = digest.hex("sha256", size=SHA256_SIZE)
+        digest.finish()
+        f.finish()
+        return cls(name, sha256)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One build artifact: what it is (``kind``), its file name and its SHA-256."""
+
+    kind: str
+    name: str
+    sha256: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "sha256": self.sha256.hex()}
+
+    @classmethod
+    def from_json(cls, value: Any, path: str) -> Artifact:
+        f = as_object(value, path, CHECK)
+        out = cls(f.string("kind", choices=ARTIFACT_KINDS),
+                  f.string("name", max_len=256, pattern=_NAME),
+                  f.hex("sha256", size=SHA256_SIZE))
+        f.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class SnpMeasurement:
+    """The SNP launch MEASUREMENT (48 bytes) for one vCPU count/type and VMM type."""
+
+    vcpus: int
+    vcpu_type: str
+    vmm_type: str
+    measurement: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"vcpus": self.vcpus, "vcpu_type": self.vcpu_type, "vmm_type": self.vmm_type,
+                "measurement": self.measurement.hex()}
+
+    @classmethod
+    def from_json(cls, value: Any, path: str) -> SnpMeasurement:
+        f = as_object(value, path, CHECK)
+        out = cls(f.integer("vcpus", lo=1, hi=4096),
+                  f.string("vcpu_type", max_len=64, pattern=_VERSION),
+                  f.string("vmm_type", choices=VMM_TYPES),
+                  f.hex("measurement", size=MEASUREMENT_SIZE))
+        f.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class TdxMeasurement:
+    """TDX MRTD and RTMR0-2 (48 bytes each); RTMR3 is the workload's and is not pinned."""
+
+    mrtd: bytes
+    rtmr0: bytes
+    rtmr1: bytes
+    rtmr2: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mrtd": self.mrtd.hex(), "rtmr0": self.rtmr0.hex(), "rtmr1": self.rtmr1.hex(),
+                "rtmr2": self.rtmr2.hex()}
+
+    @classmethod
+    def from_json(cls, value: Any, path: str) -> TdxMeasurement:
+        f = as_object(value, path, CHECK)
+        out = cls(*(f.hex(k, size=MEASUREMENT_SIZE) for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2")))
+        f.finish()
+        return out
+
+
+def _versions(f: Fields, key: str) -> tuple[str, ...]:
+    items = f.list(key, max_items=MAX_VERSIONS, min_items=1)
+    path = f.sub(key)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not 0 < len(item) <= 64 or not _VERSION.fullmatch(item):
+            raise _fail("malformed version", f"{path}[{i}]", got=repr(item)[:80],
+                        want=_VERSION.pattern)
+    if len(set(items)) != len(items):
+        raise _fail("duplicate version", path)
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class GpuAllowList:
+    """The NVIDIA GPU driver and VBIOS versions this release accepts."""
+
+    drivers: tuple[str, ...]
+    vbios: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"drivers": list(self.drivers), "vbios": list(self.vbios)}
+
+    @classmethod
+    def from_json(cls, value: Any, path: str) -> GpuAllowList:
+        f = as_object(value, path, CHECK)
+        out = cls(_versions(f, "drivers"), _versions(f, "vbios"))
+        f.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """Expected measurements; at least one of ``snp``/``tdx`` (a node needs a CPU TEE)."""
+
+    snp: tuple[SnpMeasurement, ...] = ()
+    tdx: TdxMeasurement | None = None
+    gpu: GpuAllowList | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.snp:
+            out["snp"] = [m.to_json() for m in self.snp]
+        if self.tdx is not None:
+            out["tdx"] = self.tdx.to_json()
+        if self.gpu is not None:
+            out["gpu"] = self.gpu.to_json()
+        return out
+
+    def validate(self, path: str) -> None:
+        if not self.snp and self.tdx is None:
+            raise _fail("no CPU TEE measurement (need snp or tdx)", path)
+        if len(self.snp) > MAX_SNP:
+            raise _fail("too many snp entries", f"{path}.snp", got=len(self.snp),
+                        want=f"<= {MAX_SNP}")
+        keys = [(m.vcpus, m.vcpu_type, m.vmm_type) for m in self.snp]
+        if len(set(keys)) != len(keys):
+            raise _fail("duplicate (vcpus, vcpu_type, vmm_type)", f"{path}.snp")
+
+    @classmethod
+    def from_json(cls, value: Any, path: str) -> Measurements:
+        f = as_object(value, path, CHECK)
+        snp: tuple[SnpMeasurement, ...] = ()
+        if f.has("snp"):
+            items = f.list("snp", max_items=MAX_SNP, min_items=1)
+            snp = tuple(SnpMeasurement.from_json(v, f"{f.sub('snp')}[{i}]")
+                        for i, v in enumerate(items))
+        tdx = TdxMeasurement.from_json(f.raw("tdx"), f.sub("tdx")) if f.has("tdx") else None
+        gpu = GpuAllowList.from_json(f.raw("gpu"), f.sub("gpu")) if f.has("gpu") else None
+        f.finish()
+        out = cls(snp, tdx, gpu)
+        out.validate(path)
+        return out
+
+    def snp_match(self, measurement: bytes) -> SnpMeasurement | None:
+        """The SNP configuration whose MEASUREMENT equals ``measurement``, if any."""
+        return next((m for m in self.snp if m.measurement == measurement), None)
+
+
+def _statement(subjects: tuple[Subject, ...], predicate_type: str,
+               predicate: dict[str, Any]) -> dict[str, Any]:
+    return {"_type": STATEMENT_TYPE, "subject": [s.to_json() for s in subjects],
+            "predicateType": predicate_type, "predicate": predicate}
+
+
+def _encode_capped(value: dict[str, Any]) -> bytes:
+    data = canonical_json.encode(value)
+    if len(data) > MAX_ENTRY_SIZE:
+        raise FormatError("release.entry.size", "statement larger than a log entry",
+                          got=len(data), want=f"<= {MAX_ENTRY_SIZE}")
+    return data
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release statement (predicate type :data:`RELEASE_PREDICATE_TYPE`)."""
+
+    subjects: tuple[Subject, ...]
+    repository: str
+    commit: str
+    builder: str
+    artifacts: tuple[Artifact, ...]
+    measurements: Measurements
+
+    predicate_type = RELEASE_PREDICATE_TYPE
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.subjects) <= MAX_SUBJECTS:
+            raise _fail("wrong number of subjects", "subject", got=len(self.subjects),
+                        want=f"1..{MAX_SUBJECTS}")
+        if len(self.artifacts) > MAX_ARTIFACTS:
+            raise _fail("too many artifacts", "predicate.artifacts", got=len(self.artifacts),
+                        want=f"<= {MAX_ARTIFACTS}")
+        if len({a.name for a in self.artifacts}) != len(self.artifacts):
+            raise _fail("duplicate artifact name", "predicate.artifacts")
+        self.measurements.validate("predicate.measurements")
+
+    def predicate(self) -> dict[str, Any]:
+        return {"source": {"repository": self.repository, "commit": self.commit},
+                "builder": {"id": self.builder},
+                "artifacts": [a.to_json() for a in self.artifacts],
+                "measurements": self.measurements.to_json()}
+
+    def to_json(self) -> dict[str, Any]:
+        return _statement(self.subjects, RELEASE_PREDICATE_TYPE, self.predicate())
+
+    def encode(self) -> bytes:
+        """Canonical JSON (RFC 8785) of the statement; FormatError over MAX_ENTRY_SIZE."""
+        return _encode_capped(self.to_json())
+
+    @classmethod
+    def from_predicate(cls, subjects: tuple[Subject, ...], value: Any) -> Release:
+        f = as_object(value, "predicate", CHECK)
+        src = f.object("source")
+        repository = src.string("repository", max_len=512, pattern=_URI)
+        commit = src.string("commit", pattern=_COMMIT)
+        src.finish()
+        bld = f.object("builder")
+        builder = bld.string("id", max_len=512, pattern=_URI)
+        bld.finish()
+        items = f.list("artifacts", max_items=MAX_ARTIFACTS)
+        artifacts = tuple(Artifact.from_json(v, f"predicate.artifacts[{i}]")
+                          for i, v in enumerate(items))
+        measurements = Measurements.from_json(f.raw("measurements"), "predicate.measurements")
+        f.finish()
+        return cls(subjects, repository, commit, builder, artifacts, measurements)
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A revocation statement: the revoked release entry's digest and a reason."""
+
+    release_digest: bytes
+    reason: str
+
+    predicate_type = REVOCATION_PREDICATE_TYPE
+
+    def __post_init__(self) -> None:
+        if len(self.release_digest) != SHA256_SIZE:
+            raise _fail("wrong digest size", "subject[0].digest.sha256",
+                        got=len(self.release_digest), want=SHA256_SIZE)
+        if not 0 < len(self.reason) <= MAX_REASON:
+            raise _fail("reason length out of range", "predicate.reason", got=len(self.reason),
+                        want=f"1..{MAX_REASON}")
+
+    def to_json(self) -> dict[str, Any]:
+        subject = Subject(REVOKED_SUBJECT_NAME, self.release_digest)
+        return _statement((subject,), REVOCATION_PREDICATE_TYPE, {"reason": self.reason})
+
+    def encode(self) -> bytes:
+        return _encode_capped(self.to_json())
+
+    @classmethod
+    def from_predicate(cls, subjects: tuple[Subject, ...], value: Any) -> Revocation:
+        if len(subjects) != 1 or subjects[0].name != REVOKED_SUBJECT_NAME:
+            raise _fail("a revocation has exactly one subject", "subject",
+                        got=[s.name for s in subjects], want=[REVOKED_SUBJECT_NAME])
+        f = as_object(value, "predicate", CHECK)
+        reason = f.string("reason", max_len=MAX_REASON)
+        f.finish()
+        return cls(subjects[0].sha256, reason)
+
+
+def parse_statement(data: bytes) -> Release | Revocation:
+    """Parse a statement's canonical JSON bytes strictly (FormatError on anything else)."""
+    if len(data) > MAX_ENTRY_SIZE:
+        raise FormatError("release.entry.size", "statement larger than a log entry",
+                          got=len(data), want=f"<= {MAX_ENTRY_SIZE}")
+    f = as_object(canonical_json.decode(data), "", CHECK)
+    f.string("_type", choices=(STATEMENT_TYPE,))
+    items = f.list("subject", max_items=MAX_SUBJECTS, min_items=1)
+    subjects = tuple(Subject.from_json(v, f"subject[{i}]") for i, v in enumerate(items))
+    kind = f.string("predicateType", choices=(RELEASE_PREDICATE_TYPE, REVOCATION_PREDICATE_TYPE))
+    predicate = f.raw("predicate")
+    f.finish()
+    if kind == RELEASE_PREDICATE_TYPE:
+        return Release.from_predicate(subjects, predicate)
+    return Revocation.from_predicate(subjects, predicate)

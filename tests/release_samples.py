@@ -1,0 +1,47 @@
+"""Sample release statements shared by the tests/test_release_*.py modules."""
+
+from __future__ import annotations
+
+import hashlib
+
+from attest.release.statement import (
+    Artifact,
+    GpuAllowList,
+    Measurements,
+    Release,
+    SnpMeasurement,
+    Subject,
+    TdxMeasurement,
+)
+
+# The SNP launch MEASUREMENT of tests/vectors/snp MANIFEST's second vector.
+SNP_MEASUREMENT = bytes.fromhex(
+    "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba"
+    "7e534442e7e1e17895dfe778d0228977")
+
+
+def digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def sample_release() -> Release:
+    return Release(
+        subjects=(Subject("inference-node.qcow2", digest("image")),),
+        repository="https://github.com/example/inference-node",
+        commit="d8b4a6445f38c48b9137a8099706d9b8073146e4",
+        builder="https://github.com/example/inference-node/.github/workflows/release.yml",
+        artifacts=(
+            Artifact("firmware", "OVMF.fd", digest("ovmf")),
+            Artifact("kernel", "vmlinuz", digest("kernel")),
+            Artifact("initrd", "initrd.img", digest("initrd")),
+            Artifact("cmdline", "cmdline.txt", digest("console=ttyS0")),
+            Artifact("disk", "inference-node.qcow2", digest("image")),
+        ),
+        measurements=Measurements(
+            snp=(SnpMeasurement(1, "EPYC-v4", "qemu", SNP_MEASUREMENT),
+                 SnpMeasurement(8, "EPYC-v4", "qemu", bytes(range(48)))),
+            tdx=TdxMeasurement(bytes([1]) * 48, bytes([2]) * 48, bytes([3]) * 48,
+                               bytes([4]) * 48),
+            gpu=GpuAllowList(drivers=("550.90.07",), vbios=("96.00.9F.00.01",)),
+        ),
+    )
