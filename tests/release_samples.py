@@ -45,3 +45,14 @@ def sample_release() -> Release:
             gpu=GpuAllowList(drivers=("550.90.07",), vbios=("96.00.9F.00.01",)),
         ),
     )
+
+
+def big_release() -> Release:
+    """A statement of about 52 KB: within the cap itself, over it once base64 in DSSE."""
+    base = sample_release()
+    arts = tuple(Artifact("other", f"{i:03d}" + "x" * 253, digest(str(i))) for i in range(64))
+    snp = tuple(SnpMeasurement(i + 1, "EPYC-v4" + "x" * 57, "qemu", bytes(48)) for i in range(64))
+    versions = tuple(f"{i:03d}" + "9" * 61 for i in range(64))
+    subjects = tuple(Subject(f"{i:03d}" + "s" * 253, digest(str(i))) for i in range(16))
+    return Release(subjects, base.repository, base.commit, base.builder, arts,
+                   Measurements(snp, base.measurements.tdx, GpuAllowList(versions, versions)))
