@@ -1,0 +1,177 @@
+"""Optional Sigstore bundles attached to a release, verified offline with sigstore-python.
+
+A CI workflow may sign the release statement (its canonical JSON bytes, as a blob) with
+Sigstore keyless signing; the resulting bundle (Sigstore bundle spec v0.1-v0.3) is attached to
+the release. This module checks such a bundle **offline**: against a pinned trusted root
+loaded from a file (``TrustedRoot.from_file``, no TUF refresh, no network) and an identity
+policy on the Fulcio certificate:
+
+- the SAN (for GitHub Actions: ``https://github.com/OWNER/REPO/WORKFLOW_PATH@REF``) and the
+  OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.1);
+- optionally the source repository (1.3.6.1.4.1.57264.1.12, ``https://github.com/OWNER/REPO``)
+  and source ref (1.3.6.1.4.1.57264.1.14), the Fulcio v2 GitHub extensions
+  (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
+
+sigstore's exceptions are mapped onto the one attestlog hierarchy with check ids:
+
+| check id                       | class             | cause                                  |
+|--------------------------------|-------------------|----------------------------------------|
+| ``release.sigstore.root``      | TrustConfigError  | trusted root file unreadable/invalid   |
+| ``release.sigstore.bundle``    | FormatError       | sigstore ``InvalidBundle``             |
+| ``release.sigstore.identity``  | VerificationError | the identity policy refused the cert   |
+| ``release.sigstore.certificate`` | ChainError      | the cert does not chain to the root    |
+| ``release.sigstore.artifact``  | SignatureError    | wrong artifact / signature invalid     |
+| ``release.sigstore.verify``    | VerificationError | any other failure (tlog, SCT, time...) |
+
+The trust root is always a parameter; nothing here reads the clock or the network itself
+(sigstore evaluates certificate validity at the bundle's verified signing time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.x509 import Certificate
+from sigstore.errors import CertValidationError
+from sigstore.errors import Error as SigstoreError
+from sigstore.errors import VerificationError as SigstoreVerificationError
+from sigstore.hashes import Hashed
+from sigstore.models import Bundle, InvalidBundle, TrustedRoot
+from sigstore.verify import Verifier, policy
+from sigstore_models.common.v1 import HashAlgorithm
+
+from transparency_log.errors import (
+    ChainError,
+    FormatError,
+    SignatureError,
+    TrustConfigError,
+    VerificationError,
+)
+
+__all__ = [
+    "GITHUB_ACTIONS_ISSUER",
+    "SigstoreIdentity",
+    "load_trusted_root",
+    "parse_bundle",
+    "verify_blob_bundle",
+    "verify_dsse_bundle",
+]
+
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+MAX_BUNDLE_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class SigstoreIdentity:
+    """Who must have signed: SAN and issuer, optionally GitHub repository and ref."""
+
+    san: str
+    issuer: str
+    repository: str | None = None  # "OWNER/REPO"
+    ref: str | None = None  # "refs/tags/v1.2.3"
+
+    @classmethod
+    def github_actions(cls, repository: str, workflow: str, ref: str) -> SigstoreIdentity:
+        """A GitHub Actions workflow identity: ``workflow`` is its path in the repository
+        (``.github/workflows/release.yml``) and ``ref`` the git ref it ran on."""
+        san = f"https://github.com/{repository}/{workflow}@{ref}"
+        return cls(san, GITHUB_ACTIONS_ISSUER, repository, ref)
+
+    def policy(self) -> policy.VerificationPolicy:
+        parts: list[policy.VerificationPolicy] = [
+            policy.Identity(identity=self.san, issuer=self.issuer)]
+        if self.repository is not None:
+            parts.append(policy.OIDCSourceRepositoryURI(f"https://github.com/{self.repository}"))
+        if self.ref is not None:
+            parts.append(policy.OIDCSourceRepositoryRef(self.ref))
+        return policy.AllOf(parts)
+
+
+class _Recording:
+    """Wraps a policy to tell an identity refusal apart from sigstore's other failures."""
+
+    def __init__(self, inner: policy.VerificationPolicy) -> None:
+        self.inner = inner
+        self.failure: Exception | None = None
+
+    def verify(self, cert: Certificate) -> None:
+        try:
+            self.inner.verify(cert)
+        except Exception as err:
+            self.failure = err
+            raise
+
+
+def load_trusted_root(path: Path | str) -> TrustedRoot:
+    """Load a pinned Sigstore trusted root (``trusted_root.json``) from a file, offline."""
+    try:
+        return TrustedRoot.from_file(str(path))
+    except (OSError, ValueError, SigstoreError) as err:
+        raise TrustConfigError("release.sigstore.root", f"cannot load trusted root: {err}",
+                               field=str(path)) from None
+
+
+def parse_bundle(data: bytes) -> Bundle:
+    """Parse a Sigstore bundle (JSON); FormatError ``release.sigstore.bundle`` if invalid."""
+    if len(data) > MAX_BUNDLE_SIZE:
+        raise FormatError("release.sigstore.bundle", "bundle too large", got=len(data),
+                          want=f"<= {MAX_BUNDLE_SIZE}")
+    try:
+        return Bundle.from_json(data)
+    except InvalidBundle as err:
+        raise FormatError("release.sigstore.bundle", f"invalid bundle: {err}") from None
+    except (ValueError, TypeError) as err:
+        raise FormatError("release.sigstore.bundle", f"invalid bundle: {err}") from None
+
+
+def _raise_mapped(err: Exception, recorder: _Recording, identity: SigstoreIdentity) -> None:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if recorder.failure is not None:
+        raise VerificationError("release.sigstore.identity",
+                                f"signer identity refused: {text}", field="certificate",
+                                want=identity.san) from None
+    if isinstance(err, InvalidBundle):
+        raise FormatError("release.sigstore.bundle", f"invalid bundle: {text}") from None
+    if isinstance(err, CertValidationError):
+        raise ChainError("release.sigstore.certificate",
+                         f"signing certificate does not chain to the trusted root: {text}"
+                         ) from None
+    if "digest mismatch" in text or "Signature is invalid" in text:
+        raise SignatureError("release.sigstore.artifact",
+                             f"bundle does not sign this artifact: {text}") from None
+    raise VerificationError("release.sigstore.verify", f"bundle does not verify: {text}"
+                            ) from None
+
+
+def verify_blob_bundle(bundle: bytes, root: TrustedRoot, identity: SigstoreIdentity, *,
+                       artifact: bytes | None = None,
+                       artifact_sha256: bytes | None = None) -> str:
+    """Verify a bundle that signs a blob (the artifact's bytes, or its SHA-256).
+
+    Returns the verified certificate SAN. Raises per the module table.
+    """
+    if (artifact is None) == (artifact_sha256 is None):
+        raise ValueError("give exactly one of artifact and artifact_sha256")
+    digest = artifact_sha256 if artifact is None else hashlib.sha256(artifact).digest()
+    hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest)
+    parsed = parse_bundle(bundle)
+    recorder = _Recording(identity.policy())
+    try:
+        Verifier(trusted_root=root).verify_artifact(hashed, parsed, recorder)
+    except (SigstoreVerificationError, SigstoreError, ValueError) as err:
+        _raise_mapped(err, recorder, identity)
+    return identity.san
+
+
+def verify_dsse_bundle(bundle: bytes, root: TrustedRoot,
+                       identity: SigstoreIdentity) -> tuple[str, bytes]:
+    """Verify a bundle holding a DSSE envelope; returns ``(payload_type, payload)``."""
+    parsed = parse_bundle(bundle)
+    recorder = _Recording(identity.policy())
+    try:
+        return Verifier(trusted_root=root).verify_dsse(parsed, recorder)
+    except (SigstoreVerificationError, SigstoreError, ValueError) as err:
+        _raise_mapped(err, recorder, identity)
+        raise  # unreachable: _raise_mapped always raises
