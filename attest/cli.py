@@ -10,3 +10,8 @@ from transparency_log.clitools import ErrorHandlingGroup
 @click.group(cls=ErrorHandlingGroup)
 def main() -> None:
     """Collect evidence, publish releases and run the node agent."""
+
+
+from attest.measure.cli import measure  # noqa: E402
+
+main.add_command(measure)

@@ -1,0 +1,1 @@
+"""Measurement computation: SNP launch MEASUREMENT (and TDX MRTD) from build artifacts."""
