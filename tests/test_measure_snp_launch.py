@@ -148,9 +148,9 @@ def test_parse_refuses_malformed() -> None:
     def bad_version(d: bytearray) -> None:
         d[meta_off + 8] = 2
 
-    for mutate, field in [(bad_sig, "SEV_METADATA.signature"),
+    for mutate, field in [(bad_sig, "SEV_METADATA.Signature"),
                           (bad_type, "SEV_METADATA.items[0].type"),
-                          (bad_version, "SEV_METADATA.version")]:
+                          (bad_version, "SEV_METADATA.Version")]:
         with pytest.raises(FormatError) as err:
             OvmfImage.parse(_ovmf_with(mutate))
         assert err.value.field == field

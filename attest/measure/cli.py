@@ -14,6 +14,7 @@ from attest.measure.snp_launch import (
     VmmType,
     snp_launch_measurement,
 )
+from attest.measure.tdx_mrtd import PageOrder, TdvfImage, tdx_mrtd
 from attest.release import canonical_json
 from attest.release.statement import SnpMeasurement
 from transparency_log.clitools import read_input
@@ -80,3 +81,15 @@ def measure_snp(ovmf_path: str, kernel: str | None, initrd: str | None, cmdline:
         click.echo(canonical_json.encode(entry.to_json()).decode("utf-8"))
     else:
         click.echo(digest.hex())
+
+
+@measure.command("tdx")
+@click.option("--tdvf", "tdvf_path", required=True, type=click.Path(dir_okay=False),
+              help="TDVF (OVMF IntelTdx) firmware image.")
+@click.option("--order", type=click.Choice([o.value for o in PageOrder]),
+              default=PageOrder.SINGLE.value,
+              show_default=True,
+              help="Page add/extend order: single-pass = upstream Linux KVM.")
+def measure_tdx(tdvf_path: str, order: str) -> None:
+    """Print the TDX MRTD (hex) of a TD booted from a TDVF image."""
+    click.echo(tdx_mrtd(TdvfImage.parse(read_input(tdvf_path)), order=PageOrder(order)).hex())

@@ -28,8 +28,7 @@ The order QEMU (and the EC2 / GCE hypervisors) add pages in, which virtee's
    OVMF SEV-ES reset block's EIP; the initial register state (AMD APM vol. 2, Table B-4
    "VMSA layout") depends on the VMM type.
 
-The OVMF footer GUID table sits 32 bytes before the end of the image; each entry is read
-backwards as ``data || u16 size || GUID`` (size counts data + 18). The SEV metadata GUID's
+The OVMF footer GUID table (:mod:`attest.measure.ovmf_footer`): the SEV metadata GUID's
 entry gives the offset from the end of the image of the ``ASEV`` header: signature,
 u32 size, u32 version (= 1), u32 item count, then ``{u32 gpa, u32 size, u32 type}`` items.
 """
@@ -43,6 +42,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from attest.measure.ovmf_footer import footer_table, metadata_header
 from transparency_log.errors import FormatError
 
 __all__ = [
@@ -68,7 +68,6 @@ BSP_EIP = 0xFFFF_FFF0
 MAX_VCPUS = 4096
 CHECK = "measure.snp"
 
-OVMF_TABLE_FOOTER_GUID = uuid.UUID("96b582de-1fb2-45f7-baea-a366c55a082d")
 SEV_HASH_TABLE_RV_GUID = uuid.UUID("7255371f-3a3b-4b04-927b-1da6efa8d454")
 SEV_ES_RESET_BLOCK_GUID = uuid.UUID("00f771de-1a7e-4fcb-890e-68c77e2fb44e")
 OVMF_SEV_METADATA_GUID = uuid.UUID("dc886566-984a-4798-a75e-5585a7bf67cc")
@@ -79,9 +78,6 @@ SEV_KERNEL_ENTRY_GUID = uuid.UUID("4de79437-abd2-427f-b835-d5b172d2045b")
 SEV_INITRD_ENTRY_GUID = uuid.UUID("44baf731-3a2f-4bd7-9af1-41e29169781d")
 SEV_CMDLINE_ENTRY_GUID = uuid.UUID("97d02dd8-bd20-4c94-aa78-e7714d36ab2a")
 
-_ENTRY_HEADER = 18  # u16 size + 16-byte GUID
-_FOOTER_END_GAP = 32  # the table ends 32 bytes before the end of the image
-_METADATA_HEADER = 16
 _METADATA_ITEM = 12
 MAX_METADATA_ITEMS = 64
 
@@ -203,7 +199,7 @@ class OvmfImage:
         if not data or len(data) % PAGE_SIZE or len(data) > FOUR_GIB // 2:
             raise FormatError(CHECK, "OVMF image size is not a positive multiple of 4 KiB",
                               field="OVMF", got=len(data))
-        table = _footer_table(data)
+        table = footer_table(data, check=CHECK)
         sections: tuple[MetadataSection, ...] = ()
         if OVMF_SEV_METADATA_GUID in table:
             entry = table[OVMF_SEV_METADATA_GUID]
@@ -213,52 +209,14 @@ class OvmfImage:
         return cls(data, table, sections)
 
 
-def _footer_table(data: bytes) -> dict[uuid.UUID, bytes]:
-    end = len(data) - _FOOTER_END_GAP
-    footer_at = end - _ENTRY_HEADER
-    size = int.from_bytes(data[footer_at:footer_at + 2], "little")
-    if uuid.UUID(bytes_le=data[footer_at + 2:end]) != OVMF_TABLE_FOOTER_GUID:
-        return {}
-    if not _ENTRY_HEADER <= size <= footer_at + _ENTRY_HEADER:
-        raise FormatError(CHECK, "bad footer table size", field="OVMF_TABLE_FOOTER", got=size)
-    table: dict[uuid.UUID, bytes] = {}
-    lo, hi = footer_at - (size - _ENTRY_HEADER), footer_at
-    while hi - lo >= _ENTRY_HEADER:
-        entry_size = int.from_bytes(data[hi - _ENTRY_HEADER:hi - 16], "little")
-        guid = uuid.UUID(bytes_le=data[hi - 16:hi])
-        if not _ENTRY_HEADER <= entry_size <= hi - lo:
-            raise FormatError(CHECK, "bad footer table entry size", field=str(guid),
-                              got=entry_size)
-        if guid in table:
-            raise FormatError(CHECK, "duplicate footer table entry", field=str(guid))
-        table[guid] = data[hi - entry_size:hi - _ENTRY_HEADER]
-        hi -= entry_size
-    if hi != lo:
-        raise FormatError(CHECK, "trailing bytes in footer table", field="OVMF_TABLE_FOOTER",
-                          got=hi - lo)
-    return table
-
-
 def _metadata(data: bytes, offset_from_end: int) -> tuple[MetadataSection, ...]:
-    start = len(data) - offset_from_end
-    if not 0 <= start <= len(data) - _METADATA_HEADER:
-        raise FormatError(CHECK, "metadata offset out of range", field="SEV_METADATA",
-                          got=offset_from_end)
-    sig, size, version, count = struct.unpack_from("<4sIII", data, start)
-    if sig != b"ASEV":
-        raise FormatError(CHECK, "bad metadata signature", field="SEV_METADATA.signature",
-                          got=sig, want=b"ASEV")
-    if version != 1:
-        raise FormatError(CHECK, "unknown metadata version", field="SEV_METADATA.version",
-                          got=version, want=1)
-    if count > MAX_METADATA_ITEMS or size != _METADATA_HEADER + _METADATA_ITEM * count \
-            or start + size > len(data):
-        raise FormatError(CHECK, "bad metadata size", field="SEV_METADATA.size",
-                          got=size, want=_METADATA_HEADER + _METADATA_ITEM * count)
+    first, count = metadata_header(data, offset_from_end, signature=b"ASEV",
+                                   item_size=_METADATA_ITEM, max_items=MAX_METADATA_ITEMS,
+                                   check=CHECK, field="SEV_METADATA")
     sections = []
     for i in range(count):
         gpa, length, kind = struct.unpack_from("<III", data,
-                                               start + _METADATA_HEADER + i * _METADATA_ITEM)
+                                               first + i * _METADATA_ITEM)
         try:
             section_type = SectionType(kind)
         except ValueError:
