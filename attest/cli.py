@@ -15,3 +15,7 @@ def main() -> None:
 from attest.measure.cli import measure  # noqa: E402
 
 main.add_command(measure)
+
+from attest.release.cli import release  # noqa: E402
+
+main.add_command(release)

@@ -169,3 +169,13 @@ def test_constructor_checks() -> None:
         Release(base.subjects, base.repository, base.commit, base.builder, (), Measurements())
     with pytest.raises(FormatError):
         Revocation(b"short", "x")
+
+
+def test_encode_refuses_what_parse_refuses() -> None:
+    """A statement built in code with a malformed value is refused before it can be signed."""
+    base = sample_release()
+    bad = Release(base.subjects, base.repository, "not-a-commit", base.builder,
+                  base.artifacts, base.measurements)
+    with pytest.raises(FormatError) as err:
+        bad.encode()
+    assert err.value.field == "predicate.source.commit"

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from transparency_log.errors import TrustConfigError
 
 __all__ = [
+    "ALG_ED25519",
+    "ALG_P256",
     "PUBLIC_KEY_PREFIX",
     "ReleasePublicKey",
     "ReleaseSigningKey",

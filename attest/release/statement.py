@@ -259,11 +259,15 @@ def _statement(subjects: tuple[Subject, ...], predicate_type: str,
             "predicateType": predicate_type, "predicate": predicate}
 
 
-def _encode_capped(value: dict[str, Any]) -> bytes:
+def _encode_checked(value: dict[str, Any]) -> bytes:
+    """Canonical JSON, refused over MAX_ENTRY_SIZE, and re-parsed with the strict parser so
+    that nothing is ever signed that a reader would refuse (e.g. a Subject built in code with
+    a bad name)."""
     data = canonical_json.encode(value)
     if len(data) > MAX_ENTRY_SIZE:
         raise FormatError("release.entry.size", "statement larger than a log entry",
                           got=len(data), want=f"<= {MAX_ENTRY_SIZE}")
+    parse_statement(data)
     return data
 
 
@@ -302,7 +306,7 @@ class Release:
 
     def encode(self) -> bytes:
         """Canonical JSON (RFC 8785) of the statement; FormatError over MAX_ENTRY_SIZE."""
-        return _encode_capped(self.to_json())
+        return _encode_checked(self.to_json())
 
     @classmethod
     def from_predicate(cls, subjects: tuple[Subject, ...], value: Any) -> Release:
@@ -344,7 +348,7 @@ class Revocation:
         return _statement((subject,), REVOCATION_PREDICATE_TYPE, {"reason": self.reason})
 
     def encode(self) -> bytes:
-        return _encode_capped(self.to_json())
+        return _encode_checked(self.to_json())
 
     @classmethod
     def from_predicate(cls, subjects: tuple[Subject, ...], value: Any) -> Revocation:
