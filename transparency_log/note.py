@@ -294,7 +294,8 @@ class Signer:
         if not isinstance(skey, str) or not skey.startswith(PRIVATE_PREFIX):
             raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
                                    field="skey")
-        name, written_id, sig_type, seed = split_key_string(skey.strip()[len(PRIVATE_PREFIX):], "skey")
+        body = skey.strip()[len(PRIVATE_PREFIX):]
+        name, written_id, sig_type, seed = split_key_string(body, "skey")
         if sig_type != SIG_ED25519:
             raise TrustConfigError(CHECK_KEY, "unsupported signer key type", field="skey type",
                                    got=f"0x{sig_type:02x}", want="0x01")
