@@ -278,3 +278,12 @@ def test_policy_without_logs_uses_given_key() -> None:
         check_quorum(_cosigned("X1"), policy)
     assert check_quorum(_cosigned("X1"), policy, [Verifier(LOG_VKEY)]).cosigned == {
         "X1": 1700000000}
+
+
+def test_policy_built_in_code_checks_like_a_parsed_one() -> None:
+    from transparency_log.witness_policy import PolicyLog, PolicyWitness, WitnessPolicy
+
+    policy = WitnessPolicy((PolicyLog(LOG_VKEY),), (PolicyWitness("X1", KEYS["X1"][1]),), (),
+                           "X1")
+    assert policy == parse_witness_policy(policy.to_text())
+    assert check_quorum(_cosigned("X1"), policy).cosigned == {"X1": 1700000000}

@@ -66,7 +66,6 @@ __all__ = [
     "Verifier",
     "append_signatures",
     "b64decode_canonical",
-    "check_key_name",
     "check_note_chars",
     "generate_key_pair",
     "generate_keys",
@@ -113,13 +112,6 @@ def b64decode_canonical(text: str, check: str, field_name: str) -> bytes:
     if base64.b64encode(raw).decode("ascii") != text:
         raise FormatError(check, "non-canonical base64", field=field_name, got=text)
     return raw
-
-
-def check_key_name(name: str, check: str = CHECK_FORMAT) -> None:
-    """A key name is non-empty with no Unicode space and no ``+`` (signed-note §"Format")."""
-    if not name or "+" in name or any(c.isspace() for c in name):
-        raise FormatError(check, "invalid key name", field="key name", got=name,
-                          want="non-empty, no spaces, no '+'")
 
 
 def _is_valid_name(name: str) -> bool:
