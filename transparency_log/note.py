@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -93,6 +94,7 @@ ED25519_SIG_SIZE = 64
 SIG_PREFIX = "\u2014 ".encode()  # em dash, space
 PRIVATE_PREFIX = "PRIVATE+KEY+"
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # ASCII controls except newline
 CHECK_FORMAT = "note.format"
 CHECK_SIGNATURE = "note.signature"
 CHECK_UNVERIFIED = "note.unverified"
@@ -130,10 +132,10 @@ def check_note_chars(data: bytes, check: str, what: str) -> str:
     except UnicodeDecodeError as err:
         raise FormatError(check, f"{what} is not valid UTF-8", field=what,
                           got=f"byte offset {err.start}") from None
-    for i, c in enumerate(text):
-        if c < " " and c != "\n":
-            raise FormatError(check, f"{what} contains a control character", field=what,
-                              got=f"U+{ord(c):04X} at character {i}")
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise FormatError(check, f"{what} contains a control character", field=what,
+                          got=f"U+{ord(bad.group()):04X} at character {bad.start()}")
     return text
 
 
