@@ -439,3 +439,16 @@ def test_foreign_vkeys_on_wrong_key_types() -> None:
     assert Verifier(_vkey("n", 2, p384, key_id=ecdsa_key_id(p384))).sig_type == 2
     with pytest.raises(TrustConfigError, match="ECDSA"):
         Verifier(_vkey("n", 5, p384, key_id=rfc6962_key_id("n", p384)))
+
+
+def test_bad_skey_error_never_echoes_key_material() -> None:
+    b64 = SKEY.rsplit("+", 1)[1]
+    broken = SKEY[: -len(b64)] + b64[:-1]  # invalid base64 length
+    with pytest.raises(TrustConfigError) as info:
+        Signer(broken)
+    assert b64[:-1] not in str(info.value) and b64[:10] not in str(info.value)
+
+
+def test_keys_with_surrounding_whitespace() -> None:
+    assert Signer(f"  {SKEY}\n").key_id == SIGNER.key_id
+    assert Verifier(f"{VKEY}\n").key_id == VERIFIER.key_id
