@@ -10,3 +10,8 @@ from transparency_log.clitools import ErrorHandlingGroup
 @click.group(cls=ErrorHandlingGroup)
 def main() -> None:
     """Operate an RFC 6962 / C2SP transparency log."""
+
+from transparency_log.cli_keys import keygen, verify_proof  # noqa: E402
+
+main.add_command(keygen)
+main.add_command(verify_proof)
