@@ -79,7 +79,8 @@ class KdsClient:
         return resp.body
 
     def vcek(self, product: str, hwid: bytes, tcb: TcbVersion) -> bytes:
-        """The VCEK (DER) for ``hwid`` at ``tcb``."""
+        """The VCEK (DER) for ``hwid`` (CHIP_ID; its first 8 bytes on Turin) at ``tcb``."""
+        hwid = hwid[:8] if product == TURIN else hwid
         url = vcek_url(product, hwid, tcb, base=self.base)
         return self._get(f"snp/vcek/{product}/{hwid.hex()}/{tcb.raw:016x}", url)
 

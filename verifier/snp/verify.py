@@ -249,7 +249,7 @@ class SnpVerifier:
         if rep.mask_chip_key or not any(rep.chip_id):
             raise FetchError("snp.vcek.collateral", "CHIP_ID is masked: the VCEK must be "
                              "supplied", field="MASK_CHIP_KEY", got=rep.mask_chip_key)
-        der = self.kds.vcek(prod, rep.hwid if prod != "Turin" else rep.chip_id[:8], tcb)
+        der = self.kds.vcek(prod, rep.chip_id, tcb)
         return der, self.kds.last_source
 
     def _chain(self, key_der: bytes, role: str, roots: AmdProductRoots, col: SnpCollateral,
