@@ -10,3 +10,7 @@ from transparency_log.clitools import ErrorHandlingGroup
 @click.group(cls=ErrorHandlingGroup)
 def main() -> None:
     """Collect evidence, publish releases and run the node agent."""
+
+from attest.collect.cli_snp import snp_report  # noqa: E402
+
+main.add_command(snp_report)
