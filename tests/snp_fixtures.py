@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 
-from attest.simulate.snp import SimulatedAmd
 from conftest import vector_path
+
+from attest.simulate.snp import SimulatedAmd
 from verifier.snp.roots import AmdProductRoots
 from verifier.x509chain import PinnedRoot
 
