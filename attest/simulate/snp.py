@@ -88,13 +88,15 @@ class SimulatedAmd:
     _vleks: dict[int, x509.Certificate] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, product: str, *, chip_id: bytes | None = None) -> SimulatedAmd:
-        """Fresh keys and roots for ``product`` (Milan, Genoa or Turin)."""
+    def create(cls, product: str, *, chip_id: bytes | None = None,
+               rsa_bits: int = 2048) -> SimulatedAmd:
+        """Fresh keys and roots for ``product`` (Milan, Genoa or Turin); ``rsa_bits=4096``
+        gives AMD's real ARK/ASK key size (slower to generate)."""
         if product not in PRODUCT_NAMES:
             raise ValueError(f"unknown product {product!r}")
-        ark_key = rsa.generate_private_key(65537, 2048)
-        ask_key = rsa.generate_private_key(65537, 2048)
-        asvk_key = rsa.generate_private_key(65537, 2048)
+        ark_key = rsa.generate_private_key(65537, rsa_bits)
+        ask_key = rsa.generate_private_key(65537, rsa_bits)
+        asvk_key = rsa.generate_private_key(65537, rsa_bits)
         ark = _cert(f"ARK-{product}", f"ARK-{product}", ark_key.public_key(), ark_key, 1,
                     ca=True)
         ask = _cert(f"SEV-{product}", f"ARK-{product}", ask_key.public_key(), ark_key, 2,

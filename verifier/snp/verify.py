@@ -162,6 +162,7 @@ class SnpVerifier:
         self.kds = kds
         self.unsafe_skip_crl = unsafe_skip_crl
         self._chains: dict[tuple[bytes, ...], VerifiedKey] = {}
+        self._key_products: dict[bytes, str] = {}
         self._crls: dict[tuple[bytes, bytes], tuple[datetime, datetime | None]] = {}
 
     @classmethod
@@ -219,9 +220,12 @@ class SnpVerifier:
         if given:
             known["caller"] = given
         if key_der is not None and not known:
-            ext = kds_extensions(load_key_certificate(key_der, role), role)
-            if ext.product:
-                known[f"{role}.productName"] = ext.product
+            digest = _sha(key_der)
+            if digest not in self._key_products:
+                ext = kds_extensions(load_key_certificate(key_der, role), role)
+                self._key_products[digest] = ext.product
+            if self._key_products[digest]:
+                known[f"{role}.productName"] = self._key_products[digest]
         if not known:
             raise FormatError("snp.report.product",
                               "cannot tell the product (v2 report, no key certificate given)",
@@ -255,7 +259,7 @@ class SnpVerifier:
     def _chain(self, key_der: bytes, role: str, roots: AmdProductRoots, col: SnpCollateral,
                at: datetime) -> VerifiedKey:
         mid_der = col.ask if role == "VCEK" else col.asvk
-        key = (_sha(key_der), _sha(mid_der), _sha(col.ark), roots.ark.fingerprint,
+        key = (_sha(key_der), _sha(mid_der), _sha(col.ark), roots.product.encode(),
                role.encode())
         cached = self._chains.get(key)
         if cached is not None and cached.not_before <= at <= cached.not_after:
