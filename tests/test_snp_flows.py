@@ -203,3 +203,11 @@ def test_simulated_roots_are_not_trusted_by_default_and_unknown_products_refused
         SnpVerifier(sim_roots(MILAN)).verify(s.report(version=3), at=AT, collateral=_col(s))
     with pytest.raises(ChainError):
         SnpVerifier.production().verify(s.report(version=3), at=AT, collateral=_col(s))
+
+
+def test_vcek_with_an_octet_string_hwid_verifies() -> None:
+    s = replace(sim(GENOA), hwid_encoding="octet-string", _vceks={})
+    res = SnpVerifier(sim_roots(GENOA)).verify(
+        s.report(version=3), at=AT, collateral=SnpCollateral(vcek=der(s.vcek()), crl=s.crl()))
+    assert res.key.extensions.hwid_encoding == "octet-string"
+    assert res.key.extensions.hwid == s.chip_id

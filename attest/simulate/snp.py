@@ -84,6 +84,7 @@ class SimulatedAmd:
     vlek_key: ec.EllipticCurvePrivateKey
     vcek_key: ec.EllipticCurvePrivateKey
     csp_id: str = "attestlog-sim-csp"
+    hwid_encoding: str = "raw"  # or "octet-string" (both occur in the wild)
     _vceks: dict[int, x509.Certificate] = field(default_factory=dict)
     _vleks: dict[int, x509.Certificate] = field(default_factory=dict)
 
@@ -124,7 +125,7 @@ class SimulatedAmd:
             struct_version=1 if self.product == TURIN else 0,
             product_name=PRODUCT_NAMES[self.product], bl_spl=t.BOOT_LOADER, tee_spl=t.TEE,
             snp_spl=t.SNP, ucode_spl=t.MICROCODE, fmc_spl=t.FMC,
-            hwid=None if vlek else self.hwid, hwid_encoding=None if vlek else "raw",
+            hwid=None if vlek else self.hwid, hwid_encoding=None if vlek else self.hwid_encoding,
             csp_id=self.csp_id if vlek else None)
 
     def vcek(self, tcb: int | None = None) -> x509.Certificate:
