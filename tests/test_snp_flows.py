@@ -17,6 +17,7 @@ from attest.simulate.snp import der
 from transparency_log.errors import (
     ChainError,
     FetchError,
+    FormatError,
     SignatureError,
     TrustConfigError,
     VerificationError,
@@ -211,3 +212,25 @@ def test_vcek_with_an_octet_string_hwid_verifies() -> None:
         s.report(version=3), at=AT, collateral=SnpCollateral(vcek=der(s.vcek()), crl=s.crl()))
     assert res.key.extensions.hwid_encoding == "octet-string"
     assert res.key.extensions.hwid == s.chip_id
+
+
+def test_v2_report_with_no_product_source_is_refused() -> None:
+    s = sim(MILAN)
+    with pytest.raises(FormatError) as e:
+        SnpVerifier(sim_roots(), kds=online("http://127.0.0.1:9")).verify(
+            s.report(version=2), at=AT)
+    assert e.value.check == "snp.report.product"
+
+
+def test_transcript_records_input_digests() -> None:
+    import hashlib
+
+    s = sim(MILAN)
+    raw = s.report(version=3)
+    col = _col(s)
+    res = SnpVerifier(sim_roots(MILAN)).verify(raw, at=AT, collateral=col)
+    steps = {st.check: st for st in res.transcript.steps}
+    assert steps["snp.report.format"].inputs == {
+        "report_sha256": hashlib.sha256(raw).hexdigest()}
+    assert steps["snp.vcek.chain"].inputs["key_sha256"] == hashlib.sha256(col.vcek).hexdigest()
+    assert "crl_sha256" in steps["snp.crl"].inputs

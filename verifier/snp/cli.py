@@ -75,7 +75,7 @@ def describe(report: AttestationReport, product: str | None) -> dict[str, Any]:
 def _print_text(fields: dict[str, Any], t: Transcript) -> None:
     for name, value in fields.items():
         if isinstance(value, int) and not isinstance(value, bool) and name != "VERSION":
-            value = f"{value} (0x{value:x})"
+            value = f"{value} (0x{value:x})" if value < 1 << 64 else f"0x{value:x}"
         click.echo(f"{name:28} {show(value)}")
     click.echo("")
     for step in t.steps:
@@ -151,6 +151,11 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
 
         rep = result.report if result else parse_report(data[:REPORT_SIZE])
         fields = describe(rep, result.product if result else product)
+        if result is not None:
+            ext = result.key.extensions
+            fields[f"{result.key.role} (KDS extensions)"] = {
+                k: (v.hex() if isinstance(v, bytes) else v)
+                for k, v in vars(ext).items() if v is not None}
     except FormatError:
         pass
     if as_json:

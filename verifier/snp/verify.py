@@ -183,7 +183,8 @@ class SnpVerifier:
             at = at.replace(tzinfo=UTC)
         raw = bytes(report)
         rep = _step(t, "snp.report.format", lambda: parse_report(raw),
-                    lambda r: f"version {r.version}, signed by {r.signing_key_name}")
+                    lambda r: f"version {r.version}, signed by {r.signing_key_name}",
+                    report_sha256=raw)
         role = "VCEK" if rep.signing_key == SIGNING_KEY_VCEK else "VLEK"
         key_der = col.vcek if role == "VCEK" else col.vlek
         prod = _step(t, "snp.report.product",
@@ -196,12 +197,12 @@ class SnpVerifier:
         vk = _step(t, "snp.vcek.chain",
                    lambda: self._chain(key_der, role, roots, col, at),
                    lambda v: f"{v.role} <- {'ASK' if v.role == 'VCEK' else 'ASVK'} <- "
-                             f"{roots.ark.name}")
+                             f"{roots.ark.name}", key_sha256=key_der)
         if self.unsafe_skip_crl:
             t.waived("snp.crl", "unsafe_skip_crl: revocation not checked")
         else:
             _step(t, "snp.crl", lambda: self._crl(vk, col, prod, at),
-                  lambda src: f"CRL from {src}: intermediate not revoked")
+                  lambda src: f"CRL from {src}: intermediate not revoked", crl_sha256=col.crl)
         _step(t, "snp.report.signature",
               lambda: verify_report_signature(raw, vk.public_key, signer=role),
               lambda _: f"ECDSA P-384/SHA-384 under the {role}")
@@ -293,13 +294,15 @@ class SnpVerifier:
         return source
 
 
-def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], str]) -> T:
-    """Run one step, recording pass or fail in the transcript."""
+def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], str],
+          **inputs: bytes | None) -> T:
+    """Run one step, recording pass or fail (with its inputs' SHA-256) in the transcript."""
+    digests = {k: hashlib.sha256(v).hexdigest() for k, v in inputs.items() if v is not None}
     try:
         out = fn()
     except AttestlogError as err:
-        t.failed(check, str(err))
+        t.failed(check, str(err), **digests)
         t.error = err
         raise
-    t.passed(check, detail(out))
+    t.passed(check, detail(out), **digests)
     return out
