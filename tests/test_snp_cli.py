@@ -76,3 +76,27 @@ def test_exit_codes(tmp_path: Path) -> None:
     short = tmp_path / "short.bin"
     short.write_bytes(vec(name)[:100])
     assert run(tmp_path, str(short)).exit_code == 2
+
+
+def test_online_fetches_the_real_vcek_for_reported_tcb_then_works_offline(
+        tmp_path: Path) -> None:
+    """trustee/test-report.bin through a local stand-in for KDS that knows its real VCEK:
+    the CLI asks for REPORTED_TCB (ucodeSPL=115, not CURRENT_TCB's 206) and caches it."""
+    from attest.formats.snp_report import parse_report
+    from attest.simulate.fake_service import FakeService, serve
+
+    name = "trustee/test-report.bin"
+    chip = parse_report(vec(name)).chip_id.hex()
+    service = FakeService({f"/vcek/v1/Milan/{chip}": (200, {}, vec(REAL[name]))})
+    cache = str(tmp_path / "cache")
+    with serve(service) as base:
+        res = CliRunner().invoke(main, ["snp", path(name), "--at", AT, "--product", "Milan",
+                                        "--kds-url", base, "--cache-dir", cache,
+                                        "--unsafe-skip-crl"])
+    assert res.exit_code == 0, res.output
+    assert "VCEK from kds" in res.output
+    [(_, target)] = service.requests
+    assert target.endswith("?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115")
+    res = CliRunner().invoke(main, ["snp", path(name), "--at", AT, "--product", "Milan",
+                                    "--offline", "--cache-dir", cache, "--unsafe-skip-crl"])
+    assert res.exit_code == 0 and "VCEK from cache" in res.output
