@@ -63,7 +63,7 @@ POLICY_CIPHERTEXT_HIDING = 24
 POLICY_PAGE_SWAP_DISABLE = 25
 POLICY_MAX_BIT = 25
 
-# Spec "PLATFORM_INFO Field": bit positions (bit 6 reserved).
+# Spec "PLATFORM_INFO Field": bit positions (bit 6 IOMMU_WRITE_SAFE is Turin's).
 PLATFORM_INFO_BITS = {
     "SMT_EN": 0,
     "TSME_EN": 1,
@@ -71,6 +71,7 @@ PLATFORM_INFO_BITS = {
     "RAPL_DIS": 3,
     "CIPHERTEXT_HIDING_EN": 4,
     "ALIAS_CHECK_COMPLETE": 5,
+    "IOMMU_WRITE_SAFE": 6,
     "TIO_EN": 7,
 }
 _PLATFORM_INFO_KNOWN = sum(1 << b for b in PLATFORM_INFO_BITS.values())
@@ -122,6 +123,7 @@ class PlatformInfo:
     RAPL_DIS: bool
     CIPHERTEXT_HIDING_EN: bool
     ALIAS_CHECK_COMPLETE: bool
+    IOMMU_WRITE_SAFE: bool
     TIO_EN: bool
 
     @classmethod
