@@ -125,3 +125,24 @@ def test_attest_snp_report_command_without_device(tmp_path: Path) -> None:
     assert res.exit_code == 3 and "snp.collect.device" in res.output
     res = CliRunner().invoke(attest_main, ["snp-report", "--report-data", "abcd"])
     assert res.exit_code == 2 and "64 bytes" in res.output
+
+
+def test_attest_snp_report_writes_report_and_table(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from attest.collect import cli_snp
+    from attest.collect.snp import SnpEvidence
+
+    raw = sim(MILAN).report(version=3, report_data=RD)
+    got = {}
+
+    def fake(report_data: bytes, **kw) -> SnpEvidence:
+        got["rd"] = report_data
+        return SnpEvidence(raw, b"TABLE", "configfs-tsm")
+
+    monkeypatch.setattr(cli_snp, "collect_snp_report", fake)
+    out, certs = tmp_path / "r.bin", tmp_path / "t.bin"
+    res = CliRunner().invoke(attest_main, ["snp-report", "--report-data", RD.hex(), "-o",
+                                           str(out), "--extended", "--certs-out", str(certs)])
+    assert res.exit_code == 0, res.output
+    assert got["rd"] == RD and out.read_bytes() == raw + b"TABLE"
+    assert certs.read_bytes() == b"TABLE" and "configfs-tsm" in res.output

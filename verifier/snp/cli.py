@@ -18,7 +18,13 @@ from typing import Any
 import click
 
 from attest.formats.snp_certtable import parse_cert_table
-from attest.formats.snp_report import PRODUCTS, REPORT_SIZE, AttestationReport
+from attest.formats.snp_report import (
+    PRODUCTS,
+    REPORT_SIZE,
+    AttestationReport,
+    decode_tcb,
+    parse_report,
+)
 from transparency_log.clitools import read_input
 from transparency_log.errors import AttestlogError, FormatError, TrustConfigError, show
 from transparency_log.http_fetch import DiskCache, HttpFetcher
@@ -53,8 +59,6 @@ def load_policy(path: str) -> SnpPolicy:
 
 def describe(report: AttestationReport, product: str | None) -> dict[str, Any]:
     """Fields by spec name, plus the decoded bits and TCBs, JSON-ready."""
-    from attest.formats.snp_report import decode_tcb
-
     out: dict[str, Any] = {}
     for name, value in report.spec_fields():
         out[name] = value.hex() if isinstance(value, bytes) else value
@@ -147,8 +151,6 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
         t.error = err
     fields: dict[str, Any] = {}
     try:
-        from attest.formats.snp_report import parse_report
-
         rep = result.report if result else parse_report(data[:REPORT_SIZE])
         fields = describe(rep, result.product if result else product)
         if result is not None:
