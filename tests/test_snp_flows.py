@@ -234,3 +234,13 @@ def test_transcript_records_input_digests() -> None:
         "report_sha256": hashlib.sha256(raw).hexdigest()}
     assert steps["snp.vcek.chain"].inputs["key_sha256"] == hashlib.sha256(col.vcek).hexdigest()
     assert "crl_sha256" in steps["snp.crl"].inputs
+
+
+def test_masked_chip_id_verifies_with_a_supplied_vcek_and_says_so() -> None:
+    s = sim(MILAN)
+    raw = s.report(version=3, mask_chip_key=True, chip_id=bytes(64))
+    res = SnpVerifier(sim_roots(MILAN)).verify(raw, at=AT, collateral=_col(s))
+    detail = {st.check: st.detail for st in res.transcript.steps}["snp.vcek.extensions"]
+    assert "hwID not compared (MASK_CHIP_KEY" in detail
+    with pytest.raises(FetchError):  # and it cannot be fetched by chip
+        SnpVerifier(sim_roots(MILAN), kds=online("http://127.0.0.1:9")).verify(raw, at=AT)

@@ -91,13 +91,21 @@ def _fail(message: str, field: str, got: object, want: object) -> VerificationEr
     return VerificationError(EXT_CHECK, message, field=field, got=got, want=want)
 
 
-def check_key_extensions(vk: VerifiedKey, report: AttestationReport, product: str) -> None:
-    """The signing key's KDS extensions must describe this chip and REPORTED_TCB."""
+def check_key_extensions(vk: VerifiedKey, report: AttestationReport, product: str) -> str:
+    """The signing key's KDS extensions must describe this chip and REPORTED_TCB.
+
+    With MASK_CHIP_KEY set the report's CHIP_ID is zero and cannot be compared; that is said
+    in the returned description (the signature still binds the report to this VCEK).
+    """
     ext, role = vk.extensions, vk.role
+    compared = "productName, SPLs == REPORTED_TCB"
     if ext.product != product:
         raise _fail(f"{role} productName does not name the product", f"{role}.productName",
                     ext.product_name, product)
-    if role == "VCEK":
+    if role == "VCEK" and report.mask_chip_key and not any(report.chip_id):
+        compared += "; hwID not compared (MASK_CHIP_KEY: CHIP_ID is zero)"
+    elif role == "VCEK":
+        compared += ", hwID == CHIP_ID"
         if ext.hwid is None:
             raise _fail("VCEK has no hwID", "VCEK.hwID", None, "CHIP_ID")
         want_id = report.chip_id[:len(ext.hwid)] if product == TURIN else report.chip_id
@@ -111,9 +119,11 @@ def check_key_extensions(vk: VerifiedKey, report: AttestationReport, product: st
             raise _fail("a VLEK must not carry a hwID", "VLEK.hwID", ext.hwid, "absent")
         if not ext.csp_id:
             raise _fail("VLEK has no csp_id", "VLEK.csp_id", None, "a CSP id")
+        compared += f", csp_id {ext.csp_id}"
     tcb = decode_tcb(report.reported_tcb, product)
     spls = ext.spls()
     for name, value in tcb.components().items():
         if spls.get(name) != value:
             raise _fail(f"{role} SPL differs from REPORTED_TCB (fetch the {role} for "
                         "REPORTED_TCB)", f"REPORTED_TCB.{name}", value, spls.get(name))
+    return compared
