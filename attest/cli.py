@@ -19,3 +19,6 @@ main.add_command(measure)
 from attest.release.cli import release  # noqa: E402
 
 main.add_command(release)
+from attest.collect.cli_snp import snp_report  # noqa: E402
+
+main.add_command(snp_report)

@@ -1,0 +1,170 @@
+"""`verifier snp REPORT`: verify one SEV-SNP report, print its fields and every check.
+
+REPORT is the raw 0x4A0-byte report, optionally followed by the extended-report certificate
+table (what `attest snp-report` writes with --extended). Certificates come from --certs
+files, that table, the KDS cache, or KDS itself unless --offline. Exit codes follow
+DESIGN.md: 0 accepted, 2 malformed/forged, 3 unreachable, 4 trust config, 5 policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from attest.formats.snp_certtable import parse_cert_table
+from attest.formats.snp_report import (
+    PRODUCTS,
+    REPORT_SIZE,
+    AttestationReport,
+    decode_tcb,
+    parse_report,
+)
+from transparency_log.clitools import read_input
+from transparency_log.errors import AttestlogError, FormatError, TrustConfigError, show
+from transparency_log.http_fetch import DiskCache, HttpFetcher
+from verifier.policy_base import StrictTable
+from verifier.snp.kds_fetch import KDS_BASE, KdsClient
+from verifier.snp.policy import SnpPolicy
+from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
+from verifier.transcript import Transcript
+
+
+def parse_time(text: str | None) -> datetime:
+    """--at: an RFC 3339 / ISO 8601 time (Z allowed); now when absent."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--at") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def load_policy(path: str) -> SnpPolicy:
+    """The ``[snp]`` table of a policy file (other tables belong to other verifiers)."""
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise TrustConfigError("policy.schema", f"not TOML: {err}", field=path) from None
+    if "snp" not in doc:
+        raise TrustConfigError("policy.schema", "policy has no [snp] table", field="snp")
+    return SnpPolicy.from_table(StrictTable(doc["snp"], "snp"))
+
+
+def describe(report: AttestationReport, product: str | None) -> dict[str, Any]:
+    """Fields by spec name, plus the decoded bits and TCBs, JSON-ready."""
+    out: dict[str, Any] = {}
+    for name, value in report.spec_fields():
+        out[name] = value.hex() if isinstance(value, bytes) else value
+    out["SIGNING_KEY"] = report.signing_key_name
+    gp = vars(report.guest_policy).copy()
+    gp.pop("raw")
+    out["POLICY (decoded)"] = gp
+    pi = vars(report.platform).copy()
+    pi.pop("raw")
+    out["PLATFORM_INFO (decoded)"] = pi
+    if product:
+        for name in ("CURRENT_TCB", "REPORTED_TCB", "COMMITTED_TCB", "LAUNCH_TCB"):
+            tcb = decode_tcb(getattr(report, name.lower()), product)
+            out[f"{name} ({product})"] = tcb.components()
+    return out
+
+
+def _print_text(fields: dict[str, Any], t: Transcript) -> None:
+    for name, value in fields.items():
+        if isinstance(value, int) and not isinstance(value, bool) and name != "VERSION":
+            value = f"{value} (0x{value:x})" if value < 1 << 64 else f"0x{value:x}"
+        click.echo(f"{name:28} {show(value)}")
+    click.echo("")
+    for step in t.steps:
+        click.echo(f"[{step.result.upper():6}] {step.check}: {step.detail}")
+
+
+@click.command("snp")
+@click.argument("report", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--certs", "certs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="VCEK/VLEK/ASK/ASVK/ARK certificates (PEM bundles or DER); repeatable.")
+@click.option("--crl", type=click.Path(exists=True, dir_okay=False), help="AMD CRL (DER/PEM).")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
+              help="Policy file; its [snp] table is applied.")
+@click.option("--measurement", "measurements", multiple=True,
+              help="An allowed MEASUREMENT (hex, 48 bytes); repeatable.")
+@click.option("--product", type=click.Choice(PRODUCTS),
+              help="Product, for v2 reports when no certificate names it.")
+@click.option("--at", "at_text", help="Verify at this time (ISO 8601); default now.")
+@click.option("--offline", is_flag=True, help="Never contact KDS; use given certs and cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              default=lambda: os.path.join(os.path.expanduser("~"), ".cache", "attestlog",
+                                           "kds"), show_default="~/.cache/attestlog/kds")
+@click.option("--kds-url", default=KDS_BASE, show_default=True)
+@click.option("--unsafe-skip-crl", is_flag=True,
+              help="Do not check AMD's CRL (recorded as waived). For old captures only.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON transcript.")
+def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str | None,
+        measurements: tuple[str, ...], product: str | None, at_text: str | None,
+        offline: bool, cache_dir: str, kds_url: str, unsafe_skip_crl: bool,
+        as_json: bool) -> None:
+    """Verify one AMD SEV-SNP attestation report (and apply a policy)."""
+    at = parse_time(at_text)
+    data = read_input(report)
+    policy = load_policy(policy_path) if policy_path else None
+    allowed = []
+    for m in measurements:
+        try:
+            allowed.append(bytes.fromhex(m))
+        except ValueError:
+            raise click.BadParameter(f"not hex: {m!r}", param_hint="--measurement") from None
+    crl_der = Path(crl).read_bytes() if crl else None
+    blobs = [Path(p).read_bytes() for p in certs]
+    if blobs:
+        collateral = SnpCollateral.from_files(blobs, crl=crl_der)
+    elif len(data) > REPORT_SIZE:
+        collateral = SnpCollateral.from_cert_table(parse_cert_table(data[REPORT_SIZE:]),
+                                                   crl=crl_der)
+    else:
+        collateral = SnpCollateral(crl=crl_der)
+    kds = KdsClient(None if offline else HttpFetcher(), DiskCache(cache_dir), base=kds_url)
+    verifier = SnpVerifier.production(kds=kds, unsafe_skip_crl=unsafe_skip_crl)
+    t = Transcript()
+    result: SnpVerification | None = None
+    error: AttestlogError | None = None
+    try:
+        result = verifier.verify(data[:REPORT_SIZE] if len(data) > REPORT_SIZE else data,
+                                 at=at, collateral=collateral, product=product, transcript=t)
+        if policy is not None:
+            try:
+                policy.check(result, measurements=allowed)
+            except AttestlogError as err:
+                t.failed("snp.policy", str(err))
+                raise
+            t.passed("snp.policy", "every [snp] rule holds")
+        else:
+            t.waived("snp.policy", "no --policy given: authenticity only")
+    except AttestlogError as err:
+        error = err
+        t.error = err
+    fields: dict[str, Any] = {}
+    try:
+        rep = result.report if result else parse_report(data[:REPORT_SIZE])
+        fields = describe(rep, result.product if result else product)
+        if result is not None:
+            ext = result.key.extensions
+            fields[f"{result.key.role} (KDS extensions)"] = {
+                k: (v.hex() if isinstance(v, bytes) else v)
+                for k, v in vars(ext).items() if v is not None}
+    except FormatError:
+        pass
+    if as_json:
+        click.echo(json.dumps({"at": at.isoformat(), "fields": fields, **t.to_dict()},
+                              indent=2))
+    else:
+        _print_text(fields, t)
+        click.echo(f"verdict: {t.verdict}")
+    if error is not None:
+        raise error
