@@ -277,7 +277,7 @@ def nras_tokens(pki: Pki, kid: str, *, nonce: bytes, now: datetime,
         token = jwt.encode({**base, **claims, "jti": f"{name}-jti"}, key, algorithm="ES384",
                            headers={"kid": kid})
         detached[name] = token
-        submods[name] = ["DIGEST", ["SHA256", hashlib.sha256(token.encode()).hexdigest()]]
+        submods[name] = ["DIGEST", ["SHA-256", hashlib.sha256(token.encode()).hexdigest()]]
     overall_claims = {**base, "sub": "NVIDIA-PLATFORM-ATTESTATION", "x-nvidia-ver": "2.0",
                       "x-nvidia-overall-att-result": overall, "submods": submods,
                       "jti": "overall-jti", **(extra_overall or {})}
