@@ -363,3 +363,81 @@ class OcspResponder:
         if method == "GET":
             body = base64.b64decode(unquote(urlsplit(target).path.rsplit("/", 1)[-1]))
         return 200, {"Content-Type": "application/ocsp-response"}, self.respond(body)
+
+
+# --- a fake NVML module -------------------------------------------------------------------
+
+class FakeNvmlError(Exception):
+    def __init__(self, value: int) -> None:
+        self.value = value
+        super().__init__(f"NVML error {value}")
+
+
+@dataclass
+class FakeNvml:
+    """Duck-types the parts of ``pynvml`` that attest/collect/nvml_gpu.py calls, backed by
+    simulated GPUs. ``fail`` maps a function name to an NVML error value to raise."""
+
+    gpus: list[SimulatedGpu] = field(default_factory=list)
+    cc_feature: int = 1
+    devtools: int = 0
+    driver_version: str = "550.90.07"
+    fail: dict[str, int] = field(default_factory=dict)
+    initialised: bool = False
+
+    NVMLError = FakeNvmlError
+    NVML_ERROR_UNINITIALIZED = 1
+    NVML_ERROR_NOT_SUPPORTED = 3
+    NVML_ERROR_DRIVER_NOT_LOADED = 9
+    NVML_ERROR_LIBRARY_NOT_FOUND = 12
+
+    def _maybe_fail(self, name: str) -> None:
+        if name in self.fail:
+            raise FakeNvmlError(self.fail[name])
+
+    def nvmlInit(self) -> None:
+        self._maybe_fail("nvmlInit")
+        self.initialised = True
+
+    def nvmlShutdown(self) -> None:
+        self.initialised = False
+
+    def nvmlDeviceGetCount(self) -> int:
+        self._maybe_fail("nvmlDeviceGetCount")
+        return len(self.gpus)
+
+    def nvmlSystemGetDriverVersion(self) -> bytes:
+        return self.driver_version.encode()
+
+    def nvmlSystemGetConfComputeState(self) -> Any:
+        from types import SimpleNamespace
+
+        self._maybe_fail("nvmlSystemGetConfComputeState")
+        return SimpleNamespace(environment=1, ccFeature=self.cc_feature,
+                               devToolsMode=self.devtools)
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return f"GPU-{hashlib.sha256(self.gpus[handle].seed).hexdigest()[:8]}"
+
+    def nvmlDeviceGetConfComputeGpuAttestationReport(self, handle: int,
+                                                     nonce: Any) -> Any:
+        from types import SimpleNamespace
+
+        self._maybe_fail("nvmlDeviceGetConfComputeGpuAttestationReport")
+        if not isinstance(nonce, bytes | bytearray):  # a ctypes report struct (nvml.h)
+            nonce = bytes(nonce.nonce)
+        report = self.gpus[handle].report(bytes(nonce))
+        buffer = report.ljust(0x2000, b"\x00")
+        return SimpleNamespace(attestationReport=buffer, attestationReportSize=len(report),
+                               isCecAttestationReportPresent=0)
+
+    def nvmlDeviceGetConfComputeGpuCertificate(self, handle: int) -> Any:
+        from types import SimpleNamespace
+
+        self._maybe_fail("nvmlDeviceGetConfComputeGpuCertificate")
+        chain = self.gpus[handle].chain_pem()
+        return SimpleNamespace(attestationCertChain=chain.ljust(0x1400, b"\x00"),
+                               attestationCertChainSize=len(chain))

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from attest.collect.cli_gpu import parse_nonce_hex
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from transparency_log.clitools import read_input
 from transparency_log.errors import AttestlogError, TrustConfigError
@@ -121,15 +122,7 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
 
 
 def _nonce(text: str | None) -> bytes | None:
-    if text is None:
-        return None
-    try:
-        nonce = bytes.fromhex(text)
-    except ValueError:
-        raise click.BadParameter("--nonce must be hex") from None
-    if len(nonce) != 32:
-        raise click.BadParameter(f"--nonce must be 32 bytes, got {len(nonce)}")
-    return nonce
+    return None if text is None else parse_nonce_hex(text)
 
 
 def _nras(path: str, jwks_path: str | None, root_path: str | None, at: datetime, nonce: bytes,
