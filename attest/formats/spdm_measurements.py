@@ -35,7 +35,7 @@ signed. The signed message is request || response up to (not including) the sign
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from attest.formats.binary import Reader
 from transparency_log.errors import FormatError
@@ -121,10 +121,13 @@ class SpdmReport:
     request: GetMeasurementsRequest
     response: MeasurementsResponse
     trailing: bytes = b""
+    # The signed bytes as parsed (strict parsing makes them equal to the re-serialization);
+    # kept so verification does not re-serialize on the hot path.
+    wire_signed: bytes = field(default=b"", compare=False, repr=False)
 
     def signed_bytes(self) -> bytes:
         """The message the attestation key signs: request || response-without-signature."""
-        return self.request.to_bytes() + self.response.unsigned_bytes()
+        return self.wire_signed or (self.request.to_bytes() + self.response.unsigned_bytes())
 
     def to_bytes(self) -> bytes:
         return self.request.to_bytes() + self.response.to_bytes() + self.trailing
@@ -168,21 +171,28 @@ def parse_report(data: bytes, *, signature_size: int = P384_SIGNATURE_SIZE) -> S
     opaque_len = r.uint(2, "OpaqueLength")
     opaque = r.take(opaque_len, "OpaqueData")
     signature = r.take(signature_size, "Signature")
+    signed_end = REQUEST_SIZE + r.pos - signature_size
     response = MeasurementsResponse(param1=param1, param2=param2, blocks=blocks, nonce=nonce,
                                     opaque_data=opaque, signature=signature)
-    return SpdmReport(request, response, r.rest())
+    return SpdmReport(request, response, r.rest(), wire_signed=bytes(data[:signed_end]))
 
 
 def _parse_record(record: bytes, count: int) -> tuple[MeasurementBlock, ...]:
-    r = Reader(record, check=CHECK)
+    """The measurement blocks (tables 46/47); plain offsets (this loop is on the hot path)."""
     blocks: list[MeasurementBlock] = []
     seen: set[int] = set()
+    off, end = 0, len(record)
     for i in range(count):
         where = f"MeasurementRecord[{i}]"
-        index = r.uint(1, f"{where}.Index")
-        spec = r.uint(1, f"{where}.MeasurementSpecification")
-        size = r.uint(2, f"{where}.MeasurementSize")
-        body = r.take(size, f"{where}.Measurement")
+        if off + 4 > end:
+            raise FormatError(CHECK, f"truncated at record offset 0x{off:x}",
+                              field=f"{where}.Index", got=end - off, want=4)
+        index, spec = record[off], record[off + 1]
+        size = record[off + 2] | (record[off + 3] << 8)
+        body_end = off + 4 + size
+        if body_end > end:
+            raise FormatError(CHECK, f"truncated at record offset 0x{off + 4:x}",
+                              field=f"{where}.Measurement", got=end - off - 4, want=size)
         if spec != DMTF_SPEC:
             raise FormatError(CHECK, "only DMTF measurement blocks are defined",
                               field=f"{where}.MeasurementSpecification", got=spec,
@@ -195,16 +205,16 @@ def _parse_record(record: bytes, count: int) -> tuple[MeasurementBlock, ...]:
             raise FormatError(CHECK, "DMTF measurement shorter than its header",
                               field=f"{where}.MeasurementSize", got=size,
                               want=f">= {DMTF_HEADER_SIZE}")
-        value_size = int.from_bytes(body[1:3], "little")
+        value_size = record[off + 5] | (record[off + 6] << 8)
         if value_size != size - DMTF_HEADER_SIZE:
             raise FormatError(CHECK, "DMTF value size disagrees with the block size",
                               field=f"{where}.DMTFSpecMeasurementValueSize", got=value_size,
                               want=size - DMTF_HEADER_SIZE)
-        blocks.append(MeasurementBlock(index=index, value_type=body[0], value=body[3:]))
-    if r.remaining:
+        blocks.append(MeasurementBlock(index, record[off + 4], record[off + 7:body_end]))
+        off = body_end
+    if off != end:
         raise FormatError(CHECK, "measurement record longer than its blocks",
-                          field="MeasurementRecordLength", got=len(record),
-                          want=len(record) - r.remaining)
+                          field="MeasurementRecordLength", got=end, want=off)
     return tuple(blocks)
 
 

@@ -121,9 +121,14 @@ def make_chain(seed: bytes, roles: tuple[str, ...], *,
         issuer = min(i + 1, len(roles) - 1)
         exts = list(leaf_extensions) if i == 0 else []
         certs.insert(0, _cert(roles[i], keys[i], roles[issuer], keys[issuer], ca=i > 0,
-                              serial=1000 + i, extensions=exts + aia,
+                              serial=_serial(seed, roles[i]), extensions=exts + aia,
                               not_after=leaf_not_after if i == 0 else NOT_AFTER))
     return Pki(certs, keys)
+
+
+def _serial(seed: bytes, role: str) -> int:
+    return int.from_bytes(hashlib.sha256(seed + b"/serial/" + role.encode()).digest()[:8],
+                          "big") >> 1
 
 
 def default_measurements(seed: bytes, count: int = 64) -> list[bytes]:
@@ -335,8 +340,11 @@ class OcspResponder:
     def respond(self, request_der: bytes) -> bytes:
         self.calls += 1
         req = ocsp.load_der_ocsp_request(request_der)
-        index = next(i for i, c in enumerate(self.pki.certificates)
-                     if c.serial_number == req.serial_number)
+        index = next((i for i, c in enumerate(self.pki.certificates)
+                      if c.serial_number == req.serial_number), None)
+        if index is None:
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
         cert = self.pki.certificates[index]
         issuer_i = min(index + 1, len(self.pki.certificates) - 1)
         issuer, issuer_key = self.pki.certificates[issuer_i], self.pki.keys[issuer_i]

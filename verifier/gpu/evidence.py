@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from attest.formats.nvidia_rim import parse_rim
 from attest.formats.spdm_measurements import parse_report
@@ -87,6 +88,7 @@ class GpuEvidenceResult:
     mismatches: tuple[MeasurementMismatch, ...]
 
 
+@lru_cache(maxsize=64)
 def rim_kind(xml: bytes) -> str:
     """"vbios" when the RIM's version looks like ``96.00.9F.00.01``, else "driver"."""
     return "vbios" if _VBIOS_VERSION.fullmatch(parse_rim(xml).version) else "driver"

@@ -59,14 +59,14 @@ class OcspCache:
     """Verified answers by certificate fingerprint, reused while ``at`` is inside them."""
 
     def __init__(self) -> None:
-        self._answers: dict[bytes, OcspStatus] = {}
+        self._answers: dict[x509.Certificate, OcspStatus] = {}  # certificates hash by DER
 
     def get(self, cert: x509.Certificate, at: datetime) -> OcspStatus | None:
-        hit = self._answers.get(_fp(cert))
+        hit = self._answers.get(cert)
         return hit if hit is not None and hit.this_update <= at <= hit.next_update else None
 
     def put(self, cert: x509.Certificate, status: OcspStatus) -> None:
-        self._answers[_fp(cert)] = status
+        self._answers[cert] = status
 
 
 def _fp(cert: x509.Certificate) -> bytes:

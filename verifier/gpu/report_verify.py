@@ -18,7 +18,6 @@ the chain's common validity window, so N reports from one GPU cost one chain wal
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +27,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.formats.nvidia_opaque import OpaqueData, parse_opaque
 from attest.formats.spdm_measurements import SpdmReport, parse_report
@@ -80,15 +78,15 @@ class ChainCache:
     """Verified device chains by fingerprint (+ roots), valid inside their time window."""
 
     def __init__(self) -> None:
-        self._chains: dict[bytes, VerifiedChain] = {}
+        self._chains: dict[object, VerifiedChain] = {}
 
-    def get(self, key: bytes, at: datetime) -> VerifiedChain | None:
+    def get(self, key: object, at: datetime) -> VerifiedChain | None:
         hit = self._chains.get(key)
         if hit is not None and hit.not_before <= at <= hit.not_after:
             return hit
         return None
 
-    def put(self, key: bytes, chain: VerifiedChain) -> None:
+    def put(self, key: object, chain: VerifiedChain) -> None:
         self._chains[key] = chain
 
 
@@ -129,14 +127,9 @@ def verify_device_chain(
     return verified
 
 
-def _chain_key(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]) -> bytes:
-    h = hashlib.sha256()
-    for cert in chain:
-        h.update(hashlib.sha256(cert.public_bytes(Encoding.DER)).digest())
-    h.update(b"|")
-    for root in roots:
-        h.update(root.fingerprint)
-    return h.digest()
+def _chain_key(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]) -> object:
+    """Certificates compare and hash by their DER, so the tuple is an exact key."""
+    return (tuple(chain), tuple(r.certificate for r in roots))
 
 
 def verify_report_signature(report: SpdmReport, key: ec.EllipticCurvePublicKey) -> None:

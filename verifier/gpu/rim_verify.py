@@ -40,7 +40,7 @@ from signxml import (
 )
 from signxml.exceptions import InvalidInput, InvalidSignature
 
-from attest.formats.nvidia_rim import Rim, parse_rim
+from attest.formats.nvidia_rim import Rim, RimMeasurement, parse_rim
 from transparency_log.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
 from verifier.x509chain import PinnedRoot, load_certificate, verify_chain
@@ -85,13 +85,13 @@ class RimCache:
     """Verified RIMs by SHA-256 of the document (+ roots), reused inside their time window."""
 
     def __init__(self) -> None:
-        self._rims: dict[bytes, VerifiedRim] = {}
+        self._rims: dict[object, VerifiedRim] = {}
 
-    def get(self, key: bytes, at: datetime) -> VerifiedRim | None:
+    def get(self, key: object, at: datetime) -> VerifiedRim | None:
         hit = self._rims.get(key)
         return hit if hit is not None and hit.not_before <= at <= hit.not_after else None
 
-    def put(self, key: bytes, rim: VerifiedRim) -> None:
+    def put(self, key: object, rim: VerifiedRim) -> None:
         self._rims[key] = rim
 
 
@@ -120,7 +120,7 @@ def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: dateti
                cache: RimCache | None = None) -> VerifiedRim:
     """Steps 1-3 for one RIM; ``kind`` is "driver" or "vbios" (named in errors)."""
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    key = hashlib.sha256(xml + b"|" + b"".join(r.fingerprint for r in roots)).digest()
+    key = (hashlib.sha256(xml).digest(), tuple(r.certificate for r in roots))
     if cache is not None and (hit := cache.get(key, at)) is not None and hit.kind == kind:
         return hit
     parse_rim(xml)  # structure first: malformed is not forged (refuses DTDs too)
@@ -150,23 +150,23 @@ def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: dateti
 
 
 def golden_measurements(driver: VerifiedRim | None,
-                        vbios: VerifiedRim | None) -> dict[int, tuple[Rim, str]]:
+                        vbios: VerifiedRim | None) -> dict[int, tuple[RimMeasurement, str]]:
     """Active indexes of both RIMs; an index claimed by both is a ``gpu.rim.conflict``."""
-    out: dict[int, tuple[Rim, str]] = {}
+    out: dict[int, tuple[RimMeasurement, str]] = {}
     for verified in (driver, vbios):
         if verified is None:
             continue
-        for index in verified.rim.active():
+        for index, measurement in verified.rim.active().items():
             if index in out:
                 raise VerificationError(
                     "gpu.rim.conflict", "driver and VBIOS RIMs both claim an index",
                     field=f"Resource[{index}]", got=verified.kind, want=out[index][1])
-            out[index] = (verified.rim, verified.kind)
+            out[index] = (measurement, verified.kind)
     return out
 
 
 def compare_measurements(
-    measurements: dict[int, bytes], golden: dict[int, tuple[Rim, str]], *,
+    measurements: dict[int, bytes], golden: dict[int, tuple[RimMeasurement, str]], *,
     nvdec0_disabled: bool,
 ) -> list[MeasurementMismatch]:
     """Every active golden index against SPDM block index + 1; any alternative may match."""
@@ -174,8 +174,8 @@ def compare_measurements(
     for index in sorted(golden):
         if index == NVDEC0_INDEX and nvdec0_disabled:
             continue
-        rim, source = golden[index]
-        want = rim.active()[index].alternatives
+        measurement, source = golden[index]
+        want = measurement.alternatives
         got = measurements.get(index + 1)
         if got is None or got not in want:
             mismatches.append(MeasurementMismatch(index, got, want, source))
