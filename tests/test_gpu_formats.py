@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import vector_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attest.formats.nvidia_opaque import (
+    OpaqueData,
     OpaqueField,
     OpaqueType,
     encode_string,
@@ -16,6 +19,10 @@ from attest.formats.nvidia_opaque import (
 from attest.formats.nvidia_rim import parse_rim, rim_to_xml
 from attest.formats.spdm_measurements import (
     REQUEST_SIZE,
+    GetMeasurementsRequest,
+    MeasurementBlock,
+    MeasurementsResponse,
+    SpdmReport,
     parse_report,
     parse_report_text,
     parse_request,
@@ -168,3 +175,31 @@ def test_rim_hash_count_must_match_alternatives() -> None:
     bad = data.replace(b'index="7" active="True"', b'index="07" active="True"', 1)
     with pytest.raises(FormatError, match="canonical"):
         parse_rim(bad)
+
+
+# --- property: whatever we serialize parses back to the same value --------------------------
+
+blocks = st.lists(st.tuples(st.integers(0, 255), st.binary(min_size=0, max_size=64)),
+                  max_size=12).map(lambda items: tuple(
+                      MeasurementBlock(index=i + 1, value_type=t, value=v)
+                      for i, (t, v) in enumerate(items)))
+opaque = st.dictionaries(st.integers(0, 0xFFFF), st.binary(max_size=40), max_size=8).map(
+    lambda d: OpaqueData(tuple(OpaqueField(k, v) for k, v in d.items())))
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocks=blocks, opaque=opaque, nonce=st.binary(min_size=32, max_size=32),
+       rnonce=st.binary(min_size=32, max_size=32), sig=st.binary(min_size=96, max_size=96),
+       trailing=st.binary(max_size=8), p1=st.integers(0, 255), slot=st.integers(0, 15))
+def test_report_round_trip_property(blocks, opaque, nonce, rnonce, sig, trailing, p1,
+                                    slot) -> None:
+    report = SpdmReport(
+        GetMeasurementsRequest(param1=p1, param2=0xFF, nonce=nonce, slot_id=slot),
+        MeasurementsResponse(param1=0, param2=0, blocks=blocks, nonce=rnonce,
+                             opaque_data=opaque.to_bytes(), signature=sig),
+        trailing)
+    data = report.to_bytes()
+    parsed = parse_report(data)
+    assert parsed == report and parsed.to_bytes() == data
+    assert parsed.signed_bytes() == report.signed_bytes()
+    assert parse_opaque(parsed.response.opaque_data) == opaque

@@ -15,6 +15,7 @@ policy failures (``GpuPolicy.check``) as one PolicyError.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -123,7 +124,10 @@ def verify_gpu_evidence(
     except AttestlogError as err:
         transcript.failed(err.check, str(err))
         raise
-    for step in report.steps:
+    transcript.passed(report.steps[0], name,
+                      report_sha256=hashlib.sha256(report_bytes).hexdigest(),
+                      chain_sha256=hashlib.sha256(chain_pem).hexdigest())
+    for step in report.steps[1:]:
         if step == "gpu.report.nonce" and nonce is None:
             transcript.waived(step, "no expected nonce given: freshness NOT checked",
                               nonce=expected.hex())
