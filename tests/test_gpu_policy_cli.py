@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import vector_path
 
-from attest.simulate.fake_service import FakeService, serve
+from attest.simulate.fake_service import serve
 from attest.simulate.gpu import (
-    OcspResponder,
     SimulatedGpu,
     dump_json,
+    fake_nvidia_service,
     good_gpu_claims,
     jwks_for,
     make_chain,
@@ -175,26 +174,16 @@ def test_cli_malformed_report_is_exit_2(tmp_path) -> None:
 def sim(tmp_path):
     gpu = SimulatedGpu()
     rim_pki = make_rim_pki()
-    driver, vbios = gpu.rims()
-    o = gpu.opaque()
-    ids = {driver_rim_id(gpu.driver_version): sign_rim(driver, rim_pki),
-           vbios_rim_id(o.project, o.project_sku, o.chip_sku, gpu.vbios_version):
-           sign_rim(vbios, rim_pki)}
-    responder = OcspResponder(gpu.device_pki, now=NOW - timedelta(hours=1))
-    routes = {f"/v1/rim/{k}": (200, {}, json.dumps({"id": k, "rim": base64.b64encode(v)
-                                                   .decode()}).encode())
-              for k, v in ids.items()}
-    service = FakeService(routes, fallback=responder.handler)
     (tmp_path / "device_root.pem").write_bytes(gpu.device_pki.root_pem())
     (tmp_path / "rim_root.pem").write_bytes(rim_pki.root_pem())
     (tmp_path / "report.bin").write_bytes(gpu.report(NONCE))
     (tmp_path / "chain.pem").write_bytes(gpu.chain_pem())
-    with serve(service) as base:
-        yield gpu, rim_pki, base, tmp_path, responder
+    with serve(fake_nvidia_service([gpu], rim_pki, NOW - timedelta(hours=1))) as base:
+        yield gpu, rim_pki, base, tmp_path
 
 
 def test_simulated_evidence_end_to_end_over_fake_services(sim) -> None:
-    gpu, rim_pki, base, _tmp, _responder = sim
+    gpu, rim_pki, base, _tmp = sim
     trust = GpuTrust(
         (pinned_root("sim", gpu.device_pki.root_pem(), fingerprint(gpu.device_pki.root).hex()),),
         (pinned_root("simrim", rim_pki.root_pem(), fingerprint(rim_pki.root).hex()),))
@@ -215,7 +204,7 @@ def test_simulated_evidence_end_to_end_over_fake_services(sim) -> None:
 
 
 def test_cli_on_a_simulated_gpu_with_nras(sim) -> None:
-    gpu, rim_pki, _base, tmp_path, _responder = sim
+    gpu, rim_pki, _base, tmp_path = sim
     nras_pki = make_chain(b"nras", ("Fake NRAS signer", "Fake NRAS CA"))
     answer = nras_tokens(nras_pki, "k", nonce=NONCE, now=datetime.now(UTC),
                          gpu_claims={"GPU-0": good_gpu_claims(NONCE)})
@@ -252,3 +241,22 @@ def test_cli_on_a_simulated_gpu_with_nras(sim) -> None:
     off = [*args[:-4], "--cc-mode", "off", "--attached", "1"]
     result = run(*off)
     assert result.exit_code == 5 and "gpu.policy.cc_mode" in result.output
+
+
+def test_cli_online_against_the_fake_nvidia_services(sim) -> None:
+    _gpu, _rim_pki, base, tmp_path = sim
+    pol = write_policy(tmp_path, '[gpu]\ncount = 1\nvbios_versions = ["96.00.9F.00.01"]\n')
+    result = run(str(tmp_path / "report.bin"), "--chain", str(tmp_path / "chain.pem"),
+                 "--nonce", NONCE_HEX, "--policy", pol, "--at", NOW.isoformat(),
+                 "--rim-service", base + "/v1/rim/", "--ocsp-url", base,
+                 "--unsafe-device-root", str(tmp_path / "device_root.pem"),
+                 "--unsafe-rim-root", str(tmp_path / "rim_root.pem"),
+                 "--cc-mode", "on", "--attached", "1", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["verdict"] == "accepted"
+    checks = [s["check"] for s in out["steps"]]
+    assert checks == ["gpu.report.format", "gpu.chain", "gpu.report.signature",
+                      "gpu.report.fwid", "gpu.report.nonce", "gpu.ocsp", "gpu.rim.signature",
+                      "gpu.rim.measurements"]
+    assert out["steps"][0]["inputs"]["report_sha256"]

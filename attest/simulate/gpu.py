@@ -449,3 +449,36 @@ class FakeNvml:
         chain = self.gpus[handle].chain_pem()
         return SimpleNamespace(attestationCertChain=chain.ljust(0x1400, b"\x00"),
                                attestationCertChainSize=len(chain))
+
+
+# --- a fake NVIDIA RIM service + OCSP responder on one FakeService ---------------------------
+
+def fake_nvidia_service(gpus: list[SimulatedGpu], rim_pki: Pki, now: datetime) -> Any:
+    """A :class:`FakeService` serving ``/v1/rim/<id>`` (signed RIMs of every GPU, JSON as the
+    RIM service answers) and OCSP for every GPU's chain at any other path (GET or POST).
+    Run it with ``serve(...)`` and point the verifier at ``<base>/v1/rim/`` and ``<base>``."""
+    from attest.simulate.fake_service import FakeService
+
+    routes: dict[str, Any] = {}
+    for gpu in gpus:
+        o = gpu.opaque()
+        driver, vbios = gpu.rims()
+        names = {f"NV_GPU_DRIVER_GH100_{gpu.driver_version}": driver,
+                 f"NV_GPU_VBIOS_{o.project}_{o.project_sku}_{o.chip_sku}_"
+                 f"{gpu.vbios_version.replace('.', '').upper()}": vbios}
+        for rim_id, rim in names.items():
+            body = json.dumps({"id": rim_id, "rim_format": "SWID",
+                               "rim": base64.b64encode(sign_rim(rim, rim_pki)).decode()})
+            routes[f"/v1/rim/{rim_id}"] = (200, {"Content-Type": "application/json"},
+                                           body.encode())
+    responders = [OcspResponder(g.device_pki, now=now) for g in gpus]
+
+    def ocsp_any(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        answer = (404, {}, b"")
+        for responder in responders:
+            answer = responder.handler(method, target, body)
+            if len(answer[2]) > 8:  # this responder knows the certificate
+                return answer
+        return answer
+
+    return FakeService(routes, fallback=ocsp_any)

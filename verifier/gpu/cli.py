@@ -22,8 +22,9 @@ from transparency_log.errors import AttestlogError, TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_evidence
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
+from verifier.gpu.ocsp import NVIDIA_OCSP_URL
 from verifier.gpu.policy import GpuPolicy
-from verifier.gpu.rim_fetch import RimSource
+from verifier.gpu.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from verifier.policy_base import FailureCollector, StrictTable
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, load_certificate, pinned_root
@@ -70,6 +71,10 @@ def _extra_root(path: str, name: str):
 @click.option("--at", "at_text", help="verification time (ISO 8601); default now")
 @click.option("--offline", is_flag=True, help="no network: given/stapled/cached data only")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="RIM cache directory")
+@click.option("--rim-service", default=NVIDIA_RIM_SERVICE, show_default=True,
+              help="RIM service base URL")
+@click.option("--ocsp-url", default=NVIDIA_OCSP_URL, show_default=True,
+              help="OCSP responder URL")
 @click.option("--cc-mode", type=click.Choice(["on", "off", "devtools"]),
               help="CC mode the node reported (NVML; unsigned)")
 @click.option("--attached", type=int, help="number of GPUs the node reported attached")
@@ -81,7 +86,8 @@ def _extra_root(path: str, name: str):
 def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[str, ...],
         rim_dir: str | None, nras_path: str | None, jwks_path: str | None,
         nras_root_path: str | None, policy_path: str | None, at_text: str | None,
-        offline: bool, cache_dir: str | None, cc_mode: str | None, attached: int | None,
+        offline: bool, cache_dir: str | None, rim_service: str, ocsp_url: str,
+        cc_mode: str | None, attached: int | None,
         device_root_path: str | None, rim_root_path: str | None, as_json: bool) -> None:
     """Verify one GPU attestation REPORT (hex or binary)."""
     at = parse_time(at_text)
@@ -95,7 +101,8 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
             (_extra_root(rim_root_path, "unsafe RIM root"),) if rim_root_path
             else trust.rim_roots)
     fetch = None if offline else HttpFetcher()
-    source = RimSource(fetch=fetch, cache=DiskCache(cache_dir) if cache_dir else None,
+    source = RimSource(fetch=fetch, base_url=rim_service,
+                       cache=DiskCache(cache_dir) if cache_dir else None,
                        directory=Path(rim_dir) if rim_dir else None)
     report_bytes = parse_report_text(read_input(report))
     transcript = Transcript()
@@ -105,7 +112,8 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
         result = verify_gpu_evidence(
             report_bytes, read_input(chain_path), nonce=nonce, trust=trust, at=at,
             policy=policy, collector=collector, transcript=transcript, fetch=fetch,
-            rims=[read_input(p) for p in rim_paths], rim_source=source, cc_mode=cc_mode)
+            rims=[read_input(p) for p in rim_paths], rim_source=source, ocsp_url=ocsp_url,
+            cc_mode=cc_mode)
         if nras_path:
             _nras(nras_path, jwks_path, nras_root_path, at,
                   nonce or result.report.report.request.nonce, transcript)
