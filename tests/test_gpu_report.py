@@ -207,3 +207,26 @@ def test_chain_cache_is_used_and_respects_time() -> None:
     with pytest.raises(ChainError):
         verify_gpu_report(GPU.report(NONCE), chain, nonce=NONCE, roots=[SIM_ROOT],
                           at=datetime(2100, 6, 1, tzinfo=UTC), cache=cache)
+
+
+def test_real_chain_with_a_look_alike_root_fails() -> None:
+    """NVIDIA's chain, but its root swapped for a self-made one with the same name and key
+    type: only the chain check fails."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    chain = real_chain()
+    real_root = chain[-1]
+    key = ec.generate_private_key(ec.SECP384R1())
+    fake_root = (x509.CertificateBuilder().subject_name(real_root.subject)
+                 .issuer_name(real_root.subject).public_key(key.public_key())
+                 .serial_number(real_root.serial_number)
+                 .not_valid_before(real_root.not_valid_before_utc)
+                 .not_valid_after(real_root.not_valid_after_utc)
+                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                 .sign(key, hashes.SHA384()))
+    with pytest.raises(ChainError) as err:
+        verify_gpu_report(real_report(), [*chain[:4], fake_root], nonce=NONCE,
+                          roots=[device_identity_root()], at=AT)
+    assert err.value.check == "gpu.chain"
