@@ -22,3 +22,6 @@ main.add_command(release)
 from attest.collect.cli_snp import snp_report  # noqa: E402
 
 main.add_command(snp_report)
+from attest.collect.cli_gpu import gpu_evidence  # noqa: E402
+
+main.add_command(gpu_evidence)

@@ -14,3 +14,6 @@ def main() -> None:
 from verifier.snp.cli import snp  # noqa: E402
 
 main.add_command(snp)
+from verifier.gpu.cli import gpu  # noqa: E402
+
+main.add_command(gpu)

@@ -1,0 +1,212 @@
+"""One GPU's evidence end to end: report authenticity, OCSP, RIMs (the entry point the
+verifier pipeline and ``verifier gpu`` call).
+
+Order (each step recorded in the transcript under its check id):
+
+1. report authenticity (verifier/gpu/report_verify.py: format, chain, signature, FWID, nonce);
+2. OCSP for the device chain (verifier/gpu/ocsp.py), unless the policy waives it;
+3. driver + VBIOS RIMs: given, stapled or fetched (rim_fetch.py), verified (rim_verify.py),
+   compared; unless the policy waives RIM checks.
+
+Authenticity failures (steps 1, 2, and a RIM's own signature/chain) raise at once. Reference
+value mismatches go to the caller's FailureCollector, so they are reported together with the
+policy failures (``GpuPolicy.check``) as one PolicyError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+
+from attest.formats.nvidia_rim import parse_rim
+from attest.formats.spdm_measurements import parse_report
+from transparency_log.errors import AttestlogError, FetchError
+from transparency_log.http_fetch import Fetch
+from verifier.gpu.ocsp import NVIDIA_OCSP_URL, OcspCache, OcspStatus, check_chain_ocsp
+from verifier.gpu.policy import (
+    NOT_CHECKED,
+    OCSP_GOOD,
+    RIMS_MATCH,
+    RIMS_MISMATCH,
+    GpuFacts,
+    GpuPolicy,
+)
+from verifier.gpu.report_verify import (
+    DEVICE_CHAIN_ROLES,
+    ChainCache,
+    VerifiedGpuReport,
+    load_device_chain,
+    verify_gpu_report,
+)
+from verifier.gpu.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
+from verifier.gpu.rim_verify import (
+    MeasurementMismatch,
+    RimCache,
+    VerifiedRim,
+    check_rims,
+    verify_rim,
+)
+from verifier.gpu.roots import device_identity_root, rim_root
+from verifier.policy_base import FailureCollector
+from verifier.transcript import Transcript
+from verifier.x509chain import PinnedRoot
+
+_VBIOS_VERSION = re.compile(r"[0-9A-Fa-f]{2}(\.[0-9A-Fa-f]{2}){4}")
+
+
+@dataclass(frozen=True)
+class GpuTrust:
+    """Trust anchors for GPU evidence. :meth:`production` is the only place defaults live."""
+
+    device_roots: tuple[PinnedRoot, ...]
+    rim_roots: tuple[PinnedRoot, ...]
+
+    @classmethod
+    def production(cls) -> GpuTrust:
+        return cls((device_identity_root(),), (rim_root(),))
+
+
+@dataclass
+class GpuCaches:
+    """Warm caches shared across reports: verified chains, RIMs and OCSP answers."""
+
+    chains: ChainCache = field(default_factory=ChainCache)
+    rims: RimCache = field(default_factory=RimCache)
+    ocsp: OcspCache = field(default_factory=OcspCache)
+
+
+@dataclass(frozen=True)
+class GpuEvidenceResult:
+    report: VerifiedGpuReport
+    facts: GpuFacts
+    ocsp: tuple[OcspStatus, ...]
+    driver_rim: VerifiedRim | None
+    vbios_rim: VerifiedRim | None
+    mismatches: tuple[MeasurementMismatch, ...]
+
+
+@lru_cache(maxsize=64)
+def rim_kind(xml: bytes) -> str:
+    """"vbios" when the RIM's version looks like ``96.00.9F.00.01``, else "driver"."""
+    return "vbios" if _VBIOS_VERSION.fullmatch(parse_rim(xml).version) else "driver"
+
+
+def verify_gpu_evidence(
+    report_bytes: bytes,
+    chain_pem: bytes,
+    *,
+    nonce: bytes | None,
+    trust: GpuTrust,
+    at: datetime,
+    policy: GpuPolicy,
+    collector: FailureCollector,
+    transcript: Transcript,
+    fetch: Fetch | None = None,
+    rims: Sequence[bytes] = (),
+    rim_source: RimSource | None = None,
+    ocsp_url: str = NVIDIA_OCSP_URL,
+    caches: GpuCaches | None = None,
+    name: str = "GPU-0",
+    cc_mode: str | None = None,
+) -> GpuEvidenceResult:
+    """Verify one GPU's evidence; see the module docstring for the order."""
+    caches = caches or GpuCaches()
+    try:
+        expected = nonce
+        if expected is None:
+            expected = parse_report(report_bytes).request.nonce
+        report = verify_gpu_report(report_bytes, load_device_chain(chain_pem), nonce=expected,
+                                   roots=trust.device_roots, at=at, cache=caches.chains)
+    except AttestlogError as err:
+        transcript.failed(err.check, str(err))
+        raise
+    transcript.passed(report.steps[0], name,
+                      report_sha256=hashlib.sha256(report_bytes).hexdigest(),
+                      chain_sha256=hashlib.sha256(chain_pem).hexdigest())
+    for step in report.steps[1:]:
+        if step == "gpu.report.nonce" and nonce is None:
+            transcript.waived(step, "no expected nonce given: freshness NOT checked",
+                              nonce=expected.hex())
+        else:
+            transcript.passed(step, name)
+
+    ocsp: tuple[OcspStatus, ...] = ()
+    ocsp_state = NOT_CHECKED
+    if policy.unsafe_waive_ocsp:
+        transcript.waived("gpu.ocsp", "unsafe_waive_ocsp = true")
+    else:
+        try:
+            ocsp = tuple(check_chain_ocsp(report.chain.certificates, roles=DEVICE_CHAIN_ROLES,
+                                          at=at, fetch=fetch, url=ocsp_url, cache=caches.ocsp))
+        except AttestlogError as err:
+            transcript.failed(err.check, str(err))
+            raise
+        ocsp_state = OCSP_GOOD
+        transcript.passed("gpu.ocsp", f"{len(ocsp)} certificates good")
+
+    driver = vbios = None
+    mismatches: list[MeasurementMismatch] = []
+    rim_state = NOT_CHECKED
+    if policy.unsafe_waive_rim_checks:
+        transcript.waived("gpu.rim", "unsafe_waive_rim_checks = true")
+    else:
+        docs = _rim_documents(report, rims, rim_source, transcript)
+        try:
+            if "driver" in docs:
+                driver = verify_rim(docs["driver"], kind="driver", roots=trust.rim_roots, at=at,
+                                    cache=caches.rims)
+            if "vbios" in docs:
+                vbios = verify_rim(docs["vbios"], kind="vbios", roots=trust.rim_roots, at=at,
+                                   cache=caches.rims)
+        except AttestlogError as err:
+            transcript.failed(err.check, str(err))
+            raise
+        transcript.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic")
+        before = len(collector.failures)
+        mismatches = check_rims(driver_version=report.driver_version,
+                                vbios_version=report.vbios_version,
+                                measurements=report.measurements,
+                                nvdec0_disabled=report.opaque.nvdec0_disabled,
+                                driver=driver, vbios=vbios, collector=collector)
+        new = collector.failures[before:]
+        for failure in new:
+            transcript.failed(failure.check, str(failure).split(": ", 1)[1])
+        if new:
+            rim_state = RIMS_MISMATCH
+        elif driver is not None and vbios is not None:
+            rim_state = RIMS_MATCH
+            transcript.passed("gpu.rim.measurements",
+                              f"{len(driver.rim.active()) + len(vbios.rim.active())} active "
+                              "indexes match")
+    facts = GpuFacts(name=name, driver_version=report.driver_version,
+                     vbios_version=report.vbios_version, chip_sku=report.opaque.chip_sku,
+                     ocsp=ocsp_state, rims=rim_state, cc_mode=cc_mode)
+    return GpuEvidenceResult(report, facts, ocsp, driver, vbios, tuple(mismatches))
+
+
+def _rim_documents(report: VerifiedGpuReport, given: Sequence[bytes],
+                   source: RimSource | None, transcript: Transcript) -> dict[str, bytes]:
+    docs: dict[str, bytes] = {}
+    for xml in given:
+        docs[rim_kind(xml)] = xml
+    o = report.opaque
+    wanted = {"driver": driver_rim_id(report.driver_version or ""),
+              "vbios": vbios_rim_id(o.project or "", o.project_sku or "", o.chip_sku or "",
+                                    report.vbios_version or "")}
+    for kind, rim_id in wanted.items():
+        if kind in docs:
+            continue
+        if source is None:
+            transcript.failed("gpu.rim.fetch", f"no {kind} RIM given and no RIM source",
+                              rim_id=rim_id)
+            continue
+        try:
+            docs[kind] = source.get(rim_id)
+        except FetchError as err:
+            transcript.failed(err.check, str(err))
+            raise
+    return docs

@@ -1,0 +1,126 @@
+"""The ``[gpu]`` table of the policy file (docs/policy.md "[gpu]").
+
+Fail-closed (unknown keys are TrustConfigError). Checks never stop at the first failure: every
+unacceptable fact becomes a PolicyFailure and one PolicyError carries them all.
+
+Facts judged: what the verified reports say (driver, VBIOS, chip SKU), what the verifier did
+(OCSP, RIM comparison) and what the node reports from NVML (CC mode, DEVTOOLS, attached GPU
+count; unsigned, so they can only make a node *fail*, never vouch for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transparency_log.errors import TrustConfigError
+from verifier.policy_base import FailureCollector, StrictTable
+
+OCSP_GOOD = "good"
+RIMS_MATCH = "match"
+RIMS_MISMATCH = "mismatch"  # the gpu.rim.* failures name each index
+NOT_CHECKED = "not-checked"
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    """What policy judges about one GPU."""
+
+    name: str
+    driver_version: str | None
+    vbios_version: str | None
+    chip_sku: str | None
+    ocsp: str = NOT_CHECKED  # "good" once the whole chain answered good
+    rims: str = NOT_CHECKED  # "match" once versions and every active index matched
+    cc_mode: str | None = None  # node-reported (NVML): "on", "off" or "devtools"
+
+
+@dataclass(frozen=True)
+class GpuPolicy:
+    """``[gpu]``: which GPUs must be present and what they must run."""
+
+    count: int | None = None
+    require_all_attached: bool = True
+    require_cc_mode: bool = True
+    unsafe_allow_devtools: bool = False
+    driver_versions: tuple[str, ...] | None = None  # None: any version
+    vbios_versions: tuple[str, ...] | None = None
+    chip_skus: tuple[str, ...] | None = None
+    unsafe_waive_ocsp: bool = False
+    unsafe_waive_rim_checks: bool = False
+
+    @classmethod
+    def from_table(cls, table: StrictTable) -> GpuPolicy:
+        count = table.get("count", int, None)
+        if count is not None and count < 0:
+            raise TrustConfigError("policy.schema", "count must be >= 0", field="gpu.count",
+                                   got=count)
+
+        def versions(key: str) -> tuple[str, ...] | None:
+            value = table.get_list(key, str, None)
+            if value is not None and not value:
+                raise TrustConfigError("policy.schema", "an empty list allows nothing; omit "
+                                       "the key to allow any", field=f"gpu.{key}")
+            return None if value is None else tuple(value)
+
+        policy = cls(
+            count=count,
+            require_all_attached=table.get("require_all_attached", bool, True),
+            require_cc_mode=table.get("require_cc_mode", bool, True),
+            unsafe_allow_devtools=table.get("unsafe_allow_devtools", bool, False),
+            driver_versions=versions("driver_versions"),
+            vbios_versions=versions("vbios_versions"),
+            chip_skus=versions("chip_skus"),
+            unsafe_waive_ocsp=table.get("unsafe_waive_ocsp", bool, False),
+            unsafe_waive_rim_checks=table.get("unsafe_waive_rim_checks", bool, False),
+        )
+        table.finish()
+        return policy
+
+    @classmethod
+    def for_lone_report(cls) -> GpuPolicy:
+        """The default of ``verifier gpu`` without ``--policy``: OCSP and RIMs required, no
+        version pins, and no CC-mode demand (a lone report carries no NVML state)."""
+        return cls(require_all_attached=False, require_cc_mode=False)
+
+    def check(self, gpus: Sequence[GpuFacts], *, attached: int | None,
+              collector: FailureCollector | None = None) -> None:
+        """Add every failure to ``collector`` (or raise one PolicyError when none is given)."""
+        own = collector is None
+        c = collector if collector is not None else FailureCollector()
+        if self.count is not None:
+            c.require(len(gpus) == self.count, "gpu.policy.count", "GPU count", len(gpus),
+                      self.count)
+        if self.require_all_attached:
+            c.require(attached is not None and len(gpus) == attached, "gpu.policy.attached",
+                      "GPUs with evidence", len(gpus),
+                      attached if attached is not None else "(attached count not reported)",
+                      "every attached GPU must send evidence")
+        for g in gpus:
+            if self.require_cc_mode:
+                ok = g.cc_mode == "on" or (g.cc_mode == "devtools" and self.unsafe_allow_devtools)
+                c.require(ok, "gpu.policy.cc_mode", f"{g.name}.cc_mode",
+                          g.cc_mode or "(not reported)", "on")
+            if g.cc_mode == "devtools" and not self.unsafe_allow_devtools:
+                c.fail("gpu.policy.devtools", f"{g.name}.devtools", "on", "off")
+            _allowed(c, "gpu.policy.driver", f"{g.name}.DRIVER_VERSION", g.driver_version,
+                     self.driver_versions)
+            _allowed(c, "gpu.policy.vbios", f"{g.name}.VBIOS_VERSION", g.vbios_version,
+                     self.vbios_versions)
+            _allowed(c, "gpu.policy.chip_sku", f"{g.name}.CHIP_SKU", g.chip_sku, self.chip_skus)
+            if not self.unsafe_waive_ocsp:
+                c.require(g.ocsp == OCSP_GOOD, "gpu.policy.ocsp", f"{g.name}.ocsp", g.ocsp,
+                          OCSP_GOOD)
+            if not self.unsafe_waive_rim_checks:
+                c.require(g.rims == RIMS_MATCH, "gpu.policy.rims", f"{g.name}.rims", g.rims,
+                          RIMS_MATCH)
+        if own:
+            c.raise_if_any()
+
+
+def _allowed(c: FailureCollector, check: str, field_name: str, got: str | None,
+             allowed: tuple[str, ...] | None) -> None:
+    if allowed is None:
+        return
+    c.require(got is not None and got.lower() in {a.lower() for a in allowed}, check,
+              field_name, got or "(absent)", " | ".join(allowed))
