@@ -47,33 +47,50 @@ def _check_report_data(report_data: bytes) -> None:
                           got=len(report_data), want=REPORT_DATA_SIZE)
 
 
-def _read_int(path: Path) -> int:
-    text = path.read_text().strip()
+class TsmFs:
+    """The file operations on configfs-tsm (the real ones); tests substitute a fake kernel."""
+
+    def mkdir(self, path: Path) -> None:
+        path.mkdir()
+
+    def rmdir(self, path: Path) -> None:
+        path.rmdir()
+
+    def read(self, path: Path) -> bytes:
+        return path.read_bytes()
+
+    def write(self, path: Path, data: bytes) -> None:
+        path.write_bytes(data)
+
+
+def _read_int(fs: TsmFs, path: Path) -> int:
+    text = fs.read(path).decode("ascii", "replace").strip()
     if not text.isdigit():
         raise FormatError(CHECK, "generation is not a decimal number", field=str(path), got=text)
     return int(text)
 
 
 def get_quote(report_data: bytes, *, root: Path = TSM_REPORT_ROOT,
-              entry_name: str | None = None) -> bytes:
+              entry_name: str | None = None, fs: TsmFs | None = None) -> bytes:
     """Ask the kernel (configfs-tsm, provider tdx_guest) for a quote over ``report_data``."""
     _check_report_data(report_data)
+    fs = fs or TsmFs()
     if not root.is_dir():
         raise _no_tdx("configfs-tsm report directory", root)
     entry = root / (entry_name or f"attestlog-{uuid.uuid4().hex}")
     try:
-        entry.mkdir()
+        fs.mkdir(entry)
     except OSError as err:
         raise _no_tdx("configfs-tsm report entry", entry, err) from None
     try:
-        provider = (entry / "provider").read_text().strip()
+        provider = fs.read(entry / "provider").decode("ascii", "replace").strip()
         if provider != PROVIDER:
             raise FetchError(CHECK, "configfs-tsm provider is not TDX", field="provider",
                              got=provider, want=PROVIDER)
-        before = _read_int(entry / "generation")
-        (entry / "inblob").write_bytes(report_data)
-        quote = (entry / "outblob").read_bytes()
-        after = _read_int(entry / "generation")
+        before = _read_int(fs, entry / "generation")
+        fs.write(entry / "inblob", report_data)
+        quote = fs.read(entry / "outblob")
+        after = _read_int(fs, entry / "generation")
         if after != before + 1:
             raise FetchError(CHECK, "configfs-tsm entry was written concurrently",
                              field="generation", got=after, want=before + 1)
@@ -85,7 +102,7 @@ def get_quote(report_data: bytes, *, root: Path = TSM_REPORT_ROOT,
         raise FetchError(CHECK, f"configfs-tsm request failed: {err}", field=str(entry)) from None
     finally:
         with contextlib.suppress(OSError):  # best effort: the kernel may hold it briefly
-            entry.rmdir()
+            fs.rmdir(entry)
 
 
 Ioctl = Callable[[int, int, bytearray], object]

@@ -47,8 +47,8 @@ class TdxResult:
 
 
 def _missing(item: str) -> VerificationError:
-    return VerificationError(f"tdx.{item}", "collateral missing: the check cannot run",
-                             field=item)
+    check = "tdx.qe.identity" if item == "qe_identity" else f"tdx.{item}"
+    return VerificationError(check, "collateral missing: the check cannot run", field=item)
 
 
 def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
