@@ -97,12 +97,15 @@ def quote_fields(quote: TdxQuote) -> dict[str, Any]:
 @click.option("--unsafe-trust-root", "extra_roots", multiple=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Trust this root (PEM) INSTEAD of Intel's: simulated hardware only.")
+@click.option("--event-log", type=click.Path(exists=True, dir_okay=False),
+              help="CCEL event log area: replayed, must reproduce RTMR0-2.")
 @click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON.")
 def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
                 tcb_signing_chain: str | None, pck_crl: str | None, pck_crl_chain: str | None,
                 root_crl: str | None, policy_file: str | None, at_text: str | None,
                 at_items: tuple[str, ...], offline: bool, cache_dir: str | None, pcs_url: str,
-                root_crl_url: str, extra_roots: tuple[str, ...], as_json: bool) -> None:
+                root_crl_url: str, extra_roots: tuple[str, ...], event_log: str | None,
+                as_json: bool) -> None:
     """Verify one raw Intel TDX quote (v4 or v5) and its collateral."""
     raw = read_input(quote_file)
     at = parse_time(at_text) if at_text else datetime.now(UTC)
@@ -132,7 +135,7 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
             collateral = _complete(raw, collateral, offline=offline, cache_dir=cache_dir,
                                    pcs_url=pcs_url, root_crl_url=root_crl_url)
         result = verify_tdx_evidence(raw, collateral, roots=roots, times=times, policy=policy,
-                                     transcript=transcript)
+                                     transcript=transcript, event_log=_file(event_log))
     except AttestlogError as err:
         transcript.error = transcript.error or err
         _print(transcript, times, None, None, as_json)

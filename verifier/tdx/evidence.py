@@ -12,6 +12,7 @@ Steps (each records its check id in the transcript; authenticity failures stop a
 6. ``tdx.qe.identity.*``           QE Identity: chain, signature, window
 7. ``tdx.tcb.*``, ``tdx.qe.identity``   TCB level matching and convergence (tcb_status)
 8. ``tdx.policy.*``                the ``[tdx]`` policy, all failures collected
+9. ``tdx.rtmr.replay``             (with an event log) the CCEL replay equals RTMR0-2
 
 Missing collateral is a failure (a check that cannot run never passes silently).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from attest.formats.ccel import parse_event_log
 from attest.formats.tdx_quote import TdxQuote, parse_quote
 from transparency_log.errors import AttestlogError, VerificationError
 from verifier.tdx.collateral import (
@@ -33,6 +35,7 @@ from verifier.tdx.collateral import (
 )
 from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.quote_verify import QuoteAuthenticity, verify_quote
+from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
 from verifier.transcript import Transcript
 from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
@@ -44,6 +47,7 @@ class TdxResult:
     authenticity: QuoteAuthenticity
     tcb: TcbStatus
     transcript: Transcript
+    rtmr_replay: RtmrReplay | None = None
 
 
 def _missing(item: str) -> VerificationError:
@@ -99,12 +103,15 @@ def verify_tdx_evidence(
     times: VerificationTimes,
     policy: TdxPolicy | None = None,
     transcript: Transcript | None = None,
+    event_log: bytes | None = None,
 ) -> TdxResult:
     """Steps 1-8. Raises the first authenticity error, or one PolicyError with all failures.
 
     ``roots`` are the trusted Intel roots (production: verifier.tdx.roots.production_roots());
     ``times`` the instant per collateral item; ``policy`` defaults to ``TdxPolicy()``.
     The transcript (passed in or fresh) records every step, the times used and any waiver.
+    ``event_log`` (the CCEL log area) is replayed and must reproduce RTMR0-2; its events are
+    returned in the result so a caller can check the ones it expects.
     """
     t = transcript if transcript is not None else Transcript()
     pol = policy if policy is not None else TdxPolicy()
@@ -127,11 +134,16 @@ def verify_tdx_evidence(
                          transcript=t)
         pol.check(quote.body, tcb)
         t.passed("tdx.policy", f"accepted statuses {', '.join(pol.accepted_tcb_statuses)}")
+        replayed = None
+        if event_log is not None:
+            replayed = check_rtmrs(parse_event_log(event_log), quote.body)
+            t.passed("tdx.rtmr.replay", "RTMR0-2 reproduced by "
+                     f"{sum(len(e) for e in replayed.events_per_rtmr)} events")
     except AttestlogError as err:
         t.error = err
         t.failed(err.check, str(err))
         raise
-    return TdxResult(quote, auth, tcb, t)
+    return TdxResult(quote, auth, tcb, t, replayed)
 
 
 __all__ = ["TdxResult", "verify_revocation", "verify_tdx_evidence"]
