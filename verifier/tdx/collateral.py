@@ -15,6 +15,7 @@ waives it by name, and a waiver is written to the transcript (house rule 5).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -426,7 +427,7 @@ def verify_tcb_info(body: bytes, issuer_chain: bytes | None, *, roots: Sequence[
     ecdsa_p256_verify(key, sig, raw, check="tdx.tcb_info.signature", field="tcbInfo.signature")
     transcript.passed("tdx.tcb_info.signature",
                       f"FMSPC {info.fmspc.hex()}, tcbEvaluationDataNumber "
-                      f"{info.tcb_evaluation_data_number}")
+                      f"{info.tcb_evaluation_data_number}", sha256=_digest(body))
     _window("tdx.tcb_info.validity", "tcb_info", info.issue_date, info.next_update,
             times.tcb_info, waivers=frozenset(), transcript=transcript)
     return info
@@ -446,10 +447,15 @@ def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
     ecdsa_p256_verify(key, sig, raw, check="tdx.qe.identity.signature",
                       field="enclaveIdentity.signature")
     transcript.passed("tdx.qe.identity.signature",
-                      f"tcbEvaluationDataNumber {ident.tcb_evaluation_data_number}")
+                      f"tcbEvaluationDataNumber {ident.tcb_evaluation_data_number}",
+                      sha256=_digest(body))
     _window("tdx.qe.identity.validity", "qe_identity", ident.issue_date, ident.next_update,
             times.qe_identity, waivers=frozenset(), transcript=transcript)
     return ident
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
@@ -475,7 +481,7 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
     if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
         raise VerificationError(f"{base}.signature", "CRL signature does not verify",
                                 field=f"{item}.signature")
-    transcript.passed(f"{base}.signature", crl.issuer.rfc4514_string())
+    transcript.passed(f"{base}.signature", crl.issuer.rfc4514_string(), sha256=_digest(data))
     if crl.next_update_utc is None:
         raise FormatError(f"{base}.format", "CRL has no nextUpdate", field=f"{item}.nextUpdate")
     _window(f"{base}.validity", item, crl.last_update_utc, crl.next_update_utc, _utc(at),

@@ -19,6 +19,7 @@ Missing collateral is a failure (a check that cannot run never passes silently).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,7 +118,8 @@ def verify_tdx_evidence(
     pol = policy if policy is not None else TdxPolicy()
     try:
         quote = parse_quote(quote_bytes)
-        t.passed("tdx.quote.format", f"TDX quote v{quote.version}")
+        t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
+                 sha256=hashlib.sha256(quote_bytes).hexdigest())
         auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t)
         verify_revocation(auth, collateral, roots=roots, times=times,
                           waivers=pol.unsafe_accept_stale_crls, transcript=t)

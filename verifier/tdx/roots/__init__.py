@@ -16,8 +16,8 @@ INTEL_SGX_ROOT_CA_SHA256 = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cb
 
 @cache
 def intel_sgx_root_ca() -> PinnedRoot:
-    """The production trust anchor (package data verifier/tdx/roots/intel_sgx_root_ca.pem)."""
-    pem = resources.files("verifier.tdx").joinpath("roots/intel_sgx_root_ca.pem").read_bytes()
+    """The production trust anchor (package data: intel_sgx_root_ca.pem beside this file)."""
+    pem = resources.files("verifier.tdx.roots").joinpath("intel_sgx_root_ca.pem").read_bytes()
     return pinned_root("Intel SGX Root CA", pem, INTEL_SGX_ROOT_CA_SHA256)
 
 
