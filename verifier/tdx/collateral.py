@@ -156,7 +156,7 @@ def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, A
             i += 1
         if text[i:].strip(ws):
             raise ValueError("trailing data after the JSON object")
-    except (ValueError, IndexError) as err:
+    except (ValueError, IndexError, RecursionError) as err:
         raise FormatError(check, f"collateral is not valid JSON: {err}", field=member) from None
     if set(spans) != {member, "signature"}:
         raise FormatError(check, "unexpected top-level keys", field=member,
