@@ -210,3 +210,16 @@ def test_times_override_refuses_unknown_items() -> None:
 
     with pytest.raises(TrustConfigError):
         V5_TIMES.override(pck_certificate=utc("2026-01-01"))
+
+
+def test_spr_e4_qe_matches_intels_qe_identity() -> None:
+    """MANIFEST: the SPR_E4 QE (ISVSVN 4) matches the TD_QE identity, QE TCB UpToDate."""
+    import json
+
+    from attest.formats.tdx_quote import parse_quote
+    from verifier.tdx.tcb_status import match_qe_identity
+
+    ident = parse_qe_identity(json.loads(read("sample_qeIdentity_response"))["enclaveIdentity"])
+    qe = parse_quote(read(SPR_E4)).signature_data.certification.qe_report_body
+    assert qe.isv_svn == 4
+    assert match_qe_identity(ident, qe).status == "UpToDate"

@@ -138,9 +138,17 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
                                      transcript=transcript, event_log=_file(event_log))
     except AttestlogError as err:
         transcript.error = transcript.error or err
-        _print(transcript, times, None, None, as_json)
+        _print(transcript, times, _parsed_or_none(raw), None, as_json)
         raise
     _print(transcript, times, result.quote, result.tcb.to_dict(), as_json)
+
+
+def _parsed_or_none(raw: bytes) -> TdxQuote | None:
+    """The quote's fields are printed on refusal too, when it parses."""
+    try:
+        return parse_quote(raw)
+    except AttestlogError:
+        return None
 
 
 def _complete(raw: bytes, given: TdxCollateral, *, offline: bool, cache_dir: str | None,
