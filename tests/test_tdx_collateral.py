@@ -46,7 +46,10 @@ def test_v5_quote_with_its_collateral_is_up_to_date_with_per_item_times() -> Non
     assert (result.tcb.platform_status, result.tcb.module_id, result.tcb.module_status,
             result.tcb.qe_status) == ("UpToDate", "TDX_01", "UpToDate", "UpToDate")
     assert result.tcb.advisory_ids == ()
+    # TDX 1.5 body: TEE_TCB_SVN (launch) and TEE_TCB_SVN2 (current) are both UpToDate.
+    assert (result.tcb.launch_status, result.tcb.current_status) == ("UpToDate", "UpToDate")
     steps = _steps(result.transcript)
+    assert steps["tdx.tcb.relaunch"][0] == "pass"
     assert steps["tdx.tcb_info.validity"] == ("pass", "2026-02-03T00:00:00+00:00")
     assert steps["tdx.tcb_info.chain"] == ("pass", "2025-05-01T00:00:00+00:00")
     assert steps["tdx.qe.identity.validity"] == ("pass", "2023-07-01T00:00:00+00:00")

@@ -19,7 +19,9 @@ from verifier.transcript import Transcript
 
 ALL = TdxPolicy(accepted_tcb_statuses=("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                                        "ConfigurationAndSWHardeningNeeded", "OutOfDate",
-                                       "OutOfDateConfigurationNeeded", "Revoked"))
+                                       "OutOfDateConfigurationNeeded", "Revoked",
+                                       "TDRelaunchAdvised",
+                                       "TDRelaunchAdvisedConfigurationNeeded"))
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +268,45 @@ def test_v5_quote_descriptor_bit_in_the_signed_span(s: IntelSimulator) -> None:
         run(s, quote=bytes(raw))
     assert err.value.check == "tdx.quote.signature"
 
+
+
+# ---------------------------------------------------------------- TDX 1.5: relaunch advice
+
+MODULE_LEVELS = [{"tcb": {"isvsvn": 6}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"},
+                 {"tcb": {"isvsvn": 2}, "tcbDate": "2024-01-01T00:00:00Z",
+                  "tcbStatus": "OutOfDate", "advisoryIDs": ["INTEL-SA-01036"]}]
+
+
+@pytest.mark.parametrize(("platform", "launch_svn", "current_svn", "want"), [
+    ("UpToDate", 4, 6, "TDRelaunchAdvised"),
+    ("ConfigurationNeeded", 4, 6, "TDRelaunchAdvisedConfigurationNeeded"),
+    ("UpToDate", 4, 4, "OutOfDate"),
+    ("UpToDate", 6, 6, "UpToDate"),
+])
+def test_tdx15_relaunch_advice(s: IntelSimulator, platform: str, launch_svn: int,
+                               current_svn: int, want: str) -> None:
+    body = s.body(tee_tcb_svn=bytes([launch_svn, 1, 3] + [0] * 13),
+                  tee_tcb_svn2=bytes([current_svn, 1, 3] + [0] * 13), mrservicetd=bytes(48))
+    quote = s.quote(version=5, body=body).to_bytes()
+    t = Transcript()
+    result = run(s, quote=quote, transcript=t,
+                 tcb_info=s.tcb_info(levels=[s.tcb_level(platform)],
+                                     module_levels=MODULE_LEVELS))
+    assert result.tcb.status == want
+    assert result.tcb.current_status is not None
+    assert "tdx.tcb.relaunch" in [x.check for x in t.steps]
+    if launch_svn == 4:
+        assert result.tcb.advisory_ids == ("INTEL-SA-01036",)
+
+
+def test_relaunch_statuses_are_accepted_only_when_named(s: IntelSimulator) -> None:
+    from transparency_log.errors import PolicyError
+
+    body = s.body(tee_tcb_svn=bytes([4, 1, 3] + [0] * 13),
+                  tee_tcb_svn2=bytes([6, 1, 3] + [0] * 13), mrservicetd=bytes(48))
+    quote = s.quote(version=5, body=body).to_bytes()
+    tcb_info = s.tcb_info(module_levels=MODULE_LEVELS)
+    with pytest.raises(PolicyError):
+        run(s, quote=quote, tcb_info=tcb_info, policy=TdxPolicy())
+    run(s, quote=quote, tcb_info=tcb_info,
+        policy=TdxPolicy(accepted_tcb_statuses=("UpToDate", "TDRelaunchAdvised")))

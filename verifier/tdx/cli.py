@@ -192,7 +192,9 @@ def _print(transcript: Transcript, times: VerificationTimes, quote: TdxQuote | N
         advisories = ", ".join(tcb["advisory_ids"]) or "none"
         click.echo(f"{'TCB status':20} {tcb['status']} (advisories: {advisories}; platform "
                    f"{tcb['platform_status']}, module {tcb['module_id']} "
-                   f"{tcb['module_status']}, QE {tcb['qe_status']})")
+                   f"{tcb['module_status']}, QE {tcb['qe_status']}"
+                   + (f"; launch {tcb['launch_status']}, current {tcb['current_status']}"
+                      if tcb["current_status"] is not None else "") + ")")
     for step in transcript.steps:
         at = f" @ {step.inputs['at']}" if "at" in step.inputs else ""
         click.echo(f"{step.result:6} {step.check}{at} {step.detail}".rstrip())

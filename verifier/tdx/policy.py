@@ -16,7 +16,7 @@ from attest.formats.tdx_quote import TdReportBody
 from transparency_log.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
 from verifier.tdx.collateral import STALE_WAIVABLE, TCB_STATUSES
-from verifier.tdx.tcb_status import TcbStatus
+from verifier.tdx.tcb_status import RELAUNCH_STATUSES, TcbStatus
 
 
 def _hex_list(table: StrictTable, key: str, size: int) -> tuple[bytes, ...]:
@@ -47,10 +47,10 @@ class TdxPolicy:
         """Read the ``[tdx]`` table; unknown keys and bad values are TrustConfigError."""
         statuses = tuple(table.get_list("accepted_tcb_statuses", str, ["UpToDate"]))
         for s in statuses:
-            if s not in TCB_STATUSES:
+            if s not in TCB_STATUSES + RELAUNCH_STATUSES:
                 raise TrustConfigError("policy.schema", "unknown TCB status",
                                        field="tdx.accepted_tcb_statuses", got=s,
-                                       want=" | ".join(TCB_STATUSES))
+                                       want=" | ".join(TCB_STATUSES + RELAUNCH_STATUSES))
         waived = table.get_list("unsafe_accept_stale_crls", str, [])
         for w in waived:
             if w not in STALE_WAIVABLE:

@@ -20,6 +20,13 @@ verified TCB Info v3 / QE Identity v2. Steps (QVL TdxVerifier / TcbLevelCheck):
    QE that is OutOfDate turns UpToDate/SWHardeningNeeded into OutOfDate and the
    Configuration* statuses into OutOfDateConfigurationNeeded; Revoked wins. Advisory IDs
    are the union, in order of appearance.
+6. TDX 1.5 bodies (v5 quote, body type 3; QVL TcbLevelCheck / TDRelaunchCheck): steps 2,
+   3 and 5 run twice, on TEE_TCB_SVN (the module the TD launched under) and on
+   TEE_TCB_SVN2 (the module running now). When the launch status is OutOfDate or
+   OutOfDateConfigurationNeeded but the current one is UpToDate, SWHardeningNeeded or a
+   Configuration* status, the result is TDRelaunchAdvised (or
+   TDRelaunchAdvisedConfigurationNeeded if either needs configuration); otherwise the
+   launch status stands. Advisory IDs of both evaluations are reported.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from verifier.tdx.collateral import IsvTcbLevel, QeIdentity, TcbInfo, TcbLevel, 
 from verifier.transcript import Transcript
 
 NO_MATCH = "no matching TCB level"
+RELAUNCH_STATUSES = ("TDRelaunchAdvised", "TDRelaunchAdvisedConfigurationNeeded")
+_CONFIGURATION = ("ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded",
+                  "OutOfDateConfigurationNeeded")
 
 
 @dataclass(frozen=True)
@@ -47,22 +57,25 @@ class TcbStatus:
     module_status: str | None
     qe_status: str
     tcb_evaluation_data_number: int
+    launch_status: str = ""  # the converged status of TEE_TCB_SVN
+    current_status: str | None = None  # of TEE_TCB_SVN2 (TDX 1.5 bodies only)
 
     def to_dict(self) -> dict[str, object]:
         return {"status": self.status, "advisory_ids": list(self.advisory_ids),
                 "platform_status": self.platform_status,
                 "platform_tcb_date": self.platform_tcb_date, "module_id": self.module_id,
                 "module_status": self.module_status, "qe_status": self.qe_status,
-                "tcb_evaluation_data_number": self.tcb_evaluation_data_number}
+                "tcb_evaluation_data_number": self.tcb_evaluation_data_number,
+                "launch_status": self.launch_status, "current_status": self.current_status}
 
 
 def _masked(value: bytes, mask: bytes) -> bytes:
     return bytes(a & b for a, b in zip(value, mask, strict=True))
 
 
-def match_platform_level(info: TcbInfo, ext: SgxExtensions, body: TdReportBody) -> TcbLevel:
-    """Step 2: the first tcbLevel the platform meets, or VerificationError(NO_MATCH)."""
-    svn = body.tee_tcb_svn
+def match_platform_level(info: TcbInfo, ext: SgxExtensions, svn: bytes) -> TcbLevel:
+    """Step 2: the first tcbLevel the platform meets with TEE_TCB_SVN ``svn``, or
+    VerificationError(NO_MATCH)."""
     skip = 2 if svn[1] > 0 else 0
     for level in info.tcb_levels:
         sgx_ok = all(p >= t for p, t in zip(ext.tcb_comp_svns, level.sgx_components,
@@ -97,9 +110,9 @@ def _check_module_identity(mod: TdxModuleIdentity, body: TdReportBody, name: str
                                 want=mod.attributes)
 
 
-def match_module(info: TcbInfo, body: TdReportBody) -> IsvTcbLevel | None:
-    """Step 3: the module identity's level (None for a pre-TDX-1.5 module, svn[1] == 0)."""
-    svn = body.tee_tcb_svn
+def match_module(info: TcbInfo, body: TdReportBody, svn: bytes) -> IsvTcbLevel | None:
+    """Step 3: the module identity's level for TEE_TCB_SVN ``svn`` (None for a module
+    without identities, svn[1] == 0)."""
     if svn[1] == 0:
         _check_module_identity(info.tdx_module, body, "tcbInfo.tdxModule")
         return None
@@ -152,9 +165,41 @@ def converge(platform: str, other: str) -> str:
     return platform
 
 
+def check_for_relaunch(launch: str, current: str) -> str:
+    """Step 6 (QVL TDRelaunchCheck)."""
+    if launch in ("OutOfDate", "OutOfDateConfigurationNeeded") and current in (
+            "UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
+            "ConfigurationAndSWHardeningNeeded"):
+        if launch in _CONFIGURATION or current in _CONFIGURATION:
+            return "TDRelaunchAdvisedConfigurationNeeded"
+        return "TDRelaunchAdvised"
+    return launch
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    level: TcbLevel
+    module: IsvTcbLevel | None
+    status: str
+    advisories: tuple[str, ...]
+
+
+def _evaluate(info: TcbInfo, ext: SgxExtensions, body: TdReportBody, svn: bytes,
+              qe_level: IsvTcbLevel) -> _Evaluation:
+    """Steps 2, 3 and 5 for one TEE_TCB_SVN array."""
+    level = match_platform_level(info, ext, svn)
+    module = match_module(info, body, svn)
+    status = level.status
+    advisories = list(level.advisory_ids)
+    for other in ([module] if module is not None else []) + [qe_level]:
+        status = converge(status, other.status)
+        advisories += [a for a in other.advisory_ids if a not in advisories]
+    return _Evaluation(level, module, status, tuple(advisories))
+
+
 def tcb_status(info: TcbInfo, qe_identity: QeIdentity, ext: SgxExtensions, body: TdReportBody,
                qe: EnclaveReportBody, *, transcript: Transcript | None = None) -> TcbStatus:
-    """Steps 1-5: the converged TCB status with its advisory IDs."""
+    """Steps 1-6: the converged TCB status with its advisory IDs."""
     t = transcript if transcript is not None else Transcript()
     if info.fmspc != ext.fmspc:
         raise VerificationError("tdx.tcb.fmspc", "TCB Info is for another platform",
@@ -163,22 +208,26 @@ def tcb_status(info: TcbInfo, qe_identity: QeIdentity, ext: SgxExtensions, body:
         raise VerificationError("tdx.tcb.fmspc", "TCB Info is for another PCE",
                                 field="PCE-ID", got=info.pce_id, want=ext.pceid)
     t.passed("tdx.tcb.fmspc", ext.fmspc.hex())
-    level = match_platform_level(info, ext, body)
-    t.passed("tdx.tcb.level", f"{level.status} (tcbDate {level.tcb_date.date().isoformat()})")
-    module = match_module(info, body)
-    module_id = f"TDX_{body.tee_tcb_svn[1]:02X}" if module is not None else None
-    t.passed("tdx.tcb.module", f"{module_id}: {module.status}" if module is not None
-             else "legacy tdxModule identity matches")
     qe_level = match_qe_identity(qe_identity, qe)
     t.passed("tdx.qe.identity", f"ISVSVN {qe.isv_svn}: {qe_level.status}")
-    status = level.status
-    advisories = list(level.advisory_ids)
-    for other in ([module] if module is not None else []) + [qe_level]:
-        status = converge(status, other.status)
-        advisories += [a for a in other.advisory_ids if a not in advisories]
-    result = TcbStatus(status, tuple(advisories), level.status,
-                       level.tcb_date.isoformat(), module_id,
-                       module.status if module is not None else None, qe_level.status,
-                       info.tcb_evaluation_data_number)
+    launch = _evaluate(info, ext, body, body.tee_tcb_svn, qe_level)
+    t.passed("tdx.tcb.level", f"{launch.level.status} "
+             f"(tcbDate {launch.level.tcb_date.date().isoformat()})")
+    module_id = f"TDX_{body.tee_tcb_svn[1]:02X}" if launch.module is not None else None
+    t.passed("tdx.tcb.module", f"{module_id}: {launch.module.status}" if launch.module
+             is not None else "tdxModule identity matches (no module TCB levels)")
+    status, advisories, current_status = launch.status, list(launch.advisories), None
+    if body.tee_tcb_svn2 is not None:
+        current = _evaluate(info, ext, body, body.tee_tcb_svn2, qe_level)
+        current_status = current.status
+        status = check_for_relaunch(launch.status, current.status)
+        advisories += [a for a in current.advisories if a not in advisories]
+        t.passed("tdx.tcb.relaunch", f"launch (TEE_TCB_SVN) {launch.status}, current "
+                 f"(TEE_TCB_SVN2) {current.status}: {status}")
+    result = TcbStatus(status, tuple(advisories), launch.level.status,
+                       launch.level.tcb_date.isoformat(), module_id,
+                       launch.module.status if launch.module is not None else None,
+                       qe_level.status, info.tcb_evaluation_data_number, launch.status,
+                       current_status)
     t.passed("tdx.tcb.status", status + (f" {', '.join(advisories)}" if advisories else ""))
     return result
