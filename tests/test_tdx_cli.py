@@ -126,7 +126,7 @@ def test_event_log_replay_in_the_pipeline() -> None:
     kwargs = {"roots": [sim_root(s)], "times": VerificationTimes.uniform(SIM_NOW)}
     result = verify_tdx_evidence(good, sim_collateral(s), event_log=log_bytes, **kwargs)
     assert result.rtmr_replay is not None
-    assert result.transcript.steps[-1].check == "tdx.rtmr.replay"
+    assert [x.check for x in result.transcript.steps][-2:] == ["tdx.rtmr.replay", "tdx.policy"]
     assert sum(len(e) for e in result.rtmr_replay.events_per_rtmr) == 43
     from transparency_log.errors import VerificationError
 
@@ -134,3 +134,29 @@ def test_event_log_replay_in_the_pipeline() -> None:
         verify_tdx_evidence(s.quote().to_bytes(), sim_collateral(s), event_log=log_bytes,
                             **kwargs)
     assert err.value.check == "tdx.rtmr.replay"
+
+
+def test_policy_can_require_named_events() -> None:
+    from dataclasses import replace as dc_replace
+
+    from attest.formats.ccel import ALG_SHA384
+    from transparency_log.errors import PolicyError
+    from verifier.tdx.policy import TdxPolicy
+
+    log_bytes = read("ccel_ccel_data.dat")
+    log = parse_event_log(log_bytes)
+    rtmrs = replay(log).rtmrs
+    s = sim()
+    quote = s.quote(body=s.body(rtmr0=rtmrs[0], rtmr1=rtmrs[1], rtmr2=rtmrs[2])).to_bytes()
+    wanted = next(e for e in log.events if e.mr_index == 2).digest(ALG_SHA384)
+    assert wanted is not None
+    kwargs = {"roots": [sim_root(s)], "times": VerificationTimes.uniform(SIM_NOW)}
+    policy = TdxPolicy(required_event_digests=(wanted,))
+    verify_tdx_evidence(quote, sim_collateral(s), event_log=log_bytes, policy=policy, **kwargs)
+    with pytest.raises(PolicyError) as err:
+        verify_tdx_evidence(quote, sim_collateral(s), event_log=log_bytes,
+                            policy=dc_replace(policy, required_event_digests=(bytes(48),)),
+                            **kwargs)
+    assert [f.check for f in err.value.failures] == ["tdx.policy.events"]
+    with pytest.raises(PolicyError):
+        verify_tdx_evidence(quote, sim_collateral(s), policy=policy, **kwargs)

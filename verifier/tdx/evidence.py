@@ -11,8 +11,8 @@ Steps (each records its check id in the transcript; authenticity failures stop a
 5. ``tdx.tcb_info.*``              TCB Info: chain, signature, window
 6. ``tdx.qe.identity.*``           QE Identity: chain, signature, window
 7. ``tdx.tcb.*``, ``tdx.qe.identity``   TCB level matching and convergence (tcb_status)
-8. ``tdx.policy.*``                the ``[tdx]`` policy, all failures collected
-9. ``tdx.rtmr.replay``             (with an event log) the CCEL replay equals RTMR0-2
+8. ``tdx.rtmr.replay``             (with an event log) the CCEL replay equals RTMR0-2
+9. ``tdx.policy.*``                the ``[tdx]`` policy, all failures collected
 
 Missing collateral is a failure (a check that cannot run never passes silently).
 """
@@ -134,13 +134,13 @@ def verify_tdx_evidence(
                                       times=times, transcript=t)
         tcb = tcb_status(info, qe_ident, auth.pck_extensions, quote.body, auth.qe_report,
                          transcript=t)
-        pol.check(quote.body, tcb)
-        t.passed("tdx.policy", f"accepted statuses {', '.join(pol.accepted_tcb_statuses)}")
         replayed = None
         if event_log is not None:
             replayed = check_rtmrs(parse_event_log(event_log), quote.body)
             t.passed("tdx.rtmr.replay", "RTMR0-2 reproduced by "
                      f"{sum(len(e) for e in replayed.events_per_rtmr)} events")
+        pol.check(quote.body, tcb, replayed)
+        t.passed("tdx.policy", f"accepted statuses {', '.join(pol.accepted_tcb_statuses)}")
     except AttestlogError as err:
         t.error = err
         t.failed(err.check, str(err))

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from attest.formats.ccel import ALG_SHA384
 from attest.formats.tdx_quote import TdReportBody
 from transparency_log.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
 from verifier.tdx.collateral import STALE_WAIVABLE, TCB_STATUSES
+from verifier.tdx.rtmr import RtmrReplay
 from verifier.tdx.tcb_status import RELAUNCH_STATUSES, TcbStatus
 
 
@@ -40,6 +42,7 @@ class TdxPolicy:
     mrownerconfig: bytes | None = None
     report_data: bytes | None = None
     min_tee_tcb_svn: bytes | None = None
+    required_event_digests: tuple[bytes, ...] = ()
     unsafe_accept_stale_crls: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -72,6 +75,7 @@ class TdxPolicy:
             mrownerconfig=table.get_hex("mrownerconfig", 48, None),
             report_data=table.get_hex("report_data", 64, None),
             min_tee_tcb_svn=table.get_hex("min_tee_tcb_svn", 16, None),
+            required_event_digests=_hex_list(table, "required_event_digests", 48),
             unsafe_accept_stale_crls=frozenset(waived),
         )
         table.finish()
@@ -86,8 +90,10 @@ class TdxPolicy:
                        report_data=report_data if report_data is not None
                        else self.report_data)
 
-    def check(self, body: TdReportBody, tcb: TcbStatus | None) -> None:
-        """Check every rule; raise one PolicyError listing all failures."""
+    def check(self, body: TdReportBody, tcb: TcbStatus | None,
+              replay: RtmrReplay | None = None) -> None:
+        """Check every rule; raise one PolicyError listing all failures. ``replay`` is the
+        verified CCEL replay (needed when ``required_event_digests`` is set)."""
         f = FailureCollector()
         if tcb is None:
             f.fail("tdx.policy.tcb_status", "tcbStatus", "(not evaluated)",
@@ -123,6 +129,15 @@ class TdxPolicy:
             f.require(not low, "tdx.policy.tee_tcb_svn", "TEE_TCB_SVN", body.tee_tcb_svn,
                       f">= {self.min_tee_tcb_svn.hex()} per component",
                       f"component(s) {low} too low" if low else "")
+        if self.required_event_digests:
+            if replay is None:
+                f.fail("tdx.policy.events", "event log", "(not provided)",
+                       "a CCEL log whose replay matches RTMR0-2")
+            else:
+                seen = {e.digest(ALG_SHA384) for rtmr in replay.events_per_rtmr for e in rtmr}
+                for digest in self.required_event_digests:
+                    f.require(digest in seen, "tdx.policy.events", "event digest", "(absent)",
+                              digest, "required event not in the replayed log")
         f.raise_if_any()
 
 
