@@ -141,3 +141,18 @@ def test_td_attribute_decoding() -> None:
                                        "PERFMON")
     assert body.td_attribute("DEBUG") and body.td_attribute("PERFMON")
     assert not body.td_attribute("MIGRATABLE")
+
+
+def test_simulated_quotes_are_byte_exact_at_spec_offsets() -> None:
+    s = sim()
+    rd = bytes(range(64))
+    v4 = s.quote(version=4, report_data=rd).to_bytes()
+    v5 = s.quote(version=5, report_data=rd).to_bytes()
+    assert v4[0x30 + 0x208:0x30 + 0x248] == rd and v5[0x36 + 0x208:0x36 + 0x248] == rd
+    assert struct.unpack_from("<HHI", v4, 0) == (4, 2, 0x81)
+    assert struct.unpack_from("<HHI", v5, 0) == (5, 2, 0x81)
+    assert struct.unpack_from("<HI", v5, 0x30) == (3, 648)
+    assert v4[0x0C:0x1C] == INTEL_QE_VENDOR_ID
+    (sig_len,) = struct.unpack_from("<I", v4, 0x278)
+    assert len(v4) == 0x27C + sig_len
+    assert v5[0x36 + 0x248:0x36 + 0x258] == s.body().tee_tcb_svn  # TEE_TCB_SVN2
