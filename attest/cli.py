@@ -25,3 +25,6 @@ main.add_command(snp_report)
 from attest.collect.cli_gpu import gpu_evidence  # noqa: E402
 
 main.add_command(gpu_evidence)
+from attest.collect.cli_tdx import tdx_quote_command  # noqa: E402
+
+main.add_command(tdx_quote_command)

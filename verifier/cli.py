@@ -17,3 +17,6 @@ main.add_command(snp)
 from verifier.gpu.cli import gpu  # noqa: E402
 
 main.add_command(gpu)
+from verifier.tdx.cli import tdx_command  # noqa: E402
+
+main.add_command(tdx_command)

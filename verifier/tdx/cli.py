@@ -1,0 +1,201 @@
+"""`verifier tdx QUOTE`: verify one raw TDX quote with its collateral; print fields, the TCB
+status with advisory IDs and every check; exit with DESIGN.md's codes (0 accepted,
+2 malformed/forged, 3 collateral unreachable, 4 bad trust config/policy, 5 policy refusal).
+
+Collateral given as files is used as is; what is missing is fetched from Intel PCS (cache
+first with ``--cache``), or, with ``--offline``, taken from the cache or refused.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
+from transparency_log.clitools import read_input
+from transparency_log.errors import AttestlogError, TrustConfigError
+from transparency_log.http_fetch import DiskCache, HttpFetcher
+from verifier.policy_base import StrictTable
+from verifier.tdx.collateral import TdxCollateral, VerificationTimes
+from verifier.tdx.evidence import verify_tdx_evidence
+from verifier.tdx.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
+from verifier.tdx.policy import TdxPolicy
+from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
+from verifier.tdx.roots import production_roots
+from verifier.transcript import Transcript
+from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_root
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 date or date-time; a naive value is UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def load_policy(path: str | None) -> TdxPolicy:
+    if path is None:
+        return TdxPolicy()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise TrustConfigError("policy.schema", f"not TOML: {err}", field=path) from None
+    table = data.get("tdx", {})
+    return TdxPolicy.from_table(StrictTable(table, "tdx"))
+
+
+def _file(path: str | None) -> bytes | None:
+    return None if path is None else read_input(path)
+
+
+def quote_fields(quote: TdxQuote) -> dict[str, Any]:
+    """The quote's fields by spec name (hex), for printing."""
+    body = quote.body
+    out: dict[str, Any] = {"version": quote.version, "body_type": quote.body_type,
+                           "trailing_bytes": len(quote.trailing)}
+    for attr, name in SPEC_NAMES.items():
+        value = getattr(body, attr)
+        if value is not None:
+            out[name] = value.hex()
+    out["TDATTRIBUTES.flags"] = list(body.td_attribute_flags)
+    return out
+
+
+@click.command("tdx")
+@click.argument("quote_file", metavar="QUOTE")
+@click.option("--tcb-info", type=click.Path(exists=True, dir_okay=False),
+              help="PCS TDX TCB Info JSON.")
+@click.option("--qe-identity", type=click.Path(exists=True, dir_okay=False),
+              help="PCS TD QE Identity JSON.")
+@click.option("--tcb-signing-chain", type=click.Path(exists=True, dir_okay=False),
+              help="PEM chain of the TCB Info / QE Identity signer (TCB-Info-Issuer-Chain).")
+@click.option("--pck-crl", type=click.Path(exists=True, dir_okay=False), help="PCK CRL.")
+@click.option("--pck-crl-chain", type=click.Path(exists=True, dir_okay=False),
+              help="PEM chain of the PCK CRL issuer (SGX-PCK-CRL-Issuer-Chain).")
+@click.option("--root-crl", type=click.Path(exists=True, dir_okay=False),
+              help="Intel SGX Root CA CRL.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
+              help="Policy file (TOML); its [tdx] table applies.")
+@click.option("--at", "at_text", help="Verification time (ISO 8601) for every item; "
+              "default: now.")
+@click.option("--at-item", "at_items", multiple=True, metavar="ITEM=TIME",
+              help="Time for one item: pck_chain, tcb_info, qe_identity, tcb_signing_chain, "
+                   "pck_crl, root_crl. Repeatable; recorded in the transcript.")
+@click.option("--offline", is_flag=True, help="Never fetch: files and the cache only.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="Collateral cache directory.")
+@click.option("--pcs-url", default=PCS_BASE, show_default=True)
+@click.option("--root-crl-url", default=ROOT_CRL_URL, show_default=True)
+@click.option("--unsafe-trust-root", "extra_roots", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Trust this root (PEM) INSTEAD of Intel's: simulated hardware only.")
+@click.option("--event-log", type=click.Path(exists=True, dir_okay=False),
+              help="CCEL event log area: replayed, must reproduce RTMR0-2.")
+@click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON.")
+def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
+                tcb_signing_chain: str | None, pck_crl: str | None, pck_crl_chain: str | None,
+                root_crl: str | None, policy_file: str | None, at_text: str | None,
+                at_items: tuple[str, ...], offline: bool, cache_dir: str | None, pcs_url: str,
+                root_crl_url: str, extra_roots: tuple[str, ...], event_log: str | None,
+                as_json: bool) -> None:
+    """Verify one raw Intel TDX quote (v4 or v5) and its collateral."""
+    raw = read_input(quote_file)
+    at = parse_time(at_text) if at_text else datetime.now(UTC)
+    overrides = {}
+    for item in at_items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected ITEM=TIME, got {item}")
+        overrides[name] = parse_time(value)
+    times = VerificationTimes.uniform(at).override(**overrides)
+    policy = load_policy(policy_file)
+    roots: list[PinnedRoot] = []
+    for path in extra_roots:
+        for cert in load_pem_bundle(Path(path).read_bytes(), check="trust.root", field=path):
+            roots.append(pinned_root(f"unsafe:{path}", cert.public_bytes(Encoding.PEM),
+                                     fingerprint(cert).hex()))
+    if not roots:
+        roots = list(production_roots())
+
+    signing = _file(tcb_signing_chain)
+    collateral = TdxCollateral(_file(tcb_info), signing, _file(qe_identity), signing,
+                               _file(pck_crl), _file(pck_crl_chain), _file(root_crl))
+    transcript = Transcript()
+    try:
+        if None in (collateral.tcb_info, collateral.qe_identity, collateral.pck_crl,
+                    collateral.root_crl):
+            collateral = _complete(raw, collateral, offline=offline, cache_dir=cache_dir,
+                                   pcs_url=pcs_url, root_crl_url=root_crl_url)
+        result = verify_tdx_evidence(raw, collateral, roots=roots, times=times, policy=policy,
+                                     transcript=transcript, event_log=_file(event_log))
+    except AttestlogError as err:
+        transcript.error = transcript.error or err
+        _print(transcript, times, _parsed_or_none(raw), None, as_json)
+        raise
+    _print(transcript, times, result.quote, result.tcb.to_dict(), as_json)
+
+
+def _parsed_or_none(raw: bytes) -> TdxQuote | None:
+    """The quote's fields are printed on refusal too, when it parses."""
+    try:
+        return parse_quote(raw)
+    except AttestlogError:
+        return None
+
+
+def _complete(raw: bytes, given: TdxCollateral, *, offline: bool, cache_dir: str | None,
+              pcs_url: str, root_crl_url: str) -> TdxCollateral:
+    """Fill in missing collateral from PCS (or the cache when offline)."""
+    quote = parse_quote(raw)
+    chain = load_pck_chain(quote)
+    ext = sgx_extensions(chain[0])
+    client = PcsClient(None if offline else HttpFetcher(),
+                       cache=DiskCache(cache_dir) if cache_dir else None, base=pcs_url,
+                       root_crl_url=root_crl_url)
+    fetched = client.collateral(ext.fmspc, pck_ca=pck_ca_kind(chain[0].issuer.rfc4514_string()))
+    tcb_given = given.tcb_info is not None
+    qe_given = given.qe_identity is not None
+    crl_given = given.pck_crl is not None
+    return TdxCollateral(
+        given.tcb_info if tcb_given else fetched.tcb_info,
+        given.tcb_info_issuer_chain if tcb_given else fetched.tcb_info_issuer_chain,
+        given.qe_identity if qe_given else fetched.qe_identity,
+        given.qe_identity_issuer_chain if qe_given else fetched.qe_identity_issuer_chain,
+        given.pck_crl if crl_given else fetched.pck_crl,
+        given.pck_crl_issuer_chain if crl_given else fetched.pck_crl_issuer_chain,
+        given.root_crl if given.root_crl is not None else fetched.root_crl)
+
+
+def _print(transcript: Transcript, times: VerificationTimes, quote: TdxQuote | None,
+           tcb: dict[str, Any] | None, as_json: bool) -> None:
+    if as_json:
+        out = transcript.to_dict()
+        out["times"] = times.to_dict()
+        if quote is not None:
+            out["quote"] = quote_fields(quote)
+        if tcb is not None:
+            out["tcb"] = tcb
+        click.echo(json.dumps(out, indent=2))
+        return
+    if quote is not None:
+        for name, value in quote_fields(quote).items():
+            click.echo(f"{name:20} {value}")
+    if tcb is not None:
+        advisories = ", ".join(tcb["advisory_ids"]) or "none"
+        click.echo(f"{'TCB status':20} {tcb['status']} (advisories: {advisories}; platform "
+                   f"{tcb['platform_status']}, module {tcb['module_id']} "
+                   f"{tcb['module_status']}, QE {tcb['qe_status']}"
+                   + (f"; launch {tcb['launch_status']}, current {tcb['current_status']}"
+                      if tcb["current_status"] is not None else "") + ")")
+    for step in transcript.steps:
+        at = f" @ {step.inputs['at']}" if "at" in step.inputs else ""
+        click.echo(f"{step.result:6} {step.check}{at} {step.detail}".rstrip())
+    click.echo(f"verdict: {transcript.verdict}")

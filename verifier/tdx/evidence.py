@@ -1,0 +1,151 @@
+"""Verify one TDX quote with its collateral, in a numbered, documented order.
+
+Steps (each records its check id in the transcript; authenticity failures stop at once):
+
+1. ``tdx.quote.format``            parse (attest.formats.tdx_quote)
+2. ``tdx.quote.header`` ... ``tdx.quote.signature``   quote_verify.verify_quote
+3. ``tdx.root_crl.*``              Root CA CRL: signature by the root, window; the PCK CA
+                                   and the TCB signing certificate are not revoked
+4. ``tdx.pck_crl.*``               PCK CRL: chain, signature by the PCK CA that issued the
+                                   leaf, window; the PCK leaf is not revoked
+5. ``tdx.tcb_info.*``              TCB Info: chain, signature, window
+6. ``tdx.qe.identity.*``           QE Identity: chain, signature, window
+7. ``tdx.tcb.*``, ``tdx.qe.identity``   TCB level matching and convergence (tcb_status)
+8. ``tdx.rtmr.replay``             (with an event log) the CCEL replay equals RTMR0-2
+9. ``tdx.policy.*``                the ``[tdx]`` policy, all failures collected
+
+Missing collateral is a failure (a check that cannot run never passes silently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from attest.formats.ccel import parse_event_log
+from attest.formats.tdx_quote import TdxQuote, parse_quote
+from transparency_log.errors import AttestlogError, VerificationError
+from verifier.tdx.collateral import (
+    TdxCollateral,
+    VerificationTimes,
+    require_not_revoked,
+    verify_crl,
+    verify_qe_identity,
+    verify_tcb_info,
+)
+from verifier.tdx.policy import TdxPolicy
+from verifier.tdx.quote_verify import QuoteAuthenticity, verify_quote
+from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
+from verifier.tdx.tcb_status import TcbStatus, tcb_status
+from verifier.transcript import Transcript
+from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
+
+
+@dataclass(frozen=True)
+class TdxResult:
+    quote: TdxQuote
+    authenticity: QuoteAuthenticity
+    tcb: TcbStatus
+    transcript: Transcript
+    rtmr_replay: RtmrReplay | None = None
+
+
+def _missing(item: str) -> VerificationError:
+    check = "tdx.qe.identity" if item == "qe_identity" else f"tdx.{item}"
+    return VerificationError(check, "collateral missing: the check cannot run", field=item)
+
+
+def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
+                      roots: Sequence[PinnedRoot], times: VerificationTimes,
+                      waivers: frozenset[str], transcript: Transcript) -> None:
+    """Steps 3 and 4: the Root CA CRL and the PCK CRL."""
+    if collateral.root_crl is None:
+        raise _missing("root_crl")
+    root_crl = verify_crl(collateral.root_crl, auth.root.certificate, item="root_crl",
+                          at=times.root_crl, waivers=waivers, transcript=transcript)
+    require_not_revoked(root_crl, auth.pck_ca, check="tdx.root_crl.revocation", role="PCK CA")
+    signers = []
+    for chain in (collateral.tcb_info_issuer_chain, collateral.qe_identity_issuer_chain):
+        if chain is not None:
+            signers += load_pem_bundle(chain, check="tdx.tcb_info.chain", field="issuer chain")
+    for cert in signers:
+        if cert.issuer == auth.root.certificate.subject and cert != auth.root.certificate:
+            require_not_revoked(root_crl, cert, check="tdx.root_crl.revocation",
+                                role="TCB Signing")
+    transcript.passed("tdx.root_crl.revocation", "PCK CA and TCB signing not revoked")
+
+    if collateral.pck_crl is None:
+        raise _missing("pck_crl")
+    if collateral.pck_crl_issuer_chain is not None:
+        chain = load_pem_bundle(collateral.pck_crl_issuer_chain, check="tdx.pck_crl.chain",
+                                field="PCK CRL issuer chain")
+        path, _ = verify_chain(chain, roots, at=times.pck_crl, check="tdx.pck_crl.chain",
+                               roles=("PCK CA", "Intel SGX Root CA"))
+        if path[0].public_key() != auth.pck_ca.public_key():
+            raise VerificationError("tdx.pck_crl.chain",
+                                    "PCK CRL issuer is not the CA that issued the PCK",
+                                    field="PCK CRL issuer chain",
+                                    got=path[0].subject.rfc4514_string(),
+                                    want=auth.pck_ca.subject.rfc4514_string())
+        transcript.passed("tdx.pck_crl.chain", path[0].subject.rfc4514_string(),
+                          at=times.pck_crl.isoformat())
+    crl = verify_crl(collateral.pck_crl, auth.pck_ca, item="pck_crl", at=times.pck_crl,
+                     waivers=waivers, transcript=transcript)
+    require_not_revoked(crl, auth.pck_leaf, check="tdx.pck_crl.revocation", role="PCK")
+    transcript.passed("tdx.pck_crl.revocation", f"PCK serial {auth.pck_leaf.serial_number:x}")
+
+
+def verify_tdx_evidence(
+    quote_bytes: bytes,
+    collateral: TdxCollateral,
+    *,
+    roots: Sequence[PinnedRoot],
+    times: VerificationTimes,
+    policy: TdxPolicy | None = None,
+    transcript: Transcript | None = None,
+    event_log: bytes | None = None,
+) -> TdxResult:
+    """Steps 1-8. Raises the first authenticity error, or one PolicyError with all failures.
+
+    ``roots`` are the trusted Intel roots (production: verifier.tdx.roots.production_roots());
+    ``times`` the instant per collateral item; ``policy`` defaults to ``TdxPolicy()``.
+    The transcript (passed in or fresh) records every step, the times used and any waiver.
+    ``event_log`` (the CCEL log area) is replayed and must reproduce RTMR0-2; its events are
+    returned in the result so a caller can check the ones it expects.
+    """
+    t = transcript if transcript is not None else Transcript()
+    pol = policy if policy is not None else TdxPolicy()
+    try:
+        quote = parse_quote(quote_bytes)
+        t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
+                 sha256=hashlib.sha256(quote_bytes).hexdigest())
+        auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t)
+        verify_revocation(auth, collateral, roots=roots, times=times,
+                          waivers=pol.unsafe_accept_stale_crls, transcript=t)
+        if collateral.tcb_info is None:
+            raise _missing("tcb_info")
+        info = verify_tcb_info(collateral.tcb_info, collateral.tcb_info_issuer_chain,
+                               roots=roots, times=times, transcript=t)
+        if collateral.qe_identity is None:
+            raise _missing("qe_identity")
+        qe_ident = verify_qe_identity(collateral.qe_identity,
+                                      collateral.qe_identity_issuer_chain, roots=roots,
+                                      times=times, transcript=t)
+        tcb = tcb_status(info, qe_ident, auth.pck_extensions, quote.body, auth.qe_report,
+                         transcript=t)
+        replayed = None
+        if event_log is not None:
+            replayed = check_rtmrs(parse_event_log(event_log), quote.body)
+            t.passed("tdx.rtmr.replay", "RTMR0-2 reproduced by "
+                     f"{sum(len(e) for e in replayed.events_per_rtmr)} events")
+        pol.check(quote.body, tcb, replayed)
+        t.passed("tdx.policy", f"accepted statuses {', '.join(pol.accepted_tcb_statuses)}")
+    except AttestlogError as err:
+        t.error = err
+        t.failed(err.check, str(err))
+        raise
+    return TdxResult(quote, auth, tcb, t, replayed)
+
+
+__all__ = ["TdxResult", "verify_revocation", "verify_tdx_evidence"]
