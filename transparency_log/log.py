@@ -21,9 +21,12 @@ are not stored twice: they are encoded from the stored entries when published.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from transparency_log import merkle, tiles
+from transparency_log.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.errors import FormatError
+from transparency_log.note import NoteSigner
 from transparency_log.storage.base import LogStorage, StorageConflictError, TreeState
 
 DEFAULT_CHUNK = 1 << 16
@@ -123,6 +126,24 @@ class Log:
 
     def tree_state(self) -> TreeState:
         return self.storage.tree_state()
+
+    # -- 3. publishing ----------------------------------------------------------------------
+    def publish(self, signer: NoteSigner, now: datetime) -> bytes:
+        """Integrate, sign the tree head as a C2SP checkpoint and store it; returns the note.
+
+        ``now`` is the caller's clock: it is recorded as the ``checkpoint_time`` meta value
+        (ISO 8601), which tells an operator how fresh the published checkpoint is.
+        """
+        state = self.integrate()
+        note = sign_checkpoint(Checkpoint(self.origin, state.size, state.root), signer)
+        self.storage.write_checkpoint(state.size, note)
+        self.storage.set_meta("checkpoint_time", now.isoformat())
+        return note
+
+    def latest_checkpoint(self) -> bytes | None:
+        """The latest signed checkpoint note, or None."""
+        latest = self.storage.latest_checkpoint()
+        return None if latest is None else latest[1]
 
     # -- proofs from the stored tiles --------------------------------------------------------
     def _fetch_stored(self, path: str) -> bytes:
