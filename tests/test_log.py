@@ -11,7 +11,7 @@ import pytest
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import open_checkpoint
 from transparency_log.errors import FormatError
-from transparency_log.log import Log, extend_tree
+from transparency_log.log import Log, extend_tree, recompute_tree
 from transparency_log.note import Signer, Verifier, generate_keys
 from transparency_log.publish import publish_tiles
 from transparency_log.storage.base import TreeState
@@ -153,3 +153,13 @@ def test_published_tile_tree_gives_the_databases_proofs(log: Log, tmp_path: Path
     (out / "tile/0/000.p/3").unlink()
     old = tiles.TileReader(file_fetcher(out), 3)
     assert old.inclusion_proof(1) == log.inclusion_proof(1, 3)
+
+
+def test_recompute_tree_from_bundles(log: Log) -> None:
+    log.add(entries(0, 70000))
+    state = log.integrate()
+    bundles = [log.entry_bundle(t.index, t.width) for t in tiles.bundles_for_size(70000)]
+    assert recompute_tree(bundles, chunk=1000) == state
+    assert recompute_tree([]) == TreeState.empty()
+    with pytest.raises(FormatError, match="not the last"):
+        recompute_tree([bundles[-1], bundles[0]])

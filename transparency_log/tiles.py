@@ -27,6 +27,7 @@ in a bounded LRU cache.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -259,6 +260,32 @@ def decode_entry_bundle(data: bytes, width: int | None = None) -> list[bytes]:
         raise FormatError("tiles.entry_bundle", "wrong number of entries", field="entries",
                           got=len(out), want=want)
     return out
+
+
+def bundle_leaf_hashes(data: bytes, width: int | None = None) -> list[bytes]:
+    """The RFC 9162 leaf hashes of a bundle's entries, decoded as strictly as
+    :func:`decode_entry_bundle`, without copying the entries: each entry's length prefix is
+    followed by the entry, so overwriting the low length byte with the 0x00 leaf prefix
+    leaves ``0x00 || entry`` in place, which is hashed through a memoryview."""
+    buf = bytearray(data)
+    n, pos = len(buf), 0
+    spans: list[tuple[int, int]] = []
+    while pos < n:
+        if pos + 2 > n:
+            raise FormatError("tiles.entry_bundle", "truncated entry length",
+                              field="entry length", got=n - pos, want=2)
+        end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
+        if end > n:
+            raise FormatError("tiles.entry_bundle", "truncated entry", field="entry",
+                              got=n - pos - 2, want=end - pos - 2)
+        buf[pos + 1] = 0
+        spans.append((pos + 1, end))
+        pos = end
+    if not 1 <= len(spans) <= TILE_WIDTH or (width is not None and len(spans) != width):
+        raise FormatError("tiles.entry_bundle", "wrong number of entries", field="entries",
+                          got=len(spans), want=width if width is not None else f"1..{TILE_WIDTH}")
+    view, sha = memoryview(buf), hashlib.sha256
+    return [sha(view[a:b]).digest() for a, b in spans]
 
 
 # --- proofs from tiles -----------------------------------------------------------------------
