@@ -116,7 +116,7 @@ class Log:
     """A transparency log on a store. Not tied to a clock, a network, or key files."""
 
     def __init__(self, storage: LogStorage, origin: str, *, chunk: int = DEFAULT_CHUNK,
-                 cache_tiles: int = 1024) -> None:
+                 cache_tiles: int = 256) -> None:
         self.storage = storage
         self.origin = origin
         self.chunk = chunk
