@@ -10,12 +10,13 @@ import pytest
 
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import open_checkpoint
-from transparency_log.errors import FormatError
+from transparency_log.errors import FormatError, ProofError
 from transparency_log.log import Log, extend_tree, recompute_tree
 from transparency_log.note import Signer, Verifier, generate_keys
 from transparency_log.publish import publish_tiles
 from transparency_log.storage.base import TreeState
 from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 
 ORIGIN = "example.com/test-log"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -163,3 +164,20 @@ def test_recompute_tree_from_bundles(log: Log) -> None:
     assert recompute_tree([]) == TreeState.empty()
     with pytest.raises(FormatError, match="not the last"):
         recompute_tree([bundles[-1], bundles[0]])
+
+
+def test_prove_gives_a_verifiable_tlog_proof(log: Log) -> None:
+    with pytest.raises(FormatError, match="no signed checkpoint"):
+        log.prove(0)
+    log.add(entries(0, 300))
+    log.publish(Signer(SKEY), NOW)
+    log.add(entries(300, 301))  # sequenced after the checkpoint: not provable yet
+    log.integrate()
+    for index in (0, 255, 256, 299):
+        proof = parse_tlog_proof(log.prove(index).to_text())
+        cp = verify_tlog_proof(entries(index, index + 1)[0], proof, Verifier(VKEY))
+        assert cp.size == 300
+    with pytest.raises(FormatError, match="not covered"):
+        log.prove(300)
+    with pytest.raises(ProofError):
+        verify_tlog_proof(b"another entry", log.prove(3), Verifier(VKEY))

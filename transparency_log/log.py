@@ -28,6 +28,7 @@ from transparency_log.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.errors import FormatError
 from transparency_log.note import NoteSigner
 from transparency_log.storage.base import LogStorage, StorageConflictError, TreeState
+from transparency_log.tlog_proof import TlogProof
 
 DEFAULT_CHUNK = 1 << 16
 """Leaves integrated per transaction: bounds integration memory (~10 MB of hashes)."""
@@ -196,6 +197,18 @@ class Log:
 
     def root(self, size: int | None = None) -> bytes:
         return self.reader(size).root()
+
+    def prove(self, index: int) -> TlogProof:
+        """A c2sp.org/tlog-proof@v1 for entry ``index`` under the latest signed checkpoint."""
+        latest = self.storage.latest_checkpoint()
+        if latest is None:
+            raise FormatError("log.prove", "the log has no signed checkpoint yet",
+                              field="checkpoint", want="run `tlog checkpoint` first")
+        size, note = latest
+        if not 0 <= index < size:
+            raise FormatError("log.prove", "entry is not covered by the latest checkpoint",
+                              field="index", got=index, want=f"< {size}")
+        return TlogProof(index, tuple(self.inclusion_proof(index, size)), note)
 
     # -- entries -----------------------------------------------------------------------------
     def entry(self, index: int) -> bytes:
