@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -181,3 +182,31 @@ def test_prove_gives_a_verifiable_tlog_proof(log: Log) -> None:
         log.prove(300)
     with pytest.raises(ProofError):
         verify_tlog_proof(b"another entry", log.prove(3), Verifier(VKEY))
+
+
+def test_proofs_from_many_threads_share_one_cache(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "log.db")
+    try:
+        log = Log(storage, ORIGIN, cache_tiles=3)  # tiny cache: constant eviction
+        log.add(entries(0, 5000))
+        log.integrate()
+        tree = merkle.MemoryTree(entries(0, 5000))
+        errors: list[BaseException] = []
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(50):
+                    i = rng.randrange(5000)
+                    assert log.inclusion_proof(i) == tree.inclusion_proof(i)
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+        pool = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert not errors
+    finally:
+        storage.close()

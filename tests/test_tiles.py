@@ -181,3 +181,13 @@ def test_bundle_leaf_hashes_match_decode() -> None:
             tiles.bundle_leaf_hashes(bad)
     with pytest.raises(FormatError):
         tiles.bundle_leaf_hashes(good, 3)
+
+
+def test_tile_cache_is_bounded_lru() -> None:
+    cache = tiles.TileCache(2)
+    cache.put((0, 0, 256), [b"a"])
+    cache.put((0, 1, 256), [b"b"])
+    assert cache.get((0, 0, 256)) == [b"a"]  # now most recent
+    cache.put((0, 2, 256), [b"c"])
+    assert cache.get((0, 1, 256)) is None
+    assert cache.get((0, 0, 256)) == [b"a"] and cache.get((0, 2, 256)) == [b"c"]

@@ -121,7 +121,7 @@ class Log:
         self.storage = storage
         self.origin = origin
         self.chunk = chunk
-        self._reader = tiles.TileReader(self._fetch_stored, 0, cache_tiles)
+        self._reader = tiles.TileReader(self._fetch_stored, 0, tiles.TileCache(cache_tiles))
 
     # -- 1. sequencing -----------------------------------------------------------------------
     def add(self, entries: Sequence[bytes]) -> list[int]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -303,34 +304,53 @@ def expand_tile(hashes: Sequence[bytes]) -> list[bytes]:
     return levels
 
 
+class TileCache:
+    """A thread-safe LRU cache of expanded tiles, keyed by ``(level, index, width)`` (a tile of
+    a given width never changes, so entries never go stale)."""
+
+    def __init__(self, max_tiles: int = 256) -> None:
+        self.max_tiles = max_tiles
+        self._tiles: OrderedDict[tuple[int, int, int], list[bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int]) -> list[bytes] | None:
+        with self._lock:
+            hit = self._tiles.get(key)
+            if hit is not None:
+                self._tiles.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[int, int, int], expanded: list[bytes]) -> None:
+        with self._lock:
+            self._tiles[key] = expanded
+            while len(self._tiles) > self.max_tiles:
+                self._tiles.popitem(last=False)
+
+
 class TileReader:
     """A ``merkle.NodeReader`` for a tree of ``size`` leaves, reading C2SP hash tiles.
 
     ``fetch(path) -> bytes`` is injected (HTTP, files, a database). Tiles are fetched at the
     width ``size`` implies; when a partial tile is missing (it filled up since) the full tile
-    is fetched and its prefix used. ``cache_tiles`` bounds the LRU cache of expanded tiles.
+    is fetched and its prefix used. Expanded tiles are kept in ``cache`` (shared by the
+    readers :meth:`at_size` makes; a new 256-tile cache by default).
     """
 
-    def __init__(self, fetch: Fetch, size: int, cache_tiles: int = 256,
-                 _cache: OrderedDict[tuple[int, int, int], list[bytes]] | None = None,
-                 ) -> None:
+    def __init__(self, fetch: Fetch, size: int, cache: TileCache | None = None) -> None:
         if size < 0:
             raise ValueError("tree size must be non-negative")
         self.fetch = fetch
         self.size = size
-        self.cache_tiles = cache_tiles
-        self._cache = OrderedDict() if _cache is None else _cache
+        self.cache = TileCache() if cache is None else cache
 
     def at_size(self, size: int) -> TileReader:
-        """A reader for another tree size of the same log, sharing this one's cache (tiles of a
-        given width never change)."""
-        return TileReader(self.fetch, size, self.cache_tiles, self._cache)
+        """A reader for another tree size of the same log, sharing this one's cache."""
+        return TileReader(self.fetch, size, self.cache)
 
     def _load(self, level: int, index: int, width: int) -> list[bytes]:
         key = (level, index, width)
-        hit = self._cache.get(key)
+        hit = self.cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit
         path = tile_path(level, index, width)
         try:
@@ -340,9 +360,7 @@ class TileReader:
                 raise
             data = self.fetch(tile_path(level, index))[: width * HASH_SIZE]
         expanded = expand_tile(decode_hash_tile(data, width))
-        self._cache[key] = expanded
-        if len(self._cache) > self.cache_tiles:
-            self._cache.popitem(last=False)
+        self.cache.put(key, expanded)
         return expanded
 
     def read(self, level: int, index: int) -> bytes:
