@@ -213,3 +213,23 @@ def test_extra_is_not_authenticated() -> None:
     proof = _proof(5, extra=b"one")
     other = TlogProof(proof.index, proof.hashes, proof.checkpoint_note, b"two")
     assert verify_tlog_proof(ENTRIES[5], other, LOG_VERIFIER, POLICY) == CP
+
+
+def test_policy_without_logs_uses_the_callers_key() -> None:
+    policy = parse_witness_policy(f"witness W {W_VKEY}\nquorum W\n".encode())
+    assert verify_tlog_proof(ENTRIES[5], _proof(), LOG_VERIFIER, policy) == CP
+
+
+def test_policy_listing_only_another_log_refuses() -> None:
+    _, other = generate_keys("example.com/log", seed=bytes([3]) * 32)
+    policy = parse_witness_policy(f"log {other}\nwitness W {W_VKEY}\nquorum W\n".encode())
+    with pytest.raises(VerificationError) as info:
+        verify_tlog_proof(ENTRIES[5], _proof(), LOG_VERIFIER, policy)
+    assert info.value.check == "note.unverified"
+
+
+def test_policy_listing_the_log_among_others() -> None:
+    _, other = generate_keys("example.com/other", seed=bytes([3]) * 32)
+    policy = parse_witness_policy(
+        f"log {other}\nlog {LOG_VKEY}\nwitness W {W_VKEY}\nquorum W\n".encode())
+    assert verify_tlog_proof(ENTRIES[5], _proof(), LOG_VERIFIER, policy) == CP
