@@ -102,3 +102,21 @@ def test_add_and_checkpoint_refusals(env: str) -> None:
     Path("log.key").write_text(generate_keys(ORIGIN, seed=b"\x07" * 32)[0])
     assert tlog("checkpoint", "--db", "log.db").exit_code == 0
     assert_one_line_error(tlog("prove", "--db", "log.db", "1"), 2, "not covered")
+
+
+def test_full_cli_story_with_keygen_and_verify_proof(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = tlog("keygen", ORIGIN, "--out", "k")
+    assert r.exit_code == 0, r.output
+    vkey = r.output.strip()
+    assert tlog("init", "--db", "l.db", "--origin", ORIGIN, "--key", "k").output.strip() == vkey
+    Path("a").write_bytes(b"artifact a")
+    Path("b").write_bytes(b"artifact b")
+    assert tlog("add", "--db", "l.db", "a", "b").output == "0 a\n1 b\n"
+    assert tlog("checkpoint", "--db", "l.db").exit_code == 0
+    Path("b.proof").write_text(tlog("prove", "--db", "l.db", "1").output)
+    r = tlog("verify-proof", "--vkey", vkey, "b", "b.proof")
+    assert r.exit_code == 0, r.output
+    r = tlog("verify-proof", "--vkey", vkey, "a", "b.proof")
+    assert_one_line_error(r, 2, "log.inclusion")
