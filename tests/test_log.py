@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import open_checkpoint
@@ -210,3 +212,23 @@ def test_proofs_from_many_threads_share_one_cache(tmp_path: Path) -> None:
         assert not errors
     finally:
         storage.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 700), min_size=1, max_size=8))
+def test_extend_tree_in_any_steps_matches_reference(steps: list[int]) -> None:
+    stored: dict[tuple[int, int], bytes] = {}
+    state = TreeState.empty()
+    tree = merkle.MemoryTree()
+    for step in steps:
+        leaves = [merkle.leaf_hash(e) for e in entries(tree.size, tree.size + step)]
+        for h in leaves:
+            tree.append_hash(h)
+        state, changed = extend_tree(state, leaves, lambda lv, i: stored.get((lv, i)))
+        stored.update(changed)
+        assert (state.size, state.root) == (tree.size, tree.root())
+        assert state.border == tuple(merkle.CompactRange.from_reader(tree.size, tree.read).hashes)
+    for t in tiles.tiles_for_size(tree.size):
+        assert isinstance(t.level, int)
+        level = tree.levels[8 * t.level]
+        assert stored[(t.level, t.index)] == b"".join(level[t.index * 256:][:t.width])
