@@ -11,6 +11,10 @@ from transparency_log.clitools import ErrorHandlingGroup
 def main() -> None:
     """Operate an RFC 6962 / C2SP transparency log."""
 
+from transparency_log.cli_log import COMMANDS as _LOG_COMMANDS  # noqa: E402
+
+for _cmd in _LOG_COMMANDS:
+    main.add_command(_cmd)
 from transparency_log.cli_keys import keygen, verify_proof  # noqa: E402
 
 main.add_command(keygen)
