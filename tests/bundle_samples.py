@@ -94,3 +94,14 @@ def tdx_bundle() -> EvidenceBundle:
                           evidence=(tdx_item(), gpu_item(3)), release=RELEASE,
                           tlog_proof=TLOG_PROOF,
                           collateral={**tdx_collateral(), **gpu_collateral()})
+
+
+def docs_example() -> EvidenceBundle:
+    """The worked example of docs/formats.md, "Evidence bundle (CBOR)" (placeholder blobs)."""
+    return EvidenceBundle(
+        nonce=bytes(range(32)), node_key=NODE_KEY, simulated=True,
+        evidence=(TdxEvidence(quote=b"QUOTE", collateral={"tcb_info": "intel/tcb"}),
+                  GpuEvidence(index=0, report=b"SPDM", cert_chain=b"PEM",
+                              rims={"driver": "nv/drv"}, ocsp=())),
+        release=b"{}", tlog_proof=b"PROOF",
+        collateral={"intel/tcb": b"{}", "nv/drv": b"<rim/>"})

@@ -206,6 +206,13 @@ def test_too_many_collateral_entries() -> None:
     _refuse(_mutated(change), "bundle.schema", "collateral")
 
 
+def test_at_most_32_gpus() -> None:
+    gpus = tuple(GpuEvidence(i, b"r", b"c") for i in range(B.MAX_GPU_ITEMS + 1))
+    data = _encode_value(to_cbor_value(snp_bundle(evidence=gpus, collateral={})))
+    _refuse(data, "bundle.schema", "evidence")
+    assert decode_bundle(encode_bundle(snp_bundle(evidence=gpus[:-1], collateral={})))
+
+
 def test_two_cpu_items_are_refused() -> None:
     def change(value: dict[str, Any]) -> None:
         value["evidence"].insert(1, copy.deepcopy(value["evidence"][0]))

@@ -447,6 +447,9 @@ def _evidence(value: Any) -> tuple[Evidence, ...]:
                 raise _fail("GPU items must be in strictly increasing index order",
                             f"evidence[{i}].index", got=item.index, want=f"> {last_gpu}")
             last_gpu = item.index
+            if i >= MAX_GPU_ITEMS and not isinstance(out[0], SnpEvidence | TdxEvidence):
+                raise _fail("too many GPU items", "evidence", got=len(out),
+                            want=f"<= {MAX_GPU_ITEMS} GPU items")
         elif i != 0:
             raise _fail("the SEV-SNP/TDX item must be the first and only CPU item",
                         f"evidence[{i}].type", got=item.TYPE)
