@@ -10,3 +10,8 @@ from transparency_log.clitools import ErrorHandlingGroup
 @click.group(cls=ErrorHandlingGroup)
 def main() -> None:
     """Verify attestation evidence, bundles and logs; refuse with a named reason."""
+
+
+from verifier.cli_bundle import bundle_inspect  # noqa: E402
+
+main.add_command(bundle_inspect)
