@@ -247,7 +247,8 @@ def test_oversize_bundle_is_refused_before_decoding() -> None:
     _refuse(b"\xa0" + bytes(B.MAX_BUNDLE_SIZE), "bundle.size", "bundle")
 
 
-@pytest.mark.parametrize("data", [b"", b"\xff", SAMPLE_BYTES[:-1], b"\x5b" + bytes(7) + b"\x10",
+@pytest.mark.parametrize("data", [b"", b"\xff", SAMPLE_BYTES[:-1],
+                                  b"\x5b\x00\x00\x00\x01" + bytes(4),
                                   b"\x81" * 1000 + b"\x00", bytes.fromhex("62c328")],
                          ids=["empty", "break", "truncated", "huge-length", "deep", "bad-utf8"])
 def test_not_well_formed_cbor(data: bytes) -> None:
@@ -287,14 +288,14 @@ def test_duplicate_key_is_refused() -> None:
 
 
 def test_self_describe_tag_is_refused() -> None:
-    # cbor2 decodes a tagged map as an immutable mapping: the wrong type for a bundle.
-    _refuse(b"\xd9\xd9\xf7" + SAMPLE_BYTES, "bundle.schema", "bundle")
+    err = _refuse(b"\xd9\xd9\xf7" + SAMPLE_BYTES, "bundle.cbor", "bundle")
+    assert "tag 55799" in err.message
 
 
 def test_tagged_value_in_a_field_is_refused() -> None:
-    # tag 2 (bignum) decodes to int 1: right type and value, but not the canonical encoding.
+    # tag 2 (bignum) would decode to int 1: the right type and value, but tags are not used.
     data = SAMPLE_BYTES.replace(b"gversion\x01", b"gversion\xc2\x41\x01")
-    _refuse(data, "bundle.canonical", "bundle")
+    _refuse(data, "bundle.cbor", "bundle")
 
 
 def test_value_sharing_cycle_is_refused() -> None:
@@ -355,3 +356,10 @@ def test_snp_item_defaults() -> None:
     item = snp_item()
     assert dict(item.collateral) == {}
     assert set(item.certs) == {"vcek", "ask", "ark"}
+
+
+def test_many_small_items_are_refused_before_decoding() -> None:
+    # 65536 empty maps would cost cbor2 65536 dict objects; the scan stops at 8192 items.
+    data = b"\x9a\x00\x01\x00\x00" + b"\xa0" * 65536
+    err = _refuse(data, "bundle.cbor", "bundle")
+    assert f"more than {B.MAX_DATA_ITEMS}" in err.message

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import cbor2
 
+from attest.formats.cbor_scan import scan
 from transparency_log.errors import FormatError
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
     "MAX_CERT",
     "MAX_COLLATERAL_ENTRIES",
     "MAX_COLLATERAL_NAME",
+    "MAX_DATA_ITEMS",
+    "MAX_DEPTH",
     "MAX_GPU_CERT_CHAIN",
     "MAX_GPU_INDEX",
     "MAX_GPU_ITEMS",
@@ -83,6 +86,8 @@ BUNDLE_VERSION = 1
 
 # Caps (house rule 2). Sizes in bytes; every blob is also at least 1 byte.
 MAX_BUNDLE_SIZE = 4 << 20  # whole encoded bundle
+MAX_DATA_ITEMS = 8192  # CBOR data items in a bundle (33 items, 64 collateral: ~1500)
+MAX_DEPTH = 8  # container nesting (the schema itself needs 4)
 MIN_NONCE = 32
 MAX_NONCE = 64
 MAX_NODE_KEY = 2048  # DER SPKI; RSA-8192 is ~1.1 KiB
@@ -508,13 +513,20 @@ def decode_bundle(data: bytes) -> EvidenceBundle:
     """Strictly decode an evidence bundle (docs/formats.md, "Evidence bundle (CBOR)").
 
     Raises FormatError: ``bundle.size`` (over :data:`MAX_BUNDLE_SIZE`), ``bundle.cbor`` (not
-    well-formed CBOR), ``bundle.schema`` (missing/unknown key, wrong type, size or count,
-    naming the field path) or ``bundle.canonical`` (not the deterministic encoding).
+    one well-formed CBOR item, a tag, over :data:`MAX_DATA_ITEMS` items or :data:`MAX_DEPTH`
+    nesting), ``bundle.schema`` (missing/unknown key, wrong type, size or count, naming the
+    field path) or ``bundle.canonical`` (not the deterministic encoding).
+
+    Steps: size cap; a head-only scan (:func:`attest.formats.cbor_scan.scan`) so cbor2 only
+    ever sees bounded, tag-free, definite-length input; cbor2 decode; schema; re-encode and
+    compare byte for byte (key order, duplicate keys).
     """
     data = bytes(data)
     if len(data) > MAX_BUNDLE_SIZE:
         raise FormatError(CHECK_SIZE, "bundle too large", field="bundle", got=len(data),
                           want=f"<= {MAX_BUNDLE_SIZE}")
+    scan(data, check_cbor=CHECK_CBOR, check_canonical=CHECK_CANONICAL, field="bundle",
+         max_items=MAX_DATA_ITEMS, max_depth=MAX_DEPTH)
     try:
         value = cbor2.loads(data)
     except Exception as err:  # cbor2 raises several classes on hostile input
