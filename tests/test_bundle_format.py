@@ -363,3 +363,62 @@ def test_many_small_items_are_refused_before_decoding() -> None:
     data = b"\x9a\x00\x01\x00\x00" + b"\xa0" * 65536
     err = _refuse(data, "bundle.cbor", "bundle")
     assert f"more than {B.MAX_DATA_ITEMS}" in err.message
+
+
+_names = st.from_regex(r"[a-z0-9][a-z0-9._:/+-]{0,20}", fullmatch=True)
+_der = st.binary(max_size=100).map(lambda b: b"\x30" + bytes([len(b)]) + b)
+
+
+@st.composite
+def valid_bundles(draw: st.DrawFn) -> EvidenceBundle:
+    names = draw(st.lists(_names, max_size=6, unique=True))
+    refs = st.sampled_from(names) if names else st.nothing()
+
+    def ref_map(roles: tuple[str, ...]) -> dict[str, str]:
+        if not names:
+            return {}
+        return draw(st.dictionaries(st.sampled_from(roles), refs, max_size=len(roles)))
+
+    items: list[Any] = []
+    cpu = draw(st.sampled_from(["snp", "tdx", None]))
+    if cpu == "snp":
+        certs = draw(st.dictionaries(st.sampled_from(("ark", "ask", "vcek")), _der))
+        items.append(SnpEvidence(draw(st.binary(min_size=1184, max_size=1184)), certs,
+                                 ref_map(B.SNP_COLLATERAL_ROLES)))
+    elif cpu == "tdx":
+        items.append(TdxEvidence(draw(st.binary(min_size=1, max_size=64)),
+                                 ref_map(B.TDX_COLLATERAL_ROLES)))
+    indices = sorted(draw(st.sets(st.integers(0, 255), min_size=0 if items else 1, max_size=4)))
+    for i in indices:
+        ocsp = tuple(draw(st.lists(refs, max_size=3, unique=True))) if names else ()
+        items.append(GpuEvidence(i, draw(st.binary(min_size=1, max_size=40)),
+                                 draw(st.binary(min_size=1, max_size=40)),
+                                 ref_map(B.GPU_RIM_ROLES), ocsp))
+    used = {name for item in items for _, name in item.references()}
+    return EvidenceBundle(
+        nonce=draw(st.binary(min_size=32, max_size=64)), node_key=draw(_der.filter(len)),
+        simulated=draw(st.booleans()), evidence=tuple(items),
+        release=draw(st.binary(min_size=1, max_size=50)),
+        tlog_proof=draw(st.binary(min_size=1, max_size=50)),
+        collateral={n: draw(st.binary(min_size=1, max_size=30)) for n in used})
+
+
+@settings(max_examples=150, deadline=None)
+@given(valid_bundles())
+def test_random_valid_bundles_round_trip(bundle: EvidenceBundle) -> None:
+    data = encode_bundle(bundle)
+    assert decode_bundle(data) == bundle
+    assert cbor2.dumps(cbor2.loads(data), canonical=True) == data
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, len(SAMPLE_BYTES) - 1), st.integers(1, 255))
+def test_byte_changes_in_the_real_sample_never_crash(pos: int, xor: int) -> None:
+    blob = bytearray(SAMPLE_BYTES)
+    blob[pos] ^= xor
+    try:
+        decoded = decode_bundle(bytes(blob))
+    except FormatError:
+        return
+    assert decoded != SAMPLE
+    assert encode_bundle(decoded) == bytes(blob)
