@@ -15,6 +15,7 @@ from attest.binding import bundle_gpu_nonce, bundle_report_data
 from attest.formats.bundle import (
     EvidenceBundle,
     GpuEvidence,
+    GpuState,
     SnpEvidence,
     decode_bundle,
     encode_bundle,
@@ -31,7 +32,8 @@ def make(gpus: int) -> EvidenceBundle:
     collateral = ({"nvidia/rim/driver": b"D" * 20519, "nvidia/rim/vbios": b"V" * 20466}
                   if gpus else {})
     return EvidenceBundle(bytes(32), b"\x30\x2a" + bytes(42), False, tuple(items),
-                          b"{}" * 600, b"p" * 3000, collateral)
+                          b"{}" * 600, b"p" * 3000, collateral,
+                          GpuState("on", gpus) if gpus else GpuState())
 
 
 def median_ms(fn: object, runs: int = 7, number: int = 50) -> float:

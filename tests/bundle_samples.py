@@ -12,7 +12,13 @@ import re
 
 from conftest import vector_path
 
-from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence, TdxEvidence
+from attest.formats.bundle import (
+    EvidenceBundle,
+    GpuEvidence,
+    GpuState,
+    SnpEvidence,
+    TdxEvidence,
+)
 
 NONCE = bytes(range(32))
 # An Ed25519 SubjectPublicKeyInfo (RFC 8410 §4): SEQUENCE { AlgorithmIdentifier, BIT STRING }.
@@ -84,6 +90,7 @@ def snp_bundle(gpus: int = 2, **overrides: object) -> EvidenceBundle:
         "evidence": (snp_item(), *(gpu_item(i) for i in range(gpus))),
         "release": RELEASE, "tlog_proof": TLOG_PROOF,
         "collateral": gpu_collateral() if gpus else {},
+        "gpu_state": GpuState("on", gpus) if gpus else GpuState(),
     }
     fields.update(overrides)
     return EvidenceBundle(**fields)  # type: ignore[arg-type]
@@ -93,7 +100,8 @@ def tdx_bundle() -> EvidenceBundle:
     return EvidenceBundle(nonce=bytes(64), node_key=NODE_KEY, simulated=True,
                           evidence=(tdx_item(), gpu_item(3)), release=RELEASE,
                           tlog_proof=TLOG_PROOF,
-                          collateral={**tdx_collateral(), **gpu_collateral()})
+                          collateral={**tdx_collateral(), **gpu_collateral()},
+                          gpu_state=GpuState("on", 4))
 
 
 def docs_example() -> EvidenceBundle:
@@ -104,4 +112,5 @@ def docs_example() -> EvidenceBundle:
                   GpuEvidence(index=0, report=b"SPDM", cert_chain=b"PEM",
                               rims={"driver": "nv/drv"}, ocsp=())),
         release=b"{}", tlog_proof=b"PROOF",
-        collateral={"intel/tcb": b"{}", "nv/drv": b"<rim/>"})
+        collateral={"intel/tcb": b"{}", "nv/drv": b"<rim/>"},
+        gpu_state=GpuState(cc_mode="on", attached=1))

@@ -11,13 +11,13 @@ from bundle_samples import NODE_KEY, OTHER_NODE_KEY, gpu_item, gpu_report, snp_b
 from attest.binding import (
     bundle_gpu_nonce,
     bundle_report_data,
-    gpu_items_digest,
-    gpu_items_encoding,
+    gpu_digest,
+    gpu_encoding,
     gpu_nonce,
     node_key_digest,
     report_data,
 )
-from attest.formats.bundle import EvidenceBundle, GpuEvidence
+from attest.formats.bundle import EvidenceBundle, GpuEvidence, GpuState
 from transparency_log.errors import FormatError, VerificationError
 from verifier.binding_check import BindingResult, check_binding
 
@@ -41,19 +41,25 @@ def _refused(bundle: EvidenceBundle, rd: bytes | None, nonces: dict[int, bytes],
 # --------------------------------------------------------------------------- derivation
 
 
+ON_2 = GpuState("on", 2)
+
+
 def test_report_data_known_answer() -> None:
     items = [GpuEvidence(1, b"r", b"c")]
-    # CBOR [[1, h'72', h'63']]: array(1) array(3) uint 1, bytes(1) 'r', bytes(1) 'c'
-    assert gpu_items_encoding(items) == bytes.fromhex("8183014172" "4163")
+    # CBOR ["on", 2, [[1, h'72', h'63']]]: array(3) text(2) "on", uint 2,
+    # array(1) array(3) uint 1, bytes(1) 'r', bytes(1) 'c'
+    encoding = bytes.fromhex("83626f6e02" "8183014172" "4163")
+    assert gpu_encoding(ON_2, items) == encoding
     want = hashlib.sha512(b"attestlog/v1" + bytes(32) + hashlib.sha256(b"\x30\x00").digest()
-                          + hashlib.sha256(bytes.fromhex("81830141724163")).digest()).digest()
-    assert report_data(bytes(32), b"\x30\x00", items) == want
+                          + hashlib.sha256(encoding).digest()).digest()
+    assert report_data(bytes(32), b"\x30\x00", ON_2, items) == want
     assert len(want) == 64
 
 
-def test_no_gpu_digest_is_over_the_empty_array() -> None:
-    assert gpu_items_encoding([]) == b"\x80"
-    assert gpu_items_digest([]) == hashlib.sha256(b"\x80").digest()
+def test_no_gpu_digest() -> None:
+    # ["absent", 0, []]
+    assert gpu_encoding(GpuState(), []) == b"\x83\x66absent\x00\x80"
+    assert gpu_digest(GpuState(), []) == hashlib.sha256(b"\x83\x66absent\x00\x80").digest()
 
 
 def test_gpu_nonce_known_answer() -> None:
@@ -65,19 +71,19 @@ def test_gpu_nonce_known_answer() -> None:
 
 def test_gpu_items_are_taken_in_index_order() -> None:
     a, b = GpuEvidence(0, b"a", b"c"), GpuEvidence(1, b"b", b"c")
-    assert gpu_items_encoding([b, a]) == gpu_items_encoding([a, b])
+    assert gpu_encoding(ON_2, [b, a]) == gpu_encoding(ON_2, [a, b])
 
 
 def test_duplicate_gpu_index_is_refused() -> None:
     with pytest.raises(FormatError) as info:
-        gpu_items_digest([GpuEvidence(0, b"a", b"c"), GpuEvidence(0, b"b", b"c")])
+        gpu_digest(ON_2, [GpuEvidence(0, b"a", b"c"), GpuEvidence(0, b"b", b"c")])
     assert info.value.check == "binding.gpu_items"
 
 
 @pytest.mark.parametrize("size", [0, 31, 65])
 def test_nonce_size_is_checked(size: int) -> None:
     with pytest.raises(FormatError):
-        report_data(bytes(size), NODE_KEY, [])
+        report_data(bytes(size), NODE_KEY, GpuState(), [])
     with pytest.raises(FormatError):
         gpu_nonce(bytes(size), NODE_KEY)
 
@@ -89,9 +95,12 @@ def test_every_input_changes_report_data() -> None:
         dataclasses.replace(bundle, nonce=OTHER_NONCE),
         dataclasses.replace(bundle, node_key=OTHER_NODE_KEY),
         dataclasses.replace(bundle, evidence=bundle.evidence[:2]),
-        dataclasses.replace(bundle, evidence=(*bundle.evidence[:2], gpu_item(2))),
+        dataclasses.replace(bundle, evidence=(*bundle.evidence[:2], gpu_item(2)),
+                            gpu_state=GpuState("on", 3)),
         dataclasses.replace(bundle, evidence=(
             *bundle.evidence[:2], dataclasses.replace(bundle.evidence[2], cert_chain=b"x"))),
+        dataclasses.replace(bundle, gpu_state=GpuState("devtools", 2)),
+        dataclasses.replace(bundle, gpu_state=GpuState("on", 3)),
     ]
     assert len({bundle_report_data(v) for v in variants} | {base}) == len(variants) + 1
 
@@ -114,7 +123,7 @@ def test_honest_bundle_is_bound() -> None:
     assert isinstance(result, BindingResult)
     assert result.report_data == rd
     assert result.gpu_indices == (0, 1)
-    assert result.gpu_items_digest == gpu_items_digest(bundle.gpu_evidence)
+    assert result.gpu_digest == gpu_digest(bundle.gpu_state, bundle.gpu_evidence)
     assert result.checks == ("binding.report_data", "binding.gpu_nonce")
 
 
@@ -146,6 +155,13 @@ def test_gpu_reports_exchanged_between_indices_break_report_data() -> None:
         bundle.evidence[0], dataclasses.replace(a, report=b.report),
         dataclasses.replace(b, report=a.report)))
     _refused(exchanged, rd, nonces, "binding.report_data")
+
+
+def test_cc_mode_claim_is_bound() -> None:
+    # A CPU report made while the node claimed DEVTOOLS cannot be shown with "on".
+    bundle = snp_bundle(gpu_state=GpuState("devtools", 2))
+    rd, nonces = honest(bundle)
+    _refused(dataclasses.replace(bundle, gpu_state=ON_2), rd, nonces, "binding.report_data")
 
 
 def test_relayed_cpu_report_breaks_report_data() -> None:
@@ -193,7 +209,7 @@ def test_tdx_names_reportdata() -> None:
 
 
 def test_bundle_without_cpu_evidence_is_not_bound() -> None:
-    bundle = snp_bundle(evidence=(gpu_item(0),))
+    bundle = snp_bundle(evidence=(gpu_item(0),), gpu_state=GpuState("on", 1))
     _, nonces = honest(bundle)
     err = _refused(bundle, None, nonces, "binding.report_data")
     assert err.field == "evidence"

@@ -30,6 +30,7 @@ def test_inspect_text(tmp_path: Path) -> None:
     out = result.output
     assert f"sha256:{hashlib.sha256(data).hexdigest()}" in out
     assert "simulated   no" in out
+    assert "gpu_state   cc_mode on, 2 GPU(s) attached (node-reported)" in out
     assert SIMULATED_BANNER not in out
     assert "[0] sev-snp" in out and "certs ark, ask, vcek" in out
     assert "[2] nvidia-gpu  index 1" in out
@@ -46,6 +47,7 @@ def test_inspect_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["simulated"] is True
+    assert summary["gpu_state"] == {"cc_mode": "on", "attached": 4}
     assert summary["nonce"] == "00" * 64
     assert [e["type"] for e in summary["evidence"]] == ["tdx", "nvidia-gpu"]
     assert summary["evidence"][1]["index"] == 3

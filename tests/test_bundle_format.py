@@ -17,6 +17,7 @@ from attest.formats import bundle as B
 from attest.formats.bundle import (
     EvidenceBundle,
     GpuEvidence,
+    GpuState,
     SnpEvidence,
     TdxEvidence,
     decode_bundle,
@@ -60,8 +61,15 @@ def test_round_trip(bundle: EvidenceBundle) -> None:
     assert bundle.encode() == data
 
 
+def test_default_gpu_state_is_absent() -> None:
+    assert snp_bundle(gpus=0).gpu_state == GpuState("absent", 0)
+    with pytest.raises(FormatError) as info:
+        encode_bundle(snp_bundle(gpu_state=GpuState()))
+    assert info.value.field == "gpu_state.attached"
+
+
 def test_gpu_only_bundle_round_trips() -> None:
-    bundle = snp_bundle(evidence=(gpu_item(0), gpu_item(5)))
+    bundle = snp_bundle(evidence=(gpu_item(0), gpu_item(5)), gpu_state=GpuState("on", 8))
     assert decode_bundle(encode_bundle(bundle)).cpu_evidence is None
     assert [g.index for g in bundle.gpu_evidence] == [0, 5]
 
@@ -85,7 +93,7 @@ def test_encoding_is_deterministic_and_key_order_is_bytewise() -> None:
     # RFC 8949 §4.2.1: keys sorted by encoded bytes; for text keys that is length first.
     value = cbor2.loads(SAMPLE_BYTES)
     assert list(value) == ["nonce", "release", "version", "evidence", "node_key",
-                           "simulated", "collateral", "tlog_proof"]
+                           "gpu_state", "simulated", "collateral", "tlog_proof"]
     assert list(value) == sorted(value, key=lambda k: cbor2.dumps(k))
     assert encode_bundle(snp_bundle()) == SAMPLE_BYTES
 
@@ -187,6 +195,15 @@ SCHEMA_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("release too big", _set(["release"], bytes(B.MAX_RELEASE + 1)), "release"),
     ("tlog proof empty", _set(["tlog_proof"], b""), "tlog_proof"),
     ("tlog proof text", _set(["tlog_proof"], "c2sp.org/tlog-proof@v1"), "tlog_proof"),
+    ("missing gpu state", _delete(["gpu_state"]), "gpu_state"),
+    ("gpu state not a map", _set(["gpu_state"], "on"), "gpu_state"),
+    ("unknown cc mode", _set(["gpu_state", "cc_mode"], "ON"), "gpu_state.cc_mode"),
+    ("cc mode not text", _set(["gpu_state", "cc_mode"], 1), "gpu_state.cc_mode"),
+    ("missing attached", _delete(["gpu_state", "attached"]), "gpu_state.attached"),
+    ("attached too big", _set(["gpu_state", "attached"], 257), "gpu_state.attached"),
+    ("fewer attached than items", _set(["gpu_state", "attached"], 1), "gpu_state.attached"),
+    ("absent with GPU items", _set(["gpu_state", "cc_mode"], "absent"), "gpu_state.attached"),
+    ("unknown gpu state key", _set(["gpu_state", "uuid"], "x"), "gpu_state.uuid"),
 ]
 
 
@@ -208,9 +225,12 @@ def test_too_many_collateral_entries() -> None:
 
 def test_at_most_32_gpus() -> None:
     gpus = tuple(GpuEvidence(i, b"r", b"c") for i in range(B.MAX_GPU_ITEMS + 1))
-    data = _encode_value(to_cbor_value(snp_bundle(evidence=gpus, collateral={})))
+    state = GpuState("on", 64)
+    data = _encode_value(to_cbor_value(snp_bundle(evidence=gpus, collateral={},
+                                                  gpu_state=state)))
     _refuse(data, "bundle.schema", "evidence")
-    assert decode_bundle(encode_bundle(snp_bundle(evidence=gpus[:-1], collateral={})))
+    assert decode_bundle(encode_bundle(snp_bundle(evidence=gpus[:-1], collateral={},
+                                                  gpu_state=state)))
 
 
 def test_two_cpu_items_are_refused() -> None:
@@ -280,10 +300,9 @@ def test_unsorted_keys_are_refused() -> None:
 
 def test_duplicate_key_is_refused() -> None:
     # {"nonce": n1, "nonce": n2, ...}: cbor2 keeps the last one; the re-encoding is shorter.
-    head = SAMPLE_BYTES[:1]
-    assert head == b"\xa8"
+    assert SAMPLE_BYTES[:1] == b"\xa9"  # map(9)
     nonce_pair = b"\x65nonce\x58\x20" + bytes(range(32))
-    data = b"\xa9" + nonce_pair + SAMPLE_BYTES[1:]
+    data = b"\xaa" + nonce_pair + SAMPLE_BYTES[1:]
     _refuse(data, "bundle.canonical", "bundle")
 
 
@@ -338,7 +357,8 @@ SMALL = EvidenceBundle(
     evidence=(SnpEvidence(bytes(B.SNP_REPORT_SIZE), certs={"vcek": b"\x30\x00"},
                           collateral={"crl": "c"}),
               GpuEvidence(0, b"r", b"c", rims={"driver": "d"}, ocsp=("o",))),
-    release=b"{}", tlog_proof=b"p", collateral={"c": b"1", "d": b"2", "o": b"3"})
+    release=b"{}", tlog_proof=b"p", collateral={"c": b"1", "d": b"2", "o": b"3"},
+    gpu_state=GpuState("devtools", 1))
 SMALL_BYTES = encode_bundle(SMALL)
 
 
@@ -395,12 +415,18 @@ def valid_bundles(draw: st.DrawFn) -> EvidenceBundle:
                                  draw(st.binary(min_size=1, max_size=40)),
                                  ref_map(B.GPU_RIM_ROLES), ocsp))
     used = {name for item in items for _, name in item.references()}
+    if indices:
+        state = GpuState(draw(st.sampled_from(B.CC_MODES[1:])),
+                         draw(st.integers(len(indices), B.MAX_GPU_ATTACHED)))
+    else:
+        state = draw(st.sampled_from([GpuState(), GpuState("off", 0), GpuState("on", 3)]))
     return EvidenceBundle(
         nonce=draw(st.binary(min_size=32, max_size=64)), node_key=draw(_der.filter(len)),
         simulated=draw(st.booleans()), evidence=tuple(items),
         release=draw(st.binary(min_size=1, max_size=50)),
         tlog_proof=draw(st.binary(min_size=1, max_size=50)),
-        collateral={n: draw(st.binary(min_size=1, max_size=30)) for n in used})
+        collateral={n: draw(st.binary(min_size=1, max_size=30)) for n in used},
+        gpu_state=state)
 
 
 @settings(max_examples=150, deadline=None)

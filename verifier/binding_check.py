@@ -5,7 +5,7 @@ bound fields with the evidence parsers; this step only compares them with the va
 :mod:`attest.binding` derives from the bundle (docs/formats.md, "Binding"):
 
 1. ``binding.report_data``: the SEV-SNP ``REPORT_DATA`` or TDX ``REPORTDATA`` equals
-   SHA-512("attestlog/v1" || nonce || SHA-256(node_key) || SHA-256(GPU items)). A bundle
+   SHA-512("attestlog/v1" || nonce || SHA-256(node_key) || gpu_digest). A bundle
    without a CPU item has nothing that binds its GPUs to the node key, and fails here.
 2. ``binding.gpu_nonce``: every GPU report's SPDM requester nonce equals
    SHA-256("attestlog/gpu/v1" || nonce || SHA-256(node_key)); a nonce must be given for
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_items_digest
+from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_digest
 from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence
 from transparency_log.errors import VerificationError
 
@@ -36,7 +36,7 @@ class BindingResult:
 
     report_data: bytes
     gpu_nonce: bytes
-    gpu_items_digest: bytes
+    gpu_digest: bytes
     gpu_indices: tuple[int, ...]
     checks: tuple[str, ...] = (CHECK_REPORT_DATA, CHECK_GPU_NONCE)
 
@@ -73,4 +73,5 @@ def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
             raise VerificationError(
                 CHECK_GPU_NONCE, f"GPU {item.index} report was made for another nonce or node key",
                 field=f"evidence[{i}].report nonce", got=got, want=want_gn)
-    return BindingResult(want_rd, want_gn, gpu_items_digest(bundle.gpu_evidence), indices)
+    return BindingResult(want_rd, want_gn, gpu_digest(bundle.gpu_state, bundle.gpu_evidence),
+                         indices)

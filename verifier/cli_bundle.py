@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_items_digest
+from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_digest
 from attest.formats.bundle import (
     EvidenceBundle,
     GpuEvidence,
@@ -56,7 +56,7 @@ def summarize(bundle: EvidenceBundle, data: bytes) -> dict[str, Any]:
     """A JSON-ready summary: sizes and SHA-256 of every blob, and the binding values."""
     first_line = bundle.tlog_proof.split(b"\n", 1)[0].decode("utf-8", "replace")
     binding: dict[str, Any] = {
-        "gpu_items_digest": gpu_items_digest(bundle.gpu_evidence).hex(),
+        "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex(),
         "gpu_nonce": bundle_gpu_nonce(bundle).hex(),
     }
     cpu = bundle.cpu_evidence
@@ -67,6 +67,8 @@ def summarize(bundle: EvidenceBundle, data: bytes) -> dict[str, Any]:
         "bundle": _blob(data),
         "version": bundle.version,
         "simulated": bundle.simulated,
+        "gpu_state": {"cc_mode": bundle.gpu_state.cc_mode,
+                      "attached": bundle.gpu_state.attached},
         "nonce": bundle.nonce.hex(),
         "node_key": _blob(bundle.node_key),
         "evidence": [_item(e) for e in bundle.evidence],
@@ -93,6 +95,8 @@ def _text(s: dict[str, Any]) -> list[str]:
         f"simulated   {'YES' if s['simulated'] else 'no'}",
         f"nonce       {s['nonce']} ({len(s['nonce']) // 2} bytes)",
         f"node_key    {blob(s['node_key'])}",
+        f"gpu_state   cc_mode {s['gpu_state']['cc_mode']}, "
+        f"{s['gpu_state']['attached']} GPU(s) attached (node-reported)",
         f"evidence    {len(s['evidence'])} item(s)",
     ]
     for i, item in enumerate(s["evidence"]):

@@ -9,6 +9,7 @@ tags, no floats) with text keys::
      "nonce": bytes(32..64),                  the client's nonce
      "node_key": bytes,                       the node's TLS/HPKE key, DER SubjectPublicKeyInfo
      "simulated": bool,                       true iff evidence came from attest.simulate
+     "gpu_state": {"cc_mode": text, "attached": uint},   node-reported NVIDIA CC state (NVML)
      "evidence": [ITEM, ...],                 CPU item first (at most one), then GPUs by index
      "release": bytes,                        the logged release entry (canonical DSSE JSON)
      "tlog_proof": bytes,                     the C2SP tlog-proof text the log made for it
@@ -47,6 +48,7 @@ from transparency_log.errors import FormatError
 
 __all__ = [
     "BUNDLE_VERSION",
+    "CC_MODES",
     "EVIDENCE_TYPES",
     "GPU_RIM_ROLES",
     "MAX_BLOB",
@@ -56,6 +58,7 @@ __all__ = [
     "MAX_COLLATERAL_NAME",
     "MAX_DATA_ITEMS",
     "MAX_DEPTH",
+    "MAX_GPU_ATTACHED",
     "MAX_GPU_CERT_CHAIN",
     "MAX_GPU_INDEX",
     "MAX_GPU_ITEMS",
@@ -74,6 +77,7 @@ __all__ = [
     "Evidence",
     "EvidenceBundle",
     "GpuEvidence",
+    "GpuState",
     "SnpEvidence",
     "TdxEvidence",
     "decode_bundle",
@@ -98,6 +102,7 @@ MAX_GPU_REPORT = 32768  # SPDM GET_MEASUREMENTS response + signature (H100: 4117
 MAX_GPU_CERT_CHAIN = 65536  # PEM device certificate chain
 MAX_GPU_ITEMS = 32
 MAX_GPU_INDEX = 255
+MAX_GPU_ATTACHED = 256
 MAX_OCSP_PER_GPU = 8
 MAX_RELEASE = 65535  # a log entry (attest.release.statement.MAX_ENTRY_SIZE)
 MAX_TLOG_PROOF = 65536
@@ -117,6 +122,8 @@ TDX_COLLATERAL_ROLES = (
     "pck_crl", "pck_crl_issuer_chain", "root_crl",
 )
 GPU_RIM_ROLES = ("driver", "vbios")
+# nvmlSystemGetConfComputeState as the node reads it; "absent": no NVIDIA driver/GPU at all.
+CC_MODES = ("absent", "off", "on", "devtools")
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._:/+-]*")
 
@@ -205,6 +212,20 @@ Evidence = SnpEvidence | TdxEvidence | GpuEvidence
 
 
 @dataclass(frozen=True)
+class GpuState:
+    """The node-reported (NVML, unsigned) NVIDIA confidential-computing state.
+
+    ``cc_mode`` is one of :data:`CC_MODES` (system-wide CC feature and DEVTOOLS, or
+    ``"absent"`` when the node has no NVIDIA stack); ``attached`` counts the GPUs the node
+    sees, so a verifier can tell a GPU left out of ``evidence``. Unsigned by the GPUs, but
+    bound into REPORT_DATA (docs/formats.md, "Binding"): it is the measured agent's claim.
+    """
+
+    cc_mode: str = "absent"
+    attached: int = 0
+
+
+@dataclass(frozen=True)
 class EvidenceBundle:
     """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)")."""
 
@@ -215,6 +236,7 @@ class EvidenceBundle:
     release: bytes
     tlog_proof: bytes
     collateral: Mapping[str, bytes] = field(default_factory=dict)
+    gpu_state: GpuState = GpuState()
     version: int = BUNDLE_VERSION
 
     def __post_init__(self) -> None:
@@ -259,6 +281,8 @@ def to_cbor_value(bundle: EvidenceBundle) -> dict[str, Any]:
         "nonce": bundle.nonce,
         "node_key": bundle.node_key,
         "simulated": bundle.simulated,
+        "gpu_state": {"cc_mode": bundle.gpu_state.cc_mode,
+                      "attached": bundle.gpu_state.attached},
         "evidence": [_item_to_cbor(e) for e in bundle.evidence],
         "release": bundle.release,
         "tlog_proof": bundle.tlog_proof,
@@ -475,6 +499,25 @@ def _collateral(value: Any) -> dict[str, bytes]:
     return out
 
 
+def _gpu_state(value: Any, evidence: tuple[Evidence, ...]) -> GpuState:
+    m = _Map(value, "gpu_state")
+    cc_mode = m.raw("cc_mode")
+    if type(cc_mode) is not str or cc_mode not in CC_MODES:
+        raise _fail("unknown CC mode", "gpu_state.cc_mode",
+                    got=cc_mode if type(cc_mode) is str else _kind(cc_mode),
+                    want=" | ".join(CC_MODES))
+    attached = _uint(m.raw("attached"), "gpu_state.attached", max_value=MAX_GPU_ATTACHED)
+    m.finish()
+    if cc_mode == "absent" and attached:
+        raise _fail("GPUs attached but no NVIDIA stack", "gpu_state.attached", got=attached,
+                    want=0)
+    gpus = sum(isinstance(e, GpuEvidence) for e in evidence)
+    if gpus > attached:
+        raise _fail("more GPU items than attached GPUs", "gpu_state.attached", got=attached,
+                    want=f">= {gpus}")
+    return GpuState(cc_mode, attached)
+
+
 def _check_references(evidence: tuple[Evidence, ...], collateral: Mapping[str, bytes]) -> None:
     used: set[str] = set()
     for i, item in enumerate(evidence):
@@ -500,13 +543,14 @@ def _from_value(value: Any) -> EvidenceBundle:
     if type(simulated) is not bool:
         raise _fail("wrong type", "simulated", got=_kind(simulated), want="bool")
     evidence = _evidence(m.raw("evidence"))
+    gpu_state = _gpu_state(m.raw("gpu_state"), evidence)
     release = m.blob("release", max_size=MAX_RELEASE)
     tlog_proof = m.blob("tlog_proof", max_size=MAX_TLOG_PROOF)
     collateral = _collateral(m.raw("collateral"))
     m.finish()
     _check_references(evidence, collateral)
     return EvidenceBundle(nonce, node_key, simulated, evidence, release, tlog_proof,
-                          collateral, version)
+                          collateral, gpu_state, version)
 
 
 def decode_bundle(data: bytes) -> EvidenceBundle:
