@@ -20,3 +20,7 @@ main.add_command(gpu)
 from verifier.tdx.cli import tdx_command  # noqa: E402
 
 main.add_command(tdx_command)
+
+from verifier.cli_bundle import bundle_inspect  # noqa: E402
+
+main.add_command(bundle_inspect)

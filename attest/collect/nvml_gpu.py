@@ -18,11 +18,11 @@ NOT YET RUN ON HARDWARE: the NVML calls follow NVIDIA's documented CC API (nvml.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from attest.binding import gpu_nonce
 from transparency_log.errors import FetchError
 
 NONCE_SIZE = 32
@@ -63,7 +63,7 @@ class CollectedEvidence:
 
 def gpu_spdm_nonce(nonce: bytes, node_key: bytes) -> bytes:
     """DESIGN.md binding: SHA-256(b"attestlog/gpu/v1" || nonce || SHA-256(node key))."""
-    return hashlib.sha256(b"attestlog/gpu/v1" + nonce + hashlib.sha256(node_key).digest()).digest()
+    return gpu_nonce(nonce, node_key)
 
 
 def load_nvml() -> ModuleType:

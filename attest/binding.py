@@ -1,0 +1,113 @@
+"""Binding evidence to the client's nonce, the node's key and the GPUs (DESIGN.md, "Binding").
+
+docs/formats.md, "Binding", specifies it byte by byte::
+
+    node_key_digest = SHA-256(node_key)                          node_key: DER SPKI bytes
+    gpu_digest      = SHA-256(CBOR([cc_mode, attached, [[index, report, cert_chain], ...]]))
+    REPORT_DATA     = SHA-512("attestlog/v1" || nonce || node_key_digest || gpu_digest)
+    GPU nonce       = SHA-256("attestlog/gpu/v1" || nonce || node_key_digest)
+
+- ``REPORT_DATA`` is the SEV-SNP report's 64-byte REPORT_DATA (SEV-SNP ABI spec, Table 22,
+  offset 0x50) or the TDX TD report's 64-byte REPORTDATA.
+- ``gpu_digest`` ("SHA-256(GPU evidence items)") is over the RFC 8949 §4.2.1 deterministic
+  CBOR encoding of a 3-array: the bundle's ``gpu_state.cc_mode`` (text) and
+  ``gpu_state.attached`` (uint), then an array with one ``[index, report, cert_chain]``
+  array (uint, bytes, bytes) per GPU item, in increasing index order, exactly as the items
+  are in the bundle (empty, ``0x80``, with no GPU). The node-reported CC state is bound so
+  that it is the measured agent's claim. RIM and OCSP references are not covered: collateral
+  can be refreshed without a new CPU report, and is verified against vendor signatures.
+- Every GPU is asked for the same 32-byte SPDM nonce, ``GPU nonce``; the GPU signs it inside
+  its report, and the CPU report commits to the GPU reports, so a GPU report from another
+  node or session, a report relayed for another nonce, or evidence bound to another TLS key
+  fails the comparison.
+
+The string prefixes are ASCII without a terminator; ``||`` is concatenation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from attest.formats.bundle import (
+    MAX_NONCE,
+    MIN_NONCE,
+    EvidenceBundle,
+    GpuEvidence,
+    GpuState,
+    deterministic_cbor,
+)
+from transparency_log.errors import FormatError
+
+__all__ = [
+    "GPU_NONCE_DOMAIN",
+    "GPU_NONCE_SIZE",
+    "REPORT_DATA_DOMAIN",
+    "REPORT_DATA_SIZE",
+    "bundle_gpu_nonce",
+    "bundle_report_data",
+    "gpu_digest",
+    "gpu_encoding",
+    "gpu_nonce",
+    "node_key_digest",
+    "report_data",
+]
+
+REPORT_DATA_DOMAIN = b"attestlog/v1"
+GPU_NONCE_DOMAIN = b"attestlog/gpu/v1"
+REPORT_DATA_SIZE = 64  # SNP REPORT_DATA, TDX REPORTDATA
+GPU_NONCE_SIZE = 32  # SPDM GET_MEASUREMENTS requester nonce (DSP0274 §10.11)
+
+
+def _check_nonce(nonce: bytes) -> None:
+    if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
+        raise FormatError("binding.nonce", "nonce has the wrong size", field="nonce",
+                          got=len(nonce), want=f"{MIN_NONCE}..{MAX_NONCE}")
+
+
+def node_key_digest(node_key: bytes) -> bytes:
+    """SHA-256 of the node key's DER SubjectPublicKeyInfo bytes."""
+    return hashlib.sha256(node_key).digest()
+
+
+def gpu_encoding(gpu_state: GpuState, gpu_items: Iterable[GpuEvidence]) -> bytes:
+    """The bytes :func:`gpu_digest` hashes: CBOR
+    ``[cc_mode, attached, [[index, report, cert_chain], ...]]``.
+
+    Items are taken in increasing index order; two items with one index are refused.
+    """
+    items = sorted(gpu_items, key=lambda g: g.index)
+    if len({g.index for g in items}) != len(items):
+        raise FormatError("binding.gpu_items", "two GPU items share an index",
+                          field="evidence.index", got=[g.index for g in items])
+    return deterministic_cbor([gpu_state.cc_mode, gpu_state.attached,
+                               [[g.index, g.report, g.cert_chain] for g in items]])
+
+
+def gpu_digest(gpu_state: GpuState, gpu_items: Iterable[GpuEvidence]) -> bytes:
+    """SHA-256 over :func:`gpu_encoding` ("SHA-256(GPU evidence items)" in DESIGN.md)."""
+    return hashlib.sha256(gpu_encoding(gpu_state, gpu_items)).digest()
+
+
+def report_data(nonce: bytes, node_key: bytes, gpu_state: GpuState,
+                gpu_items: Iterable[GpuEvidence]) -> bytes:
+    """The 64-byte SNP REPORT_DATA / TDX REPORTDATA binding nonce, node key and GPU evidence."""
+    _check_nonce(nonce)
+    return hashlib.sha512(REPORT_DATA_DOMAIN + nonce + node_key_digest(node_key)
+                          + gpu_digest(gpu_state, gpu_items)).digest()
+
+
+def gpu_nonce(nonce: bytes, node_key: bytes) -> bytes:
+    """The 32-byte SPDM nonce every GPU is asked to sign."""
+    _check_nonce(nonce)
+    return hashlib.sha256(GPU_NONCE_DOMAIN + nonce + node_key_digest(node_key)).digest()
+
+
+def bundle_report_data(bundle: EvidenceBundle) -> bytes:
+    """The REPORT_DATA a bundle's CPU report must carry."""
+    return report_data(bundle.nonce, bundle.node_key, bundle.gpu_state, bundle.gpu_evidence)
+
+
+def bundle_gpu_nonce(bundle: EvidenceBundle) -> bytes:
+    """The SPDM nonce each of a bundle's GPU reports must carry."""
+    return gpu_nonce(bundle.nonce, bundle.node_key)

@@ -1,0 +1,77 @@
+"""Check that a bundle's evidence is bound to its nonce, node key and GPUs (DESIGN.md, "Binding").
+
+The caller (the pipeline) has already verified each report's signature and extracted the
+bound fields with the evidence parsers; this step only compares them with the values
+:mod:`attest.binding` derives from the bundle (docs/formats.md, "Binding"):
+
+1. ``binding.report_data``: the SEV-SNP ``REPORT_DATA`` or TDX ``REPORTDATA`` equals
+   SHA-512("attestlog/v1" || nonce || SHA-256(node_key) || gpu_digest). A bundle
+   without a CPU item has nothing that binds its GPUs to the node key, and fails here.
+2. ``binding.gpu_nonce``: every GPU report's SPDM requester nonce equals
+   SHA-256("attestlog/gpu/v1" || nonce || SHA-256(node_key)); a nonce must be given for
+   exactly the bundle's GPU indices.
+
+A mismatch is a VerificationError (well formed, but not bound: relayed, swapped or meant for
+another key) naming the field, got and want in hex. Stops at the first failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_digest
+from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence
+from transparency_log.errors import VerificationError
+
+__all__ = ["CHECK_GPU_NONCE", "CHECK_REPORT_DATA", "BindingResult", "check_binding"]
+
+CHECK_REPORT_DATA = "binding.report_data"
+CHECK_GPU_NONCE = "binding.gpu_nonce"
+
+
+@dataclass(frozen=True)
+class BindingResult:
+    """What was compared (for the transcript): the derived values and the GPUs covered."""
+
+    report_data: bytes
+    gpu_nonce: bytes
+    gpu_digest: bytes
+    gpu_indices: tuple[int, ...]
+    checks: tuple[str, ...] = (CHECK_REPORT_DATA, CHECK_GPU_NONCE)
+
+
+def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
+                  gpu_nonces: Mapping[int, bytes]) -> BindingResult:
+    """Compare the extracted ``report_data`` (None when the bundle has no CPU report) and
+    each GPU's request nonce (by GPU index) with the values the bundle implies."""
+    cpu = bundle.cpu_evidence
+    want_rd = bundle_report_data(bundle)
+    if cpu is None:
+        raise VerificationError(CHECK_REPORT_DATA, "no SEV-SNP or TDX report binds the bundle",
+                                field="evidence", got="no CPU item", want="sev-snp or tdx")
+    field = "REPORT_DATA" if isinstance(cpu, SnpEvidence) else "REPORTDATA"
+    if report_data is None:
+        raise VerificationError(CHECK_REPORT_DATA, f"no {field} extracted from the report",
+                                field=field, want=want_rd)
+    if report_data != want_rd:
+        raise VerificationError(CHECK_REPORT_DATA, f"{cpu.TYPE} {field} does not bind this "
+                                "nonce, node key and GPU evidence", field=field,
+                                got=report_data, want=want_rd)
+
+    want_gn = bundle_gpu_nonce(bundle)
+    indices = tuple(g.index for g in bundle.gpu_evidence)
+    if set(gpu_nonces) != set(indices):
+        raise VerificationError(CHECK_GPU_NONCE, "GPU nonces given for other GPUs than the "
+                                "bundle's", field="evidence.index",
+                                got=sorted(gpu_nonces), want=list(indices))
+    for i, item in enumerate(bundle.evidence):
+        if not isinstance(item, GpuEvidence):
+            continue
+        got = gpu_nonces[item.index]
+        if got != want_gn:
+            raise VerificationError(
+                CHECK_GPU_NONCE, f"GPU {item.index} report was made for another nonce or node key",
+                field=f"evidence[{i}].report nonce", got=got, want=want_gn)
+    return BindingResult(want_rd, want_gn, gpu_digest(bundle.gpu_state, bundle.gpu_evidence),
+                         indices)
