@@ -121,3 +121,15 @@ def policy_toml(*, top: dict[str, Any] | None = None, log: dict[str, Any] | None
             out.append(f"\n[{name}]")
         out.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
     return "\n".join(out) + "\n" + extra
+
+
+class Recording:
+    """Wraps an injected callable ``(a, b) -> value`` and records every call's arguments."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, a: int, b: int) -> Any:
+        self.calls.append((a, b))
+        return self.fn(a, b)
