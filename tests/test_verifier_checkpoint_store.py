@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from log_fixtures import ORIGIN, FakeLog, Recording, release_entry
 
 from transparency_log.checkpoint import Checkpoint, sign_checkpoint
@@ -177,3 +181,35 @@ def test_corrupt_state_is_reported(store: CheckpointStore, log: FakeLog) -> None
     with pytest.raises(FormatError) as err:
         store.last_seen(ORIGIN)
     assert err.value.check == "log.consistency"
+
+
+@given(sizes=st.lists(st.integers(0, len(ENTRIES)), min_size=1, max_size=8))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_last_seen_is_the_largest_size_presented(sizes: list[int]) -> None:
+    """Property: presenting honest checkpoints in any order leaves last-seen at the maximum."""
+    log = FakeLog(list(ENTRIES))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CheckpointStore(tmp)
+        for size in sizes:
+            put(store, log, size, log.consistency)
+        assert last_size(store) == max(sizes)
+        assert store.evidence(ORIGIN) == []
+
+
+def test_concurrent_updates_are_serialised(store: CheckpointStore, log: FakeLog) -> None:
+    """Compare-and-swap under a lock: racing writers end at the largest size, no torn file."""
+    errors: list[BaseException] = []
+
+    def advance(size: int) -> None:
+        try:
+            put(store, log, size, log.consistency)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=advance, args=(n,)) for n in (1, 6, 3, 5, 2, 4) * 2]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert last_size(store) == 6

@@ -444,3 +444,22 @@ def test_naive_time_refused(world: World) -> None:
 
 def test_log_signer_fixture_is_the_policy_log() -> None:
     assert POLICY.log.verifier.key_id == LOG_SIGNER.key_id
+
+
+def test_offline_consistency_is_waivable_but_same_size_still_runs(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=policy(top={"waive": ["log.consistency"]}))
+    world.verify(world.evidence(1, size=2))  # last-seen: size 2
+    t = Transcript()
+    result = world.verify(fetch_consistency=None, transcript=t)  # size 3, offline
+    assert result.consistency is None
+    (step,) = [s for s in t.steps if s.check == "log.consistency"]
+    assert step.result == "waived" and "offline" in step.detail
+    assert world.store.last_seen(ORIGIN).checkpoint.size == 2  # type: ignore[union-attr]
+    world.verify(world.evidence(1, size=2), fetch_consistency=None)  # same tree: passes
+
+
+def test_offline_consistency_without_waiver_fails(world: World) -> None:
+    world.verify(world.evidence(1, size=2))
+    with pytest.raises(CheckNotRun) as err:
+        world.verify(fetch_consistency=None)
+    assert err.value.check == "log.consistency"
