@@ -48,7 +48,8 @@ def test_example_file_loads() -> None:
     policy = load_policy(EXAMPLE)
     assert policy.digest == hashlib.sha256(EXAMPLE.read_bytes()).digest()
     assert policy.log.origin == ORIGIN
-    assert policy.log.verifier.name == ORIGIN
+    assert policy.log.vkey == LOG_VKEY  # the example's keys are log_fixtures' seeded keys
+    assert policy.release.keys == (RELEASE_KEY.public,)
     assert policy.log.witness_policy.quorum == "two-of-three"
     assert [w.vkey for w in policy.log.witness_policy.witnesses] == WITNESS_VKEYS
     assert policy.log.max_checkpoint_age == 86400
@@ -68,6 +69,9 @@ def test_fixture_policy_defaults() -> None:
     assert len(policy.log.witness_policy.witnesses) == 3
     assert policy.waive == frozenset()
     assert policy.version == 1
+    assert policy.unsafe_allow_simulated_hardware is False
+    unsafe = parse(policy_toml(top={"unsafe_allow_simulated_hardware": True}))
+    assert unsafe.unsafe_allow_simulated_hardware is True
 
 
 def test_digest_is_of_the_exact_bytes() -> None:
@@ -217,6 +221,12 @@ def test_bad_log_vkey() -> None:
 def test_duplicate_witness_keys_refused() -> None:
     err = refused(policy_toml(log={"witnesses": [WITNESS_VKEYS[0], WITNESS_VKEYS[0]]}))
     assert err.field == "log.witnesses[1]"
+
+
+@pytest.mark.parametrize("bad", ["nonsense", "a b+12345678+AAAA", WITNESS_VKEYS[1][:-2]])
+def test_bad_witness_vkey_named_by_index(bad: str) -> None:
+    err = refused(policy_toml(log={"witnesses": [WITNESS_VKEYS[0], bad], "quorum": 1}))
+    assert (err.check, err.field) == ("policy.log", "log.witnesses[1]")
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from sigstore.models import TrustedRoot
 
 from attest.release.keys import ReleasePublicKey
 from attest.release.sigstore_check import SigstoreIdentity, load_trusted_root
+from transparency_log.cosignature import CosignatureVerifier
 from transparency_log.errors import TrustConfigError
 from transparency_log.note import Verifier
 from transparency_log.witness_policy import (
@@ -182,10 +183,14 @@ def _witness_policy_from_list(vkeys: Sequence[str], quorum: int, log_vkey: str) 
     lines = [f"log {log_vkey}"]
     names: list[str] = []
     for i, vkey in enumerate(vkeys):
-        name = vkey.strip().split("+", 1)[0]
-        if name in names or name in ("none", QUORUM_GROUP) or not name or " " in vkey.strip():
-            raise _error(CHECK_LOG, "witness key names must be distinct", f"log.witnesses[{i}]",
-                         got=name)
+        try:
+            name = CosignatureVerifier(vkey).name
+        except TrustConfigError as err:
+            raise _error(CHECK_LOG, f"bad witness vkey: {err.message}", f"log.witnesses[{i}]",
+                         got=err.got, want=err.want) from None
+        if name in names or name in ("none", QUORUM_GROUP):
+            raise _error(CHECK_LOG, "witness key names must be distinct (and not 'none')",
+                         f"log.witnesses[{i}]", got=name)
         names.append(name)
         lines.append(f"witness {name} {vkey.strip()}")
     lines.append(f"group {QUORUM_GROUP} {quorum} {' '.join(names)}")
