@@ -16,15 +16,14 @@ Run: ``.venv/bin/python bench/log_verify_bench.py [--entries N] [--runs R]``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from log_fixtures import (  # noqa: E402
     AT,
@@ -34,6 +33,7 @@ from log_fixtures import (  # noqa: E402
     policy_toml,
     release_entry,
 )
+from note_bench import timed  # noqa: E402
 
 from attest.release.dsse import pae, parse_entry  # noqa: E402
 from transparency_log.cosignature import CosignatureVerifier  # noqa: E402
@@ -42,16 +42,6 @@ from verifier.checkpoint_store import CheckpointStore  # noqa: E402
 from verifier.log_checks import LogEvidence, verify_log  # noqa: E402
 from verifier.policy import load_policy, parse_policy  # noqa: E402
 from verifier.revocations import RevocationMirror  # noqa: E402
-
-
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1e6)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
 
 
 def main() -> None:
