@@ -24,3 +24,6 @@ main.add_command(tdx_command)
 from verifier.cli_bundle import bundle_inspect  # noqa: E402
 
 main.add_command(bundle_inspect)
+from verifier.cli_policy import policy_group  # noqa: E402
+
+main.add_command(policy_group)

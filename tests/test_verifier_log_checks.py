@@ -1,0 +1,465 @@
+"""The log half of the verifier (verifier/log_checks.py): each step, one test where it fails."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import vector_path
+from log_fixtures import (
+    AT,
+    AT_TS,
+    LOG_SIGNER,
+    MAX_AGE,
+    ORIGIN,
+    OTHER_RELEASE_KEY,
+    RELEASE_KEY,
+    FakeLog,
+    policy_toml,
+    release_entry,
+    revocation_entry,
+)
+
+from transparency_log.errors import (
+    ConsistencyError,
+    FormatError,
+    PolicyError,
+    ProofError,
+    SignatureError,
+    VerificationError,
+)
+from transparency_log.note import Signer, generate_keys
+from verifier.checkpoint_store import CheckpointStore
+from verifier.checks import CheckNotRun
+from verifier.log_checks import (
+    LOG_CHECKS,
+    LogEvidence,
+    check_checkpoint_age,
+    check_inclusion,
+    check_log_signature,
+    check_release_signature,
+    check_release_sigstore,
+    check_revoked,
+    check_witness_quorum,
+    checkpoint_time,
+    verify_log,
+)
+from verifier.policy import Policy, parse_policy
+from verifier.revocations import RevocationMirror
+from verifier.transcript import Transcript
+
+ENTRIES = [release_entry(i) for i in range(3)]
+ENTRY = ENTRIES[1]
+ENTRY_DIGEST = hashlib.sha256(ENTRY).digest()
+POLICY = parse_policy(policy_toml().encode())
+
+
+def policy(**kw: object) -> Policy:
+    return parse_policy(policy_toml(**kw).encode())  # type: ignore[arg-type]
+
+
+class World:
+    """A log, the client's state directory, and a synced revocation mirror."""
+
+    def __init__(self, tmp: Path, entries: list[bytes] = ENTRIES,
+                 pol: Policy = POLICY) -> None:
+        self.log = FakeLog(list(entries))
+        self.policy = pol
+        self.store = CheckpointStore(tmp / "checkpoints")
+        self.mirror = RevocationMirror(tmp / "mirror", ORIGIN, pol.release)
+        self.mirror.sync(self.log.checkpoint(), self.log.entries_range)
+
+    def evidence(self, index: int = 1, entry: bytes | None = None, **note: object) -> LogEvidence:
+        proof = self.log.proof(index, **note)  # type: ignore[arg-type]
+        return LogEvidence.from_tlog_proof(ENTRIES[index] if entry is None else entry, proof)
+
+    def verify(self, ev: LogEvidence | None = None, at: datetime = AT,
+               transcript: Transcript | None = None, **kw: object):
+        args: dict[str, object] = {"store": self.store,
+                                   "fetch_consistency": self.log.consistency,
+                                   "revocations": self.mirror}
+        args.update(kw)
+        return verify_log(ev or self.evidence(), self.policy, at, transcript=transcript,
+                          **args)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def failed_steps(t: Transcript) -> list[str]:
+    return [s.check for s in t.steps if s.result == "fail"]
+
+
+# --- all right ---------------------------------------------------------------------------------
+
+
+def test_accepted_when_all_is_right(world: World) -> None:
+    t = Transcript()
+    result = world.verify(transcript=t)
+    assert [s.check for s in t.steps] == [c for c in LOG_CHECKS if c != "release.sigstore"]
+    assert {s.result for s in t.steps} == {"pass"}
+    assert t.verdict == "accepted"
+    assert result.checkpoint.size == 3
+    assert result.release.entry == ENTRY and result.release.digest == ENTRY_DIGEST
+    assert result.quorum.cosigned == {"witness0.example": AT_TS - 60,
+                                      "witness1.example": AT_TS - 60}
+    assert result.checkpoint_age == 60
+    assert result.consistency is not None and result.consistency.outcome == "first"
+    assert world.store.last_seen(ORIGIN).checkpoint == result.checkpoint  # type: ignore[union-attr]
+    assert t.steps[0].inputs["entry_sha256"]
+    # a second verification of a grown log advances last-seen through a consistency proof
+    world.log.append(release_entry(7))
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    again = world.verify()
+    assert again.consistency is not None and again.consistency.outcome == "advanced"
+
+
+# --- 1. release.signature ------------------------------------------------------------------------
+
+
+def test_release_signed_by_a_non_accepted_key(tmp_path: Path) -> None:
+    foreign = release_entry(5, key=OTHER_RELEASE_KEY)
+    world = World(tmp_path, [*ENTRIES, foreign])
+    t = Transcript()
+    with pytest.raises(VerificationError) as err:
+        world.verify(world.evidence(3, entry=foreign), transcript=t)
+    assert err.value.check == "release.signature"
+    assert failed_steps(t) == ["release.signature"] and len(t.steps) == 1
+
+
+def test_release_with_a_bad_accepted_signature() -> None:
+    envelope = json.loads(ENTRY)
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    forged = json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
+    with pytest.raises(SignatureError) as err:
+        check_release_signature(forged, POLICY.release)
+    assert err.value.check == "release.signature"
+
+
+def test_release_threshold() -> None:
+    pol = policy(release={"keys": [k.public.to_text().strip() for k in
+                                   (RELEASE_KEY, OTHER_RELEASE_KEY)], "threshold": 2})
+    with pytest.raises(VerificationError) as err:
+        check_release_signature(ENTRY, pol.release)
+    assert err.value.check == "release.signature"
+
+
+def test_a_revocation_is_not_a_release() -> None:
+    with pytest.raises(VerificationError) as err:
+        check_release_signature(revocation_entry(ENTRY), POLICY.release)
+    assert (err.value.check, err.value.field) == ("release.signature", "predicateType")
+
+
+# --- 2. release.sigstore -------------------------------------------------------------------------
+
+WHEEL_SHA256 = bytes.fromhex("c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201")
+
+
+def sigstore_policy(ref: str = "refs/tags/v0.1.2") -> Policy:
+    root = vector_path("sigstore", "trusted_root", "production.trusted_root.json")
+    extra = ("[release.sigstore]\nrepository = \"trailofbits/rfc8785.py\"\n"
+             "workflow = \".github/workflows/release.yml\"\n"
+             f"ref = \"{ref}\"\ntrusted_root = \"{root}\"\n")
+    return parse_policy(policy_toml(extra=extra).encode())
+
+
+def test_sigstore_bundle_by_the_policy_identity() -> None:
+    bundle = vector_path("sigstore", "bundles", "bundle_v3_github.whl.sigstore").read_bytes()
+    sig = sigstore_policy().release.sigstore
+    assert sig is not None
+    san = check_release_sigstore(WHEEL_SHA256, bundle, sig)
+    assert san.endswith("release.yml@refs/tags/v0.1.2")
+    with pytest.raises(SignatureError) as err:
+        check_release_sigstore(bytes(32), bundle, sig)  # signs another statement
+    assert err.value.check == "release.sigstore"
+    other = sigstore_policy("refs/tags/v0.1.3").release.sigstore
+    assert other is not None
+    with pytest.raises(VerificationError) as err2:
+        check_release_sigstore(WHEEL_SHA256, bundle, other)
+    assert err2.value.check == "release.sigstore" and "identity" in err2.value.message
+
+
+def test_sigstore_required_but_absent(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=sigstore_policy())
+    t = Transcript()
+    with pytest.raises(PolicyError) as err:
+        world.verify(transcript=t)
+    assert err.value.check == "release.sigstore"
+    assert failed_steps(t) == ["release.sigstore"]
+
+
+# --- 3. log.signature ----------------------------------------------------------------------------
+
+
+def test_checkpoint_signed_by_another_key(world: World) -> None:
+    impostor = Signer(generate_keys(ORIGIN, seed=bytes([0x66]) * 32)[0])
+    fake = FakeLog(list(ENTRIES), signer=impostor)
+    t = Transcript()
+    with pytest.raises(VerificationError) as err:
+        world.verify(LogEvidence.from_tlog_proof(ENTRY, fake.proof(1)), transcript=t)
+    assert err.value.check == "log.signature"
+    assert failed_steps(t) == ["log.signature"]
+
+
+def test_checkpoint_of_another_origin(world: World) -> None:
+    other = FakeLog(list(ENTRIES), origin="other.example/log")
+    with pytest.raises(VerificationError) as err:
+        check_log_signature(other.note(), POLICY.log)
+    assert (err.value.check, err.value.field) == ("log.signature", "origin")
+
+
+def test_checkpoint_with_a_flipped_log_signature(world: World) -> None:
+    note = bytearray(world.log.note(witnesses=()))
+    note[-10] = ord("A") if note[-10] != ord("A") else ord("B")
+    with pytest.raises(SignatureError) as err:
+        check_log_signature(bytes(note), POLICY.log)
+    assert err.value.check == "log.signature"
+
+
+# --- 4. log.witness.quorum -----------------------------------------------------------------------
+
+
+def test_checkpoint_without_witness_quorum(world: World) -> None:
+    t = Transcript()
+    with pytest.raises(VerificationError) as err:
+        world.verify(world.evidence(witnesses=(2,)), transcript=t)
+    assert err.value.check == "log.witness.quorum"
+    assert "witness2.example" in str(err.value.got)
+    assert failed_steps(t) == ["log.witness.quorum"]
+    assert world.store.last_seen(ORIGIN) is None  # nothing stored for a refused checkpoint
+
+
+def test_future_dated_cosignature(world: World) -> None:
+    t = Transcript()
+    ev = world.evidence(witnesses=(0, 1, 2), times={2: AT_TS + 3600})
+    with pytest.raises(VerificationError) as err:
+        world.verify(ev, transcript=t)
+    assert err.value.check == "log.witness.quorum"
+    assert err.value.field == "timestamp of witness2.example"
+    assert failed_steps(t) == ["log.witness.quorum"]
+
+
+def test_cosignature_within_the_skew_is_fine(world: World) -> None:
+    result = world.verify(world.evidence(times={0: AT_TS + 60, 1: AT_TS - 5}))
+    assert result.checkpoint_age == 0
+
+
+def test_bad_cosignature_from_a_policy_witness(world: World) -> None:
+    good = world.log.note()
+    other = FakeLog(list(ENTRIES))
+    other.append(b"x")  # a cosignature of another checkpoint, moved onto this one
+    moved = other.note(witnesses=(0,)).split(b"\n\n")[1].split(b"\n")[1] + b"\n"
+    note = world.log.note(witnesses=(1, 2)) + moved
+    assert good != note
+    cp, opened = check_log_signature(note, POLICY.log)
+    with pytest.raises(SignatureError) as err:
+        check_witness_quorum(opened, cp, POLICY.log, AT)
+    assert err.value.check == "log.witness.quorum"
+
+
+# --- 5. log.inclusion ----------------------------------------------------------------------------
+
+
+def test_entry_not_at_that_index(world: World) -> None:
+    ev = world.evidence(1)
+    t = Transcript()
+    with pytest.raises(ProofError) as err:
+        world.verify(LogEvidence(ENTRIES[2], 1, ev.hashes, ev.checkpoint_note), transcript=t)
+    assert err.value.check == "log.inclusion"
+    assert failed_steps(t) == ["log.inclusion"]
+
+
+def test_proof_with_an_empty_hash(world: World) -> None:
+    ev = world.evidence(1)
+    cp, _ = check_log_signature(ev.checkpoint_note, POLICY.log)
+    with pytest.raises(FormatError) as err:
+        check_inclusion(ENTRY, 1, [b"", *ev.hashes[1:]], cp)
+    assert (err.value.check, err.value.field) == ("log.inclusion", "proof[0]")
+
+
+def test_tlog_proof_text_with_an_empty_hash_line(world: World) -> None:
+    text = world.log.proof(1).to_text().replace(b"index 1\n", b"index 1\n=\n", 1)
+    with pytest.raises(FormatError) as err:
+        LogEvidence.from_tlog_proof(ENTRY, text)
+    assert err.value.check == "log.inclusion"
+
+
+def test_proof_with_a_flipped_bit(world: World) -> None:
+    ev = world.evidence(1)
+    bad = (bytes([ev.hashes[0][0] ^ 1]) + ev.hashes[0][1:], *ev.hashes[1:])
+    with pytest.raises(ProofError) as err:
+        world.verify(LogEvidence(ENTRY, 1, bad, ev.checkpoint_note))
+    assert err.value.check == "log.inclusion"
+
+
+# --- 6. log.consistency --------------------------------------------------------------------------
+
+
+def test_validly_signed_fork_is_refused_with_evidence(world: World) -> None:
+    world.verify()  # last-seen: the honest tree of size 3
+    forked = FakeLog([ENTRIES[0], ENTRIES[1], release_entry(9), release_entry(10)])
+    ev = LogEvidence.from_tlog_proof(ENTRY, forked.proof(1))
+    t = Transcript()
+    with pytest.raises(ConsistencyError) as err:
+        world.verify(ev, fetch_consistency=forked.consistency, transcript=t)
+    assert err.value.check == "log.consistency"
+    assert failed_steps(t) == ["log.consistency"]
+    assert err.value.new == ev.checkpoint_note
+    assert err.value.old == world.store.last_seen(ORIGIN).note  # type: ignore[union-attr]
+    assert world.store.last_seen(ORIGIN).checkpoint.size == 3  # type: ignore[union-attr]
+    (evidence,) = world.store.evidence(ORIGIN)
+    assert str(evidence) == err.value.got
+    assert (evidence / "presented.checkpoint").read_bytes() == ev.checkpoint_note
+    assert (evidence / "last-seen.checkpoint").read_bytes() == err.value.old
+
+
+def test_waiving_consistency_does_not_excuse_a_fork(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=policy(top={"waive": ["log.consistency"]}))
+    world.verify()
+    forked = FakeLog([ENTRIES[0], ENTRIES[1], release_entry(9)])
+    with pytest.raises(ConsistencyError):
+        world.verify(LogEvidence.from_tlog_proof(ENTRY, forked.proof(1)))
+
+
+def test_consistency_cannot_run_without_a_store(world: World) -> None:
+    t = Transcript()
+    with pytest.raises(CheckNotRun) as err:
+        world.verify(store=None, transcript=t)
+    assert err.value.check == "log.consistency"
+    assert failed_steps(t) == ["log.consistency"]
+
+
+def test_consistency_waived_without_a_store(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=policy(top={"waive": ["log.consistency"]}))
+    t = Transcript()
+    result = world.verify(store=None, transcript=t)
+    assert result.consistency is None
+    (step,) = [s for s in t.steps if s.check == "log.consistency"]
+    assert step.result == "waived" and "no last-seen checkpoint store" in step.detail
+    assert t.verdict == "accepted"
+
+
+# --- 7. log.checkpoint.age -----------------------------------------------------------------------
+
+
+def test_stale_checkpoint(world: World) -> None:
+    old = AT_TS - MAX_AGE - 1
+    t = Transcript()
+    with pytest.raises(PolicyError) as err:
+        world.verify(world.evidence(times={0: old, 1: old - 100}), transcript=t)
+    assert [f.check for f in err.value.failures] == ["log.checkpoint.age"]
+    assert err.value.failures[0].got == MAX_AGE + 1
+    assert failed_steps(t) == ["log.checkpoint.age"]
+
+
+def test_age_uses_the_newest_cosignature(world: World) -> None:
+    ev = world.evidence(times={0: AT_TS - MAX_AGE * 5, 1: AT_TS - MAX_AGE})
+    assert world.verify(ev).checkpoint_age == MAX_AGE
+
+
+def test_age_cannot_run_without_cosignatures(tmp_path: Path) -> None:
+    unwitnessed = {"witnesses": None, "quorum": None, "witness_policy": "quorum none"}
+    world = World(tmp_path, pol=policy(log=unwitnessed))
+    with pytest.raises(PolicyError) as err:
+        world.verify(world.evidence(witnesses=()))
+    assert [f.check for f in err.value.failures] == ["log.checkpoint.age"]
+    assert err.value.failures[0].got == "not run"
+    world = World(tmp_path / "w", pol=policy(log=unwitnessed,
+                                            top={"waive": ["log.checkpoint.age"]}))
+    t = Transcript()
+    assert world.verify(world.evidence(witnesses=()), transcript=t).checkpoint_age is None
+    assert [s.result for s in t.steps if s.check == "log.checkpoint.age"] == ["waived"]
+
+
+def test_checkpoint_time_is_the_newest_policy_cosignature(world: World) -> None:
+    cp, note = check_log_signature(world.log.note(times={0: 100, 1: 200}), POLICY.log)
+    quorum = check_witness_quorum(note, cp, POLICY.log, AT)
+    assert checkpoint_time(quorum) == 200
+    with pytest.raises(PolicyError):
+        check_checkpoint_age(quorum, POLICY.log, AT)
+
+
+# --- 8. release.revoked --------------------------------------------------------------------------
+
+
+def test_revoked_release(world: World) -> None:
+    world.log.append(revocation_entry(ENTRY))
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    t = Transcript()
+    with pytest.raises(PolicyError) as err:
+        world.verify(transcript=t)
+    (failure,) = err.value.failures
+    assert failure.check == "release.revoked" and failure.got == ENTRY_DIGEST
+    assert "log index 3" in failure.message
+    assert failed_steps(t) == ["release.revoked"]
+
+
+def test_revocation_by_a_non_accepted_key_does_not_count(world: World) -> None:
+    world.log.append(revocation_entry(ENTRY, key=OTHER_RELEASE_KEY))
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    assert world.verify().checkpoint.size == 4
+    assert [r.index for r in world.mirror.rejected] == [3]
+
+
+def test_stale_and_revoked_are_reported_together(world: World) -> None:
+    world.log.append(revocation_entry(ENTRY))
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    old = AT_TS - MAX_AGE - 10
+    with pytest.raises(PolicyError) as err:
+        world.verify(world.evidence(times={0: old, 1: old}))
+    assert [f.check for f in err.value.failures] == ["log.checkpoint.age", "release.revoked"]
+
+
+def test_mirror_behind_the_checkpoint_cannot_decide(world: World) -> None:
+    world.log.append(release_entry(8))  # the node's checkpoint is newer than the mirror
+    with pytest.raises(PolicyError) as err:
+        world.verify()
+    (failure,) = err.value.failures
+    assert (failure.check, failure.got) == ("release.revoked", "not run")
+    with pytest.raises(CheckNotRun):
+        check_revoked(check_release_signature(ENTRY, POLICY.release),
+                      world.log.checkpoint(), None, POLICY.log)
+
+
+def test_stapled_only_mode(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=policy(log={"revocations": "stapled"}))
+    t = Transcript()
+    world.verify(revocations=None, transcript=t)
+    (step,) = [s for s in t.steps if s.check == "release.revoked"]
+    assert step.result == "pass" and "stapled-only" in step.detail
+
+
+def test_naive_time_refused(world: World) -> None:
+    with pytest.raises(ValueError):
+        world.verify(at=datetime(2026, 11, 23, 12))
+
+
+def test_log_signer_fixture_is_the_policy_log() -> None:
+    assert POLICY.log.verifier.key_id == LOG_SIGNER.key_id
+
+
+def test_offline_consistency_is_waivable_but_same_size_still_runs(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=policy(top={"waive": ["log.consistency"]}))
+    world.verify(world.evidence(1, size=2))  # last-seen: size 2
+    t = Transcript()
+    result = world.verify(fetch_consistency=None, transcript=t)  # size 3, offline
+    assert result.consistency is None
+    (step,) = [s for s in t.steps if s.check == "log.consistency"]
+    assert step.result == "waived" and "offline" in step.detail
+    assert world.store.last_seen(ORIGIN).checkpoint.size == 2  # type: ignore[union-attr]
+    world.verify(world.evidence(1, size=2), fetch_consistency=None)  # same tree: passes
+
+
+def test_offline_consistency_without_waiver_fails(world: World) -> None:
+    world.verify(world.evidence(1, size=2))
+    with pytest.raises(CheckNotRun) as err:
+        world.verify(fetch_consistency=None)
+    assert err.value.check == "log.consistency"
