@@ -1,0 +1,55 @@
+"""Run an ASGI app (the log server, a witness) with uvicorn: in the foreground for the CLI,
+or in a background thread on 127.0.0.1 and a free port for tests and the demo."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+# uvicorn's own limits that protect the server from slow or idle clients.
+KEEP_ALIVE_TIMEOUT = 5
+MAX_CONCURRENCY = 1000
+
+
+def make_server(app: Any, host: str, port: int, *, sock: socket.socket | None = None,
+                workers_log_level: str = "warning") -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, log_level=workers_log_level,
+                            access_log=False, timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+                            limit_concurrency=MAX_CONCURRENCY, server_header=False,
+                            lifespan="on")
+    return uvicorn.Server(config)
+
+
+@contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[tuple[str, int]]:
+    """Serve ``app`` on ``host`` and a free port in a daemon thread; yields (host, port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = make_server(app, host, port)
+    server.config.install_signal_handlers = False  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    ready = threading.Event()
+    for _ in range(500):
+        if server.started:
+            ready.set()
+            break
+        ready.wait(0.01)
+    if not ready.is_set():
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+        raise RuntimeError("server did not start")
+    try:
+        yield host, port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
