@@ -3,6 +3,7 @@ or in a background thread on 127.0.0.1 and a free port for tests and the demo.""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
 
 # uvicorn's own limits that protect the server from slow or idle clients.
 KEEP_ALIVE_TIMEOUT = 5
@@ -53,3 +56,49 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[tuple[str, in
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+class BodyError(Exception):
+    """A request body that cannot be accepted: ``status`` (400, 408, 413) and a reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> Response:
+        return text_response(self.status, self.message, {"Connection": "close"})
+
+
+def text_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A one-line ``text/plain`` answer (errors are never more than one line)."""
+    return PlainTextResponse(message.replace("\n", " ").rstrip() + "\n", status_code=status,
+                             headers=headers)
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refusing more than ``limit`` bytes (413), a malformed
+    Content-Length (400) or a sender slower than ``timeout`` seconds in all (408)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BodyError(400, "malformed Content-Length")
+        if int(declared) > limit:
+            raise BodyError(413, f"request body over {limit} bytes")
+
+    async def collect() -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise BodyError(413, f"request body over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(collect(), timeout)
+    except TimeoutError as err:
+        raise BodyError(408, "request body not received in time") from err
+    except ClientDisconnect as err:
+        raise BodyError(400, "client disconnected") from err

@@ -51,10 +51,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
+from transparency_log.asgi_serving import BodyError, read_body, text_response
 from transparency_log.errors import FormatError, TrustConfigError
 
 log = logging.getLogger("transparency_log.server")
@@ -178,11 +179,6 @@ def sign_submission(private_key: Ed25519PrivateKey, entry: bytes) -> str:
     return base64.b64encode(private_key.sign(SUBMIT_CONTEXT + entry)).decode()
 
 
-def _text(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    return PlainTextResponse(message.rstrip("\n").replace("\n", " ") + "\n", status_code=status,
-                             headers=dict(headers or {}))
-
-
 def canonical_resource(path: str) -> str | None:
     """The tlog-tiles resource a request path names, or None (strict: see module doc)."""
     if not path.startswith("/"):
@@ -193,40 +189,6 @@ def canonical_resource(path: str) -> str | None:
     if _TILE_RE.fullmatch(rest) or _ENTRIES_RE.fullmatch(rest):
         return rest
     return None
-
-
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
-    """The request body, refusing more than ``limit`` bytes (413) or a slow sender (408)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise _HttpError(400, "malformed Content-Length")
-        if int(declared) > limit:
-            raise _HttpError(413, f"entry over {limit} bytes")
-
-    async def collect() -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                raise _HttpError(413, f"entry over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    try:
-        return await asyncio.wait_for(collect(), timeout)
-    except TimeoutError as err:
-        raise _HttpError(408, "request body not received in time") from err
-    except ClientDisconnect as err:
-        raise _HttpError(400, "client disconnected") from err
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | None = None,
@@ -240,14 +202,14 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
         raw = request.scope.get("raw_path", b"").split(b"?", 1)[0]
         resource = canonical_resource(raw.decode("ascii", "replace"))
         if resource is None:
-            return _text(404, "not found")
+            return text_response(404, "not found")
         try:
             body = await run_in_threadpool(served.read, resource)
         except Exception:  # storage trouble: say so in one line, keep serving
             log.exception("read %s failed", resource)
-            return _text(503, "log storage unavailable")
+            return text_response(503, "log storage unavailable")
         if body is None:
-            return _text(404, "not found")
+            return text_response(404, "not found")
         if resource == "checkpoint":
             return Response(body, media_type="text/plain; charset=utf-8",
                             headers={"Cache-Control": f"max-age={lim.checkpoint_max_age}"})
@@ -262,36 +224,36 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
     async def add(request: Request) -> Response:
         wait = request.query_params.get("wait")
         if wait not in (None, "proof") or set(request.query_params) - {"wait"}:
-            return _text(400, "unknown query parameter (only wait=proof)")
+            return text_response(400, "unknown query parameter (only wait=proof)")
         try:
-            entry = await _read_body(request, lim.max_entry_bytes, lim.body_timeout)
-        except _HttpError as err:
-            return _text(err.status, err.message, {"Connection": "close"})
+            entry = await read_body(request, lim.max_entry_bytes, lim.body_timeout)
+        except BodyError as err:
+            return err.response()
         if not entry:
-            return _text(400, "empty entry")
+            return text_response(400, "empty entry")
         try:
             submitters.authenticate(request.headers.get("authorization"),
                                     request.headers.get("tlog-signature"), entry)
         except AuthError as err:
-            return _text(403, str(err))
+            return text_response(403, str(err))
         try:
             index = await run_in_threadpool(served.add, entry)
         except FormatError as err:
-            return _text(400, str(err))
+            return text_response(400, str(err))
         except Exception:
             log.exception("add failed")
-            return _text(503, "log cannot accept entries now; retry later",
+            return text_response(503, "log cannot accept entries now; retry later",
                          {"Retry-After": "1"})
         if wait is None:
-            return _text(200, str(index))
+            return text_response(200, str(index))
         return await _wait_for_proof(served, index, lim)
 
     async def not_found(request: Request) -> Response:
-        return _text(404, "not found")
+        return text_response(404, "not found")
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return _text(500, "internal error")
+        return text_response(500, "internal error")
 
     routes = [
         Route("/add", add, methods=["POST"]),
@@ -315,6 +277,6 @@ async def _wait_for_proof(served: ServedLog, index: int, lim: Limits) -> Respons
             return Response(proof, media_type="text/plain; charset=utf-8",
                             headers={"Tlog-Index": str(index)})
         if loop.time() >= deadline:
-            return _text(504, f"entry {index} is durable but not yet published; retry later",
-                         {"Tlog-Index": str(index)})
+            return text_response(504, f"entry {index} is durable, not yet published; retry",
+                                 {"Tlog-Index": str(index)})
         await asyncio.sleep(lim.proof_poll_interval)
