@@ -73,6 +73,15 @@ def format_decimal(n: int) -> str:
     return str(int(n))
 
 
+def _check_line(line: str, what: str) -> None:
+    try:
+        data = line.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormatError(CHECK_FORMAT, f"{what} is not valid Unicode text", field=what,
+                          got=repr(line)) from None
+    check_note_chars(data, CHECK_FORMAT, what)
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A log's tree head: origin, tree size, 32-byte root hash, optional extension lines."""
@@ -86,7 +95,7 @@ class Checkpoint:
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise FormatError(CHECK_FORMAT, "origin must be a non-empty line", field="origin",
                               got=self.origin)
-        check_note_chars(self.origin.encode(), CHECK_FORMAT, "origin")
+        _check_line(self.origin, "origin")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not (
             0 <= self.size <= MAX_TREE_SIZE
         ):
@@ -102,7 +111,7 @@ class Checkpoint:
             if not isinstance(ext, str) or not ext or "\n" in ext:
                 raise FormatError(CHECK_FORMAT, "extension lines must be non-empty lines",
                                   field=f"extension line {i + 1}", got=ext)
-            check_note_chars(ext.encode(), CHECK_FORMAT, f"extension line {i + 1}")
+            _check_line(ext, f"extension line {i + 1}")
 
     def to_text(self) -> bytes:
         """The note text: origin, size, base64 root, extensions, each ending in a newline."""

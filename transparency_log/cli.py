@@ -10,3 +10,8 @@ from transparency_log.clitools import ErrorHandlingGroup
 @click.group(cls=ErrorHandlingGroup)
 def main() -> None:
     """Operate an RFC 6962 / C2SP transparency log."""
+
+from transparency_log.cli_log import COMMANDS as _LOG_COMMANDS  # noqa: E402
+
+for _cmd in _LOG_COMMANDS:
+    main.add_command(_cmd)

@@ -1,0 +1,155 @@
+"""The log lifecycle on SQLite: integration into tiles, proofs, publishing, static tile tree."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from transparency_log import merkle, tiles
+from transparency_log.checkpoint import open_checkpoint
+from transparency_log.errors import FormatError
+from transparency_log.log import Log, extend_tree
+from transparency_log.note import Signer, Verifier, generate_keys
+from transparency_log.publish import publish_tiles
+from transparency_log.storage.base import TreeState
+from transparency_log.storage.sqlite import SqliteStorage
+
+ORIGIN = "example.com/test-log"
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SKEY, VKEY = generate_keys(ORIGIN, seed=bytes(range(32)))
+
+
+@pytest.fixture
+def log(tmp_path: Path):
+    storage = SqliteStorage(tmp_path / "log.db")
+    yield Log(storage, ORIGIN, chunk=1000)
+    storage.close()
+
+
+def entries(start: int, end: int) -> list[bytes]:
+    return [f"entry {i}".encode() for i in range(start, end)]
+
+
+def file_fetcher(root: Path):
+    def fetch(path: str) -> bytes:
+        return (root / path).read_bytes()  # FileNotFoundError for a missing tile
+    return fetch
+
+
+def test_integration_matches_reference_tree_in_every_chunking(log: Log) -> None:
+    tree = merkle.MemoryTree()
+    rng = random.Random(7)
+    n = 0
+    for step in [1, 1, 6, 248, 1, 255, 513, 3000, 7, 65536 - 4033, 300]:
+        log.add(entries(n, n + step))
+        tree_entries = entries(n, n + step)
+        for e in tree_entries:
+            tree.append(e)
+        n += step
+        state = log.integrate()
+        assert (state.size, state.root) == (n, tree.root())
+        for index in rng.sample(range(n), min(n, 10)):
+            assert log.inclusion_proof(index) == tree.inclusion_proof(index)
+        for size1 in rng.sample(range(1, n + 1), min(n, 10)):
+            assert log.consistency_proof(size1) == tree.consistency_proof(size1)
+            assert log.root(size1) == tree.root(size1)
+    # every stored tile is exactly the reference tree's hashes at its widest width
+    for t in tiles.tiles_for_size(n):
+        assert isinstance(t.level, int)
+        level = tree.levels[8 * t.level]
+        want = b"".join(level[t.index * 256: t.index * 256 + t.width])
+        assert log.storage.read_tile(t.level, t.index) == want
+
+
+def test_extend_tree_refuses_a_missing_partial_tile() -> None:
+    state, changed = extend_tree(TreeState.empty(), [merkle.leaf_hash(b"a")], lambda level, i: None)
+    assert changed == {(0, 0): merkle.leaf_hash(b"a")}
+    with pytest.raises(FormatError, match="partial tile"):
+        extend_tree(state, [merkle.leaf_hash(b"b")], lambda level, i: None)
+
+
+def test_duplicates_keep_their_index(log: Log) -> None:
+    assert log.add([b"a", b"b", b"a"]) == [0, 1, 0]
+    assert log.add([b"b", b"c"]) == [1, 2]
+    assert log.find(b"c") == 2 and log.find(b"zz") is None
+    assert log.integrate().size == 3
+    assert log.entry(2) == b"c"
+
+
+def test_oversized_entry_refused(log: Log) -> None:
+    with pytest.raises(FormatError, match="too large"):
+        log.add([b"x" * 65536])
+
+
+def test_reopen_continues_the_same_tree(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "log.db")
+    log = Log(storage, ORIGIN)
+    log.add(entries(0, 300))
+    log.integrate()
+    log.add(entries(300, 310))  # sequenced, not integrated, then "crash"
+    storage.close()
+    storage = SqliteStorage(tmp_path / "log.db")
+    try:
+        log = Log(storage, ORIGIN)
+        assert log.tree_state().size == 300
+        assert log.integrate().root == merkle.MemoryTree(entries(0, 310)).root()
+    finally:
+        storage.close()
+
+
+def test_publish_signs_a_checkpoint(log: Log) -> None:
+    log.add(entries(0, 5))
+    note = log.publish(Signer(SKEY), NOW)
+    cp, _ = open_checkpoint(note, Verifier(VKEY))
+    assert (cp.origin, cp.size, cp.root) == (ORIGIN, 5, merkle.MemoryTree(entries(0, 5)).root())
+    assert log.latest_checkpoint() == note
+    assert log.storage.get_meta("checkpoint_time") == NOW.isoformat()
+
+
+def test_proof_for_size_not_integrated_refused(log: Log) -> None:
+    log.add(entries(0, 3))
+    log.integrate()
+    log.add(entries(3, 4))
+    with pytest.raises(FormatError, match="not integrated"):
+        log.inclusion_proof(0, 4)
+
+
+def test_published_tile_tree_gives_the_databases_proofs(log: Log, tmp_path: Path) -> None:
+    out = tmp_path / "public"
+    with pytest.raises(FormatError, match="no signed checkpoint"):
+        publish_tiles(log, out)
+    signer = Signer(SKEY)
+    n = 0
+    rng = random.Random(1)
+    for step in [3, 253, 70000 - 256, 1000]:
+        log.add(entries(n, n + step))
+        n += step
+        log.publish(signer, NOW)
+        stats = publish_tiles(log, out)
+        assert stats.size == n
+        cp, _ = open_checkpoint((out / "checkpoint").read_bytes(), Verifier(VKEY))
+        assert cp.size == n
+        remote = tiles.TileReader(file_fetcher(out), n)
+        assert remote.root() == cp.root
+        for index in [0, n - 1, *rng.sample(range(n), min(n, 20))]:
+            assert remote.inclusion_proof(index) == log.inclusion_proof(index)
+        for size1 in [1, n, *rng.sample(range(1, n + 1), min(n, 20))]:
+            assert remote.consistency_proof(size1) == log.consistency_proof(size1)
+        for t in tiles.bundles_for_size(n):
+            start = t.index * 256
+            assert tiles.decode_entry_bundle((out / t.path).read_bytes(), t.width) == \
+                entries(start, start + t.width)
+    # full tiles are written once; partial tiles of older sizes stay for older clients
+    assert (out / "tile/0/000").stat().st_size == 8192
+    assert (out / "tile/0/000.p/3").stat().st_size == 96
+    assert (out / "tile/1/000.p/1").exists() and (out / "tile/2/000.p/1").exists()
+    again = publish_tiles(log, out)
+    assert again.skipped == n // 256 + len([t for t in tiles.tiles_for_size(n)
+                                            if t.width == 256])
+    # a reader of an older size whose partial tile was deleted falls back to the full tile
+    (out / "tile/0/000.p/3").unlink()
+    old = tiles.TileReader(file_fetcher(out), 3)
+    assert old.inclusion_proof(1) == log.inclusion_proof(1, 3)

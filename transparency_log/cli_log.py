@@ -1,0 +1,128 @@
+"""`tlog init|add|checkpoint|prove|publish-tiles`: operate a log on one SQLite file.
+
+The database remembers the log's origin, the path of its signer key file (the key itself
+stays in its 0600 file) and the matching verifier key. Only this module reads the clock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from transparency_log.errors import TrustConfigError
+from transparency_log.log import Log
+from transparency_log.note import Signer
+from transparency_log.publish import publish_tiles
+from transparency_log.storage.sqlite import SqliteStorage
+
+META_ORIGIN = "origin"
+META_KEY_FILE = "signer_key_file"
+META_VKEY = "verifier_key"
+
+_db_option = click.option("--db", "db", required=True, type=click.Path(dir_okay=False),
+                          help="The log's SQLite database file.")
+
+
+def load_signer(path: str | os.PathLike[str]) -> Signer:
+    """The note signer in a key file written by `tlog keygen`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise TrustConfigError("log.key", f"cannot read the signer key file: {err}",
+                               field="key", got=str(path)) from None
+    return Signer(text.strip())
+
+
+@contextmanager
+def open_log(db: str) -> Iterator[Log]:
+    """Open an initialised log database (refusing a missing or uninitialised one)."""
+    if not Path(db).is_file():
+        raise TrustConfigError("log.config", "no log database here (run `tlog init`)",
+                               field="db", got=db)
+    storage = SqliteStorage(db)
+    try:
+        origin = storage.get_meta(META_ORIGIN)
+        if origin is None:
+            raise TrustConfigError("log.config", "database is not an initialised log "
+                                   "(run `tlog init`)", field="db", got=db)
+        yield Log(storage, origin)
+    finally:
+        storage.close()
+
+
+def log_signer(log: Log) -> Signer:
+    """The log's signer, checked against the verifier key recorded at `tlog init`."""
+    key_file = log.storage.get_meta(META_KEY_FILE)
+    if key_file is None:
+        raise TrustConfigError("log.config", "no signer key recorded", field=META_KEY_FILE)
+    signer = load_signer(key_file)
+    want = log.storage.get_meta(META_VKEY)
+    if signer.verifier_key() != want:
+        raise TrustConfigError("log.key", "signer key file does not match the log's key",
+                               field="verifier key", got=signer.verifier_key(), want=want)
+    return signer
+
+
+@click.command("init")
+@_db_option
+@click.option("--origin", required=True, help="The log's origin line (e.g. example.com/log).")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="Signer key file (from `tlog keygen`).")
+def init_cmd(db: str, origin: str, key_file: str) -> None:
+    """Create a log in a new SQLite database; prints the log's verifier key."""
+    signer = load_signer(key_file)
+    if Path(db).exists():
+        raise TrustConfigError("log.config", "refusing to initialise an existing file",
+                               field="db", got=db)
+    storage = SqliteStorage(db)
+    try:
+        storage.set_meta(META_ORIGIN, origin)
+        storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
+        storage.set_meta(META_VKEY, signer.verifier_key())
+    finally:
+        storage.close()
+    click.echo(signer.verifier_key())
+
+
+@click.command("add")
+@_db_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def add_cmd(db: str, files: tuple[str, ...]) -> None:
+    """Log each FILE's bytes as one entry; prints `INDEX FILE` per file."""
+    entries = []
+    for name in files:
+        with open(name, "rb") as f:
+            entries.append(f.read())
+    with open_log(db) as log:
+        indexes = log.add(entries)
+        log.integrate()
+    for index, name in zip(indexes, files, strict=True):
+        click.echo(f"{index} {name}")
+
+
+@click.command("checkpoint")
+@_db_option
+def checkpoint_cmd(db: str) -> None:
+    """Integrate, sign and store a checkpoint; prints the signed note."""
+    with open_log(db) as log:
+        note = log.publish(log_signer(log), datetime.now(UTC))
+    click.echo(note.decode(), nl=False)
+
+
+@click.command("publish-tiles")
+@_db_option
+@click.argument("directory", type=click.Path(file_okay=False))
+def publish_tiles_cmd(db: str, directory: str) -> None:
+    """Write the latest checkpoint with its tiles and entry bundles under DIRECTORY."""
+    with open_log(db) as log:
+        stats = publish_tiles(log, directory)
+    click.echo(f"published tree size {stats.size}: {stats.written} files written, "
+               f"{stats.skipped} unchanged")
+
+
+COMMANDS = [init_cmd, add_cmd, checkpoint_cmd, publish_tiles_cmd]
