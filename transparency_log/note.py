@@ -68,6 +68,7 @@ __all__ = [
     "b64decode_canonical",
     "check_key_name",
     "check_note_chars",
+    "generate_key_pair",
     "generate_keys",
     "key_id_for",
     "open_note",
@@ -329,20 +330,24 @@ def generate_keys(name: str, seed: bytes | None = None) -> tuple[str, str]:
 
     ``seed`` (32 bytes) makes it deterministic, for tests; by default the seed is random.
     """
+    return generate_key_pair(name, SIG_ED25519, seed)
+
+
+def generate_key_pair(name: str, sig_type: int, seed: bytes | None = None) -> tuple[str, str]:
+    """An Ed25519 key pair whose strings carry ``sig_type`` (0x01 note key, 0x04 cosigner)."""
     if not _is_valid_name(name):
         raise TrustConfigError(CHECK_KEY, "invalid key name", field="key name", got=name,
                                want="non-empty, no spaces, no '+'")
     if seed is None:
-        private = Ed25519PrivateKey.generate()
-        seed = private.private_bytes_raw()
+        seed = Ed25519PrivateKey.generate().private_bytes_raw()
     elif len(seed) != ED25519_KEY_SIZE:
         raise TrustConfigError(CHECK_KEY, "Ed25519 seed must be 32 bytes", field="seed",
                                got=len(seed), want=ED25519_KEY_SIZE)
     private = Ed25519PrivateKey.from_private_bytes(seed)
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key_id = key_id_for(name, SIG_ED25519, public)
-    skey = PRIVATE_PREFIX + _format_key(name, SIG_ED25519, seed, key_id)
-    return skey, _format_key(name, SIG_ED25519, public)
+    key_id = key_id_for(name, sig_type, public)
+    skey = PRIVATE_PREFIX + _format_key(name, sig_type, seed, key_id)
+    return skey, _format_key(name, sig_type, public)
 
 
 # --------------------------------------------------------------------------------------------
