@@ -1,0 +1,197 @@
+"""`tlog serve`, `tlog witness keygen|serve`: run the log and a witness over HTTP.
+
+Only this module wires in the wall clock, files and the network for the service modules
+(server.py, service.py, witness.py), which take them as parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from transparency_log.asgi_serving import make_server
+from transparency_log.cli_log import META_ORIGIN, log_signer
+from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
+from transparency_log.errors import TrustConfigError
+from transparency_log.log import Log
+from transparency_log.note import Verifier
+from transparency_log.server import Limits, Submitters, create_app
+from transparency_log.service import LogService
+from transparency_log.storage.base import LogStorage
+from transparency_log.witness import Witness, WitnessState, create_witness_app
+from transparency_log.witness_client import WitnessClient
+from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"want HOST:PORT, got {listen!r}", param_hint="--listen")
+    return host or "127.0.0.1", int(port)
+
+
+def open_storage(db: str) -> LogStorage:
+    """A SQLite file path, or a PostgreSQL DSN (``postgresql://...``)."""
+    if db.startswith(("postgresql://", "postgres://")):
+        from transparency_log.storage.postgres import PostgresStorage
+
+        return PostgresStorage(db)
+    from transparency_log.storage.sqlite import SqliteStorage
+
+    if not Path(db).is_file():
+        raise TrustConfigError("log.config", "no log database here (run `tlog init`)",
+                               field="db", got=db)
+    return SqliteStorage(db)
+
+
+def load_submitters(path: str | None) -> Submitters:
+    """The submitters file (TOML): ``[keys] name = "base64 Ed25519 public key"`` and
+    ``[tokens] name = "hex SHA-256 of the bearer token"``; unknown keys are errors."""
+    if path is None:
+        return Submitters()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise TrustConfigError("server.submitters", f"cannot read submitters file: {err}",
+                               field="submitters", got=path) from None
+    unknown = set(data) - {"keys", "tokens"}
+    if unknown:
+        raise TrustConfigError("server.submitters", "unknown table in submitters file",
+                               field="submitters", got=sorted(unknown), want="keys, tokens")
+    keys, tokens = data.get("keys", {}), data.get("tokens", {})
+    if not all(isinstance(v, str) for v in [*keys.values(), *tokens.values()]):
+        raise TrustConfigError("server.submitters", "values must be strings",
+                               field="submitters")
+    return Submitters.from_config(keys, tokens)
+
+
+def load_policy(path: str | None) -> WitnessPolicy | None:
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise TrustConfigError("log.policy", f"cannot read policy: {err}", field="policy",
+                               got=path) from None
+    return parse_witness_policy(data)
+
+
+def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
+    if policy is None:
+        return []
+    out = []
+    for w, verifier in zip(policy.witnesses, policy.witness_verifiers, strict=True):
+        if not w.url:
+            raise TrustConfigError("log.policy", "a witness the log submits to needs a URL",
+                                   field=f"witness {w.name}", want="witness NAME VKEY URL")
+        out.append(WitnessClient(w.name, w.url, verifier))
+    return out
+
+
+@click.command("serve")
+@click.option("--db", required=True, help="The log's SQLite file (from `tlog init`) or a "
+              "postgresql:// DSN.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT")
+@click.option("--submitters", type=click.Path(dir_okay=False), default=None,
+              help="TOML file of submitter keys and token hashes allowed to POST /add.")
+@click.option("--witness-policy", type=click.Path(dir_okay=False), default=None,
+              help="tlog-policy file: the witnesses (with URLs) and the quorum to publish.")
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Seconds between checkpoints.")
+@click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+def serve_cmd(db: str, listen: str, submitters: str | None, witness_policy: str | None,
+              interval: float, max_entry_bytes: int) -> None:
+    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."""
+    host, port = parse_listen(listen)
+    limits = Limits(max_entry_bytes=max_entry_bytes)
+    subs = load_submitters(submitters)
+    policy = load_policy(witness_policy)
+    storage = open_storage(db)
+    origin = storage.get_meta(META_ORIGIN)
+    if origin is None:
+        raise TrustConfigError("log.config", "not an initialised log (run `tlog init`)",
+                               field="db", got=db)
+    the_log = Log(storage, origin)
+    signer = log_signer(the_log)
+    service = LogService(the_log, signer, signer.verifier_key(),
+                         witnesses=witness_clients(policy), policy=policy,
+                         now=lambda: datetime.now(UTC))
+    if policy is None:
+        click.echo("warning: no --witness-policy: checkpoints are published unwitnessed "
+                   "(development only)", err=True)
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(target=service.run_publisher, args=(stop, interval),
+                                  daemon=True, name="publisher")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(10)
+            service.close()
+
+    logging.basicConfig(level=logging.WARNING)
+    app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan)
+    click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
+    make_server(app, host, port).run()
+    storage.close()
+
+
+@click.group("witness")
+def witness_group() -> None:
+    """Run a C2SP tlog-witness."""
+
+
+@witness_group.command("keygen")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the witness's signer key (mode 0600).")
+def witness_keygen_cmd(name: str, out: str) -> None:
+    """Make a cosignature/v1 witness key; prints the verifier key."""
+    skey, vkey = generate_cosigner_keys(name)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(skey + "\n")
+    click.echo(vkey)
+
+
+@witness_group.command("serve")
+@click.option("--db", required=True, type=click.Path(dir_okay=False),
+              help="The witness's SQLite state (created if missing).")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="The witness's signer key file (from `tlog witness keygen`).")
+@click.option("--log", "log_vkeys", multiple=True, required=True,
+              help="Verifier key of a log to witness (repeatable); its name is the origin.")
+@click.option("--listen", default="127.0.0.1:8081", show_default=True, help="HOST:PORT")
+def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str) -> None:
+    """Serve POST /add-checkpoint for the given logs."""
+    host, port = parse_listen(listen)
+    try:
+        signer = CosignatureSigner(Path(key_file).read_text(encoding="utf-8").strip())
+    except OSError as err:
+        raise TrustConfigError("witness.key", f"cannot read key file: {err}", field="key",
+                               got=key_file) from None
+    logs: dict[str, list[Verifier]] = {}
+    for vkey in log_vkeys:
+        v = Verifier(vkey)
+        logs.setdefault(v.name, []).append(v)
+    witness = Witness(WitnessState(db), logs,
+                      cosign=lambda text, ts: cosign(text, signer, ts),
+                      now=lambda: int(time.time()))
+    click.echo(f"tlog witness: {signer.name} on http://{host}:{port}", err=True)
+    make_server(create_witness_app(witness), host, port).run()
+
+
+COMMANDS = [serve_cmd, witness_group]
