@@ -6,8 +6,10 @@ Only this module wires in the wall clock, files and the network for the service 
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import sys
 import threading
 import time
 import tomllib
@@ -20,6 +22,7 @@ import click
 
 from transparency_log.asgi_serving import make_server
 from transparency_log.cli_log import META_ORIGIN, log_signer
+from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
 from transparency_log.errors import TrustConfigError
 from transparency_log.log import Log
@@ -194,4 +197,56 @@ def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen
     make_server(create_witness_app(witness), host, port).run()
 
 
-COMMANDS = [serve_cmd, witness_group]
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "attestlog" / "tlog-monitor"
+
+
+@click.command("monitor")
+@click.argument("source")
+@click.option("--vkey", required=True, help="The log's verifier key (its name is the origin).")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
+              help="tlog-policy file: witnesses and quorum the checkpoint must satisfy.")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False), default=None,
+              help="Where the last verified checkpoint per origin is kept "
+                   "(default: $XDG_STATE_HOME/attestlog/tlog-monitor).")
+@click.option("--follow", is_flag=True, help="Keep following the log.")
+@click.option("--interval", type=float, default=10.0, show_default=True,
+              help="Seconds between polls with --follow.")
+def monitor_cmd(source: str, vkey: str, policy_file: str | None, state_dir: str | None,
+                follow: bool, interval: float) -> None:
+    """Audit a C2SP tlog-tiles log (URL or directory): verify the checkpoint and its
+    consistency with the last one seen, download every new entry, recompute every hash
+    tile and the root. Exits non-zero naming the failed check on any mismatch."""
+    client = LogClient(source_for(source), Verifier(vkey), policy=load_policy(policy_file),
+                       store=CheckpointStore(state_dir or default_state_dir()))
+    while True:
+        bar = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if total < PROGRESS_MIN:
+                return
+            if bar is None:
+                bar = click.progressbar(length=total, label="entries", file=sys.stderr)
+                bar.__enter__()
+            bar.update(done - bar.pos)
+
+        try:
+            result = monitor(client, progress=progress)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        cp = result.current
+        was = result.previous.size if result.previous else 0
+        click.echo(f"{cp.origin} size {cp.size} root {base64.b64encode(cp.root).decode()} "
+                   f"new entries {result.new_entries} (from {was}), "
+                   f"{result.checked_tiles} hash tiles checked")
+        if not follow:
+            return
+        time.sleep(interval)
+
+
+PROGRESS_MIN = 1 << 16
+
+COMMANDS = [serve_cmd, witness_group, monitor_cmd]
