@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
 from transparency_log.client import LogClient, http_source, monitor
 from transparency_log.note import Verifier, generate_keys
 
@@ -38,8 +39,8 @@ def tlog(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Server:
-    def __init__(self, db: str, submitters: Path) -> None:
-        self.db = db
+    def __init__(self, db_args: list[str], submitters: Path) -> None:
+        self.db_args = db_args
         self.submitters = submitters
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = ""
@@ -48,7 +49,7 @@ class Server:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CLI, "serve", "--db", self.db, "--listen",
+            [sys.executable, "-c", CLI, "serve", *self.db_args, "--listen",
              f"127.0.0.1:{port}", "--submitters", str(self.submitters), "--interval", "0.05"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
@@ -120,18 +121,43 @@ def check_log(base: str, vkey: str, acked: dict[bytes, int]) -> None:
     assert monitor(client).current.size == size  # every tile and the root recomputed
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_sigkill_during_concurrent_adds_loses_nothing(tmp_path, backend) -> None:
+def init_postgres_log(dsn: str, schema: str, key_file: Path, vkey: str) -> None:
+    """What `tlog init` records, in a PostgreSQL schema."""
+    from transparency_log.cli_log import META_KEY_FILE, META_ORIGIN, META_VKEY
+    from transparency_log.storage.postgres import PostgresStorage
+
+    storage = PostgresStorage(dsn, schema=schema)
+    try:
+        storage.set_meta(META_ORIGIN, ORIGIN)
+        storage.set_meta(META_KEY_FILE, str(key_file))
+        storage.set_meta(META_VKEY, vkey)
+    finally:
+        storage.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_db(request, tmp_path):
+    """``(tlog serve storage arguments, vkey)`` of an initialised log on each backend."""
     skey, vkey = generate_keys(ORIGIN)
     key_file = tmp_path / "log.key"
     key_file.write_text(skey + "\n")
-    db = str(tmp_path / "log.db")
-    r = tlog("init", "--db", db, "--origin", ORIGIN, "--key", str(key_file))
-    assert r.returncode == 0, r.stderr
+    if request.param == "sqlite":
+        db = str(tmp_path / "log.db")
+        r = tlog("init", "--db", db, "--origin", ORIGIN, "--key", str(key_file))
+        assert r.returncode == 0, r.stderr
+        return ["--db", db], vkey
+    dsn = request.getfixturevalue("postgres_dsn")
+    schema = request.getfixturevalue("pg_schema")()
+    init_postgres_log(dsn, schema, key_file, vkey)
+    return ["--db", dsn, "--pg-schema", schema], vkey
+
+
+def test_sigkill_during_concurrent_adds_loses_nothing(tmp_path, log_db) -> None:
+    db_args, vkey = log_db
     submitters = tmp_path / "submitters.toml"
     submitters.write_text(f'[tokens]\nci = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n')
 
-    server = Server(db, submitters)
+    server = Server(db_args, submitters)
     acked: dict[bytes, int] = {}
     lock = threading.Lock()
     try:

@@ -42,12 +42,12 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def open_storage(db: str) -> LogStorage:
-    """A SQLite file path, or a PostgreSQL DSN (``postgresql://...``)."""
+def open_storage(db: str, pg_schema: str = "tlog") -> LogStorage:
+    """A SQLite file path, or a PostgreSQL DSN (``postgresql://...``) and schema."""
     if db.startswith(("postgresql://", "postgres://")):
         from transparency_log.storage.postgres import PostgresStorage
 
-        return PostgresStorage(db)
+        return PostgresStorage(db, schema=pg_schema)
     from transparency_log.storage.sqlite import SqliteStorage
 
     if not Path(db).is_file():
@@ -103,6 +103,8 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
 @click.command("serve")
 @click.option("--db", required=True, help="The log's SQLite file (from `tlog init`) or a "
               "postgresql:// DSN.")
+@click.option("--pg-schema", default="tlog", show_default=True,
+              help="With a PostgreSQL DSN: the schema holding this log.")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT")
 @click.option("--submitters", type=click.Path(dir_okay=False), default=None,
               help="TOML file of submitter keys and token hashes allowed to POST /add.")
@@ -111,14 +113,14 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
 @click.option("--interval", type=float, default=1.0, show_default=True,
               help="Seconds between checkpoints.")
 @click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
-def serve_cmd(db: str, listen: str, submitters: str | None, witness_policy: str | None,
-              interval: float, max_entry_bytes: int) -> None:
+def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
+              witness_policy: str | None, interval: float, max_entry_bytes: int) -> None:
     """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."""
     host, port = parse_listen(listen)
     limits = Limits(max_entry_bytes=max_entry_bytes)
     subs = load_submitters(submitters)
     policy = load_policy(witness_policy)
-    storage = open_storage(db)
+    storage = open_storage(db, pg_schema)
     origin = storage.get_meta(META_ORIGIN)
     if origin is None:
         raise TrustConfigError("log.config", "not an initialised log (run `tlog init`)",
