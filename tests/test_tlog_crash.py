@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,24 +18,12 @@ import pytest
 import requests
 
 from tests.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
+from tests.tlog_net import CLI, free_port, tlog
 from transparency_log.client import LogClient, http_source, monitor
 from transparency_log.note import Verifier, generate_keys
 
 ORIGIN = "example.com/crash-test"
 TOKEN = "crash-token"
-CLI = "from transparency_log.cli import main; main()"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tlog(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          timeout=60, check=False)
-
 
 class Server:
     def __init__(self, db_args: list[str], submitters: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
@@ -20,9 +23,22 @@ from transparency_log.witness import Witness, WitnessState, create_witness_app
 from transparency_log.witness_client import WitnessClient
 from transparency_log.witness_policy import parse_witness_policy
 
+CLI = "from transparency_log.cli import main; main()"
 ORIGIN = "example.com/attestlog-test"
 TOKEN = "test-token"
 FIXED_NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tlog(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `tlog` command in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                          timeout=60, check=False)
 
 
 def token_submitters() -> Submitters:
