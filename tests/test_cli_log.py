@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import open_checkpoint
 from transparency_log.cli import main
+from transparency_log.errors import ProofError
 from transparency_log.note import Verifier, generate_keys
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 
 ORIGIN = "example.com/cli-log"
 
@@ -51,6 +53,12 @@ def test_round_trip(env: str) -> None:
     cp, _ = open_checkpoint(r.output.encode(), Verifier(env))
     want = merkle.MemoryTree([f"release {i}".encode() for i in range(4)])
     assert (cp.origin, cp.size, cp.root) == (ORIGIN, 4, want.root())
+    r = tlog("prove", "--db", "log.db", "3")
+    assert r.exit_code == 0, r.output
+    proof = parse_tlog_proof(r.output.encode())
+    assert verify_tlog_proof(b"release 3", proof, Verifier(env)) == cp
+    with pytest.raises(ProofError):
+        verify_tlog_proof(b"release 2", proof, Verifier(env))
     r = tlog("publish-tiles", "--db", "log.db", "public")
     assert r.exit_code == 0, r.output
     assert "tree size 4" in r.output
@@ -85,6 +93,30 @@ def test_add_and_checkpoint_refusals(env: str) -> None:
     assert tlog("add", "--db", "log.db", "e0").output == "0 e0\n"  # nothing of the refused call
     assert_one_line_error(tlog("publish-tiles", "--db", "log.db", "out"), 2,
                           "no signed checkpoint")
+    assert_one_line_error(tlog("prove", "--db", "log.db", "0"), 2, "no signed checkpoint")
+    r = tlog("prove", "--db", "log.db", "-1")
+    assert r.exit_code == 2 and "Traceback" not in r.output  # click usage error
     other, _ = generate_keys(ORIGIN, seed=b"\x08" * 32)
     Path("log.key").write_text(other)  # the key file was swapped after init
     assert_one_line_error(tlog("checkpoint", "--db", "log.db"), 4, "does not match")
+    Path("log.key").write_text(generate_keys(ORIGIN, seed=b"\x07" * 32)[0])
+    assert tlog("checkpoint", "--db", "log.db").exit_code == 0
+    assert_one_line_error(tlog("prove", "--db", "log.db", "1"), 2, "not covered")
+
+
+def test_full_cli_story_with_keygen_and_verify_proof(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = tlog("keygen", ORIGIN, "--out", "k")
+    assert r.exit_code == 0, r.output
+    vkey = r.output.strip()
+    assert tlog("init", "--db", "l.db", "--origin", ORIGIN, "--key", "k").output.strip() == vkey
+    Path("a").write_bytes(b"artifact a")
+    Path("b").write_bytes(b"artifact b")
+    assert tlog("add", "--db", "l.db", "a", "b").output == "0 a\n1 b\n"
+    assert tlog("checkpoint", "--db", "l.db").exit_code == 0
+    Path("b.proof").write_text(tlog("prove", "--db", "l.db", "1").output)
+    r = tlog("verify-proof", "--vkey", vkey, "b", "b.proof")
+    assert r.exit_code == 0, r.output
+    r = tlog("verify-proof", "--vkey", vkey, "a", "b.proof")
+    assert_one_line_error(r, 2, "log.inclusion")

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import open_checkpoint
-from transparency_log.errors import FormatError
-from transparency_log.log import Log, extend_tree
+from transparency_log.errors import FormatError, ProofError
+from transparency_log.log import Log, extend_tree, recompute_tree
 from transparency_log.note import Signer, Verifier, generate_keys
 from transparency_log.publish import publish_tiles
 from transparency_log.storage.base import TreeState
 from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 
 ORIGIN = "example.com/test-log"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -153,3 +157,78 @@ def test_published_tile_tree_gives_the_databases_proofs(log: Log, tmp_path: Path
     (out / "tile/0/000.p/3").unlink()
     old = tiles.TileReader(file_fetcher(out), 3)
     assert old.inclusion_proof(1) == log.inclusion_proof(1, 3)
+
+
+def test_recompute_tree_from_bundles(log: Log) -> None:
+    log.add(entries(0, 70000))
+    state = log.integrate()
+    bundles = [log.entry_bundle(t.index, t.width) for t in tiles.bundles_for_size(70000)]
+    assert recompute_tree(bundles, chunk=1000) == state
+    assert recompute_tree([]) == TreeState.empty()
+    with pytest.raises(FormatError, match="not the last"):
+        recompute_tree([bundles[-1], bundles[0]])
+
+
+def test_prove_gives_a_verifiable_tlog_proof(log: Log) -> None:
+    with pytest.raises(FormatError, match="no signed checkpoint"):
+        log.prove(0)
+    log.add(entries(0, 300))
+    log.publish(Signer(SKEY), NOW)
+    log.add(entries(300, 301))  # sequenced after the checkpoint: not provable yet
+    log.integrate()
+    for index in (0, 255, 256, 299):
+        proof = parse_tlog_proof(log.prove(index).to_text())
+        cp = verify_tlog_proof(entries(index, index + 1)[0], proof, Verifier(VKEY))
+        assert cp.size == 300
+    with pytest.raises(FormatError, match="not covered"):
+        log.prove(300)
+    with pytest.raises(ProofError):
+        verify_tlog_proof(b"another entry", log.prove(3), Verifier(VKEY))
+
+
+def test_proofs_from_many_threads_share_one_cache(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "log.db")
+    try:
+        log = Log(storage, ORIGIN, cache_tiles=3)  # tiny cache: constant eviction
+        log.add(entries(0, 5000))
+        log.integrate()
+        tree = merkle.MemoryTree(entries(0, 5000))
+        errors: list[BaseException] = []
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(50):
+                    i = rng.randrange(5000)
+                    assert log.inclusion_proof(i) == tree.inclusion_proof(i)
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+        pool = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert not errors
+    finally:
+        storage.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 700), min_size=1, max_size=8))
+def test_extend_tree_in_any_steps_matches_reference(steps: list[int]) -> None:
+    stored: dict[tuple[int, int], bytes] = {}
+    state = TreeState.empty()
+    tree = merkle.MemoryTree()
+    for step in steps:
+        leaves = [merkle.leaf_hash(e) for e in entries(tree.size, tree.size + step)]
+        for h in leaves:
+            tree.append_hash(h)
+        state, changed = extend_tree(state, leaves, lambda lv, i: stored.get((lv, i)))
+        stored.update(changed)
+        assert (state.size, state.root) == (tree.size, tree.root())
+        assert state.border == tuple(merkle.CompactRange.from_reader(tree.size, tree.read).hashes)
+    for t in tiles.tiles_for_size(tree.size):
+        assert isinstance(t.level, int)
+        level = tree.levels[8 * t.level]
+        assert stored[(t.level, t.index)] == b"".join(level[t.index * 256:][:t.width])

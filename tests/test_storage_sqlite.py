@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from storage_conformance import *  # noqa: F403
 
+from transparency_log import merkle
 from transparency_log.errors import FormatError
+from transparency_log.storage.base import StorageConflictError
 from transparency_log.storage.sqlite import SqliteStorage
 
 
@@ -40,3 +42,19 @@ def test_unknown_schema_version_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(FormatError, match="schema"):
         SqliteStorage(tmp_path / "log.db")
+
+
+def test_dedup_key_collision_never_returns_another_entrys_index(tmp_path: Path) -> None:
+    s = SqliteStorage(tmp_path / "log.db")
+    try:
+        assert s.append([b"a"]) == [0]
+        # simulate a 128-bit prefix collision: b"b"'s dedup key points at entry 0
+        key_b = merkle.leaf_hash(b"b")[:16]
+        s._write.execute("INSERT INTO dedup (key, idx) VALUES (?, 0)", (key_b,))
+        with pytest.raises(StorageConflictError, match="collision"):
+            s.append([b"b"])
+        with pytest.raises(StorageConflictError):
+            s.find_index(merkle.leaf_hash(b"b"))
+        assert s.sequenced_size() == 1
+    finally:
+        s.close()

@@ -168,3 +168,26 @@ def test_changed_tiles() -> None:
     assert list(tiles.changed_tiles(0, 0)) == []
     assert [t.path for t in tiles.bundles_for_size(257)] == [
         "tile/entries/000", "tile/entries/001.p/1"]
+
+
+def test_bundle_leaf_hashes_match_decode() -> None:
+    entries = [b"", b"a", bytes(range(256)) * 3, b"x" * tiles.MAX_ENTRY_SIZE]
+    data = tiles.encode_entry_bundle(entries)
+    assert tiles.bundle_leaf_hashes(data, 4) == [merkle.leaf_hash(e) for e in entries]
+    assert data == tiles.encode_entry_bundle(entries)  # the input is not modified
+    good = tiles.encode_entry_bundle([b"abc", b"de"])
+    for bad in [good[:-1], good + b"\x00", good[:1], b"", b"\x00\x00" * 257]:
+        with pytest.raises(FormatError):
+            tiles.bundle_leaf_hashes(bad)
+    with pytest.raises(FormatError):
+        tiles.bundle_leaf_hashes(good, 3)
+
+
+def test_tile_cache_is_bounded_lru() -> None:
+    cache = tiles.TileCache(2)
+    cache.put((0, 0, 256), [b"a"])
+    cache.put((0, 1, 256), [b"b"])
+    assert cache.get((0, 0, 256)) == [b"a"]  # now most recent
+    cache.put((0, 2, 256), [b"c"])
+    assert cache.get((0, 1, 256)) is None
+    assert cache.get((0, 0, 256)) == [b"a"] and cache.get((0, 2, 256)) == [b"c"]

@@ -114,6 +114,16 @@ def checkpoint_cmd(db: str) -> None:
     click.echo(note.decode(), nl=False)
 
 
+@click.command("prove")
+@_db_option
+@click.argument("index", type=click.IntRange(min=0))
+def prove_cmd(db: str, index: int) -> None:
+    """Print a c2sp.org/tlog-proof@v1 for entry INDEX under the latest checkpoint."""
+    with open_log(db) as log:
+        proof = log.prove(index)
+    click.echo(proof.to_text().decode(), nl=False)
+
+
 @click.command("publish-tiles")
 @_db_option
 @click.argument("directory", type=click.Path(file_okay=False))
@@ -125,4 +135,4 @@ def publish_tiles_cmd(db: str, directory: str) -> None:
                f"{stats.skipped} unchanged")
 
 
-COMMANDS = [init_cmd, add_cmd, checkpoint_cmd, publish_tiles_cmd]
+COMMANDS = [init_cmd, add_cmd, checkpoint_cmd, prove_cmd, publish_tiles_cmd]

@@ -40,13 +40,13 @@ from transparency_log.note import (
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
     NoteSignature,
-    _ed25519_public,
-    _require_key_id,
-    _split_key,
+    ed25519_public_key,
     ed25519_verify,
     generate_key_pair,
     key_id_for,
     parse_vkey,
+    require_key_id,
+    split_key_string,
 )
 
 __all__ = [
@@ -100,7 +100,7 @@ def parse_cosignature(sig: bytes) -> tuple[int, bytes]:
 
 def _cosigner_key(key: str, what: str) -> tuple[str, bytes, int, bytes]:
     """(name, written key ID, type, material) of a 0x04 or 0x01 key string."""
-    name, written_id, sig_type, material = _split_key(key, what)
+    name, written_id, sig_type, material = split_key_string(key, what)
     if sig_type not in _ACCEPTED_TYPES:
         raise TrustConfigError(CHECK_KEY, "a cosigner key must have type 0x04 (or 0x01)",
                                field=f"{what} type", got=f"0x{sig_type:02x}",
@@ -121,8 +121,8 @@ class CosignatureVerifier:
     def __init__(self, vkey: str) -> None:
         parse_vkey(vkey)  # type check and syntax
         name, written_id, sig_type, public = _cosigner_key(vkey.strip(), "vkey")
-        _require_key_id(name, written_id, key_id_for(name, sig_type, public), "vkey")
-        self._public = _ed25519_public(public, "vkey key")
+        require_key_id(name, written_id, key_id_for(name, sig_type, public), "vkey")
+        self._public = ed25519_public_key(public, "vkey key")
         self.name = name
         self.public_key = public
         self.key_id = key_id_for(name, SIG_COSIGNATURE_V1, public)
@@ -161,7 +161,7 @@ class CosignatureSigner:
             skey.strip()[len(PRIVATE_PREFIX):], "skey")
         self._private = Ed25519PrivateKey.from_private_bytes(seed)
         public = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        _require_key_id(name, written_id, key_id_for(name, sig_type, public), "skey")
+        require_key_id(name, written_id, key_id_for(name, sig_type, public), "skey")
         self.name = name
         self.public_key = public
         self.key_id = key_id_for(name, SIG_COSIGNATURE_V1, public)

@@ -20,7 +20,7 @@ are not stored twice: they are encoded from the stored entries when published.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from transparency_log import merkle, tiles
@@ -28,6 +28,7 @@ from transparency_log.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.errors import FormatError
 from transparency_log.note import NoteSigner
 from transparency_log.storage.base import LogStorage, StorageConflictError, TreeState
+from transparency_log.tlog_proof import TlogProof
 
 DEFAULT_CHUNK = 1 << 16
 """Leaves integrated per transaction: bounds integration memory (~10 MB of hashes)."""
@@ -37,16 +38,16 @@ StoredTile = Callable[[int, int], "bytes | None"]
 """``(tile level, tile index) -> stored hash tile bytes or None`` (``LogStorage.read_tile``)."""
 
 
-def extend_tree(state: TreeState, leaves: Sequence[bytes], stored_tile: StoredTile,
+def extend_tree(state: TreeState, leaves: Sequence[bytes], stored_tile: StoredTile | None,
                 ) -> tuple[TreeState, dict[tuple[int, int], bytes]]:
     """Integrate ``leaves`` (leaf hashes) into the tree ``state``.
 
     Returns the new state and the hash tiles that changed, ``{(tile level, tile index):
     bytes}`` at their new widths. ``stored_tile`` supplies the existing partial tiles the new
-    hashes extend. Nodes are hashed level by level (one list comprehension per level): at
-    level ``h`` the new complete nodes are ``[n >> h, new_size >> h)``, and when the first is
-    a right child its left sibling is the old tree's unpaired node at that level, i.e. a
-    compact-range hash.
+    hashes extend (None: build no tiles, only the new state). Nodes are hashed level by level
+    (one list comprehension per level): at level ``h`` the new complete nodes are
+    ``[n >> h, new_size >> h)``, and when the first is a right child its left sibling is the
+    old tree's unpaired node at that level, i.e. a compact-range hash.
     """
     n = state.size
     new_size = n + len(leaves)
@@ -55,7 +56,7 @@ def extend_tree(state: TreeState, leaves: Sequence[bytes], stored_tile: StoredTi
     changed: dict[tuple[int, int], bytes] = {}
     level, start, hashes = 0, n, list(leaves)
     while hashes:
-        if level % tiles.TILE_HEIGHT == 0:
+        if stored_tile is not None and level % tiles.TILE_HEIGHT == 0:
             _update_tiles(level // tiles.TILE_HEIGHT, start, hashes, stored_tile, changed)
         last[(level, start + len(hashes) - 1)] = hashes[-1]
         pairs = [border[(level, start - 1)], *hashes] if start & 1 else hashes
@@ -90,15 +91,37 @@ def _update_tiles(tile_level: int, start: int, hashes: list[bytes], stored_tile:
         pos += take
 
 
+def recompute_tree(bundles: Iterable[bytes], chunk: int = DEFAULT_CHUNK) -> TreeState:
+    """Replay a log from its entry bundles, in order (the last may be partial): the size, root
+    and compact range they produce. Memory is bounded by ``chunk`` leaf hashes. Every bundle
+    but the last must be full."""
+    state = TreeState.empty()
+    pending: list[bytes] = []
+    partial_seen = False
+    for data in bundles:
+        if partial_seen:
+            raise FormatError("log.replay", "a partial entry bundle is not the last",
+                              field="entry bundle", got=state.size + len(pending))
+        leaves = tiles.bundle_leaf_hashes(data)
+        partial_seen = len(leaves) < tiles.TILE_WIDTH
+        pending += leaves
+        if len(pending) >= chunk:
+            state, _ = extend_tree(state, pending, None)
+            pending = []
+    if pending:
+        state, _ = extend_tree(state, pending, None)
+    return state
+
+
 class Log:
     """A transparency log on a store. Not tied to a clock, a network, or key files."""
 
     def __init__(self, storage: LogStorage, origin: str, *, chunk: int = DEFAULT_CHUNK,
-                 cache_tiles: int = 1024) -> None:
+                 cache_tiles: int = 256) -> None:
         self.storage = storage
         self.origin = origin
         self.chunk = chunk
-        self._reader = tiles.TileReader(self._fetch_stored, 0, cache_tiles)
+        self._reader = tiles.TileReader(self._fetch_stored, 0, tiles.TileCache(cache_tiles))
 
     # -- 1. sequencing -----------------------------------------------------------------------
     def add(self, entries: Sequence[bytes]) -> list[int]:
@@ -174,6 +197,18 @@ class Log:
 
     def root(self, size: int | None = None) -> bytes:
         return self.reader(size).root()
+
+    def prove(self, index: int) -> TlogProof:
+        """A c2sp.org/tlog-proof@v1 for entry ``index`` under the latest signed checkpoint."""
+        latest = self.storage.latest_checkpoint()
+        if latest is None:
+            raise FormatError("log.prove", "the log has no signed checkpoint yet",
+                              field="checkpoint", want="run `tlog checkpoint` first")
+        size, note = latest
+        if not 0 <= index < size:
+            raise FormatError("log.prove", "entry is not covered by the latest checkpoint",
+                              field="index", got=index, want=f"< {size}")
+        return TlogProof(index, tuple(self.inclusion_proof(index, size)), note)
 
     # -- entries -----------------------------------------------------------------------------
     def entry(self, index: int) -> bytes:

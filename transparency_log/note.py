@@ -149,7 +149,7 @@ def check_note_chars(data: bytes, check: str, what: str) -> str:
 # Keys
 
 
-def _split_key(key: str, what: str) -> tuple[str, bytes, int, bytes]:
+def split_key_string(key: str, what: str) -> tuple[str, bytes, int, bytes]:
     """``name+hex8+base64(type||material)`` -> (name, key_id, type, material)."""
     parts = key.split("+", 2)  # the base64 part may itself contain '+'
     if len(parts) != 3:
@@ -179,16 +179,16 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, int, bytes]:
     if not isinstance(vkey, str):
         raise TrustConfigError(CHECK_KEY, "verifier key must be a string", field="vkey",
                                got=type(vkey).__name__)
-    return _split_key(vkey.strip(), "vkey")
+    return split_key_string(vkey.strip(), "vkey")
 
 
-def _require_key_id(name: str, written: bytes, derived: bytes, what: str) -> None:
+def require_key_id(name: str, written: bytes, derived: bytes, what: str) -> None:
     if written != derived:
         raise TrustConfigError(CHECK_KEY, "key ID does not match the key", field=f"{what} key ID",
                                got=written, want=derived)
 
 
-def _ed25519_public(raw: bytes, what: str) -> Ed25519PublicKey:
+def ed25519_public_key(raw: bytes, what: str) -> Ed25519PublicKey:
     if len(raw) != ED25519_KEY_SIZE:
         raise TrustConfigError(CHECK_KEY, "Ed25519 public key must be 32 bytes", field=what,
                                got=len(raw), want=ED25519_KEY_SIZE)
@@ -256,15 +256,15 @@ class Verifier:
         self._public: Ed25519PublicKey | None = None
         self._foreign: Callable[..., bool] | None = None
         if sig_type == SIG_ED25519:
-            self._public = _ed25519_public(material, "vkey key")
-            _require_key_id(name, written_id, key_id_for(name, sig_type, material), "vkey")
+            self._public = ed25519_public_key(material, "vkey key")
+            require_key_id(name, written_id, key_id_for(name, sig_type, material), "vkey")
             self.key_id = written_id
             self.public_key = material
         elif sig_type in _FOREIGN_VERIFIERS or sig_type in (SIG_ECDSA, SIG_RFC6962):
             if sig_type not in _FOREIGN_VERIFIERS:
                 import transparency_log.note_foreign  # noqa: F401  (registers the types)
             derived, verify = _FOREIGN_VERIFIERS[sig_type](name, written_id, material)
-            _require_key_id(name, written_id, derived, "vkey")
+            require_key_id(name, written_id, derived, "vkey")
             self.key_id = derived
             self.public_key = material
             self._foreign = verify
@@ -294,7 +294,8 @@ class Signer:
         if not isinstance(skey, str) or not skey.startswith(PRIVATE_PREFIX):
             raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
                                    field="skey")
-        name, written_id, sig_type, seed = _split_key(skey.strip()[len(PRIVATE_PREFIX):], "skey")
+        body = skey.strip()[len(PRIVATE_PREFIX):]
+        name, written_id, sig_type, seed = split_key_string(body, "skey")
         if sig_type != SIG_ED25519:
             raise TrustConfigError(CHECK_KEY, "unsupported signer key type", field="skey type",
                                    got=f"0x{sig_type:02x}", want="0x01")
@@ -303,7 +304,7 @@ class Signer:
                                    got=len(seed), want=ED25519_KEY_SIZE)
         self._private = Ed25519PrivateKey.from_private_bytes(seed)
         self.public_key = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        _require_key_id(name, written_id, key_id_for(name, sig_type, self.public_key), "skey")
+        require_key_id(name, written_id, key_id_for(name, sig_type, self.public_key), "skey")
         self.name = name
         self.key_id = written_id
 

@@ -27,7 +27,9 @@ in a bounded LRU cache.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -261,15 +263,68 @@ def decode_entry_bundle(data: bytes, width: int | None = None) -> list[bytes]:
     return out
 
 
+def bundle_leaf_hashes(data: bytes, width: int | None = None) -> list[bytes]:
+    """The RFC 9162 leaf hashes of a bundle's entries, decoded as strictly as
+    :func:`decode_entry_bundle`, without copying the entries: each entry's length prefix is
+    followed by the entry, so overwriting the low length byte with the 0x00 leaf prefix
+    leaves ``0x00 || entry`` in place, which is hashed through a memoryview."""
+    buf = bytearray(data)
+    n, pos = len(buf), 0
+    spans: list[tuple[int, int]] = []
+    while pos < n:
+        if pos + 2 > n:
+            raise FormatError("tiles.entry_bundle", "truncated entry length",
+                              field="entry length", got=n - pos, want=2)
+        end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
+        if end > n:
+            raise FormatError("tiles.entry_bundle", "truncated entry", field="entry",
+                              got=n - pos - 2, want=end - pos - 2)
+        buf[pos + 1] = 0
+        spans.append((pos + 1, end))
+        pos = end
+    if not 1 <= len(spans) <= TILE_WIDTH or (width is not None and len(spans) != width):
+        raise FormatError("tiles.entry_bundle", "wrong number of entries", field="entries",
+                          got=len(spans), want=width if width is not None else f"1..{TILE_WIDTH}")
+    view, sha = memoryview(buf), hashlib.sha256
+    return [sha(view[a:b]).digest() for a, b in spans]
+
+
 # --- proofs from tiles -----------------------------------------------------------------------
 
-def expand_tile(hashes: Sequence[bytes]) -> list[list[bytes]]:
-    """Every complete node inside one tile: ``levels[r][i]`` is the node of ``2**r`` tile
-    hashes starting at tile hash ``i << r`` (r = 0..8)."""
-    levels = [list(hashes)]
-    while len(levels[-1]) > 1:
-        levels.append(merkle.hash_level(levels[-1]))
+def expand_tile(hashes: Sequence[bytes]) -> list[bytes]:
+    """Every complete node inside one tile, one byte string per sub-level: bytes
+    ``[32·i, 32·i + 32)`` of ``levels[r]`` are the node of ``2**r`` tile hashes starting at
+    tile hash ``i << r`` (r = 0..8). Byte strings, not lists of hashes: a cached full tile
+    costs 16 KiB, not ~36 KiB of small objects."""
+    level = list(hashes)
+    levels = [b"".join(level)]
+    while len(level) > 1:
+        level = merkle.hash_level(level)
+        levels.append(b"".join(level))
     return levels
+
+
+class TileCache:
+    """A thread-safe LRU cache of expanded tiles, keyed by ``(level, index, width)`` (a tile of
+    a given width never changes, so entries never go stale)."""
+
+    def __init__(self, max_tiles: int = 256) -> None:
+        self.max_tiles = max_tiles
+        self._tiles: OrderedDict[tuple[int, int, int], list[bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int]) -> list[bytes] | None:
+        with self._lock:
+            hit = self._tiles.get(key)
+            if hit is not None:
+                self._tiles.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[int, int, int], expanded: list[bytes]) -> None:
+        with self._lock:
+            self._tiles[key] = expanded
+            while len(self._tiles) > self.max_tiles:
+                self._tiles.popitem(last=False)
 
 
 class TileReader:
@@ -277,29 +332,25 @@ class TileReader:
 
     ``fetch(path) -> bytes`` is injected (HTTP, files, a database). Tiles are fetched at the
     width ``size`` implies; when a partial tile is missing (it filled up since) the full tile
-    is fetched and its prefix used. ``cache_tiles`` bounds the LRU cache of expanded tiles.
+    is fetched and its prefix used. Expanded tiles are kept in ``cache`` (shared by the
+    readers :meth:`at_size` makes; a new 256-tile cache by default).
     """
 
-    def __init__(self, fetch: Fetch, size: int, cache_tiles: int = 256,
-                 _cache: OrderedDict[tuple[int, int, int], list[list[bytes]]] | None = None,
-                 ) -> None:
+    def __init__(self, fetch: Fetch, size: int, cache: TileCache | None = None) -> None:
         if size < 0:
             raise ValueError("tree size must be non-negative")
         self.fetch = fetch
         self.size = size
-        self.cache_tiles = cache_tiles
-        self._cache = OrderedDict() if _cache is None else _cache
+        self.cache = TileCache() if cache is None else cache
 
     def at_size(self, size: int) -> TileReader:
-        """A reader for another tree size of the same log, sharing this one's cache (tiles of a
-        given width never change)."""
-        return TileReader(self.fetch, size, self.cache_tiles, self._cache)
+        """A reader for another tree size of the same log, sharing this one's cache."""
+        return TileReader(self.fetch, size, self.cache)
 
-    def _load(self, level: int, index: int, width: int) -> list[list[bytes]]:
+    def _load(self, level: int, index: int, width: int) -> list[bytes]:
         key = (level, index, width)
-        hit = self._cache.get(key)
+        hit = self.cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit
         path = tile_path(level, index, width)
         try:
@@ -309,9 +360,7 @@ class TileReader:
                 raise
             data = self.fetch(tile_path(level, index))[: width * HASH_SIZE]
         expanded = expand_tile(decode_hash_tile(data, width))
-        self._cache[key] = expanded
-        if len(self._cache) > self.cache_tiles:
-            self._cache.popitem(last=False)
+        self.cache.put(key, expanded)
         return expanded
 
     def read(self, level: int, index: int) -> bytes:
@@ -322,8 +371,8 @@ class TileReader:
         first = index << sub  # first tile-level hash covered by the node
         tile_index = first >> TILE_HEIGHT
         width = tile_width(self.size, tile_level, tile_index)
-        expanded = self._load(tile_level, tile_index, width)
-        return expanded[sub][(first & (TILE_WIDTH - 1)) >> sub]
+        pos = ((first & (TILE_WIDTH - 1)) >> sub) * HASH_SIZE
+        return self._load(tile_level, tile_index, width)[sub][pos:pos + HASH_SIZE]
 
     __call__ = read
 

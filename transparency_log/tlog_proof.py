@@ -32,7 +32,13 @@ from transparency_log.checkpoint import Checkpoint, open_checkpoint, parse_decim
 from transparency_log.errors import FormatError, ProofError
 from transparency_log.merkle import leaf_hash, verify_inclusion
 from transparency_log.note import MAX_NOTE_SIZE, NoteVerifier, b64decode_canonical, parse_note
-from transparency_log.witness_policy import QuorumResult, WitnessPolicy, check_quorum
+from transparency_log.witness_policy import (
+    QuorumResult,
+    WitnessPolicy,
+    check_cosignatures,
+    check_quorum,
+    policy_lists_log,
+)
 
 __all__ = [
     "HEADER",
@@ -146,11 +152,15 @@ def verify_tlog_proof_detailed(
 ) -> tuple[Checkpoint, QuorumResult | None]:
     """:func:`verify_tlog_proof`, also returning the quorum evidence (None without a policy)."""
     # (1) the log's signature on the checkpoint, and its origin
-    cp, _ = open_checkpoint(proof.checkpoint_note, log_verifier, origin)
-    # (2) the witnesses' cosignatures meet the policy's quorum
+    cp, note = open_checkpoint(proof.checkpoint_note, log_verifier, origin)
+    # (2) the witnesses' cosignatures meet the policy's quorum (and, if the policy lists
+    #     logs and the caller's key is not one of them, a policy log signed it too)
     quorum = None
     if witness_policy is not None:
-        quorum = check_quorum(proof.checkpoint_note, witness_policy, [log_verifier])
+        if not witness_policy.logs or policy_lists_log(witness_policy, log_verifier):
+            quorum = check_cosignatures(note, cp, witness_policy)
+        else:
+            quorum = check_quorum(proof.checkpoint_note, witness_policy)
     # (3) RFC 9162 §2.1.3.2 inclusion of the entry's leaf hash under the checkpoint's root
     try:
         verify_inclusion(proof.index, cp.size, leaf_hash(entry), proof.hashes, cp.root)

@@ -45,7 +45,7 @@ from transparency_log.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.note import NoteVerifier, Verifier, open_note, parse_note
+from transparency_log.note import Note, NoteVerifier, Verifier, open_note
 
 __all__ = [
     "MAX_ENTRIES",
@@ -55,8 +55,10 @@ __all__ = [
     "PolicyWitness",
     "QuorumResult",
     "WitnessPolicy",
+    "check_cosignatures",
     "check_quorum",
     "parse_witness_policy",
+    "policy_lists_log",
 ]
 
 CHECK_POLICY = "log.policy"
@@ -310,7 +312,6 @@ def check_quorum(msg: bytes, policy: WitnessPolicy,
     if not logs:
         raise TrustConfigError(CHECK_POLICY, "no log key: the policy lists no log and none "
                                "was given", field="log")
-    text, _ = parse_note(msg)
     note = open_note(msg, logs)
     cp = parse_checkpoint(note.text)
     log_names = {s.name for s in note.sigs}
@@ -318,10 +319,27 @@ def check_quorum(msg: bytes, policy: WitnessPolicy,
         raise VerificationError(CHECK_LOG_ORIGIN, "checkpoint origin is not the name of the "
                                 "log key that signed it", field="origin", got=cp.origin,
                                 want=" or ".join(sorted(log_names)))
+    return check_cosignatures(note, cp, policy)
+
+
+def policy_lists_log(policy: WitnessPolicy, verifier: NoteVerifier) -> bool:
+    """True iff ``verifier`` is one of the policy's logs (same name, key ID and key)."""
+    return any((v.name, v.key_id, v.public_key)
+               == (verifier.name, verifier.key_id, getattr(verifier, "public_key", None))
+               for v in policy.log_verifiers)
+
+
+def check_cosignatures(note: Note, cp: Checkpoint, policy: WitnessPolicy) -> QuorumResult:
+    """Steps 4 and 5 of :func:`check_quorum`, for a note whose log signature is verified.
+
+    ``note`` must come from :func:`transparency_log.note.open_note` with a log key the
+    policy accepts, and ``cp`` be its parsed text; witness lines may be in either list.
+    """
+    text = note.text
     by_key = {(v.name, v.key_id): (w, v) for w, v in
               zip(policy.witnesses, policy.witness_verifiers, strict=True)}
     cosigned: dict[str, int] = {}
-    for sig in note.unverified_sigs:
+    for sig in [*note.sigs, *note.unverified_sigs]:
         found = by_key.get((sig.name, sig.key_id))
         if found is None:
             continue

@@ -13,7 +13,8 @@ concurrent callers and with batch size, and no background thread is needed.
 Memory is bounded: entries, tiles and the compact range live in the file; nothing is cached
 per entry. Schema (``PRAGMA user_version = 1``)::
 
-    entries(idx INTEGER PRIMARY KEY, leaf_hash BLOB UNIQUE, data BLOB)
+    entries(idx INTEGER PRIMARY KEY, leaf_hash BLOB, data BLOB)
+    dedup(key BLOB PRIMARY KEY, idx) WITHOUT ROWID            -- key: leaf_hash[:16]
     tiles(level, idx, hashes BLOB, PRIMARY KEY(level, idx))   -- widest width so far
     tree_state(id = 0, size, root BLOB, border BLOB)          -- compact range, concatenated
     checkpoint(id = 0, size, note BLOB)
@@ -34,10 +35,17 @@ from transparency_log.storage.base import StorageConflictError, TreeState, valid
 
 SCHEMA_VERSION = 1
 _LOOKUP_CHUNK = 500  # host parameters per IN (...) query (SQLite's default limit is 32766)
+DEDUP_KEY_SIZE = 16
+"""The de-duplication index is keyed by the first 16 bytes of the leaf hash: half the index
+of full hashes, so a batch dirties fewer random index pages (the cost that grows with the
+log). A key hit is confirmed against the full stored leaf hash, so a prefix collision can
+never return another entry's index."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
-    idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+    idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS dedup (
+    key BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tiles (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
     PRIMARY KEY (level, idx)) WITHOUT ROWID;
@@ -67,6 +75,33 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def _in_chunks(conn: sqlite3.Connection, sql: str, values: Sequence[object]) -> list[tuple]:
+    """Run ``sql`` (with one ``{}`` for the IN list) over ``values`` in bounded chunks."""
+    out: list[tuple] = []
+    for i in range(0, len(values), _LOOKUP_CHUNK):
+        chunk = values[i:i + _LOOKUP_CHUNK]
+        out += conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
+    return out
+
+
+def _lookup(conn: sqlite3.Connection, hashes: Sequence[bytes]) -> dict[bytes, int]:
+    """``{leaf hash: index}`` for those of ``hashes`` already stored."""
+    by_key = {h[:DEDUP_KEY_SIZE]: h for h in hashes}
+    hits = _in_chunks(conn, "SELECT key, idx FROM dedup WHERE key IN ({})", list(by_key))
+    if not hits:
+        return {}
+    stored = dict(_in_chunks(conn, "SELECT idx, leaf_hash FROM entries WHERE idx IN ({})",
+                             [idx for _, idx in hits]))
+    found: dict[bytes, int] = {}
+    for key, idx in hits:
+        h = by_key[key]
+        if stored.get(idx) != h:
+            raise StorageConflictError("storage.dedup", "leaf hash prefix collision",
+                                       field="leaf hash", got=h, want=stored.get(idx))
+        found[h] = idx
+    return found
 
 
 class SqliteStorage:
@@ -167,14 +202,7 @@ class SqliteStorage:
 
     def _sequence(self, conn: sqlite3.Connection, batch: list[_Pending]) -> None:
         next_index = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()[0]
-        all_hashes = list({h: None for p in batch for h in p.hashes})
-        known: dict[bytes, int] = {}
-        for i in range(0, len(all_hashes), _LOOKUP_CHUNK):
-            chunk = all_hashes[i:i + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            known.update(conn.execute(
-                f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({marks})",  # noqa: S608
-                chunk).fetchall())
+        known = _lookup(conn, list({h: None for p in batch for h in p.hashes}))
         rows: list[tuple[int, bytes, bytes]] = []
         for p in batch:
             out = []
@@ -187,13 +215,15 @@ class SqliteStorage:
                 out.append(index)
             p.indexes = out
         conn.executemany("INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)", rows)
+        conn.executemany("INSERT INTO dedup (key, idx) VALUES (?, ?)",
+                         [(h[:DEDUP_KEY_SIZE], index) for index, h, _ in rows])
 
     def sequenced_size(self) -> int:
         return self._query("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")[0][0]
 
     def find_index(self, leaf_hash: bytes) -> int | None:
-        rows = self._query("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,))
-        return rows[0][0] if rows else None
+        with self._read_lock:
+            return _lookup(self._read, [leaf_hash]).get(leaf_hash)
 
     def _range(self, column: str, start: int, end: int) -> list[bytes]:
         if not 0 <= start <= end:

@@ -1,0 +1,68 @@
+"""`tlog keygen` and `tlog verify-proof`: signed-note keys and offline tlog-proof checks.
+
+Registered at the end of :mod:`transparency_log.cli`; errors are one line on stderr with the
+exit code of their class (``ErrorHandlingGroup``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from transparency_log.clitools import read_input
+from transparency_log.cosignature import generate_cosigner_keys
+from transparency_log.note import Verifier, generate_keys
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
+from transparency_log.witness_policy import parse_witness_policy
+
+__all__ = ["keygen", "verify_proof"]
+
+
+@click.command("keygen")
+@click.argument("name")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="File to write the signer key to (created with mode 0600; never overwritten).")
+@click.option("--cosigner", is_flag=True,
+              help="Make a witness key (cosignature/v1, vkey type 0x04) instead of a log key.")
+def keygen(name: str, out: str, cosigner: bool) -> None:
+    """Generate an Ed25519 key pair named NAME; print the verifier key on stdout."""
+    skey, vkey = (generate_cosigner_keys if cosigner else generate_keys)(name)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(skey + "\n")
+    os.chmod(out, 0o600)  # whatever the umask
+    click.echo(vkey)
+
+
+def _read_vkey(value: str) -> str:
+    """A vkey string, or the path of a file holding one."""
+    path = Path(value)
+    if path.is_file():
+        return path.read_text().strip()
+    return value
+
+
+@click.command("verify-proof")
+@click.option("--vkey", "vkey", required=True,
+              help="The log's verifier key (name+hex8+base64), or a file holding it.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
+              help="A c2sp.org/tlog-policy file: require its witness quorum.")
+@click.option("--origin", default=None,
+              help="Expected checkpoint origin (default: the key's name).")
+@click.argument("entry_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("proof_file", type=click.Path(dir_okay=False, allow_dash=True))
+def verify_proof(vkey: str, policy_file: str | None, origin: str | None, entry_file: str,
+                 proof_file: str) -> None:
+    """Verify offline that ENTRY_FILE is in the log, by a c2sp.org/tlog-proof@v1 PROOF_FILE."""
+    verifier = Verifier(_read_vkey(vkey))
+    policy = parse_witness_policy(read_input(policy_file)) if policy_file else None
+    entry = read_input(entry_file)
+    proof = parse_tlog_proof(read_input(proof_file))
+    cp, quorum = verify_tlog_proof_detailed(entry, proof, verifier, policy, origin)
+    line = f"OK: entry {proof.index} of {cp.origin} (tree size {cp.size})"
+    if quorum is not None:
+        witnesses = ", ".join(sorted(quorum.cosigned)) or "none needed"
+        line += f"; quorum {quorum.quorum} met by {witnesses}"
+    click.echo(line)
