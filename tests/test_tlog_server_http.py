@@ -41,15 +41,17 @@ class FakeLog:
         self.fail_reads = False
         self.published = 0
 
-    def add(self, entry: bytes) -> int:
+    def add_entries(self, entries: list[bytes]) -> list[int]:
         if self.fail_writes:
             raise OSError("disk full")
-        if entry.startswith(b"BAD"):
+        if any(e.startswith(b"BAD") for e in entries):
             raise FormatError("log.entry", "entry refused")
-        if entry in self.entries:
-            return self.entries.index(entry)
-        self.entries.append(entry)
-        return len(self.entries) - 1
+        out = []
+        for entry in entries:
+            if entry not in self.entries:
+                self.entries.append(entry)
+            out.append(self.entries.index(entry))
+        return out
 
     def read(self, path: str) -> bytes | None:
         if self.fail_reads:
@@ -225,6 +227,27 @@ def test_malformed_is_400_one_line(setup, body, headers, status) -> None:
     r = client.post("/add", data=body, headers=headers)
     assert r.status_code == status
     assert r.text.endswith("\n") and r.text.count("\n") == 1
+
+
+def test_concurrent_adds_with_one_refused_entry(setup) -> None:
+    """Concurrent requests are batched; one refused entry fails only its own request."""
+    fake, client = setup
+    bodies = [b"good %d" % i for i in range(30)] + [b"BAD one"]
+    statuses: dict[bytes, int] = {}
+
+    def post(body: bytes) -> None:
+        r = requests.post(client.base + "/add", data=body, timeout=10,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+        statuses[body] = r.status_code
+
+    threads = [threading.Thread(target=post, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.pop(b"BAD one") == 400
+    assert set(statuses.values()) == {200}
+    assert sorted(fake.entries) == sorted(bodies[:-1])
 
 
 def test_unknown_query_is_400(setup) -> None:

@@ -39,7 +39,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -80,16 +80,17 @@ class ServedLog(Protocol):
     """What the server needs from a log. Implementations are synchronous; the server calls
     them from a worker thread.
 
-    - ``add`` MUST NOT return until the entry is durably sequenced; it returns the entry's
-      index (the existing one for a duplicate). It raises FormatError for an unacceptable
-      entry and anything else when the log cannot take writes.
+    - ``add_entries`` MUST NOT return until the entries are durably sequenced; it returns
+      their indexes (the existing one for a duplicate). It raises FormatError for an
+      unacceptable entry (then nothing of the call is stored) and anything else when the
+      log cannot take writes. The server batches concurrent requests into one call.
     - ``read`` returns the bytes of a tlog-tiles resource by its canonical path
       (``checkpoint``, ``tile/0/x001/234``, ``tile/entries/000.p/5``) or None if absent.
     - ``proof`` returns a c2sp.org/tlog-proof for ``index`` against the latest published
       checkpoint, or None while the entry is not yet in one.
     """
 
-    def add(self, entry: bytes) -> int: ...
+    def add_entries(self, entries: Sequence[bytes]) -> list[int]: ...
 
     def read(self, path: str) -> bytes | None: ...
 
@@ -197,6 +198,7 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
     """The log's ASGI app. ``served`` is the log; ``lifespan`` runs background work (the
     publisher) for the server's lifetime."""
     lim = limits or Limits()
+    batcher = _AddBatcher(served)
 
     async def read(request: Request) -> Response:
         raw = request.scope.get("raw_path", b"").split(b"?", 1)[0]
@@ -237,7 +239,7 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
         except AuthError as err:
             return text_response(403, str(err))
         try:
-            index = await run_in_threadpool(served.add, entry)
+            index = await batcher.add(entry)
         except FormatError as err:
             return text_response(400, str(err))
         except Exception:
@@ -265,6 +267,56 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
         lifespan=lifespan,
     )
     return app
+
+
+class _AddBatcher:
+    """Group commit at the HTTP layer: requests that arrive while a batch is being made
+    durable wait together and go to the log in the next single ``add_entries`` call, so the
+    event loop hands one batch, not one request, to a worker thread."""
+
+    def __init__(self, served: ServedLog) -> None:
+        self.served = served
+        self.pending: list[tuple[bytes, asyncio.Future[int]]] = []
+        self.running = False
+
+    async def add(self, entry: bytes) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.pending.append((entry, future))
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                await self._commit(batch)
+        finally:
+            self.running = False
+
+    async def _commit(self, batch: list[tuple[bytes, asyncio.Future[int]]]) -> None:
+        try:
+            indexes = await run_in_threadpool(self.served.add_entries, [e for e, _ in batch])
+        except FormatError as err:
+            if len(batch) == 1:
+                _fail(batch, err)
+                return
+            for one in batch:  # find the refused entry; the others still go in
+                await self._commit([one])
+            return
+        except Exception as err:
+            _fail(batch, err)
+            return
+        for (_, future), index in zip(batch, indexes, strict=True):
+            if not future.done():
+                future.set_result(index)
+
+
+def _fail(batch: list[tuple[bytes, asyncio.Future[int]]], err: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(err)
 
 
 async def _wait_for_proof(served: ServedLog, index: int, lim: Limits) -> Response:

@@ -59,8 +59,8 @@ class LogService:
         self.last_error: str | None = None
 
     # -- ServedLog ---------------------------------------------------------------------------
-    def add(self, entry: bytes) -> int:
-        return self.log.add([entry])[0]
+    def add_entries(self, entries: Sequence[bytes]) -> list[int]:
+        return self.log.add(entries)
 
     def read(self, path: str) -> bytes | None:
         if path == "checkpoint":
