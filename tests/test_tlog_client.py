@@ -192,6 +192,25 @@ def test_monitor_catches_a_hash_tile_that_does_not_match(published, tmp_path) ->
     assert info.value.check == "log.tiles"
 
 
+def test_monitor_catches_a_level_one_tile_that_does_not_match(published, tmp_path) -> None:
+    tile = published.dir / "tile/1/000.p/1"
+    tile.write_bytes(bytes(32))
+    with pytest.raises(ProofError) as info:
+        monitor(client_for(published.dir, tmp_path / "state"))
+    assert info.value.check == "log.tiles" and info.value.field == "tile/1/000.p/1"
+
+
+def test_monitor_from_an_unaligned_size_across_tile_levels(tmp_path) -> None:
+    p = PublishedLog(tmp_path, "log")
+    p.grow(257)
+    client = client_for(p.dir, tmp_path / "state")
+    assert monitor(client).current.size == 257
+    for n in (255, 1, 300):
+        p.grow(n)
+        r = monitor(client)
+        assert r.new_entries == n and r.current.size == p.size
+
+
 def test_monitor_cli(published, tmp_path) -> None:
     runner = CliRunner()
     state = str(tmp_path / "state")

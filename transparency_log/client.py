@@ -28,7 +28,9 @@ import fcntl
 import hashlib
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,15 +279,15 @@ class MonitorResult:
     checked_tiles: int
 
 
-def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = None
-            ) -> MonitorResult:
+def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = None,
+            prefetch: int = 8) -> MonitorResult:
     """Follow the log one step: verify the checkpoint, its consistency with the stored one,
-    then download every entry since the stored size (everything the first time), recompute
-    every leaf hash, every hash tile and the root, and compare them with what the log serves.
-    Moves the stored checkpoint forward only when everything matched.
+    then download every entry bundle since the stored size (everything the first time),
+    recompute every leaf hash, every hash tile at every level and the root, and compare them
+    with what the log serves. Moves the stored checkpoint forward only when all matched.
 
-    Raises ConsistencyError / ProofError (check ``log.tiles`` for a tile that does not match
-    the entries) on any mismatch.
+    Bundles and level-0 tiles are fetched ``prefetch`` ahead by a small thread pool. Raises
+    ConsistencyError, or ProofError ``log.tiles`` naming the first tile that does not match.
     """
     stored = client.store.load(client.origin) if client.store is not None else None
     old = client.verify_note(stored) if stored is not None else None
@@ -296,57 +298,121 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
             return MonitorResult(old.checkpoint, old.checkpoint, 0, 0)
     start = old.checkpoint.size if old is not None else 0
     size = new.checkpoint.size
-    reader = client.reader(size)
-    crange = merkle.CompactRange.from_reader(start, reader) if start else merkle.CompactRange()
-    if start and crange.root() != (old.checkpoint.root if old else None):
-        raise ProofError(CHECK_TILES, "tiles do not rebuild the verified tree",
-                         expected_root=old.checkpoint.root if old else None,
-                         calculated_root=crange.root())
-    pending: dict[int, list[bytes]] = {}
-    first_index: dict[int, int] = {}
-    checked = 0
+    checker = _TileChecker(client, size)
+    first, end = start // tiles.TILE_WIDTH, -(-size // tiles.TILE_WIDTH)
+    sha256, prefix = hashlib.sha256, merkle.LEAF_PREFIX
 
-    def flush(level: int) -> None:
-        nonlocal checked
-        hashes = pending.pop(level, [])
-        if not hashes:
-            return
-        tile_level = level // tiles.TILE_HEIGHT
-        pos = first_index.pop(level)
-        tile_index, offset = divmod(pos, tiles.TILE_WIDTH)
-        width = tiles.tile_width(size, tile_level, tile_index)
-        served = tiles.decode_hash_tile(reader.fetch(tiles.tile_path(tile_level, tile_index,
-                                                                     width)), width)
-        if served[offset:offset + len(hashes)] != hashes:
-            raise ProofError(CHECK_TILES, "hash tile does not match the entries",
-                             field=tiles.tile_path(tile_level, tile_index, width))
-        checked += 1
+    def fetch_pair(b: int) -> tuple[list[bytes], bytes]:
+        width = tiles.tile_width(size, 0, b)
+        entries = tiles.decode_entry_bundle(client._bundle(b, width), width)
+        return entries, checker.served(0, b, width)
 
-    done = 0
-    for index, entry in client.entries(start, size, size):
-        for level, node_index, h in crange.append(merkle.leaf_hash(entry)):
-            if level % tiles.TILE_HEIGHT:
-                continue
-            if level not in pending:
-                pending[level] = []
-                first_index[level] = node_index
-            pending[level].append(h)
-            if (node_index + 1) % tiles.TILE_WIDTH == 0:
-                flush(level)
-        done += 1
-        if progress is not None and (done & 0xFFF == 0 or index == size - 1):
-            progress(done, size - start)
-    for level in list(pending):
-        flush(level)
-    if crange.root() != new.checkpoint.root:
+    with ThreadPoolExecutor(max_workers=max(1, min(prefetch, 8))) as pool:
+        window: deque[Future[tuple[list[bytes], bytes]]] = deque()
+        nxt = first
+        for b in range(first, end):
+            while nxt < end and len(window) < prefetch:
+                window.append(pool.submit(fetch_pair, nxt))
+                nxt += 1
+            entries, served = window.popleft().result()
+            hashes = [sha256(prefix + e).digest() for e in entries]
+            checker.check(0, b, hashes, served)
+            if len(hashes) == tiles.TILE_WIDTH:
+                checker.push(1, b, _fold(hashes))
+            else:  # the last, partial tile (checked above): kept for the root
+                checker.border[0] = (b * tiles.TILE_WIDTH, hashes)
+            if progress is not None:
+                progress(min(size, (b + 1) * tiles.TILE_WIDTH) - start, size - start)
+    root = checker.finish()
+    if root != new.checkpoint.root:
         raise ProofError(CHECK_TILES, "entries do not hash to the checkpoint root",
-                         expected_root=new.checkpoint.root, calculated_root=crange.root())
+                         expected_root=new.checkpoint.root, calculated_root=root)
     if client.store is not None and (old is None or size > old.checkpoint.size):
         if not client.store.compare_and_swap(client.origin, stored, new.note):
             raise ConsistencyError(CHECK_CONSISTENCY, "stored checkpoint changed "
                                    "concurrently; run again", field="state")
     return MonitorResult(old.checkpoint if old else None, new.checkpoint, size - start,
-                         checked)
+                         checker.checked)
+
+
+def _fold(hashes: list[bytes]) -> bytes:
+    """The root of a power-of-two run of hashes."""
+    while len(hashes) > 1:
+        hashes = merkle.hash_level(hashes)
+    return hashes[0]
+
+
+class _TileChecker:
+    """Recomputed hashes of the tile levels above 0, checked against the served tiles as
+    each tile fills up; the last (partial) tile of every level is kept to derive the root.
+
+    ``last[L] = (position of its first hash at tile level L, hashes)`` for the levels above
+    0, ``border[0]`` the same for level 0's partial tile, which is checked on arrival.
+    """
+
+    def __init__(self, client: LogClient, size: int) -> None:
+        self.client = client
+        self.size = size
+        self.last: dict[int, tuple[int, list[bytes]]] = {}
+        self.border: dict[int, tuple[int, list[bytes]]] = {}
+        self.checked = 0
+
+    def served(self, level: int, index: int, width: int) -> bytes:
+        path = tiles.tile_path(level, index, width)
+        try:
+            return self.client.fetch(path)
+        except FileNotFoundError:
+            if width == tiles.TILE_WIDTH:
+                raise FetchError("log.fetch", "hash tile missing", field=path) from None
+            return self.client._get(tiles.tile_path(level, index))[:width * merkle.HASH_SIZE]
+
+    def check(self, level: int, index: int, hashes: list[bytes], served: bytes) -> None:
+        if b"".join(hashes) != served:
+            raise ProofError(CHECK_TILES, "hash tile does not match the entries",
+                             field=tiles.tile_path(level, index, len(hashes)))
+        self.checked += 1
+
+    def push(self, level: int, position: int, h: bytes) -> None:
+        """Add the hash at ``position`` of tile level ``level``; check and fold full tiles."""
+        index = position // tiles.TILE_WIDTH
+        first, hashes = self.last.get(level, (index * tiles.TILE_WIDTH, []))
+        if first // tiles.TILE_WIDTH != index:  # pragma: no cover - tiles fill in order
+            raise ProofError(CHECK_TILES, "tile level out of order", field=f"level {level}")
+        if not hashes and position % tiles.TILE_WIDTH:
+            # Resuming mid-tile: the hashes before ours come from the served tile. The root
+            # check at the end covers them (it depends on every one of them).
+            width = tiles.tile_width(self.size, level, index)
+            hashes = tiles.decode_hash_tile(self.served(level, index, width), width)[
+                :position % tiles.TILE_WIDTH]
+        hashes.append(h)
+        if len(hashes) == tiles.TILE_WIDTH:
+            self.check(level, index, hashes, self.served(level, index, tiles.TILE_WIDTH))
+            self.last.pop(level, None)
+            self.push(level + 1, index, _fold(hashes))
+        else:
+            self.last[level] = (first, hashes)
+
+    def finish(self) -> bytes:
+        """Check the partial tiles and compute the root from the kept border."""
+        for level, (first, hashes) in sorted(self.last.items()):
+            index = first // tiles.TILE_WIDTH
+            width = tiles.tile_width(self.size, level, index)
+            if len(hashes) != width:
+                raise ProofError(CHECK_TILES, "tile level has the wrong width",
+                                 field=f"level {level}", got=len(hashes), want=width)
+            self.check(level, index, hashes, self.served(level, index, width))
+        self.border.update(self.last)
+        fallback = self.client.reader(self.size)
+
+        def read(level: int, index: int) -> bytes:
+            tile_level, sub = divmod(level, tiles.TILE_HEIGHT)
+            start, n = index << sub, 1 << sub
+            kept = self.border.get(tile_level)
+            if kept is not None and kept[0] <= start and start + n <= kept[0] + len(kept[1]):
+                return _fold(kept[1][start - kept[0]:start - kept[0] + n])
+            return fallback.read(level, index)  # covered by the root check
+
+        return merkle.subtree_hash(0, self.size, read)
 
 
 __all__ = [
