@@ -4,6 +4,7 @@ verified against the witness policy (checkpoint + 2 cosignatures + inclusion).""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import requests
@@ -128,3 +129,17 @@ def test_split_view_caught_by_witness_and_client(tmp_path) -> None:
 def _sign(the_log: Log, skey: str) -> bytes:
     state = the_log.integrate()
     return sign_checkpoint(Checkpoint(ORIGIN, state.size, state.root), Signer(skey))
+
+
+def test_idle_log_is_recosigned_after_refresh(tmp_path) -> None:
+    """Nothing new: no checkpoint until refresh_after has passed, then a fresh one."""
+    clock = [FIXED_NOW]
+    with log_network(tmp_path, n_witnesses=1, interval=3600) as net:
+        service = net.service
+        service.now = lambda: clock[0]
+        service.refresh_after = 60
+        service.publish_once()  # whatever the background round did, we are published now
+        assert service.publish_once() is False
+        clock[0] = FIXED_NOW + timedelta(seconds=61)
+        assert service.publish_once() is True
+        assert service.published_size() == 0

@@ -112,9 +112,12 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
               help="tlog-policy file: the witnesses (with URLs) and the quorum to publish.")
 @click.option("--interval", type=float, default=1.0, show_default=True,
               help="Seconds between checkpoints.")
+@click.option("--refresh", type=float, default=60.0, show_default=True,
+              help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
 @click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
 def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
-              witness_policy: str | None, interval: float, max_entry_bytes: int) -> None:
+              witness_policy: str | None, interval: float, refresh: float,
+              max_entry_bytes: int) -> None:
     """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."""
     host, port = parse_listen(listen)
     limits = Limits(max_entry_bytes=max_entry_bytes)
@@ -129,7 +132,7 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
     signer = log_signer(the_log)
     service = LogService(the_log, signer, signer.verifier_key(),
                          witnesses=witness_clients(policy), policy=policy,
-                         now=lambda: datetime.now(UTC))
+                         now=lambda: datetime.now(UTC), refresh_after=refresh)
     if policy is None:
         click.echo("warning: no --witness-policy: checkpoints are published unwitnessed "
                    "(development only)", err=True)

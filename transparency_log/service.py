@@ -46,13 +46,15 @@ class LogService:
 
     def __init__(self, the_log: Log, signer: NoteSigner, log_vkey: str, *,
                  witnesses: Sequence[WitnessClient] = (), policy: WitnessPolicy | None = None,
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime], refresh_after: float = 60.0) -> None:
         self.log = the_log
         self.signer = signer
         self.log_verifier = Verifier(log_vkey)
         self.witnesses = list(witnesses)
         self.policy = policy
         self.now = now
+        self.refresh_after = refresh_after
+        self._last_published: datetime | None = None
         self._publish_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.witnesses)),
                                         thread_name_prefix="witness") if self.witnesses else None
@@ -97,10 +99,15 @@ class LogService:
 
     def publish_once(self) -> bool:
         """Integrate, sign, gather cosignatures, publish if the quorum is met. Returns whether
-        a new checkpoint was published."""
+        a new checkpoint was published. An unchanged tree is re-published (freshly cosigned)
+        once ``refresh_after`` seconds have passed, so an idle log's checkpoint stays fresh
+        for clients that bound the checkpoint age."""
         with self._publish_lock:
             state = self.log.integrate()
-            if state.size == self.published_size():
+            now = self.now()
+            fresh = (self._last_published is not None
+                     and (now - self._last_published).total_seconds() < self.refresh_after)
+            if state.size == self.published_size() and fresh:
                 return False
             note = sign_checkpoint(Checkpoint(self.log.origin, state.size, state.root),
                                    self.signer)
@@ -113,7 +120,8 @@ class LogService:
                     log.warning("checkpoint %d not published: %s", state.size, err)
                     return False
             self.log.storage.write_checkpoint(state.size, cosigned)
-            self.log.storage.set_meta("checkpoint_time", self.now().isoformat())
+            self.log.storage.set_meta("checkpoint_time", now.isoformat())
+            self._last_published = now
             self.last_error = None
             return True
 
