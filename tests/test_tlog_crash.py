@@ -108,20 +108,6 @@ def check_log(base: str, vkey: str, acked: dict[bytes, int]) -> None:
     assert monitor(client).current.size == size  # every tile and the root recomputed
 
 
-def init_postgres_log(dsn: str, schema: str, key_file: Path, vkey: str) -> None:
-    """What `tlog init` records, in a PostgreSQL schema."""
-    from transparency_log.cli_log import META_KEY_FILE, META_ORIGIN, META_VKEY
-    from transparency_log.storage.postgres import PostgresStorage
-
-    storage = PostgresStorage(dsn, schema=schema)
-    try:
-        storage.set_meta(META_ORIGIN, ORIGIN)
-        storage.set_meta(META_KEY_FILE, str(key_file))
-        storage.set_meta(META_VKEY, vkey)
-    finally:
-        storage.close()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def log_db(request, tmp_path):
     """``(tlog serve storage arguments, vkey)`` of an initialised log on each backend."""
@@ -135,7 +121,12 @@ def log_db(request, tmp_path):
         return ["--db", db], vkey
     dsn = request.getfixturevalue("postgres_dsn")
     schema = request.getfixturevalue("pg_schema")()
-    init_postgres_log(dsn, schema, key_file, vkey)
+    r = tlog("init-postgres", "--db", dsn, "--pg-schema", schema, "--origin", ORIGIN,
+             "--key", str(key_file))
+    assert r.returncode == 0 and r.stdout.strip() == vkey, r.stderr
+    again = tlog("init-postgres", "--db", dsn, "--pg-schema", schema, "--origin", ORIGIN,
+                 "--key", str(key_file))
+    assert again.returncode == 4 and "existing" in again.stderr
     return ["--db", dsn, "--pg-schema", schema], vkey
 
 

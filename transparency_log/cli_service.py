@@ -21,7 +21,13 @@ from pathlib import Path
 import click
 
 from transparency_log.asgi_serving import make_server
-from transparency_log.cli_log import META_ORIGIN, log_signer
+from transparency_log.cli_log import (
+    META_KEY_FILE,
+    META_ORIGIN,
+    META_VKEY,
+    load_signer,
+    log_signer,
+)
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
 from transparency_log.errors import TrustConfigError
@@ -157,6 +163,32 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
     storage.close()
 
 
+@click.command("init-postgres")
+@click.option("--db", required=True, help="postgresql:// DSN.")
+@click.option("--pg-schema", default="tlog", show_default=True,
+              help="The schema that will hold this log (several logs can share a database).")
+@click.option("--origin", required=True, help="The log's origin line (e.g. example.com/log).")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="Signer key file (from `tlog keygen`).")
+def init_postgres_cmd(db: str, pg_schema: str, origin: str, key_file: str) -> None:
+    """Create a log in a PostgreSQL schema (what `tlog init` does for SQLite); prints the
+    log's verifier key."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("want a postgresql:// DSN", param_hint="--db")
+    signer = load_signer(key_file)
+    storage = open_storage(db, pg_schema)
+    try:
+        if storage.get_meta(META_ORIGIN) is not None:
+            raise TrustConfigError("log.config", "refusing to initialise an existing log",
+                                   field="pg-schema", got=pg_schema)
+        storage.set_meta(META_ORIGIN, origin)
+        storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
+        storage.set_meta(META_VKEY, signer.verifier_key())
+    finally:
+        storage.close()
+    click.echo(signer.verifier_key())
+
+
 @click.group("witness")
 def witness_group() -> None:
     """Run a C2SP tlog-witness."""
@@ -254,4 +286,4 @@ def monitor_cmd(source: str, vkey: str, policy_file: str | None, state_dir: str 
 
 PROGRESS_MIN = 1 << 16
 
-COMMANDS = [serve_cmd, witness_group, monitor_cmd]
+COMMANDS = [serve_cmd, init_postgres_cmd, witness_group, monitor_cmd]
