@@ -163,3 +163,42 @@ def test_sigkill_during_concurrent_adds_loses_nothing(tmp_path, log_db) -> None:
             server.stop()
     finally:
         server.stop()
+
+
+def test_two_serve_writers_share_one_postgres(tmp_path, postgres_dsn, pg_schema) -> None:  # noqa: F811
+    """Two `tlog serve` processes on one PostgreSQL schema, adds spread over both: every
+    index is assigned once, and the log verifies from either server."""
+    skey, vkey = generate_keys(ORIGIN)
+    key_file = tmp_path / "log.key"
+    key_file.write_text(skey + "\n")
+    schema = pg_schema()
+    assert tlog("init-postgres", "--db", postgres_dsn, "--pg-schema", schema, "--origin",
+                ORIGIN, "--key", str(key_file)).returncode == 0
+    submitters = tmp_path / "submitters.toml"
+    submitters.write_text(f'[tokens]\nci = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n')
+    servers = [Server(["--db", postgres_dsn, "--pg-schema", schema], submitters)
+               for _ in range(2)]
+    acked: dict[bytes, int] = {}
+    lock = threading.Lock()
+    try:
+        for s in servers:
+            s.start()
+        stop = threading.Event()
+        workers = [threading.Thread(target=add_stream,
+                                    args=(lambda w=w: servers[w % 2].base, acked, stop, w, lock))
+                   for w in range(4)]
+        for t in workers:
+            t.start()
+        deadline = time.monotonic() + 20
+        while len(acked) < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        for t in workers:
+            t.join(10)
+        indexes = sorted(acked.values())
+        assert indexes == list(range(len(indexes))), "indexes not dense and unique"
+        for s in servers:
+            check_log(s.base, vkey, acked)
+    finally:
+        for s in servers:
+            s.stop()

@@ -34,6 +34,7 @@ from transparency_log.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.errors import AttestlogError, FormatError
 from transparency_log.log import Log
 from transparency_log.note import NoteSignature, NoteSigner, Verifier, append_signatures
+from transparency_log.storage.base import StorageConflictError
 from transparency_log.tlog_proof import TlogProof
 from transparency_log.witness_client import WitnessClient
 from transparency_log.witness_policy import WitnessPolicy, check_quorum
@@ -119,7 +120,10 @@ class LogService:
                     self.last_error = str(err)
                     log.warning("checkpoint %d not published: %s", state.size, err)
                     return False
-            self.log.storage.write_checkpoint(state.size, cosigned)
+            try:
+                self.log.storage.write_checkpoint(state.size, cosigned)
+            except StorageConflictError:  # another writer published a larger tree first
+                return False
             self.log.storage.set_meta("checkpoint_time", now.isoformat())
             self._last_published = now
             self.last_error = None
