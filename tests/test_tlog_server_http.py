@@ -78,7 +78,7 @@ def setup(submitter):
     app = create_app(fake, submitters=subs,
                      limits=Limits(max_entry_bytes=1024, proof_wait_timeout=0.3,
                                    proof_poll_interval=0.01, body_timeout=0.5))
-    with serve_in_thread(app) as (host, port):
+    with serve_in_thread(app, header_timeout=0.5) as (host, port):
         yield fake, Client(host, port)
 
 
@@ -312,6 +312,15 @@ def test_slow_client_gets_408_and_others_are_served(setup) -> None:
     slow.close()
     assert answers and answers[0].startswith(b"HTTP/1.1 408"), answers
     assert fake.entries == []
+
+
+def test_slow_headers_are_cut_off(setup) -> None:
+    """Slowloris: a client that never finishes its headers is disconnected."""
+    _, client = setup
+    with socket.create_connection((client.host, client.port), timeout=10) as s:
+        s.sendall(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n")
+        assert s.recv(100) == b""  # closed by the server, no answer
+    assert client.raw_get("/checkpoint")[0] == 200
 
 
 def test_garbage_request_line_does_not_stop_the_server(setup) -> None:

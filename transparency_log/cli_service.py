@@ -30,7 +30,7 @@ from transparency_log.cli_log import (
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
-from transparency_log.errors import TrustConfigError
+from transparency_log.errors import FetchError, TrustConfigError
 from transparency_log.log import Log
 from transparency_log.note import Verifier
 from transparency_log.server import Limits, Submitters, create_app
@@ -139,6 +139,8 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
     service = LogService(the_log, signer, signer.verifier_key(),
                          witnesses=witness_clients(policy), policy=policy,
                          now=lambda: datetime.now(UTC), refresh_after=refresh)
+    if not subs.keys and not subs.token_sha256:
+        click.echo("warning: no --submitters: POST /add refuses every request", err=True)
     if policy is None:
         click.echo("warning: no --witness-policy: checkpoints are published unwitnessed "
                    "(development only)", err=True)
@@ -271,6 +273,13 @@ def monitor_cmd(source: str, vkey: str, policy_file: str | None, state_dir: str 
 
         try:
             result = monitor(client, progress=progress)
+        except FetchError as err:
+            if not follow:
+                raise
+            # Unreachable is not invalid: keep following; a mismatch still exits.
+            click.echo(f"warning: {err}; retrying in {interval:g}s", err=True)
+            time.sleep(interval)
+            continue
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
