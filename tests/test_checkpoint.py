@@ -240,3 +240,13 @@ def test_signature_error_is_distinct_from_unverified() -> None:
     msg[3] ^= 1  # in the origin line: signed text changes, signature line intact
     with pytest.raises(SignatureError):
         open_checkpoint(bytes(msg), VERIFIER)
+
+
+def test_extensions_given_as_list_become_a_tuple() -> None:
+    cp = Checkpoint("o", 1, ROOT, ["a", "b"])  # type: ignore[arg-type]
+    assert cp.extensions == ("a", "b") and parse_checkpoint(cp.to_text()) == cp
+
+
+def test_parse_refuses_str() -> None:
+    with pytest.raises(FormatError):
+        parse_checkpoint(_text().decode())  # type: ignore[arg-type]

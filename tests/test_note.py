@@ -394,3 +394,61 @@ def test_sign_open_round_trip_and_append() -> None:
     both = append_signatures(msg, [peter_sig, peter_sig])
     assert both == sign_note(TEXT, [SIGNER, PETER_SIGNER])
     assert append_signatures(both, [peter_sig]) == both
+
+
+# --- foreign signature types: each structural check --------------------------------------------
+
+ROME = CT["cases"][0]
+
+
+def _rome_with_sig(transform) -> bytes:
+    text, (sig,) = parse_note(ROME["note"].encode())
+    return text + b"\n" + NoteSignature(sig.name, sig.key_id, transform(sig.signature)).line()
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [lambda s: s[:10], lambda s: s[:8] + b"\x05" + s[9:], lambda s: s[:9] + b"\x01" + s[10:],
+     lambda s: s[:-1], lambda s: s + b"\0"],
+    ids=["truncated header", "hash alg", "sig alg", "short DER", "long DER"],
+)
+def test_rfc6962_signature_structure(transform) -> None:
+    with pytest.raises(SignatureError):
+        open_note(_rome_with_sig(transform), [Verifier(ROME["vkey"])])
+
+
+def test_rfc6962_note_that_is_not_a_checkpoint() -> None:
+    text, (sig,) = parse_note(ROME["note"].encode())
+    bad = text.replace(b"\n115474666\n", b"\n0115474666\n")
+    with pytest.raises(SignatureError):
+        open_note(bad + b"\n" + sig.line(), [Verifier(ROME["vkey"])])
+
+
+def test_foreign_vkeys_on_wrong_key_types() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    ed_spki = SIGNER._private.public_key().public_bytes(Encoding.DER,
+                                                        PublicFormat.SubjectPublicKeyInfo)
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    from transparency_log.note_foreign import ecdsa_key_id, rfc6962_key_id
+
+    with pytest.raises(TrustConfigError, match="ECDSA"):
+        Verifier(_vkey("n", 2, ed_spki, key_id=ecdsa_key_id(ed_spki)))
+    assert Verifier(_vkey("n", 2, p384, key_id=ecdsa_key_id(p384))).sig_type == 2
+    with pytest.raises(TrustConfigError, match="ECDSA"):
+        Verifier(_vkey("n", 5, p384, key_id=rfc6962_key_id("n", p384)))
+
+
+def test_bad_skey_error_never_echoes_key_material() -> None:
+    b64 = SKEY.rsplit("+", 1)[1]
+    broken = SKEY[: -len(b64)] + b64[:-1]  # invalid base64 length
+    with pytest.raises(TrustConfigError) as info:
+        Signer(broken)
+    assert b64[:-1] not in str(info.value) and b64[:10] not in str(info.value)
+
+
+def test_keys_with_surrounding_whitespace() -> None:
+    assert Signer(f"  {SKEY}\n").key_id == SIGNER.key_id
+    assert Verifier(f"{VKEY}\n").key_id == VERIFIER.key_id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transparency_log.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.cosignature import (
@@ -278,3 +280,53 @@ def test_policy_without_logs_uses_given_key() -> None:
         check_quorum(_cosigned("X1"), policy)
     assert check_quorum(_cosigned("X1"), policy, [Verifier(LOG_VKEY)]).cosigned == {
         "X1": 1700000000}
+
+
+def test_policy_built_in_code_checks_like_a_parsed_one() -> None:
+    from transparency_log.witness_policy import PolicyLog, PolicyWitness, WitnessPolicy
+
+    policy = WitnessPolicy((PolicyLog(LOG_VKEY),), (PolicyWitness("X1", KEYS["X1"][1]),), (),
+                           "X1")
+    assert policy == parse_witness_policy(policy.to_text())
+    assert check_quorum(_cosigned("X1"), policy).cosigned == {"X1": 1700000000}
+
+
+@st.composite
+def _policies(draw) -> tuple[str, dict[str, tuple[int, list[str]]], str, set[str]]:
+    """A random valid policy over the six witnesses, plus a random set of cosigners."""
+    names = list(KEYS)
+    defined = list(names)
+    groups: dict[str, tuple[int, list[str]]] = {}
+    for i in range(draw(st.integers(0, 4))):
+        members = draw(st.lists(st.sampled_from(defined), min_size=1, max_size=4, unique=True))
+        k = draw(st.integers(1, len(members)))
+        groups[f"g{i}"] = (k, members)
+        defined.append(f"g{i}")
+    quorum = draw(st.sampled_from([*defined, "none"]))
+    cosigners = set(draw(st.lists(st.sampled_from(names), unique=True)))
+    lines = [f"log {LOG_VKEY}", *W.values()]
+    lines += [f"group {g} {k} {' '.join(m)}" for g, (k, m) in groups.items()]
+    return "\n".join([*lines, f"quorum {quorum}"]) + "\n", groups, quorum, cosigners
+
+
+def _reference(name: str, groups: dict[str, tuple[int, list[str]]], cosigners: set[str]) -> bool:
+    """The tlog-policy definition, evaluated recursively."""
+    if name == "none":
+        return True
+    if name in groups:
+        k, members = groups[name]
+        return sum(_reference(m, groups, cosigners) for m in members) >= k
+    return name in cosigners
+
+
+@given(_policies())
+@settings(max_examples=60, deadline=None)
+def test_quorum_matches_the_recursive_definition(case) -> None:
+    text, groups, quorum, cosigners = case
+    policy = parse_witness_policy(text.encode())
+    msg = _cosigned(*sorted(cosigners))
+    if _reference(quorum, groups, cosigners):
+        assert set(check_quorum(msg, policy).cosigned) == cosigners
+    else:
+        with pytest.raises(VerificationError, match="quorum"):
+            check_quorum(msg, policy)

@@ -154,11 +154,11 @@ class CosignatureSigner:
     """A witness's Ed25519 key ``PRIVATE+KEY+name+hex8+base64(type || seed)``, type 0x04/0x01."""
 
     def __init__(self, skey: str) -> None:
-        if not isinstance(skey, str) or not skey.startswith(PRIVATE_PREFIX):
+        skey = skey.strip() if isinstance(skey, str) else ""
+        if not skey.startswith(PRIVATE_PREFIX):
             raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
                                    field="skey")
-        name, written_id, sig_type, seed = _cosigner_key(
-            skey.strip()[len(PRIVATE_PREFIX):], "skey")
+        name, written_id, sig_type, seed = _cosigner_key(skey[len(PRIVATE_PREFIX):], "skey")
         self._private = Ed25519PrivateKey.from_private_bytes(seed)
         public = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         require_key_id(name, written_id, key_id_for(name, sig_type, public), "skey")
