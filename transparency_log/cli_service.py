@@ -243,7 +243,9 @@ def default_state_dir() -> Path:
 
 @click.command("monitor")
 @click.argument("source")
-@click.option("--vkey", required=True, help="The log's verifier key (its name is the origin).")
+@click.option("--vkey", required=True, help="The log's verifier key.")
+@click.option("--origin", default=None,
+              help="The log's origin line, when it is not the key's name.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
               help="tlog-policy file: witnesses and quorum the checkpoint must satisfy.")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False), default=None,
@@ -252,12 +254,13 @@ def default_state_dir() -> Path:
 @click.option("--follow", is_flag=True, help="Keep following the log.")
 @click.option("--interval", type=float, default=10.0, show_default=True,
               help="Seconds between polls with --follow.")
-def monitor_cmd(source: str, vkey: str, policy_file: str | None, state_dir: str | None,
-                follow: bool, interval: float) -> None:
+def monitor_cmd(source: str, vkey: str, origin: str | None, policy_file: str | None,
+                state_dir: str | None, follow: bool, interval: float) -> None:
     """Audit a C2SP tlog-tiles log (URL or directory): verify the checkpoint and its
     consistency with the last one seen, download every new entry, recompute every hash
     tile and the root. Exits non-zero naming the failed check on any mismatch."""
-    client = LogClient(source_for(source), Verifier(vkey), policy=load_policy(policy_file),
+    client = LogClient(source_for(source), Verifier(vkey), origin=origin,
+                       policy=load_policy(policy_file),
                        store=CheckpointStore(state_dir or default_state_dir()))
     while True:
         bar = None
