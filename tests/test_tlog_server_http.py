@@ -165,6 +165,7 @@ def test_canonical_resource_accepts_the_spec_examples() -> None:
     assert canonical_resource("/tile/0/x001/x234/067") == "tile/0/x001/x234/067"
     assert canonical_resource("/tile/entries/x001/x234/067.p/8") == "tile/entries/x001/x234/067.p/8"
     assert canonical_resource("/tile/1/x001/x000/067.p/255") == "tile/1/x001/x000/067.p/255"
+    assert canonical_resource("/tile/0/\u0661\u0662\u0663") is None  # non-ASCII digits
 
 
 def test_add_with_signature_returns_index(setup, submitter) -> None:

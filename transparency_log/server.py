@@ -22,11 +22,12 @@ Write path: ``POST /add`` with the entry as the body. The caller is authenticate
   listed in the log's config.
 
 It answers ``200`` with the index as decimal text once the entry is durable (the log's
-``add`` MUST NOT return earlier), or with ``?wait=proof`` a c2sp.org/tlog-proof once the entry
-is in a published checkpoint. Errors are one ``text/plain`` line: 400 malformed, 403 missing
-or bad credentials, 404 unknown path, 405 wrong method, 408 body too slow, 413 body over the
-limit, 503 when the log cannot accept writes (reads keep being served), 504 when a proof wait
-times out. Never a 500 with a traceback.
+``add_entries`` MUST NOT return earlier; concurrent requests are batched into one call), or
+with ``?wait=proof`` a c2sp.org/tlog-proof once the entry is in a published checkpoint.
+Errors are one ``text/plain`` line: 400 malformed, 403 missing or bad credentials, 404
+unknown path, 405 wrong method, 408 body too slow, 413 body over the limit, 503 when the log
+cannot accept writes (reads keep being served), 504 when a proof wait times out. Never a
+500 with a traceback.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from transparency_log import tiles
 from transparency_log.asgi_serving import BodyError, read_body, text_response
 from transparency_log.errors import FormatError, TrustConfigError
 
@@ -63,16 +65,17 @@ log = logging.getLogger("transparency_log.server")
 SUBMIT_CONTEXT = b"attestlog/tlog-submit/v1\n"
 """Domain separation for submitter signatures: they sign ``SUBMIT_CONTEXT || entry``."""
 
-MAX_ENTRY_SIZE = 65535
+MAX_ENTRY_SIZE = tiles.MAX_ENTRY_SIZE
 """C2SP tlog-tiles entry bundles frame each entry with a big-endian uint16 length."""
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 # C2SP tlog-tiles: N is a sequence of 3-digit groups, all but the last prefixed with "x";
 # a canonical index has no leading all-zero group. W is 1..255 without leading zeros.
-_INDEX = r"(?:x(?!000)\d{3}/(?:x\d{3}/)*)?\d{3}"
-_WIDTH = r"(?:\.p/(?P<width>[1-9]\d?|1\d\d|2[0-4]\d|25[0-5]))?"
-_TILE_RE = re.compile(rf"tile/(?P<level>0|[1-9]\d?)/(?P<index>{_INDEX}){_WIDTH}")
+# ASCII digits only ([0-9], not \d, which also matches other scripts' digits).
+_INDEX = r"(?:x(?!000)[0-9]{3}/(?:x[0-9]{3}/)*)?[0-9]{3}"
+_WIDTH = r"(?:\.p/(?P<width>[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-5]))?"
+_TILE_RE = re.compile(rf"tile/(?P<level>0|[1-9][0-9]?)/(?P<index>{_INDEX}){_WIDTH}")
 _ENTRIES_RE = re.compile(rf"tile/entries/(?P<index>{_INDEX}){_WIDTH}")
 
 
