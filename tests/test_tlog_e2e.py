@@ -143,3 +143,20 @@ def test_idle_log_is_recosigned_after_refresh(tmp_path) -> None:
         clock[0] = FIXED_NOW + timedelta(seconds=61)
         assert service.publish_once() is True
         assert service.published_size() == 0
+
+
+def test_read_cache_is_bounded_and_keeps_only_full_tiles(tmp_path) -> None:
+    from transparency_log.service import _ByteLRU
+
+    lru = _ByteLRU(100)
+    for i in range(5):
+        lru.put(f"k{i}", bytes(40))
+    assert lru.used <= 100 and lru.get("k0") is None and lru.get("k4") == bytes(40)
+    lru.put("huge", bytes(101))
+    assert lru.get("huge") is None
+    with log_network(tmp_path, n_witnesses=0) as net:
+        _add_all(net.base, net.auth(), [b"e%d" % i for i in range(257)])
+        assert net.service.read("tile/0/000") is not None
+        assert net.service.read("tile/0/001.p/1") is not None
+        assert "tile/0/000" in net.service._cache._items
+        assert "tile/0/001.p/1" not in net.service._cache._items

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -47,7 +48,8 @@ class LogService:
 
     def __init__(self, the_log: Log, signer: NoteSigner, log_vkey: str, *,
                  witnesses: Sequence[WitnessClient] = (), policy: WitnessPolicy | None = None,
-                 now: Callable[[], datetime], refresh_after: float = 60.0) -> None:
+                 now: Callable[[], datetime], refresh_after: float = 60.0,
+                 cache_bytes: int = 64 << 20) -> None:
         self.log = the_log
         self.signer = signer
         self.log_verifier = Verifier(log_vkey)
@@ -60,6 +62,7 @@ class LogService:
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.witnesses)),
                                         thread_name_prefix="witness") if self.witnesses else None
         self.last_error: str | None = None
+        self._cache = _ByteLRU(cache_bytes)
 
     # -- ServedLog ---------------------------------------------------------------------------
     def add_entries(self, entries: Sequence[bytes]) -> list[int]:
@@ -68,6 +71,15 @@ class LogService:
     def read(self, path: str) -> bytes | None:
         if path == "checkpoint":
             return self.log.latest_checkpoint()
+        hit = self._cache.get(path)
+        if hit is not None:
+            return hit
+        data = self._read_tile(path)
+        if data is not None and ".p/" not in path:
+            self._cache.put(path, data)  # full tiles and bundles never change
+        return data
+
+    def _read_tile(self, path: str) -> bytes | None:
         try:
             tile = tiles.parse_tile_path(path)
         except FormatError:
@@ -163,3 +175,32 @@ class LogService:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _ByteLRU:
+    """A thread-safe LRU of immutable resources (full tiles and bundles), bounded in bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: bytes) -> None:
+        if len(value) > self.budget:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self.used += len(value)
+            while self.used > self.budget:
+                _, old = self._items.popitem(last=False)
+                self.used -= len(old)
