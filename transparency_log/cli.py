@@ -19,3 +19,8 @@ from transparency_log.cli_keys import keygen, verify_proof  # noqa: E402
 
 main.add_command(keygen)
 main.add_command(verify_proof)
+
+from transparency_log.cli_service import COMMANDS as _SERVICE_COMMANDS  # noqa: E402
+
+for _cmd in _SERVICE_COMMANDS:
+    main.add_command(_cmd)

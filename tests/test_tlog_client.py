@@ -1,0 +1,224 @@
+"""The verifying client and the monitor: checkpoints, proofs from tiles, a store that only
+moves forward, split views caught with evidence, every tile and the root recomputed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from transparency_log.cli import main
+from transparency_log.client import (
+    CheckpointStore,
+    LogClient,
+    directory_source,
+    monitor,
+)
+from transparency_log.errors import (
+    ConsistencyError,
+    FetchError,
+    FormatError,
+    ProofError,
+    VerificationError,
+)
+from transparency_log.log import Log
+from transparency_log.note import Signer, Verifier, generate_keys
+from transparency_log.publish import publish_tiles
+from transparency_log.storage.sqlite import SqliteStorage
+
+ORIGIN = "example.com/client-test"
+SKEY, VKEY = generate_keys(ORIGIN, seed=bytes([3]) * 32)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+class PublishedLog:
+    """A SQLite log whose tile tree is published to a directory after each growth."""
+
+    def __init__(self, tmp: Path, name: str, tag: bytes = b"entry") -> None:
+        self.storage = SqliteStorage(tmp / f"{name}.db")
+        self.log = Log(self.storage, ORIGIN)
+        self.dir = tmp / name
+        self.tag = tag
+        self.size = 0
+
+    def grow(self, n: int) -> None:
+        self.log.add([self.tag + b" %d" % i for i in range(self.size, self.size + n)])
+        self.size += n
+        self.log.publish(Signer(SKEY), NOW)
+        publish_tiles(self.log, self.dir)
+
+    def entry(self, i: int) -> bytes:
+        return self.tag + b" %d" % i
+
+
+@pytest.fixture()
+def published(tmp_path) -> PublishedLog:
+    p = PublishedLog(tmp_path, "log")
+    p.grow(300)
+    return p
+
+
+def client_for(directory: Path, state: Path | None = None) -> LogClient:
+    return LogClient(directory_source(directory), Verifier(VKEY),
+                     store=CheckpointStore(state) if state else None)
+
+
+def test_checkpoint_and_every_inclusion_proof_from_tiles(published) -> None:
+    client = client_for(published.dir)
+    vc = client.checkpoint()
+    assert vc.checkpoint.size == 300
+    for i in range(0, 300, 7):
+        client.prove(published.entry(i), i, vc)
+    with pytest.raises(ProofError):
+        client.prove(b"not logged", 5, vc)
+
+
+def test_checkpoint_of_another_key_is_refused(published) -> None:
+    _, other = generate_keys(ORIGIN, seed=bytes([4]) * 32)
+    with pytest.raises(VerificationError):
+        LogClient(directory_source(published.dir), Verifier(other)).checkpoint()
+
+
+def test_tampered_tile_is_caught_by_the_proof(published) -> None:
+    tile = published.dir / "tile/0/000"
+    data = bytearray(tile.read_bytes())
+    data[40] ^= 1
+    tile.write_bytes(bytes(data))
+    client = client_for(published.dir)
+    vc = client.checkpoint()
+    with pytest.raises(ProofError):
+        for i in range(8):
+            client.prove(published.entry(i), i, vc)
+
+
+def test_directory_source_refuses_traversal(published) -> None:
+    fetch = directory_source(published.dir)
+    for path in ("../log.db", "tile/../../log.db", "/etc/passwd"):
+        with pytest.raises((FormatError, FileNotFoundError)):
+            fetch(path)
+    with pytest.raises(FileNotFoundError):
+        fetch("tile/0/x001/000")
+
+
+def test_missing_checkpoint_is_fetch_error(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FetchError):
+        client_for(tmp_path / "empty").checkpoint()
+
+
+def test_store_moves_forward_with_consistent_checkpoints(published, tmp_path) -> None:
+    state = tmp_path / "state"
+    client = client_for(published.dir, state)
+    old, new = client.update()
+    assert old is None and new.checkpoint.size == 300
+    published.grow(500)
+    old, new = client.update()
+    assert (old.checkpoint.size, new.checkpoint.size) == (300, 800)
+    assert client.store.load(ORIGIN) == new.note
+
+
+def test_stale_checkpoint_does_not_move_the_store_back(published, tmp_path) -> None:
+    stale = (published.dir / "checkpoint").read_bytes()
+    published.grow(10)
+    client = client_for(published.dir, tmp_path / "state")
+    client.update()
+    (published.dir / "checkpoint").write_bytes(stale)  # a cache serving an old one
+    old, new = client.update()
+    assert new.checkpoint.size == 300 and old.checkpoint.size == 310
+    assert b"\n310\n" in client.store.load(ORIGIN)
+
+
+def test_split_view_is_caught_with_evidence(published, tmp_path) -> None:
+    """The log signs a fork (same key, other entries): a client that saw the honest
+    checkpoint refuses the forked one and keeps both checkpoints and the proof."""
+    state = tmp_path / "state"
+    client = client_for(published.dir, state)
+    client.update()
+    fork = PublishedLog(tmp_path, "fork", tag=b"evil")
+    fork.grow(400)
+    forked = client_for(fork.dir, state)
+    with pytest.raises(ConsistencyError) as info:
+        forked.update()
+    assert info.value.old and info.value.new and info.value.proof
+    evidence = forked.store.evidence(ORIGIN)
+    assert len(evidence) == 1
+    assert evidence[0]["old_checkpoint"].encode() == (published.dir / "checkpoint").read_bytes()
+    assert evidence[0]["new_checkpoint"].encode() == (fork.dir / "checkpoint").read_bytes()
+    assert evidence[0]["consistency_proof"]
+    assert b"\n300\n" in forked.store.load(ORIGIN)  # not moved
+
+
+def test_same_size_fork_is_caught(published, tmp_path) -> None:
+    state = tmp_path / "state"
+    client_for(published.dir, state).update()
+    fork = PublishedLog(tmp_path, "fork", tag=b"evil")
+    fork.grow(300)
+    with pytest.raises(ConsistencyError):
+        client_for(fork.dir, state).update()
+
+
+def test_monitor_recomputes_everything_then_follows(published, tmp_path) -> None:
+    client = client_for(published.dir, tmp_path / "state")
+    seen: list[tuple[int, int]] = []
+    r = monitor(client, progress=lambda d, t: seen.append((d, t)))
+    assert (r.previous, r.current.size, r.new_entries) == (None, 300, 300)
+    assert r.checked_tiles >= 2 and seen[-1] == (300, 300)
+    published.grow(600)
+    r = monitor(client)
+    assert (r.previous.size, r.current.size, r.new_entries) == (300, 900, 600)
+    r = monitor(client)
+    assert r.new_entries == 0
+
+
+def test_monitor_catches_a_bundle_that_does_not_match(published, tmp_path) -> None:
+    bundle = published.dir / "tile/entries/000"
+    data = bytearray(bundle.read_bytes())
+    data[-1] ^= 1
+    bundle.write_bytes(bytes(data))
+    with pytest.raises(ProofError) as info:
+        monitor(client_for(published.dir, tmp_path / "state"))
+    assert info.value.check == "log.tiles"
+
+
+def test_monitor_catches_a_hash_tile_that_does_not_match(published, tmp_path) -> None:
+    tile = published.dir / "tile/0/001.p/44"
+    data = bytearray(tile.read_bytes())
+    data[0] ^= 1
+    tile.write_bytes(bytes(data))
+    with pytest.raises(ProofError) as info:
+        monitor(client_for(published.dir, tmp_path / "state"))
+    assert info.value.check == "log.tiles"
+
+
+def test_monitor_catches_a_level_one_tile_that_does_not_match(published, tmp_path) -> None:
+    tile = published.dir / "tile/1/000.p/1"
+    tile.write_bytes(bytes(32))
+    with pytest.raises(ProofError) as info:
+        monitor(client_for(published.dir, tmp_path / "state"))
+    assert info.value.check == "log.tiles" and info.value.field == "tile/1/000.p/1"
+
+
+def test_monitor_from_an_unaligned_size_across_tile_levels(tmp_path) -> None:
+    p = PublishedLog(tmp_path, "log")
+    p.grow(257)
+    client = client_for(p.dir, tmp_path / "state")
+    assert monitor(client).current.size == 257
+    for n in (255, 1, 300):
+        p.grow(n)
+        r = monitor(client)
+        assert r.new_entries == n and r.current.size == p.size
+
+
+def test_monitor_cli(published, tmp_path) -> None:
+    runner = CliRunner()
+    state = str(tmp_path / "state")
+    r = runner.invoke(main, ["monitor", str(published.dir), "--vkey", VKEY, "--state", state])
+    assert r.exit_code == 0, r.output
+    assert f"{ORIGIN} size 300" in r.output and "new entries 300" in r.output
+    fork = PublishedLog(tmp_path, "fork", tag=b"evil")
+    fork.grow(350)
+    r = runner.invoke(main, ["monitor", str(fork.dir), "--vkey", VKEY, "--state", state])
+    assert r.exit_code == 2
+    assert "log.consistency" in r.output and "Traceback" not in r.output

@@ -1,0 +1,301 @@
+"""`tlog serve`, `tlog witness keygen|serve`: run the log and a witness over HTTP.
+
+Only this module wires in the wall clock, files and the network for the service modules
+(server.py, service.py, witness.py), which take them as parameters.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from transparency_log.asgi_serving import make_server
+from transparency_log.cli_log import (
+    META_KEY_FILE,
+    META_ORIGIN,
+    META_VKEY,
+    load_signer,
+    log_signer,
+)
+from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
+from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
+from transparency_log.errors import FetchError, TrustConfigError
+from transparency_log.log import Log
+from transparency_log.note import Verifier
+from transparency_log.server import Limits, Submitters, create_app
+from transparency_log.service import LogService
+from transparency_log.storage.base import LogStorage
+from transparency_log.witness import Witness, WitnessState, create_witness_app
+from transparency_log.witness_client import WitnessClient
+from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"want HOST:PORT, got {listen!r}", param_hint="--listen")
+    return host or "127.0.0.1", int(port)
+
+
+def open_storage(db: str, pg_schema: str = "tlog") -> LogStorage:
+    """A SQLite file path, or a PostgreSQL DSN (``postgresql://...``) and schema."""
+    if db.startswith(("postgresql://", "postgres://")):
+        from transparency_log.storage.postgres import PostgresStorage
+
+        return PostgresStorage(db, schema=pg_schema)
+    from transparency_log.storage.sqlite import SqliteStorage
+
+    if not Path(db).is_file():
+        raise TrustConfigError("log.config", "no log database here (run `tlog init`)",
+                               field="db", got=db)
+    return SqliteStorage(db)
+
+
+def load_submitters(path: str | None) -> Submitters:
+    """The submitters file (TOML): ``[keys] name = "base64 Ed25519 public key"`` and
+    ``[tokens] name = "hex SHA-256 of the bearer token"``; unknown keys are errors."""
+    if path is None:
+        return Submitters()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise TrustConfigError("server.submitters", f"cannot read submitters file: {err}",
+                               field="submitters", got=path) from None
+    unknown = set(data) - {"keys", "tokens"}
+    if unknown:
+        raise TrustConfigError("server.submitters", "unknown table in submitters file",
+                               field="submitters", got=sorted(unknown), want="keys, tokens")
+    keys, tokens = data.get("keys", {}), data.get("tokens", {})
+    if not all(isinstance(v, str) for v in [*keys.values(), *tokens.values()]):
+        raise TrustConfigError("server.submitters", "values must be strings",
+                               field="submitters")
+    return Submitters.from_config(keys, tokens)
+
+
+def load_policy(path: str | None) -> WitnessPolicy | None:
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise TrustConfigError("log.policy", f"cannot read policy: {err}", field="policy",
+                               got=path) from None
+    return parse_witness_policy(data)
+
+
+def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
+    if policy is None:
+        return []
+    out = []
+    for w, verifier in zip(policy.witnesses, policy.witness_verifiers, strict=True):
+        if not w.url:
+            raise TrustConfigError("log.policy", "a witness the log submits to needs a URL",
+                                   field=f"witness {w.name}", want="witness NAME VKEY URL")
+        out.append(WitnessClient(w.name, w.url, verifier))
+    return out
+
+
+@click.command("serve")
+@click.option("--db", required=True, help="The log's SQLite file (from `tlog init`) or a "
+              "postgresql:// DSN.")
+@click.option("--pg-schema", default="tlog", show_default=True,
+              help="With a PostgreSQL DSN: the schema holding this log.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT")
+@click.option("--submitters", type=click.Path(dir_okay=False), default=None,
+              help="TOML file of submitter keys and token hashes allowed to POST /add.")
+@click.option("--witness-policy", type=click.Path(dir_okay=False), default=None,
+              help="tlog-policy file: the witnesses (with URLs) and the quorum to publish.")
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Seconds between checkpoints.")
+@click.option("--refresh", type=float, default=60.0, show_default=True,
+              help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
+@click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
+              witness_policy: str | None, interval: float, refresh: float,
+              max_entry_bytes: int) -> None:
+    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."""
+    host, port = parse_listen(listen)
+    limits = Limits(max_entry_bytes=max_entry_bytes)
+    subs = load_submitters(submitters)
+    policy = load_policy(witness_policy)
+    storage = open_storage(db, pg_schema)
+    origin = storage.get_meta(META_ORIGIN)
+    if origin is None:
+        raise TrustConfigError("log.config", "not an initialised log (run `tlog init`)",
+                               field="db", got=db)
+    the_log = Log(storage, origin)
+    signer = log_signer(the_log)
+    service = LogService(the_log, signer, signer.verifier_key(),
+                         witnesses=witness_clients(policy), policy=policy,
+                         now=lambda: datetime.now(UTC), refresh_after=refresh)
+    if not subs.keys and not subs.token_sha256:
+        click.echo("warning: no --submitters: POST /add refuses every request", err=True)
+    if policy is None:
+        click.echo("warning: no --witness-policy: checkpoints are published unwitnessed "
+                   "(development only)", err=True)
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(target=service.run_publisher, args=(stop, interval),
+                                  daemon=True, name="publisher")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(10)
+            service.close()
+
+    logging.basicConfig(level=logging.WARNING)
+    app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan)
+    click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
+    make_server(app, host, port).run()
+    storage.close()
+
+
+@click.command("init-postgres")
+@click.option("--db", required=True, help="postgresql:// DSN.")
+@click.option("--pg-schema", default="tlog", show_default=True,
+              help="The schema that will hold this log (several logs can share a database).")
+@click.option("--origin", required=True, help="The log's origin line (e.g. example.com/log).")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="Signer key file (from `tlog keygen`).")
+def init_postgres_cmd(db: str, pg_schema: str, origin: str, key_file: str) -> None:
+    """Create a log in a PostgreSQL schema (what `tlog init` does for SQLite); prints the
+    log's verifier key."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("want a postgresql:// DSN", param_hint="--db")
+    signer = load_signer(key_file)
+    storage = open_storage(db, pg_schema)
+    try:
+        if storage.get_meta(META_ORIGIN) is not None:
+            raise TrustConfigError("log.config", "refusing to initialise an existing log",
+                                   field="pg-schema", got=pg_schema)
+        storage.set_meta(META_ORIGIN, origin)
+        storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
+        storage.set_meta(META_VKEY, signer.verifier_key())
+    finally:
+        storage.close()
+    click.echo(signer.verifier_key())
+
+
+@click.group("witness")
+def witness_group() -> None:
+    """Run a C2SP tlog-witness."""
+
+
+@witness_group.command("keygen")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the witness's signer key (mode 0600).")
+def witness_keygen_cmd(name: str, out: str) -> None:
+    """Make a cosignature/v1 witness key; prints the verifier key."""
+    skey, vkey = generate_cosigner_keys(name)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(skey + "\n")
+    click.echo(vkey)
+
+
+@witness_group.command("serve")
+@click.option("--db", required=True, type=click.Path(dir_okay=False),
+              help="The witness's SQLite state (created if missing).")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="The witness's signer key file (from `tlog witness keygen`).")
+@click.option("--log", "log_vkeys", multiple=True, required=True,
+              help="Verifier key of a log to witness (repeatable); its name is the origin.")
+@click.option("--listen", default="127.0.0.1:8081", show_default=True, help="HOST:PORT")
+def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str) -> None:
+    """Serve POST /add-checkpoint for the given logs."""
+    host, port = parse_listen(listen)
+    try:
+        signer = CosignatureSigner(Path(key_file).read_text(encoding="utf-8").strip())
+    except OSError as err:
+        raise TrustConfigError("witness.key", f"cannot read key file: {err}", field="key",
+                               got=key_file) from None
+    logs: dict[str, list[Verifier]] = {}
+    for vkey in log_vkeys:
+        v = Verifier(vkey)
+        logs.setdefault(v.name, []).append(v)
+    witness = Witness(WitnessState(db), logs,
+                      cosign=lambda text, ts: cosign(text, signer, ts),
+                      now=lambda: int(time.time()))
+    click.echo(f"tlog witness: {signer.name} on http://{host}:{port}", err=True)
+    make_server(create_witness_app(witness), host, port).run()
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "attestlog" / "tlog-monitor"
+
+
+@click.command("monitor")
+@click.argument("source")
+@click.option("--vkey", required=True, help="The log's verifier key.")
+@click.option("--origin", default=None,
+              help="The log's origin line, when it is not the key's name.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
+              help="tlog-policy file: witnesses and quorum the checkpoint must satisfy.")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False), default=None,
+              help="Where the last verified checkpoint per origin is kept "
+                   "(default: $XDG_STATE_HOME/attestlog/tlog-monitor).")
+@click.option("--follow", is_flag=True, help="Keep following the log.")
+@click.option("--interval", type=float, default=10.0, show_default=True,
+              help="Seconds between polls with --follow.")
+def monitor_cmd(source: str, vkey: str, origin: str | None, policy_file: str | None,
+                state_dir: str | None, follow: bool, interval: float) -> None:
+    """Audit a C2SP tlog-tiles log (URL or directory): verify the checkpoint and its
+    consistency with the last one seen, download every new entry, recompute every hash
+    tile and the root. Exits non-zero naming the failed check on any mismatch."""
+    client = LogClient(source_for(source), Verifier(vkey), origin=origin,
+                       policy=load_policy(policy_file),
+                       store=CheckpointStore(state_dir or default_state_dir()))
+    while True:
+        bar = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if total < PROGRESS_MIN:
+                return
+            if bar is None:
+                bar = click.progressbar(length=total, label="entries", file=sys.stderr)
+                bar.__enter__()
+            bar.update(done - bar.pos)
+
+        try:
+            result = monitor(client, progress=progress)
+        except FetchError as err:
+            if not follow:
+                raise
+            # Unreachable is not invalid: keep following; a mismatch still exits.
+            click.echo(f"warning: {err}; retrying in {interval:g}s", err=True)
+            time.sleep(interval)
+            continue
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        cp = result.current
+        was = result.previous.size if result.previous else 0
+        click.echo(f"{cp.origin} size {cp.size} root {base64.b64encode(cp.root).decode()} "
+                   f"new entries {result.new_entries} (from {was}), "
+                   f"{result.checked_tiles} hash tiles checked")
+        if not follow:
+            return
+        time.sleep(interval)
+
+
+PROGRESS_MIN = 1 << 16
+
+COMMANDS = [serve_cmd, init_postgres_cmd, witness_group, monitor_cmd]
