@@ -69,29 +69,28 @@ def _trust(path: str | None) -> VerifierTrust:
 
 
 def _state(policy: Policy, state: str | None, log_url: str | None,
-           fetcher: HttpFetcher | None) -> dict[str, Any]:
-    """The client's state under ``--state DIR``: last-seen checkpoints, revocation mirror
-    (synced from ``--log-url`` when online), collateral cache."""
+           offline: bool) -> dict[str, Any]:
+    """The client's state under ``--state DIR``: last-seen checkpoints and the revocation
+    mirror, synced from ``--log-url`` (a tile URL, not with ``--offline``; or a local tile
+    directory) before verifying, which also serves consistency proofs."""
     if state is None:
         return {}
+    from transparency_log.client import LogClient, source_for
     from verifier.checkpoint_store import CheckpointStore
     from verifier.revocations import RevocationMirror
 
     root = Path(state)
-    out: dict[str, Any] = {"checkpoint_store": CheckpointStore(root / "checkpoints")}
     mirror = RevocationMirror(root / "revocations", policy.log.origin, policy.release)
-    out["revocations"] = mirror
-    if log_url is not None and fetcher is not None:
-        from transparency_log.client import LogClient, http_source
-
-        client = LogClient(http_source(log_url, fetcher), policy.log.verifier,
-                           origin=policy.log.origin, policy=policy.log.witness_policy)
-        current = client.checkpoint()
-        size = current.checkpoint.size
-        mirror.sync(current.checkpoint,
-                    lambda a, b: [e for _, e in client.entries(a, b, size)])
-        out["fetch_consistency"] = (
-            lambda old, new: client.reader(new).consistency_proof(old))
+    out: dict[str, Any] = {"checkpoint_store": CheckpointStore(root / "checkpoints"),
+                           "revocations": mirror}
+    if log_url is None or (offline and log_url.startswith(("http://", "https://"))):
+        return out
+    client = LogClient(source_for(log_url), policy.log.verifier, origin=policy.log.origin,
+                       policy=policy.log.witness_policy)
+    current = client.checkpoint()
+    size = current.checkpoint.size
+    mirror.sync(current.checkpoint, lambda a, b: [e for _, e in client.entries(a, b, size)])
+    out["fetch_consistency"] = lambda old, new: client.reader(new).consistency_proof(old)
     return out
 
 
@@ -138,8 +137,8 @@ _common = [
     click.option("--at", "at_text", help="Verification time (ISO 8601); default now."),
     click.option("--state", type=click.Path(file_okay=False),
                  help="Client state: last-seen checkpoints, revocation mirror, cache."),
-    click.option("--log-url", help="The log's tile URL, to sync the revocation mirror and "
-                 "fetch consistency proofs (with --state, not --offline)."),
+    click.option("--log-url", help="The log's tiles (URL, or a local directory), to sync the "
+                 "revocation mirror and get consistency proofs (with --state)."),
     click.option("--simulated-trust", type=click.Path(dir_okay=False),
                  help="Simulator roots (JSON from attest.simulate); used only for simulated "
                  "bundles under unsafe_allow_simulated_hardware."),
@@ -157,7 +156,7 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
     fetcher = None if offline else HttpFetcher()
     disk = DiskCache(Path(state) / "cache") if state is not None else None
     return {"trust": _trust(simulated_trust), "fetch": fetcher,
-            "caches": VerifierCaches(disk=disk), **_state(policy, state, log_url, fetcher)}
+            "caches": VerifierCaches(disk=disk), **_state(policy, state, log_url, offline)}
 
 
 @click.command("bundle")

@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from attest.binding import gpu_digest
 from attest.formats.bundle import (
     EvidenceBundle,
     GpuEvidence,
@@ -560,14 +561,18 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
                    result.tdx.quote.body.report_data if result.tdx is not None else None)
     gpu_nonces = {item.index: g.report.report.request.nonce
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)}
+    rd_inputs = {"node_key_sha256": _sha(bundle.node_key),
+                 "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex()}
     try:
         bound = check_binding(bundle, report_data=report_data, gpu_nonces=gpu_nonces)
     except VerificationError as err:
-        t.failed(err.check, str(err))
+        if err.check == CHECK_GPU_NONCE:  # checked after, and only when, REPORT_DATA matched
+            t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
+                     **rd_inputs)
+        t.failed(err.check, str(err), **rd_inputs)
         raise
     t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
-             node_key_sha256=_sha(bundle.node_key), report_data=bound.report_data.hex(),
-             gpu_digest=bound.gpu_digest.hex())
+             report_data=bound.report_data.hex(), **rd_inputs)
     t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry the bound nonce",
              gpu_nonce=bound.gpu_nonce.hex())
 

@@ -158,7 +158,10 @@ def fetch_node_bundle(url: str, nonce: bytes, *, timeout: float = 10.0) -> NodeB
             resp = s.post(_base(url) + BUNDLE_PATH, data=bytes(nonce), timeout=timeout,
                           headers={"Content-Type": "application/octet-stream",
                                    "Accept": "application/cbor"}, stream=True)
-            body = resp.raw.read(MAX_BUNDLE_SIZE + 1, decode_content=True)
+            try:
+                body = resp.raw.read(MAX_BUNDLE_SIZE + 1, decode_content=True)
+            finally:
+                resp.close()
         except requests.RequestException as err:
             raise FetchError(CHECK_FETCH, f"node unreachable: {type(err).__name__}: {err}",
                              field=url) from None
@@ -228,12 +231,19 @@ class AttestedSession(requests.Session):
         self._verified_at: datetime | None = None
         self.mount("https://", _Refuse())
         self.mount("http://", _Refuse())
+        self.mount(self.base_url + "/", _Refuse())
+
+    def _replace(self, prefix: str, adapter: HTTPAdapter) -> None:
+        old = self.adapters.get(prefix)
+        self.mount(prefix, adapter)
+        if old is not None:
+            old.close()  # its pooled connections were pinned to the previous verdict
 
     def forget(self) -> None:
-        """Drop the cached verdict: the next request re-verifies the node."""
+        """Drop the cached verdict and its pinned connections: the next request re-verifies."""
         self.result = None
         self._verified_at = None
-        self.mount("https://", _Refuse())
+        self._replace(self.base_url + "/", _Refuse())
 
     def verify_node(self) -> Result:
         """Verify the node now; on acceptance pin its key for this session's connections."""
@@ -247,7 +257,7 @@ class AttestedSession(requests.Session):
             raise err
         self.result = result
         self._verified_at = now
-        self.mount(self.base_url + "/", PinnedAdapter(result.node_key))
+        self._replace(self.base_url + "/", PinnedAdapter(result.node_key))
         return result
 
     def _fresh(self) -> bool:
