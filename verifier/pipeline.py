@@ -89,7 +89,7 @@ from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTim
 from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
 from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.tcb_status import RELAUNCH_STATUSES
-from verifier.transcript import FAIL, Transcript
+from verifier.transcript import FAIL, WAIVED, Transcript
 
 __all__ = [
     "ACCEPTED",
@@ -111,6 +111,7 @@ CHECK_NONCE = "binding.nonce"
 CHECK_SIMULATED = "policy.simulated"
 CHECK_MEASUREMENT = "release.measurement"
 CHECK_POLICY_EVIDENCE = "policy.evidence"
+CHECK_SNP_CRL = "snp.crl"
 ACCEPTED = "accepted"
 REFUSED = "refused"
 
@@ -152,6 +153,7 @@ class Result:
     snp: SnpVerification | None = None
     tdx: TdxResult | None = None
     gpus: list[GpuEvidenceResult] = field(default_factory=list)
+    gpu_facts: list[GpuFacts] = field(default_factory=list)  # what [gpu] judged, per GPU
 
     @property
     def error(self) -> AttestlogError | None:
@@ -279,7 +281,10 @@ class _Run:
     t: Transcript
     result: Result
     failures: FailureCollector = field(default_factory=FailureCollector)
-    facts: list[GpuFacts] = field(default_factory=list)
+
+    @property
+    def facts(self) -> list[GpuFacts]:
+        return self.result.gpu_facts
 
     def collateral(self, name: str, used_by: str) -> bytes:
         data = self.bundle.collateral[name]
@@ -298,12 +303,20 @@ def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
     crl = run.collateral(item.collateral["crl"], where) if "crl" in item.collateral else None
     col = SnpCollateral(vcek=certs.get("vcek"), vlek=certs.get("vlek"), ask=certs.get("ask"),
                         asvk=certs.get("asvk"), ark=certs.get("ark"), crl=crl)
+    verifier = run.caches.snp_verifier(run.roots, run.fetch)
+    skip = crl is None and verifier.kds is None and run.policy.waives(CHECK_SNP_CRL)
+    if skip:  # no CRL stapled and no way to get one: the check cannot run, and is waived
+        verifier = run.caches.snp_verifier(run.roots, run.fetch, skip_crl=True)
     sub = Transcript()
     try:
-        return run.caches.snp_verifier(run.roots, run.fetch).verify(
-            item.report, at=run.at, collateral=col, transcript=sub)
+        return verifier.verify(item.report, at=run.at, collateral=col, transcript=sub)
     finally:
         _merge(run.t, sub, where)
+        if skip:
+            for step in run.t.steps:
+                if step.check == CHECK_SNP_CRL and step.result == WAIVED:
+                    step.detail = (f"{where}: waived by policy: no CRL stapled and offline; "
+                                   "revocation of the ASK/ASVK NOT checked")
 
 
 def _tdx_policy(policy: Policy) -> TdxPolicy:

@@ -115,14 +115,16 @@ class VerifierCaches:
 
     gpu: GpuCaches = field(default_factory=GpuCaches)
     disk: DiskCache | None = None
-    _snp: dict[tuple[int, int], SnpVerifier] = field(default_factory=dict)
+    _snp: dict[tuple[int, int, bool], SnpVerifier] = field(default_factory=dict)
 
-    def snp_verifier(self, roots: TrustRoots, fetch: Fetch | None) -> SnpVerifier:
-        """One SnpVerifier per (roots, fetch), so its chain and CRL caches stay warm."""
-        key = (id(roots.snp), id(fetch))
+    def snp_verifier(self, roots: TrustRoots, fetch: Fetch | None, *,
+                     skip_crl: bool = False) -> SnpVerifier:
+        """One SnpVerifier per (roots, fetch), so its chain and CRL caches stay warm.
+        ``skip_crl``: for a policy that waives ``snp.crl`` when it cannot run."""
+        key = (id(roots.snp), id(fetch), skip_crl)
         verifier = self._snp.get(key)
         if verifier is None:
             kds = KdsClient(fetch, self.disk) if fetch is not None or self.disk else None
-            verifier = SnpVerifier(roots.snp, kds=kds)
+            verifier = SnpVerifier(roots.snp, kds=kds, unsafe_skip_crl=skip_crl)
             self._snp[key] = verifier
         return verifier
