@@ -281,14 +281,18 @@ class _Run:
     t: Transcript
     result: Result
     failures: FailureCollector = field(default_factory=FailureCollector)
+    described: set[str] = field(default_factory=set)
 
     @property
     def facts(self) -> list[GpuFacts]:
         return self.result.gpu_facts
 
     def collateral(self, name: str, used_by: str) -> bytes:
+        """A stapled blob by name, listed once in the transcript (the first user named)."""
         data = self.bundle.collateral[name]
-        self.result.collateral.append(describe_collateral(name, data, used_by))
+        if name not in self.described:
+            self.described.add(name)
+            self.result.collateral.append(describe_collateral(name, data, used_by))
         return data
 
     def cert(self, role: str, der: bytes, used_by: str) -> bytes:
@@ -349,7 +353,12 @@ def _gpu_policy(policy: Policy) -> GpuPolicy:
 
 def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
                   where: str) -> dict[bytes, bytes]:
-    """Map each stapled OCSP answer to the chain certificate it is about (by serial)."""
+    """Map each stapled OCSP answer to the chain certificate it is about (by serial); none
+    needed when every certificate has a current verified answer in the cache."""
+    if all(run.caches.gpu.ocsp.get(c, run.at) is not None for c in chain[:-1]):
+        for name in item.ocsp:
+            run.collateral(name, where)
+        return {}
     by_serial = {c.serial_number: c for c in chain}
     out: dict[bytes, bytes] = {}
     for name in item.ocsp:
