@@ -27,3 +27,7 @@ main.add_command(bundle_inspect)
 from verifier.cli_policy import policy_group  # noqa: E402
 
 main.add_command(policy_group)
+from verifier.cli_verify import bundle_command, node_command  # noqa: E402
+
+main.add_command(node_command)
+main.add_command(bundle_command)
