@@ -10,7 +10,9 @@ The story:
  3. node A runs build A (`attest agent --simulate`) and starts; node B runs build B and
     REFUSES TO START (its measurement is not in the log); we force it up with the loudly
     labelled dev flag `--unsafe-serve-unlogged`, as a malicious operator could;
- 4. a client verifies both nodes: A is accepted, B refused (`log.inclusion`);
+ 4. a client verifies both nodes (`verifier node URL`: every signature, certificate chain,
+    binding, the log evidence, the policy, and the TLS key): A is accepted, B refused
+    (`log.inclusion`);
  5. build A is revoked (`attest revoke`); the client now refuses A too (`release.revoked`).
 
 Everything here is SIMULATED hardware (attest.simulate): the policy says
@@ -28,8 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,65 +120,24 @@ def run(argv: Sequence[str], cwd: Path, *, check: bool = True,
 
 # --------------------------------------------------------------------------- the client
 
-def interim_client(url: str, policy_file: Path, log_url: str, state: Path) -> tuple[bool, str]:
-    """The client's verdict on the node at ``url``.
-
-    Stand-in until `verifier node URL` (branch pipeline) lands: fetches a fresh bundle for a
-    random nonce, checks the binding, then runs the verifier's log half (release signature,
-    log signature, witness quorum, inclusion, consistency, checkpoint age, revocations from a
-    mirror of the log). Returns (accepted, one-line reason).
-    """
-    import requests
-    import urllib3
-
-    import verifier.gpu.policy
-    import verifier.snp.policy
-    import verifier.tdx.policy  # noqa: F401  (register the evidence sections)
-    from attest.formats.bundle import decode_bundle
-    from transparency_log.client import LogClient, http_source
-    from transparency_log.errors import AttestlogError, PolicyError
-    from transparency_log.note import Verifier
-    from verifier.checkpoint_store import CheckpointStore
-    from verifier.log_checks import LogEvidence, verify_log
-    from verifier.policy import load_policy
-    from verifier.revocations import RevocationMirror
-
-    urllib3.disable_warnings()  # the node's self-signed key is checked via the bundle
-    policy = load_policy(policy_file)
-    nonce = os.urandom(32)
-    reply = requests.post(url, data=nonce, verify=False, timeout=30,
-                          headers={"Content-Type": "application/octet-stream"})
-    reply.raise_for_status()
-    try:
-        bundle = decode_bundle(reply.content)
-        if bundle.nonce != nonce:
-            return False, "bundle.nonce: not our nonce"
-        client = LogClient(http_source(log_url), Verifier(policy.log.vkey))
-        cp = client.checkpoint().checkpoint
-        mirror = RevocationMirror(state / "mirror", policy.log.origin, policy.release)
-        mirror.sync(cp, lambda a, b: [e for _, e in client.entries(a, b, cp.size)])
-        verify_log(LogEvidence.from_tlog_proof(bundle.release, bundle.tlog_proof), policy,
-                   datetime.now(UTC), store=CheckpointStore(state / "checkpoints"),
-                   revocations=mirror)
-    except PolicyError as err:
-        return False, "; ".join(str(f) for f in err.failures)
-    except AttestlogError as err:
-        return False, str(err)
-    label = " (SIMULATED hardware)" if bundle.simulated else ""
-    return True, f"release logged, witnessed, not revoked{label}"
-
-
-def verify_node(name: str, url: str, policy_file: Path, log_url: str, state: Path,
-                client: Callable[[str, Path, str, Path], tuple[bool, str]] = interim_client,
-                ) -> tuple[bool, str]:
-    """Step 4 for one node: print and return the client's verdict."""
-    if client is interim_client:
-        say(f"   client: POST a random nonce to {url}, verify the bundle's log evidence")
-    else:
-        say(f"   $ verifier node {url} --policy {policy_file.name}")
-    accepted, why = client(url, policy_file, log_url, state)
-    say(f"   {name}: {'ACCEPTED' if accepted else 'REFUSED'}: {why}")
-    return accepted, why
+def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
+                show_checks: bool = False) -> tuple[bool, str]:
+    """The client: `verifier node URL` fetches a fresh bundle for a random nonce over HTTPS,
+    verifies every signature, chain, binding, the log evidence (with a mirror of the log for
+    revocations) and the policy, and pins the node's TLS key. Returns (accepted, verdict)."""
+    argv = ["verifier", "node", url, "--policy", "client-policy.toml", "--simulated-trust",
+            trust, "--state", "client-state", "--log-url", log_url]
+    out = run(argv, work, check=False)
+    lines = out.stdout.rstrip().splitlines()
+    if show_checks:
+        say("\n".join("   " + line for line in lines[:-1]))
+    verdict = lines[-1] if lines else out.stderr.strip()
+    check = verdict.rsplit(" ", 1)[-1]
+    errors = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+    refusal = next((e for e in errors if e.startswith(check)), errors[-1] if errors else "")
+    accepted = out.returncode == 0
+    say(f"   {name}: {verdict}" + ("" if accepted else f"\n      {refusal}"))
+    return accepted, verdict + " " + refusal
 
 
 # --------------------------------------------------------------------------- the story
@@ -255,10 +215,14 @@ def main() -> int:
 
         step(3, "two simulated nodes boot: A (SEV-SNP + 1 GPU) and B (TDX + 1 GPU)")
         pub = (work / "release.pub").read_text().strip()
-        urls = {}
+        urls, base, trust = {}, {}, {}
         for build, cpu in (("a", "sev-snp"), ("b", "tdx")):
             port = free_port()
-            urls[build] = f"https://127.0.0.1:{port}/.well-known/attestlog/bundle"
+            base[build] = f"https://127.0.0.1:{port}"
+            urls[build] = f"{base[build]}/.well-known/attestlog/bundle"
+            # --simulate writes the simulated roots here; only a policy with
+            # unsafe_allow_simulated_hardware = true lets the client use them.
+            trust[build] = f"node-{build}/simulated-trust.json"
             (work / f"node-{build}.toml").write_text(
                 f'listen = "127.0.0.1:{port}"\nstate_dir = "node-{build}"\n'
                 f'hostnames = ["127.0.0.1"]\n'
@@ -286,13 +250,14 @@ def main() -> int:
             str(builds["b"] / "inference-node-b.img.release.json")])
         wait_for_port(int(urls["b"].split(":")[2].split("/")[0]), node_b, "node B")
 
-        step(4, "a client verifies both nodes")
+        step(4, "a client verifies both nodes (verifier node)")
         policy = work / "client-policy.toml"
         policy.write_text(policy_toml(log_vkey=vkey, witness_vkeys=[w[1] for w in witnesses],
                                       quorum=2, release_key_text=pub, gpus=1,
                                       gpu_driver=GPU_DRIVER, gpu_vbios=GPU_VBIOS))
-        ok_a, _ = verify_node("node A", urls["a"], policy, log_url, work / "client-a")
-        ok_b, why_b = verify_node("node B", urls["b"], policy, log_url, work / "client-b")
+        ok_a, _ = verify_node("node A", base["a"], work, trust=trust["a"], log_url=log_url,
+                              show_checks=True)
+        ok_b, why_b = verify_node("node B", base["b"], work, trust=trust["b"], log_url=log_url)
         if not ok_a or ok_b or "log.inclusion" not in why_b:
             raise RuntimeError("unexpected verdicts")
 
@@ -302,7 +267,9 @@ def main() -> int:
                    "--witness-policy", "witnesses.policy", "--release-key", "release.key",
                    "--token-file", "ci.token", "--out", "revocations"], work)
         say("   " + out.stdout.strip())
-        ok_a, why_a = verify_node("node A", urls["a"], policy, log_url, work / "client-a2")
+        say("   node A keeps serving (its config says on_revocation = \"warn\", as a compromised "
+            "node would); the client still refuses it:")
+        ok_a, why_a = verify_node("node A", base["a"], work, trust=trust["a"], log_url=log_url)
         if ok_a or "release.revoked" not in why_a:
             raise RuntimeError("node A should now be refused")
         say(f"\ndone in {time.monotonic() - started:.1f}s: accepted the logged build, refused "
@@ -315,6 +282,9 @@ def main() -> int:
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
+        alive = [name for name, p in procs.procs if p.poll() is None]
+        say(f"stopped all {len(procs.procs)} background processes" if not alive
+            else f"STILL RUNNING: {', '.join(alive)}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def test_demo_end_to_end() -> None:
     """`make demo`: log + 2 witnesses, publish, two simulated nodes, client verdicts, revoke."""
     out = _run("demo.py").stdout
     assert "REFUSING TO START: agent.release.not_logged" in out
-    assert "node A: ACCEPTED" in out
-    assert "node B: REFUSED: log.inclusion" in out
-    assert "node A: REFUSED: release.revoked" in out
+    assert "node A: verdict: ACCEPTED" in out
+    assert "node B: verdict: REFUSED  by log.inclusion" in out
+    assert "node A: verdict: REFUSED  by release.revoked" in out
+    assert "stopped all 5 background processes" in out
