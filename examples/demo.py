@@ -227,6 +227,7 @@ def main() -> int:
                 f'listen = "127.0.0.1:{port}"\nstate_dir = "node-{build}"\n'
                 f'hostnames = ["127.0.0.1"]\n'
                 f'[log]\nurl = "{log_url}"\nvkey = "{vkey}"\n'
+                f'witness_policy = """\n{(work / "witnesses.policy").read_text()}"""\n'
                 f'[release]\nkeys = ["{pub}"]\n'
                 # on_revocation = "warn": keep serving after a revocation, as a compromised
                 # node would, so the client's refusal can be shown.

@@ -222,3 +222,19 @@ def test_revoked_boot_raises_policy_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         booted(tmp_path, clock=[0.0], gpus=0, case="revoked")
     assert err.value.check == "agent.release.revoked"
+
+
+def _witness_policy(f) -> str:
+    lines = "".join(f"witness w{i} {v}\n" for i, v in enumerate(f.witness_vkeys))
+    return f'witness_policy = """\n{lines}group both 2 w0 w1\nquorum both\n"""\n'
+
+
+def test_agent_checks_the_witness_quorum(tmp_path: Path) -> None:
+    f = make_node_fixture(tmp_path / "world", case="no_quorum", gpus=0)
+    config = write_config(tmp_path, f.tiles_dir, f.log_vkey, gpus=0)
+    text = config.read_text().replace("[release]", _witness_policy(f) + "[release]")
+    config.write_text(text)
+    got, out = run_agent(config, "--simulate")
+    assert got == 2 and "REFUSING TO START: log.witness.quorum" in out, out
+    cfg = load_config(config)
+    assert cfg.witness_policy is not None and len(cfg.witness_policy.witnesses) == 2
