@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from attest.collect import nvml_gpu
-from attest.collect.snp import SEV_GUEST_DEVICE, collect_snp_report
+from attest.collect.snp import SEV_GUEST_DEVICE, Ioctl, collect_snp_report
 from attest.collect.tdx import TDX_GUEST_DEVICE, TSM_REPORT_ROOT, TsmFs, get_quote
 from attest.formats.bundle import (
     GpuEvidence,
@@ -175,6 +175,7 @@ class HardwarePlatform:
     tdx_fs: TsmFs = field(default_factory=TsmFs)
     nvml: Any = None
     collateral: CollateralHook | None = None
+    snp_ioctl: Ioctl | None = None  # tests: a fake SNP_GET_EXT_REPORT
     simulated: bool = False
 
     def describe(self) -> str:
@@ -193,14 +194,15 @@ class HardwarePlatform:
         item: SnpEvidence | TdxEvidence
         if self.cpu == CPU_SEV_SNP:
             got = collect_snp_report(report_data, tsm_root=self.tsm_root,
-                                     device=self.sev_device)
+                                     device=self.sev_device, ioctl=self.snp_ioctl)
             certs: dict[str, bytes] = {}
             if got.cert_table:
                 table = parse_cert_table(got.cert_table)
+                vlek = table.get("VLEK") is not None
                 for role, name in _CERT_TABLE_ROLES.items():
                     der = table.get(role)
-                    if der is not None:
-                        certs[name] = der
+                    if der is not None:  # with a VLEK, the ASK entry carries the ASVK
+                        certs["asvk" if vlek and name == "ask" else name] = der
             item = SnpEvidence(got.report[:0x4A0], certs)
         else:
             item = TdxEvidence(get_quote(report_data, root=self.tsm_root, fs=self.tdx_fs))
@@ -254,7 +256,7 @@ def _probe_nvml(nvml: Any) -> Any:
 def detect_platform(*, tsm_root: Path = TSM_REPORT_ROOT, sev_device: Path = SEV_GUEST_DEVICE,
                     tdx_device: Path = TDX_GUEST_DEVICE, tsm_fs: TsmFs | None = None,
                     nvml: Any = None, collateral: CollateralHook | None = None,
-                    ) -> HardwarePlatform:
+                    snp_ioctl: Ioctl | None = None) -> HardwarePlatform:
     """Find the node's TEE: configfs-tsm's provider, else ``/dev/sev-guest``, else
     ``/dev/tdx_guest``; and its GPUs through NVML (``nvml=None`` loads ``pynvml`` if
     installed, ``nvml=False`` skips GPUs, a module/fake is used as is).
@@ -278,4 +280,4 @@ def detect_platform(*, tsm_root: Path = TSM_REPORT_ROOT, sev_device: Path = SEV_
     # configfs-tsm serves quotes for TDX; the SNP collector falls back to the ioctl itself.
     root = tsm_root if provider is not None else tsm_root / "absent"
     return HardwarePlatform(cpu, tsm_root=root, sev_device=sev_device, tdx_fs=fs,
-                            nvml=_probe_nvml(nvml), collateral=collateral)
+                            nvml=_probe_nvml(nvml), collateral=collateral, snp_ioctl=snp_ioctl)

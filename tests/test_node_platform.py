@@ -5,6 +5,7 @@ verifier's own modules, and every fixture case fails the check it is made for.""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -292,3 +293,111 @@ def test_node_fixture_tdx_with_platform_knobs(tmp_path: Path) -> None:
                           platform_options={"missing_gpu": True})
     b = decode_bundle(f.bundle)
     assert b.gpu_state.attached == 2 and len(b.gpu_evidence) == 1
+
+
+# --------------------------------------------------------------------------- hardware path
+# The real HardwarePlatform against fake devices: SNP via a fake SNP_GET_EXT_REPORT ioctl,
+# TDX via a fake configfs-tsm kernel, GPUs via a fake NVML; the bundle binds and decodes.
+
+
+def _snp_ioctl(amd):
+    import ctypes
+    from dataclasses import replace as dc_replace
+
+    from attest.collect.snp import _ExtReportReq, _GuestRequest
+    from attest.formats.snp_certtable import (
+        NAME_GUIDS,
+        CertTable,
+        CertTableEntry,
+        serialize_cert_table,
+    )
+    from attest.simulate.snp import der
+
+    table = serialize_cert_table(CertTable(tuple(
+        CertTableEntry(NAME_GUIDS[name], der(cert))
+        for name, cert in (("VCEK", amd.vcek()), ("ASK", amd.ask), ("ARK", amd.ark)))))
+
+    def ioctl(fd: int, request: int, arg: ctypes.Structure) -> int:
+        g = _GuestRequest.from_buffer(arg)
+        req = _ExtReportReq.from_address(g.req_data)
+        report = amd.sign(dc_replace(amd.report_template(version=3),
+                                     report_data=bytes(req.data.user_data)))
+        resp = bytearray(0x20) + bytearray(report)
+        resp[4:8] = (0x4A0).to_bytes(4, "little")
+        ctypes.memmove(g.resp_data, bytes(resp), len(resp))
+        ctypes.memmove(req.certs_address, table, len(table))
+        req.certs_len = len(table)
+        return 0
+
+    return ioctl
+
+
+class FakeTdxKernel(FakeTsm):
+    """configfs-tsm for TDX: writing inblob makes outblob a simulated quote over it."""
+
+    def __init__(self) -> None:
+        super().__init__("tdx_guest")
+        from attest.simulate.tdx import IntelSimulator
+
+        self.intel = IntelSimulator(now=SIM_NOW)
+
+    def mkdir(self, path: Path) -> None:
+        super().mkdir(path)
+        (path / "generation").write_text("0\n")
+
+    def write(self, path: Path, data: bytes) -> None:
+        super().write(path, data)
+        if path.name == "inblob":
+            (path.parent / "outblob").write_bytes(self.intel.quote(report_data=data).to_bytes())
+            (path.parent / "generation").write_text("1\n")
+
+
+def _check_bound(bundle) -> None:
+    from attest.formats.spdm_measurements import parse_report as parse_spdm
+
+    cpu = bundle.cpu_evidence
+    rd = (parse_report(cpu.report).report_data if cpu.TYPE == CPU_SEV_SNP
+          else parse_quote(cpu.quote).body.report_data)
+    nonces = {g.index: parse_spdm(g.report).request.nonce for g in bundle.gpu_evidence}
+    check_binding(bundle, report_data=rd, gpu_nonces=nonces)
+
+
+def test_hardware_snp_platform_builds_a_bound_bundle(tmp_path: Path) -> None:
+    from attest.simulate.snp import SimulatedAmd
+
+    amd = SimulatedAmd.create("Milan")
+    (tmp_path / "sev-guest").write_bytes(b"")
+    platform = detect_platform(tsm_root=tmp_path / "none", sev_device=tmp_path / "sev-guest",
+                               tdx_device=tmp_path / "x", snp_ioctl=_snp_ioctl(amd),
+                               nvml=FakeNvml(gpus=[SimulatedGpu(), SimulatedGpu(seed=b"g1")]))
+    bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
+    assert not decode_bundle(bundle.encode()).simulated
+    assert sorted(bundle.cpu_evidence.certs) == ["ark", "ask", "vcek"]
+    assert len(bundle.gpu_evidence) == 2 and bundle.gpu_state.attached == 2
+    _check_bound(bundle)
+
+
+def test_hardware_tdx_platform_builds_a_bound_bundle(tmp_path: Path) -> None:
+    root = tmp_path / "tsm"
+    root.mkdir()
+    kernel = FakeTdxKernel()
+    platform = detect_platform(tsm_root=root, sev_device=tmp_path / "x",
+                               tdx_device=tmp_path / "y", tsm_fs=kernel, nvml=False)
+    bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
+    assert bundle.cpu_evidence.TYPE == CPU_TDX and bundle.gpu_state.cc_mode == "absent"
+    _check_bound(bundle)
+    assert not any(root.iterdir())  # every configfs entry was removed
+
+
+def test_hardware_platform_collateral_hook(tmp_path: Path) -> None:
+    root = tmp_path / "tsm"
+    root.mkdir()
+
+    def staple(item):
+        return replace(item, collateral={"tcb_info": "intel/tcb_info"}), {
+            "intel/tcb_info": b"{}"}
+
+    platform = detect_platform(tsm_root=root, tsm_fs=FakeTdxKernel(), nvml=False,
+                               collateral=staple)
+    bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
+    assert bundle.collateral == {"intel/tcb_info": b"{}"}

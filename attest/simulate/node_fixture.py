@@ -186,6 +186,28 @@ class NodeFixture:
     previous_checkpoint: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def append_entries(self, entries: list[bytes], *, timestamp: int | None = None) -> bytes:
+        """Log more entries (e.g. a revocation made after the node booted): sequence them,
+        sign and cosign (both witnesses) a new checkpoint, republish ``tiles_dir``. Returns
+        the new checkpoint note."""
+        storage = SqliteStorage(self.directory / "log.db")
+        try:
+            log = Log(storage, LOG_ORIGIN)
+            log.add(entries)
+            self.entries.extend(entries)
+            ts = int(self.now.timestamp()) - 30 if timestamp is None else timestamp
+            note = _cosigned(log, _log_signer(), _witness_signers(), ts)
+            storage.write_checkpoint(log.tree_state().size, note)
+            publish_tiles(log, self.tiles_dir)
+        finally:
+            storage.close()
+        return note
+
+    def revoke(self, reason: str = "simulated: revoked after boot") -> bytes:
+        """Log a revocation of this fixture's release; returns the new checkpoint note."""
+        revocation = sign_statement(Revocation(self.release_digest, reason), [release_key()])
+        return self.append_entries([revocation.encode()])
+
     def write(self) -> dict[str, Path]:
         """Write bundle, policy and trust into the directory; returns their paths."""
         paths = {"bundle": self.directory / "bundle.cbor",
@@ -195,6 +217,15 @@ class NodeFixture:
         paths["policy"].write_text(self.policy_toml, encoding="utf-8")
         paths["trust"].write_bytes(self.trust.to_json())
         return paths
+
+
+def _log_signer() -> Signer:
+    return Signer(generate_keys(LOG_ORIGIN, _seed("log"))[0])
+
+
+def _witness_signers() -> list[CosignatureSigner]:
+    return [CosignatureSigner(generate_cosigner_keys(name, _seed(name))[0])
+            for name in WITNESS_NAMES]
 
 
 def _node_key() -> bytes:
@@ -224,10 +255,10 @@ def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
     root.mkdir(parents=True, exist_ok=True)
     platform = SimulatedPlatform(cpu=cpu, gpus=gpus, now=now, seed=b"attestlog-sim-node",
                                  **(platform_options or {}))
-    skey, vkey = generate_keys(LOG_ORIGIN, _seed("log"))
-    signer = Signer(skey)
+    signer = _log_signer()
+    vkey = signer.verifier_key()
     witness_keys = [generate_cosigner_keys(name, _seed(name)) for name in WITNESS_NAMES]
-    witnesses = [CosignatureSigner(s) for s, _ in witness_keys]
+    witnesses = _witness_signers()
     rkey = release_key()
 
     entry = sign_statement(simulated_release(platform), [rkey]).encode()
