@@ -305,3 +305,40 @@ def test_unknown_policy_key(snp_world: World) -> None:
     with pytest.raises(TrustConfigError) as info:
         parse_policy(text.encode())
     assert info.value.check == "policy.schema" and info.value.field == "gpu.require_cc"
+
+
+# --------------------------------------------------------------------------------------------
+# Collateral the node did not staple: offline it cannot be had; online it is fetched
+
+
+def test_unstapled_gpu_collateral_offline_and_online(snp_world: World) -> None:
+    from attest.simulate.fake_service import serve
+    from transparency_log.errors import FetchError
+    from transparency_log.http_fetch import FetchResponse, HttpFetcher
+    from verifier.gpu.ocsp import NVIDIA_OCSP_URL
+    from verifier.gpu.rim_fetch import NVIDIA_RIM_SERVICE
+    from verifier.pipeline_trust import VerifierCaches
+
+    b = snp_world.fx.decoded
+    cpu = b.evidence[0]
+    bare = snp_world.rebundle(
+        evidence=(cpu, *(dataclasses.replace(g, rims={}, ocsp=()) for g in b.gpu_evidence)),
+        collateral={n: b.collateral[n] for _, n in cpu.references()})
+    offline = snp_world.verify(bare, caches=VerifierCaches())
+    assert_refused(offline, "gpu.ocsp.fetch", FetchError)
+    assert offline.error is not None and offline.error.exit_code == 3
+    assert "gpu.rim.fetch" in failed_checks(offline)
+
+    with serve(snp_world.fx.platform.fake_nvidia_service()) as base:
+        http = HttpFetcher(retries=0)
+        urls: list[str] = []
+
+        def fetch(url: str) -> FetchResponse:  # the vendor services, on 127.0.0.1
+            urls.append(url)
+            return http(url.replace(NVIDIA_RIM_SERVICE, base + "/v1/rim/")
+                        .replace(NVIDIA_OCSP_URL, base))
+
+        online = snp_world.verify(bare, caches=VerifierCaches(), fetch=fetch)
+    assert online.verdict == ACCEPTED, online.error
+    assert any(u.startswith(NVIDIA_RIM_SERVICE) for u in urls)
+    assert any(u.startswith(NVIDIA_OCSP_URL) for u in urls)

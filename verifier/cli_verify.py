@@ -104,6 +104,7 @@ def print_table(result: Result) -> None:
     steps = result.transcript.steps
     width = max((len(s.check) for s in steps), default=10)
     marks = {PASS: "pass", FAIL: "FAIL"}
+    click.echo(f"  {'check':<{width}}  {'result':<6}  detail")
     for s in steps:
         click.echo(f"  {s.check:<{width}}  {marks.get(s.result, s.result):<6}  {_short(s.detail)}")
     if result.bundle is not None and result.bundle.simulated:
