@@ -142,11 +142,14 @@ def test_split_view_is_caught_with_evidence(published, tmp_path) -> None:
     with pytest.raises(ConsistencyError) as info:
         forked.update()
     assert info.value.old and info.value.new and info.value.proof
-    evidence = forked.store.evidence(ORIGIN)
-    assert len(evidence) == 1
-    assert evidence[0]["old_checkpoint"].encode() == (published.dir / "checkpoint").read_bytes()
-    assert evidence[0]["new_checkpoint"].encode() == (fork.dir / "checkpoint").read_bytes()
-    assert evidence[0]["consistency_proof"]
+    (evidence,) = forked.store.evidence(ORIGIN)
+    assert info.value.got == str(evidence)
+    assert (evidence / "last-seen.checkpoint").read_bytes() == (
+        published.dir / "checkpoint").read_bytes()
+    assert (evidence / "presented.checkpoint").read_bytes() == (
+        fork.dir / "checkpoint").read_bytes()
+    proof_lines = (evidence / "consistency-proof").read_text().splitlines()
+    assert proof_lines[:2] == ["old_size 300", "new_size 400"] and len(proof_lines) > 2
     assert b"\n300\n" in forked.store.load(ORIGIN)  # not moved
 
 
