@@ -197,14 +197,22 @@ class MonitorResult:
     current: Checkpoint
     new_entries: int
     checked_tiles: int
+    verified: VerifiedCheckpoint | None = None  # the checkpoint the log presented
 
 
 def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = None,
-            prefetch: int = 8) -> MonitorResult:
+            prefetch: int = 8, from_start: bool = False,
+            on_entries: Callable[[int, list[bytes]], None] | None = None) -> MonitorResult:
     """Follow the log one step: verify the checkpoint, its consistency with the stored one,
-    then download every entry bundle since the stored size (everything the first time),
-    recompute every leaf hash, every hash tile at every level and the root, and compare them
-    with what the log serves. Moves the stored checkpoint forward only when all matched.
+    then download every entry bundle since the stored size (everything the first time, or
+    with ``from_start``), recompute every leaf hash, every hash tile at every level and the
+    root, and compare them with what the log serves. Moves the stored checkpoint forward only
+    when all matched.
+
+    ``on_entries(first_index, entries)`` sees each bundle's entries, in log order, once their
+    leaf hashes matched the level-0 tile; they are proven only when monitor returns (the root
+    check comes last). With ``from_start`` an older but consistent checkpoint (a stale cache)
+    is recomputed too; otherwise monitor stays at the stored one and reads nothing.
 
     Bundles and level-0 tiles are fetched ``prefetch`` ahead by a small thread pool. Raises
     ConsistencyError, or ProofError ``log.tiles`` naming the first tile that does not match.
@@ -214,9 +222,9 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
     new = client.checkpoint()
     if old is not None:
         client.check_consistent(new)
-        if new.checkpoint.size < old.checkpoint.size:  # stale but consistent: stay
-            return MonitorResult(old.checkpoint, old.checkpoint, 0, 0)
-    start = old.checkpoint.size if old is not None else 0
+        if new.checkpoint.size < old.checkpoint.size and not from_start:  # stale: stay
+            return MonitorResult(old.checkpoint, old.checkpoint, 0, 0, new)
+    start = old.checkpoint.size if old is not None and not from_start else 0
     size = new.checkpoint.size
     checker = _TileChecker(client, size)
     first, end = start // tiles.TILE_WIDTH, -(-size // tiles.TILE_WIDTH)
@@ -237,6 +245,8 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
             entries, served = window.popleft().result()
             hashes = [sha256(prefix + e).digest() for e in entries]
             checker.check(0, b, hashes, served)
+            if on_entries is not None:
+                on_entries(b * tiles.TILE_WIDTH, entries)
             if len(hashes) == tiles.TILE_WIDTH:
                 checker.push(1, b, _fold(hashes))
             else:  # the last, partial tile (checked above): kept for the root
@@ -252,7 +262,7 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
             raise ConsistencyError(CHECK_CONSISTENCY, "stored checkpoint changed "
                                    "concurrently; run again", field="state")
     return MonitorResult(old.checkpoint if old else None, new.checkpoint, size - start,
-                         checker.checked)
+                         checker.checked, new)
 
 
 def _fold(hashes: list[bytes]) -> bytes:
