@@ -225,3 +225,33 @@ def test_monitor_cli(published, tmp_path) -> None:
     r = runner.invoke(main, ["monitor", str(fork.dir), "--vkey", VKEY, "--state", state])
     assert r.exit_code == 2
     assert "log.consistency" in r.output and "Traceback" not in r.output
+
+
+def test_monitor_from_start_hands_every_entry_over_in_order(published, tmp_path) -> None:
+    client = client_for(published.dir, tmp_path / "state")
+    monitor(client)
+    published.grow(10)
+    seen: list[tuple[int, list[bytes]]] = []
+
+    def collect(first: int, batch: list[bytes]) -> None:
+        seen.append((first, batch))
+
+    r = monitor(client, on_entries=collect)
+    assert r.new_entries == 10 and r.verified is not None and r.verified.checkpoint == r.current
+    assert seen[0][0] == 256 and seen[-1][0] + len(seen[-1][1]) == 310  # whole bundles
+    seen.clear()
+    r = monitor(client, from_start=True, on_entries=collect)
+    assert r.new_entries == 310 and r.previous.size == 310
+    assert [e for _, batch in seen for e in batch] == [published.entry(i) for i in range(310)]
+
+
+def test_monitor_from_start_recomputes_a_stale_view(published, tmp_path) -> None:
+    stale = (published.dir / "checkpoint").read_bytes()
+    published.grow(10)
+    client = client_for(published.dir, tmp_path / "state")
+    monitor(client)
+    (published.dir / "checkpoint").write_bytes(stale)
+    assert monitor(client).new_entries == 0  # stays at the stored size, reads nothing
+    r = monitor(client, from_start=True)
+    assert (r.current.size, r.new_entries, r.previous.size) == (300, 300, 310)
+    assert b"\n310\n" in client.store.load(ORIGIN)  # never moved back

@@ -346,3 +346,108 @@ def test_audit_entries_is_pure_and_orders_flags() -> None:
         [b"{}", release_entry(0), revocation_entry(release_entry(0))], AuditOptions())
     assert [r.index for r in releases] == [1] and revocations[0].release_index == 1
     assert [f.check for f in flags] == ["release.entry.format"]
+
+
+def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:
+    from test_measure_tdx_mrtd import build_image, expected_mrtd
+
+    from attest.release.statement import TdxMeasurement
+
+    image = build_image()
+    d = tmp_path / "tdx"
+    d.mkdir()
+    (d / sha(image).hex()).write_bytes(image)
+
+    def tdx_release(mrtd: bytes) -> Release:
+        return Release((Subject("td.qcow2", sha(b"td")),), "https://github.com/example/td",
+                       "a" * 40, "https://github.com/example/td/ci",
+                       (Artifact("firmware", "TDVF.fd", sha(image)),),
+                       Measurements(tdx=TdxMeasurement(mrtd, *(bytes(48),) * 3)))
+
+    two_pass = reproduce_release(tdx_release(expected_mrtd(image, True)), d)
+    assert two_pass.status == "reproduced"
+    assert two_pass.measurements[0]["config"] == {"page_order": "two-pass"}
+    assert any("RTMR" in n for n in two_pass.notes)
+    bad = reproduce_release(tdx_release(bytes(48)), d)
+    assert bad.status == "mismatch" and "tdx MRTD" in bad.describe()
+    not_tdvf = tmp_path / "snp"
+    not_tdvf.mkdir()
+    (not_tdvf / "TDVF.fd").write_bytes(OVMF)
+    release = dataclasses.replace(tdx_release(bytes(48)), artifacts=(
+        Artifact("firmware", "TDVF.fd", sha(OVMF)),))
+    result = reproduce_release(release, not_tdvf)
+    assert result.status == "mismatch" and "no firmware artifact is a TDVF image" in result.notes
+
+
+SIGSTORE_ROOT = Path(__file__).parent / "vectors" / "sigstore" / "trusted_root"
+WHEEL_BUNDLE = Path(__file__).parent / "vectors" / "sigstore" / "bundles" / \
+    "bundle_v3_github.whl.sigstore"
+
+
+def sigstore_policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sigstore-policy.toml"
+    path.write_text(policy_toml(extra=(
+        "[release.sigstore]\nrepository = \"trailofbits/rfc8785.py\"\n"
+        "workflow = \".github/workflows/release.yml\"\nref = \"refs/tags/v0.1.2\"\n"
+        f"trusted_root = \"{SIGSTORE_ROOT / 'production.trusted_root.json'}\"\n")))
+    return path
+
+
+def payload_sha256(entry: bytes) -> str:
+    from attest.release.dsse import parse_entry
+
+    return sha(parse_entry(entry).payload).hex()
+
+
+def test_sigstore_bundles_are_checked_against_the_policy_identity(tmp_path) -> None:
+    entries = [release_entry(0), release_entry(1)]
+    log = ReleaseLog(tmp_path)
+    log.add(*entries)
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    # A real GitHub Actions bundle by the policy's identity, but over another artifact.
+    (bundles / f"{payload_sha256(entries[0])}.sigstore.json").write_bytes(
+        WHEEL_BUNDLE.read_bytes())
+    policy = sigstore_policy_file(tmp_path)
+    code, out, _ = audit(str(log.dir), "--policy", str(policy), "--json")
+    assert code == 0 and json.loads(out)["checks"]["sigstore"] is False  # no bundle folder
+    code, out, err = audit(str(log.dir), "--policy", str(policy), "--json",
+                           "--sigstore-bundles", str(bundles))
+    assert code == cli_audit.EXIT_FLAGGED, err
+    report = json.loads(out)
+    assert report["checks"]["sigstore"] is True
+    flags = {f["index"]: f for f in report["flags"]}
+    assert set(flags) == {0, 1} and {f["check"] for f in flags.values()} == {"release.sigstore"}
+    assert "release.sigstore.artifact" in flags[0]["message"]  # signs something else
+    assert "absent" in flags[1]["message"]
+
+
+def test_a_verifying_sigstore_bundle_names_its_signer(tmp_path, monkeypatch) -> None:
+    """The wiring: the bundle named by the statement's SHA-256 reaches the check, and the SAN
+    it returns is listed (no real bundle signs our test statements)."""
+    import verifier.audit as audit_module
+
+    entry = release_entry(0)
+    seen: list[tuple[bytes, bytes | None]] = []
+
+    def fake_check(payload_sha: bytes, bundle: bytes | None, _policy: object) -> str:
+        seen.append((payload_sha, bundle))
+        return "https://github.com/example/ci@refs/tags/v1"
+
+    monkeypatch.setattr(audit_module, "check_release_sigstore", fake_check)
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    (bundles / f"{payload_sha256(entry)}.sigstore.json").write_bytes(b"bundle")
+    policy = load_policy(sigstore_policy_file(tmp_path))
+    releases, _, flags = audit_entries([entry], AuditOptions(release=policy.release,
+                                                             sigstore_dir=bundles))
+    assert flags == () and releases[0].sigstore_san.endswith("@refs/tags/v1")  # type: ignore[union-attr]
+    assert seen == [(bytes.fromhex(payload_sha256(entry)), b"bundle")]
+
+
+def test_long_runs_draw_a_progress_bar_on_stderr(tmp_path, policy_file, monkeypatch) -> None:
+    monkeypatch.setattr(cli_audit, "PROGRESS_MIN", 1)
+    log = ReleaseLog(tmp_path)
+    log.add(*(release_entry(i) for i in range(3)))
+    code, out, err = audit(str(log.dir), "--policy", str(policy_file), "--json")
+    assert code == 0 and "auditing entries" in err and json.loads(out)["ok"]
