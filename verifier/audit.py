@@ -35,6 +35,7 @@ any entry was flagged. Nothing here reads the clock; the caller wires the networ
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -206,8 +207,18 @@ class _Judge:
 
     def __init__(self, options: AuditOptions) -> None:
         self.options = options
+        self.opened: dict[bytes, VerifiedEntry | AttestlogError] = {}
         self.sigstore: dict[bytes, str | AttestlogError] = {}
         self.reproduced: dict[bytes, Reproduction] = {}
+
+    def open(self, entry: bytes, digest: bytes) -> VerifiedEntry | AttestlogError:
+        """Step 4 for one entry (cached by digest: ``--follow`` rounds reopen nothing)."""
+        if digest not in self.opened:
+            try:
+                self.opened[digest] = _open(entry, self.options.release)
+            except AttestlogError as err:
+                self.opened[digest] = err
+        return self.opened[digest]
 
     def sigstore_san(self, v: VerifiedEntry) -> str | AttestlogError | None:
         policy = self.options.release.sigstore if self.options.release else None
@@ -250,14 +261,10 @@ def audit_entries(entries: Sequence[bytes], options: AuditOptions, *,
     revocations: list[AuditedRevocation] = []
     for index, entry in enumerate(entries):
         digest = entry_digest(entry)
-        try:
-            v = _open(entry, options.release)
-        except FormatError as err:
-            flags.append(AuditFlag(CHECK_ENTRY_FORMAT, index, digest.hex(), _error_text(err)))
-            continue
-        except AttestlogError as err:
-            flags.append(AuditFlag(CHECK_RELEASE_SIGNATURE, index, digest.hex(),
-                                   _error_text(err)))
+        v = judge.open(entry, digest)
+        if isinstance(v, AttestlogError):
+            check = CHECK_ENTRY_FORMAT if isinstance(v, FormatError) else CHECK_RELEASE_SIGNATURE
+            flags.append(AuditFlag(check, index, digest.hex(), _error_text(v)))
             continue
         if isinstance(v.statement, Revocation):
             revocations.append(AuditedRevocation(index, digest, v.statement.release_digest,
@@ -275,20 +282,19 @@ def audit_entries(entries: Sequence[bytes], options: AuditOptions, *,
         releases.append(AuditedRelease(index, digest, v.statement, v.signers, san, (),
                                        reproduction))
     by_digest = {r.digest: r.index for r in reversed(releases)}  # first index wins
-    linked = []
+    linked: list[AuditedRevocation] = []
+    revoking: dict[bytes, list[AuditedRevocation]] = {}
     for rev in revocations:
         target = by_digest.get(rev.release_digest)
         if target is None:
             flags.append(AuditFlag(CHECK_REVOCATION_TARGET, rev.index, rev.digest.hex(),
                                    f"revokes {rev.release_digest.hex()}, which is no release "
                                    "of this log (accepted by the policy)"))
-        linked.append(AuditedRevocation(rev.index, rev.digest, rev.release_digest, rev.reason,
-                                        rev.signers, target))
-    out = tuple(
-        AuditedRelease(r.index, r.digest, r.release, r.signers, r.sigstore_san,
-                       tuple(v for v in linked if v.release_digest == r.digest),
-                       r.reproduction)
-        for r in releases)
+        rev = dataclasses.replace(rev, release_index=target)
+        linked.append(rev)
+        revoking.setdefault(rev.release_digest, []).append(rev)
+    out = tuple(dataclasses.replace(r, revoked_by=tuple(revoking.get(r.digest, ())))
+                for r in releases)
     flags.sort(key=lambda f: (f.index, f.check))
     return out, tuple(linked), tuple(flags)
 
