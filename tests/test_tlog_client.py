@@ -144,11 +144,14 @@ def test_split_view_is_caught_with_evidence(published, tmp_path) -> None:
     with pytest.raises(ConsistencyError) as info:
         forked.update()
     assert info.value.old and info.value.new and info.value.proof
-    evidence = forked.store.evidence(ORIGIN)
-    assert len(evidence) == 1
-    assert evidence[0]["old_checkpoint"].encode() == (published.dir / "checkpoint").read_bytes()
-    assert evidence[0]["new_checkpoint"].encode() == (fork.dir / "checkpoint").read_bytes()
-    assert evidence[0]["consistency_proof"]
+    (evidence,) = forked.store.evidence(ORIGIN)
+    assert info.value.got == str(evidence)
+    assert (evidence / "last-seen.checkpoint").read_bytes() == (
+        published.dir / "checkpoint").read_bytes()
+    assert (evidence / "presented.checkpoint").read_bytes() == (
+        fork.dir / "checkpoint").read_bytes()
+    proof_lines = (evidence / "consistency-proof").read_text().splitlines()
+    assert proof_lines[:2] == ["old_size 300", "new_size 400"] and len(proof_lines) > 2
     assert b"\n300\n" in forked.store.load(ORIGIN)  # not moved
 
 
@@ -292,3 +295,31 @@ def test_client_and_monitor_on_a_foreign_tile_tree(tmp_path) -> None:
     assert not (root / "tile/0/002.p").exists()  # filled up and removed, as Tessera does
     r = monitor(client)
     assert (r.previous.size, r.current.size, r.new_entries) == (600, 800, 200)
+def test_monitor_from_start_hands_every_entry_over_in_order(published, tmp_path) -> None:
+    client = client_for(published.dir, tmp_path / "state")
+    monitor(client)
+    published.grow(10)
+    seen: list[tuple[int, list[bytes]]] = []
+
+    def collect(first: int, batch: list[bytes]) -> None:
+        seen.append((first, batch))
+
+    r = monitor(client, on_entries=collect)
+    assert r.new_entries == 10 and r.verified is not None and r.verified.checkpoint == r.current
+    assert seen[0][0] == 256 and seen[-1][0] + len(seen[-1][1]) == 310  # whole bundles
+    seen.clear()
+    r = monitor(client, from_start=True, on_entries=collect)
+    assert r.new_entries == 310 and r.previous.size == 310
+    assert [e for _, batch in seen for e in batch] == [published.entry(i) for i in range(310)]
+
+
+def test_monitor_from_start_recomputes_a_stale_view(published, tmp_path) -> None:
+    stale = (published.dir / "checkpoint").read_bytes()
+    published.grow(10)
+    client = client_for(published.dir, tmp_path / "state")
+    monitor(client)
+    (published.dir / "checkpoint").write_bytes(stale)
+    assert monitor(client).new_entries == 0  # stays at the stored size, reads nothing
+    r = monitor(client, from_start=True)
+    assert (r.current.size, r.new_entries, r.previous.size) == (300, 300, 310)
+    assert b"\n310\n" in client.store.load(ORIGIN)  # never moved back

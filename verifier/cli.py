@@ -27,3 +27,6 @@ main.add_command(bundle_inspect)
 from verifier.cli_policy import policy_group  # noqa: E402
 
 main.add_command(policy_group)
+from verifier.cli_audit import audit_cmd  # noqa: E402
+
+main.add_command(audit_cmd)
