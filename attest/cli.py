@@ -28,3 +28,10 @@ main.add_command(gpu_evidence)
 from attest.collect.cli_tdx import tdx_quote_command  # noqa: E402
 
 main.add_command(tdx_quote_command)
+from attest.agent.cli_agent import agent_command  # noqa: E402
+
+main.add_command(agent_command)
+from attest.release.cli_publish import publish_command, revoke_command  # noqa: E402
+
+main.add_command(publish_command)
+main.add_command(revoke_command)

@@ -1,102 +1,291 @@
-"""The main job end to end on the embedded defaults (grows as issues land).
+"""attestlog end to end on one machine (`make demo`): every process on 127.0.0.1, simulated
+hardware, embedded defaults. Finishes in well under a minute and stops every process it
+started.
 
-Now: a transparency log on SQLite in a temporary directory, its Ed25519 note key generated,
-release entries added (durably sequenced, integrated into C2SP tiles), a checkpoint signed,
-an offline c2sp.org/tlog-proof produced and verified, a tampered proof refused, and the
-static tile tree published and read back the way a remote client would.
+The story:
+ 1. a release log (SQLite, `tlog serve`) with two witnesses (`tlog witness serve`) that must
+    both cosign every checkpoint;
+ 2. CI publishes build A (`attest publish`: signed statement -> log -> cosigned tlog-proof);
+    build B is signed but never published;
+ 3. node A runs build A (`attest agent --simulate`) and starts; node B runs build B and
+    REFUSES TO START (its measurement is not in the log); we force it up with the loudly
+    labelled dev flag `--unsafe-serve-unlogged`, as a malicious operator could;
+ 4. a client verifies both nodes (`verifier node URL`: every signature, certificate chain,
+    binding, the log evidence, the policy, and the TLS key): A is accepted, B refused
+    (`log.inclusion`);
+ 5. build A is revoked (`attest revoke`); the client now refuses A too (`release.revoked`).
+
+Everything here is SIMULATED hardware (attest.simulate): the policy says
+`unsafe_allow_simulated_hardware = true`, which no production policy may.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from transparency_log import tiles
-from transparency_log.checkpoint import open_checkpoint
-from transparency_log.errors import VerificationError
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
-from transparency_log.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
-
-ORIGIN = "demo.attestlog.example/releases"
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ORIGIN = "log.attestlog.test/releases"
+GPU_DRIVER, GPU_VBIOS = "550.90.07", "96.00.9F.00.01"
 
 
-def step(title: str) -> None:
-    print(f"\n== {title}")
+def say(text: str = "") -> None:
+    print(text, flush=True)
 
+
+def step(n: int, title: str) -> None:
+    say(f"\n== {n}. {title}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str,
+                  timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start listening on port {port}")
+
+
+class Processes:
+    """Starts the long-running services and stops every one of them at the end."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        say(f"   $ {' '.join(_short(a) for a in argv)} &")
+        log = open(self.work / f"{name}.log", "wb")
+        proc = subprocess.Popen([str(BIN / argv[0]), *argv[1:]], stdout=log,
+                                stderr=subprocess.STDOUT, cwd=self.work)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, name: str) -> None:
+        for n, p in self.procs:
+            if n == name and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(10)
+
+    def stop_all(self) -> None:
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for _, p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def log_of(self, name: str) -> str:
+        return (self.work / f"{name}.log").read_text(errors="replace")
+
+
+def _short(arg: str) -> str:
+    return arg if len(arg) <= 60 else arg[:28] + "..." + arg[-20:]
+
+
+def run(argv: Sequence[str], cwd: Path, *, check: bool = True,
+        show: bool = True) -> subprocess.CompletedProcess[str]:
+    if show:
+        say(f"   $ {' '.join(_short(a) for a in argv)}")
+    out = subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True,
+                         cwd=cwd, timeout=60)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"{argv[0]} {argv[1]} failed ({out.returncode}):\n"
+                           f"{out.stdout}{out.stderr}")
+    return out
+
+
+# --------------------------------------------------------------------------- the client
+
+def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
+                show_checks: bool = False) -> tuple[bool, str]:
+    """The client: `verifier node URL` fetches a fresh bundle for a random nonce over HTTPS,
+    verifies every signature, chain, binding, the log evidence (with a mirror of the log for
+    revocations) and the policy, and pins the node's TLS key. Returns (accepted, verdict)."""
+    argv = ["verifier", "node", url, "--policy", "client-policy.toml", "--simulated-trust",
+            trust, "--state", "client-state", "--log-url", log_url]
+    out = run(argv, work, check=False)
+    lines = out.stdout.rstrip().splitlines()
+    if show_checks:
+        say("\n".join("   " + line for line in lines[:-1]))
+    verdict = lines[-1] if lines else out.stderr.strip()
+    check = verdict.rsplit(" ", 1)[-1]
+    errors = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+    refusal = next((e for e in errors if e.startswith(check)), errors[-1] if errors else "")
+    accepted = out.returncode == 0
+    say(f"   {name}: {verdict}" + ("" if accepted else f"\n      {refusal}"))
+    return accepted, verdict + " " + refusal
+
+
+# --------------------------------------------------------------------------- the story
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="attestlog-demo-") as tmp:
-        work = Path(tmp)
-        step("log key")
-        skey, vkey = generate_keys(ORIGIN)
-        print(f"verifier key: {vkey}")
+    from attest.simulate.node_fixture import policy_toml
+    from attest.simulate.platform import simulated_measurements
 
-        step("log on SQLite")
-        storage = SqliteStorage(work / "log.db")
-        try:
-            log = Log(storage, ORIGIN)
-            releases = [f'{{"release": "inference-server", "version": "1.{i}.0"}}'.encode()
-                        for i in range(300)]
-            indexes = log.add(releases)
-            print(f"sequenced {len(indexes)} release entries durably (indexes "
-                  f"{indexes[0]}..{indexes[-1]})")
-            again = log.add([releases[7]])
-            print(f"adding release 7 again returns its existing index: {again[0]}")
-            state = log.integrate()
-            print(f"integrated into tiles: tree size {state.size}, root {state.root.hex()}")
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="attestlog-demo-"))
+    procs = Processes(work)
+    try:
+        step(1, "a release log with two witnesses (SQLite, 127.0.0.1 only)")
+        vkey = run(["tlog", "keygen", ORIGIN, "--out", "log.key"], work).stdout.strip()
+        run(["tlog", "init", "--db", "log.db", "--origin", ORIGIN, "--key", "log.key"], work)
+        witnesses = []
+        for i in range(2):
+            wname = f"witness{i}.attestlog.test"
+            wvkey = run(["tlog", "witness", "keygen", wname, "--out", f"w{i}.key"],
+                        work).stdout.strip()
+            port = free_port()
+            proc = procs.start(f"witness{i}", ["tlog", "witness", "serve", "--db", f"w{i}.db",
+                                               "--key", f"w{i}.key", "--log", vkey,
+                                               "--listen", f"127.0.0.1:{port}"])
+            witnesses.append((wname, wvkey, port, proc))
+        (work / "witnesses.policy").write_text(
+            "".join(f"witness w{i} {v} http://127.0.0.1:{p}\n"
+                    for i, (_, v, p, _) in enumerate(witnesses))
+            + "group both 2 w0 w1\nquorum both\n")
+        token = hashlib.sha256(os.urandom(16)).hexdigest()
+        (work / "ci.token").write_text(token)
+        (work / "submitters.toml").write_text(
+            f'[tokens]\nci = "{hashlib.sha256(token.encode()).hexdigest()}"\n')
+        log_port = free_port()
+        log_url = f"http://127.0.0.1:{log_port}"
+        log_proc = procs.start("log", ["tlog", "serve", "--db", "log.db", "--listen",
+                                       f"127.0.0.1:{log_port}", "--submitters",
+                                       "submitters.toml", "--witness-policy",
+                                       "witnesses.policy", "--interval", "0.2",
+                                       "--refresh", "30"])
+        for i, (_, _, port, proc) in enumerate(witnesses):
+            wait_for_port(port, proc, f"witness {i}")
+        wait_for_port(log_port, log_proc, "tlog serve")
+        say(f"   log {ORIGIN} at {log_url}; checkpoints need both witnesses' cosignatures")
 
-            step("checkpoint")
-            note = log.publish(Signer(skey), datetime.now(UTC))
-            print(note.decode().rstrip())
+        step(2, "CI publishes build A; build B is signed but never published")
+        rel = run(["attest", "release", "keygen", "--out", "release"], work).stdout.strip()
+        say(f"   release key id {rel}")
+        builds = {}
+        for build in ("a", "b"):
+            d = Path(f"build-{build}")
+            (work / d).mkdir()
+            image = f"inference node image, build {build}\n".encode() * 64
+            (work / d / "image.raw").write_bytes(image)
+            m = simulated_measurements(f"demo-build-{build}".encode())
+            builds[build] = d
+            argv = ["attest", "publish", "--release-key", "release.key", "--name",
+                    f"inference-node-{build}.img", "--image", str(d / "image.raw"),
+                    "--repository", "https://github.com/example/inference-node",
+                    "--commit", hashlib.sha1(build.encode()).hexdigest(),
+                    "--builder", "https://ci.example/builders/reproducible",
+                    "--artifact", f"disk={d / 'image.raw'}",
+                    "--snp", f"4:EPYC-v4:qemu:{m['measurement'].hex()}",
+                    "--tdx", ":".join(m[k].hex() for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2")),
+                    "--gpu-driver", GPU_DRIVER, "--gpu-vbios", GPU_VBIOS]
+            if build == "a":
+                argv += ["--log", log_url, "--log-vkey", vkey, "--witness-policy",
+                         "witnesses.policy", "--token-file", "ci.token"]
+            else:
+                argv += ["--no-submit"]
+            out = run(argv, work)
+            say("   " + (out.stdout.strip() or out.stderr.strip()).replace("\n", "\n   "))
+        digest_a = hashlib.sha256(
+            (work / builds["a"] / "inference-node-a.img.release.json").read_bytes()).hexdigest()
 
-            step("offline inclusion proof (c2sp.org/tlog-proof@v1) for entry 42")
-            proof_text = log.prove(42).to_text()
-            (work / "entry42.tlog-proof").write_bytes(proof_text)
-            proof = parse_tlog_proof(proof_text)
-            cp = verify_tlog_proof(releases[42], proof, Verifier(vkey))
-            print(f"{len(proof.hashes)} path hashes; verified against checkpoint of size "
-                  f"{cp.size}: OK")
+        step(3, "two simulated nodes boot: A (SEV-SNP + 1 GPU) and B (TDX + 1 GPU)")
+        pub = (work / "release.pub").read_text().strip()
+        urls, base, trust = {}, {}, {}
+        for build, cpu in (("a", "sev-snp"), ("b", "tdx")):
+            port = free_port()
+            base[build] = f"https://127.0.0.1:{port}"
+            urls[build] = f"{base[build]}/.well-known/attestlog/bundle"
+            # --simulate writes the simulated roots here; only a policy with
+            # unsafe_allow_simulated_hardware = true lets the client use them.
+            trust[build] = f"node-{build}/simulated-trust.json"
+            (work / f"node-{build}.toml").write_text(
+                f'listen = "127.0.0.1:{port}"\nstate_dir = "node-{build}"\n'
+                f'hostnames = ["127.0.0.1"]\n'
+                f'[log]\nurl = "{log_url}"\nvkey = "{vkey}"\n'
+                f'witness_policy = """\n{(work / "witnesses.policy").read_text()}"""\n'
+                f'[release]\nkeys = ["{pub}"]\n'
+                # on_revocation = "warn": keep serving after a revocation, as a compromised
+                # node would, so the client's refusal can be shown.
+                f'[agent]\nproof_refresh = 1\non_revocation = "warn"\n'
+                f'[simulate]\ncpu = "{cpu}"\ngpus = 1\nseed = "demo-build-{build}"\n')
+        node_a = procs.start("node-a", ["attest", "agent", "--config", "node-a.toml",
+                                        "--simulate"])
+        wait_for_port(int(urls["a"].split(":")[2].split("/")[0]), node_a, "node A")
+        say("   node A: " + procs.log_of("node-a").strip().splitlines()[-1])
+        refused = run(["attest", "agent", "--config", "node-b.toml", "--simulate"], work,
+                      check=False)
+        last = refused.stderr.strip().splitlines()[-1]
+        say(f"   node B exited with status {refused.returncode}:\n   {last}")
+        if refused.returncode == 0 or "agent.release.not_logged" not in last:
+            raise RuntimeError("node B should have refused to start")
+        say("   ... so we force node B up with the dev-only flag, as a malicious operator "
+            "could:")
+        node_b = procs.start("node-b", [
+            "attest", "agent", "--config", "node-b.toml", "--simulate",
+            "--unsafe-serve-unlogged", "--release-entry",
+            str(builds["b"] / "inference-node-b.img.release.json")])
+        wait_for_port(int(urls["b"].split(":")[2].split("/")[0]), node_b, "node B")
 
-            step("tampered proofs")
-            flipped = bytearray(proof.hashes[0])
-            flipped[0] ^= 1
-            forged = [
-                ("one bit of the path flipped",
-                 TlogProof(proof.index, (bytes(flipped), *proof.hashes[1:]),
-                           proof.checkpoint_note), releases[42]),
-                ("another entry claimed at index 42", proof, b'{"release": "backdoored"}'),
-                ("the index moved to 43", TlogProof(43, proof.hashes, proof.checkpoint_note),
-                 releases[42]),
-            ]
-            for what, bad, entry in forged:
-                try:
-                    verify_tlog_proof(entry, bad, Verifier(vkey))
-                except VerificationError as err:
-                    print(f"{what}: refused ({err})")
-                else:
-                    print(f"BUG: {what}: accepted")
-                    return 1
+        step(4, "a client verifies both nodes (verifier node)")
+        policy = work / "client-policy.toml"
+        policy.write_text(policy_toml(log_vkey=vkey, witness_vkeys=[w[1] for w in witnesses],
+                                      quorum=2, release_key_text=pub, gpus=1,
+                                      gpu_driver=GPU_DRIVER, gpu_vbios=GPU_VBIOS))
+        ok_a, _ = verify_node("node A", base["a"], work, trust=trust["a"], log_url=log_url,
+                              show_checks=True)
+        ok_b, why_b = verify_node("node B", base["b"], work, trust=trust["b"], log_url=log_url)
+        if not ok_a or ok_b or "log.inclusion" not in why_b:
+            raise RuntimeError("unexpected verdicts")
 
-            step("static tile tree (C2SP tlog-tiles)")
-            public = work / "public"
-            stats = publish_tiles(log, public)
-            for path in sorted(p.relative_to(public) for p in public.rglob("*") if p.is_file()):
-                print(f"  {path}")
-            print(f"{stats.written} files for tree size {stats.size}")
-            served_cp, _ = open_checkpoint((public / "checkpoint").read_bytes(), Verifier(vkey))
-            remote = tiles.TileReader(lambda p: (public / p).read_bytes(), served_cp.size)
-            same = remote.inclusion_proof(42) == list(proof.hashes)
-            print(f"a client reading only the static files gets the same proof: {same}")
-            if not same or remote.root() != served_cp.root:
-                return 1
-        finally:
-            storage.close()
-    return 0
+        step(5, "build A is revoked; the client refuses node A too")
+        out = run(["attest", "revoke", f"sha256:{digest_a}", "--reason",
+                   "demo: CVE in the inference server", "--log", log_url, "--log-vkey", vkey,
+                   "--witness-policy", "witnesses.policy", "--release-key", "release.key",
+                   "--token-file", "ci.token", "--out", "revocations"], work)
+        say("   " + out.stdout.strip())
+        say("   node A keeps serving (its config says on_revocation = \"warn\", as a compromised "
+            "node would); the client still refuses it:")
+        ok_a, why_a = verify_node("node A", base["a"], work, trust=trust["a"], log_url=log_url)
+        if ok_a or "release.revoked" not in why_a:
+            raise RuntimeError("node A should now be refused")
+        say(f"\ndone in {time.monotonic() - started:.1f}s: accepted the logged build, refused "
+            "the unlogged one (log.inclusion) and the revoked one (release.revoked)")
+        return 0
+    except Exception:
+        for name, _ in procs.procs:
+            sys.stderr.write(f"--- {name} log ---\n{procs.log_of(name)[-3000:]}\n")
+        raise
+    finally:
+        procs.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+        alive = [name for name, p in procs.procs if p.poll() is None]
+        say(f"stopped all {len(procs.procs)} background processes" if not alive
+            else f"STILL RUNNING: {', '.join(alive)}")
 
 
 if __name__ == "__main__":

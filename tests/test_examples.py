@@ -9,8 +9,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_runs() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")],
+def _run(script: str) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / script)],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "refused" in out.stdout
+    return out
+
+
+def test_log_demo_runs() -> None:
+    assert "refused" in _run("log_demo.py").stdout
+
+
+def test_demo_end_to_end() -> None:
+    """`make demo`: log + 2 witnesses, publish, two simulated nodes, client verdicts, revoke."""
+    out = _run("demo.py").stdout
+    assert "REFUSING TO START: agent.release.not_logged" in out
+    assert "node A: verdict: ACCEPTED" in out
+    assert "node B: verdict: REFUSED  by log.inclusion" in out
+    assert "node A: verdict: REFUSED  by release.revoked" in out
+    assert "stopped all 5 background processes" in out

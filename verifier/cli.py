@@ -30,3 +30,7 @@ main.add_command(policy_group)
 from verifier.cli_audit import audit_cmd  # noqa: E402
 
 main.add_command(audit_cmd)
+from verifier.cli_verify import bundle_command, node_command  # noqa: E402
+
+main.add_command(node_command)
+main.add_command(bundle_command)

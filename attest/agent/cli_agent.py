@@ -1,0 +1,137 @@
+"""`attest agent --config FILE [--simulate]`: the node's boot-time agent (docs/operations.md,
+"Node agent"). The only place the agent wires in the wall clock, files and the network."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import uvicorn
+
+from attest.agent.config import AgentConfig, load_config
+from attest.agent.node_identity import make_node_identity
+from attest.agent.release_lookup import OwnRelease, ReleaseTracker
+from attest.agent.service import BUNDLE_PATH, NodeAgent, boot_agent, create_agent_app
+from attest.platform import LaunchIdentity, Platform, detect_platform
+from attest.release.dsse import entry_digest
+from transparency_log.client import LogClient, source_for
+from transparency_log.errors import AttestlogError, PolicyError
+from transparency_log.note import Verifier
+from transparency_log.tlog_proof import TlogProof
+
+BANNER = ("*** SIMULATED HARDWARE: attest agent --simulate makes evidence signed by test keys "
+          "(attest.simulate). Every bundle says simulated = true; no production policy "
+          "accepts it. ***")
+UNLOGGED_BANNER = ("*** UNSAFE: --unsafe-serve-unlogged: this node's build is NOT in the release "
+                   "log; it serves anyway, for demonstrations of client refusal only. ***")
+EXIT_REFUSED = 1
+
+
+def _platform(cfg: AgentConfig, simulate: bool) -> Platform:
+    if not simulate:
+        return detect_platform()
+    from attest.simulate.platform import SimulatedPlatform
+
+    s = cfg.simulate
+    try:
+        return SimulatedPlatform(cpu=s.cpu, gpus=s.gpus, cc_mode=s.cc_mode,
+                                 seed=s.seed.encode(), now=datetime.now(UTC))
+    except ValueError as err:
+        from transparency_log.errors import TrustConfigError
+
+        raise TrustConfigError("agent.config", str(err), field="simulate") from None
+
+
+def _unlogged(entry_file: str):  # type: ignore[no-untyped-def]
+    def serve_unlogged(tracker: ReleaseTracker, err: PolicyError) -> OwnRelease:
+        entry = Path(entry_file).read_bytes()
+        cp = tracker.client.checkpoint()
+        # No inclusion path exists: staple the current checkpoint with an empty path, which
+        # every client refuses as log.inclusion.
+        proof = TlogProof(0, (), cp.note).to_text()
+        return OwnRelease(entry, 0, entry_digest(entry), proof, cp.checkpoint.size)
+
+    return serve_unlogged
+
+
+def _refuse(err: AttestlogError) -> None:
+    detail = str(err.failures[0]) if isinstance(err, PolicyError) else str(err)
+    click.echo(f"attest agent: REFUSING TO START: {detail}", err=True)
+    raise SystemExit(err.exit_code or EXIT_REFUSED)
+
+
+@click.command("agent")
+@click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False),
+              help="Agent configuration (TOML; examples/agent.example.toml).")
+@click.option("--simulate", is_flag=True,
+              help="Run on simulated hardware ([simulate] table). Loudly labelled.")
+@click.option("--unsafe-serve-unlogged", "unsafe_unlogged", is_flag=True,
+              help="DEV ONLY: serve even though this build is not in the log (clients refuse "
+                   "it with log.inclusion). Needs --release-entry.")
+@click.option("--release-entry", type=click.Path(dir_okay=False, exists=True),
+              help="With --unsafe-serve-unlogged: the (unlogged) release entry to staple.")
+def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
+                  release_entry: str | None) -> None:
+    """Boot-time agent: check this node's build is logged and not revoked, then serve
+    evidence bundles over HTTPS. Refuses to start (non-zero exit, one line) otherwise."""
+    if unsafe_unlogged and release_entry is None:
+        raise click.UsageError("--unsafe-serve-unlogged needs --release-entry")
+    cfg = load_config(config_file)
+    if simulate:
+        click.echo(BANNER, err=True)
+    if unsafe_unlogged:
+        click.echo(UNLOGGED_BANNER, err=True)
+    host, _, port_text = cfg.listen.rpartition(":")
+    if not port_text.isdigit():
+        raise click.BadParameter(f"listen must be HOST:PORT, got {cfg.listen!r}")
+    try:
+        platform = _platform(cfg, simulate)
+        identity = make_node_identity(datetime.now(UTC), cfg.hostnames)
+        client = LogClient(source_for(cfg.log_url), Verifier(cfg.log_vkey),
+                           policy=cfg.witness_policy)
+
+        def make_tracker(ident: LaunchIdentity) -> ReleaseTracker:
+            return ReleaseTracker(client, cfg.release_keys, ident, threshold=cfg.threshold)
+
+        agent = boot_agent(platform, identity, make_tracker, settings=cfg.agent,
+                           wall=time.time, monotonic=time.monotonic,
+                           unsafe_unlogged=_unlogged(release_entry) if unsafe_unlogged
+                           else None)
+    except AttestlogError as err:
+        _refuse(err)
+        return
+    key_path, cert_path = identity.write(cfg.state_dir)
+    if agent.trust_json is not None:
+        (cfg.state_dir / "simulated-trust.json").write_bytes(agent.trust_json)
+    _serve(agent, host or "127.0.0.1", int(port_text), key_path, cert_path)
+
+
+def _serve(agent: NodeAgent, host: str, port: int, key_path: Path, cert_path: Path) -> None:
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(target=agent.run_refresher, args=(stop,), daemon=True,
+                                  name="tlog-proof-refresh")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+    app = create_agent_app(agent)
+    app.router.lifespan_context = lifespan
+    logging.basicConfig(level=logging.WARNING, format="attest agent: %(message)s")
+    own = agent.own
+    click.echo(f"attest agent: {agent.platform.describe()}; release sha256:{own.digest.hex()} "
+               f"(log index {own.index}, checkpoint size {own.checkpoint_size}); serving "
+               f"https://{host}:{port}{BUNDLE_PATH}", err=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            ssl_keyfile=str(key_path), ssl_certfile=str(cert_path),
+                            server_header=False, lifespan="on", timeout_graceful_shutdown=2)
+    uvicorn.Server(config).run()

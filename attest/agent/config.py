@@ -1,0 +1,154 @@
+"""The agent's configuration file (TOML; docs/operations.md "Node agent"; example in
+examples/agent.example.toml). Fail-closed like the client policy: an unknown key or table,
+or a value of the wrong type, is a TrustConfigError naming it (exit 4)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attest.release.keys import ReleasePublicKey
+from transparency_log.errors import TrustConfigError
+from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+
+__all__ = ["AgentConfig", "AgentSettings", "SimulateSettings", "load_config", "parse_config"]
+
+CHECK = "agent.config"
+ON_REVOCATION = ("stop", "warn")
+
+
+def _fail(message: str, where: str, got: Any = None, want: Any = None) -> TrustConfigError:
+    return TrustConfigError(CHECK, message, field=where, got=got, want=want)
+
+
+class _Table:
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _fail("not a table", where or "file")
+        self.value, self.where, self.seen = value, where, set()
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        path = f"{self.where}.{key}" if self.where else key
+        self.seen.add(key)
+        if key not in self.value:
+            if default is ...:
+                raise _fail("missing key", path)
+            return default
+        v = self.value[key]
+        if isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise _fail("wrong type", path, got="bool")
+        if not isinstance(v, kind):
+            raise _fail("wrong type", path, got=type(v).__name__)
+        return v
+
+    def table(self, key: str, *, required: bool = True) -> _Table | None:
+        if key not in self.value and not required:
+            self.seen.add(key)
+            return None
+        return _Table(self.get(key, dict), f"{self.where}.{key}" if self.where else key)
+
+    def finish(self) -> None:
+        extra = sorted(set(self.value) - self.seen)
+        if extra:
+            where = f"{self.where}.{extra[0]}" if self.where else extra[0]
+            raise _fail("unknown key", where, got=extra[0])
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """``[agent]``: timings and limits of the running agent."""
+
+    proof_refresh: float = 300.0
+    fresh_per_second: float = 2.0
+    fresh_burst: int = 10
+    cached_max_age: float = 60.0
+    on_revocation: str = "stop"
+
+
+@dataclass(frozen=True)
+class SimulateSettings:
+    """``[simulate]``: the simulated node ``--simulate`` runs (attest.simulate.platform)."""
+
+    cpu: str = "sev-snp"
+    gpus: int = 1
+    cc_mode: str = "on"
+    seed: str = "attestlog-sim"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    listen: str
+    state_dir: Path
+    log_url: str
+    log_vkey: str
+    release_keys: tuple[ReleasePublicKey, ...]
+    threshold: int = 1
+    witness_policy: WitnessPolicy | None = None
+    hostnames: tuple[str, ...] = ("localhost",)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    simulate: SimulateSettings = field(default_factory=SimulateSettings)
+
+
+def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
+    v = float(t.get(key, (int, float), default))
+    if not lo <= v <= hi:
+        raise _fail("out of range", f"{t.where}.{key}", got=v, want=f"{lo}..{hi}")
+    return v
+
+
+def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
+    try:
+        top = _Table(tomllib.loads(data.decode("utf-8")), "")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise _fail(f"not TOML: {err}", "file") from None
+    listen = top.get("listen", str, "127.0.0.1:8443")
+    state_dir = base_dir / top.get("state_dir", str)
+    hostnames = top.get("hostnames", list, ["localhost"])
+    if not hostnames or not all(isinstance(h, str) and h for h in hostnames):
+        raise _fail("want a non-empty list of host names", "hostnames")
+    log = top.table("log")
+    assert log is not None
+    url = log.get("url", str)
+    vkey = log.get("vkey", str)
+    wp_text = log.get("witness_policy", str, None)
+    log.finish()
+    witness_policy = parse_witness_policy(wp_text.encode()) if wp_text is not None else None
+    rel = top.table("release")
+    assert rel is not None
+    keys_text = rel.get("keys", list)
+    if not keys_text or not all(isinstance(k, str) for k in keys_text):
+        raise _fail("want a non-empty list of release public keys", "release.keys")
+    keys = tuple(ReleasePublicKey.from_text(k.strip() + "\n") for k in keys_text)
+    threshold = int(_number(rel, "threshold", 1, 1, len(keys)))
+    rel.finish()
+    settings = AgentSettings()
+    ag = top.table("agent", required=False)
+    if ag is not None:
+        on_rev = ag.get("on_revocation", str, "stop")
+        if on_rev not in ON_REVOCATION:
+            raise _fail("unknown value", "agent.on_revocation", got=on_rev, want=ON_REVOCATION)
+        settings = AgentSettings(_number(ag, "proof_refresh", 300, 0.1, 86400),
+                                 _number(ag, "fresh_per_second", 2, 0.01, 1000),
+                                 int(_number(ag, "fresh_burst", 10, 1, 10000)),
+                                 _number(ag, "cached_max_age", 60, 1, 86400), on_rev)
+        ag.finish()
+    sim = SimulateSettings()
+    st = top.table("simulate", required=False)
+    if st is not None:
+        sim = SimulateSettings(st.get("cpu", str, "sev-snp"), int(_number(st, "gpus", 1, 0, 8)),
+                               st.get("cc_mode", str, "on"), st.get("seed", str, "attestlog-sim"))
+        st.finish()
+    top.finish()
+    return AgentConfig(listen, state_dir, url, vkey, keys, threshold, witness_policy,
+                       tuple(hostnames), settings, sim)
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise _fail(f"cannot read config: {err}", "file", got=str(p)) from None
+    return parse_config(data, p.parent)

@@ -1,0 +1,235 @@
+"""The running node agent: boot-time self-check, bundle making and the HTTP endpoint.
+
+Boot (:func:`boot_agent`) — any failure means the agent does not start (the CLI prints one
+line naming the check and exits non-zero, so the systemd unit fails):
+
+1. collect a probe bundle's evidence for a random nonce: the CPU report/quote and every GPU
+   report (FetchError when evidence cannot be collected; ``gpu.collect.cc_mode`` when the
+   GPUs are not in CC mode);
+2. refuse GPUs whose CC mode is anything but ``on`` (``agent.gpu.cc_mode``: DEVTOOLS mode
+   is debuggable);
+3. read the launch identity from the CPU evidence and find this build in the release log
+   (:class:`attest.agent.release_lookup.ReleaseTracker`): ``agent.release.not_logged`` /
+   ``agent.release.revoked``.
+
+Serving (:func:`create_agent_app`, docs/formats.md "Node agent HTTP API"):
+
+- ``POST /.well-known/attestlog/bundle``, body = the client's nonce (32..64 raw bytes,
+  ``application/octet-stream``): a fresh bundle (``application/cbor``). Fresh reports are
+  rate-limited by a token bucket (429 with ``Retry-After``).
+- ``GET /.well-known/attestlog/bundle``: the cached bundle, whose nonce is a timestamp
+  (:mod:`attest.agent.nonce`), remade when older than ``cached_max_age``.
+- ``GET /.well-known/attestlog/simulated-trust``: only with ``--simulate``, the simulated
+  roots (attest.simulate.platform.SimulatedTrust JSON).
+
+The tlog-proof is refreshed every ``proof_refresh`` seconds (:meth:`NodeAgent.refresh`);
+when the release is found revoked the agent stops serving bundles (503) unless
+``on_revocation = "warn"`` (it then logs and keeps its last proof).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from attest.agent.config import AgentSettings
+from attest.agent.node_identity import NodeIdentity
+from attest.agent.nonce import is_time_nonce, time_nonce
+from attest.agent.release_lookup import CHECK_REVOKED, OwnRelease, ReleaseTracker
+from attest.bundle_builder import build_bundle, collect_evidence
+from attest.formats.bundle import MAX_NONCE, MIN_NONCE
+from attest.platform import LaunchIdentity, Platform, launch_identity
+from transparency_log.asgi_serving import BodyError, read_body, text_response
+from transparency_log.errors import AttestlogError, PolicyError, PolicyFailure
+
+__all__ = ["BUNDLE_PATH", "TRUST_PATH", "NodeAgent", "TokenBucket", "boot_agent",
+           "create_agent_app", "probe_identity"]
+
+log = logging.getLogger("attest.agent")
+BUNDLE_PATH = "/.well-known/attestlog/bundle"
+TRUST_PATH = "/.well-known/attestlog/simulated-trust"
+CBOR = "application/cbor"
+
+
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; ``clock`` is a monotonic clock."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = float(burst)
+        self.last = clock()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0.0 when a token was taken, else the seconds until one is available."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+def probe_identity(platform: Platform, node_key: bytes,
+                   random: Callable[[int], bytes] = os.urandom) -> LaunchIdentity:
+    """Boot steps 1-2: collect everything once, check the GPUs' CC mode, return the launch
+    identity (raises the collector's FetchError, or PolicyError ``agent.gpu.cc_mode``)."""
+    got = collect_evidence(platform, random(32), node_key)
+    state = got.gpu_state
+    if state.attached and state.cc_mode != "on":
+        raise PolicyError([PolicyFailure("agent.gpu.cc_mode", "gpu_state.cc_mode",
+                                         state.cc_mode, "on",
+                                         "GPUs must run in confidential-computing mode")])
+    return launch_identity(got.cpu)
+
+
+@dataclass
+class NodeAgent:
+    """What the HTTP app serves from. Thread-safe; ``wall`` is the wall clock (unix seconds)
+    for cached-bundle nonces, ``monotonic`` the rate limiter's clock."""
+
+    platform: Platform
+    identity: NodeIdentity
+    tracker: ReleaseTracker | None
+    own: OwnRelease
+    settings: AgentSettings
+    wall: Callable[[], float]
+    monotonic: Callable[[], float]
+    simulated: bool
+    random: Callable[[int], bytes] = os.urandom
+    trust_json: bytes | None = None
+    stopped: str | None = None
+
+    def __post_init__(self) -> None:
+        self.bucket = TokenBucket(self.settings.fresh_per_second, self.settings.fresh_burst,
+                                  self.monotonic)
+        self._lock = threading.Lock()
+        self._cached: tuple[float, bytes] | None = None
+
+    def bundle(self, nonce: bytes) -> bytes:
+        own = self.own
+        return build_bundle(self.platform, nonce, self.identity.node_key, own.entry,
+                            own.tlog_proof, simulated=self.simulated).encode()
+
+    def cached_bundle(self) -> bytes:
+        with self._lock:
+            now = self.wall()
+            if self._cached is None or now - self._cached[0] >= self.settings.cached_max_age:
+                nonce = time_nonce(int(now), self.random(8))
+                self._cached = (now, self.bundle(nonce))
+            return self._cached[1]
+
+    def refresh(self) -> None:
+        """Re-read the log: a fresh tlog-proof under the newest checkpoint, or, when the
+        release was revoked meanwhile, stop serving (``on_revocation = "stop"``)."""
+        if self.tracker is None:
+            return
+        try:
+            own = self.tracker.current()
+        except PolicyError as err:
+            if err.check == CHECK_REVOKED:
+                log.error("THIS NODE'S RELEASE WAS REVOKED: %s", err.failures[0])
+                if self.settings.on_revocation == "stop":
+                    self.stopped = str(err.failures[0])
+            else:
+                log.error("release lookup failed: %s", err)
+            return
+        except AttestlogError as err:  # log unreachable: keep the last proof
+            log.warning("tlog-proof refresh failed, keeping the last one: %s", err)
+            return
+        with self._lock:
+            self.own = own
+            self._cached = None
+
+    def run_refresher(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.proof_refresh):
+            self.refresh()
+
+
+def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callable[
+        [LaunchIdentity], ReleaseTracker], *, settings: AgentSettings,
+        wall: Callable[[], float], monotonic: Callable[[], float],
+        random: Callable[[int], bytes] = os.urandom,
+        unsafe_unlogged: Callable[[ReleaseTracker, PolicyError], OwnRelease] | None = None,
+        ) -> NodeAgent:
+    """Boot steps 1-3 (module docstring); raises on any refusal."""
+    ident = probe_identity(platform, identity.node_key, random)
+    tracker = make_tracker(ident)
+    try:
+        own = tracker.current()
+    except PolicyError as err:
+        if unsafe_unlogged is None or err.check != "agent.release.not_logged":
+            raise
+        own = unsafe_unlogged(tracker, err)
+        tracker = None  # type: ignore[assignment]
+    trust = getattr(platform, "trust", None)
+    return NodeAgent(platform, identity, tracker, own, settings, wall, monotonic,
+                     simulated=platform.simulated, random=random,
+                     trust_json=trust().to_json() if platform.simulated and trust else None)
+
+
+def create_agent_app(agent: NodeAgent) -> Starlette:
+    """The agent's ASGI app (module docstring)."""
+
+    def unavailable() -> Response | None:
+        if agent.stopped is not None:
+            return text_response(503, f"not serving: this node's release is revoked "
+                                      f"({agent.stopped})")
+        return None
+
+    async def post_bundle(request: Request) -> Response:
+        if (r := unavailable()) is not None:
+            return r
+        try:
+            nonce = await read_body(request, MAX_NONCE, 5.0)
+        except BodyError as err:
+            return err.response()
+        if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
+            return text_response(400, f"nonce must be {MIN_NONCE}..{MAX_NONCE} raw bytes, got "
+                                      f"{len(nonce)}")
+        if is_time_nonce(nonce):
+            return text_response(400, "nonce uses the cached-bundle prefix")
+        wait = agent.bucket.take()
+        if wait:
+            return text_response(429, "too many fresh reports; retry later or GET the "
+                                      "cached bundle", {"Retry-After": str(max(1, int(wait + 1)))})
+        try:
+            data = await run_in_threadpool(agent.bundle, nonce)
+        except AttestlogError as err:
+            log.error("bundle failed: %s", err)
+            return text_response(503, f"evidence unavailable: {err.check}")
+        return Response(data, media_type=CBOR, headers={"Cache-Control": "no-store"})
+
+    async def get_bundle(request: Request) -> Response:
+        if (r := unavailable()) is not None:
+            return r
+        try:
+            data = await run_in_threadpool(agent.cached_bundle)
+        except AttestlogError as err:
+            log.error("bundle failed: %s", err)
+            return text_response(503, f"evidence unavailable: {err.check}")
+        return Response(data, media_type=CBOR, headers={"Cache-Control": "no-cache"})
+
+    async def get_trust(request: Request) -> Response:
+        if agent.trust_json is None:
+            return text_response(404, "not found")
+        return Response(agent.trust_json, media_type="application/json")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return text_response(404, "not found")
+
+    routes = [Route(BUNDLE_PATH, post_bundle, methods=["POST"]),
+              Route(BUNDLE_PATH, get_bundle, methods=["GET"]),
+              Route(TRUST_PATH, get_trust, methods=["GET"])]
+    return Starlette(routes=routes, exception_handlers={404: not_found})

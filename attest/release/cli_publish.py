@@ -1,0 +1,225 @@
+"""`attest publish` and `attest revoke`: sign a release (or a revocation), submit it to the
+log, wait for a witness-cosigned checkpoint and save the entry and its tlog-proof.
+
+    attest publish --log URL --log-vkey VKEY --release-key KEY (--token-file F |
+        --submitter NAME --submitter-key F) --name NAME --image FILE --repository URI
+        --commit HEX --builder URI [--artifact KIND=FILE ...]
+        [--snp VCPUS:VCPU_TYPE:VMM:HEX ... | --ovmf F --vcpus N --vcpu-type T ...]
+        [--tdx MRTD:RTMR0:RTMR1:RTMR2] [--gpu-driver V ... --gpu-vbios V ...] [--out DIR]
+
+writes ``DIR/NAME.release.json`` (the log entry: canonical DSSE JSON) and
+``DIR/NAME.tlog-proof`` (c2sp.org/tlog-proof@v1, checked against ``--log-vkey`` and, when
+given, ``--witness-policy`` before it is saved). ``--no-submit`` only signs and writes the
+entry (a build that is signed but not published: clients refuse it, ``log.inclusion``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from attest.measure.snp_launch import (
+    VCPU_SIGNATURES,
+    KernelHashes,
+    OvmfImage,
+    VmmType,
+    snp_launch_measurement,
+)
+from attest.release.dsse import entry_digest, sign_statement
+from attest.release.keys import load_signing_key_file
+from attest.release.statement import (
+    ARTIFACT_KINDS,
+    Artifact,
+    GpuAllowList,
+    Measurements,
+    Release,
+    Revocation,
+    SnpMeasurement,
+    Subject,
+    TdxMeasurement,
+)
+from attest.release.submit_client import SubmitAuth, submit_entry
+from transparency_log.clitools import read_input
+from transparency_log.errors import TrustConfigError
+from transparency_log.note import Verifier
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.witness_policy import parse_witness_policy
+
+_HEX48 = r"[0-9a-f]{96}"
+_SNP = re.compile(rf"(\d+):([0-9A-Za-z][0-9A-Za-z._+-]*):(qemu|ec2|gce):({_HEX48})")
+_TDX = re.compile(rf"({_HEX48}):({_HEX48}):({_HEX48}):({_HEX48})")
+
+
+def _auth(token_file: str | None, submitter: str | None, submitter_key: str | None,
+          ) -> SubmitAuth:
+    if token_file is not None:
+        return SubmitAuth(token=Path(token_file).read_text(encoding="utf-8").strip())
+    if submitter is None or submitter_key is None:
+        raise click.UsageError("give --token-file, or --submitter and --submitter-key")
+    key = load_signing_key_file(Path(submitter_key)).private_key
+    if not isinstance(key, Ed25519PrivateKey):
+        raise TrustConfigError("publish.auth", "submitter keys are Ed25519",
+                               field="submitter-key", got=type(key).__name__)
+    return SubmitAuth(submitter=submitter, key=key)
+
+
+def _submit(entry: bytes, log_url: str, log_vkey: str, witness_policy: str | None,
+            auth: SubmitAuth) -> bytes:
+    proof_bytes = submit_entry(log_url, entry, auth)
+    policy = parse_witness_policy(read_input(witness_policy)) if witness_policy else None
+    cp = verify_tlog_proof(entry, parse_tlog_proof(proof_bytes), Verifier(log_vkey), policy)
+    click.echo(f"logged at index {parse_tlog_proof(proof_bytes).index}, checkpoint "
+               f"{cp.origin} size {cp.size}", err=True)
+    return proof_bytes
+
+
+def _submission_options(f):  # type: ignore[no-untyped-def]
+    for option in reversed([
+        click.option("--log", "log_url", help="The log's base URL (tlog serve)."),
+        click.option("--log-vkey", help="The log's verifier key (checks the returned proof)."),
+        click.option("--witness-policy", type=click.Path(dir_okay=False),
+                     help="tlog-policy file the returned checkpoint must satisfy."),
+        click.option("--release-key", required=True, type=click.Path(dir_okay=False),
+                     help="Release signing key (attest release keygen)."),
+        click.option("--token-file", type=click.Path(dir_okay=False),
+                     help="File holding the log's submitter bearer token."),
+        click.option("--submitter", help="Submitter name (Tlog-Signature authentication)."),
+        click.option("--submitter-key", type=click.Path(dir_okay=False),
+                     help="The submitter's Ed25519 private key (PKCS#8 PEM, mode 0600)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _need_log(log_url: str | None, log_vkey: str | None) -> tuple[str, str]:
+    if not log_url or not log_vkey:
+        raise click.UsageError("--log and --log-vkey are required to submit")
+    return log_url, log_vkey
+
+
+def _snp_measurements(snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
+                      vcpu_type: str | None, kernel: str | None, initrd: str | None,
+                      cmdline: str | None) -> list[SnpMeasurement]:
+    out = []
+    for text in snp:
+        m = _SNP.fullmatch(text)
+        if m is None:
+            raise click.BadParameter(f"want VCPUS:VCPU_TYPE:VMM:96-hex, got {text!r}",
+                                     param_hint="--snp")
+        out.append(SnpMeasurement(int(m[1]), m[2], m[3], bytes.fromhex(m[4])))
+    if ovmf is not None:
+        if vcpus is None or vcpu_type is None:
+            raise click.UsageError("--ovmf needs --vcpus and --vcpu-type")
+        hashes = None
+        if kernel is not None:
+            hashes = KernelHashes.of(read_input(kernel),
+                                     read_input(initrd) if initrd else None, cmdline)
+        digest = snp_launch_measurement(
+            OvmfImage.parse(read_input(ovmf)), vcpus=vcpus,
+            vcpu_signature=VCPU_SIGNATURES[vcpu_type], vmm_type=VmmType.QEMU,
+            kernel_hashes=hashes)
+        out.append(SnpMeasurement(vcpus, vcpu_type, "qemu", digest))
+    return out
+
+
+@click.command("publish")
+@_submission_options
+@click.option("--name", required=True, help="The image's name (the statement's subject).")
+@click.option("--image", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="The image file (its SHA-256 is the subject digest).")
+@click.option("--repository", required=True, help="Source repository URI.")
+@click.option("--commit", required=True, help="Source commit (40 or 64 hex digits).")
+@click.option("--builder", required=True, help="Builder id URI.")
+@click.option("--artifact", "artifacts", multiple=True,
+              help=f"KIND=FILE, KIND one of {', '.join(ARTIFACT_KINDS)} (repeatable).")
+@click.option("--snp", multiple=True, help="Expected SNP measurement VCPUS:VCPU_TYPE:VMM:HEX.")
+@click.option("--ovmf", type=click.Path(dir_okay=False, exists=True),
+              help="Compute the SNP measurement from this OVMF (with --vcpus, --vcpu-type).")
+@click.option("--vcpus", type=click.IntRange(1, 4096))
+@click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)))
+@click.option("--kernel", type=click.Path(dir_okay=False, exists=True))
+@click.option("--initrd", type=click.Path(dir_okay=False, exists=True))
+@click.option("--append", "cmdline")
+@click.option("--tdx", help="Expected TDX measurements MRTD:RTMR0:RTMR1:RTMR2 (hex).")
+@click.option("--gpu-driver", multiple=True, help="Allowed GPU driver version (repeatable).")
+@click.option("--gpu-vbios", multiple=True, help="Allowed GPU VBIOS version (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Where to write the entry and proof (default: the image's directory).")
+@click.option("--no-submit", is_flag=True, help="Only sign and write the entry.")
+def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: str | None,
+                    release_key: str, token_file: str | None, submitter: str | None,
+                    submitter_key: str | None, name: str, image: str, repository: str,
+                    commit: str, builder: str, artifacts: tuple[str, ...],
+                    snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
+                    vcpu_type: str | None, kernel: str | None, initrd: str | None,
+                    cmdline: str | None, tdx: str | None, gpu_driver: tuple[str, ...],
+                    gpu_vbios: tuple[str, ...], out: str | None, no_submit: bool) -> None:
+    """Publish a build: digests and measurements -> signed statement -> log -> tlog-proof."""
+    arts = []
+    for text in artifacts:
+        kind, sep, path = text.partition("=")
+        if not sep or kind not in ARTIFACT_KINDS:
+            raise click.BadParameter(f"want KIND=FILE with KIND in {ARTIFACT_KINDS}",
+                                     param_hint="--artifact")
+        arts.append(Artifact(kind, Path(path).name, hashlib.sha256(read_input(path)).digest()))
+    tdx_m = None
+    if tdx is not None:
+        m = _TDX.fullmatch(tdx)
+        if m is None:
+            raise click.BadParameter("want MRTD:RTMR0:RTMR1:RTMR2, 96 hex digits each",
+                                     param_hint="--tdx")
+        tdx_m = TdxMeasurement(*(bytes.fromhex(m[i]) for i in range(1, 5)))
+    if bool(gpu_driver) != bool(gpu_vbios):
+        raise click.UsageError("give both --gpu-driver and --gpu-vbios, or neither")
+    measurements = Measurements(
+        snp=tuple(_snp_measurements(snp, ovmf, vcpus, vcpu_type, kernel, initrd, cmdline)),
+        tdx=tdx_m, gpu=GpuAllowList(gpu_driver, gpu_vbios) if gpu_driver else None)
+    release = Release((Subject(name, hashlib.sha256(read_input(image)).digest()),),
+                      repository, commit, builder, tuple(arts), measurements)
+    key = load_signing_key_file(Path(release_key))
+    entry = sign_statement(release, [key]).encode()
+    out_dir = Path(out) if out else Path(image).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = Path(name).name
+    (out_dir / f"{base}.release.json").write_bytes(entry)
+    digest = entry_digest(entry).hex()
+    if no_submit:
+        click.echo(f"signed, NOT published: sha256:{digest} -> {out_dir / base}.release.json")
+        return
+    url, vkey = _need_log(log_url, log_vkey)
+    proof = _submit(entry, url, vkey, witness_policy, _auth(token_file, submitter,
+                                                               submitter_key))
+    (out_dir / f"{base}.tlog-proof").write_bytes(proof)
+    click.echo(f"published sha256:{digest} -> {out_dir / base}.release.json, .tlog-proof")
+
+
+@click.command("revoke")
+@click.argument("release_digest")
+@click.option("--reason", required=True, help="Why the release is revoked (logged).")
+@_submission_options
+@click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to write the revocation entry and its proof.")
+def revoke_command(release_digest: str, reason: str, log_url: str | None,
+                   log_vkey: str | None, witness_policy: str | None, release_key: str,
+                   token_file: str | None, submitter: str | None, submitter_key: str | None,
+                   out: str) -> None:
+    """Revoke a release by its entry digest (sha256:HEX or HEX): sign, log, save the proof."""
+    text = release_digest.removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise click.BadParameter("want sha256:<64 lowercase hex>", param_hint="RELEASE_DIGEST")
+    key = load_signing_key_file(Path(release_key))
+    entry = sign_statement(Revocation(bytes.fromhex(text), reason), [key]).encode()
+    url, vkey = _need_log(log_url, log_vkey)
+    proof = _submit(entry, url, vkey, witness_policy, _auth(token_file, submitter,
+                                                               submitter_key))
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"revocation-{text[:16]}"
+    (out_dir / f"{stem}.json").write_bytes(entry)
+    (out_dir / f"{stem}.tlog-proof").write_bytes(proof)
+    click.echo(f"revoked sha256:{text}: revocation sha256:{entry_digest(entry).hex()} "
+               f"-> {out_dir / stem}.json")

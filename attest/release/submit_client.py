@@ -1,0 +1,64 @@
+"""Submitting a release or revocation entry to the log over HTTP (``tlog serve``'s write path,
+docs/formats.md "Log service HTTP API").
+
+``POST <log>/add?wait=proof`` with the entry as the body, authenticated either by
+``Authorization: Bearer <token>`` or by ``Tlog-Signature: <submitter> <base64 Ed25519
+signature over "attestlog/tlog-submit/v1\\n" || entry>``. The log answers once the entry is
+in a witness-cosigned published checkpoint, with a c2sp.org/tlog-proof. Errors: 403 is a
+TrustConfigError (``publish.auth``: wrong credentials), 400 a FormatError (``publish.entry``:
+the log refused the entry), anything else (unreachable, 5xx, 504 proof wait timed out) a
+FetchError (``publish.fetch``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from transparency_log.errors import FetchError, FormatError, TrustConfigError
+from transparency_log.server import sign_submission
+
+__all__ = ["SubmitAuth", "submit_entry"]
+
+
+@dataclass(frozen=True)
+class SubmitAuth:
+    """A bearer token, or a submitter name and its Ed25519 key."""
+
+    token: str | None = None
+    submitter: str | None = None
+    key: Ed25519PrivateKey | None = None
+
+    def headers(self, entry: bytes) -> dict[str, str]:
+        if self.token is not None:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.submitter is not None and self.key is not None:
+            return {"Tlog-Signature": f"{self.submitter} {sign_submission(self.key, entry)}"}
+        raise TrustConfigError("publish.auth", "no submitter credentials",
+                               want="a bearer token, or a submitter name and key")
+
+
+def submit_entry(log_url: str, entry: bytes, auth: SubmitAuth, *, timeout: float = 90.0,
+                 session: requests.Session | None = None) -> bytes:
+    """Add ``entry`` and wait for its tlog-proof (the proof's bytes; verify it yourself)."""
+    url = log_url.rstrip("/") + "/add?wait=proof"
+    http = session or requests.Session()
+    try:
+        reply = http.post(url, data=entry, timeout=timeout,
+                          headers={"Content-Type": "application/octet-stream",
+                                   **auth.headers(entry)})
+    except requests.RequestException as err:
+        raise FetchError("publish.fetch", f"log unreachable: {err}", field=url) from None
+    text = reply.text.strip()[:200]
+    if reply.status_code == 200:
+        return reply.content
+    if reply.status_code == 403:
+        raise TrustConfigError("publish.auth", f"the log refused our credentials: {text}",
+                               field="submitter", got=reply.status_code)
+    if reply.status_code in (400, 413):
+        raise FormatError("publish.entry", f"the log refused the entry: {text}",
+                          field="entry", got=reply.status_code)
+    raise FetchError("publish.fetch", f"the log answered HTTP {reply.status_code}: {text}",
+                     field=url, got=reply.status_code)

@@ -1,0 +1,149 @@
+"""attest publish / attest revoke against an in-process `tlog serve` app (POST /add with a
+bearer token or a submitter signature, ?wait=proof), and --no-submit."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from attest.cli import main
+from attest.release.dsse import open_entry
+from attest.release.keys import ReleasePublicKey, load_signing_key_file
+from attest.release.statement import Release, Revocation
+from transparency_log.asgi_serving import serve_in_thread
+from transparency_log.log import Log
+from transparency_log.note import Signer, generate_keys
+from transparency_log.server import Submitters, create_app
+from transparency_log.service import LogService
+from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+
+ORIGIN = "publish.attestlog.test/log"
+TOKEN = "ci-token-for-tests"
+M48 = "ab" * 48
+
+
+@pytest.fixture
+def log_server(tmp_path: Path) -> Iterator[tuple[str, str, Ed25519PrivateKey]]:
+    skey, vkey = generate_keys(ORIGIN, b"\x07" * 32)
+    storage = SqliteStorage(tmp_path / "log.db")
+    service = LogService(Log(storage, ORIGIN), Signer(skey), vkey,
+                         now=lambda: datetime(2026, 11, 23, tzinfo=UTC))
+    submitter = Ed25519PrivateKey.generate()
+    raw = submitter.public_key().public_bytes(serialization.Encoding.Raw,
+                                              serialization.PublicFormat.Raw)
+    subs = Submitters.from_config({"ci-bot": base64.b64encode(raw).decode()},
+                                  {"ci": hashlib.sha256(TOKEN.encode()).hexdigest()})
+    stop = threading.Event()
+    publisher = threading.Thread(target=service.run_publisher, args=(stop, 0.05), daemon=True)
+    publisher.start()
+    try:
+        with serve_in_thread(create_app(service, submitters=subs)) as (host, port):
+            yield f"http://{host}:{port}", vkey, submitter
+    finally:
+        stop.set()
+        publisher.join(5)
+        service.close()
+        storage.close()
+
+
+def _keys(tmp_path: Path, submitter: Ed25519PrivateKey) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["release", "keygen", "--out", str(tmp_path / "rel")]).exit_code == 0
+    key_file = tmp_path / "submitter.key"
+    key_file.write_bytes(submitter.private_bytes(serialization.Encoding.PEM,
+                                                 serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    (tmp_path / "token").write_text(TOKEN + "\n")
+
+
+def _publish_args(tmp_path: Path) -> list[str]:
+    image = tmp_path / "build" / "node.img"
+    image.parent.mkdir(exist_ok=True)
+    image.write_bytes(b"image bytes")
+    (tmp_path / "build" / "vmlinuz").write_bytes(b"kernel")
+    return ["publish", "--release-key", str(tmp_path / "rel.key"), "--name", "node.img",
+            "--image", str(image), "--repository", "https://github.com/example/node",
+            "--commit", "1" * 40, "--builder", "https://ci.example/b",
+            "--artifact", f"kernel={tmp_path / 'build' / 'vmlinuz'}",
+            "--snp", f"4:EPYC-v4:qemu:{M48}", "--tdx", ":".join([M48] * 4),
+            "--gpu-driver", "550.90.07", "--gpu-vbios", "96.00.9F.00.01"]
+
+
+@pytest.mark.parametrize("auth", ["token", "signature"])
+def test_publish_and_revoke(tmp_path: Path, log_server, auth: str) -> None:
+    url, vkey, submitter = log_server
+    _keys(tmp_path, submitter)
+    creds = (["--token-file", str(tmp_path / "token")] if auth == "token" else
+             ["--submitter", "ci-bot", "--submitter-key", str(tmp_path / "submitter.key")])
+    runner = CliRunner()
+    result = runner.invoke(main, [*_publish_args(tmp_path), "--log", url, "--log-vkey", vkey,
+                                  *creds])
+    assert result.exit_code == 0, result.output
+    entry = (tmp_path / "build" / "node.img.release.json").read_bytes()
+    proof = parse_tlog_proof((tmp_path / "build" / "node.img.tlog-proof").read_bytes())
+    from transparency_log.note import Verifier
+
+    assert verify_tlog_proof(entry, proof, Verifier(vkey)).size >= 1
+    pub = ReleasePublicKey.from_text((tmp_path / "rel.pub").read_text())
+    opened = open_entry(entry, [pub])
+    assert isinstance(opened.statement, Release)
+    m = opened.statement.measurements
+    assert m.snp[0].measurement.hex() == M48 and m.gpu.drivers == ("550.90.07",)
+    assert opened.statement.artifacts[0].kind == "kernel"
+
+    result = runner.invoke(main, ["revoke", f"sha256:{opened.digest.hex()}", "--reason",
+                                  "test", "--log", url, "--log-vkey", vkey, "--release-key",
+                                  str(tmp_path / "rel.key"), *creds,
+                                  "--out", str(tmp_path / "rev")])
+    assert result.exit_code == 0, result.output
+    rev_entry = next((tmp_path / "rev").glob("*.json")).read_bytes()
+    revocation = open_entry(rev_entry, [pub]).statement
+    assert isinstance(revocation, Revocation) and revocation.release_digest == opened.digest
+
+
+def test_publish_with_wrong_credentials_is_refused(tmp_path: Path, log_server) -> None:
+    url, vkey, submitter = log_server
+    _keys(tmp_path, submitter)
+    (tmp_path / "token").write_text("wrong")
+    result = CliRunner().invoke(main, [*_publish_args(tmp_path), "--log", url, "--log-vkey",
+                                       vkey, "--token-file", str(tmp_path / "token")])
+    assert result.exit_code == 4 and "publish.auth" in result.output
+
+
+def test_publish_no_submit_only_signs(tmp_path: Path) -> None:
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    result = CliRunner().invoke(main, [*_publish_args(tmp_path), "--no-submit"])
+    assert result.exit_code == 0 and "NOT published" in result.output
+    assert (tmp_path / "build" / "node.img.release.json").exists()
+    assert not (tmp_path / "build" / "node.img.tlog-proof").exists()
+    key = load_signing_key_file(tmp_path / "rel.key")
+    assert open_entry((tmp_path / "build" / "node.img.release.json").read_bytes(),
+                      [key.public]).statement.commit == "1" * 40
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--snp", "4:EPYC:qemu:zz"], "VCPUS:VCPU_TYPE"),
+    (["--tdx", "ab"], "MRTD:RTMR0"),
+    (["--artifact", "bogus=x"], "KIND=FILE"),
+])
+def test_publish_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    result = CliRunner().invoke(main, [*_publish_args(tmp_path), *args, "--no-submit"])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_revoke_needs_a_digest(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["revoke", "nothex", "--reason", "x", "--release-key",
+                                       "k"])
+    assert result.exit_code == 2

@@ -1,0 +1,102 @@
+"""What a piece of collateral is and when it is valid, for the verification transcript.
+
+The transcript lists every collateral blob the pipeline used (stapled by the node, or an
+inline certificate) with its SHA-256, its kind and its validity window, so a reader can see
+*which* CRL, TCB Info or OCSP answer a verdict rested on and whether ``at`` was inside it.
+This module only describes; the evidence verifiers judge (and refuse stale collateral).
+
+Kinds recognised, by content: a DER X.509 certificate (notBefore..notAfter, RFC 5280
+§4.1.2.5), a DER CRL (thisUpdate..nextUpdate, RFC 5280 §5.1.2.4-5), a DER OCSP response
+(thisUpdate..nextUpdate, RFC 6960 §4.2.1), a PEM certificate chain (the intersection of the
+certificates' windows), Intel PCS JSON (``issueDate``..``nextUpdate`` of ``tcbInfo`` or
+``enclaveIdentity``), an NVIDIA RIM (SWID XML; its window is that of the signer the GPU step
+verified, so it is given as unknown here). Anything else is ``"opaque"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509 import ocsp
+
+__all__ = ["CollateralUse", "describe_collateral"]
+
+
+@dataclass(frozen=True)
+class CollateralUse:
+    """One collateral blob the verification used."""
+
+    name: str
+    sha256: str
+    kind: str
+    not_before: str | None = None
+    not_after: str | None = None
+    used_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "kind": self.kind}
+        if self.not_before is not None or self.not_after is not None:
+            out["valid"] = {"from": self.not_before, "until": self.not_after}
+        if self.used_by:
+            out["used_by"] = self.used_by
+        return out
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _window(data: bytes) -> tuple[str, datetime | str | None, datetime | str | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-positive serials in some vendor certificates
+        if data[:1] == b"\x30":
+            for kind, load in (("x509-certificate", x509.load_der_x509_certificate),
+                               ("x509-crl", x509.load_der_x509_crl),
+                               ("ocsp-response", ocsp.load_der_ocsp_response)):
+                try:
+                    obj: Any = load(data)
+                except Exception:  # noqa: S112 (sniffing: try the next kind)
+                    continue
+                if kind == "x509-certificate":
+                    return kind, obj.not_valid_before_utc, obj.not_valid_after_utc
+                if kind == "x509-crl":
+                    return kind, obj.last_update_utc, obj.next_update_utc
+                if obj.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
+                    return kind, obj.this_update_utc, obj.next_update_utc
+                return kind, None, None
+        if data.lstrip().startswith(b"-----BEGIN CERTIFICATE"):
+            try:
+                certs = x509.load_pem_x509_certificates(data)
+            except ValueError:
+                return "pem", None, None
+            return ("x509-chain", max(c.not_valid_before_utc for c in certs),
+                    min(c.not_valid_after_utc for c in certs))
+    if data.lstrip().startswith(b"{"):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return "json", None, None
+        for member, kind in (("tcbInfo", "intel-tcb-info"),
+                             ("enclaveIdentity", "intel-qe-identity")):
+            body = doc.get(member) if isinstance(doc, dict) else None
+            if isinstance(body, dict):
+                return kind, body.get("issueDate"), body.get("nextUpdate")
+        return "json", None, None
+    if data.lstrip().startswith(b"<"):
+        return "nvidia-rim", None, None
+    return "opaque", None, None
+
+
+def describe_collateral(name: str, data: bytes, used_by: str = "") -> CollateralUse:
+    """The transcript entry for one blob (never raises: unknown content is ``opaque``)."""
+    kind, start, end = _window(bytes(data))
+    return CollateralUse(
+        name, hashlib.sha256(data).hexdigest(), kind,
+        start if isinstance(start, str) or start is None else _iso(start),
+        end if isinstance(end, str) or end is None else _iso(end), used_by)

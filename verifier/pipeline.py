@@ -1,0 +1,638 @@
+"""The client verifier: one evidence bundle in, a verdict and a transcript out (DESIGN.md,
+"Verification is a pipeline of named checks"; issue 7).
+
+The steps, in this order (each recorded in the transcript under its stable check id, with the
+SHA-256 of its inputs):
+
+1. **Bundle** — ``bundle.format``: strict deterministic-CBOR decode
+   (:func:`attest.formats.bundle.decode_bundle`); ``binding.nonce``: the bundle's nonce is the
+   one the client sent; ``policy.simulated``: a bundle made by ``attest.simulate`` is refused
+   unless the policy says ``unsafe_allow_simulated_hardware = true``. Simulator trust roots
+   are used only for such a bundle under such a policy (:mod:`verifier.pipeline_trust`).
+2. **Evidence authenticity** — the SEV-SNP report (``snp.*``, verifier/snp/verify.py), the TDX
+   quote with its collateral (``tdx.*``, verifier/tdx/evidence.py) and every GPU report
+   (``gpu.*``, verifier/gpu/evidence.py; then ``gpu.ocsp`` with the stapled OCSP answers), with
+   the collateral the node stapled (then caches, then ``fetch`` unless offline). The first
+   failure stops the pipeline.
+3. **Binding** — ``binding.report_data`` and ``binding.gpu_nonce``
+   (:func:`verifier.binding_check.check_binding`): REPORT_DATA/REPORTDATA and each GPU's SPDM
+   nonce commit to the nonce, the node key and the GPU evidence. A failure stops.
+4. **Log** — :func:`verifier.log_checks.verify_log`: ``release.signature``,
+   (``release.sigstore``), ``log.signature``, ``log.witness.quorum``, ``log.inclusion``,
+   ``log.consistency`` (against the client's last-seen checkpoint), then the policy checks
+   ``log.checkpoint.age`` and ``release.revoked``. Authenticity failures stop; the policy
+   ones are collected with step 5 and 6's.
+5. **Measurement match** — ``release.measurement``: the SNP MEASUREMENT, or the TDX MRTD and
+   RTMR0-2, are among the logged release's; each GPU's driver and VBIOS versions are among
+   the release's allowed versions.
+6. **Policy** — ``policy.evidence`` (the ``[evidence]`` table: required CPU kind, a GPU,
+   every GPU in CC mode), ``snp.policy`` / ``tdx.policy`` / ``gpu.policy`` (the ``[snp]``,
+   ``[tdx]``, ``[gpu]`` tables; defaults when a table is absent). Every failure of steps 4-6
+   is reported in one :class:`PolicyError`.
+
+A check that could not run (:class:`verifier.checks.CheckNotRun`) is a failure unless the
+policy waives it by name (``waive = [...]``), and then the transcript says ``waived``. The
+verdict is ``accepted`` only when every step ran and passed (or was waived by the policy).
+
+:func:`run_pipeline` returns a :class:`Result` for every outcome (the CLI prints it);
+:func:`verify_bundle` is the API: it returns an accepted Result or raises the refusal (the
+error carries the Result as ``err.result``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+
+from attest.binding import gpu_digest
+from attest.formats.bundle import (
+    EvidenceBundle,
+    GpuEvidence,
+    SnpEvidence,
+    TdxEvidence,
+    decode_bundle,
+)
+from attest.release.dsse import VerifiedEntry
+from attest.release.statement import Release
+from transparency_log.errors import (
+    AttestlogError,
+    FormatError,
+    PolicyError,
+    PolicyFailure,
+    TrustConfigError,
+    VerificationError,
+)
+from transparency_log.http_fetch import Fetch
+from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
+from verifier.checkpoint_store import CheckpointStore, ConsistencyFetch
+from verifier.collateral_window import CollateralUse, describe_collateral
+from verifier.gpu.evidence import GpuEvidenceResult, verify_gpu_evidence
+from verifier.gpu.ocsp import check_chain_ocsp
+from verifier.gpu.policy import OCSP_GOOD, GpuFacts, GpuPolicy
+from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES
+from verifier.gpu.rim_fetch import RimSource
+from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
+from verifier.pipeline_trust import TrustRoots, VerifierCaches, VerifierTrust
+from verifier.policy import Policy
+from verifier.policy_base import FailureCollector
+from verifier.revocations import KnownRevocations
+from verifier.snp.policy import SnpPolicy
+from verifier.snp.verify import SnpCollateral, SnpVerification
+from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTimes
+from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
+from verifier.tdx.policy import TdxPolicy
+from verifier.tdx.tcb_status import RELAUNCH_STATUSES
+from verifier.transcript import FAIL, Transcript
+
+__all__ = [
+    "ACCEPTED",
+    "CHECK_FORMAT",
+    "CHECK_MEASUREMENT",
+    "CHECK_NONCE",
+    "CHECK_SIMULATED",
+    "REFUSED",
+    "MatchedMeasurement",
+    "Result",
+    "check_measurements",
+    "check_policy",
+    "run_pipeline",
+    "verify_bundle",
+]
+
+CHECK_FORMAT = "bundle.format"
+CHECK_NONCE = "binding.nonce"
+CHECK_SIMULATED = "policy.simulated"
+CHECK_MEASUREMENT = "release.measurement"
+CHECK_POLICY_EVIDENCE = "policy.evidence"
+ACCEPTED = "accepted"
+REFUSED = "refused"
+
+T = TypeVar("T")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class MatchedMeasurement:
+    """A node measurement that matched the logged release: which, its value, and the
+    release's entry it matched (e.g. the SNP vCPU configuration)."""
+
+    kind: str  # "sev-snp" | "tdx" | "nvidia-gpu"
+    field: str  # spec name: MEASUREMENT, MRTD, RTMR0..2, GPU-<i>.DRIVER_VERSION ...
+    value: str  # hex, or a version string
+    release_entry: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "field": self.field, "value": self.value,
+                "release_entry": self.release_entry}
+
+
+@dataclass
+class Result:
+    """The outcome of one verification (accepted or refused) and everything it rested on."""
+
+    transcript: Transcript
+    at: datetime
+    policy_digest: bytes
+    bundle_sha256: bytes
+    bundle: EvidenceBundle | None = None
+    release_entry: VerifiedEntry | None = None
+    log: LogResult | None = None
+    measurements: list[MatchedMeasurement] = field(default_factory=list)
+    collateral: list[CollateralUse] = field(default_factory=list)
+    snp: SnpVerification | None = None
+    tdx: TdxResult | None = None
+    gpus: list[GpuEvidenceResult] = field(default_factory=list)
+
+    @property
+    def error(self) -> AttestlogError | None:
+        return self.transcript.error
+
+    @property
+    def verdict(self) -> str:
+        return self.transcript.verdict
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == ACCEPTED
+
+    @property
+    def release(self) -> Release | None:
+        stmt = self.release_entry.statement if self.release_entry is not None else None
+        return stmt if isinstance(stmt, Release) else None
+
+    @property
+    def node_key(self) -> bytes | None:
+        """The node's key (DER SPKI) — pin the TLS connection to it only when accepted."""
+        return self.bundle.node_key if self.bundle is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The transcript (docs/verification.md, "Transcript JSON")."""
+        out: dict[str, Any] = {
+            "verdict": self.verdict,
+            "at": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "policy_sha256": self.policy_digest.hex(),
+            "bundle_sha256": self.bundle_sha256.hex(),
+        }
+        b = self.bundle
+        if b is not None:
+            out["bundle"] = {"nonce": b.nonce.hex(), "node_key_sha256": _sha(b.node_key),
+                             "simulated": b.simulated,
+                             "evidence": [_item_name(e) for e in b.evidence],
+                             "gpu_state": {"cc_mode": b.gpu_state.cc_mode,
+                                           "attached": b.gpu_state.attached}}
+        out["steps"] = self.transcript.to_dict()["steps"]
+        out["collateral"] = [c.to_dict() for c in self.collateral]
+        if self.release_entry is not None:
+            rel: dict[str, Any] = {"entry_digest": self.release_entry.digest.hex(),
+                                   "signers": list(self.release_entry.signers)}
+            if self.release is not None:
+                rel.update(repository=self.release.repository, commit=self.release.commit,
+                           subjects=[s.to_json() for s in self.release.subjects])
+            out["release"] = rel
+        if self.log is not None:
+            cp = self.log.checkpoint
+            out["log"] = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(),
+                          "cosigned": dict(sorted(self.log.quorum.cosigned.items())),
+                          "checkpoint_age_s": self.log.checkpoint_age}
+        out["measurements"] = [m.to_dict() for m in self.measurements]
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+def _item_name(item: SnpEvidence | TdxEvidence | GpuEvidence) -> str:
+    return f"{item.TYPE}[{item.index}]" if isinstance(item, GpuEvidence) else item.TYPE
+
+
+# --------------------------------------------------------------------------------------------
+# Recording helpers
+
+
+def _merge(into: Transcript, sub: Transcript, where: str, *, drop: tuple[str, ...] = ()) -> None:
+    """Copy an evidence verifier's own transcript steps into the pipeline's, prefixed with the
+    item they concern; ``drop`` removes steps the pipeline runs itself."""
+    for step in sub.steps:
+        if step.check in drop:
+            continue
+        detail = f"{where}: {step.detail}" if step.detail else where
+        into.steps.append(replace(step, detail=detail))
+
+
+def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], str],
+          **inputs: str) -> T:
+    """Run one pipeline step; record pass, or fail (then re-raise)."""
+    try:
+        out = fn()
+    except AttestlogError as err:
+        t.failed(check, str(err), **inputs)
+        raise
+    t.passed(check, detail(out), **inputs)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Step 1: the bundle
+
+
+def _check_nonce(bundle: EvidenceBundle, expected: bytes) -> str:
+    if not hmac.compare_digest(bundle.nonce, bytes(expected)):
+        raise VerificationError(CHECK_NONCE, "the bundle answers another nonce (replayed or "
+                                "relayed)", field="nonce", got=bundle.nonce, want=expected)
+    return f"{len(expected)}-byte nonce matches"
+
+
+def _check_simulated(bundle: EvidenceBundle, policy: Policy) -> str:
+    if not bundle.simulated:
+        return "real hardware: production vendor roots"
+    if not policy.unsafe_allow_simulated_hardware:
+        raise PolicyError([PolicyFailure(
+            CHECK_SIMULATED, "simulated", True, False,
+            "evidence from attest.simulate; the policy does not set "
+            "unsafe_allow_simulated_hardware = true")])
+    return "UNSAFE: simulated hardware, simulator roots (unsafe_allow_simulated_hardware)"
+
+
+# --------------------------------------------------------------------------------------------
+# Step 2: evidence authenticity
+
+
+@dataclass
+class _Run:
+    """The state of one run (not kept: the Result holds what matters)."""
+
+    bundle: EvidenceBundle
+    policy: Policy
+    at: datetime
+    roots: TrustRoots
+    caches: VerifierCaches
+    fetch: Fetch | None
+    t: Transcript
+    result: Result
+    failures: FailureCollector = field(default_factory=FailureCollector)
+    facts: list[GpuFacts] = field(default_factory=list)
+
+    def collateral(self, name: str, used_by: str) -> bytes:
+        data = self.bundle.collateral[name]
+        self.result.collateral.append(describe_collateral(name, data, used_by))
+        return data
+
+    def cert(self, role: str, der: bytes, used_by: str) -> bytes:
+        self.result.collateral.append(describe_collateral(f"{used_by}.certs.{role}", der,
+                                                          used_by))
+        return der
+
+
+def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
+    where = "sev-snp"
+    certs = {role: run.cert(role, der, where) for role, der in item.certs.items()}
+    crl = run.collateral(item.collateral["crl"], where) if "crl" in item.collateral else None
+    col = SnpCollateral(vcek=certs.get("vcek"), vlek=certs.get("vlek"), ask=certs.get("ask"),
+                        asvk=certs.get("asvk"), ark=certs.get("ark"), crl=crl)
+    sub = Transcript()
+    try:
+        return run.caches.snp_verifier(run.roots, run.fetch).verify(
+            item.report, at=run.at, collateral=col, transcript=sub)
+    finally:
+        _merge(run.t, sub, where)
+
+
+def _tdx_policy(policy: Policy) -> TdxPolicy:
+    section = policy.section("tdx")
+    return section if isinstance(section, TdxPolicy) else TdxPolicy()
+
+
+def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
+    where = "tdx"
+    col = TdxCollateral(**{role: run.collateral(name, where)
+                           for role, name in item.collateral.items()})
+    # Authenticity only: the [tdx] rules are applied in step 6 with the other policy checks.
+    everything = TdxPolicy(accepted_tcb_statuses=TCB_STATUSES + RELAUNCH_STATUSES,
+                           allow_debug=True, require_sept_ve_disable=False,
+                           unsafe_accept_stale_crls=_tdx_policy(run.policy)
+                           .unsafe_accept_stale_crls)
+    sub = Transcript()
+    try:
+        return verify_tdx_evidence(item.quote, col, roots=run.roots.tdx,
+                                   times=VerificationTimes.uniform(run.at), policy=everything,
+                                   transcript=sub)
+    finally:
+        _merge(run.t, sub, where, drop=("tdx.policy",))
+
+
+def _gpu_policy(policy: Policy) -> GpuPolicy:
+    section = policy.section("gpu")
+    return section if isinstance(section, GpuPolicy) else GpuPolicy()
+
+
+def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
+                  where: str) -> dict[bytes, bytes]:
+    """Map each stapled OCSP answer to the chain certificate it is about (by serial)."""
+    by_serial = {c.serial_number: c for c in chain}
+    out: dict[bytes, bytes] = {}
+    for name in item.ocsp:
+        der = run.collateral(name, where)
+        try:
+            resp = ocsp.load_der_ocsp_response(der)
+            serial = (resp.serial_number if resp.response_status ==
+                      ocsp.OCSPResponseStatus.SUCCESSFUL else None)
+        except ValueError:
+            raise FormatError("gpu.ocsp", "stapled OCSP response is not DER OCSP",
+                              field=f"{where}.ocsp[{name}]") from None
+        cert = by_serial.get(serial)
+        if cert is not None:
+            out[hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()] = der
+    return out
+
+
+def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
+    where = f"nvidia-gpu[{item.index}]"
+    gpol = _gpu_policy(run.policy)
+    rims = [run.collateral(name, where) for _, name in sorted(item.rims.items())]
+    source = (RimSource(fetch=run.fetch, cache=run.caches.disk)
+              if run.fetch is not None or run.caches.disk is not None else None)
+    sub = Transcript()
+    try:
+        # The nonce is the binding step's (3); OCSP runs below, with the stapled answers.
+        res = verify_gpu_evidence(
+            item.report, item.cert_chain, nonce=None, trust=run.roots.gpu, at=run.at,
+            policy=replace(gpol, unsafe_waive_ocsp=True), collector=run.failures,
+            transcript=sub, fetch=run.fetch, rims=rims, rim_source=source,
+            caches=run.caches.gpu, name=f"GPU-{item.index}", cc_mode=run.bundle.gpu_state.cc_mode)
+    finally:
+        _merge(run.t, sub, where, drop=("gpu.report.nonce", "gpu.ocsp"))
+    if gpol.unsafe_waive_ocsp:
+        run.t.waived("gpu.ocsp", f"{where}: unsafe_waive_ocsp = true")
+        facts = res.facts
+    else:
+        chain = res.report.chain.certificates
+        stapled = _stapled_ocsp(run, item, chain, where)
+        statuses = _step(run.t, "gpu.ocsp", lambda: check_chain_ocsp(
+            chain, roles=DEVICE_CHAIN_ROLES, at=run.at, fetch=run.fetch,
+            cache=run.caches.gpu.ocsp, stapled=stapled),
+            lambda s: f"{where}: {len(s)} certificates good")
+        for s in statuses:
+            run.result.collateral.append(CollateralUse(
+                f"{where}.ocsp.{s.role}", "", "ocsp-status", _iso(s.this_update),
+                _iso(s.next_update), where))
+        facts = replace(res.facts, ocsp=OCSP_GOOD)
+    for rim in (res.driver_rim, res.vbios_rim):
+        if rim is not None:
+            run.result.collateral.append(CollateralUse(
+                f"{where}.rim.{rim.kind}", "", "nvidia-rim-signer", _iso(rim.not_before),
+                _iso(rim.not_after), where))
+    run.facts.append(facts)
+    return res
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------------------------
+# Step 5: measurement match
+
+
+def check_measurements(release: Release, *, snp: SnpVerification | None = None,
+                       tdx: TdxResult | None = None,
+                       gpus: list[GpuEvidenceResult] | tuple[()] = (),
+                       collector: FailureCollector) -> list[MatchedMeasurement]:
+    """Step 5, ``release.measurement``: every node measurement is among the release's.
+
+    Adds one failure per mismatch to ``collector``; returns what matched.
+    """
+    m = release.measurements
+    matched: list[MatchedMeasurement] = []
+    check = CHECK_MEASUREMENT
+    if snp is not None:
+        got = snp.report.measurement
+        hit = m.snp_match(got)
+        if hit is None:
+            collector.fail(check, "MEASUREMENT", got,
+                           " | ".join(s.measurement.hex() for s in m.snp) or "(release lists "
+                           "no SNP measurement)", "the node's launch measurement is not logged")
+        else:
+            matched.append(MatchedMeasurement("sev-snp", "MEASUREMENT", got.hex(),
+                                              f"vcpus={hit.vcpus} {hit.vcpu_type} "
+                                              f"{hit.vmm_type}"))
+    if tdx is not None:
+        body = tdx.quote.body
+        if m.tdx is None:
+            collector.fail(check, "MRTD", body.mrtd, "(release lists no TDX measurement)")
+        else:
+            for name in ("mrtd", "rtmr0", "rtmr1", "rtmr2"):
+                got, want = getattr(body, name), getattr(m.tdx, name)
+                if got == want:
+                    matched.append(MatchedMeasurement("tdx", name.upper(), got.hex()))
+                else:
+                    collector.fail(check, name.upper(), got, want, "not the logged value")
+    for g in gpus:
+        name = g.facts.name
+        for label, got, allowed in (
+                ("DRIVER_VERSION", g.report.driver_version, m.gpu.drivers if m.gpu else ()),
+                ("VBIOS_VERSION", g.report.vbios_version, m.gpu.vbios if m.gpu else ())):
+            if got is not None and got.lower() in {a.lower() for a in allowed}:
+                matched.append(MatchedMeasurement("nvidia-gpu", f"{name}.{label}", got))
+            else:
+                collector.fail(check, f"{name}.{label}", got or "(absent)",
+                               " | ".join(allowed) or "(release lists no GPU versions)",
+                               "not among the release's allowed versions")
+    return matched
+
+
+# --------------------------------------------------------------------------------------------
+# Step 6: policy
+
+
+def check_policy(policy: Policy, bundle: EvidenceBundle, *, snp: SnpVerification | None,
+                 tdx: TdxResult | None, gpu_facts: list[GpuFacts], release: Release | None,
+                 collector: FailureCollector, transcript: Transcript) -> None:
+    """Step 6: ``[evidence]``, ``[snp]``, ``[tdx]``, ``[gpu]``; every failure to ``collector``
+    and one transcript step per table."""
+
+    def section(check: str, fn: Callable[[FailureCollector], None], ok: str) -> None:
+        local = FailureCollector()
+        try:
+            fn(local)
+        except PolicyError as err:
+            local.failures.extend(err.failures)
+        collector.failures.extend(local.failures)
+        if local.failures:
+            transcript.failed(check, "; ".join(str(f) for f in local.failures))
+        else:
+            transcript.passed(check, ok)
+
+    cpu = bundle.cpu_evidence
+    n_gpus = len(bundle.gpu_evidence)
+    section(CHECK_POLICY_EVIDENCE, lambda c: policy.evidence.check(
+        [cpu.TYPE] if cpu is not None else [], [bundle.gpu_state.cc_mode == "on"] * n_gpus, c),
+        f"cpu {cpu.TYPE if cpu else 'none'}, {n_gpus} GPU(s), CC mode "
+        f"{bundle.gpu_state.cc_mode}")
+    if snp is not None:
+        snp_policy = policy.section("snp")
+        sp = snp_policy if isinstance(snp_policy, SnpPolicy) else SnpPolicy()
+        logged = [m.measurement for m in release.measurements.snp] if release else []
+        section("snp.policy", lambda c: sp.check(snp, measurements=logged),
+                "[snp]" if snp_policy is not None else "[snp] defaults")
+    if tdx is not None:
+        tp = _tdx_policy(policy)
+        section("tdx.policy", lambda c: tp.check(tdx.quote.body, tdx.tcb, tdx.rtmr_replay),
+                f"TCB status {tdx.tcb.status}")
+    if gpu_facts or bundle.gpu_state.attached:
+        gp = _gpu_policy(policy)
+        section("gpu.policy", lambda c: gp.check(gpu_facts, attached=bundle.gpu_state.attached,
+                                                 collector=c),
+                f"{len(gpu_facts)} of {bundle.gpu_state.attached} attached GPU(s)")
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def run_pipeline(bundle_bytes: bytes, policy: Policy, *, at: datetime, expected_nonce: bytes,
+                 trust: VerifierTrust | None = None, fetch: Fetch | None = None,
+                 caches: VerifierCaches | None = None,
+                 checkpoint_store: CheckpointStore | None = None,
+                 fetch_consistency: ConsistencyFetch | None = None,
+                 revocations: KnownRevocations | None = None) -> Result:
+    """Run steps 1-6 (module docstring) and return the Result, accepted or refused.
+
+    ``at``: the verification time (timezone-aware); ``expected_nonce``: the nonce the client
+    sent; ``trust``: the roots (default :meth:`VerifierTrust.production`); ``fetch``: network
+    access for collateral missing from the bundle (None = offline: stapled collateral and
+    ``caches`` only); ``checkpoint_store``/``fetch_consistency``: the client's last-seen
+    checkpoints and how to get a consistency proof; ``revocations``: the client's synced
+    revocation mirror. Never raises an :class:`AttestlogError`: it is in ``result.error``.
+    """
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    t = Transcript()
+    result = Result(t, at, policy.digest, hashlib.sha256(bundle_bytes).digest())
+    try:
+        _run(bundle_bytes, policy, at, expected_nonce, trust or VerifierTrust.production(),
+             fetch, caches if caches is not None else VerifierCaches(), checkpoint_store,
+             fetch_consistency, revocations, result)
+    except AttestlogError as err:
+        t.error = err
+    if t.error is None and any(s.result == FAIL for s in t.steps):
+        failed = [s for s in t.steps if s.result == FAIL]
+        t.error = PolicyError([PolicyFailure(s.check, "step", "failed", "passed", s.detail)
+                               for s in failed])
+    return result
+
+
+def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
+         trust: VerifierTrust, fetch: Fetch | None, caches: VerifierCaches,
+         store: CheckpointStore | None, fetch_consistency: ConsistencyFetch | None,
+         revocations: KnownRevocations | None, result: Result) -> None:
+    t = result.transcript
+    # (1) the bundle: format, nonce, simulated or not.
+    bundle = _step(t, CHECK_FORMAT, lambda: decode_bundle(data),
+                   lambda b: f"{len(b.evidence)} evidence item(s), "
+                             f"{len(b.collateral)} stapled collateral",
+                   bundle_sha256=_sha(data))
+    result.bundle = bundle
+    _step(t, CHECK_NONCE, lambda: _check_nonce(bundle, expected_nonce), str,
+          nonce=bytes(expected_nonce).hex())
+    _step(t, CHECK_SIMULATED, lambda: _check_simulated(bundle, policy), str)
+    roots = trust.for_bundle(bundle.simulated)
+    run = _Run(bundle, policy, at, roots, caches, fetch, t, result)
+
+    # (2) evidence authenticity: the first failure stops.
+    for item in bundle.evidence:
+        if isinstance(item, SnpEvidence):
+            result.snp = _verify_snp(run, item)
+        elif isinstance(item, TdxEvidence):
+            result.tdx = _verify_tdx(run, item)
+        else:
+            result.gpus.append(_verify_gpu(run, item))
+
+    # (3) binding to the nonce, the node key and the GPU evidence.
+    report_data = (result.snp.report.report_data if result.snp is not None else
+                   result.tdx.quote.body.report_data if result.tdx is not None else None)
+    gpu_nonces = {item.index: g.report.report.request.nonce
+                  for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)}
+    rd_inputs = {"node_key_sha256": _sha(bundle.node_key),
+                 "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex()}
+    try:
+        bound = check_binding(bundle, report_data=report_data, gpu_nonces=gpu_nonces)
+    except VerificationError as err:
+        if err.check == CHECK_GPU_NONCE:  # checked after, and only when, REPORT_DATA matched
+            t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
+                     **rd_inputs)
+        t.failed(err.check, str(err), **rd_inputs)
+        raise
+    t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
+             report_data=bound.report_data.hex(), **rd_inputs)
+    t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry the bound nonce",
+             gpu_nonce=bound.gpu_nonce.hex())
+
+    # (4) the log: authenticity stops; age and revocation are collected with the policy.
+    failures = run.failures
+    try:
+        evidence = LogEvidence.from_tlog_proof(bundle.release, bundle.tlog_proof)
+    except AttestlogError as err:  # a malformed tlog-proof: FormatError log.inclusion
+        t.failed(err.check, str(err), tlog_proof_sha256=_sha(bundle.tlog_proof))
+        raise
+    try:
+        result.log = verify_log(evidence, policy, at, store=store,
+                                fetch_consistency=fetch_consistency, revocations=revocations,
+                                transcript=t)
+        result.release_entry = result.log.release
+    except PolicyError as err:
+        failures.failures.extend(err.failures)
+        result.release_entry = check_release_signature(bundle.release, policy.release)
+    release = result.release
+    if release is None:  # check_release_signature refuses revocations; belt and braces
+        raise VerificationError("release.signature", "the entry is not a release")
+
+    # (5) measurement match against the logged release.
+    before = len(failures.failures)
+    result.measurements = check_measurements(release, snp=result.snp, tdx=result.tdx,
+                                             gpus=result.gpus, collector=failures)
+    new = failures.failures[before:]
+    if new:
+        t.failed(CHECK_MEASUREMENT, "; ".join(str(f) for f in new),
+                 release_digest=result.release_entry.digest.hex())
+    else:
+        t.passed(CHECK_MEASUREMENT, f"{len(result.measurements)} value(s) match the release",
+                 release_digest=result.release_entry.digest.hex())
+
+    # (6) policy: everything collected into one PolicyError.
+    check_policy(policy, bundle, snp=result.snp, tdx=result.tdx, gpu_facts=run.facts,
+                 release=release, collector=failures, transcript=t)
+    failures.raise_if_any()
+
+
+def verify_bundle(bundle_bytes: bytes, policy: Policy, *, at: datetime, expected_nonce: bytes,
+                  trust: VerifierTrust | None = None, fetch: Fetch | None = None,
+                  caches: VerifierCaches | None = None,
+                  checkpoint_store: CheckpointStore | None = None,
+                  fetch_consistency: ConsistencyFetch | None = None,
+                  revocations: KnownRevocations | None = None) -> Result:
+    """Verify a node's evidence bundle; return the accepted :class:`Result` or raise.
+
+    Same parameters as :func:`run_pipeline`. On refusal raises the error that refused it
+    (FormatError, VerificationError, PolicyError, TrustConfigError, FetchError) with the full
+    Result attached as ``err.result`` (its transcript says every step that ran).
+    """
+    result = run_pipeline(bundle_bytes, policy, at=at, expected_nonce=expected_nonce,
+                          trust=trust, fetch=fetch, caches=caches,
+                          checkpoint_store=checkpoint_store,
+                          fetch_consistency=fetch_consistency, revocations=revocations)
+    if not result.accepted:
+        err = result.error
+        if err is None:  # unreachable: a refused transcript always has an error
+            err = TrustConfigError("pipeline", "refused without an error")
+        err.result = result  # type: ignore[attr-defined]
+        raise err
+    return result
