@@ -36,9 +36,9 @@ from log_fixtures import (  # noqa: E402
 from note_bench import timed  # noqa: E402
 
 from attest.release.dsse import pae, parse_entry  # noqa: E402
+from transparency_log.checkpoint_store import CheckpointStore  # noqa: E402
 from transparency_log.cosignature import CosignatureVerifier  # noqa: E402
 from transparency_log.note import parse_note  # noqa: E402
-from verifier.checkpoint_store import CheckpointStore  # noqa: E402
 from verifier.log_checks import LogEvidence, verify_log  # noqa: E402
 from verifier.policy import load_policy, parse_policy  # noqa: E402
 from verifier.revocations import RevocationMirror  # noqa: E402

@@ -29,7 +29,24 @@ def test_real_reports_accepted_with_their_certs(tmp_path: Path, name: str) -> No
     res = run(tmp_path, path(name), "--certs", path(REAL[name]), "--unsafe-skip-crl")
     assert res.exit_code == 0, res.output
     assert "MEASUREMENT" in res.output and "[PASS  ] snp.report.signature" in res.output
-    assert "[WAIVED] snp.crl" in res.output and "verdict: accepted" in res.output
+    assert "[WAIVED] snp.crl" in res.output
+    # Without a policy only authenticity was judged: never reported as acceptance.
+    assert "verdict: authentic-only" in res.output and "verdict: accepted" not in res.output
+
+
+def test_policy_and_measurement_give_acceptance(tmp_path: Path) -> None:
+    pol = tmp_path / "p.toml"
+    pol.write_text("[snp]\nallow_debug = false\n")
+    name = "virtee-sev/report_milan.bin"
+    m = "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d" \
+        "3e1a0dc39b2c60bd95b9c480cd81841f"
+    res = run(tmp_path, path(name), "--certs", path(REAL[name]), "--unsafe-skip-crl",
+              "--policy", str(pol), "--measurement", m)
+    assert res.exit_code == 0, res.output
+    assert "verdict: accepted" in res.output
+    res = run(tmp_path, path(name), "--certs", path(REAL[name]), "--unsafe-skip-crl",
+              "--policy", str(pol), "--measurement", "00" * 48)
+    assert res.exit_code == 5 and "snp.policy.measurement" in res.output
 
 
 def test_extended_report_with_its_certificate_table(tmp_path: Path) -> None:
@@ -58,7 +75,7 @@ def test_json_transcript(tmp_path: Path) -> None:
     res = run(tmp_path, path(name), "--certs", path(REAL[name]), "--unsafe-skip-crl", "--json")
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
-    assert doc["verdict"] == "accepted" and doc["fields"]["GUEST_SVN"] == 4
+    assert doc["verdict"] == "authentic-only" and doc["fields"]["GUEST_SVN"] == 4
     assert [s["check"] for s in doc["steps"]][:3] == [
         "snp.report.format", "snp.report.product", "snp.vcek.collateral"]
 

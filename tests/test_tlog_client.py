@@ -3,12 +3,14 @@ moves forward, split views caught with evidence, every tile and the root recompu
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from transparency_log import merkle
 from transparency_log.cli import main
 from transparency_log.client import (
     CheckpointStore,
@@ -24,7 +26,7 @@ from transparency_log.errors import (
     VerificationError,
 )
 from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys
+from transparency_log.note import Signer, Verifier, generate_keys, sign_note
 from transparency_log.publish import publish_tiles
 from transparency_log.storage.sqlite import SqliteStorage
 
@@ -142,11 +144,14 @@ def test_split_view_is_caught_with_evidence(published, tmp_path) -> None:
     with pytest.raises(ConsistencyError) as info:
         forked.update()
     assert info.value.old and info.value.new and info.value.proof
-    evidence = forked.store.evidence(ORIGIN)
-    assert len(evidence) == 1
-    assert evidence[0]["old_checkpoint"].encode() == (published.dir / "checkpoint").read_bytes()
-    assert evidence[0]["new_checkpoint"].encode() == (fork.dir / "checkpoint").read_bytes()
-    assert evidence[0]["consistency_proof"]
+    (evidence,) = forked.store.evidence(ORIGIN)
+    assert info.value.got == str(evidence)
+    assert (evidence / "last-seen.checkpoint").read_bytes() == (
+        published.dir / "checkpoint").read_bytes()
+    assert (evidence / "presented.checkpoint").read_bytes() == (
+        fork.dir / "checkpoint").read_bytes()
+    proof_lines = (evidence / "consistency-proof").read_text().splitlines()
+    assert proof_lines[:2] == ["old_size 300", "new_size 400"] and len(proof_lines) > 2
     assert b"\n300\n" in forked.store.load(ORIGIN)  # not moved
 
 
@@ -222,3 +227,99 @@ def test_monitor_cli(published, tmp_path) -> None:
     r = runner.invoke(main, ["monitor", str(fork.dir), "--vkey", VKEY, "--state", state])
     assert r.exit_code == 2
     assert "log.consistency" in r.output and "Traceback" not in r.output
+
+
+def write_foreign_tree(root: Path, entries: list[bytes], skey: str, *,
+                       delete_partials: bool) -> None:
+    """A C2SP tlog-tiles tree laid out by hand from the spec (not by our publisher), as
+    another implementation would: a checkpoint with an extension line and a cosignature from
+    a witness we do not know, and, like Tessera, partial tiles removed once full ones exist."""
+    from transparency_log.note import NoteSignature, append_signatures
+
+    tree = merkle.MemoryTree(entries)
+    n = len(entries)
+
+    def put(path: str, data: bytes) -> None:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+
+    def index_path(i: int) -> str:  # spec: 3-digit groups, all but the last with "x"
+        groups = []
+        while True:
+            groups.append(f"{i % 1000:03d}")
+            i //= 1000
+            if not i:
+                break
+        return "/".join([*(f"x{g}" for g in reversed(groups[1:])), groups[0]])
+
+    level = 0
+    while (n >> (8 * level)) > 0:
+        hashes = tree.levels[8 * level] if 8 * level < len(tree.levels) else []
+        width_total = n >> (8 * level)
+        for t in range(0, width_total, 256):
+            chunk = hashes[t:t + 256]
+            suffix = "" if len(chunk) == 256 else f".p/{len(chunk)}"
+            put(f"tile/{level}/{index_path(t // 256)}{suffix}", b"".join(chunk))
+        level += 1
+    for t in range(0, n, 256):
+        chunk = entries[t:t + 256]
+        suffix = "" if len(chunk) == 256 else f".p/{len(chunk)}"
+        put(f"tile/entries/{index_path(t // 256)}{suffix}",
+            b"".join(len(e).to_bytes(2, "big") + e for e in chunk))
+    if delete_partials:
+        for p in list(root.rglob("*.p")):
+            full = p.with_suffix("")
+            if full.exists():
+                for f in p.iterdir():
+                    f.unlink()
+                p.rmdir()
+    text = f"{ORIGIN}\n{n}\n{base64.b64encode(tree.root()).decode()}\nextension line\n"
+    note = sign_note(text.encode(), [Signer(skey)])
+    note = append_signatures(note, [NoteSignature("someone.else/witness", b"\x01\x02\x03\x04",
+                                                  bytes(72))])
+    put("checkpoint", note)
+
+
+def test_client_and_monitor_on_a_foreign_tile_tree(tmp_path) -> None:
+    entries = [b"foreign %d" % i for i in range(600)]
+    root = tmp_path / "foreign"
+    write_foreign_tree(root, entries, SKEY, delete_partials=False)
+    client = client_for(root, tmp_path / "state")
+    r = monitor(client)
+    assert (r.current.size, r.current.extensions) == (600, ("extension line",))
+    vc = client.checkpoint()
+    for i in (0, 255, 256, 599):
+        client.prove(entries[i], i, vc)
+    entries += [b"foreign %d" % i for i in range(600, 800)]
+    write_foreign_tree(root, entries, SKEY, delete_partials=True)
+    assert not (root / "tile/0/002.p").exists()  # filled up and removed, as Tessera does
+    r = monitor(client)
+    assert (r.previous.size, r.current.size, r.new_entries) == (600, 800, 200)
+def test_monitor_from_start_hands_every_entry_over_in_order(published, tmp_path) -> None:
+    client = client_for(published.dir, tmp_path / "state")
+    monitor(client)
+    published.grow(10)
+    seen: list[tuple[int, list[bytes]]] = []
+
+    def collect(first: int, batch: list[bytes]) -> None:
+        seen.append((first, batch))
+
+    r = monitor(client, on_entries=collect)
+    assert r.new_entries == 10 and r.verified is not None and r.verified.checkpoint == r.current
+    assert seen[0][0] == 256 and seen[-1][0] + len(seen[-1][1]) == 310  # whole bundles
+    seen.clear()
+    r = monitor(client, from_start=True, on_entries=collect)
+    assert r.new_entries == 310 and r.previous.size == 310
+    assert [e for _, batch in seen for e in batch] == [published.entry(i) for i in range(310)]
+
+
+def test_monitor_from_start_recomputes_a_stale_view(published, tmp_path) -> None:
+    stale = (published.dir / "checkpoint").read_bytes()
+    published.grow(10)
+    client = client_for(published.dir, tmp_path / "state")
+    monitor(client)
+    (published.dir / "checkpoint").write_bytes(stale)
+    assert monitor(client).new_entries == 0  # stays at the stored size, reads nothing
+    r = monitor(client, from_start=True)
+    assert (r.current.size, r.new_entries, r.previous.size) == (300, 300, 310)
+    assert b"\n310\n" in client.store.load(ORIGIN)  # never moved back

@@ -24,6 +24,7 @@ from log_fixtures import (
     revocation_entry,
 )
 
+from transparency_log.checkpoint_store import CheckpointStore
 from transparency_log.errors import (
     ConsistencyError,
     FormatError,
@@ -33,7 +34,6 @@ from transparency_log.errors import (
     VerificationError,
 )
 from transparency_log.note import Signer, generate_keys
-from verifier.checkpoint_store import CheckpointStore
 from verifier.checks import CheckNotRun
 from verifier.log_checks import (
     LOG_CHECKS,

@@ -145,7 +145,8 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
         return b"".join(chunks)
 
     try:
-        return await asyncio.wait_for(collect(), timeout)
+        async with asyncio.timeout(timeout):  # no extra task per request, unlike wait_for
+            return await collect()
     except TimeoutError as err:
         raise BodyError(408, "request body not received in time") from err
     except ClientDisconnect as err:

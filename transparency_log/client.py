@@ -6,11 +6,13 @@ The client trusts nothing it fetches until it has checked it:
    (c2sp.org/tlog-checkpoint), and, when a witness policy is given, the witnesses'
    cosignatures and quorum (c2sp.org/tlog-policy, :func:`check_quorum`);
 2. **consistency** (:meth:`LogClient.update`): the new checkpoint must extend the last one
-   this client verified for the origin (kept on disk by :class:`CheckpointStore`). The proof is
-   built from the log's hash tiles and verified against both roots (RFC 9162 §2.1.4.2). The
-   stored checkpoint only moves forward, by compare-and-swap. An inconsistency is saved as
-   evidence (both checkpoints, the proof) and raised as ConsistencyError; an older
-   checkpoint (a stale cache) must be consistent too, and the store is not moved back;
+   this client verified for the origin (kept on disk by
+   :class:`transparency_log.checkpoint_store.CheckpointStore`, the one store of attestlog).
+   The proof is built from the log's hash tiles and verified against both roots (RFC 9162
+   §2.1.4.2). The stored checkpoint only moves forward, by compare-and-swap. An
+   inconsistency is saved as evidence (both checkpoints, the proof) and raised as
+   ConsistencyError; an older checkpoint (a stale cache) must be consistent too, and the
+   store is not moved back;
 3. **inclusion** (:meth:`LogClient.prove`): an entry's inclusion proof is built from tiles and
    verified against the checkpoint's root (RFC 9162 §2.1.3.2), so a lying tile is caught;
 4. **entries** (:meth:`LogClient.entries`): entry bundles are decoded strictly and, in
@@ -23,10 +25,7 @@ gzip) and :func:`directory_source` (a published tile tree on disk).
 
 from __future__ import annotations
 
-import base64
-import fcntl
 import hashlib
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,17 +35,16 @@ from pathlib import Path
 
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import Checkpoint, open_checkpoint
-from transparency_log.errors import (
-    ConsistencyError,
-    FetchError,
-    FormatError,
-    ProofError,
+from transparency_log.checkpoint_store import (
+    CHECK_CONSISTENCY,
+    CheckpointStore,
+    ConsistencyResult,
 )
+from transparency_log.errors import ConsistencyError, FetchError, ProofError
 from transparency_log.http_fetch import HttpFetcher
 from transparency_log.note import NoteVerifier
 from transparency_log.witness_policy import QuorumResult, WitnessPolicy, check_quorum
 
-CHECK_CONSISTENCY = "log.consistency"
 CHECK_TILES = "log.tiles"
 
 
@@ -99,67 +97,6 @@ class VerifiedCheckpoint:
     quorum: QuorumResult | None = None
 
 
-class CheckpointStore:
-    """The last verified checkpoint per origin, on disk; it only moves forward.
-
-    Layout: ``<dir>/<sha256(origin)[:32]>/checkpoint`` (the signed note) and
-    ``.../evidence/<n>.json`` (inconsistencies). Updates are compare-and-swap under an
-    exclusive ``flock`` on the origin's directory, written to a temporary file, fsynced and
-    renamed.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.dir = Path(directory)
-
-    def _origin_dir(self, origin: str) -> Path:
-        d = self.dir / hashlib.sha256(origin.encode()).hexdigest()[:32]
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    def load(self, origin: str) -> bytes | None:
-        try:
-            return (self._origin_dir(origin) / "checkpoint").read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def compare_and_swap(self, origin: str, old: bytes | None, new: bytes) -> bool:
-        """Store ``new`` iff the stored note is still ``old``; returns whether it did."""
-        d = self._origin_dir(origin)
-        with open(d / ".lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.load(origin) != old:
-                return False
-            tmp = d / f".checkpoint.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(new)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, d / "checkpoint")
-            dfd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-            return True
-
-    def save_evidence(self, origin: str, old: bytes, new: bytes, proof: list[bytes],
-                      reason: str) -> Path:
-        """Keep both checkpoints and the proof (DESIGN.md house rule 6)."""
-        d = self._origin_dir(origin) / "evidence"
-        d.mkdir(exist_ok=True)
-        doc = {"origin": origin, "reason": reason, "old_checkpoint": old.decode(),
-               "new_checkpoint": new.decode(),
-               "consistency_proof": [base64.b64encode(h).decode() for h in proof]}
-        data = json.dumps(doc, indent=2).encode()
-        path = d / f"{hashlib.sha256(data).hexdigest()[:16]}.json"
-        path.write_bytes(data)
-        return path
-
-    def evidence(self, origin: str) -> list[dict[str, object]]:
-        d = self._origin_dir(origin) / "evidence"
-        return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))] if d.is_dir() else []
-
-
 class LogClient:
     """Verify and read one log (see the module docstring)."""
 
@@ -195,44 +132,27 @@ class LogClient:
 
         return tiles.TileReader(fetch, size)
 
-    def check_consistent(self, old: VerifiedCheckpoint, new: VerifiedCheckpoint) -> None:
-        """Raise ConsistencyError (with the evidence) unless ``new`` extends ``old``; when
-        ``new`` is smaller, ``old`` must extend it."""
-        small, big = (old, new) if old.checkpoint.size <= new.checkpoint.size else (new, old)
-        proof: list[bytes] = []
-        try:
-            if small.checkpoint.size == big.checkpoint.size:
-                if small.checkpoint.root != big.checkpoint.root:
-                    raise ProofError(CHECK_CONSISTENCY, "two roots for one tree size",
-                                     expected_root=small.checkpoint.root,
-                                     calculated_root=big.checkpoint.root)
-            elif small.checkpoint.size > 0:
-                proof = self.reader(big.checkpoint.size).consistency_proof(small.checkpoint.size)
-                merkle.verify_consistency(small.checkpoint.size, big.checkpoint.size,
-                                          small.checkpoint.root, big.checkpoint.root, proof)
-        except (ProofError, FormatError) as err:
-            reason = str(err)
-            if self.store is not None:
-                self.store.save_evidence(self.origin, old.note, new.note, proof, reason)
-            raise ConsistencyError(CHECK_CONSISTENCY, f"log checkpoints are inconsistent: "
-                                   f"{reason}", old=old.note, new=new.note, proof=proof,
-                                   field="tree size",
-                                   got=new.checkpoint.size, want=old.checkpoint.size) from None
+    def fetch_consistency(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 PROOF(old_size, D[0:new_size]) built from the log's hash tiles (a
+        :data:`transparency_log.checkpoint_store.ConsistencyFetch`)."""
+        return self.reader(new_size).consistency_proof(old_size)
+
+    def check_consistent(self, new: VerifiedCheckpoint) -> ConsistencyResult:
+        """Compare ``new`` with the stored checkpoint without moving the store: ConsistencyError
+        (with the evidence kept) unless one extends the other (:class:`CheckpointStore`)."""
+        if self.store is None:
+            raise ValueError("no checkpoint store")
+        return self.store.check(new.note, new.checkpoint, self.fetch_consistency)
 
     def update(self) -> tuple[VerifiedCheckpoint | None, VerifiedCheckpoint]:
         """Fetch and verify the current checkpoint, check it against the stored one, and
-        move the store forward. Returns (previous, current)."""
+        move the store forward (compare-and-swap). Returns (previous, current)."""
         new = self.checkpoint()
         if self.store is None:
             return None, new
         stored = self.store.load(self.origin)
         old = self.verify_note(stored) if stored is not None else None
-        if old is not None:
-            self.check_consistent(old, new)
-        if old is None or new.checkpoint.size > old.checkpoint.size:
-            if not self.store.compare_and_swap(self.origin, stored, new.note):
-                raise ConsistencyError(CHECK_CONSISTENCY, "stored checkpoint changed "
-                                       "concurrently; run again", field="state")
+        self.store.update(new.note, new.checkpoint, self.fetch_consistency)
         return old, new
 
     def prove(self, entry: bytes, index: int, at: VerifiedCheckpoint) -> list[bytes]:
@@ -277,14 +197,22 @@ class MonitorResult:
     current: Checkpoint
     new_entries: int
     checked_tiles: int
+    verified: VerifiedCheckpoint | None = None  # the checkpoint the log presented
 
 
 def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = None,
-            prefetch: int = 8) -> MonitorResult:
+            prefetch: int = 8, from_start: bool = False,
+            on_entries: Callable[[int, list[bytes]], None] | None = None) -> MonitorResult:
     """Follow the log one step: verify the checkpoint, its consistency with the stored one,
-    then download every entry bundle since the stored size (everything the first time),
-    recompute every leaf hash, every hash tile at every level and the root, and compare them
-    with what the log serves. Moves the stored checkpoint forward only when all matched.
+    then download every entry bundle since the stored size (everything the first time, or
+    with ``from_start``), recompute every leaf hash, every hash tile at every level and the
+    root, and compare them with what the log serves. Moves the stored checkpoint forward only
+    when all matched.
+
+    ``on_entries(first_index, entries)`` sees each bundle's entries, in log order, once their
+    leaf hashes matched the level-0 tile; they are proven only when monitor returns (the root
+    check comes last). With ``from_start`` an older but consistent checkpoint (a stale cache)
+    is recomputed too; otherwise monitor stays at the stored one and reads nothing.
 
     Bundles and level-0 tiles are fetched ``prefetch`` ahead by a small thread pool. Raises
     ConsistencyError, or ProofError ``log.tiles`` naming the first tile that does not match.
@@ -293,10 +221,10 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
     old = client.verify_note(stored) if stored is not None else None
     new = client.checkpoint()
     if old is not None:
-        client.check_consistent(old, new)
-        if new.checkpoint.size < old.checkpoint.size:  # stale but consistent: stay
-            return MonitorResult(old.checkpoint, old.checkpoint, 0, 0)
-    start = old.checkpoint.size if old is not None else 0
+        client.check_consistent(new)
+        if new.checkpoint.size < old.checkpoint.size and not from_start:  # stale: stay
+            return MonitorResult(old.checkpoint, old.checkpoint, 0, 0, new)
+    start = old.checkpoint.size if old is not None and not from_start else 0
     size = new.checkpoint.size
     checker = _TileChecker(client, size)
     first, end = start // tiles.TILE_WIDTH, -(-size // tiles.TILE_WIDTH)
@@ -317,6 +245,8 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
             entries, served = window.popleft().result()
             hashes = [sha256(prefix + e).digest() for e in entries]
             checker.check(0, b, hashes, served)
+            if on_entries is not None:
+                on_entries(b * tiles.TILE_WIDTH, entries)
             if len(hashes) == tiles.TILE_WIDTH:
                 checker.push(1, b, _fold(hashes))
             else:  # the last, partial tile (checked above): kept for the root
@@ -332,7 +262,7 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
             raise ConsistencyError(CHECK_CONSISTENCY, "stored checkpoint changed "
                                    "concurrently; run again", field="state")
     return MonitorResult(old.checkpoint if old else None, new.checkpoint, size - start,
-                         checker.checked)
+                         checker.checked, new)
 
 
 def _fold(hashes: list[bytes]) -> bytes:

@@ -27,6 +27,9 @@ main.add_command(bundle_inspect)
 from verifier.cli_policy import policy_group  # noqa: E402
 
 main.add_command(policy_group)
+from verifier.cli_audit import audit_cmd  # noqa: E402
+
+main.add_command(audit_cmd)
 from verifier.cli_verify import bundle_command, node_command  # noqa: E402
 
 main.add_command(node_command)

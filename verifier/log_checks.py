@@ -51,6 +51,11 @@ from attest.release.dsse import VerifiedEntry, open_entry, parse_entry
 from attest.release.sigstore_check import verify_blob_bundle
 from attest.release.statement import Release
 from transparency_log.checkpoint import Checkpoint, open_checkpoint
+from transparency_log.checkpoint_store import (
+    CheckpointStore,
+    ConsistencyFetch,
+    ConsistencyResult,
+)
 from transparency_log.errors import (
     AttestlogError,
     PolicyError,
@@ -61,7 +66,6 @@ from transparency_log.merkle import leaf_hash, verify_inclusion
 from transparency_log.note import Note
 from transparency_log.tlog_proof import TlogProof, parse_tlog_proof
 from transparency_log.witness_policy import QuorumResult, check_cosignatures
-from verifier.checkpoint_store import CheckpointStore, ConsistencyFetch, ConsistencyResult
 from verifier.checks import CheckNotRun, run_check, with_check
 from verifier.policy import LogPolicy, Policy, ReleasePolicy, SigstorePolicy
 from verifier.revocations import KnownRevocations
@@ -210,12 +214,19 @@ def check_consistency(checkpoint_note: bytes, checkpoint: Checkpoint,
                       store: CheckpointStore | None,
                       fetch_proof: ConsistencyFetch | None) -> ConsistencyResult:
     """Step 6, ``log.consistency``: compare-and-swap against the client's last-seen checkpoint
-    (:class:`verifier.checkpoint_store.CheckpointStore`); a fork raises ConsistencyError with
-    the evidence kept. Without a store the check cannot run."""
+    (:class:`transparency_log.checkpoint_store.CheckpointStore`); a fork raises
+    ConsistencyError with the evidence kept. Without a store, or offline when a proof is
+    needed, the check cannot run."""
     if store is None:
         raise CheckNotRun(CHECK_CONSISTENCY, "no last-seen checkpoint store configured",
                           field="checkpoint store")
-    return store.update(checkpoint_note, checkpoint, fetch_proof)
+
+    def offline(old_size: int, new_size: int) -> list[bytes]:
+        raise CheckNotRun(CHECK_CONSISTENCY, f"a consistency proof {old_size} -> {new_size} "
+                          "is needed and no log is reachable (offline)",
+                          field="consistency proof", want="fetchable")
+
+    return store.update(checkpoint_note, checkpoint, fetch_proof or offline)
 
 
 def checkpoint_time(quorum: QuorumResult) -> int | None:

@@ -17,7 +17,7 @@ it has not seen, and:
    bad signature, malformed) is recorded as *rejected* with its check id and never counts,
    so nobody but an accepted release signer can revoke (or un-revoke) a release;
 3. saves the new state atomically (``mirror.json`` in the log's folder, see
-   :mod:`verifier.state_files`).
+   :mod:`transparency_log.state_files`).
 
 The state is bound to the release keys and threshold it was built with: if the policy's keys
 change, the mirror starts over from entry 0.
@@ -51,9 +51,9 @@ from transparency_log.errors import (
     VerificationError,
 )
 from transparency_log.merkle import CompactRange, leaf_hash
+from transparency_log.state_files import atomic_write, locked, origin_dir
 from verifier.checks import with_check
 from verifier.policy import ReleasePolicy
-from verifier.state_files import atomic_write, locked, origin_dir
 
 __all__ = [
     "CHECK_ENTRIES",

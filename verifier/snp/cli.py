@@ -160,11 +160,16 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
                 for k, v in vars(ext).items() if v is not None}
     except FormatError:
         pass
+    summary = t.to_dict()
+    if policy is None and summary["verdict"] == "accepted":
+        # Without a policy nothing but authenticity was judged: never call that acceptance.
+        summary["verdict"] = "authentic-only"
     if as_json:
-        click.echo(json.dumps({"at": at.isoformat(), "fields": fields, **t.to_dict()},
-                              indent=2))
+        click.echo(json.dumps({"at": at.isoformat(), "fields": fields, **summary}, indent=2))
     else:
         _print_text(fields, t)
-        click.echo(f"verdict: {t.verdict}")
+        note = (" (no policy: MEASUREMENT, TCB and guest policy not judged)"
+                if summary["verdict"] == "authentic-only" else "")
+        click.echo(f"verdict: {summary['verdict']}{note}")
     if error is not None:
         raise error

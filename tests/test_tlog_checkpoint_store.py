@@ -1,4 +1,5 @@
-"""The client's last-seen checkpoint (verifier/checkpoint_store.py): forward only, CAS, evidence."""
+"""The last-seen checkpoint store (transparency_log/checkpoint_store.py): forward only, CAS,
+evidence, the smaller-checkpoint rule."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from hypothesis import strategies as st
 from log_fixtures import ORIGIN, FakeLog, Recording, release_entry
 
 from transparency_log.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.checkpoint_store import CheckpointStore, StoredCheckpoint
 from transparency_log.errors import ConsistencyError, FetchError, FormatError
 from transparency_log.merkle import EMPTY_ROOT
-from verifier.checkpoint_store import CheckpointStore, StoredCheckpoint
-from verifier.checks import CheckNotRun
 
 ENTRIES = [release_entry(i) for i in range(6)]
 
@@ -142,12 +142,39 @@ def test_malformed_proof_is_not_evidence(store: CheckpointStore, log: FakeLog) -
     assert last_size(store) == 2 and store.evidence(ORIGIN) == []
 
 
-def test_offline_cannot_run(store: CheckpointStore, log: FakeLog) -> None:
+def test_offline_cannot_compare(store: CheckpointStore, log: FakeLog) -> None:
+    """Unreachable, not invalid: FetchError (the verifier maps it to a check not run)."""
     put(store, log, 2)
-    with pytest.raises(CheckNotRun) as err:
+    with pytest.raises(FetchError) as err:
         put(store, log, 5, None)
-    assert err.value.check == "log.consistency" and "offline" in err.value.reason
+    assert err.value.check == "log.consistency" and "offline" in err.value.message
+    assert last_size(store) == 2
     assert put(store, log, 2, None).outcome == "same"  # no proof needed: runs offline
+
+
+def test_check_compares_without_writing(store: CheckpointStore, log: FakeLog) -> None:
+    assert store.check(log.note(2), log.checkpoint(2)).outcome == "first"
+    assert store.last_seen(ORIGIN) is None
+    put(store, log, 2)
+    result = store.check(log.note(5), log.checkpoint(5), log.consistency)
+    assert (result.outcome, result.last_seen, result.previous_note) == (
+        "advanced", log.checkpoint(5), log.note(2))
+    assert last_size(store) == 2
+    fork = FakeLog([b"x%d" % i for i in range(5)])
+    with pytest.raises(ConsistencyError):
+        store.check(fork.note(5), fork.checkpoint(5), fork.consistency)
+    assert len(store.evidence(ORIGIN)) == 1 and last_size(store) == 2
+
+
+def test_compare_and_swap_only_forward(store: CheckpointStore, log: FakeLog) -> None:
+    assert store.compare_and_swap(ORIGIN, None, log.note(3))
+    assert not store.compare_and_swap(ORIGIN, None, log.note(4))  # not what is stored
+    assert not store.compare_and_swap(ORIGIN, log.note(3), log.note(2))  # backwards
+    assert not store.compare_and_swap(ORIGIN, log.note(3), log.note(3))  # not larger
+    assert store.compare_and_swap(ORIGIN, log.note(3), log.note(5))
+    assert last_size(store) == 5
+    with pytest.raises(ValueError):
+        store.compare_and_swap("other.example/log", None, log.note(6))
 
 
 def test_fetch_failure_propagates(store: CheckpointStore, log: FakeLog) -> None:

@@ -1,4 +1,4 @@
-"""The client's small on-disk state (last-seen checkpoints, the revocation mirror): atomic writes.
+"""Small on-disk client state (last-seen checkpoints, revocation mirror): atomic writes.
 
 Every file is replaced atomically: write a temporary file in the same directory, ``fsync`` it,
 ``rename`` it over the target, then ``fsync`` the directory, so that a crash leaves either the
