@@ -212,13 +212,14 @@ class AttestedSession(requests.Session):
 
     ``base_url``: the node (``https://host:port``); requests to other origins are refused.
     ``policy``, ``clock`` (returns an aware datetime), ``max_age``: how long an accepted
-    verdict is reused; ``verify_kwargs``: passed to :func:`run_pipeline` (trust, fetch,
-    caches, checkpoint_store, revocations, ...). A refusal raises the pipeline's error (with
-    ``err.result``) and sends nothing.
+    verdict is reused; ``nonce_source``: fresh nonces (32 bytes each); ``verify_kwargs``:
+    passed to :func:`run_pipeline` (trust, fetch, caches, checkpoint_store, revocations, ...).
+    A refusal raises the pipeline's error (with ``err.result``) and sends nothing.
     """
 
     def __init__(self, base_url: str, policy: Policy, *, clock: Callable[[], datetime],
                  max_age: timedelta = timedelta(minutes=5), timeout: float = 10.0,
+                 nonce_source: Callable[[int], bytes] = os.urandom,
                  **verify_kwargs: Any) -> None:
         super().__init__()
         self.base_url = _base(base_url)
@@ -226,6 +227,7 @@ class AttestedSession(requests.Session):
         self.clock = clock
         self.max_age = max_age
         self.timeout = timeout
+        self.nonce_source = nonce_source
         self.verify_kwargs = verify_kwargs
         self.result: Result | None = None
         self._verified_at: datetime | None = None
@@ -250,7 +252,7 @@ class AttestedSession(requests.Session):
         self.forget()
         now = self.clock()
         result = verify_node(self.base_url, self.policy, at=now, timeout=self.timeout,
-                             **self.verify_kwargs)
+                             nonce=self.nonce_source(NONCE_SIZE), **self.verify_kwargs)
         if not result.accepted or result.node_key is None:
             err = result.error or NodeKeyMismatch(CHECK_TLS_KEY, "refused")
             err.result = result  # type: ignore[attr-defined]
