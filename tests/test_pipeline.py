@@ -342,3 +342,52 @@ def test_unstapled_gpu_collateral_offline_and_online(snp_world: World) -> None:
     assert online.verdict == ACCEPTED, online.error
     assert any(u.startswith(NVIDIA_RIM_SERVICE) for u in urls)
     assert any(u.startswith(NVIDIA_OCSP_URL) for u in urls)
+
+
+def test_malformed_certificate_field_is_refused_not_a_crash(snp_world: World) -> None:
+    """cryptography parses some certificate fields lazily and raises ValueError on access:
+    the pipeline refuses that as malformed evidence (``evidence.format``)."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    gpu = snp_world.fx.decoded.gpu_evidence[0]
+    chain = x509.load_pem_x509_certificates(gpu.cert_chain)
+    der = chain[0].public_bytes(Encoding.DER)
+    for i in range(len(der)):
+        bad = bytearray(der)
+        bad[i] ^= 0x02
+        try:
+            cert = x509.load_der_x509_certificate(bytes(bad))
+        except ValueError:
+            continue
+        try:
+            _ = cert.subject
+        except ValueError:
+            break
+    else:
+        pytest.skip("no lazily-failing mutation found")
+    pem = (b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(bad))
+           + b"-----END CERTIFICATE-----\n")
+    rest = b"".join(c.public_bytes(Encoding.PEM) for c in chain[1:])
+    items = tuple(dataclasses.replace(g, cert_chain=pem + rest) if g is gpu else g
+                  for g in snp_world.fx.decoded.evidence)
+    result = snp_world.verify(snp_world.rebundle(evidence=items))
+    assert result.verdict == REFUSED
+    assert isinstance(result.error, FormatError | VerificationError)
+    assert result.error.check in {"evidence.format", "gpu.chain", "gpu.report.format"}
+
+
+def test_a_library_exception_on_hostile_input_is_a_format_refusal(
+        snp_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import verifier.pipeline as pipeline
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ValueError("error parsing asn1 value: ParseError { location: [\"issuer\"] }")
+
+    monkeypatch.setattr(pipeline, "verify_gpu_evidence", boom)
+    result = snp_world.verify()
+    assert_refused(result, "evidence.format", FormatError)
+    assert result.error is not None and result.error.field == "nvidia-gpu[0]"
+    assert "ValueError" in result.error.message

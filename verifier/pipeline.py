@@ -112,6 +112,7 @@ CHECK_SIMULATED = "policy.simulated"
 CHECK_MEASUREMENT = "release.measurement"
 CHECK_POLICY_EVIDENCE = "policy.evidence"
 CHECK_SNP_CRL = "snp.crl"
+CHECK_EVIDENCE_FORMAT = "evidence.format"
 ACCEPTED = "accepted"
 REFUSED = "refused"
 
@@ -239,6 +240,16 @@ def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], 
         t.failed(check, str(err), **inputs)
         raise
     t.passed(check, detail(out), **inputs)
+    return out
+
+
+def _malformed(t: Transcript, where: str, err: Exception) -> FormatError:
+    """A library (cryptography's lazy X.509 field parsing, lxml's schema check of a RIM) met
+    input it cannot parse and raised its own exception: that is malformed evidence, refused
+    as FormatError ``evidence.format`` naming the item, never a crash."""
+    out = FormatError(CHECK_EVIDENCE_FORMAT, f"malformed evidence ({type(err).__name__}: "
+                      f"{str(err)[:200]})", field=where)
+    t.failed(CHECK_EVIDENCE_FORMAT, str(out))
     return out
 
 
@@ -571,12 +582,17 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
 
     # (2) evidence authenticity: the first failure stops.
     for item in bundle.evidence:
-        if isinstance(item, SnpEvidence):
-            result.snp = _verify_snp(run, item)
-        elif isinstance(item, TdxEvidence):
-            result.tdx = _verify_tdx(run, item)
-        else:
-            result.gpus.append(_verify_gpu(run, item))
+        try:
+            if isinstance(item, SnpEvidence):
+                result.snp = _verify_snp(run, item)
+            elif isinstance(item, TdxEvidence):
+                result.tdx = _verify_tdx(run, item)
+            else:
+                result.gpus.append(_verify_gpu(run, item))
+        except AttestlogError:
+            raise
+        except Exception as err:  # hostile input reaching a library's own parser
+            raise _malformed(t, _item_name(item), err) from None
 
     # (3) binding to the nonce, the node key and the GPU evidence.
     report_data = (result.snp.report.report_data if result.snp is not None else
