@@ -4,8 +4,10 @@ one check fail at a time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
+from bitflip_support import Refusal, flip_every_bit
 from conftest import vector_path
 
 from attest.formats.nvidia_opaque import OpaqueField, OpaqueType
@@ -17,7 +19,6 @@ from verifier.gpu.report_verify import (
     leaf_fwid,
     load_device_chain,
     verify_gpu_report,
-    verify_report_signature,
 )
 from verifier.gpu.roots import device_identity_root
 from verifier.x509chain import fingerprint, pinned_root
@@ -63,44 +64,67 @@ def test_wrong_nonce_fails_the_binding() -> None:
     assert err.value.got == NONCE
 
 
-def _flip_positions(data: bytes) -> list[tuple[int, int]]:
-    """Deterministic sample of the signed part: one bit of every byte (bit (3*i) % 8), plus
-    all 8 bits of every byte of the request, the response header and the opaque data, plus
-    one bit per byte of the signature itself."""
-    report = parse_report(data)
+# --- every single-bit flip of the real report, through verify_gpu_report --------------------
+
+RESPONSE_HEADER_SIZE = 8  # SPDMVersion .. MeasurementRecordLength (DSP0274 1.1 table 45)
+FORMAT_CHECKS = ("gpu.report.format", "gpu.report.opaque")
+
+
+def _real_report_regions() -> dict[str, tuple[int, int]]:
+    """Byte ranges of the real report: the signed part (request || response up to the
+    signature) cut along its structure into test-sized pieces, then the signature itself."""
+    report = parse_report(real_report())
+    record = REQUEST_SIZE + RESPONSE_HEADER_SIZE
+    half = record + sum(len(b.to_bytes()) for b in report.response.blocks[:32])
+    nonce = record + sum(len(b.to_bytes()) for b in report.response.blocks)
     signed = len(report.signed_bytes())
-    opaque_start = signed - len(report.response.opaque_data)
-    positions = {(i, (3 * i) % 8) for i in range(len(data))}
-    for i in [*range(REQUEST_SIZE + 8), *range(opaque_start - 34, signed)]:
-        positions.update((i, b) for b in range(8))
-    return sorted(positions)
+    assert signed == nonce + 32 + 2 + len(report.response.opaque_data)
+    return {
+        "request and response header": (0, record),
+        "measurement blocks 1-32": (record, half),
+        "measurement blocks 33-64": (half, nonce),
+        "responder nonce and opaque data": (nonce, signed),
+        "signature": (signed, signed + 96),
+    }
 
 
-def test_single_bit_flips_of_the_signed_part_all_fail() -> None:
+REGIONS = _real_report_regions()
+
+
+def test_flip_regions_cover_the_whole_real_report() -> None:
     data = real_report()
-    key = real_chain()[0].public_key()
-    positions = _flip_positions(data)
-    assert len(positions) > 7000
-    survivors = []
-    for i, bit in positions:
-        mutated = bytearray(data)
-        mutated[i] ^= 1 << bit
-        try:
-            verify_report_signature(parse_report(bytes(mutated)), key)
-        except (FormatError, SignatureError):
-            continue
-        survivors.append((i, bit))
-    assert survivors == []
+    bounds = sorted(REGIONS.values())
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(data) == 4117
+    assert all(a[1] == b[0] for a, b in pairwise(bounds))
+    assert REGIONS["signature"][0] == len(parse_report(data).signed_bytes()) == 4021
 
 
-def test_flips_fail_through_the_full_pipeline_too() -> None:
-    data, chain, cache = real_report(), real_chain(), ChainCache()
-    for i in (0, 5, 40, 200, 3600, 3700, 4000, 4050):
-        mutated = bytearray(data)
-        mutated[i] ^= 0x10
-        with pytest.raises((FormatError, SignatureError)):
-            verify_gpu_report(bytes(mutated), chain, nonce=NONCE,
-                              roots=[device_identity_root()], at=AT, cache=cache)
+def _malformed_or_forged(refusal: Refusal) -> bool:
+    """Refused as malformed by the format step, or, having parsed, by the signature check
+    (never by the chain, FWID or nonce steps, which run after the signature)."""
+    err = refusal.error
+    if isinstance(err, FormatError):
+        return err.check in FORMAT_CHECKS
+    return isinstance(err, SignatureError) and err.check == "gpu.report.signature"
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_single_bit_flip_of_the_real_report_fails(region: str) -> None:
+    """Exhaustive, one region per test: 32168 bits signed (request || response without the
+    signature) + 768 bits of the signature, each flipped alone, each through the entry point
+    (verify_gpu_report with a warm chain cache: the chain is walked once, the report is
+    parsed and its signature verified on every call)."""
+    data, chain, cache, roots = real_report(), real_chain(), ChainCache(), [device_identity_root()]
+
+    def verify(report: bytes) -> object:
+        return verify_gpu_report(report, chain, nonce=NONCE, roots=roots, at=AT, cache=cache)
+
+    verify(data)  # the unflipped report verifies (and warms the chain cache)
+    lo, hi = REGIONS[region]
+    run = flip_every_bit(data, lo, hi, verify)
+    assert len(run) == (hi - lo) * 8
+    assert run.unexpected(_malformed_or_forged) == []
+    assert run.kinds()[("SignatureError", "gpu.report.signature")] > len(run) // 2
 
 
 def test_trailing_bytes_do_not_break_verification() -> None:

@@ -3,11 +3,26 @@ for each check, a test in which only that check fails; single-bit flips of signe
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 import pytest
+from bitflip_support import flip_every_bit
 from cryptography.hazmat.primitives.asymmetric import ec
-from tdx_support import GCP, REAL_QUOTES, SIM_NOW, SPR_E4, V5, read, sim, sim_root, utc
+from tdx_support import (
+    GCP,
+    REAL_QUOTES,
+    SIM_NOW,
+    SPR_E4,
+    SPR_E4_TIME,
+    V5,
+    V5_TIMES,
+    read,
+    real_collateral,
+    sim,
+    sim_root,
+    utc,
+)
 
 from attest.formats.tdx_quote import parse_quote
 from transparency_log.errors import (
@@ -18,6 +33,8 @@ from transparency_log.errors import (
     TrustConfigError,
     VerificationError,
 )
+from verifier.tdx.collateral import VerificationTimes
+from verifier.tdx.evidence import verify_tdx_evidence
 from verifier.tdx.quote_verify import verify_quote
 from verifier.tdx.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca, production_roots
 from verifier.transcript import Transcript
@@ -142,37 +159,100 @@ def test_only_quote_signature_fails_for_a_changed_body() -> None:
 
 
 # ---------------------------------------------------------------- single-bit flips
+#
+# Exhaustive: every bit of every signed region of the real v4 (SPR_E4) and v5 quotes is
+# flipped alone and the flipped quote goes through verify_tdx_evidence (the public entry
+# point: parse, then every authenticity check) with its collateral loaded once. Each region
+# names the checks allowed to refuse its flips: malformed at parse, or, having parsed, the one
+# check that covers the region (no flip may get past it).
 
-def _flip_all(raw: bytes, lo: int, hi: int, at: object, stride: int = 1) -> int:
-    roots = production_roots()
-    count = 0
-    for bit in range(lo * 8, hi * 8, stride):
-        flipped = bytearray(raw)
-        flipped[bit // 8] ^= 1 << (bit % 8)
-        with pytest.raises(AttestlogError):
-            verify_quote(parse_quote(bytes(flipped)), roots=roots, at=at)  # type: ignore[arg-type]
-        count += 1
-    return count
+FORMAT = ("FormatError", "tdx.quote.format")
+QUOTE_SIGNATURE = ("SignatureError", "tdx.quote.signature")
+QE_REPORT_SIGNATURE = ("SignatureError", "tdx.qe.report.signature")
+QE_REPORT_DATA = ("VerificationError", "tdx.qe.report_data")
+QE_VENDOR_ID = (0x0C, 0x1C)  # Quote Header.QE_VENDOR_ID, checked by tdx.quote.header first
+AUTHENTIC = ["tdx.quote.format", *CHECKS]
+FLIP_QUOTES = {
+    SPR_E4: ("sample_tcbInfo_response", VerificationTimes.uniform(SPR_E4_TIME)),
+    V5: ("sample_tcbinfo_response_v5", V5_TIMES),
+}
+# region -> the refusals allowed for its flips (besides QE_VENDOR_ID's header check)
+FLIP_REGIONS = {
+    "signed span (header, body)": (FORMAT, QUOTE_SIGNATURE),
+    "quote signature": (QUOTE_SIGNATURE,),
+    "attestation key": (QE_REPORT_DATA,),
+    "QE report": (FORMAT, QE_REPORT_SIGNATURE),
+    "QE report signature": (QE_REPORT_SIGNATURE,),
+    "QE authentication data": (QE_REPORT_DATA,),
+}
 
 
-def test_every_bit_flip_of_the_quote_signed_span_fails() -> None:
-    """All 5056 bits of header + TD Quote Body of the real v4 quote."""
-    assert _flip_all(read(SPR_E4), 0, 0x278, PINNED[SPR_E4]) == 0x278 * 8
+def _flip_regions(raw: bytes) -> dict[str, tuple[int, int]]:
+    """Byte ranges of the regions in the raw quote (A.3.8-A.3.11), checked against the parse:
+    signed span, Quote Signature Data Len (4), signature (64), attestation key (64),
+    certification data type and size (6), QE report (384), its signature (64), QE
+    authentication data size (2) and data."""
+    quote = parse_quote(raw)
+    cert = quote.signature_data.certification
+    signed = len(quote.signed_bytes)
+    sig = signed + 4
+    qe = sig + 128 + 6
+    auth = qe + 384 + 64 + 2
+    regions = {
+        "signed span (header, body)": (0, signed),
+        "quote signature": (sig, sig + 64),
+        "attestation key": (sig + 64, sig + 128),
+        "QE report": (qe, qe + 384),
+        "QE report signature": (qe + 384, qe + 448),
+        "QE authentication data": (auth, auth + len(cert.qe_auth_data)),
+    }
+    parsed = {
+        "signed span (header, body)": quote.signed_bytes,
+        "quote signature": quote.signature_data.signature,
+        "attestation key": quote.signature_data.attestation_key,
+        "QE report": cert.qe_report,
+        "QE report signature": cert.qe_report_signature,
+        "QE authentication data": cert.qe_auth_data,
+    }
+    for name, (lo, hi) in regions.items():
+        assert raw[lo:hi] == parsed[name], name
+    return regions
 
 
-def test_bit_flips_of_the_v5_signed_span_fail() -> None:
-    """v5: the 6-byte body descriptor in full; the 648-byte body every 7th bit (sampled
-    deterministically to keep the test short; the v4 test covers every bit)."""
-    raw = read(V5)
-    _flip_all(raw, 0x30, 0x36, PINNED[V5])
-    assert _flip_all(raw, 0x36, 0x36 + 648, PINNED[V5], stride=7) == (648 * 8 + 6) // 7
+@pytest.mark.parametrize("region", FLIP_REGIONS)
+@pytest.mark.parametrize("name", FLIP_QUOTES)
+def test_every_single_bit_flip_of_a_signed_region_fails(name: str, region: str) -> None:
+    raw, roots = read(name), production_roots()
+    tcb_info, times = FLIP_QUOTES[name]
+    collateral = real_collateral(tcb_info)
+
+    def verify(quote: bytes) -> object:
+        return verify_tdx_evidence(quote, collateral, roots=roots, times=times)
+
+    # The unflipped quote passes every authenticity check (SPR_E4 then has no matching TCB
+    # level in the sample TCB Info; v5 is accepted).
+    t = Transcript()
+    with contextlib.suppress(VerificationError):
+        verify_tdx_evidence(raw, collateral, roots=roots, times=times, transcript=t)
+    assert [s.check for s in t.steps][:len(AUTHENTIC)] == AUTHENTIC
+    assert t.error is None or t.error.check == "tdx.tcb.level"
+
+    lo, hi = _flip_regions(raw)[region]
+    allowed = FLIP_REGIONS[region]
+    run = flip_every_bit(raw, lo, hi, verify)
+    assert len(run) == (hi - lo) * 8
+    assert run.unexpected(lambda r: r.kind in allowed or (
+        r.kind == ("VerificationError", "tdx.quote.header")
+        and QE_VENDOR_ID[0] <= r.offset < QE_VENDOR_ID[1])) == []
+    assert run.kinds()[allowed[-1]] > len(run) // 2
 
 
-def test_bit_flips_of_the_signature_key_and_qe_report_fail() -> None:
-    """Quote signature, attestation key (128 bytes) and QE report (384 bytes) of the real v4
-    quote; every 3rd bit (deterministic sample), plus the QE report signature every 5th."""
-    raw = read(SPR_E4)
-    sig = 0x27C
-    _flip_all(raw, sig, sig + 128, PINNED[SPR_E4], stride=3)
-    qe = sig + 134
-    _flip_all(raw, qe, qe + 384 + 64, PINNED[SPR_E4], stride=3)
+def test_flip_regions_of_the_real_quotes() -> None:
+    """The regions above, for the record: v4 signs 0x278 bytes, v5 0x2BE (with the 6-byte
+    body descriptor); both carry 32 bytes of QE authentication data."""
+    v4, v5 = _flip_regions(read(SPR_E4)), _flip_regions(read(V5))
+    assert v4["signed span (header, body)"] == (0, 0x278)
+    assert v5["signed span (header, body)"] == (0, 0x2BE)
+    assert v4["QE report"] == (0x302, 0x482)
+    assert v4["QE authentication data"][1] - v4["QE authentication data"][0] == 32
+    assert v5["QE authentication data"][1] - v5["QE authentication data"][0] == 32
