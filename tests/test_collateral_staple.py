@@ -5,18 +5,28 @@ same way (issues 6 and 7). Fake vendor services on 127.0.0.1 only."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pipeline_support import World, make_world
 
+from attest.agent.config import load_config
 from attest.agent.service import probe_identity
 from attest.bundle_builder import build_bundle
+from attest.collateral.kds_fetch import KDS_BASE
+from attest.collateral.ocsp_fetch import NVIDIA_OCSP_URL
+from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL
+from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE
 from attest.collateral.stapler import CollateralServices, CollateralStapler, StaplingPlatform
+from attest.simulate import gpu as simgpu
 from attest.simulate.fake_service import serve
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import DiskCache, HttpFetcher
-from verifier.pipeline import ACCEPTED
+from attest.simulate.snp import SimulatedAmd, der
+from attest.simulate.tdx import IntelSimulator
+from transparency_log.errors import FetchError, TrustConfigError
+from transparency_log.http_fetch import DiskCache, Fetch, FetchResponse, HttpFetcher
+from verifier.pipeline import ACCEPTED, REFUSED
 from verifier.pipeline_trust import VerifierCaches
 
 
@@ -104,3 +114,193 @@ def test_refresh_refetches_and_keeps_the_last_on_failure(tmp_path: Path) -> None
         pass
     restarted = _stapling(world, dead, cache=tmp_path / "cache")
     assert probe_identity(restarted, fx.node_key) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# The client: collateral the node did not staple is fetched when online (verified the same way)
+
+
+def bare_bundle(world: World) -> bytes:
+    fx = world.fx
+    bare = copy.copy(fx.platform)
+    bare.bare = True
+    return build_bundle(bare, fx.nonce, fx.node_key, fx.release_entry, fx.tlog_proof,
+                        simulated=True).encode()
+
+
+VENDOR_BASES = (KDS_BASE, PCS_BASE, NVIDIA_RIM_SERVICE.removesuffix("/v1/rim/"),
+                NVIDIA_OCSP_URL)
+
+
+def routed(base: str, urls: list[str] | None = None) -> Fetch:
+    """The production vendor URLs, answered by the fake service at ``base``."""
+    http = HttpFetcher(retries=0)
+
+    def fetch(url: str) -> FetchResponse:
+        if urls is not None:
+            urls.append(url)
+        if url == ROOT_CRL_URL:
+            return http(base + "/IntelSGXRootCA.der")
+        for vendor in VENDOR_BASES:
+            if url.startswith(vendor):
+                return http(base + url[len(vendor):])
+        raise AssertionError(f"unexpected URL {url}")
+
+    return fetch
+
+
+@pytest.mark.parametrize("cpu", ["sev-snp", "tdx"])
+def test_nothing_stapled_online_fetches_offline_fails_closed(tmp_path: Path, cpu: str) -> None:
+    world = make_world(tmp_path, cpu=cpu, gpus=1)
+    data = bare_bundle(world)
+    offline = world.verify(data, caches=VerifierCaches(), fetch=None)
+    assert offline.verdict == REFUSED
+    assert offline.error is not None and offline.error.exit_code in (2, 3)
+    urls: list[str] = []
+    with serve(world.fx.platform.fake_vendor_service()) as base:
+        online = world.verify(data, caches=VerifierCaches(), fetch=routed(base, urls))
+    assert online.verdict == ACCEPTED, online.error
+    sources = {c.source for c in online.collateral}
+    assert "fetched" in sources and "stapled" not in sources
+    assert any(u.startswith(KDS_BASE if cpu == "sev-snp" else PCS_BASE) for u in urls)
+    doc = online.to_json()
+    assert all("source" in c for c in doc["collateral"])
+
+
+def _serve_forged(service, prefix: str, body: bytes, headers=None):  # type: ignore[no-untyped-def]
+    inner = service.handle
+
+    def handle(method: str, target: str, payload: bytes):  # type: ignore[no-untyped-def]
+        if target.startswith(prefix):
+            return 200, headers or {}, body
+        return inner(method, target, payload)
+
+    service.handle = handle
+    return service
+
+
+def _check(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.verdict == REFUSED and result.error is not None
+    return result.error.check
+
+
+def test_forged_vcek_fetched_is_refused_like_a_stapled_one(tmp_path: Path) -> None:
+    world = make_world(tmp_path, cpu="sev-snp", gpus=1)
+    amd = world.fx.platform.amd
+    forger = SimulatedAmd.create(amd.product, chip_id=amd.chip_id)  # a self-made ARK
+    forged = der(forger.vcek(amd.default_tcb()))
+    service = _serve_forged(world.fx.platform.fake_vendor_service(), "/vcek/v1/", forged)
+    with serve(service) as base:
+        online = world.verify(bare_bundle(world), caches=VerifierCaches(), fetch=routed(base))
+    b = world.fx.decoded
+    snp = b.evidence[0]
+    stapled = world.rebundle(evidence=(dataclasses.replace(
+        snp, certs={**snp.certs, "vcek": forged}), *b.evidence[1:]))
+    assert _check(online) == _check(world.verify(stapled, caches=VerifierCaches())) \
+        == "snp.vcek.chain"
+
+
+def test_forged_tcb_info_fetched_is_refused_like_a_stapled_one(tmp_path: Path) -> None:
+    world = make_world(tmp_path, cpu="tdx", gpus=1)
+    forger = IntelSimulator(now=world.fx.now, seed=b"forger")
+    chain = quote(forger.tcb_signing_chain_pem.decode())
+    service = _serve_forged(world.fx.platform.fake_vendor_service(),
+                            "/tdx/certification/v4/tcb", forger.tcb_info(),
+                            {"TCB-Info-Issuer-Chain": chain})
+    with serve(service) as base:
+        online = world.verify(bare_bundle(world), caches=VerifierCaches(), fetch=routed(base))
+    stapled = world.rebundle(collateral={
+        **world.fx.decoded.collateral, "intel/tcb_info": forger.tcb_info(),
+        "intel/tcb_info_issuer_chain": forger.tcb_signing_chain_pem})
+    assert _check(online) == _check(world.verify(stapled, caches=VerifierCaches()))
+    assert _check(online).startswith("tdx.")
+
+
+def test_forged_rim_fetched_is_refused_like_a_stapled_one(tmp_path: Path) -> None:
+    world = make_world(tmp_path, cpu="sev-snp", gpus=1)
+    p = world.fx.platform
+    forger_pki = simgpu.make_rim_pki(b"forger-rim")
+    forged_service = simgpu.fake_nvidia_service(p.sim_gpus, forger_pki, p.now)
+    service = p.fake_vendor_service()
+    inner = service.handle
+
+    def handle(method: str, target: str, body: bytes):  # type: ignore[no-untyped-def]
+        if target.startswith("/v1/rim/"):
+            return forged_service.handle(method, target, body)
+        return inner(method, target, body)
+
+    service.handle = handle  # type: ignore[method-assign]
+    with serve(service) as base:
+        online = world.verify(bare_bundle(world), caches=VerifierCaches(), fetch=routed(base))
+    driver, _ = p.sim_gpus[0].rims()
+    b = world.fx.decoded
+    name = b.gpu_evidence[0].rims["driver"]
+    stapled = world.rebundle(collateral={**b.collateral,
+                                         name: simgpu.sign_rim(driver, forger_pki)})
+    assert _check(online) == _check(world.verify(stapled, caches=VerifierCaches()))
+    assert _check(online).startswith("gpu.rim")
+
+
+# --------------------------------------------------------------------------------------------
+# `attest agent`: the [collateral] table
+
+
+def test_agent_cli_refuses_to_start_without_collateral(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_node_agent import run_agent, write_config
+
+    from attest.agent import cli_agent
+    from attest.simulate.node_fixture import make_node_fixture
+
+    monkeypatch.setattr(cli_agent, "HttpFetcher", lambda: HttpFetcher(retries=0))
+    f = make_node_fixture(tmp_path / "world", gpus=0)
+    with serve(f.platform.fake_vendor_service()) as dead:
+        pass  # nothing listens there any more
+    urls = "".join(f'{k} = "{dead}"\n' for k in ("amd_kds", "intel_pcs", "nvidia_ocsp"))
+    extra = (f'[collateral]\n{urls}intel_root_crl = "{dead}/IntelSGXRootCA.der"\n'
+             f'nvidia_rim = "{dead}/v1/rim/"\ncache_dir = "cache"\n')
+    config = write_config(tmp_path, f.tiles_dir, f.log_vkey, gpus=0, extra=extra)
+    config.write_text(config.read_text() + 'collateral = "services"\n')
+    code, out = run_agent(config, "--simulate")
+    assert code == 3, out
+    assert "REFUSING TO START: agent.collateral.snp.vcek" in out and "amd/genoa/vcek/" in out
+    # staple_collateral = false: the agent starts without it (clients must fetch).
+    cfg = load_config(config)
+    assert cfg.collateral.staple_collateral and cfg.collateral_cache == tmp_path / "cache"
+    config.write_text(config.read_text().replace("[collateral]\n",
+                                                 "[collateral]\nstaple_collateral = false\n"))
+    platform = cli_agent._platform(load_config(config), True)
+    assert not isinstance(platform, StaplingPlatform) and platform.bare  # type: ignore[attr-defined]
+
+
+def test_collateral_config_is_fail_closed(tmp_path: Path) -> None:
+    from test_node_agent import write_config
+
+    for extra, field in (('[collateral]\nstapel = true\n', "collateral.stapel"),
+                         ('[collateral]\namd_kds = "ftp://x"\n', "collateral.amd_kds"),
+                         ('[collateral]\nstaple_collateral = "no"\n',
+                          "collateral.staple_collateral")):
+        config = write_config(tmp_path, tmp_path, "k", extra=extra)
+        with pytest.raises(TrustConfigError) as info:
+            load_config(config)
+        assert info.value.field == field
+    defaults = load_config(write_config(tmp_path, tmp_path, "k")).collateral
+    assert defaults.staple_collateral and defaults.services == CollateralServices()
+
+
+def test_stale_stapled_collateral_is_refetched_online(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    world = make_world(tmp_path, cpu="tdx", gpus=1)
+    intel = world.fx.platform.intel
+    now = world.fx.now
+    old = intel.tcb_info(issue=now - timedelta(days=40), next_update=now - timedelta(days=10))
+    stale = world.rebundle(collateral={**world.fx.decoded.collateral, "intel/tcb_info": old})
+    offline = world.verify(stale, caches=VerifierCaches())
+    assert offline.verdict == REFUSED and offline.error is not None
+    assert offline.error.check.startswith("tdx.")
+    with serve(world.fx.platform.fake_vendor_service()) as base:
+        online = world.verify(stale, caches=VerifierCaches(), fetch=routed(base))
+    assert online.verdict == ACCEPTED, online.error
+    assert any(s.check == "collateral.stale" for s in online.transcript.steps)
+    assert any(c.source == "fetched" and "tcb?fmspc=" in c.name for c in online.collateral)

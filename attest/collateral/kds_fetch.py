@@ -17,9 +17,14 @@ re-exports it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from attest.formats.snp_report import TURIN, TcbVersion
 from transparency_log.errors import FetchError
 from transparency_log.http_fetch import DiskCache, Fetch
+
+SourceHook = Callable[[str, str, bytes], None]
+"""``(url, source, body)`` after each read: source ``cache`` or ``fetched`` (transcripts)."""
 
 KDS_BASE = "https://kdsintf.amd.com"
 CHECK = "snp.kds.fetch"
@@ -54,6 +59,13 @@ class KdsClient:
         self.cache = cache
         self.base = base.rstrip("/")
         self.last_source = ""
+        self.on_get: SourceHook | None = None
+
+    def _seen(self, url: str, source: str, body: bytes) -> bytes:
+        self.last_source = "kds" if source == "fetched" else source
+        if self.on_get is not None:
+            self.on_get(url, source, body)
+        return body
 
     @property
     def offline(self) -> bool:
@@ -62,23 +74,19 @@ class KdsClient:
     def _get(self, key: str, url: str, *, prefer_network: bool = False) -> bytes:
         cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None and not (prefer_network and self.fetch is not None):
-            self.last_source = "cache"
-            return cached
+            return self._seen(url, "cache", cached)
         if self.fetch is None:
             if cached is not None:
-                self.last_source = "cache"
-                return cached
+                return self._seen(url, "cache", cached)
             raise FetchError(CHECK, "offline and not in the cache", field=url)
         resp = self.fetch(url)
         if resp.status != 200 or not resp.body:
             if cached is not None:
-                self.last_source = "cache"
-                return cached
+                return self._seen(url, "cache", cached)
             raise FetchError(CHECK, f"KDS answered HTTP {resp.status}", field=url)
         if self.cache is not None:
             self.cache.put(key, resp.body)
-        self.last_source = "kds"
-        return resp.body
+        return self._seen(url, "fetched", resp.body)
 
     def vcek(self, product: str, hwid: bytes, tcb: TcbVersion) -> bytes:
         """The VCEK (DER) for ``hwid`` (CHIP_ID; its first 8 bytes on Turin) at ``tcb``."""

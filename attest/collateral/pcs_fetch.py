@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from attest.collateral.kds_fetch import SourceHook
 from transparency_log.errors import FetchError
 from transparency_log.http_fetch import DiskCache, Fetch
 
@@ -80,6 +81,7 @@ class PcsClient:
         self.base = base.rstrip("/")
         self.root_crl_url = root_crl_url
         self.refresh = refresh
+        self.on_get: SourceHook | None = None  # (url, "cache" | "fetched", body)
 
     def _get(self, url: str, chain_header: str | None) -> tuple[bytes, bytes | None]:
         chain_key = url + "#issuer-chain"
@@ -87,6 +89,8 @@ class PcsClient:
             body = self.cache.get(url)
             chain = self.cache.get(chain_key) if chain_header else None
             if body is not None and (chain_header is None or chain is not None):
+                if self.on_get is not None:
+                    self.on_get(url, "cache", body)
                 return body, chain
         if self.fetch is None:
             raise FetchError(CHECK, "offline and not in the cache", field=url)
@@ -103,12 +107,28 @@ class PcsClient:
             self.cache.put(url, resp.body)
             if chain_bytes is not None:
                 self.cache.put(chain_key, chain_bytes)
+        if self.on_get is not None:
+            self.on_get(url, "fetched", resp.body)
         return resp.body, chain_bytes
 
+    def tcb_info(self, fmspc: bytes) -> tuple[bytes, bytes | None]:
+        """TCB Info JSON for ``fmspc`` and its issuer chain (PEM)."""
+        return self._get(tcb_info_url(self.base, fmspc), "TCB-Info-Issuer-Chain")
+
+    def qe_identity(self) -> tuple[bytes, bytes | None]:
+        """TD QE Identity JSON and its issuer chain (PEM)."""
+        return self._get(qe_identity_url(self.base), "SGX-Enclave-Identity-Issuer-Chain")
+
+    def pck_crl(self, pck_ca: str = "platform") -> tuple[bytes, bytes | None]:
+        """The PCK CRL (DER) of the ``platform`` or ``processor`` CA and its issuer chain."""
+        return self._get(pck_crl_url(self.base, pck_ca), "SGX-PCK-CRL-Issuer-Chain")
+
+    def root_crl(self) -> bytes:
+        """The Intel SGX Root CA CRL (DER)."""
+        return self._get(self.root_crl_url, None)[0]
+
     def collateral(self, fmspc: bytes, *, pck_ca: str = "platform") -> TdxCollateral:
-        tcb, tcb_chain = self._get(tcb_info_url(self.base, fmspc), "TCB-Info-Issuer-Chain")
-        qe, qe_chain = self._get(qe_identity_url(self.base),
-                                 "SGX-Enclave-Identity-Issuer-Chain")
-        crl, crl_chain = self._get(pck_crl_url(self.base, pck_ca), "SGX-PCK-CRL-Issuer-Chain")
-        root_crl, _ = self._get(self.root_crl_url, None)
-        return TdxCollateral(tcb, tcb_chain, qe, qe_chain, crl, crl_chain, root_crl)
+        tcb, tcb_chain = self.tcb_info(fmspc)
+        qe, qe_chain = self.qe_identity()
+        crl, crl_chain = self.pck_crl(pck_ca)
+        return TdxCollateral(tcb, tcb_chain, qe, qe_chain, crl, crl_chain, self.root_crl())

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attest.collateral.kds_fetch import SourceHook
 from transparency_log.errors import FetchError, FormatError
 from transparency_log.http_fetch import DiskCache, Fetch
 
@@ -60,6 +61,7 @@ class RimSource:
     cache: DiskCache | None = None
     directory: Path | None = None
     stapled: Mapping[str, bytes] = field(default_factory=dict)
+    on_get: SourceHook | None = None  # (RIM id, "cache" | "fetched", document)
 
     def get(self, rim_id: str) -> bytes:
         if rim_id in self.stapled:
@@ -71,6 +73,8 @@ class RimSource:
                     return path.read_bytes()
         key = f"nvidia-rim/{rim_id}"
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            if self.on_get is not None:
+                self.on_get(rim_id, "cache", hit)
             return hit
         if self.fetch is None:
             raise FetchError("gpu.rim.fetch", "RIM not stapled, not in the directory or cache, "
@@ -85,4 +89,6 @@ class RimSource:
         xml = decode_rim_service_reply(reply.body, rim_id)
         if self.cache is not None:
             self.cache.put(key, xml)
+        if self.on_get is not None:
+            self.on_get(rim_id, "fetched", xml)
         return xml
