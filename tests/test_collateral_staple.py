@@ -20,6 +20,7 @@ from attest.collateral.ocsp_fetch import NVIDIA_OCSP_URL
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL
 from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE
 from attest.collateral.stapler import CollateralServices, CollateralStapler, StaplingPlatform
+from attest.formats.bundle import decode_bundle
 from attest.simulate import gpu as simgpu
 from attest.simulate.fake_service import serve
 from attest.simulate.snp import SimulatedAmd, der
@@ -304,3 +305,37 @@ def test_stale_stapled_collateral_is_refetched_online(tmp_path: Path) -> None:
     assert online.verdict == ACCEPTED, online.error
     assert any(s.check == "collateral.stale" for s in online.transcript.steps)
     assert any(c.source == "fetched" and "tcb?fmspc=" in c.name for c in online.collateral)
+
+
+def test_agent_serves_stapled_bundles_verified_offline_and_refreshes(tmp_path: Path) -> None:
+    """The running agent (boot_agent + NodeAgent) on bare simulated hardware: every bundle
+    carries the fetched collateral, a client with no network accepts it, and the refresh
+    timer fetches the collateral anew."""
+    from attest.agent.config import AgentSettings
+    from attest.agent.node_identity import make_node_identity
+    from attest.agent.release_lookup import ReleaseTracker
+    from attest.agent.service import boot_agent
+    from attest.simulate.node_fixture import release_key
+    from transparency_log.client import LogClient, directory_source
+    from transparency_log.note import Verifier
+    from verifier.pipeline import verify_bundle
+
+    world = make_world(tmp_path, cpu="sev-snp", gpus=1)
+    fx = world.fx
+    service = fx.platform.fake_vendor_service()
+    client = LogClient(directory_source(fx.tiles_dir), Verifier(fx.log_vkey))
+    with serve(service) as base:
+        agent = boot_agent(_stapling(world, base), make_node_identity(fx.now),
+                           lambda ident: ReleaseTracker(client, (release_key().public,), ident),
+                           settings=AgentSettings(), wall=lambda: 0.0, monotonic=lambda: 0.0)
+        data = agent.bundle(fx.nonce)
+        before = len(service.requests)
+        agent.refresh()
+        assert len(service.requests) > before
+    assert {"amd/genoa/crl", "nvidia/rim/driver/550.90.07"} <= set(
+        decode_bundle(data).collateral)
+    result = verify_bundle(data, world.policy, at=fx.now, expected_nonce=fx.nonce,
+                           trust=world.trust, fetch=None, caches=VerifierCaches(),
+                           checkpoint_store=world.store, revocations=world.mirror)
+    assert result.accepted
+    assert {c.source for c in result.collateral} == {"stapled"}
