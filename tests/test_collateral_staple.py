@@ -339,3 +339,59 @@ def test_agent_serves_stapled_bundles_verified_offline_and_refreshes(tmp_path: P
                            checkpoint_store=world.store, revocations=world.mirror)
     assert result.accepted
     assert {c.source for c in result.collateral} == {"stapled"}
+
+
+# --------------------------------------------------------------------------------------------
+# Real-hardware path (fake devices): the stapler completes what the device hands out
+
+
+def test_hardware_snp_certificate_table_completed_with_the_crl(tmp_path: Path) -> None:
+    from test_node_platform import NONCE, _snp_ioctl, node_key
+
+    from attest.platform import detect_platform
+    from attest.simulate.fake_kds import fake_kds
+
+    amd = SimulatedAmd.create("Milan")
+    (tmp_path / "sev-guest").write_bytes(b"")
+    hw = detect_platform(tsm_root=tmp_path / "none", sev_device=tmp_path / "sev-guest",
+                         tdx_device=tmp_path / "x", snp_ioctl=_snp_ioctl(amd), nvml=False)
+    kds = fake_kds({"Milan": amd})
+    with serve(kds) as base:
+        platform = StaplingPlatform(hw, CollateralStapler(HttpFetcher(retries=0),
+                                                          services=services(base)))
+        bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
+    assert sorted(bundle.cpu_evidence.certs) == ["ark", "ask", "vcek"]  # from the table
+    assert bundle.cpu_evidence.collateral == {"crl": "amd/milan/crl"}
+    assert set(bundle.collateral) == {"amd/milan/crl"}
+    assert [t for _, t in kds.requests] == ["/vcek/v1/Milan/crl"]  # nothing else needed
+
+
+def test_hardware_tdx_quote_gets_pcs_collateral(tmp_path: Path) -> None:
+    from cryptography import x509
+    from test_node_platform import NONCE, FakeTdxKernel, node_key
+
+    from attest.formats.bundle import TDX_COLLATERAL_ROLES
+    from attest.platform import detect_platform
+    from attest.simulate.fake_service import FakeService
+    from attest.simulate.platform import SIM_NOW
+    from verifier.tdx.collateral import TdxCollateral, VerificationTimes
+    from verifier.tdx.evidence import verify_tdx_evidence
+    from verifier.x509chain import PinnedRoot
+
+    root = tmp_path / "tsm"
+    root.mkdir()
+    kernel = FakeTdxKernel()
+    hw = detect_platform(tsm_root=root, sev_device=tmp_path / "x", tdx_device=tmp_path / "y",
+                         tsm_fs=kernel, nvml=False)
+    with serve(FakeService(kernel.intel.pcs_routes())) as base:
+        platform = StaplingPlatform(hw, CollateralStapler(HttpFetcher(retries=0),
+                                                          services=services(base)))
+        bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
+    assert set(bundle.cpu_evidence.collateral) == set(TDX_COLLATERAL_ROLES)
+    decode_bundle(bundle.encode())  # every name resolves
+    col = TdxCollateral(**{role: bundle.collateral[name]
+                           for role, name in bundle.cpu_evidence.collateral.items()})
+    intel_root = x509.load_pem_x509_certificate(kernel.intel.root_pem)
+    verify_tdx_evidence(bundle.cpu_evidence.quote, col,
+                        roots=(PinnedRoot("SIMULATED Intel root", intel_root),),
+                        times=VerificationTimes.uniform(SIM_NOW))
