@@ -383,10 +383,14 @@ def test_hardware_tdx_quote_gets_pcs_collateral(tmp_path: Path) -> None:
     kernel = FakeTdxKernel()
     hw = detect_platform(tsm_root=root, sev_device=tmp_path / "x", tdx_device=tmp_path / "y",
                          tsm_fs=kernel, nvml=False)
-    with serve(FakeService(kernel.intel.pcs_routes())) as base:
+    pcs = FakeService(kernel.intel.pcs_routes())
+    with serve(pcs) as base:
         platform = StaplingPlatform(hw, CollateralStapler(HttpFetcher(retries=0),
                                                           services=services(base)))
         bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
+        before = len(pcs.requests)
+        assert platform.refresh_collateral() == []
+        assert len(pcs.requests) - before == 7  # every role fetched anew, none memoised
     assert set(bundle.cpu_evidence.collateral) == set(TDX_COLLATERAL_ROLES)
     decode_bundle(bundle.encode())  # every name resolves
     col = TdxCollateral(**{role: bundle.collateral[name]

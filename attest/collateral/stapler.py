@@ -96,22 +96,25 @@ class CollateralStapler:
         with self._lock:
             self._got[name] = data
 
-    def _obtain(self, name: str, item: str, get: Callable[[], bytes]) -> bytes:
+    def _obtain(self, name: str, item: str, get: Callable[[], bytes], *,
+                key: str | None = None) -> bytes:
         """What was obtained before; else the network, then the disk cache; else FetchError
-        ``agent.collateral.<item>``."""
+        ``agent.collateral.<item>`` naming the bundle ``name``. ``key`` (default ``name``)
+        identifies the document when one name can stand for several (RIMs by id)."""
+        key = key or name
         with self._lock:
-            if name in self._got:
-                return self._got[name]
-            self._plan[name] = get
+            if key in self._got:
+                return self._got[key]
+            self._plan[key] = get
         try:
             data = get()
         except AttestlogError as err:
-            cached = self.cache.get(f"staple/{name}") if self.cache is not None else None
+            cached = self.cache.get(f"staple/{key}") if self.cache is not None else None
             if cached is None:
                 raise FetchError(f"{CHECK}.{item}", f"cannot obtain {name}: {err}",
                                  field=name) from None
             data = cached
-        self._store(name, data)
+        self._store(key, data)
         return data
 
     # ------------------------------------------------------------------ SEV-SNP
@@ -163,21 +166,22 @@ class CollateralStapler:
         pcs = PcsClient(self.fetch, base=self.services.intel_pcs,
                         root_crl_url=self.services.intel_root_crl)
         blobs: dict[str, bytes] = {}
-        got: dict[str, object] = {}
-
-        def fetched() -> object:  # one PCS round per refresh, shared by the seven roles
-            if "c" not in got:
-                got["c"] = pcs.collateral(fmspc, pck_ca=ca)
-            return got["c"]
-
+        getters: dict[str, Callable[[], bytes | None]] = {
+            "tcb_info": lambda: pcs.tcb_info(fmspc)[0],
+            "tcb_info_issuer_chain": lambda: pcs.tcb_info(fmspc)[1],
+            "qe_identity": lambda: pcs.qe_identity()[0],
+            "qe_identity_issuer_chain": lambda: pcs.qe_identity()[1],
+            "pck_crl": lambda: pcs.pck_crl(ca)[0],
+            "pck_crl_issuer_chain": lambda: pcs.pck_crl(ca)[1],
+            "root_crl": pcs.root_crl,
+        }
         names = {}
-        for role in ("tcb_info", "tcb_info_issuer_chain", "qe_identity",
-                     "qe_identity_issuer_chain", "pck_crl", "pck_crl_issuer_chain", "root_crl"):
+        for role, get in getters.items():
             if role in item.collateral:
                 continue
             name = f"intel/{role}"
             blobs[name] = self._obtain(name, f"tdx.{role}",
-                                       lambda r=role: getattr(fetched(), r))  # type: ignore[misc]
+                                       lambda g=get: g() or b"")  # type: ignore[misc]
             names[role] = name
         return TdxEvidence(item.quote, {**item.collateral, **names}), blobs
 
@@ -200,11 +204,16 @@ class CollateralStapler:
                                  "name the RIM by", field=f"GPU-{item.index}.{kind}")
             name = f"nvidia/rim/{kind}/{version.lower()}"
             blobs[name] = self._obtain(name, f"gpu.rim.{kind}",
-                                       lambda i=rim_id: source.get(i))  # type: ignore[misc]
+                                       lambda i=rim_id: source.get(i),  # type: ignore[misc]
+                                       key=f"nvidia/rim/{rim_id}")
             rims[kind] = name
         ocsp_names = list(item.ocsp)
         if not ocsp_names:
-            chain = x509.load_pem_x509_certificates(item.cert_chain)
+            try:
+                chain = x509.load_pem_x509_certificates(item.cert_chain)
+            except ValueError as err:
+                raise FetchError(f"{CHECK}.gpu.ocsp", f"cannot read the GPU certificate chain: "
+                                 f"{err}", field=f"GPU-{item.index}.cert_chain") from None
             for i in range(len(chain) - 1):
                 cert, issuer = chain[i], chain[i + 1]
                 name = f"nvidia/ocsp/{cert_fingerprint(cert).hex()}"
