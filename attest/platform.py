@@ -19,8 +19,9 @@ Detection (:func:`detect_platform`) looks, in order, at configfs-tsm
 (``/sys/kernel/config/tsm/report``: a probe entry's ``provider`` is ``sev_guest`` or
 ``tdx_guest``), ``/dev/sev-guest``, ``/dev/tdx_guest``, and NVML for GPUs. Every root is a
 parameter, so tests run against fake trees. NOT YET RUN ON HARDWARE: the real platform
-staples only what the device hands out (the SNP certificate table); collateral from vendor
-services is added by a ``collateral`` hook (none by default: the client then fetches it).
+hands out only what the device does (the SNP certificate table); the agent wraps it in
+:class:`attest.collateral.stapler.StaplingPlatform`, which fetches and staples the vendor
+collateral (or a ``collateral`` hook adds it).
 """
 
 from __future__ import annotations

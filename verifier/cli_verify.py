@@ -138,6 +138,9 @@ _common = [
     click.option("--at", "at_text", help="Verification time (ISO 8601); default now."),
     click.option("--state", type=click.Path(file_okay=False),
                  help="Client state: last-seen checkpoints, revocation mirror, cache."),
+    click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+                 help="Collateral cache (KDS/PCS/RIM answers); default STATE/cache with "
+                 "--state. Offline, collateral not stapled comes only from here."),
     click.option("--log-url", help="The log's tiles (URL, or a local directory), to sync the "
                  "revocation mirror and get consistency proofs (with --state)."),
     click.option("--simulated-trust", type=click.Path(dir_okay=False),
@@ -153,9 +156,13 @@ def _options(fn: Any) -> Any:
 
 
 def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: str | None,
-                   simulated_trust: str | None) -> dict[str, Any]:
+                   simulated_trust: str | None, cache_dir: str | None = None) -> dict[str, Any]:
+    """Collateral the node did not staple is fetched from the vendors (``HttpFetcher``)
+    unless ``--offline``, through the ``--cache`` (or ``STATE/cache``) directory."""
     fetcher = None if offline else HttpFetcher()
-    disk = DiskCache(Path(state) / "cache") if state is not None else None
+    cache = cache_dir if cache_dir is not None else (
+        str(Path(state) / "cache") if state is not None else None)
+    disk = DiskCache(cache) if cache is not None else None
     return {"trust": _trust(simulated_trust), "fetch": fetcher,
             "caches": VerifierCaches(disk=disk), **_state(policy, state, log_url, offline)}
 
@@ -165,15 +172,16 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 @click.option("--nonce", "nonce_hex", help="The nonce the bundle was requested with (hex).")
 @_options
 def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
-                   offline: bool, at_text: str | None, state: str | None, log_url: str | None,
-                   simulated_trust: str | None) -> None:
+                   offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
+                   log_url: str | None, simulated_trust: str | None) -> None:
     """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
     nonce = parse_nonce(nonce_hex, required=True)
     assert nonce is not None
     policy = _policy(policy_path)
     at = parse_time(at_text)
     result = run_pipeline(read_input(file), policy, at=at, expected_nonce=nonce,
-                          **_pipeline_args(policy, offline, state, log_url, simulated_trust))
+                          **_pipeline_args(policy, offline, state, log_url, simulated_trust,
+                                           cache_dir))
     _finish(result, as_json)
 
 
@@ -185,14 +193,15 @@ def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as
 @_options
 def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: float,
                  policy_path: str | None, as_json: bool, offline: bool, at_text: str | None,
-                 state: str | None, log_url: str | None, simulated_trust: str | None) -> None:
+                 state: str | None, cache_dir: str | None, log_url: str | None,
+                 simulated_trust: str | None) -> None:
     """Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."""
     from verifier.requests import check_tls_key, fetch_node_bundle
 
     nonce = parse_nonce(nonce_hex, required=False) or os.urandom(NONCE_SIZE)
     policy = _policy(policy_path)
     at = parse_time(at_text)
-    args = _pipeline_args(policy, offline, state, log_url, simulated_trust)
+    args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
     served = fetch_node_bundle(url, nonce, timeout=timeout)
     if save is not None:
         Path(save).write_bytes(served.data)

@@ -38,9 +38,11 @@ class CollateralUse:
     not_before: str | None = None
     not_after: str | None = None
     used_by: str = ""
+    source: str = "stapled"  # stapled (by the node) | cache | fetched (by this client)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "kind": self.kind}
+        out: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "kind": self.kind,
+                               "source": self.source}
         if self.not_before is not None or self.not_after is not None:
             out["valid"] = {"from": self.not_before, "until": self.not_after}
         if self.used_by:
@@ -93,10 +95,11 @@ def _window(data: bytes) -> tuple[str, datetime | str | None, datetime | str | N
     return "opaque", None, None
 
 
-def describe_collateral(name: str, data: bytes, used_by: str = "") -> CollateralUse:
+def describe_collateral(name: str, data: bytes, used_by: str = "",
+                        source: str = "stapled") -> CollateralUse:
     """The transcript entry for one blob (never raises: unknown content is ``opaque``)."""
     kind, start, end = _window(bytes(data))
     return CollateralUse(
         name, hashlib.sha256(data).hexdigest(), kind,
         start if isinstance(start, str) or start is None else _iso(start),
-        end if isinstance(end, str) or end is None else _iso(end), used_by)
+        end if isinstance(end, str) or end is None else _iso(end), used_by, source)

@@ -12,8 +12,10 @@ SHA-256 of its inputs):
 2. **Evidence authenticity** — the SEV-SNP report (``snp.*``, verifier/snp/verify.py), the TDX
    quote with its collateral (``tdx.*``, verifier/tdx/evidence.py) and every GPU report
    (``gpu.*``, verifier/gpu/evidence.py; then ``gpu.ocsp`` with the stapled OCSP answers), with
-   the collateral the node stapled (then caches, then ``fetch`` unless offline). The first
-   failure stops the pipeline.
+   the collateral the node stapled (then caches, then ``fetch`` unless offline, through the
+   fetchers of :mod:`attest.collateral`; whatever the source, the same checks run, and the
+   Result's collateral list says ``stapled``, ``cache`` or ``fetched``). The first failure
+   stops the pipeline.
 3. **Binding** — ``binding.report_data`` and ``binding.gpu_nonce``
    (:func:`verifier.binding_check.check_binding`): REPORT_DATA/REPORTDATA and each GPU's SPDM
    nonce commit to the nonce, the node key and the GPU evidence. A failure stops.
@@ -48,17 +50,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from attest.binding import gpu_digest
+from attest.collateral.ocsp_fetch import cert_fingerprint as _fp
+from attest.collateral.pcs_fetch import PcsClient, pck_ca_kind
 from attest.formats.bundle import (
+    TDX_COLLATERAL_ROLES,
     EvidenceBundle,
     GpuEvidence,
     SnpEvidence,
     TdxEvidence,
     decode_bundle,
 )
+from attest.formats.tdx_quote import parse_quote
 from attest.release.dsse import VerifiedEntry
 from attest.release.statement import Release
 from transparency_log.errors import (
@@ -88,6 +93,7 @@ from verifier.snp.verify import SnpCollateral, SnpVerification
 from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
 from verifier.tdx.policy import TdxPolicy
+from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
 from verifier.tdx.tcb_status import RELAUNCH_STATUSES
 from verifier.transcript import FAIL, WAIVED, Transcript
 
@@ -306,6 +312,30 @@ class _Run:
             self.result.collateral.append(describe_collateral(name, data, used_by))
         return data
 
+    def current(self, name: str, used_by: str) -> bytes | None:
+        """A stapled blob, or None when it is stale at ``at`` (past its nextUpdate / notAfter)
+        and this run may fetch: the caller then obtains it like unstapled collateral. Offline
+        a stale blob is returned and refused by its own check."""
+        data = self.collateral(name, used_by)
+        if self.fetch is None:
+            return data
+        until = describe_collateral(name, data).not_after
+        try:
+            stale = until is not None and datetime.fromisoformat(until) < self.at
+        except ValueError:
+            stale = False
+        if stale:
+            self.t.passed("collateral.stale", f"{used_by}: stapled {name} expired {until}; "
+                          "fetching a current one")
+        return None if stale else data
+
+    def obtained(self, used_by: str) -> Callable[[str, str, bytes], None]:
+        """A fetcher's ``on_get`` hook: list what came from the cache or the network (by its
+        URL or RIM id) in the transcript's collateral, with its source."""
+        def record(name: str, source: str, data: bytes) -> None:
+            self.result.collateral.append(describe_collateral(name, data, used_by, source))
+        return record
+
     def cert(self, role: str, der: bytes, used_by: str) -> bytes:
         self.result.collateral.append(describe_collateral(f"{used_by}.certs.{role}", der,
                                                           used_by))
@@ -315,7 +345,7 @@ class _Run:
 def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
     where = "sev-snp"
     certs = {role: run.cert(role, der, where) for role, der in item.certs.items()}
-    crl = run.collateral(item.collateral["crl"], where) if "crl" in item.collateral else None
+    crl = run.current(item.collateral["crl"], where) if "crl" in item.collateral else None
     col = SnpCollateral(vcek=certs.get("vcek"), vlek=certs.get("vlek"), ask=certs.get("ask"),
                         asvk=certs.get("asvk"), ark=certs.get("ark"), crl=crl)
     verifier = run.caches.snp_verifier(run.roots, run.fetch)
@@ -323,9 +353,13 @@ def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
     if skip:  # no CRL stapled and no way to get one: the check cannot run, and is waived
         verifier = run.caches.snp_verifier(run.roots, run.fetch, skip_crl=True)
     sub = Transcript()
+    if verifier.kds is not None:
+        verifier.kds.on_get = run.obtained(where)
     try:
         return verifier.verify(item.report, at=run.at, collateral=col, transcript=sub)
     finally:
+        if verifier.kds is not None:
+            verifier.kds.on_get = None
         _merge(run.t, sub, where)
         if skip:
             for step in run.t.steps:
@@ -341,8 +375,16 @@ def _tdx_policy(policy: Policy) -> TdxPolicy:
 
 def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
     where = "tdx"
-    col = TdxCollateral(**{role: run.collateral(name, where)
-                           for role, name in item.collateral.items()})
+    given = {role: data for role, name in item.collateral.items()
+             if (data := run.current(name, where)) is not None}
+    missing = [r for r in TDX_COLLATERAL_ROLES if r not in given]
+    if missing and (run.fetch is not None or run.caches.disk is not None):
+        try:
+            given.update(_obtain_tdx(run, item.quote, missing, where))
+        except AttestlogError as err:
+            run.t.failed(err.check, f"{where}: {err}")
+            raise
+    col = TdxCollateral(**given)
     # Authenticity only: the [tdx] rules are applied in step 6 with the other policy checks.
     everything = TdxPolicy(accepted_tcb_statuses=TCB_STATUSES + RELAUNCH_STATUSES,
                            allow_debug=True, require_sept_ve_disable=False,
@@ -355,6 +397,27 @@ def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
                                    transcript=sub)
     finally:
         _merge(run.t, sub, where, drop=("tdx.policy",))
+
+
+def _obtain_tdx(run: _Run, quote: bytes, missing: list[str], where: str) -> dict[str, bytes]:
+    """The TDX collateral the node did not staple, from the cache or Intel PCS (offline: the
+    cache only). Verified afterwards exactly like stapled collateral."""
+    chain = load_pck_chain(parse_quote(quote))
+    fmspc = sgx_extensions(chain[0]).fmspc
+    pcs = PcsClient(run.fetch, cache=run.caches.disk)
+    pcs.on_get = run.obtained(where)
+    out: dict[str, bytes] = {}
+    want = set(missing)
+    if want & {"tcb_info", "tcb_info_issuer_chain"}:
+        out["tcb_info"], out["tcb_info_issuer_chain"] = pcs.tcb_info(fmspc)  # type: ignore[assignment]
+    if want & {"qe_identity", "qe_identity_issuer_chain"}:
+        out["qe_identity"], out["qe_identity_issuer_chain"] = pcs.qe_identity()  # type: ignore[assignment]
+    if want & {"pck_crl", "pck_crl_issuer_chain"}:
+        ca = pck_ca_kind(chain[0].issuer.rfc4514_string())
+        out["pck_crl"], out["pck_crl_issuer_chain"] = pcs.pck_crl(ca)  # type: ignore[assignment]
+    if "root_crl" in want:
+        out["root_crl"] = pcs.root_crl()
+    return out  # a fetched item replaces its issuer chain too
 
 
 def _gpu_policy(policy: Policy) -> GpuPolicy:
@@ -373,7 +436,9 @@ def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
     by_serial = {c.serial_number: c for c in chain}
     out: dict[bytes, bytes] = {}
     for name in item.ocsp:
-        der = run.collateral(name, where)
+        der = run.current(name, where)
+        if der is None:  # stale, and online: check_chain_ocsp asks the responder
+            continue
         try:
             resp = ocsp.load_der_ocsp_response(der)
             serial = (resp.serial_number if resp.response_status ==
@@ -383,7 +448,7 @@ def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
                               field=f"{where}.ocsp[{name}]") from None
         cert = by_serial.get(serial)
         if cert is not None:
-            out[hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()] = der
+            out[_fp(cert)] = der
     return out
 
 
@@ -391,7 +456,7 @@ def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
     where = f"nvidia-gpu[{item.index}]"
     gpol = _gpu_policy(run.policy)
     rims = [run.collateral(name, where) for _, name in sorted(item.rims.items())]
-    source = (RimSource(fetch=run.fetch, cache=run.caches.disk)
+    source = (RimSource(fetch=run.fetch, cache=run.caches.disk, on_get=run.obtained(where))
               if run.fetch is not None or run.caches.disk is not None else None)
     sub = Transcript()
     try:
@@ -409,20 +474,24 @@ def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
     else:
         chain = res.report.chain.certificates
         stapled = _stapled_ocsp(run, item, chain, where)
+        sources = ["cache" if run.caches.gpu.ocsp.get(c, run.at) is not None else
+                   "stapled" if _fp(c) in stapled else "fetched" for c in chain[:-1]]
         statuses = _step(run.t, "gpu.ocsp", lambda: check_chain_ocsp(
             chain, roles=DEVICE_CHAIN_ROLES, at=run.at, fetch=run.fetch,
             cache=run.caches.gpu.ocsp, stapled=stapled),
             lambda s: f"{where}: {len(s)} certificates good")
-        for s in statuses:
+        for s, src in zip(statuses, sources, strict=False):
             run.result.collateral.append(CollateralUse(
                 f"{where}.ocsp.{s.role}", "", "ocsp-status", _iso(s.this_update),
-                _iso(s.next_update), where))
+                _iso(s.next_update), where, src))
         facts = replace(res.facts, ocsp=OCSP_GOOD)
     for rim in (res.driver_rim, res.vbios_rim):
         if rim is not None:
             run.result.collateral.append(CollateralUse(
                 f"{where}.rim.{rim.kind}", "", "nvidia-rim-signer", _iso(rim.not_before),
-                _iso(rim.not_after), where))
+                _iso(rim.not_after), where,
+                # not stapled: the RIM id's own entry says whether from cache or the service
+                "stapled" if rim.kind in item.rims else "fetched"))
     run.facts.append(facts)
     return res
 

@@ -18,10 +18,12 @@ from attest.agent.config import AgentConfig, load_config
 from attest.agent.node_identity import make_node_identity
 from attest.agent.release_lookup import OwnRelease, ReleaseTracker
 from attest.agent.service import BUNDLE_PATH, NodeAgent, boot_agent, create_agent_app
+from attest.collateral.stapler import CollateralStapler, StaplingPlatform
 from attest.platform import LaunchIdentity, Platform, detect_platform
 from attest.release.dsse import entry_digest
 from transparency_log.client import LogClient, source_for
 from transparency_log.errors import AttestlogError, PolicyError
+from transparency_log.http_fetch import DiskCache, HttpFetcher
 from transparency_log.note import Verifier
 from transparency_log.tlog_proof import TlogProof
 
@@ -34,18 +36,32 @@ EXIT_REFUSED = 1
 
 
 def _platform(cfg: AgentConfig, simulate: bool) -> Platform:
+    """Real hardware (or ``--simulate``), wrapped in the collateral stapler unless the config
+    says ``staple_collateral = false``. The simulator staples its own test collateral unless
+    ``[simulate] collateral = "services"`` (bare hardware: the stapler fetches)."""
+    platform: Platform
     if not simulate:
-        return detect_platform()
-    from attest.simulate.platform import SimulatedPlatform
+        platform = detect_platform()
+    else:
+        from attest.simulate.platform import SimulatedPlatform
 
-    s = cfg.simulate
-    try:
-        return SimulatedPlatform(cpu=s.cpu, gpus=s.gpus, cc_mode=s.cc_mode,
-                                 seed=s.seed.encode(), now=datetime.now(UTC))
-    except ValueError as err:
-        from transparency_log.errors import TrustConfigError
+        s = cfg.simulate
+        try:
+            platform = SimulatedPlatform(cpu=s.cpu, gpus=s.gpus, cc_mode=s.cc_mode,
+                                         seed=s.seed.encode(), now=datetime.now(UTC),
+                                         bare=s.collateral == "services")
+        except ValueError as err:
+            from transparency_log.errors import TrustConfigError
 
-        raise TrustConfigError("agent.config", str(err), field="simulate") from None
+            raise TrustConfigError("agent.config", str(err), field="simulate") from None
+        if s.collateral == "simulator":
+            return platform
+    c = cfg.collateral
+    if not c.staple_collateral:
+        return platform
+    stapler = CollateralStapler(HttpFetcher(), services=c.services,
+                                cache=DiskCache(cfg.collateral_cache), snp_product=c.snp_product)
+    return StaplingPlatform(platform, stapler)
 
 
 def _unlogged(entry_file: str):  # type: ignore[no-untyped-def]

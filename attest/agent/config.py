@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attest.collateral.stapler import CollateralServices
 from attest.release.keys import ReleasePublicKey
 from transparency_log.errors import TrustConfigError
 from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
 
-__all__ = ["AgentConfig", "AgentSettings", "SimulateSettings", "load_config", "parse_config"]
+__all__ = ["AgentConfig", "AgentSettings", "CollateralSettings", "SimulateSettings",
+           "load_config", "parse_config"]
 
 CHECK = "agent.config"
 ON_REVOCATION = ("stop", "warn")
+SIM_COLLATERAL = ("simulator", "services")
 
 
 def _fail(message: str, where: str, got: Any = None, want: Any = None) -> TrustConfigError:
@@ -75,6 +78,22 @@ class SimulateSettings:
     gpus: int = 1
     cc_mode: str = "on"
     seed: str = "attestlog-sim"
+    collateral: str = "simulator"  # or "services": bare hardware, [collateral] fetches
+
+
+@dataclass(frozen=True)
+class CollateralSettings:
+    """``[collateral]``: what the node staples (attest/collateral/stapler.py).
+
+    ``staple_collateral = false`` staples nothing fetched: clients must then reach the vendor
+    services themselves (or refuse offline). ``cache_dir`` (default ``<state_dir>/collateral``)
+    keeps what was fetched across restarts; ``snp_product`` names the AMD product when the
+    report cannot (v2 reports)."""
+
+    staple_collateral: bool = True
+    services: CollateralServices = field(default_factory=CollateralServices)
+    cache_dir: Path | None = None
+    snp_product: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,11 @@ class AgentConfig:
     hostnames: tuple[str, ...] = ("localhost",)
     agent: AgentSettings = field(default_factory=AgentSettings)
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
+    collateral: CollateralSettings = field(default_factory=CollateralSettings)
+
+    @property
+    def collateral_cache(self) -> Path:
+        return self.collateral.cache_dir or self.state_dir / "collateral"
 
 
 def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
@@ -138,11 +162,34 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
     st = top.table("simulate", required=False)
     if st is not None:
         sim = SimulateSettings(st.get("cpu", str, "sev-snp"), int(_number(st, "gpus", 1, 0, 8)),
-                               st.get("cc_mode", str, "on"), st.get("seed", str, "attestlog-sim"))
+                               st.get("cc_mode", str, "on"), st.get("seed", str, "attestlog-sim"),
+                               st.get("collateral", str, "simulator"))
+        if sim.collateral not in SIM_COLLATERAL:
+            raise _fail("unknown value", "simulate.collateral", got=sim.collateral,
+                        want=SIM_COLLATERAL)
         st.finish()
+    collateral = _collateral(top.table("collateral", required=False), base_dir)
     top.finish()
     return AgentConfig(listen, state_dir, url, vkey, keys, threshold, witness_policy,
-                       tuple(hostnames), settings, sim)
+                       tuple(hostnames), settings, sim, collateral)
+
+
+def _collateral(t: _Table | None, base_dir: Path) -> CollateralSettings:
+    if t is None:
+        return CollateralSettings()
+    d = CollateralServices()
+    urls = {}
+    for key in ("amd_kds", "intel_pcs", "intel_root_crl", "nvidia_rim", "nvidia_ocsp"):
+        v = t.get(key, str, getattr(d, key))
+        if not v.startswith(("https://", "http://")):
+            raise _fail("want an http(s) URL", f"collateral.{key}", got=v)
+        urls[key] = v
+    cache = t.get("cache_dir", str, None)
+    out = CollateralSettings(t.get("staple_collateral", bool, True), CollateralServices(**urls),
+                             base_dir / cache if cache is not None else None,
+                             t.get("snp_product", str, None))
+    t.finish()
+    return out
 
 
 def load_config(path: str | Path) -> AgentConfig:

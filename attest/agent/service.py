@@ -131,8 +131,15 @@ class NodeAgent:
             return self._cached[1]
 
     def refresh(self) -> None:
-        """Re-read the log: a fresh tlog-proof under the newest checkpoint, or, when the
+        """Re-fetch stapled collateral (when the platform staples; a failure keeps the last),
+        then re-read the log: a fresh tlog-proof under the newest checkpoint, or, when the
         release was revoked meanwhile, stop serving (``on_revocation = "stop"``)."""
+        refresh_collateral = getattr(self.platform, "refresh_collateral", None)
+        if refresh_collateral is not None:
+            for failure in refresh_collateral():
+                log.warning("collateral refresh failed, keeping the last one: %s", failure)
+            with self._lock:
+                self._cached = None
         if self.tracker is None:
             return
         try:

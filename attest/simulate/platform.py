@@ -22,6 +22,11 @@ that *claims* CC off use ``claim_cc_mode``), ``missing_gpu``, ``forge`` (``"cpu"
 quote signed by a wrong key; ``"gpu"``: a GPU report signed by a wrong key) and
 ``fail_collect`` (the CPU device errors, as a broken guest driver would).
 
+``bare=True`` staples nothing (no SNP certificate table, no TDX collateral, no RIMs or OCSP),
+like hardware whose node must fetch its collateral from the vendor services:
+:meth:`SimulatedPlatform.fake_vendor_service` serves them (KDS, PCS, RIM, OCSP on one port)
+for :class:`attest.collateral.stapler.CollateralStapler`.
+
 Collateral names in the bundle (docs/formats.md, "Evidence bundle: collateral names"):
 ``amd/<product>/crl``, ``intel/<role>``, ``nvidia/rim/driver/<version>``,
 ``nvidia/rim/vbios/<version>`` (lowercase) and ``nvidia/ocsp/<sha256 of the certificate's
@@ -149,6 +154,7 @@ class SimulatedPlatform:
     missing_gpu: bool = False
     forge: str | None = None
     fail_collect: bool = False
+    bare: bool = False
     simulated: bool = field(default=True, init=False)
     _rims: dict[str, bytes] | None = field(default=None, init=False, repr=False)
 
@@ -195,6 +201,10 @@ class SimulatedPlatform:
         driver_name = f"nvidia/rim/driver/{self.gpu_driver.lower()}"
         vbios_name = f"nvidia/rim/vbios/{self.gpu_vbios.lower()}"
         collateral = {driver_name: rims["driver"], vbios_name: rims["vbios"]}
+        if self.bare:
+            return GpuCollection(GpuState(self.claim_cc_mode or got.cc.mode, len(got.gpus)),
+                                 tuple(GpuEvidence(g.index, g.report, g.chain_pem)
+                                       for g in got.gpus))
         items = []
         for g, sim in zip(got.gpus, self.sim_gpus, strict=True):
             report = g.report
@@ -238,6 +248,8 @@ class SimulatedPlatform:
                       current_tcb=tcb, reported_tcb=tcb, committed_tcb=tcb, launch_tcb=tcb)
         forger = ec.generate_private_key(ec.SECP384R1()) if self.forge == "cpu" else None
         report = amd.sign(rep, forger)
+        if self.bare:
+            return CpuCollection(SnpEvidence(report))
         certs = {"vcek": der(amd.vcek(tcb)), "ask": der(amd.ask), "ark": der(amd.ark)}
         crl_name = f"amd/{amd.product.lower()}/crl"
         return CpuCollection(SnpEvidence(report, certs, {"crl": crl_name}),
@@ -257,6 +269,8 @@ class SimulatedPlatform:
             forged = replace(quote, signature_data=replace(
                 quote.signature_data, signature=bytes(64)))
             quote = forged
+        if self.bare:
+            return CpuCollection(TdxEvidence(quote.to_bytes()))
         levels = [intel.tcb_level("OutOfDate")] if self.tcb_below_minimum else None
         blobs = {
             "tcb_info": intel.tcb_info(levels=levels),
@@ -309,6 +323,27 @@ class SimulatedPlatform:
         """A FakeService with this platform's RIMs and an OCSP responder (for clients that
         fetch rather than use stapled collateral); run it with ``fake_service.serve``."""
         return simgpu.fake_nvidia_service(self.sim_gpus, self.rim_pki, self.now)
+
+    def fake_vendor_service(self) -> Any:
+        """One FakeService answering at the vendors' paths for this platform: AMD KDS
+        (``/vcek/..``, ``/vlek/..``), Intel PCS v4 (``/tdx/..``, ``/sgx/..``,
+        ``/IntelSGXRootCA.der``), the NVIDIA RIM service (``/v1/rim/..``) and OCSP (any other
+        path). Point every service URL of the agent's ``[collateral]`` table at its base."""
+        from attest.simulate.fake_kds import fake_kds
+        from attest.simulate.fake_service import FakeService
+
+        nvidia = self.fake_nvidia_service()
+        kds = fake_kds({self.amd.product: self.amd}) if self.amd is not None else None
+        routes = dict(nvidia.routes)
+        if self.intel is not None:
+            routes.update(self.intel.pcs_routes())
+
+        def other(method: str, target: str, body: bytes) -> Any:
+            if kds is not None and target.startswith(("/vcek/", "/vlek/")):
+                return kds.handle(method, target, body)
+            return nvidia.handle(method, target, body)
+
+        return FakeService(routes, fallback=other)
 
 
 def _device_pki(seed: bytes, shared: simgpu.Pki) -> simgpu.Pki:

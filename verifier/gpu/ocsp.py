@@ -2,7 +2,8 @@
 
 For every certificate of a *verified* chain except the root: build an OCSPRequest with a
 SHA-384 CertID and a fresh nonce (RFC 8954), send it as ``GET {url}/{urlencode(base64(DER))}``
-(RFC 6960 appendix A.1), and check the answer:
+(RFC 6960 appendix A.1; building and fetching live in attest/collateral/ocsp_fetch.py, shared
+with the node agent), and check the answer:
 
 - ``gpu.ocsp.format``    the response parses and its status is ``successful``;
 - ``gpu.ocsp.signature`` signed by the issuer itself or by a delegated responder certificate
@@ -20,13 +21,10 @@ skips silently.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -35,12 +33,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from attest.collateral.ocsp_fetch import (
+    NONCE_SIZE,
+    NVIDIA_OCSP_URL,
+    build_request,
+    fetch_response,
+    request_url,
+)
+from attest.collateral.ocsp_fetch import cert_fingerprint as _fp
 from transparency_log.errors import FetchError, FormatError, SignatureError, VerificationError
 from transparency_log.http_fetch import Fetch
 
-NVIDIA_OCSP_URL = "https://ocsp.ndis.nvidia.com"
+__all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "OcspCache", "OcspStatus", "build_request",
+           "check_chain_ocsp", "request_url", "verify_response"]
+
 CLOCK_SKEW = timedelta(minutes=5)
-NONCE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -67,22 +74,6 @@ class OcspCache:
 
     def put(self, cert: x509.Certificate, status: OcspStatus) -> None:
         self._answers[cert] = status
-
-
-def _fp(cert: x509.Certificate) -> bytes:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
-
-
-def build_request(cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes | None) -> bytes:
-    """DER OCSPRequest with a SHA-384 CertID and, when given, a nonce extension."""
-    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA384())
-    if nonce is not None:
-        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    return builder.build().public_bytes(serialization.Encoding.DER)
-
-
-def request_url(base: str, request_der: bytes) -> str:
-    return base.rstrip("/") + "/" + quote(base64.b64encode(request_der).decode(), safe="")
 
 
 def _verify_signed_by(resp: ocsp.OCSPResponse, key: object, role: str) -> None:
@@ -217,11 +208,7 @@ def check_chain_ocsp(
                 raise FetchError("gpu.ocsp.fetch", "no OCSP answer stapled or cached, and "
                                  "offline", field=f"{role}.ocsp")
             nonce = nonce_source(NONCE_SIZE)
-            reply = fetch(request_url(url, build_request(cert, issuer, nonce)))
-            if reply.status != 200:
-                raise FetchError("gpu.ocsp.fetch", f"OCSP responder said HTTP {reply.status}",
-                                 field=f"{role}.ocsp")
-            der = reply.body
+            der = fetch_response(fetch, cert, issuer, url=url, nonce=nonce, role=role)
         status = verify_response(der, cert, issuer, role=role, at=at, nonce=nonce,
                                  trusted=chain[i + 1:])
         if cache is not None:

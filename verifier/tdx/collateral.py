@@ -25,6 +25,7 @@ from typing import Any
 
 from cryptography import x509
 
+from attest.collateral.pcs_fetch import TdxCollateral as TdxCollateral  # re-exported
 from transparency_log.errors import FormatError, TrustConfigError, VerificationError
 from verifier.tdx.quote_verify import ecdsa_p256_verify, p256_public_key
 from verifier.transcript import Transcript
@@ -78,19 +79,6 @@ class VerificationTimes:
 
 def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class TdxCollateral:
-    """Raw collateral as served by Intel PCS (or stapled by the node)."""
-
-    tcb_info: bytes | None = None
-    tcb_info_issuer_chain: bytes | None = None
-    qe_identity: bytes | None = None
-    qe_identity_issuer_chain: bytes | None = None
-    pck_crl: bytes | None = None
-    pck_crl_issuer_chain: bytes | None = None
-    root_crl: bytes | None = None
 
 
 # ---------------------------------------------------------------- strict JSON helpers
