@@ -2,6 +2,8 @@
 
     python bench/tlog_service_bench.py                     # defaults below
     python bench/tlog_service_bench.py --adds 20000 --monitor-size 1000000 --json
+    python bench/tlog_service_bench.py --monitor-only --monitor-size 1000000 \\
+        --monitor-dir /tmp/tlm --repeat 5       # build the 10^6 log once, reuse it
 
 On 127.0.0.1, with durable commits (SQLite WAL + synchronous=FULL):
 
@@ -15,7 +17,8 @@ On 127.0.0.1, with durable commits (SQLite WAL + synchronous=FULL):
 3. ``tlog monitor``'s work (:func:`transparency_log.client.monitor`): a log of
    ``--monitor-size`` entries (built through the library, not timed) is monitored from a
    fresh state over HTTP from ``tlog serve``, from its published tree behind the static
-   server, and from the directory itself; leaves/s.
+   server, and from the directory itself; leaves/s (min and median over ``--repeat`` runs,
+   per wall second and per CPU second of the monitor, and the server's CPU seconds).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,98 +198,163 @@ def build_log(db: Path, key: Path, size: int) -> None:
     storage.close()
 
 
+def stop(handle: object) -> None:
+    if isinstance(handle, subprocess.Popen):
+        handle.send_signal(signal.SIGTERM)
+        handle.wait(10)
+    else:
+        handle.shutdown()  # type: ignore[attr-defined]
+
+
+def bench_service(args: argparse.Namespace, tmp: Path, results: dict[str, object]) -> None:
+    """Parts 1 and 2: ``POST /add`` and tile reads."""
+    db, _ = init_log(tmp, "adds")
+    proc, base = serve(db, tmp)
+    try:
+        results["post_add_per_s"] = bench_adds(base, args.clients, args.adds)
+        time.sleep(1.5)  # let the publisher integrate and sign
+        size = int(requests.get(base + "/checkpoint", timeout=10).text.split("\n")[1])
+        paths = [t.path for t in tiles.tiles_for_size(size) if t.width == 256 and
+                 t.level == 0] + [t.path for t in tiles.bundles_for_size(size)
+                                  if t.width == 256]
+        results["tiles_in_read_set"] = len(paths)
+        results["tile_reads_per_s_tlog_serve"] = bench_reads(base, paths, args.clients,
+                                                             args.seconds)
+        storage = SqliteStorage(db)
+        publish_tiles(Log(storage, ORIGIN), tmp / "static")
+        storage.close()
+    finally:
+        stop(proc)
+    sbase, kind, handle = static_server(tmp / "static", tmp)
+    try:
+        results["static_server"] = kind
+        results["tile_reads_per_s_static"] = bench_reads(sbase, paths, args.clients,
+                                                         args.seconds)
+    finally:
+        stop(handle)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children (nginx's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # pid, or ppid == pid
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def monitor_data(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    """The monitored log (database, published tree, vkey): built in ``--monitor-dir`` once and
+    reused from there, else in the temporary directory."""
+    where = Path(args.monitor_dir) if args.monitor_dir else tmp
+    where.mkdir(parents=True, exist_ok=True)
+    done = where / "monitor.vkey"
+    if not done.exists():
+        mdb, mvkey = init_log(where, "monitor")
+        build_log(mdb, where / "monitor.key", args.monitor_size)
+        storage = SqliteStorage(mdb)
+        publish_tiles(Log(storage, ORIGIN), where / "mstatic")
+        storage.close()
+        done.write_text(mvkey + "\n")
+    return where, done.read_text().strip()
+
+
+def bench_monitor(args: argparse.Namespace, tmp: Path, results: dict[str, object]) -> None:
+    """Part 3: ``tlog monitor``'s work from ``tlog serve``, the static server and the
+    directory, ``--repeat`` times each from a fresh state; wall and CPU time of the monitor
+    (``time.process_time``, this process) and of the server (``/proc``)."""
+    where, mvkey = monitor_data(args, tmp)
+    runs: dict[str, list[dict[str, float]]] = {}
+
+    def run_monitor(fetch: tiles.Fetch, name: str, server: int | None) -> None:
+        for i in range(args.repeat):
+            client = LogClient(fetch, Verifier(mvkey), store=CheckpointStore(tmp / f"{name}{i}"))
+            s0 = process_cpu(server) if server else 0.0
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = monitor(client)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            results["monitor_leaves"] = r.new_entries
+            runs.setdefault(name, []).append({
+                "leaves_per_s": r.new_entries / wall,
+                "leaves_per_cpu_s": r.new_entries / cpu,
+                "server_cpu_s": (process_cpu(server) - s0) if server else 0.0,
+                "loadavg": float(Path("/proc/loadavg").read_text().split()[0])})
+
+    proc, base = serve(where / "monitor.db", tmp)
+    try:
+        run_monitor(http_source(base), "tlog_serve", proc.pid)
+    finally:
+        stop(proc)
+    sbase, kind, handle = static_server(where / "mstatic", tmp)
+    results["static_server"] = kind
+    try:
+        run_monitor(http_source(sbase), "static",
+                    handle.pid if isinstance(handle, subprocess.Popen) else None)
+    finally:
+        stop(handle)
+    run_monitor(directory_source(where / "mstatic"), "directory", None)
+    for name, rs in runs.items():
+        results[f"monitor_leaves_per_s_{name}"] = statistics.median(
+            r["leaves_per_s"] for r in rs)
+        results[f"monitor_runs_{name}"] = rs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--adds", type=int, default=8000)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--monitor-size", type=int, default=100_000)
+    ap.add_argument("--monitor-only", action="store_true", help="skip parts 1 and 2")
+    ap.add_argument("--monitor-dir", metavar="DIR",
+                    help="build the monitored log in DIR once and reuse it on later runs")
+    ap.add_argument("--repeat", type=int, default=1, help="monitor runs per source")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tlog-service-bench-"))
     results: dict[str, object] = {"cpus": os.cpu_count(), "clients": args.clients}
     try:
-        db, _ = init_log(tmp, "adds")
-        proc, base = serve(db, tmp)
-        try:
-            results["post_add_per_s"] = bench_adds(base, args.clients, args.adds)
-            time.sleep(1.5)  # let the publisher integrate and sign
-            size = int(requests.get(base + "/checkpoint", timeout=10).text.split("\n")[1])
-            paths = [t.path for t in tiles.tiles_for_size(size) if t.width == 256 and
-                     t.level == 0] + [t.path for t in tiles.bundles_for_size(size)
-                                      if t.width == 256]
-            results["tiles_in_read_set"] = len(paths)
-            results["tile_reads_per_s_tlog_serve"] = bench_reads(base, paths, args.clients,
-                                                                 args.seconds)
-            storage = SqliteStorage(db)
-            publish_tiles(Log(storage, ORIGIN), tmp / "static")
-            storage.close()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-        sbase, kind, handle = static_server(tmp / "static", tmp)
-        try:
-            results["static_server"] = kind
-            results["tile_reads_per_s_static"] = bench_reads(sbase, paths, args.clients,
-                                                             args.seconds)
-        finally:
-            if isinstance(handle, subprocess.Popen):
-                handle.terminate()
-                handle.wait(10)
-            else:
-                handle.shutdown()  # type: ignore[attr-defined]
-
-        mdb, mvkey = init_log(tmp, "monitor")
-        build_log(mdb, tmp / "monitor.key", args.monitor_size)
-        storage = SqliteStorage(mdb)
-        publish_tiles(Log(storage, ORIGIN), tmp / "mstatic")
-        storage.close()
-
-        def run_monitor(fetch: tiles.Fetch, name: str) -> None:
-            client = LogClient(fetch, Verifier(mvkey), store=CheckpointStore(tmp / name))
-            t0 = time.perf_counter()
-            r = monitor(client)
-            results["monitor_leaves"] = r.new_entries
-            results[f"monitor_leaves_per_s_{name}"] = r.new_entries / (time.perf_counter() - t0)
-
-        proc, base = serve(mdb, tmp)
-        try:
-            run_monitor(http_source(base), "tlog_serve")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-        sbase, _, handle = static_server(tmp / "mstatic", tmp)
-        try:
-            run_monitor(http_source(sbase), "static")
-        finally:
-            if isinstance(handle, subprocess.Popen):
-                handle.terminate()
-                handle.wait(10)
-            else:
-                handle.shutdown()  # type: ignore[attr-defined]
-        run_monitor(directory_source(tmp / "mstatic"), "directory")
+        if not args.monitor_only:
+            bench_service(args, tmp, results)
+        bench_monitor(args, tmp, results)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(results))
         return 0
-    rows = [
-        ("POST /add, entries/s", results["post_add_per_s"], ">= 3000"),
-        ("tile reads/s, tlog serve", results["tile_reads_per_s_tlog_serve"], "(reported)"),
-        (f"tile reads/s, {results['static_server']}", results["tile_reads_per_s_static"],
-         ">= 5000 (nginx)"),
-        (f"monitor leaves/s ({results['monitor_leaves']} leaves), tlog serve",
-         results["monitor_leaves_per_s_tlog_serve"], "(reported)"),
-        (f"monitor leaves/s ({results['monitor_leaves']} leaves), {results['static_server']}",
-         results["monitor_leaves_per_s_static"], ">= 300000"),
-        (f"monitor leaves/s ({results['monitor_leaves']} leaves), local directory",
-         results["monitor_leaves_per_s_directory"], "(reported)"),
-    ]
+    rows = []
+    if not args.monitor_only:
+        rows += [
+            ("POST /add, entries/s", results["post_add_per_s"], ">= 3000"),
+            ("tile reads/s, tlog serve", results["tile_reads_per_s_tlog_serve"], "(reported)"),
+            (f"tile reads/s, {results['static_server']}", results["tile_reads_per_s_static"],
+             ">= 5000 (nginx)"),
+        ]
+    leaves = results["monitor_leaves"]
+    for name, label, target in [("tlog_serve", "tlog serve", "(reported)"),
+                                ("static", str(results["static_server"]), ">= 300000"),
+                                ("directory", "local directory", "(reported)")]:
+        rows.append((f"monitor leaves/s ({leaves} leaves), {label}",
+                     results[f"monitor_leaves_per_s_{name}"], target))
     width = max(len(r[0]) for r in rows)
     print(f"{args.clients} client processes, {os.cpu_count()} CPUs")
     print(f"{'metric':<{width}}  {'value':>10}  target")
     for label, value, target in rows:
         print(f"{label:<{width}}  {value:>10.0f}  {target}")
+    print(f"\nmonitor, {args.repeat} run(s) each: min / median")
+    for name in ("tlog_serve", "static", "directory"):
+        rs = results[f"monitor_runs_{name}"]
+        assert isinstance(rs, list)
+        cells = []
+        for key in ("leaves_per_s", "leaves_per_cpu_s", "server_cpu_s", "loadavg"):
+            values = sorted(r[key] for r in rs)
+            cells.append(f"{key} {values[0]:,.2f} / {statistics.median(values):,.2f}")
+        print(f"  {name:<10}  " + "  ".join(cells))
     return 0
 
 

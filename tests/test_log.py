@@ -163,10 +163,24 @@ def test_recompute_tree_from_bundles(log: Log) -> None:
     log.add(entries(0, 70000))
     state = log.integrate()
     bundles = [log.entry_bundle(t.index, t.width) for t in tiles.bundles_for_size(70000)]
-    assert recompute_tree(bundles, chunk=1000) == state
+    assert recompute_tree(bundles) == state
     assert recompute_tree([]) == TreeState.empty()
     with pytest.raises(FormatError, match="not the last"):
         recompute_tree([bundles[-1], bundles[0]])
+
+
+@pytest.mark.parametrize("size", [1, 255, 256, 257, 511, 512, 768, 1027, 4096 + 256 * 3 + 5])
+def test_recompute_tree_matches_the_reference_at_bundle_boundaries(size: int) -> None:
+    # entries of mixed sizes (the parsing loop) and of one size (the strided fast path)
+    for make in (lambda i: b"e%d" % i, lambda i: i.to_bytes(4, "big") * 3):
+        leaves = [make(i) for i in range(size)]
+        bundles = [tiles.encode_entry_bundle(leaves[i:i + 256]) for i in range(0, size, 256)]
+        tree = merkle.CompactRange()
+        for e in leaves:
+            tree.append(merkle.leaf_hash(e))
+        want = TreeState(size, merkle.MemoryTree(leaves).root(), tuple(tree.hashes))
+        assert want.root == tree.root()
+        assert recompute_tree(bundles) == want
 
 
 def test_prove_gives_a_verifiable_tlog_proof(log: Log) -> None:

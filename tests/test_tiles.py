@@ -183,6 +183,24 @@ def test_bundle_leaf_hashes_match_decode() -> None:
         tiles.bundle_leaf_hashes(good, 3)
 
 
+def test_bundle_leaf_hashes_of_same_size_entries() -> None:
+    # all length prefixes equal: the strided fast path, which must agree with the loop
+    entries = [bytes([i]) * 300 for i in range(256)]
+    data = tiles.encode_entry_bundle(entries)
+    assert tiles.bundle_leaf_hashes(data, 256) == [merkle.leaf_hash(e) for e in entries]
+    assert tiles.bundle_leaf_hashes(b"\x00\x00" * 256) == [merkle.leaf_hash(b"")] * 256
+    mixed = bytearray(data)
+    mixed[302 * 5 + 1] -= 1  # entry 5 one byte shorter: the records no longer line up
+    with pytest.raises(FormatError):
+        tiles.bundle_leaf_hashes(bytes(mixed))
+    shorter = tiles.encode_entry_bundle([*entries[:5], entries[5][:-1], *entries[6:]])
+    assert tiles.bundle_leaf_hashes(shorter) == [
+        merkle.leaf_hash(e) for e in [*entries[:5], entries[5][:-1], *entries[6:]]]
+    for bad in [data[:-1], data + b"\x01", data[:302 * 3] + data[302 * 3 + 1:]]:
+        with pytest.raises(FormatError):
+            tiles.bundle_leaf_hashes(bad)
+
+
 def test_tile_cache_is_bounded_lru() -> None:
     cache = tiles.TileCache(2)
     cache.put((0, 0, 256), [b"a"])

@@ -19,19 +19,24 @@ The client trusts nothing it fetches until it has checked it:
    :func:`monitor`, every leaf hash, every hash tile and the root are recomputed.
 
 Sources (:data:`transparency_log.tiles.Fetch`, ``path -> bytes``, FileNotFoundError for an
-absent file): :func:`http_source` (requests via :class:`HttpFetcher`: timeouts, retries,
-gzip) and :func:`directory_source` (a published tile tree on disk).
+absent file): :func:`http_source` (:class:`HttpSource`, pipelined keep-alive GETs, for
+``http://``; requests via :class:`HttpFetcher` for HTTPS and proxies: timeouts, retries,
+gzip) and :func:`directory_source` (a published tile tree on disk). A source may also offer
+``many(paths) -> Iterator[bytes]``, which :func:`monitor` uses to stream the tiles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import Checkpoint, open_checkpoint
@@ -41,15 +46,44 @@ from transparency_log.checkpoint_store import (
     ConsistencyResult,
 )
 from transparency_log.errors import ConsistencyError, FetchError, ProofError
-from transparency_log.http_fetch import HttpFetcher
+from transparency_log.http_fetch import HttpFetcher, PipelinedFetcher
 from transparency_log.note import NoteVerifier
 from transparency_log.witness_policy import QuorumResult, WitnessPolicy, check_quorum
 
 CHECK_TILES = "log.tiles"
 
 
+class HttpSource:
+    """tlog-tiles paths under a ``http://`` base URL over pipelined keep-alive connections
+    (:class:`PipelinedFetcher`): ``source(path) -> bytes`` (404 -> FileNotFoundError), and
+    ``source.many(paths)``, which the monitor uses to stream thousands of tiles."""
+
+    def __init__(self, base_url: str, fetcher: PipelinedFetcher | None = None) -> None:
+        self.base = base_url.rstrip("/") + "/"
+        self.fetcher = fetcher or PipelinedFetcher(pass_statuses=frozenset({404}))
+
+    def __call__(self, path: str) -> bytes:
+        resp = self.fetcher(self.base + path)
+        if resp.status == 404:
+            raise FileNotFoundError(path)
+        return resp.body
+
+    def many(self, paths: Sequence[str]) -> Iterator[bytes]:
+        """The bodies of ``paths``, in order; FileNotFoundError at the first 404."""
+        for path, resp in zip(paths, self.fetcher.many([self.base + p for p in paths]),
+                              strict=True):
+            if resp.status == 404:
+                raise FileNotFoundError(path)
+            yield resp.body
+
+
 def http_source(base_url: str, fetcher: HttpFetcher | None = None) -> tiles.Fetch:
-    """Fetch tlog-tiles paths under ``base_url`` over HTTP (404 -> FileNotFoundError)."""
+    """Fetch tlog-tiles paths under ``base_url`` over HTTP (404 -> FileNotFoundError).
+
+    A plain ``http://`` URL that no proxy applies to is read by :class:`HttpSource`
+    (pipelined keep-alive); HTTPS, proxies, or an explicit ``fetcher`` go through requests."""
+    if fetcher is None and _direct_http(base_url):
+        return HttpSource(base_url)
     get = fetcher or HttpFetcher(pass_statuses=frozenset({404}))
     base = base_url.rstrip("/") + "/"
 
@@ -60,6 +94,13 @@ def http_source(base_url: str, fetcher: HttpFetcher | None = None) -> tiles.Fetc
         return resp.body
 
     return fetch
+
+
+def _direct_http(url: str) -> bool:
+    host = urlsplit(url).hostname
+    proxies = urllib.request.getproxies()
+    return (url.startswith("http://") and host is not None
+            and ("http" not in proxies or bool(urllib.request.proxy_bypass(host))))
 
 
 def directory_source(root: str | os.PathLike[str]) -> tiles.Fetch:
@@ -229,25 +270,18 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
     checker = _TileChecker(client, size)
     first, end = start // tiles.TILE_WIDTH, -(-size // tiles.TILE_WIDTH)
     sha256, prefix = hashlib.sha256, merkle.LEAF_PREFIX
-
-    def fetch_pair(b: int) -> tuple[list[bytes], bytes]:
-        width = tiles.tile_width(size, 0, b)
-        entries = tiles.decode_entry_bundle(client._bundle(b, width), width)
-        return entries, checker.served(0, b, width)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(prefetch, 8))) as pool:
-        window: deque[Future[tuple[list[bytes], bytes]]] = deque()
-        nxt = first
-        for b in range(first, end):
-            while nxt < end and len(window) < prefetch:
-                window.append(pool.submit(fetch_pair, nxt))
-                nxt += 1
-            entries, served = window.popleft().result()
-            hashes = [sha256(prefix + e).digest() for e in entries]
+    with contextlib.closing(_tile_pairs(client, checker, first, end, prefetch)) as pairs:
+        for b, (bundle, served) in enumerate(pairs, first):
+            width = tiles.tile_width(size, 0, b)
+            if on_entries is None:
+                hashes = tiles.bundle_leaf_hashes(bundle, width)
+            else:
+                entries = tiles.decode_entry_bundle(bundle, width)
+                hashes = [sha256(prefix + e).digest() for e in entries]
             checker.check(0, b, hashes, served)
             if on_entries is not None:
                 on_entries(b * tiles.TILE_WIDTH, entries)
-            if len(hashes) == tiles.TILE_WIDTH:
+            if width == tiles.TILE_WIDTH:
                 checker.push(1, b, _fold(hashes))
             else:  # the last, partial tile (checked above): kept for the root
                 checker.border[0] = (b * tiles.TILE_WIDTH, hashes)
@@ -263,6 +297,44 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
                                    "concurrently; run again", field="state")
     return MonitorResult(old.checkpoint if old else None, new.checkpoint, size - start,
                          checker.checked, new)
+
+
+def _tile_pairs(client: LogClient, checker: _TileChecker, first: int, end: int,
+                prefetch: int) -> Iterator[tuple[bytes, bytes]]:
+    """``(entry bundle, level-0 tile)`` for bundles ``first .. end - 1`` of the checked size,
+    in order. Full ones are streamed: by the source's ``many`` (pipelined HTTP) when it has
+    one, else fetched ``prefetch`` ahead by a small thread pool; the last, partial pair
+    (which may have been replaced by a full one) is fetched on its own."""
+    size = checker.size
+    full_end = min(end, size // tiles.TILE_WIDTH)
+    many = getattr(client.fetch, "many", None)
+    if many is not None and first < full_end:
+        paths = [p for b in range(first, full_end)
+                 for p in (tiles.entries_path(b), tiles.tile_path(0, b))]
+        stream = many(paths)
+        try:
+            for bundle in stream:
+                yield bundle, next(stream)
+        except FileNotFoundError as err:
+            path = str(err.args[0]) if err.args else "?"
+            what = "entry bundle" if path.startswith("tile/entries/") else "hash tile"
+            raise FetchError("log.fetch", f"{what} missing", field=path) from None
+        finally:
+            stream.close()
+        first = full_end
+
+    def fetch_pair(b: int) -> tuple[bytes, bytes]:
+        width = tiles.tile_width(size, 0, b)
+        return client._bundle(b, width), checker.served(0, b, width)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(prefetch, 8))) as pool:
+        window: deque[Future[tuple[bytes, bytes]]] = deque()
+        nxt = first
+        for _ in range(first, end):
+            while nxt < end and len(window) < prefetch:
+                window.append(pool.submit(fetch_pair, nxt))
+                nxt += 1
+            yield window.popleft().result()
 
 
 def _fold(hashes: list[bytes]) -> bytes:
@@ -347,6 +419,7 @@ class _TileChecker:
 
 __all__ = [
     "CheckpointStore",
+    "HttpSource",
     "LogClient",
     "MonitorResult",
     "VerifiedCheckpoint",

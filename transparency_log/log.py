@@ -91,26 +91,40 @@ def _update_tiles(tile_level: int, start: int, hashes: list[bytes], stored_tile:
         pos += take
 
 
-def recompute_tree(bundles: Iterable[bytes], chunk: int = DEFAULT_CHUNK) -> TreeState:
+def recompute_tree(bundles: Iterable[bytes]) -> TreeState:
     """Replay a log from its entry bundles, in order (the last may be partial): the size, root
-    and compact range they produce. Memory is bounded by ``chunk`` leaf hashes. Every bundle
-    but the last must be full."""
-    state = TreeState.empty()
-    pending: list[bytes] = []
-    partial_seen = False
+    and compact range they produce. Every bundle but the last must be full.
+
+    A full bundle is 256 leaves, i.e. one perfect subtree at tree level 8: its leaf hashes
+    are folded to that subtree's root at once, and the roots are merged on a stack exactly as
+    a compact range merges leaves (RFC 9162 §2.1.1 trees are built from perfect subtrees
+    left to right), so memory is O(log n) and each node is hashed once, by one list
+    comprehension per level. The leaves of a last, partial bundle are appended one by one.
+    """
+    stack: list[bytes] = []  # roots of the perfect subtrees of full bundles, highest first
+    full = 0  # full bundles so far
+    partial: list[bytes] | None = None  # the leaf hashes of a partial bundle
+    fold = merkle.hash_level
     for data in bundles:
-        if partial_seen:
+        if partial is not None:
             raise FormatError("log.replay", "a partial entry bundle is not the last",
-                              field="entry bundle", got=state.size + len(pending))
-        leaves = tiles.bundle_leaf_hashes(data)
-        partial_seen = len(leaves) < tiles.TILE_WIDTH
-        pending += leaves
-        if len(pending) >= chunk:
-            state, _ = extend_tree(state, pending, None)
-            pending = []
-    if pending:
-        state, _ = extend_tree(state, pending, None)
-    return state
+                              field="entry bundle", got=full * tiles.TILE_WIDTH + len(partial))
+        level = tiles.bundle_leaf_hashes(data)
+        if len(level) < tiles.TILE_WIDTH:
+            partial = level
+            continue
+        while len(level) > 1:
+            level = fold(level)
+        h, merged = level[0], full
+        while merged & 1:  # a right child: merge it with its left sibling on the stack
+            h = merkle.node_hash(stack.pop(), h)
+            merged >>= 1
+        stack.append(h)
+        full += 1
+    tree = merkle.CompactRange(full * tiles.TILE_WIDTH, stack)
+    for leaf in partial or ():
+        tree.append(leaf)
+    return TreeState(tree.size, tree.root(), tuple(tree.hashes))
 
 
 class Log:

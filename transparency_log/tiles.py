@@ -267,26 +267,50 @@ def bundle_leaf_hashes(data: bytes, width: int | None = None) -> list[bytes]:
     """The RFC 9162 leaf hashes of a bundle's entries, decoded as strictly as
     :func:`decode_entry_bundle`, without copying the entries: each entry's length prefix is
     followed by the entry, so overwriting the low length byte with the 0x00 leaf prefix
-    leaves ``0x00 || entry`` in place, which is hashed through a memoryview."""
+    leaves ``0x00 || entry`` in place, which is hashed through a memoryview.
+
+    This is the replay's and the monitor's inner loop (``hashlib.sha256`` of ~1 KiB costs
+    ~0.9 µs here, so every 0.1 µs of Python per entry is 10% of the rate). When every length
+    prefix equals the first one (the entries all have one size, which is checked with two
+    strided comparisons), the prefixes are rewritten by one strided assignment and the
+    entries hashed in one comprehension; otherwise one loop parses and hashes each entry.
+    Both paths accept and refuse exactly the same bundles.
+    """
+    n = len(data)
     buf = bytearray(data)
-    n, pos = len(buf), 0
-    spans: list[tuple[int, int]] = []
-    while pos < n:
-        if pos + 2 > n:
-            raise FormatError("tiles.entry_bundle", "truncated entry length",
-                              field="entry length", got=n - pos, want=2)
-        end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
-        if end > n:
-            raise FormatError("tiles.entry_bundle", "truncated entry", field="entry",
-                              got=n - pos - 2, want=end - pos - 2)
-        buf[pos + 1] = 0
-        spans.append((pos + 1, end))
-        pos = end
-    if not 1 <= len(spans) <= TILE_WIDTH or (width is not None and len(spans) != width):
-        raise FormatError("tiles.entry_bundle", "wrong number of entries", field="entries",
-                          got=len(spans), want=width if width is not None else f"1..{TILE_WIDTH}")
     view, sha = memoryview(buf), hashlib.sha256
-    return [sha(view[a:b]).digest() for a, b in spans]
+    record = ((buf[0] << 8) | buf[1]) + 2 if n >= 2 else 0
+    count = n // record if record else 0
+    if (0 < count <= TILE_WIDTH and count * record == n
+            and buf[0::record] == buf[0:1] * count and buf[1::record] == buf[1:2] * count):
+        # every record is <length><entry> with the same length: the sequential parse below
+        # would find exactly these records
+        buf[1::record] = bytes(count)
+        hashes = [sha(view[i:i + record - 1]).digest() for i in range(1, n, record)]
+    else:
+        hashes = []
+        append, pos = hashes.append, 0
+        for _ in range(TILE_WIDTH):  # at most 256 entries are parsed (and hashed)
+            if pos == n:
+                break
+            if pos + 2 > n:
+                raise FormatError("tiles.entry_bundle", "truncated entry length",
+                                  field="entry length", got=n - pos, want=2)
+            end = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
+            if end > n:
+                raise FormatError("tiles.entry_bundle", "truncated entry", field="entry",
+                                  got=n - pos - 2, want=end - pos - 2)
+            pos += 1
+            buf[pos] = 0
+            append(sha(view[pos:end]).digest())
+            pos = end
+        if pos < n:
+            raise FormatError("tiles.entry_bundle", "too many entries", field="entries",
+                              got=f"> {TILE_WIDTH}", want=f"<= {TILE_WIDTH}")
+    if not 1 <= len(hashes) <= TILE_WIDTH or (width is not None and len(hashes) != width):
+        raise FormatError("tiles.entry_bundle", "wrong number of entries", field="entries",
+                          got=len(hashes), want=width if width is not None else f"1..{TILE_WIDTH}")
+    return hashes
 
 
 # --- proofs from tiles -----------------------------------------------------------------------
