@@ -85,3 +85,20 @@ def test_event_log_strictness() -> None:
     body = log.to_bytes()[: len(raw) - len(log.padding)]
     with pytest.raises(FormatError):
         parse_event_log(body[:-5])  # truncated last event
+
+
+def test_attest_measure_tdx_event_log_gives_the_quotes_rtmrs(tmp_path) -> None:
+    """`attest measure tdx --event-log` derives a release's RTMR0-2 from a reference boot:
+    on the real GCP capture they equal the quote's RTMR0-2."""
+    from click.testing import CliRunner
+
+    from attest.cli import main
+
+    log = tmp_path / "ccel.bin"
+    log.write_bytes(read("ccel_ccel_data.dat"))
+    body = parse_quote(read(GCP)).body
+    res = CliRunner().invoke(main, ["measure", "tdx", "--event-log", str(log)])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == ":".join(r.hex() for r in (body.rtmr0, body.rtmr1, body.rtmr2))
+    res = CliRunner().invoke(main, ["measure", "tdx"])
+    assert res.exit_code == 2 and "--event-log" in res.output

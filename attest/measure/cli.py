@@ -6,6 +6,8 @@ import re
 
 import click
 
+from attest.formats.ccel import parse_event_log
+from attest.measure.rtmr_replay import replay
 from attest.measure.snp_launch import (
     MEASUREMENT_SIZE,
     VCPU_SIGNATURES,
@@ -84,12 +86,28 @@ def measure_snp(ovmf_path: str, kernel: str | None, initrd: str | None, cmdline:
 
 
 @measure.command("tdx")
-@click.option("--tdvf", "tdvf_path", required=True, type=click.Path(dir_okay=False),
-              help="TDVF (OVMF IntelTdx) firmware image.")
+@click.option("--tdvf", "tdvf_path", type=click.Path(dir_okay=False),
+              help="TDVF (OVMF IntelTdx) firmware image: gives MRTD.")
 @click.option("--order", type=click.Choice([o.value for o in PageOrder]),
               default=PageOrder.SINGLE.value,
               show_default=True,
               help="Page add/extend order: single-pass = upstream Linux KVM.")
-def measure_tdx(tdvf_path: str, order: str) -> None:
-    """Print the TDX MRTD (hex) of a TD booted from a TDVF image."""
-    click.echo(tdx_mrtd(TdvfImage.parse(read_input(tdvf_path)), order=PageOrder(order)).hex())
+@click.option("--event-log", "event_log_path", type=click.Path(dir_okay=False),
+              help="CCEL event log area of a reference boot of this build: gives RTMR0-2.")
+def measure_tdx(tdvf_path: str | None, order: str, event_log_path: str | None) -> None:
+    """Print the TDX MRTD (hex) of a TD booted from a TDVF image.
+
+    With --event-log, the RTMR0-2 of a reference boot are replayed from its event log
+    (TDX Virtual Firmware Design Guide section 10) and, with --tdvf too, the line printed is
+    MRTD:RTMR0:RTMR1:RTMR2, the form `attest publish --tdx` takes.
+    """
+    if tdvf_path is None and event_log_path is None:
+        raise click.UsageError("give --tdvf, --event-log, or both")
+    parts: list[str] = []
+    if tdvf_path is not None:
+        parts.append(tdx_mrtd(TdvfImage.parse(read_input(tdvf_path)),
+                              order=PageOrder(order)).hex())
+    if event_log_path is not None:
+        rtmrs = replay(parse_event_log(read_input(event_log_path))).rtmrs
+        parts.extend(r.hex() for r in rtmrs[:3])
+    click.echo(":".join(parts))

@@ -1,48 +1,17 @@
-"""Replay of the CCEL event log into RTMR0-3 and comparison with a TD quote.
+"""Comparison of a replayed CCEL event log with a TD quote's RTMRs.
 
-Intel TDX Virtual Firmware Design Guide, section 10 "Event Log": each measured event with MR
-index 1..4 extends RTMR0..3 as ``RTMR := SHA384(RTMR || digest)``, starting from 48 zero
-bytes. Index 0 (MRTD) is measured by the TDX module, not replayed; EV_NO_ACTION events are
-informational and never extended (TCG PC Client PFP 10.4.5).
+The replay itself (TDX Virtual Firmware Design Guide, section 10) lives in
+``attest/measure/rtmr_replay.py``, shared with ``attest measure tdx --event-log``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-
-from attest.formats.ccel import ALG_SHA384, EV_NO_ACTION, Event, EventLog
+from attest.formats.ccel import EventLog
 from attest.formats.tdx_quote import TdReportBody
-from transparency_log.errors import FormatError, VerificationError
+from attest.measure.rtmr_replay import CHECK, RTMR_COUNT, RtmrReplay, replay
+from transparency_log.errors import VerificationError
 
-CHECK = "tdx.rtmr.replay"
-RTMR_COUNT = 4
-
-
-@dataclass(frozen=True)
-class RtmrReplay:
-    rtmrs: tuple[bytes, bytes, bytes, bytes]
-    events_per_rtmr: tuple[tuple[Event, ...], ...]  # the extended events, per RTMR
-
-
-def replay(log: EventLog) -> RtmrReplay:
-    """Fold the log's SHA-384 digests into RTMR0..3."""
-    values = [bytes(48)] * RTMR_COUNT
-    per: list[list[Event]] = [[] for _ in range(RTMR_COUNT)]
-    for i, event in enumerate(log.events):
-        if event.event_type == EV_NO_ACTION or event.mr_index == 0:
-            continue
-        if not 1 <= event.mr_index <= RTMR_COUNT:
-            raise FormatError(CHECK, "event names no RTMR", field=f"event[{i}].PCRIndex",
-                              got=event.mr_index, want="0..4")
-        digest = event.digest(ALG_SHA384)
-        if digest is None:
-            raise FormatError(CHECK, "event has no SHA-384 digest", field=f"event[{i}].Digests")
-        r = event.mr_index - 1
-        values[r] = hashlib.sha384(values[r] + digest).digest()
-        per[r].append(event)
-    return RtmrReplay((values[0], values[1], values[2], values[3]),
-                      tuple(tuple(p) for p in per))
+__all__ = ["CHECK", "RTMR_COUNT", "RtmrReplay", "check_rtmrs", "replay"]
 
 
 def check_rtmrs(log: EventLog, body: TdReportBody, *, registers: tuple[int, ...] = (0, 1, 2)
