@@ -26,12 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attest.formats.tdx_quote import parse_quote  # noqa: E402
-from attest.simulate.tdx import IntelSimulator  # noqa: E402
-from transparency_log.http_fetch import DiskCache  # noqa: E402
-from verifier.tdx.collateral import VerificationTimes  # noqa: E402
-from verifier.tdx.evidence import verify_tdx_evidence  # noqa: E402
-from verifier.tdx.pcs_fetch import (  # noqa: E402
+from attest.collateral.pcs_fetch import (  # noqa: E402
     PCS_BASE,
     ROOT_CRL_URL,
     PcsClient,
@@ -39,6 +34,11 @@ from verifier.tdx.pcs_fetch import (  # noqa: E402
     qe_identity_url,
     tcb_info_url,
 )
+from attest.formats.tdx_quote import parse_quote  # noqa: E402
+from attest.simulate.tdx import IntelSimulator  # noqa: E402
+from transparency_log.http_fetch import DiskCache  # noqa: E402
+from verifier.tdx.collateral import VerificationTimes  # noqa: E402
+from verifier.tdx.evidence import verify_tdx_evidence  # noqa: E402
 from verifier.tdx.roots import production_roots  # noqa: E402
 from verifier.x509chain import fingerprint, pinned_root  # noqa: E402
 

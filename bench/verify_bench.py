@@ -46,11 +46,11 @@ from note_bench import timed  # noqa: E402
 from attest.formats.spdm_measurements import parse_report as parse_spdm  # noqa: E402
 from attest.release.dsse import pae, parse_entry  # noqa: E402
 from attest.simulate.node_fixture import make_node_fixture  # noqa: E402
+from transparency_log.checkpoint_store import CheckpointStore  # noqa: E402
 from transparency_log.client import LogClient, directory_source  # noqa: E402
 from transparency_log.cosignature import CosignatureVerifier  # noqa: E402
 from transparency_log.note import parse_note  # noqa: E402
 from transparency_log.tlog_proof import parse_tlog_proof  # noqa: E402
-from verifier.checkpoint_store import CheckpointStore  # noqa: E402
 from verifier.gpu.report_verify import (  # noqa: E402
     ChainCache,
     load_device_chain,

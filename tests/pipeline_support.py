@@ -25,8 +25,8 @@ from tlog_net import free_port
 from attest.bundle_builder import build_bundle
 from attest.formats.bundle import EvidenceBundle
 from attest.simulate.node_fixture import NodeFixture, make_node_fixture
+from transparency_log.checkpoint_store import CheckpointStore
 from transparency_log.client import LogClient, directory_source
-from verifier.checkpoint_store import CheckpointStore
 from verifier.pipeline import Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, parse_policy

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import vector_path
 
+from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.simulate.fake_service import FakeService, serve
 from attest.simulate.gpu import DEVICE_ROLES, OcspResponder, SimulatedGpu
 from transparency_log.errors import (
@@ -24,7 +25,6 @@ from verifier.gpu.ocsp import (
     check_chain_ocsp,
     verify_response,
 )
-from verifier.gpu.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 GPU = SimulatedGpu()

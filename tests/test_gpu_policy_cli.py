@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import vector_path
 
+from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.simulate.fake_service import serve
 from attest.simulate.gpu import (
     SimulatedGpu,
@@ -27,7 +28,6 @@ from transparency_log.http_fetch import HttpFetcher
 from verifier.cli import main
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.policy import GpuFacts, GpuPolicy
-from verifier.gpu.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from verifier.policy_base import FailureCollector, StrictTable
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, pinned_root

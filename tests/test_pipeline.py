@@ -312,11 +312,11 @@ def test_unknown_policy_key(snp_world: World) -> None:
 
 
 def test_unstapled_gpu_collateral_offline_and_online(snp_world: World) -> None:
+    from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE
     from attest.simulate.fake_service import serve
     from transparency_log.errors import FetchError
     from transparency_log.http_fetch import FetchResponse, HttpFetcher
     from verifier.gpu.ocsp import NVIDIA_OCSP_URL
-    from verifier.gpu.rim_fetch import NVIDIA_RIM_SERVICE
     from verifier.pipeline_trust import VerifierCaches
 
     b = snp_world.fx.decoded

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from snp_fixtures import AT, sim, sim_roots
 
+from attest.collateral.kds_fetch import KdsClient
 from attest.formats.snp_report import GENOA, MILAN, SIGNING_KEY_NONE, TURIN, encode_tcb
 from attest.simulate.fake_kds import fake_kds
 from attest.simulate.fake_service import serve
@@ -23,7 +24,6 @@ from transparency_log.errors import (
     VerificationError,
 )
 from transparency_log.http_fetch import DiskCache, HttpFetcher
-from verifier.snp.kds_fetch import KdsClient
 from verifier.snp.verify import SnpCollateral, SnpVerifier
 
 PRODUCTS = (MILAN, GENOA, TURIN)

@@ -1,4 +1,4 @@
-"""Intel PCS v4 client (verifier/tdx/pcs_fetch.py) against a fake PCS on 127.0.0.1."""
+"""Intel PCS v4 client (attest/collateral/pcs_fetch.py) against a fake PCS on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from tdx_support import SIM_NOW, sim, sim_root
 
+from attest.collateral.pcs_fetch import PcsClient, pck_ca_kind, pck_crl_url, tcb_info_url
 from attest.simulate.fake_service import FakeService, serve
 from transparency_log.errors import FetchError
 from transparency_log.http_fetch import DiskCache, FetchResponse, HttpFetcher
 from verifier.tdx.collateral import VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
-from verifier.tdx.pcs_fetch import PcsClient, pck_ca_kind, pck_crl_url, tcb_info_url
 
 
 def test_urls() -> None:

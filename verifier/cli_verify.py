@@ -75,8 +75,8 @@ def _state(policy: Policy, state: str | None, log_url: str | None,
     directory) before verifying, which also serves consistency proofs."""
     if state is None:
         return {}
+    from transparency_log.checkpoint_store import CheckpointStore
     from transparency_log.client import LogClient, source_for
-    from verifier.checkpoint_store import CheckpointStore
     from verifier.revocations import RevocationMirror
 
     root = Path(state)

@@ -55,6 +55,7 @@ from cryptography.x509 import ocsp
 from attest.binding import gpu_digest
 from attest.collateral.ocsp_fetch import cert_fingerprint as _fp
 from attest.collateral.pcs_fetch import PcsClient, pck_ca_kind
+from attest.collateral.rim_fetch import RimSource
 from attest.formats.bundle import (
     TDX_COLLATERAL_ROLES,
     EvidenceBundle,
@@ -66,6 +67,7 @@ from attest.formats.bundle import (
 from attest.formats.tdx_quote import parse_quote
 from attest.release.dsse import VerifiedEntry
 from attest.release.statement import Release
+from transparency_log.checkpoint_store import CheckpointStore, ConsistencyFetch
 from transparency_log.errors import (
     AttestlogError,
     FormatError,
@@ -76,13 +78,11 @@ from transparency_log.errors import (
 )
 from transparency_log.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
-from verifier.checkpoint_store import CheckpointStore, ConsistencyFetch
 from verifier.collateral_window import CollateralUse, describe_collateral
 from verifier.gpu.evidence import GpuEvidenceResult, verify_gpu_evidence
 from verifier.gpu.ocsp import check_chain_ocsp
 from verifier.gpu.policy import OCSP_GOOD, GpuFacts, GpuPolicy
 from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES
-from verifier.gpu.rim_fetch import RimSource
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import TrustRoots, VerifierCaches, VerifierTrust
 from verifier.policy import Policy

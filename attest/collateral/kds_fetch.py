@@ -11,8 +11,8 @@ URLs (AMD KDS interface spec 57230, "KDS Interface") are built by pure functions
 each is fetched once) and a :data:`Fetch` callable (``HttpFetcher`` in the CLI: timeouts,
 retries, 429 back-off). With no fetch callable it is offline and serves the cache only.
 Whatever it returns is verified exactly like certificates a node staples (verifier/snp).
-Lives in ``attest`` so the node agent can staple what it fetches; ``verifier.snp.kds_fetch``
-re-exports it.
+Lives in ``attest`` so the node agent can staple what it fetches; the verifier uses it
+too, for collateral a node did not staple.
 """
 
 from __future__ import annotations

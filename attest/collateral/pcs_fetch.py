@@ -15,7 +15,7 @@ here is verified exactly like stapled collateral (verifier.tdx.collateral); fetc
 decides validity, and an unreachable PCS is a FetchError, never "invalid".
 
 Lives in ``attest`` so the node agent can staple what it fetches (DESIGN.md: attest never
-imports verifier); ``verifier.tdx.pcs_fetch`` re-exports it.
+imports verifier); the verifier uses it too, for collateral a node did not staple.
 """
 
 from __future__ import annotations

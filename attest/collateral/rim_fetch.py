@@ -6,7 +6,7 @@ The RIM ids follow NVIDIA's naming: ``NV_GPU_DRIVER_GH100_<driver version>`` and
 fetched is untrusted until :func:`verifier.gpu.rim_verify.verify_rim` checked it; the cache
 therefore stores raw documents. Offline mode is ``fetch=None``: stapled, directory and cache
 only, and a RIM found nowhere is a FetchError (never "valid"). Lives in ``attest`` so the
-node agent can staple what it fetches; ``verifier.gpu.rim_fetch`` re-exports it.
+node agent can staple what it fetches; the verifier uses it too.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from attest.collect.cli_gpu import parse_nonce_hex
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from transparency_log.clitools import read_input
@@ -24,7 +25,6 @@ from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_eviden
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL
 from verifier.gpu.policy import GpuPolicy
-from verifier.gpu.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from verifier.policy_base import FailureCollector, StrictTable
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, load_certificate, pinned_root

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
+from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.formats.nvidia_rim import parse_rim
 from attest.formats.spdm_measurements import parse_report
 from transparency_log.errors import AttestlogError, FetchError
@@ -42,7 +43,6 @@ from verifier.gpu.report_verify import (
     load_device_chain,
     verify_gpu_report,
 )
-from verifier.gpu.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from verifier.gpu.rim_verify import (
     MeasurementMismatch,
     RimCache,

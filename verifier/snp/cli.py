@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from attest.collateral.kds_fetch import KDS_BASE, KdsClient
 from attest.formats.snp_certtable import parse_cert_table
 from attest.formats.snp_report import (
     PRODUCTS,
@@ -29,7 +30,6 @@ from transparency_log.clitools import read_input
 from transparency_log.errors import AttestlogError, FormatError, TrustConfigError, show
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.policy_base import StrictTable
-from verifier.snp.kds_fetch import KDS_BASE, KdsClient
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
 from verifier.transcript import Transcript

@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from cryptography import x509
 
+from attest.collateral.kds_fetch import KdsClient
 from attest.formats.snp_certtable import CertTable
 from attest.formats.snp_report import (
     SIGNING_KEY_NONE,
@@ -53,7 +54,6 @@ from verifier.snp.chain import (
     verify_key_chain,
 )
 from verifier.snp.crl import load_crl, verify_crl
-from verifier.snp.kds_fetch import KdsClient
 from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.transcript import Transcript

@@ -17,6 +17,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
 from transparency_log.clitools import read_input
 from transparency_log.errors import AttestlogError, TrustConfigError
@@ -24,7 +25,6 @@ from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.policy_base import StrictTable
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
-from verifier.tdx.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
 from verifier.tdx.roots import production_roots
