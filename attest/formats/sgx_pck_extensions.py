@@ -21,48 +21,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attest.formats import der
+from attest.formats.der import (
+    TAG_BOOLEAN,
+    TAG_ENUMERATED,
+    TAG_INTEGER,
+    TAG_OCTET_STRING,
+    TAG_OID,
+    TAG_SEQUENCE,
+    encode_oid,
+    encode_uint,
+)
+from attest.formats.der import encode_tlv as tlv
 from transparency_log.errors import FormatError
 
 CHECK = "tdx.pck.extensions"
 SGX_EXTENSIONS_OID = "1.2.840.113741.1.13.1"
 
-TAG_BOOLEAN = 0x01
-TAG_INTEGER = 0x02
-TAG_OCTET_STRING = 0x04
-TAG_OID = 0x06
-TAG_ENUMERATED = 0x0A
-TAG_SEQUENCE = 0x30
 MAX_DEPTH_ITEMS = 64
 
 
 def read_tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    """Read one DER TLV at ``pos``: returns (tag, value, next position). Single-byte tags only."""
-    if pos + 2 > len(data):
-        raise FormatError(CHECK, "truncated DER element", field="DER", got=len(data) - pos,
-                          want=">= 2")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise FormatError(CHECK, "multi-byte DER tags are not used here", field="DER", got=tag)
-    first = data[pos + 1]
-    pos += 2
-    if first < 0x80:
-        length = first
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 4:
-            raise FormatError(CHECK, "indefinite or oversized DER length", field="DER", got=first)
-        raw = data[pos:pos + n]
-        if len(raw) != n:
-            raise FormatError(CHECK, "truncated DER length", field="DER")
-        length = int.from_bytes(raw, "big")
-        if raw[0] == 0 or length < 0x80:
-            raise FormatError(CHECK, "non-minimal DER length", field="DER", got=raw)
-        pos += n
-    end = pos + length
-    if end > len(data):
-        raise FormatError(CHECK, "DER element runs past its container", field="DER",
-                          got=len(data) - pos, want=length)
-    return tag, data[pos:end], end
+    """Read one DER TLV at ``pos``: returns (tag, value, next position)."""
+    return der.read_tlv(data, pos, check=CHECK)
 
 
 def read_all(data: bytes) -> list[tuple[int, bytes]]:
@@ -79,64 +60,13 @@ def read_all(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def decode_oid(value: bytes) -> str:
-    """Dotted text of a DER OBJECT IDENTIFIER's contents (minimal base-128 arcs)."""
-    if not value:
-        raise FormatError(CHECK, "empty OID", field="OID")
-    arcs: list[int] = []
-    acc = 0
-    fresh = True
-    for byte in value:
-        if fresh and byte == 0x80:
-            raise FormatError(CHECK, "non-minimal OID arc", field="OID", got=value)
-        acc = acc << 7 | byte & 0x7F
-        fresh = not byte & 0x80
-        if fresh:
-            arcs.append(acc)
-            acc = 0
-    if not fresh:
-        raise FormatError(CHECK, "truncated OID", field="OID", got=value)
-    first = arcs[0]
-    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
-    return ".".join(str(a) for a in head + arcs[1:])
-
-
-def encode_oid(dotted: str) -> bytes:
-    """DER contents of an OBJECT IDENTIFIER (for the serializer)."""
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(arc & 0x7F | 0x80)
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return bytes(out)
+    """Dotted text of a DER OBJECT IDENTIFIER's contents."""
+    return der.decode_oid(value, check=CHECK)
 
 
 def decode_uint(value: bytes, field: str) -> int:
     """A non-negative DER INTEGER in minimal form."""
-    if not value:
-        raise FormatError(CHECK, "empty INTEGER", field=field)
-    if value[0] & 0x80:
-        raise FormatError(CHECK, "negative INTEGER", field=field, got=value)
-    if len(value) > 1 and value[0] == 0 and not value[1] & 0x80:
-        raise FormatError(CHECK, "non-minimal INTEGER", field=field, got=value)
-    return int.from_bytes(value, "big")
-
-
-def encode_uint(n: int) -> bytes:
-    raw = n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")
-    return b"\x00" + raw if raw[0] & 0x80 else raw
-
-
-def tlv(tag: int, value: bytes) -> bytes:
-    """DER encode one element."""
-    n = len(value)
-    if n < 0x80:
-        return bytes([tag, n]) + value
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(raw)]) + raw + value
+    return der.decode_uint(value, check=CHECK, field=field)
 
 
 @dataclass(frozen=True)
@@ -209,13 +139,13 @@ def _octets(tag: int, value: bytes, size: int, field: str) -> bytes:
     return value
 
 
-def parse_sgx_extensions(der: bytes) -> SgxExtensions:
+def parse_sgx_extensions(value: bytes) -> SgxExtensions:
     """Parse the DER value of the SGX extension. Every mandatory item exactly once, in order."""
-    tag, contents, end = read_tlv(der, 0)
+    tag, contents, end = read_tlv(value, 0)
     _expect(tag, TAG_SEQUENCE, "SGX Extensions")
-    if end != len(der):
+    if end != len(value):
         raise FormatError(CHECK, "trailing bytes after the SGX extensions", field="SGX Extensions",
-                          got=len(der) - end, want=0)
+                          got=len(value) - end, want=0)
     base = SGX_EXTENSIONS_OID + "."
     items = _pairs(contents, "SGX Extensions")
     seen = [oid for oid, _, _ in items]

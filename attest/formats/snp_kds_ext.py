@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from attest.formats import der
 from transparency_log.errors import FormatError
 
 CHECK = "snp.vcek.format"
@@ -34,53 +35,27 @@ OID_HWID = f"{OID_BASE}.4"
 OID_CSP_ID = f"{OID_BASE}.5"
 HWID_SIZES = (8, 64)
 
-_INTEGER, _OCTET_STRING, _UTF8, _IA5 = 0x02, 0x04, 0x0C, 0x16
+_INTEGER, _OCTET_STRING, _UTF8, _IA5 = (der.TAG_INTEGER, der.TAG_OCTET_STRING,
+                                         der.TAG_UTF8_STRING, der.TAG_IA5_STRING)
 
 
 def _tlv(data: bytes, field: str) -> tuple[int, bytes]:
     """One DER TLV that must span ``data`` exactly: (tag, contents)."""
-    if len(data) < 2:
-        raise FormatError(CHECK, "truncated DER value", field=field, got=data)
-    tag, first = data[0], data[1]
-    if first < 0x80:
-        length, start = first, 2
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 2 or len(data) < 2 + n:
-            raise FormatError(CHECK, "bad DER length", field=field, got=data[:4])
-        length, start = int.from_bytes(data[2:2 + n], "big"), 2 + n
-        if length < 0x80 or (n == 2 and length < 0x100):
-            raise FormatError(CHECK, "non-minimal DER length", field=field, got=data[:4])
-    if start + length != len(data):
-        raise FormatError(CHECK, "DER length does not match the value", field=field,
-                          got=len(data), want=start + length)
-    return tag, data[start:]
-
-
-def _der(tag: int, contents: bytes) -> bytes:
-    n = len(contents)
-    if n < 0x80:
-        return bytes([tag, n]) + contents
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + contents
+    return der.read_single(data, check=CHECK, field=field)
 
 
 def decode_der_uint(data: bytes, field: str) -> int:
     """A non-negative, minimally encoded DER INTEGER."""
     tag, c = _tlv(data, field)
-    if tag != _INTEGER or not c:
+    if tag != _INTEGER:
         raise FormatError(CHECK, "not a DER INTEGER", field=field, got=data)
-    if c[0] & 0x80:
-        raise FormatError(CHECK, "negative INTEGER", field=field, got=data)
-    if len(c) > 1 and c[0] == 0 and not c[1] & 0x80:
-        raise FormatError(CHECK, "non-minimal INTEGER", field=field, got=data)
-    return int.from_bytes(c, "big")
+    return der.decode_uint(c, check=CHECK, field=field)
 
 
 def encode_der_uint(value: int) -> bytes:
     if value < 0:
         raise FormatError(CHECK, "negative INTEGER", field="value", got=value)
-    return _der(_INTEGER, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+    return der.encode_tlv(_INTEGER, der.encode_uint(value))
 
 
 def _decode_string(data: bytes, field: str) -> str:
@@ -167,7 +142,7 @@ def encode_kds_extensions(ext: KdsExtensions) -> dict[str, bytes]:
     if ext.struct_version is not None:
         out[OID_STRUCT_VERSION] = encode_der_uint(ext.struct_version)
     if ext.product_name is not None:
-        out[OID_PRODUCT_NAME] = _der(_IA5, ext.product_name.encode("ascii"))
+        out[OID_PRODUCT_NAME] = der.encode_tlv(_IA5, ext.product_name.encode("ascii"))
     for oid, attr in _INT_FIELDS.items():
         value = getattr(ext, attr)
         if value is not None and oid != OID_STRUCT_VERSION:
@@ -176,8 +151,8 @@ def encode_kds_extensions(ext: KdsExtensions) -> dict[str, bytes]:
         for oid in OID_SPL_RESERVED:
             out[oid] = encode_der_uint(0)
     if ext.hwid is not None:
-        out[OID_HWID] = (_der(_OCTET_STRING, ext.hwid) if ext.hwid_encoding == "octet-string"
-                         else ext.hwid)
+        wrapped = ext.hwid_encoding == "octet-string"
+        out[OID_HWID] = der.encode_tlv(_OCTET_STRING, ext.hwid) if wrapped else ext.hwid
     if ext.csp_id is not None:
-        out[OID_CSP_ID] = _der(_IA5, ext.csp_id.encode("ascii"))
+        out[OID_CSP_ID] = der.encode_tlv(_IA5, ext.csp_id.encode("ascii"))
     return out
