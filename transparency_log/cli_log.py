@@ -18,6 +18,7 @@ from transparency_log.errors import TrustConfigError
 from transparency_log.log import Log
 from transparency_log.note import Signer
 from transparency_log.publish import publish_tiles
+from transparency_log.storage.base import LogStorage
 from transparency_log.storage.sqlite import SqliteStorage
 
 META_ORIGIN = "origin"
@@ -81,12 +82,18 @@ def init_cmd(db: str, origin: str, key_file: str) -> None:
                                field="db", got=db)
     storage = SqliteStorage(db)
     try:
-        storage.set_meta(META_ORIGIN, origin)
-        storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
-        storage.set_meta(META_VKEY, signer.verifier_key())
+        record_log_identity(storage, origin, key_file, signer)
     finally:
         storage.close()
     click.echo(signer.verifier_key())
+
+
+def record_log_identity(storage: LogStorage, origin: str, key_file: str, signer: Signer) -> None:
+    """What `tlog init` (SQLite) and `tlog init-postgres` store: the origin, the absolute path
+    of the signer key file (never the key itself) and the verifier key it must match."""
+    storage.set_meta(META_ORIGIN, origin)
+    storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
+    storage.set_meta(META_VKEY, signer.verifier_key())
 
 
 @click.command("add")

@@ -22,11 +22,10 @@ import click
 
 from transparency_log.asgi_serving import make_server
 from transparency_log.cli_log import (
-    META_KEY_FILE,
     META_ORIGIN,
-    META_VKEY,
     load_signer,
     log_signer,
+    record_log_identity,
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
@@ -183,9 +182,7 @@ def init_postgres_cmd(db: str, pg_schema: str, origin: str, key_file: str) -> No
         if storage.get_meta(META_ORIGIN) is not None:
             raise TrustConfigError("log.config", "refusing to initialise an existing log",
                                    field="pg-schema", got=pg_schema)
-        storage.set_meta(META_ORIGIN, origin)
-        storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
-        storage.set_meta(META_VKEY, signer.verifier_key())
+        record_log_identity(storage, origin, key_file, signer)
     finally:
         storage.close()
     click.echo(signer.verifier_key())

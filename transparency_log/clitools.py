@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -52,3 +53,15 @@ def read_input(path: str) -> bytes:
         return sys.stdin.buffer.read()
     with open(path, "rb") as f:
         return f.read()
+
+
+def parse_time(text: str | None) -> datetime:
+    """A verification time given on the command line (``--at``): ISO 8601 / RFC 3339, ``Z``
+    allowed, a naive value is UTC; the wall clock when absent. Only CLIs read the clock."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -23,13 +23,12 @@ from typing import Any
 
 import click
 
-from transparency_log.clitools import read_input, report_error
+from transparency_log.clitools import parse_time, read_input, report_error
 from transparency_log.errors import TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.pipeline import ACCEPTED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
-from verifier.snp.cli import parse_time  # --at: ISO 8601, the wall clock when absent
 from verifier.transcript import FAIL, PASS
 
 __all__ = ["bundle_command", "node_command"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import click
 from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from attest.collect.cli_gpu import parse_nonce_hex
 from attest.formats.spdm_measurements import parse_report, parse_report_text
-from transparency_log.clitools import read_input
+from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import AttestlogError, TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_evidence
@@ -28,16 +28,6 @@ from verifier.gpu.policy import GpuPolicy
 from verifier.policy_base import FailureCollector, StrictTable
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, load_certificate, pinned_root
-
-
-def parse_time(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {text!r}") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def load_policy(path: str | None) -> GpuPolicy:

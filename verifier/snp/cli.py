@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +25,13 @@ from attest.formats.snp_report import (
     decode_tcb,
     parse_report,
 )
-from transparency_log.clitools import read_input
+from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import AttestlogError, FormatError, TrustConfigError, show
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.policy_base import StrictTable
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
 from verifier.transcript import Transcript
-
-
-def parse_time(text: str | None) -> datetime:
-    """--at: an RFC 3339 / ISO 8601 time (Z allowed); now when absent."""
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--at") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def load_policy(path: str) -> SnpPolicy:

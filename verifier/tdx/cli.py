@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
-from transparency_log.clitools import read_input
+from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import AttestlogError, TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.policy_base import StrictTable
@@ -30,15 +29,6 @@ from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
 from verifier.tdx.roots import production_roots
 from verifier.transcript import Transcript
 from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_root
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601 date or date-time; a naive value is UTC."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {text}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def load_policy(path: str | None) -> TdxPolicy:
@@ -108,7 +98,7 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
                 as_json: bool) -> None:
     """Verify one raw Intel TDX quote (v4 or v5) and its collateral."""
     raw = read_input(quote_file)
-    at = parse_time(at_text) if at_text else datetime.now(UTC)
+    at = parse_time(at_text)
     overrides = {}
     for item in at_items:
         name, sep, value = item.partition("=")
