@@ -188,3 +188,29 @@ def test_a_vcek_the_loader_refuses_is_a_format_error(monkeypatch: pytest.MonkeyP
         verify_real("go-sev-guest/attestation.bin")
     assert e.value.check == "snp.vcek.format" or e.value.check == "snp.collateral.format"
     assert "serial number" in e.value.message
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_reports_meet_every_tcb_minimum_at_their_own_values(name: str) -> None:
+    # Genuine evidence passes the TCB relations (snp.policy.tcb.order) and a minimum on each
+    # TCB field set to its own value; trustee's runs provisional microcode (206 > 115).
+    res = verify_real(name)
+    r = res.report
+
+    def parts(raw: int) -> dict[str, int]:
+        return decode_tcb(raw, MILAN).components()
+
+    exact = SnpPolicy(allow_debug=True, min_tcb=parts(r.reported_tcb),
+                      min_current_tcb=parts(r.current_tcb),
+                      min_committed_tcb=parts(r.committed_tcb),
+                      min_launch_tcb=parts(r.launch_tcb))
+    exact.check(res, measurements=[r.measurement])
+    provisional = r.current_tcb != r.committed_tcb
+    assert provisional == (name == "trustee/test-report.bin")
+    strict = SnpPolicy(allow_debug=True, allow_provisional_firmware=False)
+    if provisional:
+        with pytest.raises(PolicyError) as e:
+            strict.check(res, measurements=[r.measurement])
+        assert [f.check for f in e.value.failures] == ["snp.policy.tcb.provisional"]
+    else:
+        strict.check(res, measurements=[r.measurement])

@@ -11,12 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from attest.formats.snp_report import decode_tcb
 from transparency_log.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
 from verifier.snp.verify import SnpVerification
 
 TCB_KEYS = {"fmc": "FMC", "boot_loader": "BOOT_LOADER", "tee": "TEE", "snp": "SNP",
             "microcode": "MICROCODE"}
+
+#: ``[snp.<key>]`` minimum table -> (report field it judges, check id). ``min_tcb`` judges
+#: REPORTED_TCB and also the signing key's SPLs (see :meth:`SnpPolicy._check_tcb`).
+TCB_MINIMUMS = {
+    "min_tcb": ("REPORTED_TCB", "snp.policy.tcb.minimum"),
+    "min_current_tcb": ("CURRENT_TCB", "snp.policy.tcb.current_minimum"),
+    "min_committed_tcb": ("COMMITTED_TCB", "snp.policy.tcb.committed_minimum"),
+    "min_launch_tcb": ("LAUNCH_TCB", "snp.policy.tcb.launch_minimum"),
+}
+CHECK_TCB_ORDER = "snp.policy.tcb.order"
+CHECK_TCB_PROVISIONAL = "snp.policy.tcb.provisional"
 
 
 def _uint(t: StrictTable, key: str, default: int, bits: int) -> int:
@@ -25,6 +37,23 @@ def _uint(t: StrictTable, key: str, default: int, bits: int) -> int:
         raise TrustConfigError("policy.schema", "out of range", field=f"snp.{key}",
                                got=value, want=f"0..{(1 << bits) - 1}")
     return value
+
+
+def _tcb_minimum(t: StrictTable, key: str) -> dict[str, int]:
+    """``[snp.<key>]``: a minimum per TCB component, by spec component name."""
+    out: dict[str, int] = {}
+    table = t.table(key)
+    if table is None:
+        return out
+    for name, spec_name in TCB_KEYS.items():
+        value = table.get(name, int, None)
+        if value is not None:
+            if not 0 <= value <= 255:
+                raise TrustConfigError("policy.schema", "out of range",
+                                       field=f"snp.{key}.{name}", got=value, want="0..255")
+            out[spec_name] = value
+    table.finish()
+    return out
 
 
 def _hex_list(t: StrictTable, key: str, size: int) -> tuple[bytes, ...]:
@@ -44,6 +73,10 @@ class SnpPolicy:
     min_abi_minor: int = 0
     vmpl: int = 0
     min_tcb: dict[str, int] = field(default_factory=dict)  # spec component name -> minimum
+    min_current_tcb: dict[str, int] = field(default_factory=dict)
+    min_committed_tcb: dict[str, int] = field(default_factory=dict)
+    min_launch_tcb: dict[str, int] = field(default_factory=dict)
+    allow_provisional_firmware: bool = True
     measurements: tuple[bytes, ...] = ()
     host_data: bytes | None = None
     report_data: bytes | None = None
@@ -57,18 +90,6 @@ class SnpPolicy:
     @classmethod
     def from_table(cls, t: StrictTable) -> SnpPolicy:
         """Read the ``[snp]`` table; unknown keys are TrustConfigError."""
-        min_tcb: dict[str, int] = {}
-        tcb_table = t.table("min_tcb")
-        if tcb_table is not None:
-            for key, name in TCB_KEYS.items():
-                value = tcb_table.get(key, int, None)
-                if value is not None:
-                    if not 0 <= value <= 255:
-                        raise TrustConfigError("policy.schema", "out of range",
-                                               field=f"snp.min_tcb.{key}", got=value,
-                                               want="0..255")
-                    min_tcb[name] = value
-            tcb_table.finish()
         policy = cls(
             allow_debug=t.get("allow_debug", bool, False),
             allow_migration_agent=t.get("allow_migration_agent", bool, False),
@@ -77,7 +98,11 @@ class SnpPolicy:
             min_abi_major=_uint(t, "min_abi_major", 0, 8),
             min_abi_minor=_uint(t, "min_abi_minor", 0, 8),
             vmpl=_uint(t, "vmpl", 0, 2),
-            min_tcb=min_tcb,
+            min_tcb=_tcb_minimum(t, "min_tcb"),
+            min_current_tcb=_tcb_minimum(t, "min_current_tcb"),
+            min_committed_tcb=_tcb_minimum(t, "min_committed_tcb"),
+            min_launch_tcb=_tcb_minimum(t, "min_launch_tcb"),
+            allow_provisional_firmware=t.get("allow_provisional_firmware", bool, True),
             measurements=_hex_list(t, "measurements", 48),
             host_data=t.get_hex("host_data", 32, None),
             report_data=t.get_hex("report_data", 64, None),
@@ -144,17 +169,58 @@ class SnpPolicy:
         f.raise_if_any()
 
     def _check_tcb(self, v: SnpVerification, f: FailureCollector) -> None:
-        """Minimum per component, on REPORTED_TCB and on the signing key's TCB (its SPLs)."""
-        reported = v.reported_tcb.components()
+        """Judge every TCB_VERSION in the report (ABI spec 56860, "ATTESTATION_REPORT").
+
+        Minimums: ``min_tcb`` on REPORTED_TCB and on the signing key's SPLs (the VCEK/VLEK is
+        certified for exactly REPORTED_TCB), ``min_current_tcb`` / ``min_committed_tcb`` /
+        ``min_launch_tcb`` on CURRENT_TCB / COMMITTED_TCB / LAUNCH_TCB. A component the
+        product's layout does not have (FMC before Turin) is not judged.
+
+        Relations, always checked: the firmware never runs below its committed TCB (SNP_COMMIT
+        and the firmware's anti-rollback), and it can only derive a VCEK, hence report a TCB,
+        at or below the one it runs: CURRENT_TCB >= COMMITTED_TCB and CURRENT_TCB >=
+        REPORTED_TCB, componentwise (as go-sev-guest's validate does). LAUNCH_TCB is related
+        to nothing: a migrated guest keeps the LAUNCH_TCB of the machine it started on.
+        With ``allow_provisional_firmware = false``, CURRENT must equal COMMITTED (TCB and
+        firmware version): the running firmware cannot be rolled back.
+        """
+        r, prod = v.report, v.product
+        tcbs = {"REPORTED_TCB": v.reported_tcb.components(),
+                "CURRENT_TCB": decode_tcb(r.current_tcb, prod).components(),
+                "COMMITTED_TCB": decode_tcb(r.committed_tcb, prod).components(),
+                "LAUNCH_TCB": decode_tcb(r.launch_tcb, prod).components()}
         key_spls = v.key_tcb
-        for name, minimum in self.min_tcb.items():
-            if name not in reported:
-                continue  # FMC on Milan/Genoa: the component does not exist there
-            f.require(reported[name] >= minimum, "snp.policy.tcb.minimum",
-                      f"REPORTED_TCB.{name}", reported[name], f">= {minimum}")
-            got = key_spls.get(name)
-            f.require(got is not None and got >= minimum, "snp.policy.tcb.minimum",
-                      f"{v.key.role}.{name}", got, f">= {minimum}")
+        for key, (report_field, check) in TCB_MINIMUMS.items():
+            have = tcbs[report_field]
+            for name, minimum in getattr(self, key).items():
+                if name not in have:
+                    continue  # FMC on Milan/Genoa: the component does not exist there
+                f.require(have[name] >= minimum, check, f"{report_field}.{name}", have[name],
+                          f">= {minimum}")
+                if key == "min_tcb":
+                    got = key_spls.get(name)
+                    f.require(got is not None and got >= minimum, check,
+                              f"{v.key.role}.{name}", got, f">= {minimum}")
+        current = tcbs["CURRENT_TCB"]
+        for lower in ("COMMITTED_TCB", "REPORTED_TCB"):
+            for name, value in tcbs[lower].items():
+                f.require(value <= current[name], CHECK_TCB_ORDER, f"{lower}.{name}", value,
+                          f"<= CURRENT_TCB.{name} = {current[name]}",
+                          "the firmware cannot run or report above its running TCB")
+        if not self.allow_provisional_firmware:
+            f.require(r.committed_tcb == r.current_tcb, CHECK_TCB_PROVISIONAL, "COMMITTED_TCB",
+                      _show(tcbs["COMMITTED_TCB"]), f"== CURRENT_TCB {_show(current)}",
+                      "provisional firmware refused (allow_provisional_firmware = false)")
+            committed = (r.committed_major, r.committed_minor, r.committed_build)
+            running = (r.current_major, r.current_minor, r.current_build)
+            f.require(committed == running, CHECK_TCB_PROVISIONAL,
+                      "COMMITTED_MAJOR.MINOR.BUILD", "{}.{}.{}".format(*committed),
+                      "== CURRENT {}.{}.{}".format(*running),
+                      "provisional firmware refused (allow_provisional_firmware = false)")
+
+
+def _show(components: dict[str, int]) -> str:
+    return " ".join(f"{name}={value}" for name, value in components.items())
 
 
 def _one_of(f: FailureCollector, check: str, field_name: str, got: bytes,
