@@ -241,6 +241,36 @@ def test_log_values_checked(key: str, value: object) -> None:
     assert err.field == f"log.{key}"
 
 
+DAY = 86400
+
+
+def test_checkpoint_age_is_capped_at_seven_days() -> None:
+    # Stapled revocations: a node may show a checkpoint this old, so a revoked build is
+    # accepted this long after its revocation was logged. Beyond a week it must say unsafe_.
+    assert parse(policy_toml(log={"max_checkpoint_age": 7 * DAY})).log.max_checkpoint_age == (
+        7 * DAY)
+    err = refused(policy_toml(log={"max_checkpoint_age": 7 * DAY + 1,
+                                   "revocations": "stapled"}))
+    assert (err.check, err.field) == ("policy.schema", "log.max_checkpoint_age")
+    assert "unsafe_max_checkpoint_age" in str(err)
+    assert refused(policy_toml(log={"max_checkpoint_age": 10 * 365 * DAY})).field == (
+        "log.max_checkpoint_age")
+
+
+def test_unsafe_checkpoint_age_is_accepted_and_still_bounded() -> None:
+    policy = parse(policy_toml(log={"max_checkpoint_age": None,
+                                    "unsafe_max_checkpoint_age": 90 * DAY}))
+    assert policy.log.max_checkpoint_age == 90 * DAY
+    assert policy.warnings == (f"unsafe setting log.unsafe_max_checkpoint_age = {90 * DAY}",)
+    err = refused(policy_toml(log={"max_checkpoint_age": None,
+                                   "unsafe_max_checkpoint_age": 11 * 366 * DAY}))
+    assert err.field == "log.unsafe_max_checkpoint_age"
+    err = refused(policy_toml(log={"unsafe_max_checkpoint_age": 90 * DAY}))  # both given
+    assert err.field == "log.unsafe_max_checkpoint_age"
+    assert refused(policy_toml(log={"max_checkpoint_age": None})).field == (
+        "log.max_checkpoint_age")
+
+
 # --- [release] ---------------------------------------------------------------------------------
 
 
@@ -400,7 +430,46 @@ def test_cli_policy_check_ok() -> None:
     result = CliRunner().invoke(main, ["policy", "check", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     digest = hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()
-    assert result.output == f"OK {EXAMPLE} sha256:{digest}\n"
+    assert result.stdout == f"OK {EXAMPLE} sha256:{digest}\n"
+    # the example waives log.consistency: said on stderr, every time
+    assert result.stderr == (f"warning: {EXAMPLE}: waiver: log.consistency is skipped when it "
+                             "cannot run (recorded as waived)\n")
+
+
+def test_cli_policy_check_warns_on_every_unsafe_key_and_waiver(tmp_path: Path) -> None:
+    text = policy_toml(
+        top={"unsafe_allow_simulated_hardware": True,
+             "waive": ["log.consistency", "release.revoked"]},
+        log={"max_checkpoint_age": None, "unsafe_max_checkpoint_age": 30 * DAY},
+        extra="[gpu]\nunsafe_waive_ocsp = true\nunsafe_waive_rim_checks = false\n")
+    path = tmp_path / "risky.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["policy", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"OK {path} sha256:")
+    warned = [line.removeprefix(f"warning: {path}: ") for line in result.stderr.splitlines()]
+    assert warned == [
+        "unsafe setting unsafe_allow_simulated_hardware = true",
+        f"unsafe setting log.unsafe_max_checkpoint_age = {30 * DAY}",
+        "unsafe setting gpu.unsafe_waive_ocsp = true",  # switched off keys are not warned
+        "waiver: log.consistency is skipped when it cannot run (recorded as waived)",
+        "waiver: release.revoked is skipped when it cannot run (recorded as waived)",
+    ]
+
+
+def test_cli_policy_check_warns_on_unwitnessed_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "unwitnessed.toml"
+    path.write_text(policy_toml(top={"waive": ["log.checkpoint.age"]},
+                                log={"witnesses": None, "quorum": None,
+                                     "witness_policy": "quorum none"}))
+    result = CliRunner().invoke(main, ["policy", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "waiver: log.checkpoint.age" in result.stderr
+    assert "quorum none accepts unwitnessed checkpoints" in result.stderr
+
+
+def test_a_safe_policy_has_no_warnings() -> None:
+    assert parse(policy_toml(top={"unsafe_allow_simulated_hardware": False})).warnings == ()
 
 
 def test_cli_policy_check_names_the_key(tmp_path: Path) -> None:

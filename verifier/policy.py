@@ -43,7 +43,7 @@ from transparency_log.witness_policy import (
     parse_witness_policy,
     policy_lists_log,
 )
-from verifier.policy_base import FailureCollector, StrictTable
+from verifier.policy_base import FailureCollector, StrictTable, unsafe_settings
 
 __all__ = [
     "CPU_EVIDENCE",
@@ -78,7 +78,13 @@ LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revoked")
 #: CPU evidence kinds, as named in evidence bundles.
 CPU_EVIDENCE = ("sev-snp", "tdx")
 REVOCATION_MODES = ("mirror", "stapled")
-MAX_CHECKPOINT_AGE = 10 * 366 * 86400
+#: The cap on ``log.max_checkpoint_age`` (s): 7 days. With ``revocations = "stapled"`` it is
+#: how long a revoked build can still be accepted, and with a mirror how long a node may serve
+#: an old view of the log; a week covers a long weekend of witness or log outage plus slack.
+#: Longer only as ``unsafe_max_checkpoint_age`` (up to UNSAFE_MAX_CHECKPOINT_AGE), which
+#: ``verifier policy check`` warns about.
+MAX_CHECKPOINT_AGE = 7 * 86400
+UNSAFE_MAX_CHECKPOINT_AGE = 10 * 366 * 86400
 MAX_SKEW = 3600
 DEFAULT_SKEW = 60
 QUORUM_GROUP = "policy-quorum"
@@ -252,7 +258,7 @@ class LogPolicy:
             origin=origin,
             vkey=vkey.strip(),
             witness_policy=witness_policy,
-            max_checkpoint_age=_int_in(t, "log", "max_checkpoint_age", 1, MAX_CHECKPOINT_AGE),
+            max_checkpoint_age=_checkpoint_age(t),
             revocations=_choice(t, "log", "revocations", REVOCATION_MODES, "mirror"),
             max_cosignature_skew=_int_in(t, "log", "max_cosignature_skew", 0, MAX_SKEW,
                                          DEFAULT_SKEW),
@@ -260,6 +266,22 @@ class LogPolicy:
         )
         t.finish()
         return policy
+
+
+def _checkpoint_age(t: StrictTable) -> int:
+    """``max_checkpoint_age`` (1 s .. 7 days) or, beyond the cap, ``unsafe_max_checkpoint_age``
+    (1 s .. 10 years): exactly one of them."""
+    if t.get("unsafe_max_checkpoint_age", int, None) is None:
+        age = t.get("max_checkpoint_age", int)
+        if age > MAX_CHECKPOINT_AGE:
+            raise _error(CHECK_SCHEMA, "above the 7-day cap on checkpoint age (a longer one "
+                         "must be named unsafe_max_checkpoint_age)", "log.max_checkpoint_age",
+                         got=age, want=f"1..{MAX_CHECKPOINT_AGE}")
+        return _int_in(t, "log", "max_checkpoint_age", 1, MAX_CHECKPOINT_AGE)
+    if t.get("max_checkpoint_age", int, None) is not None:
+        raise _error(CHECK_SCHEMA, "give max_checkpoint_age or unsafe_max_checkpoint_age, "
+                     "not both", "log.unsafe_max_checkpoint_age")
+    return _int_in(t, "log", "unsafe_max_checkpoint_age", 1, UNSAFE_MAX_CHECKPOINT_AGE)
 
 
 def _log_verifier(vkey: str) -> Verifier:
@@ -424,6 +446,7 @@ class Policy:
     digest: bytes  # SHA-256 of the file's bytes
     version: int = POLICY_VERSION
     source: str | None = None
+    warnings: tuple[str, ...] = ()  # what `verifier policy check` warns about (_warnings)
 
     def section(self, name: str) -> object | None:
         """The parsed ``[name]`` table (e.g. an SnpPolicy), or None when the file has none."""
@@ -460,6 +483,18 @@ def _waivers(t: StrictTable, registry: PolicyRegistry) -> frozenset[str]:
     if len(set(items)) != len(items):
         raise _error(CHECK_WAIVE, "check waived twice", "waive")
     return frozenset(items)
+
+
+def _warnings(doc: Mapping[str, Any], log: LogPolicy, waive: Iterable[str]) -> tuple[str, ...]:
+    """Every setting that weakens verification: each ``unsafe_*`` key switched on, each
+    waiver, and unwitnessed checkpoints (``quorum none``)."""
+    out = [f"unsafe setting {s}" for s in unsafe_settings(doc)]
+    out += [f"waiver: {check} is skipped when it cannot run (recorded as waived)"
+            for check in sorted(waive)]
+    if log.witness_policy.quorum == "none":
+        out.append("log.witness_policy: quorum none accepts unwitnessed checkpoints "
+                   "(nothing dates them: log.checkpoint.age cannot run)")
+    return tuple(out)
 
 
 def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
@@ -510,7 +545,8 @@ def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
     return Policy(log=log, release=release, evidence=evidence,
                   sections=MappingProxyType(parsed), waive=waive,
                   unsafe_allow_simulated_hardware=unsafe,
-                  digest=hashlib.sha256(bytes(data)).digest(), version=version, source=source)
+                  digest=hashlib.sha256(bytes(data)).digest(), version=version, source=source,
+                  warnings=_warnings(doc, log, waive))
 
 
 def load_policy(path: Path | str, *, registry: PolicyRegistry | None = None) -> Policy:

@@ -9,7 +9,8 @@ composes them. Policy checks never stop at the first failure: they add to a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from transparency_log.errors import PolicyError, PolicyFailure, TrustConfigError
@@ -94,6 +95,27 @@ def parse_hex(value: str, size: int | None, *, field: str) -> bytes:
     if size is not None and len(out) != size:
         raise TrustConfigError("policy.schema", "wrong length", field=field,
                                got=len(out), want=size)
+    return out
+
+
+def unsafe_settings(doc: Mapping[str, Any], path: str = "") -> list[str]:
+    """Every key named ``unsafe_*``, at any depth, that is switched on (any value but
+    ``false`` or an empty list), as ``dotted.key = value`` lines, in file order.
+
+    ``verifier policy check`` warns on each: by house convention a setting that weakens a check
+    beyond its safe bound is named ``unsafe_`` so that it can be found mechanically.
+    """
+    out: list[str] = []
+    for key, value in doc.items():
+        name = f"{path}.{key}" if path else key
+        if isinstance(value, dict):
+            out.extend(unsafe_settings(value, name))
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    out.extend(unsafe_settings(item, f"{name}[{i}]"))
+        elif key.startswith("unsafe_") and value is not False and value != []:
+            out.append(f"{name} = {json.dumps(value, default=str)}")
     return out
 
 
