@@ -7,8 +7,9 @@
    over it (:meth:`attest.platform.Platform.collect_gpus`);
 2. ``REPORT_DATA = attest.binding.report_data(nonce, node_key, gpu_state, gpu_items)``; ask
    the CPU TEE for a report/quote over it (:meth:`~attest.platform.Platform.collect_cpu`);
-3. staple the collateral both steps returned, the release entry and its tlog-proof, and
-   encode (the encoder re-decodes, so the node never serves what a client would refuse).
+3. staple the collateral both steps returned, the release entry and its tlog-proof (and the
+   release's Sigstore bundle, when the node has one), and encode (the encoder re-decodes,
+   so the node never serves what a client would refuse).
 
 A simulated platform makes a bundle with ``simulated = true`` only: asking for a
 non-simulated bundle from simulated hardware is a ValueError (a programming error), so no
@@ -39,7 +40,8 @@ def collect_evidence(platform: Platform, nonce: bytes, node_key_der: bytes) -> C
 
 
 def build_bundle(platform: Platform, nonce: bytes, node_key_der: bytes, release_entry: bytes,
-                 tlog_proof: bytes, *, simulated: bool) -> EvidenceBundle:
+                 tlog_proof: bytes, *, simulated: bool,
+                 sigstore_bundle: bytes | None = None) -> EvidenceBundle:
     """A fresh bundle for the client's ``nonce`` (32..64 bytes), bound to ``node_key_der``
     (the node's TLS key, DER SubjectPublicKeyInfo). See the module docstring."""
     if platform.simulated and not simulated:
@@ -48,6 +50,6 @@ def build_bundle(platform: Platform, nonce: bytes, node_key_der: bytes, release_
     bundle = EvidenceBundle(nonce=nonce, node_key=node_key_der, simulated=simulated,
                             evidence=got.evidence, release=release_entry,
                             tlog_proof=tlog_proof, collateral=got.collateral,
-                            gpu_state=got.gpu_state)
+                            gpu_state=got.gpu_state, sigstore_bundle=sigstore_bundle)
     encode_bundle(bundle)  # refuse here what a client's decoder would refuse
     return bundle

@@ -61,6 +61,21 @@ def test_round_trip(bundle: EvidenceBundle) -> None:
     assert bundle.encode() == data
 
 
+def test_sigstore_bundle_round_trips_and_is_absent_when_none() -> None:
+    """The optional ``sigstore_bundle`` key: written only when set, read back byte for byte,
+    accepted at its cap; a bundle without it encodes exactly as before the field existed."""
+    assert "sigstore_bundle" not in cbor2.loads(SAMPLE_BYTES)
+    assert decode_bundle(SAMPLE_BYTES).sigstore_bundle is None
+    for blob in (b'{"mediaType": "x"}', bytes(B.MAX_SIGSTORE_BUNDLE)):
+        with_sig = dataclasses.replace(SAMPLE, sigstore_bundle=blob)
+        data = encode_bundle(with_sig)
+        assert cbor2.loads(data)["sigstore_bundle"] == blob
+        assert decode_bundle(data) == with_sig and encode_bundle(decode_bundle(data)) == data
+    with pytest.raises(FormatError) as err:
+        encode_bundle(dataclasses.replace(SAMPLE, sigstore_bundle=b""))
+    assert err.value.field == "sigstore_bundle"
+
+
 def test_default_gpu_state_is_absent() -> None:
     assert snp_bundle(gpus=0).gpu_state == GpuState("absent", 0)
     with pytest.raises(FormatError) as info:
@@ -204,6 +219,11 @@ SCHEMA_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("fewer attached than items", _set(["gpu_state", "attached"], 1), "gpu_state.attached"),
     ("absent with GPU items", _set(["gpu_state", "cc_mode"], "absent"), "gpu_state.attached"),
     ("unknown gpu state key", _set(["gpu_state", "uuid"], "x"), "gpu_state.uuid"),
+    ("sigstore bundle empty", _set(["sigstore_bundle"], b""), "sigstore_bundle"),
+    ("sigstore bundle text", _set(["sigstore_bundle"], "{}"), "sigstore_bundle"),
+    ("sigstore bundle null", _set(["sigstore_bundle"], None), "sigstore_bundle"),
+    ("sigstore bundle too big", _set(["sigstore_bundle"], bytes(B.MAX_SIGSTORE_BUNDLE + 1)),
+     "sigstore_bundle"),
 ]
 
 
@@ -426,7 +446,8 @@ def valid_bundles(draw: st.DrawFn) -> EvidenceBundle:
         release=draw(st.binary(min_size=1, max_size=50)),
         tlog_proof=draw(st.binary(min_size=1, max_size=50)),
         collateral={n: draw(st.binary(min_size=1, max_size=30)) for n in used},
-        gpu_state=state)
+        gpu_state=state,
+        sigstore_bundle=draw(st.none() | st.binary(min_size=1, max_size=40)))
 
 
 @settings(max_examples=150, deadline=None)

@@ -147,3 +147,44 @@ def test_revoke_needs_a_digest(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["revoke", "nothex", "--reason", "x", "--release-key",
                                        "k"])
     assert result.exit_code == 2
+
+
+WHEEL_HEX = "c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201"
+
+
+def test_publish_saves_a_sigstore_bundle_bound_to_the_release(tmp_path: Path) -> None:
+    """--sigstore-bundle: the real wheel bundle (tests/vectors/sigstore) is saved next to the
+    entry when the release lists the wheel (by digest: --artifact-sha256); a bundle over a
+    file the release does not list is refused before anything is signed."""
+    from conftest import vector_path
+
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    wheel = vector_path("sigstore", "bundles", "bundle_v3_github.whl.sigstore")
+    runner = CliRunner()
+    result = runner.invoke(main, [*_publish_args(tmp_path), "--no-submit",
+                                  "--artifact-sha256", f"other=bundle_v3_github.whl={WHEEL_HEX}",
+                                  "--sigstore-bundle", str(wheel)])
+    assert result.exit_code == 0, result.output
+    assert "over the release's artifact other bundle_v3_github.whl" in result.output
+    saved = tmp_path / "build" / "node.img.sigstore.json"
+    assert saved.read_bytes() == wheel.read_bytes()
+    key = load_signing_key_file(tmp_path / "rel.key")
+    statement = open_entry((tmp_path / "build" / "node.img.release.json").read_bytes(),
+                           [key.public]).statement
+    assert isinstance(statement, Release)
+    assert statement.artifacts[-1].sha256.hex() == WHEEL_HEX
+    saved.unlink()
+    (tmp_path / "build" / "node.img.release.json").unlink()
+    result = runner.invoke(main, [*_publish_args(tmp_path), "--no-submit",
+                                  "--sigstore-bundle", str(wheel)])
+    assert result.exit_code == 2 and "release.sigstore.artifact" in result.output
+    assert WHEEL_HEX in result.output
+    assert not (tmp_path / "build" / "node.img.release.json").exists() and not saved.exists()
+    text = vector_path("sigstore", "bundles", "bundle_v3.txt")
+    result = runner.invoke(main, [*_publish_args(tmp_path), "--no-submit",
+                                  "--artifact", f"other={text}", "--sigstore-bundle",
+                                  str(text.with_name("bundle_v3.txt.sigstore"))])
+    assert result.exit_code == 0 and "artifact other bundle_v3.txt" in result.output
+    result = runner.invoke(main, [*_publish_args(tmp_path), "--no-submit",
+                                  "--artifact-sha256", "other=x=ABC"])
+    assert result.exit_code == 2 and "KIND=NAME=HEX" in result.output

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import socket
 from collections.abc import Iterator
 
 import pytest
 from conftest import vector_path
 
+from attest.release.sigstore_binding import sigstore_targets
 from attest.release.sigstore_check import (
     GITHUB_ACTIONS_ISSUER,
     SigstoreIdentity,
     load_trusted_root,
     parse_bundle,
+    signed_digest,
     verify_blob_bundle,
     verify_dsse_bundle,
 )
@@ -173,3 +178,46 @@ def test_dsse_bundle_wrong_identity() -> None:
         verify_dsse_bundle(read("bundles", "a.dsse.staging-rekor-v2.txt.sigstore.json"),
                            root("staging"), WHEEL_IDENTITY)
     assert err.value.check == "release.sigstore.identity"
+
+
+# --- which digest a bundle signs, and which digests of a release it may sign -------------------
+
+
+@pytest.mark.parametrize(("bundle", "artifact"), [
+    ("bundle.txt.sigstore", "bundle.txt"),
+    ("bundle_v3.txt.sigstore", "bundle_v3.txt"),
+    ("staging-rekor-v2.txt.sigstore.json", "staging-rekor-v2.txt"),
+])
+def test_signed_digest_is_the_artifacts_sha256(bundle: str, artifact: str) -> None:
+    assert signed_digest(read("bundles", bundle)) == hashlib.sha256(
+        read("bundles", artifact)).digest()
+    assert signed_digest(read("bundles", "bundle_v3_github.whl.sigstore")) == WHEEL_SHA256
+
+
+def test_signed_digest_refuses_a_dsse_bundle_and_a_bad_digest() -> None:
+    with pytest.raises(FormatError) as err:
+        signed_digest(read("bundles", "a.dsse.staging-rekor-v2.txt.sigstore.json"))
+    assert err.value.check == "release.sigstore.bundle"
+    assert err.value.field == "messageSignature.messageDigest"
+    doc = json.loads(read("bundles", "bundle_v3.txt.sigstore"))
+    doc["messageSignature"]["messageDigest"]["digest"] = base64.b64encode(bytes(31)).decode()
+    with pytest.raises(FormatError) as err:
+        signed_digest(json.dumps(doc).encode())
+    assert err.value.field == "messageSignature.messageDigest.digest"
+
+
+def test_sigstore_targets_by_strength() -> None:
+    from release_samples import sample_release
+
+    release = sample_release()
+    payload = release.encode()
+    statement = hashlib.sha256(payload).digest()
+    assert sigstore_targets(payload, release, "statement") == {statement: "statement"}
+    subject = sigstore_targets(payload, release, "subject")
+    assert list(subject.values()) == ["statement", "subject inference-node.qcow2"]
+    every = sigstore_targets(payload, release, "artifact")
+    assert list(every)[:2] == list(subject)  # strongest first; the disk image is the subject
+    assert every[release.artifacts[0].sha256] == "artifact firmware OVMF.fd"
+    assert len(every) == 2 + len(release.artifacts) - 1
+    with pytest.raises(ValueError):
+        sigstore_targets(payload, release, "anything")

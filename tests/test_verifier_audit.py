@@ -428,10 +428,10 @@ def test_a_verifying_sigstore_bundle_names_its_signer(tmp_path, monkeypatch) -> 
     import verifier.audit as audit_module
 
     entry = release_entry(0)
-    seen: list[tuple[bytes, bytes | None]] = []
+    seen: list[tuple[dict[bytes, str], bytes | None]] = []
 
-    def fake_check(payload_sha: bytes, bundle: bytes | None, _policy: object) -> str:
-        seen.append((payload_sha, bundle))
+    def fake_check(targets: dict[bytes, str], bundle: bytes | None, _policy: object) -> str:
+        seen.append((dict(targets), bundle))
         return "https://github.com/example/ci@refs/tags/v1"
 
     monkeypatch.setattr(audit_module, "check_release_sigstore", fake_check)
@@ -442,7 +442,8 @@ def test_a_verifying_sigstore_bundle_names_its_signer(tmp_path, monkeypatch) -> 
     releases, _, flags = audit_entries([entry], AuditOptions(release=policy.release,
                                                              sigstore_dir=bundles))
     assert flags == () and releases[0].sigstore_san.endswith("@refs/tags/v1")  # type: ignore[union-attr]
-    assert seen == [(bytes.fromhex(payload_sha256(entry)), b"bundle")]
+    # the policy's default signs = "statement": the statement digest is the only target
+    assert seen == [({bytes.fromhex(payload_sha256(entry)): "statement"}, b"bundle")]
 
 
 def test_long_runs_draw_a_progress_bar_on_stderr(tmp_path, policy_file, monkeypatch) -> None:

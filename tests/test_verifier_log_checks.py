@@ -175,15 +175,18 @@ def test_sigstore_bundle_by_the_policy_identity() -> None:
     bundle = vector_path("sigstore", "bundles", "bundle_v3_github.whl.sigstore").read_bytes()
     sig = sigstore_policy().release.sigstore
     assert sig is not None
-    san = check_release_sigstore(WHEEL_SHA256, bundle, sig)
-    assert san.endswith("release.yml@refs/tags/v0.1.2")
+    wheel = {WHEEL_SHA256: "artifact other rfc8785-0.1.2-py3-none-any.whl"}
+    san = check_release_sigstore(wheel, bundle, sig)
+    assert san.startswith("https://github.com/trailofbits/rfc8785.py/")
+    assert san.endswith("release.yml@refs/tags/v0.1.2 over " + wheel[WHEEL_SHA256])
     with pytest.raises(SignatureError) as err:
-        check_release_sigstore(bytes(32), bundle, sig)  # signs another statement
+        check_release_sigstore({bytes(32): "statement"}, bundle, sig)  # another release
     assert err.value.check == "release.sigstore"
+    assert "release.sigstore.artifact" in err.value.message
     other = sigstore_policy("refs/tags/v0.1.3").release.sigstore
     assert other is not None
     with pytest.raises(VerificationError) as err2:
-        check_release_sigstore(WHEEL_SHA256, bundle, other)
+        check_release_sigstore(wheel, bundle, other)
     assert err2.value.check == "release.sigstore" and "identity" in err2.value.message
 
 

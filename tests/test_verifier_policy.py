@@ -305,6 +305,9 @@ def test_sigstore_identity(tmp_path: Path) -> None:
     assert sig.identity.san == ("https://github.com/trailofbits/rfc8785.py/.github/workflows/"
                                 "release.yml@refs/tags/v0.1.2")
     assert sig.trusted_root_path == tmp_path / "root.json"
+    assert sig.signs == "statement"  # the default: the strongest binding
+    (tmp_path / "policy.toml").write_text(_sigstore("root.json", signs="artifact"))
+    assert load_policy(tmp_path / "policy.toml").release.sigstore.signs == "artifact"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -313,7 +316,8 @@ def test_sigstore_identity(tmp_path: Path) -> None:
      ({"workflow": "release.yml"}, "release.sigstore.workflow"),
      ({"ref": "v1.0"}, "release.sigstore.ref"),
      ({"trusted_root": "missing.json"}, "release.sigstore.trusted_root"),
-     ({"ref": ""}, "release.sigstore.ref")],
+     ({"ref": ""}, "release.sigstore.ref"),
+     ({"signs": "anything"}, "release.sigstore.signs")],
 )
 def test_sigstore_values_checked(tmp_path: Path, over: dict[str, str], field: str) -> None:
     root = str(vector_path("sigstore", "trusted_root", "production.trusted_root.json"))

@@ -21,7 +21,8 @@ An audit (:meth:`Auditor.run`) has two levels.
    parsed and listed, and the signatures are reported as not checked;
 5. with ``[release.sigstore]`` in the policy and a bundle folder, each release needs a
    Sigstore bundle ``<folder>/<hex SHA-256 of the DSSE payload>.sigstore.json`` that verifies
-   offline for the policy's CI identity (``release.sigstore``);
+   offline for the policy's CI identity, over the statement or a digest it lists as the
+   policy's ``signs`` allows (``release.sigstore``);
 6. revocations are matched to the releases they name (by entry digest); one that names no
    release of this log is ``release.revocation.target``;
 7. with an artifact folder, each release's SNP MEASUREMENTs and TDX MRTD are recomputed
@@ -61,6 +62,7 @@ from verifier.log_checks import (
     CHECK_RELEASE_SIGNATURE,
     CHECK_RELEASE_SIGSTORE,
     check_release_sigstore,
+    release_sigstore_targets,
 )
 from verifier.policy import ReleasePolicy
 
@@ -230,7 +232,8 @@ class _Judge:
             path = folder / (payload_sha.hex() + SIGSTORE_SUFFIX)
             bundle = path.read_bytes() if path.is_file() else None
             try:
-                self.sigstore[v.digest] = check_release_sigstore(payload_sha, bundle, policy)
+                self.sigstore[v.digest] = check_release_sigstore(
+                    release_sigstore_targets(v, policy), bundle, policy)
             except AttestlogError as err:
                 self.sigstore[v.digest] = err
         return self.sigstore[v.digest]

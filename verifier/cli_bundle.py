@@ -75,6 +75,8 @@ def summarize(bundle: EvidenceBundle, data: bytes) -> dict[str, Any]:
         "release": _blob(bundle.release),
         "tlog_proof": {**_blob(bundle.tlog_proof), "first_line": first_line},
         "collateral": {name: _blob(b) for name, b in bundle.collateral.items()},
+        "sigstore_bundle": (_blob(bundle.sigstore_bundle)
+                            if bundle.sigstore_bundle is not None else None),
         "binding": binding,
     }
 
@@ -117,6 +119,9 @@ def _text(s: dict[str, Any]) -> list[str]:
                  f"first line {json.dumps(s['tlog_proof']['first_line'])}")
     lines.append(f"collateral  {len(s['collateral'])} entry(ies)")
     lines += [f"  {name}  {blob(b)}" for name, b in s["collateral"].items()]
+    sig = s["sigstore_bundle"]
+    lines.append(f"sigstore    {blob(sig)} (the release's Sigstore bundle)" if sig else
+                 "sigstore    none")
     lines.append("binding (values the reports must carry; not checked here)")
     lines += [f"  {k:<16} {v}" for k, v in s["binding"].items()]
     if s["simulated"]:

@@ -5,7 +5,9 @@ The steps, in the order :func:`verify_log` runs them (issue 7, "The pipeline"):
 1. ``release.signature`` (:func:`check_release_signature`): the DSSE entry is signed by
    ``threshold`` accepted release keys and holds a Release.
 2. ``release.sigstore`` (:func:`check_release_sigstore`), only with ``[release.sigstore]``:
-   a Sigstore bundle over the statement by that CI identity (absent: PolicyError).
+   a Sigstore bundle by that CI identity over the statement, or over a digest the statement
+   lists when the policy's ``signs`` allows it (absent: PolicyError; over anything else:
+   ``release.sigstore.artifact``).
 3. ``log.signature`` (:func:`check_log_signature`): the checkpoint is signed by
    ``[log].vkey`` and has origin ``[log].origin``.
 4. ``log.witness.quorum`` (:func:`check_witness_quorum`): policy witnesses' cosignatures
@@ -41,14 +43,15 @@ way with ``--at``); nothing here reads the clock.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from attest.release.dsse import VerifiedEntry, open_entry, parse_entry
-from attest.release.sigstore_check import verify_blob_bundle
+from attest.release.sigstore_binding import sigstore_targets
+from attest.release.sigstore_check import signed_digest, verify_blob_bundle
 from attest.release.statement import Release
 from transparency_log.checkpoint import Checkpoint, open_checkpoint
 from transparency_log.checkpoint_store import (
@@ -60,6 +63,7 @@ from transparency_log.errors import (
     AttestlogError,
     PolicyError,
     PolicyFailure,
+    SignatureError,
     VerificationError,
 )
 from transparency_log.merkle import leaf_hash, verify_inclusion
@@ -92,6 +96,7 @@ __all__ = [
     "check_revoked",
     "check_witness_quorum",
     "checkpoint_time",
+    "release_sigstore_targets",
     "statement_sha256",
     "verify_log",
 ]
@@ -156,17 +161,43 @@ def statement_sha256(verified: VerifiedEntry) -> bytes:
     return hashlib.sha256(parse_entry(verified.entry).payload).digest()
 
 
-def check_release_sigstore(payload_sha256: bytes, bundle: bytes | None,
+def release_sigstore_targets(verified: VerifiedEntry,
+                             sigstore: SigstorePolicy) -> dict[bytes, str]:
+    """The digests of this release a Sigstore bundle may sign under the policy's ``signs``
+    (:func:`attest.release.sigstore_binding.sigstore_targets`)."""
+    if not isinstance(verified.statement, Release):
+        raise VerificationError(CHECK_RELEASE_SIGSTORE, "the entry is not a release",
+                                field="predicateType")
+    return sigstore_targets(parse_entry(verified.entry).payload, verified.statement,
+                            sigstore.signs)
+
+
+def check_release_sigstore(targets: Mapping[bytes, str], bundle: bytes | None,
                            sigstore: SigstorePolicy) -> str:
-    """Step 2, ``release.sigstore``: a Sigstore bundle over the statement, by the policy's CI
-    identity, verified offline against the policy's trusted root. Returns the signer SAN."""
+    """Step 2, ``release.sigstore``: a Sigstore bundle by the policy's CI identity, verified
+    offline against the policy's trusted root, over one of the release's ``targets``
+    (:func:`release_sigstore_targets`). Returns "SAN over WHAT".
+
+    The binding is checked first: the digest the bundle signs must be a target
+    (SignatureError ``release.sigstore.artifact`` otherwise: a valid bundle for another
+    artifact), then the signature, certificate, log entry and identity over that digest."""
+    if not isinstance(targets, Mapping):  # bytes would mean substring tests: never
+        raise TypeError("targets must map digests to what they are")
     if bundle is None:
         raise PolicyError([PolicyFailure(CHECK_RELEASE_SIGSTORE, "sigstore bundle", "absent",
                                          sigstore.identity.san,
                                          "the policy requires a Sigstore bundle per release")])
     with _as_check(CHECK_RELEASE_SIGSTORE):
-        return verify_blob_bundle(bundle, sigstore.trusted_root, sigstore.identity,
-                                  artifact_sha256=payload_sha256)
+        digest = signed_digest(bundle)
+        if digest not in targets:
+            raise SignatureError(
+                "release.sigstore.artifact", "the Sigstore bundle signs a digest this release "
+                f"does not name (policy signs = {sigstore.signs!r})",
+                field="messageSignature.messageDigest", got=digest,
+                want=" | ".join(f"{d.hex()} ({what})" for d, what in targets.items()))
+        san = verify_blob_bundle(bundle, sigstore.trusted_root, sigstore.identity,
+                                 artifact_sha256=digest)
+    return f"{san} over {targets[digest]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +380,7 @@ def verify_log(evidence: LogEvidence, policy: Policy, at: datetime, *,
     if policy.release.sigstore is not None:
         sigstore = policy.release.sigstore
         san = step(CHECK_RELEASE_SIGSTORE,
-                   lambda: check_release_sigstore(statement_sha256(verified),
+                   lambda: check_release_sigstore(release_sigstore_targets(verified, sigstore),
                                                   evidence.sigstore_bundle, sigstore),
                    lambda s: f"signed by {s}", **entry_in)
     opened = step(CHECK_LOG_SIGNATURE,

@@ -686,7 +686,8 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
     # (4) the log: authenticity stops; age and revocation are collected with the policy.
     failures = run.failures
     try:
-        evidence = LogEvidence.from_tlog_proof(bundle.release, bundle.tlog_proof)
+        evidence = LogEvidence.from_tlog_proof(bundle.release, bundle.tlog_proof,
+                                               bundle.sigstore_bundle)
     except AttestlogError as err:  # a malformed tlog-proof: FormatError log.inclusion
         t.failed(err.check, str(err), tlog_proof_sha256=_sha(bundle.tlog_proof))
         raise

@@ -34,6 +34,7 @@ from typing import Any
 from sigstore.models import TrustedRoot
 
 from attest.release.keys import ReleasePublicKey
+from attest.release.sigstore_binding import SIGNS
 from attest.release.sigstore_check import SigstoreIdentity, load_trusted_root
 from transparency_log.cosignature import CosignatureVerifier
 from transparency_log.errors import TrustConfigError
@@ -306,13 +307,15 @@ def _choice(t: StrictTable, where: str, key: str, choices: Sequence[str], defaul
 
 @dataclass(frozen=True)
 class SigstorePolicy:
-    """``[release.sigstore]``: the CI identity that must have signed each release statement."""
+    """``[release.sigstore]``: the CI identity that must have signed each release statement
+    (or, with ``signs``, a digest the statement lists: attest/release/sigstore_binding.py)."""
 
     repository: str  # OWNER/REPO
     workflow: str  # .github/workflows/release.yml
     ref: str  # refs/tags/...
     trusted_root_path: Path
     trusted_root: TrustedRoot = field(compare=False, repr=False)
+    signs: str = "statement"  # the weakest binding accepted: statement | subject | artifact
 
     @property
     def identity(self) -> SigstoreIdentity:
@@ -333,13 +336,14 @@ class SigstorePolicy:
             raise _error(CHECK_SCHEMA, "ref must be a full git ref (refs/...)",
                          "release.sigstore.ref", got=ref)
         root_path = base_dir / t.get("trusted_root", str)
+        signs = _choice(t, "release.sigstore", "signs", SIGNS, "statement")
         t.finish()
         try:
             root = load_trusted_root(root_path)
         except TrustConfigError as err:
             raise _error(CHECK_RELEASE, err.message, "release.sigstore.trusted_root",
                          got=str(root_path)) from None
-        return cls(repository, workflow, ref, root_path, root)
+        return cls(repository, workflow, ref, root_path, root, signs)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from attest.agent.config import AgentConfig, load_config
 from attest.agent.node_identity import make_node_identity
 from attest.agent.release_lookup import OwnRelease, ReleaseTracker
 from attest.agent.service import BUNDLE_PATH, NodeAgent, boot_agent, create_agent_app
+from attest.agent.sigstore_staple import SigstoreStaple
 from attest.collateral.stapler import CollateralStapler, StaplingPlatform
 from attest.platform import LaunchIdentity, Platform, detect_platform
 from attest.release.dsse import entry_digest
@@ -107,6 +108,8 @@ def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
     if not port_text.isdigit():
         raise click.BadParameter(f"listen must be HOST:PORT, got {cfg.listen!r}")
     try:
+        sigstore = (SigstoreStaple.load(cfg.sigstore_bundles)
+                    if cfg.sigstore_bundles is not None else None)
         platform = _platform(cfg, simulate)
         identity = make_node_identity(datetime.now(UTC), cfg.hostnames)
         client = LogClient(source_for(cfg.log_url), Verifier(cfg.log_vkey),
@@ -118,7 +121,7 @@ def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
         agent = boot_agent(platform, identity, make_tracker, settings=cfg.agent,
                            wall=time.time, monotonic=time.monotonic,
                            unsafe_unlogged=_unlogged(release_entry) if unsafe_unlogged
-                           else None)
+                           else None, sigstore=sigstore)
     except AttestlogError as err:
         _refuse(err)
         return
@@ -147,6 +150,11 @@ def _serve(agent: NodeAgent, host: str, port: int, key_path: Path, cert_path: Pa
     click.echo(f"attest agent: {agent.platform.describe()}; release sha256:{own.digest.hex()} "
                f"(log index {own.index}, checkpoint size {own.checkpoint_size}); serving "
                f"https://{host}:{port}{BUNDLE_PATH}", err=True)
+    if agent.sigstore is not None:
+        found = agent.sigstore.for_entry(own.entry) is not None
+        click.echo("attest agent: Sigstore bundle " + ("stapled" if found else
+                   "NOT FOUND for this release (clients requiring provenance refuse)"),
+                   err=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             ssl_keyfile=str(key_path), ssl_certfile=str(cert_path),
                             server_header=False, lifespan="on", timeout_graceful_shutdown=2)

@@ -109,6 +109,7 @@ class AgentConfig:
     agent: AgentSettings = field(default_factory=AgentSettings)
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     collateral: CollateralSettings = field(default_factory=CollateralSettings)
+    sigstore_bundles: Path | None = None  # [release] sigstore_bundles: folder to staple from
 
     @property
     def collateral_cache(self) -> Path:
@@ -146,6 +147,7 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
         raise _fail("want a non-empty list of release public keys", "release.keys")
     keys = tuple(ReleasePublicKey.from_text(k.strip() + "\n") for k in keys_text)
     threshold = int(_number(rel, "threshold", 1, 1, len(keys)))
+    sigstore_dir = rel.get("sigstore_bundles", str, None)
     rel.finish()
     settings = AgentSettings()
     ag = top.table("agent", required=False)
@@ -171,7 +173,8 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
     collateral = _collateral(top.table("collateral", required=False), base_dir)
     top.finish()
     return AgentConfig(listen, state_dir, url, vkey, keys, threshold, witness_policy,
-                       tuple(hostnames), settings, sim, collateral)
+                       tuple(hostnames), settings, sim, collateral,
+                       base_dir / sigstore_dir if sigstore_dir is not None else None)
 
 
 def _collateral(t: _Table | None, base_dir: Path) -> CollateralSettings:

@@ -45,6 +45,7 @@ from attest.agent.config import AgentSettings
 from attest.agent.node_identity import NodeIdentity
 from attest.agent.nonce import is_time_nonce, time_nonce
 from attest.agent.release_lookup import CHECK_REVOKED, OwnRelease, ReleaseTracker
+from attest.agent.sigstore_staple import SigstoreStaple
 from attest.bundle_builder import build_bundle, collect_evidence
 from attest.formats.bundle import MAX_NONCE, MIN_NONCE
 from attest.platform import LaunchIdentity, Platform, launch_identity
@@ -110,6 +111,7 @@ class NodeAgent:
     random: Callable[[int], bytes] = os.urandom
     trust_json: bytes | None = None
     stopped: str | None = None
+    sigstore: SigstoreStaple | None = None
 
     def __post_init__(self) -> None:
         self.bucket = TokenBucket(self.settings.fresh_per_second, self.settings.fresh_burst,
@@ -119,8 +121,10 @@ class NodeAgent:
 
     def bundle(self, nonce: bytes) -> bytes:
         own = self.own
+        sigstore = self.sigstore.for_entry(own.entry) if self.sigstore is not None else None
         return build_bundle(self.platform, nonce, self.identity.node_key, own.entry,
-                            own.tlog_proof, simulated=self.simulated).encode()
+                            own.tlog_proof, simulated=self.simulated,
+                            sigstore_bundle=sigstore).encode()
 
     def cached_bundle(self) -> bytes:
         with self._lock:
@@ -169,8 +173,9 @@ def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callabl
         wall: Callable[[], float], monotonic: Callable[[], float],
         random: Callable[[int], bytes] = os.urandom,
         unsafe_unlogged: Callable[[ReleaseTracker, PolicyError], OwnRelease] | None = None,
-        ) -> NodeAgent:
-    """Boot steps 1-3 (module docstring); raises on any refusal."""
+        sigstore: SigstoreStaple | None = None) -> NodeAgent:
+    """Boot steps 1-3 (module docstring); raises on any refusal. ``sigstore``: the Sigstore
+    bundles to staple with the release (:mod:`attest.agent.sigstore_staple`)."""
     ident = probe_identity(platform, identity.node_key, random)
     tracker = make_tracker(ident)
     try:
@@ -183,7 +188,8 @@ def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callabl
     trust = getattr(platform, "trust", None)
     return NodeAgent(platform, identity, tracker, own, settings, wall, monotonic,
                      simulated=platform.simulated, random=random,
-                     trust_json=trust().to_json() if platform.simulated and trust else None)
+                     trust_json=trust().to_json() if platform.simulated and trust else None,
+                     sigstore=sigstore)
 
 
 def create_agent_app(agent: NodeAgent) -> Starlette:

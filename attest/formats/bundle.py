@@ -13,7 +13,8 @@ tags, no floats) with text keys::
      "evidence": [ITEM, ...],                 CPU item first (at most one), then GPUs by index
      "release": bytes,                        the logged release entry (canonical DSSE JSON)
      "tlog_proof": bytes,                     the C2SP tlog-proof text the log made for it
-     "collateral": {NAME: bytes, ...}}        stapled vendor collateral, referenced by NAME
+     "collateral": {NAME: bytes, ...},        stapled vendor collateral, referenced by NAME
+     ? "sigstore_bundle": bytes}              optional: the release's Sigstore bundle (JSON)
 
     ITEM = {"type": "sev-snp", "report": bytes(1184), "certs": {ROLE: DER, ...},
             "collateral": {"crl": NAME}}
@@ -67,6 +68,7 @@ __all__ = [
     "MAX_NONCE",
     "MAX_OCSP_PER_GPU",
     "MAX_RELEASE",
+    "MAX_SIGSTORE_BUNDLE",
     "MAX_TDX_QUOTE",
     "MAX_TLOG_PROOF",
     "MIN_NONCE",
@@ -106,6 +108,7 @@ MAX_GPU_ATTACHED = 256
 MAX_OCSP_PER_GPU = 8
 MAX_RELEASE = 65535  # a log entry (attest.release.statement.MAX_ENTRY_SIZE)
 MAX_TLOG_PROOF = 65536
+MAX_SIGSTORE_BUNDLE = 65536  # a Sigstore bundle v0.1-v0.3 JSON (the vectors': 5.6-11 KiB)
 MAX_COLLATERAL_ENTRIES = 64
 MAX_COLLATERAL_NAME = 128
 MAX_BLOB = 1 << 20  # one collateral blob (a RIM is ~20 KiB, TCB info ~10 KiB)
@@ -227,7 +230,10 @@ class GpuState:
 
 @dataclass(frozen=True)
 class EvidenceBundle:
-    """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)")."""
+    """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)").
+
+    ``sigstore_bundle`` (optional, key absent when None) is the release's Sigstore bundle as
+    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step."""
 
     nonce: bytes
     node_key: bytes
@@ -238,6 +244,7 @@ class EvidenceBundle:
     collateral: Mapping[str, bytes] = field(default_factory=dict)
     gpu_state: GpuState = GpuState()
     version: int = BUNDLE_VERSION
+    sigstore_bundle: bytes | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", tuple(self.evidence))
@@ -276,7 +283,7 @@ def _item_to_cbor(item: Evidence) -> dict[str, Any]:
 
 def to_cbor_value(bundle: EvidenceBundle) -> dict[str, Any]:
     """The bundle as the plain CBOR data model (dict/list/bytes/str/int/bool)."""
-    return {
+    value: dict[str, Any] = {
         "version": bundle.version,
         "nonce": bundle.nonce,
         "node_key": bundle.node_key,
@@ -288,6 +295,9 @@ def to_cbor_value(bundle: EvidenceBundle) -> dict[str, Any]:
         "tlog_proof": bundle.tlog_proof,
         "collateral": dict(bundle.collateral),
     }
+    if bundle.sigstore_bundle is not None:
+        value["sigstore_bundle"] = bundle.sigstore_bundle
+    return value
 
 
 def deterministic_cbor(value: Any) -> bytes:
@@ -547,10 +557,12 @@ def _from_value(value: Any) -> EvidenceBundle:
     release = m.blob("release", max_size=MAX_RELEASE)
     tlog_proof = m.blob("tlog_proof", max_size=MAX_TLOG_PROOF)
     collateral = _collateral(m.raw("collateral"))
+    sigstore = (m.blob("sigstore_bundle", max_size=MAX_SIGSTORE_BUNDLE)
+                if m.has("sigstore_bundle") else None)
     m.finish()
     _check_references(evidence, collateral)
     return EvidenceBundle(nonce, node_key, simulated, evidence, release, tlog_proof,
-                          collateral, gpu_state, version)
+                          collateral, gpu_state, version, sigstore)
 
 
 def decode_bundle(data: bytes) -> EvidenceBundle:

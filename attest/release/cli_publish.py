@@ -3,7 +3,7 @@ log, wait for a witness-cosigned checkpoint and save the entry and its tlog-proo
 
     attest publish --log URL --log-vkey VKEY --release-key KEY (--token-file F |
         --submitter NAME --submitter-key F) --name NAME --image FILE --repository URI
-        --commit HEX --builder URI [--artifact KIND=FILE ...]
+        --commit HEX --builder URI [--artifact KIND=FILE ...] [--artifact-sha256 KIND=NAME=HEX ...]
         [--snp VCPUS:VCPU_TYPE:VMM:HEX ... | --ovmf F --vcpus N --vcpu-type T ...]
         [--tdx MRTD:RTMR0:RTMR1:RTMR2] [--gpu-driver V ... --gpu-vbios V ...] [--out DIR]
 
@@ -11,6 +11,12 @@ writes ``DIR/NAME.release.json`` (the log entry: canonical DSSE JSON) and
 ``DIR/NAME.tlog-proof`` (c2sp.org/tlog-proof@v1, checked against ``--log-vkey`` and, when
 given, ``--witness-policy`` before it is saved). ``--no-submit`` only signs and writes the
 entry (a build that is signed but not published: clients refuse it, ``log.inclusion``).
+
+``--sigstore-bundle FILE``: the release's Sigstore bundle from CI (a message-signature bundle
+over the statement, the image or one of ``--artifact``/``--artifact-sha256``; anything else is
+refused before signing, ``release.sigstore.artifact``) is copied to ``DIR/NAME.sigstore.json``,
+the folder the node agent staples it from (``[release] sigstore_bundles``). Its signature and
+signer identity are judged by each client's ``[release.sigstore]`` policy, not here.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from attest.measure.snp_launch import (
 )
 from attest.release.dsse import entry_digest, sign_statement
 from attest.release.keys import load_signing_key_file
+from attest.release.sigstore_binding import sigstore_targets
+from attest.release.sigstore_check import signed_digest
 from attest.release.statement import (
     ARTIFACT_KINDS,
     Artifact,
@@ -44,7 +52,7 @@ from attest.release.statement import (
 )
 from attest.release.submit_client import SubmitAuth, submit_entry
 from transparency_log.clitools import read_input
-from transparency_log.errors import TrustConfigError
+from transparency_log.errors import SignatureError, TrustConfigError
 from transparency_log.note import Verifier
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.witness_policy import parse_witness_policy
@@ -52,6 +60,7 @@ from transparency_log.witness_policy import parse_witness_policy
 _HEX48 = r"[0-9a-f]{96}"
 _SNP = re.compile(rf"(\d+):([0-9A-Za-z][0-9A-Za-z._+-]*):(qemu|ec2|gce):({_HEX48})")
 _TDX = re.compile(rf"({_HEX48}):({_HEX48}):({_HEX48}):({_HEX48})")
+_ARTIFACT_SHA256 = re.compile(r"([a-z]+)=([\x21-\x7e][\x20-\x7e]*)=([0-9a-f]{64})")
 
 
 def _auth(token_file: str | None, submitter: str | None, submitter_key: str | None,
@@ -136,6 +145,12 @@ def _snp_measurements(snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
 @click.option("--builder", required=True, help="Builder id URI.")
 @click.option("--artifact", "artifacts", multiple=True,
               help=f"KIND=FILE, KIND one of {', '.join(ARTIFACT_KINDS)} (repeatable).")
+@click.option("--artifact-sha256", "artifact_digests", multiple=True,
+              help="KIND=NAME=HEX: an artifact by its SHA-256 (64 lowercase hex), when the file "
+                   "is not at hand (repeatable).")
+@click.option("--sigstore-bundle", type=click.Path(dir_okay=False, exists=True),
+              help="The release's Sigstore bundle from CI, over the statement, the image or an "
+                   "artifact; saved as NAME.sigstore.json for the node agent to staple.")
 @click.option("--snp", multiple=True, help="Expected SNP measurement VCPUS:VCPU_TYPE:VMM:HEX.")
 @click.option("--ovmf", type=click.Path(dir_okay=False, exists=True),
               help="Compute the SNP measurement from this OVMF (with --vcpus, --vcpu-type).")
@@ -154,6 +169,7 @@ def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: s
                     release_key: str, token_file: str | None, submitter: str | None,
                     submitter_key: str | None, name: str, image: str, repository: str,
                     commit: str, builder: str, artifacts: tuple[str, ...],
+                    artifact_digests: tuple[str, ...], sigstore_bundle: str | None,
                     snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
                     vcpu_type: str | None, kernel: str | None, initrd: str | None,
                     cmdline: str | None, tdx: str | None, gpu_driver: tuple[str, ...],
@@ -166,6 +182,12 @@ def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: s
             raise click.BadParameter(f"want KIND=FILE with KIND in {ARTIFACT_KINDS}",
                                      param_hint="--artifact")
         arts.append(Artifact(kind, Path(path).name, hashlib.sha256(read_input(path)).digest()))
+    for text in artifact_digests:
+        m = _ARTIFACT_SHA256.fullmatch(text)
+        if m is None or m[1] not in ARTIFACT_KINDS:
+            raise click.BadParameter(f"want KIND=NAME=HEX with KIND in {ARTIFACT_KINDS} and 64 "
+                                     "lowercase hex digits", param_hint="--artifact-sha256")
+        arts.append(Artifact(m[1], m[2], bytes.fromhex(m[3])))
     tdx_m = None
     if tdx is not None:
         m = _TDX.fullmatch(tdx)
@@ -180,12 +202,17 @@ def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: s
         tdx=tdx_m, gpu=GpuAllowList(gpu_driver, gpu_vbios) if gpu_driver else None)
     release = Release((Subject(name, hashlib.sha256(read_input(image)).digest()),),
                       repository, commit, builder, tuple(arts), measurements)
+    sigstore = _bound_sigstore_bundle(sigstore_bundle, release) if sigstore_bundle else None
     key = load_signing_key_file(Path(release_key))
     entry = sign_statement(release, [key]).encode()
     out_dir = Path(out) if out else Path(image).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     base = Path(name).name
     (out_dir / f"{base}.release.json").write_bytes(entry)
+    if sigstore is not None:
+        (out_dir / f"{base}.sigstore.json").write_bytes(sigstore[0])
+        click.echo(f"Sigstore bundle over the release's {sigstore[1]} -> "
+                   f"{out_dir / base}.sigstore.json", err=True)
     digest = entry_digest(entry).hex()
     if no_submit:
         click.echo(f"signed, NOT published: sha256:{digest} -> {out_dir / base}.release.json")
@@ -195,6 +222,20 @@ def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: s
                                                                submitter_key))
     (out_dir / f"{base}.tlog-proof").write_bytes(proof)
     click.echo(f"published sha256:{digest} -> {out_dir / base}.release.json, .tlog-proof")
+
+
+def _bound_sigstore_bundle(path: str, release: Release) -> tuple[bytes, str]:
+    """The bundle's bytes and what of ``release`` it signs; SignatureError
+    ``release.sigstore.artifact`` when it signs none of the release's digests."""
+    data = read_input(path)
+    digest = signed_digest(data)
+    targets = sigstore_targets(release.encode(), release, "artifact")
+    if digest not in targets:
+        raise SignatureError("release.sigstore.artifact", "the Sigstore bundle signs neither "
+                             "the statement, the image nor an artifact of this release",
+                             field="--sigstore-bundle", got=digest,
+                             want=" | ".join(f"{d.hex()} ({w})" for d, w in targets.items()))
+    return data, targets[digest]
 
 
 @click.command("revoke")

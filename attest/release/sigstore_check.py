@@ -29,7 +29,10 @@ The trust root is always a parameter; nothing here reads the clock or the networ
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,7 @@ __all__ = [
     "SigstoreIdentity",
     "load_trusted_root",
     "parse_bundle",
+    "signed_digest",
     "verify_blob_bundle",
     "verify_dsse_bundle",
 ]
@@ -124,6 +128,34 @@ def parse_bundle(data: bytes) -> Bundle:
         raise FormatError("release.sigstore.bundle", f"invalid bundle: {err}") from None
     except (ValueError, TypeError) as err:
         raise FormatError("release.sigstore.bundle", f"invalid bundle: {err}") from None
+
+
+def signed_digest(bundle: bytes) -> bytes:
+    """The SHA-256 a message-signature bundle says it signs (``messageSignature.messageDigest``,
+    Sigstore bundle spec v0.1-v0.3), read without verifying anything: it tells which of a
+    release's digests the bundle is meant for; :func:`verify_blob_bundle` then checks the
+    signature over exactly that digest. FormatError ``release.sigstore.bundle`` for a malformed
+    bundle, a DSSE bundle (it signs no artifact digest) or a digest other than SHA-256."""
+    parse_bundle(bundle)
+    doc = json.loads(bundle)
+    message = doc.get("messageSignature") if isinstance(doc, dict) else None
+    digest = message.get("messageDigest") if isinstance(message, dict) else None
+    if not isinstance(digest, dict):
+        raise FormatError("release.sigstore.bundle", "not a message-signature bundle (a DSSE "
+                          "bundle signs no artifact digest)",
+                          field="messageSignature.messageDigest", want="present")
+    if digest.get("algorithm") != "SHA2_256":
+        raise FormatError("release.sigstore.bundle", "unsupported digest algorithm",
+                          field="messageSignature.messageDigest.algorithm",
+                          got=str(digest.get("algorithm"))[:32], want="SHA2_256")
+    try:
+        raw = base64.b64decode(str(digest.get("digest")), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != hashlib.sha256().digest_size:
+        raise FormatError("release.sigstore.bundle", "not a base64 SHA-256 digest",
+                          field="messageSignature.messageDigest.digest", want="32 bytes")
+    return raw
 
 
 def _raise_mapped(err: Exception, recorder: _Recording, identity: SigstoreIdentity) -> None:

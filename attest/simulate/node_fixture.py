@@ -94,9 +94,11 @@ def release_key(label: str = "release") -> ReleaseSigningKey:
 
 
 def simulated_release(platform: SimulatedPlatform, *, commit_seed: str = "build-1",
-                      name: str = "attestlog-sim-node.img") -> Release:
+                      name: str = "attestlog-sim-node.img",
+                      extra_artifacts: tuple[Artifact, ...] = ()) -> Release:
     """A release statement listing ``platform``'s launch measurements (SNP and TDX) and its
-    GPU driver/VBIOS versions, for a made-up image and commit."""
+    GPU driver/VBIOS versions, for a made-up image and commit, with ``extra_artifacts`` after
+    the image (e.g. a real artifact by its SHA-256, for a real Sigstore bundle over it)."""
     m = platform.measurements
     assert m is not None
     image = hashlib.sha256(b"image/" + commit_seed.encode()).digest()
@@ -105,7 +107,7 @@ def simulated_release(platform: SimulatedPlatform, *, commit_seed: str = "build-
         repository="https://github.com/attestlog/sim-node",
         commit=hashlib.sha1(commit_seed.encode()).hexdigest(),  # noqa: S324 (a made-up commit id)
         builder="https://attestlog.dev/builders/simulated",
-        artifacts=(Artifact("disk", name, image),),
+        artifacts=(Artifact("disk", name, image), *extra_artifacts),
         measurements=Measurements(
             snp=(SnpMeasurement(SIM_VCPUS, SIM_VCPU_TYPE, "qemu", m["measurement"]),),
             tdx=TdxMeasurement(m["mrtd"], m["rtmr0"], m["rtmr1"], m["rtmr2"]),
@@ -247,8 +249,11 @@ def _cosigned(log: Log, signer: Signer, witnesses: list[CosignatureSigner],
 def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
                       cpu: str = "sev-snp", gpus: int = 1, now: datetime = SIM_NOW,
                       nonce: bytes | None = None,
-                      platform_options: dict[str, Any] | None = None) -> NodeFixture:
-    """Build the log, the release, the bundle and the policy (module docstring)."""
+                      platform_options: dict[str, Any] | None = None,
+                      extra_artifacts: tuple[Artifact, ...] = (),
+                      sigstore_bundle: bytes | None = None) -> NodeFixture:
+    """Build the log, the release, the bundle and the policy (module docstring).
+    ``extra_artifacts`` are listed in the release; ``sigstore_bundle`` is stapled."""
     if case not in CASES:
         raise ValueError(f"case must be one of {CASES}, got {case!r}")
     root = Path(directory)
@@ -261,7 +266,8 @@ def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
     witnesses = _witness_signers()
     rkey = release_key()
 
-    entry = sign_statement(simulated_release(platform), [rkey]).encode()
+    entry = sign_statement(simulated_release(platform, extra_artifacts=extra_artifacts),
+                           [rkey]).encode()
     other = sign_statement(simulated_release(
         SimulatedPlatform(cpu=cpu, gpus=0, seed=b"another-build"), commit_seed="build-0"),
         [rkey]).encode()
@@ -295,7 +301,8 @@ def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
 
     nonce = nonce if nonce is not None else _seed("nonce")
     node_key = _node_key()
-    bundle = build_bundle(platform, nonce, node_key, entry, proof, simulated=True)
+    bundle = build_bundle(platform, nonce, node_key, entry, proof, simulated=True,
+                          sigstore_bundle=sigstore_bundle)
     policy = policy_toml(log_vkey=vkey, witness_vkeys=[v for _, v in witness_keys], quorum=2,
                          release_key_text=rkey.public.to_text(), gpus=gpus,
                          gpu_driver=platform.gpu_driver, gpu_vbios=platform.gpu_vbios)
