@@ -25,10 +25,9 @@ It answers ``200`` with the index as decimal text once the entry is durable (the
 ``add_entries`` MUST NOT return earlier; concurrent requests are batched into one call), or
 with ``?wait=proof`` a c2sp.org/tlog-proof once the entry is in a published checkpoint.
 Errors are one ``text/plain`` line: 400 malformed, 403 missing or bad credentials, 404
-unknown path, 405 wrong method, 408 body too slow, 413 body over the limit, 414 / 431 request
-target / head over its limit (asgi_serving), 503 when the log
-cannot accept writes (reads keep being served), 504 when a proof wait times out. Never a
-500 with a traceback.
+unknown path, 405 wrong method, 408 body too slow, 413 body over the limit, 414 / 431
+request target / head over its limit (asgi_serving), 503 when the log cannot accept writes
+(reads keep being served), 504 when a proof wait times out. Never a 500 with a traceback.
 """
 
 from __future__ import annotations
