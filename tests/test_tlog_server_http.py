@@ -329,3 +329,112 @@ def test_garbage_request_line_does_not_stop_the_server(setup) -> None:
     reply = client.raw(b"\x00\x01garbage\r\n\r\n")
     assert b"Traceback" not in reply
     assert client.raw_get("/checkpoint")[0] == 200
+
+
+# --- hostile input (issue 16 part 8): never a 5xx, a traceback or unbounded memory ---------
+
+def _status(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.1 ") else 0
+
+
+@pytest.mark.parametrize("method", [b"GET", b"OPTIONS", b"HEAD", b"POST"])
+def test_asterisk_target_is_404(setup, method) -> None:
+    """``GET *`` reached the 404 handler with the wrong signature: 500."""
+    _, client = setup
+    reply = client.raw(method + b" * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                       b"Connection: close\r\n\r\n")
+    assert _status(reply) == 404, reply[:80]
+
+
+def test_long_target_is_414(setup) -> None:
+    """Path and query are capped (MAX_TARGET_BYTES), before any routing or path parsing."""
+    _, client = setup
+    for target in ("/tile/0/" + "x001/" * 2000 + "000", "/checkpoint?" + "a=b&" * 2000,
+                   "/" + "a" * 5000):
+        status, body = client.raw_get(target)
+        assert status == 414, target[:40]
+        assert body.count(b"\n") == 1
+    assert client.raw_get("/checkpoint")[0] == 200
+
+
+def test_index_of_thousands_of_groups_is_404_and_cheap(setup) -> None:
+    """Under the target cap, an index path of more groups than a uint64 tree needs is 404
+    without converting it (was quadratic: big-integer arithmetic per group)."""
+    _, client = setup
+    assert canonical_resource("/tile/0/" + "x001/" * 800 + "000") is None
+    assert canonical_resource("/tile/0/x072/x057/x594/x037/x927/935") is not None
+    status, _ = client.raw_get("/tile/entries/" + "x999/" * 800 + "999")
+    assert status == 404
+
+
+def test_oversized_header_is_431(setup) -> None:
+    _, client = setup
+    reply = client.raw(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000
+                       + b"\r\nConnection: close\r\n\r\n")
+    assert _status(reply) == 431, reply[:80]
+    assert reply.endswith(b"\n") and b"Traceback" not in reply
+
+
+def test_too_many_header_fields_is_431(setup) -> None:
+    _, client = setup
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(100))
+    reply = client.raw(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n" + fields
+                       + b"Connection: close\r\n\r\n")
+    assert _status(reply) == 431, reply[:80]
+
+
+def test_headers_at_the_limits_are_served(setup, submitter) -> None:
+    """The caps do not refuse an ordinary request, nor a body past the head in one read."""
+    _, client = setup
+    headers = {f"X-{i}": "v" * 100 for i in range(40)}
+    assert client.get("/checkpoint", headers=headers).status_code == 200
+    entry = b"e" * 1000
+    r = client.post("/add", data=entry, headers={**signed(submitter, entry), **headers})
+    assert r.status_code == 200
+
+
+def _rss() -> int:
+    for line in open("/proc/self/status", encoding="ascii"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_header_flood_is_cut_off_and_memory_stays_bounded() -> None:
+    """8 connections each sending a 32 MiB header took the server from 48 to 369 MiB: now
+    each is refused (431, or closed) after MAX_HEAD_BYTES and one socket read, so the
+    server's memory (this process: it runs in a thread) stays bounded."""
+    app = create_app(FakeLog(), submitters=Submitters())
+    n, size, chunk = 8, 32 << 20, b"a" * (64 << 10)
+    with serve_in_thread(app, header_timeout=60) as (host, port):
+        before = _rss()
+        socks = [socket.create_connection((host, port), timeout=10) for _ in range(n)]
+        sent = [0] * n
+        refused = [False] * n
+
+        def flood(i: int) -> None:
+            s = socks[i]
+            try:
+                s.sendall(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Flood: ")
+                while sent[i] < size:
+                    s.sendall(chunk)
+                    sent[i] += len(chunk)
+            except OSError:  # the server closed the connection
+                refused[i] = True
+                return
+            try:
+                refused[i] = _status(s.recv(100)) == 431
+            except OSError:
+                refused[i] = True
+
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        grown = _rss() - before
+        for s in socks:
+            s.close()
+    assert all(refused), sent
+    assert max(sent) < size // 2, sent  # cut off early, not after reading it all
+    assert grown < 64 << 20, f"server grew by {grown >> 20} MiB"

@@ -1,12 +1,28 @@
-"""Run an ASGI app (the log server, a witness) with uvicorn: in the foreground for the CLI,
-or in a background thread on 127.0.0.1 and a free port for tests and the demo."""
+"""Run an ASGI app (the log server, a witness, the node agent) with uvicorn: in the
+foreground for the CLI, or in a background thread on 127.0.0.1 and a free port for tests
+and the demo.
+
+Every server made here has the same limits against hostile clients (:func:`make_server`;
+docs/operations.md, "Limits and errors of the HTTP service"):
+
+- a TLS handshake not complete within ``HEADER_TIMEOUT`` seconds is dropped (asyncio's own
+  default is 60 s), and so is a request whose request line and headers are not complete
+  within ``HEADER_TIMEOUT`` (uvicorn has no such timer of its own: slowloris);
+- a request target over ``MAX_TARGET_BYTES`` (path and query) is answered 414, a request
+  head over ``MAX_HEAD_BYTES`` or with more than ``MAX_HEADERS`` header fields 431, and the
+  connection is closed: the parser never holds more than ``MAX_HEAD_BYTES`` plus one socket
+  read (256 KiB) of a connection's head (RFC 9110 §15.5.15, RFC 6585 §5);
+- an idle keep-alive connection is closed after ``KEEP_ALIVE_TIMEOUT``; past
+  ``MAX_CONCURRENCY`` connections requests are answered 503;
+- request bodies have their own size limit and deadline (:func:`read_body`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,24 +30,34 @@ import uvicorn
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-# Limits that protect the server from slow or idle clients: an idle keep-alive connection is
-# closed after KEEP_ALIVE_TIMEOUT, a request whose headers are not complete within
-# HEADER_TIMEOUT is dropped (uvicorn has no such timer of its own: slowloris), and request
-# bodies have their own deadline (read_body). Past MAX_CONCURRENCY connections: 503.
 KEEP_ALIVE_TIMEOUT = 5
 HEADER_TIMEOUT = 10.0
 MAX_CONCURRENCY = 1000
+MAX_TARGET_BYTES = 4096
+"""Request target (path and query): tile paths are under 64 bytes."""
+MAX_HEAD_BYTES = 16384
+"""Request line and header fields together."""
+MAX_HEADERS = 64
+"""Header fields per request."""
+
+_REASONS = {414: b"URI Too Long", 431: b"Request Header Fields Too Large"}
 
 
-def _header_timeout_protocol(seconds: float) -> type[asyncio.Protocol] | str:
-    """uvicorn's httptools protocol with a deadline for the request line and headers."""
+def _limited_protocol(seconds: float) -> type[asyncio.Protocol] | str:
+    """uvicorn's httptools protocol with a deadline for the request line and headers and
+    caps on their size and count (module docstring)."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # pragma: no cover - httptools is a dependency
         return "auto"
 
-    class HeaderTimeoutProtocol(HttpToolsProtocol):
+    class LimitedHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _in_head = True  # between requests or inside a request's head
+        _read_bytes = 0  # bytes received while in the head (memory bound)
+        _head_bytes = 0  # request target and header fields, as parsed (exact)
+        _fields = 0
+        _refusal: tuple[int, str] | None = None
 
         def _arm(self) -> None:
             self._disarm()
@@ -47,43 +73,128 @@ def _header_timeout_protocol(seconds: float) -> type[asyncio.Protocol] | str:
             if not self.transport.is_closing():
                 self.transport.close()
 
+        def _refuse(self, status: int, message: str) -> None:
+            if self._refusal is None:
+                self._refusal = (status, message)
+
+        def _send_refusal(self) -> None:
+            assert self._refusal is not None
+            status, message = self._refusal
+            body = message.encode("ascii") + b"\n"
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                % (status, _REASONS[status], len(body), body))
+            self.transport.close()
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
 
+        def data_received(self, data: bytes) -> None:
+            if self._refusal is not None:
+                return
+            if self._in_head:
+                self._read_bytes += len(data)
+            super().data_received(data)
+            if self._in_head and self._read_bytes > MAX_HEAD_BYTES:
+                self._refuse(431, f"request head over {MAX_HEAD_BYTES} bytes")
+            if self._refusal is not None and not self.transport.is_closing():
+                self._disarm()
+                self._send_refusal()
+
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._head_bytes = self._fields = 0
             self._arm()
+
+        def on_url(self, url: bytes) -> None:
+            self._head_bytes += len(url)
+            if self._head_bytes > MAX_TARGET_BYTES:
+                self._refuse(414, f"request target over {MAX_TARGET_BYTES} bytes")
+            elif self._refusal is None:
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._fields += 1
+            self._head_bytes += len(name) + len(value) + 4
+            if self._fields > MAX_HEADERS:
+                self._refuse(431, f"more than {MAX_HEADERS} header fields")
+            elif self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(431, f"request head over {MAX_HEAD_BYTES} bytes")
+            elif self._refusal is None:
+                super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._disarm()
-            super().on_headers_complete()
+            self._in_head, self._read_bytes = False, 0
+            if self._refusal is None:
+                super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            if self._refusal is None:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            self._in_head, self._read_bytes = True, 0
+            if self._refusal is None:
+                super().on_message_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
 
-    return HeaderTimeoutProtocol
+    return LimitedHttpProtocol
+
+
+def _handshake_deadline_loop(seconds: float) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvicorn's event loop (uvloop when installed, else asyncio's) whose TLS servers drop a
+    handshake not complete within ``seconds``: uvicorn does not pass asyncio's
+    ``ssl_handshake_timeout`` (default 60 s), so a half-open TLS connection, or a silent TCP
+    one, would otherwise be held that long before any HTTP deadline starts."""
+    base: type[asyncio.AbstractEventLoop]
+    try:
+        import uvloop
+
+        base = uvloop.Loop
+    except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
+        base = asyncio.SelectorEventLoop
+
+    class HandshakeDeadlineLoop(base):  # type: ignore[valid-type, misc]
+        async def create_server(self, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("ssl") is not None:
+                kwargs.setdefault("ssl_handshake_timeout", seconds)
+            return await super().create_server(*args, **kwargs)
+
+    return HandshakeDeadlineLoop
 
 
 def make_server(app: Any, host: str, port: int, *, header_timeout: float = HEADER_TIMEOUT,
-                log_level: str = "warning") -> uvicorn.Server:
+                tls: tuple[str, str] | None = None, log_level: str = "warning",
+                graceful_shutdown: float | None = None) -> uvicorn.Server:
+    """A uvicorn server for ``app`` with the limits of the module docstring; ``tls`` is
+    (key file, certificate file) for HTTPS."""
+    keyfile, certfile = tls if tls is not None else (None, None)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             access_log=False, timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
                             limit_concurrency=MAX_CONCURRENCY, server_header=False,
-                            lifespan="on", http=_header_timeout_protocol(header_timeout))
+                            lifespan="on", http=_limited_protocol(header_timeout),
+                            loop=_handshake_deadline_loop(header_timeout),  # type: ignore[arg-type]
+                            ssl_keyfile=keyfile, ssl_certfile=certfile,
+                            timeout_graceful_shutdown=graceful_shutdown)
     return uvicorn.Server(config)
 
 
 @contextmanager
 def serve_in_thread(app: Any, host: str = "127.0.0.1", *,
-                    header_timeout: float = HEADER_TIMEOUT) -> Iterator[tuple[str, int]]:
+                    header_timeout: float = HEADER_TIMEOUT,
+                    tls: tuple[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """Serve ``app`` on ``host`` and a free port in a daemon thread; yields (host, port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = make_server(app, host, port, header_timeout=header_timeout)
+    server = make_server(app, host, port, header_timeout=header_timeout, tls=tls)
     server.config.install_signal_handlers = False  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ never a traceback. ``ATTESTLOG_TRACEBACK=1`` re-raises for debugging.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +40,9 @@ class ErrorHandlingGroup(click.Group):
                 raise
             report_error(err)
             ctx.exit(err.exit_code)
-        except (OSError, ValueError) as err:
-            # Files that cannot be read, and similar; still one line, no traceback.
+        except (OSError, ValueError, sqlite3.Error) as err:
+            # Files or a log database that cannot be read or written (a full disk included),
+            # and similar; still one line, no traceback.
             if os.environ.get("ATTESTLOG_TRACEBACK"):
                 raise
             click.echo(f"error: {type(err).__name__}: {err}", err=True)

@@ -25,9 +25,9 @@ It answers ``200`` with the index as decimal text once the entry is durable (the
 ``add_entries`` MUST NOT return earlier; concurrent requests are batched into one call), or
 with ``?wait=proof`` a c2sp.org/tlog-proof once the entry is in a published checkpoint.
 Errors are one ``text/plain`` line: 400 malformed, 403 missing or bad credentials, 404
-unknown path, 405 wrong method, 408 body too slow, 413 body over the limit, 503 when the log
-cannot accept writes (reads keep being served), 504 when a proof wait times out. Never a
-500 with a traceback.
+unknown path, 405 wrong method, 408 body too slow, 413 body over the limit, 414 / 431
+request target / head over its limit (asgi_serving), 503 when the log cannot accept writes
+(reads keep being served), 504 when a proof wait times out. Never a 500 with a traceback.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from starlette.routing import Route
 from transparency_log import tiles
 from transparency_log.asgi_serving import BodyError, read_body, text_response
 from transparency_log.errors import FormatError, TrustConfigError
+from transparency_log.throttled_log import ThrottledLog, one_line
 
 log = logging.getLogger("transparency_log.server")
 
@@ -72,8 +73,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 # C2SP tlog-tiles: N is a sequence of 3-digit groups, all but the last prefixed with "x";
 # a canonical index has no leading all-zero group. W is 1..255 without leading zeros.
-# ASCII digits only ([0-9], not \d, which also matches other scripts' digits).
-_INDEX = r"(?:x(?!000)[0-9]{3}/(?:x[0-9]{3}/)*)?[0-9]{3}"
+# ASCII digits only ([0-9], not \d, which also matches other scripts' digits). At most
+# tiles.MAX_INDEX_GROUPS groups: no tile index of a log of < 2**64 entries needs more.
+_INDEX = (r"(?:x(?!000)[0-9]{3}/(?:x[0-9]{3}/)"
+          rf"{{0,{tiles.MAX_INDEX_GROUPS - 2}}})?[0-9]{{3}}")
 _WIDTH = r"(?:\.p/(?P<width>[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-5]))?"
 _TILE_RE = re.compile(rf"tile/(?P<level>0|[1-9][0-9]?)/(?P<index>{_INDEX}){_WIDTH}")
 _ENTRIES_RE = re.compile(rf"tile/entries/(?P<index>{_INDEX}){_WIDTH}")
@@ -202,6 +205,7 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
     publisher) for the server's lifetime."""
     lim = limits or Limits()
     batcher = _AddBatcher(served)
+    throttled = ThrottledLog(log)
 
     async def read(request: Request) -> Response:
         raw = request.scope.get("raw_path", b"").split(b"?", 1)[0]
@@ -210,8 +214,8 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
             return text_response(404, "not found")
         try:
             body = await run_in_threadpool(served.read, resource)
-        except Exception:  # storage trouble: say so in one line, keep serving
-            log.exception("read %s failed", resource)
+        except Exception as err:  # storage trouble: say so in one line, keep serving
+            throttled.error("read", f"read {resource} failed: {one_line(err)}")
             return text_response(503, "log storage unavailable")
         if body is None:
             return text_response(404, "not found")
@@ -245,15 +249,15 @@ def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | No
             index = await batcher.add(entry)
         except FormatError as err:
             return text_response(400, str(err))
-        except Exception:
-            log.exception("add failed")
+        except Exception as err:  # disk full, database down: one line, rate-limited
+            throttled.error("add", f"add refused, the log cannot take writes: {one_line(err)}")
             return text_response(503, "log cannot accept entries now; retry later",
                          {"Retry-After": "1"})
         if wait is None:
             return text_response(200, str(index))
         return await _wait_for_proof(served, index, lim)
 
-    async def not_found(request: Request) -> Response:
+    async def not_found(request: Request, exc: Exception) -> Response:
         return text_response(404, "not found")
 
     async def server_error(request: Request, exc: Exception) -> Response:

@@ -36,6 +36,7 @@ from transparency_log.errors import AttestlogError, FormatError
 from transparency_log.log import Log
 from transparency_log.note import NoteSignature, NoteSigner, Verifier, append_signatures
 from transparency_log.storage.base import StorageConflictError
+from transparency_log.throttled_log import ThrottledLog, one_line
 from transparency_log.tlog_proof import TlogProof
 from transparency_log.witness_client import WitnessClient
 from transparency_log.witness_policy import WitnessPolicy, check_quorum
@@ -63,6 +64,7 @@ class LogService:
                                         thread_name_prefix="witness") if self.witnesses else None
         self.last_error: str | None = None
         self._cache = _ByteLRU(cache_bytes)
+        self._throttled = ThrottledLog(log)
 
     # -- ServedLog ---------------------------------------------------------------------------
     def add_entries(self, entries: Sequence[bytes]) -> list[int]:
@@ -167,8 +169,8 @@ class LogService:
             try:
                 self.publish_once()
             except Exception as err:  # keep publishing; the next round may succeed
-                self.last_error = f"{type(err).__name__}: {err}"
-                log.exception("publishing failed")
+                self.last_error = one_line(err)
+                self._throttled.error("publish", f"publishing failed: {self.last_error}")
             if stop.wait(interval):
                 return
 

@@ -47,6 +47,15 @@ MAX_ENTRY_SIZE = 0xFFFF
 """An entry bundle stores each length as a uint16, so no entry may exceed 65535 bytes."""
 MAX_TILE_LEVEL = 63
 ENTRIES = "entries"
+MAX_TREE_SIZE = (1 << 64) - 1
+"""A checkpoint's tree size is a uint64 (C2SP tlog-checkpoint), so no tile lies beyond it."""
+MAX_TILE_INDEX = MAX_TREE_SIZE >> TILE_HEIGHT
+"""The largest tile index of any level: an entry bundle or level-0 tile of a full uint64 tree
+(72057594037927935, 17 digits); higher levels have smaller ones."""
+MAX_INDEX_GROUPS = 6
+"""Groups in the spelling of :data:`MAX_TILE_INDEX`. Longer paths are refused before any
+conversion, so parsing stays linear in the path's length (and a bigger index never reaches
+storage, whose integers are 64-bit)."""
 
 Fetch = Callable[[str], bytes]
 """``(path) -> bytes`` relative to the log's prefix. It MUST raise FileNotFoundError for a file
@@ -73,8 +82,12 @@ _GROUP = re.compile(r"[0-9]{3}")
 
 
 def decode_index(text: str) -> int:
-    """Strict inverse of :func:`encode_index`: the canonical spelling only."""
-    parts = text.split("/")
+    """Strict inverse of :func:`encode_index`: the canonical spelling only, at most
+    :data:`MAX_INDEX_GROUPS` groups."""
+    parts = text.split("/", MAX_INDEX_GROUPS)
+    if len(parts) > MAX_INDEX_GROUPS:
+        raise FormatError("tiles.path", "tile index too long", field="N", got=text[:40],
+                          want=f"at most {MAX_INDEX_GROUPS} groups")
     value = 0
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
@@ -125,14 +138,15 @@ class TileId:
         return tile_path(self.level, self.index, self.width)
 
 
-_PATH = re.compile(r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]*))?")
+_PATH = re.compile(r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)"
+                   rf"{{0,{MAX_INDEX_GROUPS - 1}}}[0-9]{{3}})(?:\.p/([1-9][0-9]{{0,2}}))?")
 
 
 def parse_tile_path(path: str) -> TileId:
     """Parse a C2SP tile or entry-bundle path strictly (canonical spellings only)."""
     m = _PATH.fullmatch(path)
     if not m:
-        raise FormatError("tiles.path", "not a C2SP tile path", field="path", got=path,
+        raise FormatError("tiles.path", "not a C2SP tile path", field="path", got=path[:100],
                           want="tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]")
     level: int | str = m[1] if m[1] == ENTRIES else int(m[1])
     if isinstance(level, int) and level > MAX_TILE_LEVEL:
@@ -144,7 +158,11 @@ def parse_tile_path(path: str) -> TileId:
         if width >= TILE_WIDTH:
             raise FormatError("tiles.path", "partial tile width out of range", field="W",
                               got=width, want="1..255")
-    return TileId(level, decode_index(m[2]), width)
+    index = decode_index(m[2])
+    if index > MAX_TILE_INDEX:
+        raise FormatError("tiles.path", "tile index beyond any uint64 tree size", field="N",
+                          got=index, want=f"<= {MAX_TILE_INDEX}")
+    return TileId(level, index, width)
 
 
 # --- which tiles a tree has ------------------------------------------------------------------

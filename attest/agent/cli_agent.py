@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 import uvicorn
+from starlette.applications import Starlette
 
 from attest.agent.config import AgentConfig, load_config
 from attest.agent.node_identity import make_node_identity
@@ -22,6 +23,7 @@ from attest.agent.sigstore_staple import SigstoreStaple
 from attest.collateral.stapler import CollateralStapler, StaplingPlatform
 from attest.platform import LaunchIdentity, Platform, detect_platform
 from attest.release.dsse import entry_digest
+from transparency_log.asgi_serving import HEADER_TIMEOUT, make_server
 from transparency_log.client import LogClient, source_for
 from transparency_log.errors import AttestlogError, PolicyError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
@@ -155,7 +157,13 @@ def _serve(agent: NodeAgent, host: str, port: int, key_path: Path, cert_path: Pa
         click.echo("attest agent: Sigstore bundle " + ("stapled" if found else
                    "NOT FOUND for this release (clients requiring provenance refuse)"),
                    err=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            ssl_keyfile=str(key_path), ssl_certfile=str(cert_path),
-                            server_header=False, lifespan="on", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run()
+    agent_server(app, host, port, key_path, cert_path).run()
+
+
+def agent_server(app: Starlette, host: str, port: int, key_path: Path, cert_path: Path, *,
+                 header_timeout: float = HEADER_TIMEOUT) -> uvicorn.Server:
+    """The agent's HTTPS server, with the log server's limits (nodes face the internet): TLS
+    handshake and request head deadlines, head size caps, connection limit
+    (transparency_log.asgi_serving)."""
+    return make_server(app, host, port, header_timeout=header_timeout,
+                       tls=(str(key_path), str(cert_path)), graceful_shutdown=2)

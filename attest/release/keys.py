@@ -24,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -78,6 +78,10 @@ class ReleasePublicKey:
     def key(self) -> PublicKey:
         try:
             key = serialization.load_der_public_key(self.spki)
+        except UnsupportedAlgorithm as err:  # an algorithm OID cryptography does not know
+            raise TrustConfigError("release.key.algorithm",
+                                   "release keys are Ed25519 or ECDSA P-256", field="spki",
+                                   got=str(err)) from None
         except ValueError as err:
             raise TrustConfigError("release.key.format", f"bad SubjectPublicKeyInfo: {err}",
                                    field="spki") from None
@@ -159,6 +163,10 @@ class ReleaseSigningKey:
     def from_pem(cls, pem: bytes) -> ReleaseSigningKey:
         try:
             key = serialization.load_pem_private_key(pem, password=None)
+        except UnsupportedAlgorithm as err:
+            raise TrustConfigError("release.key.algorithm",
+                                   "release keys are Ed25519 or ECDSA P-256",
+                                   got=str(err)) from None
         except (ValueError, TypeError) as err:
             raise TrustConfigError("release.key.format", f"bad private key PEM: {err}") from None
         if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):

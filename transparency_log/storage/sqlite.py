@@ -69,12 +69,21 @@ class _Pending:
     done: bool = field(default=False)
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    opened.append(conn)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so: after SQLITE_FULL
+    or an I/O error it may have (https://sqlite.org/lang_transaction.html, "Response To
+    Errors Within A Transaction"), and a second ROLLBACK would hide the real error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _in_chunks(conn: sqlite3.Connection, sql: str, values: Sequence[object]) -> list[tuple]:
@@ -110,13 +119,27 @@ class SqliteStorage:
     def __init__(self, path: str | os.PathLike[str], *, max_batch: int = 100_000) -> None:
         self.path = os.fspath(path)
         self.max_batch = max_batch
-        self._write = _connect(self.path)
-        self._read = _connect(self.path)
+        opened: list[sqlite3.Connection] = []
+        try:
+            self._write = _connect(self.path, opened)
+            self._read = _connect(self.path, opened)
+            version = self._read.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as err:
+            for conn in opened:
+                conn.close()
+            if getattr(err, "sqlite_errorname", "") != "SQLITE_NOTADB":
+                raise  # disk full, I/O error: the caller's one-line report
+            raise FormatError("storage.sqlite", "not a SQLite database", field="db",
+                              got=self.path) from None
         self._write_lock = threading.Lock()  # one transaction at a time on _write
         self._read_lock = threading.Lock()
         self._queue_lock = threading.Condition()
         self._queue: list[_Pending] = []
         self._leader = False
+        if version != SCHEMA_VERSION:  # a database at the current schema is opened read-only
+            self._create_schema()  # until written to: reads go on when the disk is full
+
+    def _create_schema(self) -> None:
         with self._write_lock:
             self._write.execute("BEGIN IMMEDIATE")
             try:
@@ -130,7 +153,7 @@ class SqliteStorage:
                 self._write.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._write.execute("COMMIT")
             except BaseException:
-                self._write.execute("ROLLBACK")
+                _rollback(self._write)
                 raise
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -144,7 +167,7 @@ class SqliteStorage:
             try:
                 work(self._write)
             except BaseException:
-                self._write.execute("ROLLBACK")
+                _rollback(self._write)
                 raise
             self._write.execute("COMMIT")
 
