@@ -1,5 +1,10 @@
 """Run an ASGI app (the log server, a witness) with uvicorn: in the foreground for the CLI,
-or in a background thread on 127.0.0.1 and a free port for tests and the demo."""
+or in a background thread on 127.0.0.1 and a free port for tests and the demo.
+
+A CLI service binds its listening socket first (:func:`bind_listener`), before it takes its
+locks or writes anything, and hands the socket to uvicorn: a second process on a taken
+address stops there, having written nothing (uvicorn alone binds only after the app's
+startup has run)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from typing import Any
 import uvicorn
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+
+from transparency_log.errors import StartupError
 
 # Limits that protect the server from slow or idle clients: an idle keep-alive connection is
 # closed after KEEP_ALIVE_TIMEOUT, a request whose headers are not complete within
@@ -73,6 +80,22 @@ def make_server(app: Any, host: str, port: int, *, header_timeout: float = HEADE
                             limit_concurrency=MAX_CONCURRENCY, server_header=False,
                             lifespan="on", http=_header_timeout_protocol(header_timeout))
     return uvicorn.Server(config)
+
+
+def bind_listener(host: str, port: int, *, check: str) -> socket.socket:
+    """A socket bound and listening on ``host:port``; StartupError ``check`` (one line, exit
+    7) when the address is taken or cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        raise StartupError(check, f"cannot listen: {err.strerror or err}; nothing was "
+                           "written", field="listen", got=f"{host}:{port}") from None
+    return sock
 
 
 @contextmanager
