@@ -186,6 +186,7 @@ def _agent_config(path: Path, tiles: Path, vkey: str, port: int, state: Path) ->
     return path
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_second_agent_writes_nothing(tmp_path: Path) -> None:
     f = make_node_fixture(tmp_path / "world", gpus=1)
     state = tmp_path / "state"
