@@ -40,6 +40,7 @@ __all__ = [
     "test_reopen_keeps_everything",
     "test_store_implements_protocol",
     "test_tiles_grow_by_replacement",
+    "test_writer_lock_is_exclusive",
 ]
 
 Factory = Callable[[], LogStorage]
@@ -203,3 +204,19 @@ def test_reopen_keeps_everything(storage_factory: Factory) -> None:
         assert s.append([entry(5), entry(300)]) == [5, 300]
     finally:
         s.close()
+
+
+def test_writer_lock_is_exclusive(storage_factory: Factory) -> None:
+    """One holder of the writer lock per log (as two `tlog serve` processes would open it);
+    taking it writes nothing; closing the holder frees it."""
+    first, second = storage_factory(), storage_factory()
+    try:
+        assert not first.holds_writer_lock()
+        assert first.try_writer_lock() and first.holds_writer_lock()
+        assert first.try_writer_lock()  # again: still ours
+        assert not second.try_writer_lock() and not second.holds_writer_lock()
+        assert second.latest_checkpoint() is None and second.sequenced_size() == 0
+        first.close()
+        assert second.try_writer_lock() and second.holds_writer_lock()
+    finally:
+        second.close()

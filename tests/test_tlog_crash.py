@@ -176,8 +176,9 @@ def test_two_serve_writers_share_one_postgres(tmp_path, postgres_dsn, pg_schema)
                 ORIGIN, "--key", str(key_file)).returncode == 0
     submitters = tmp_path / "submitters.toml"
     submitters.write_text(f'[tokens]\nci = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n')
-    servers = [Server(["--db", postgres_dsn, "--pg-schema", schema], submitters)
-               for _ in range(2)]
+    # One publisher (the writer lock) and one --standby writer that only sequences.
+    servers = [Server(["--db", postgres_dsn, "--pg-schema", schema, *extra], submitters)
+               for extra in ([], ["--standby"])]
     acked: dict[bytes, int] = {}
     lock = threading.Lock()
     try:

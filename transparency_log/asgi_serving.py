@@ -15,6 +15,11 @@ docs/operations.md, "Limits and errors of the HTTP service"):
 - an idle keep-alive connection is closed after ``KEEP_ALIVE_TIMEOUT``; past
   ``MAX_CONCURRENCY`` connections requests are answered 503;
 - request bodies have their own size limit and deadline (:func:`read_body`).
+
+A CLI service binds its listening socket first (:func:`bind_listener`), before it takes its
+locks or writes anything, and hands the socket to uvicorn: a second process on a taken
+address stops there, having written nothing (uvicorn alone binds only after the app's
+startup has run).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Any
 import uvicorn
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+
+from transparency_log.errors import StartupError
 
 KEEP_ALIVE_TIMEOUT = 5
 HEADER_TIMEOUT = 10.0
@@ -183,6 +190,22 @@ def make_server(app: Any, host: str, port: int, *, header_timeout: float = HEADE
                             ssl_keyfile=keyfile, ssl_certfile=certfile,
                             timeout_graceful_shutdown=graceful_shutdown)
     return uvicorn.Server(config)
+
+
+def bind_listener(host: str, port: int, *, check: str) -> socket.socket:
+    """A socket bound and listening on ``host:port``; StartupError ``check`` (one line, exit
+    7) when the address is taken or cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        raise StartupError(check, f"cannot listen: {err.strerror or err}; nothing was "
+                           "written", field="listen", got=f"{host}:{port}") from None
+    return sock
 
 
 @contextmanager

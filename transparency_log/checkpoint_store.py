@@ -11,6 +11,8 @@ On disk, under the store's directory, one folder per log origin
     <sha256(origin)[:32]>/lock              flock(2) target serialising writers
     <sha256(origin)[:32]>/evidence/fork-<old size>-<new size>-<sha256(new note)[:16]>/
         last-seen.checkpoint  presented.checkpoint  consistency-proof  README
+    <sha256(origin)[:32]>/evidence/rollback-<old size>-<new size>-<sha256(new note)[:16]>/
+        last-seen.checkpoint  presented.checkpoint  missing-tile  README
 
 Every file is replaced atomically (temporary file, fsync, rename, fsync of the folder).
 
@@ -31,7 +33,14 @@ signature, witness quorum):
 A proof that does not verify, or equal sizes with different roots, is a fork: both checkpoints
 and the proof are kept as evidence files and a ConsistencyError ``log.consistency`` is raised
 (carrying ``old``, ``new`` and ``proof``; field ``evidence``: the evidence folder), and
-last-seen stays as it was. A malformed proof (wrong number of hashes) is a FormatError: it
+last-seen stays as it was. A **rollback** is handled the same way: the log presents a smaller
+tree ``n < m`` and no longer serves the tiles of the tree ``m`` it showed before (the proof
+fetch raises FileNotFoundError, the tile path), so it cannot show that ``n`` is a prefix of
+what was seen: evidence ``rollback-<m>-<n>-<tag>/`` (both checkpoints; ``missing-tile``, the
+path the log did not serve; README) and ConsistencyError ``log.consistency``. A tile missing
+for a *larger* tree proves nothing either way: FetchError ``log.fetch``.
+
+A malformed proof (wrong number of hashes) is a FormatError: it
 proves nothing about the log either way. When a proof is needed but no ``fetch_proof`` was
 given (offline) the comparison cannot be made: FetchError ``log.consistency`` (the verifier
 turns that into a check that could not run). A fetch failure is the fetcher's FetchError.
@@ -67,7 +76,8 @@ CHECK_CONSISTENCY = "log.consistency"
 FIRST, SAME, ADVANCED, OLDER = "first", "same", "advanced", "older"
 
 ConsistencyFetch = Callable[[int, int], list[bytes]]
-"""``(old_size, new_size) -> proof hashes``: RFC 9162 PROOF(old_size, D[0:new_size])."""
+"""``(old_size, new_size) -> proof hashes``: RFC 9162 PROOF(old_size, D[0:new_size]);
+FileNotFoundError (the path) when the log does not serve a tile the proof needs."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ class CheckpointStore:
         return stored
 
     def evidence(self, origin: str) -> list[Path]:
-        """The evidence folders kept for ``origin`` (one per detected fork)."""
+        """The evidence folders kept for ``origin`` (one per detected fork or rollback)."""
         d = self._dir(origin) / "evidence"
         return sorted(p for p in d.iterdir() if p.is_dir()) if d.exists() else []
 
@@ -217,7 +227,14 @@ class CheckpointStore:
             raise FetchError(CHECK_CONSISTENCY, f"a consistency proof {small.checkpoint.size} "
                              f"-> {large.checkpoint.size} is needed and no log is reachable "
                              "(offline)", field="consistency proof", want="fetchable")
-        proof = list(fetch_proof(small.checkpoint.size, large.checkpoint.size))
+        try:
+            proof = list(fetch_proof(small.checkpoint.size, large.checkpoint.size))
+        except FileNotFoundError as err:
+            path = str(err.args[0]) if err.args else "?"
+            if m > n:
+                self._rollback(d, old, new, path)
+            raise FetchError("log.fetch", "a tile the consistency proof needs is not served",
+                             field=path) from None
         try:
             verify_consistency(small.checkpoint.size, large.checkpoint.size,
                                small.checkpoint.root, large.checkpoint.root, proof)
@@ -228,14 +245,39 @@ class CheckpointStore:
                               field=err.field, got=err.got, want=err.want) from None
         return ADVANCED if m < n else OLDER
 
+    @staticmethod
+    def _keep_views(d: Path, kind: str, old: StoredCheckpoint, new: StoredCheckpoint) -> Path:
+        """The evidence folder of a ``kind`` (fork, rollback) with both checkpoints in it."""
+        m, n = old.checkpoint.size, new.checkpoint.size
+        tag = hashlib.sha256(new.note).hexdigest()[:16]
+        ev = d / "evidence" / f"{kind}-{m}-{n}-{tag}"
+        atomic_write(ev / "last-seen.checkpoint", old.note)
+        atomic_write(ev / "presented.checkpoint", new.note)
+        return ev
+
+    def _rollback(self, d: Path, old: StoredCheckpoint, new: StoredCheckpoint,
+                  missing: str) -> None:
+        """Keep both checkpoints and the tile the log did not serve; raise ConsistencyError."""
+        m, n = old.checkpoint.size, new.checkpoint.size
+        ev = self._keep_views(d, "rollback", old, new)
+        atomic_write(ev / "missing-tile", (missing + "\n").encode())
+        atomic_write(ev / "README", (
+            f"Log {old.checkpoint.origin!r} went back: it presented presented.checkpoint (size "
+            f"{n}) after this client had stored last-seen.checkpoint (size {m}), and it no "
+            f"longer serves {missing}, a tile of the larger tree, so it cannot prove that the "
+            "smaller tree is a prefix of the larger one.\nBoth checkpoints carry valid log "
+            "signatures: together they are evidence that the log rolled back (lost or removed "
+            "entries it had published).\n").encode())
+        raise ConsistencyError(CHECK_CONSISTENCY, f"log rollback: presented checkpoint (size "
+                               f"{n}) is smaller than last seen (size {m}) and the log no "
+                               f"longer serves {missing}", old=old.note, new=new.note,
+                               field="evidence", got=str(ev))
+
     def _fork(self, d: Path, old: StoredCheckpoint, new: StoredCheckpoint, proof: list[bytes],
               why: str) -> None:
         """Keep both checkpoints and the proof, then raise ConsistencyError."""
         m, n = old.checkpoint.size, new.checkpoint.size
-        tag = hashlib.sha256(new.note).hexdigest()[:16]
-        ev = d / "evidence" / f"fork-{m}-{n}-{tag}"
-        atomic_write(ev / "last-seen.checkpoint", old.note)
-        atomic_write(ev / "presented.checkpoint", new.note)
+        ev = self._keep_views(d, "fork", old, new)
         lo, hi = sorted((m, n))
         atomic_write(ev / "consistency-proof", _proof_text(lo, hi, proof))
         atomic_write(ev / "README", (

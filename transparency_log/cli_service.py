@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from transparency_log.asgi_serving import make_server
+from transparency_log.asgi_serving import bind_listener, make_server
 from transparency_log.cli_log import (
     META_ORIGIN,
     load_signer,
@@ -29,11 +30,12 @@ from transparency_log.cli_log import (
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
-from transparency_log.errors import FetchError, TrustConfigError
-from transparency_log.log import Log
+from transparency_log.errors import FetchError, StartupError, TrustConfigError
+from transparency_log.log import Log, require_writer_lock
 from transparency_log.note import Verifier
 from transparency_log.server import Limits, Submitters, create_app
 from transparency_log.service import LogService
+from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.storage.base import LogStorage
 from transparency_log.witness import Witness, WitnessState, create_witness_app
 from transparency_log.witness_client import WitnessClient
@@ -120,19 +122,45 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
 @click.option("--refresh", type=float, default=60.0, show_default=True,
               help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
 @click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+@click.option("--standby", is_flag=True,
+              help="Start although another `tlog serve` holds the log's writer lock (several "
+                   "writers on one PostgreSQL log): sequence entries and serve reads, and "
+                   "publish only after taking the lock when the publisher stops.")
 def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
               witness_policy: str | None, interval: float, refresh: float,
-              max_entry_bytes: int) -> None:
-    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."""
+              max_entry_bytes: int, standby: bool) -> None:
+    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints.
+
+    Binds --listen and takes the log's writer lock before it writes anything: a second
+    server on a taken address, or on a log whose lock is held (without --standby), stops
+    with one line and exit 7, having written nothing."""
     host, port = parse_listen(listen)
     limits = Limits(max_entry_bytes=max_entry_bytes)
     subs = load_submitters(submitters)
     policy = load_policy(witness_policy)
-    storage = open_storage(db, pg_schema)
-    origin = storage.get_meta(META_ORIGIN)
-    if origin is None:
-        raise TrustConfigError("log.config", "not an initialised log (run `tlog init`)",
-                               field="db", got=db)
+    sock = bind_listener(host, port, check="serve.listen")
+    storage: LogStorage | None = None
+    try:
+        storage = open_storage(db, pg_schema)
+        origin = storage.get_meta(META_ORIGIN)
+        if origin is None:
+            raise TrustConfigError("log.config", "not an initialised log (run `tlog init`)",
+                                   field="db", got=db)
+        if not standby:
+            require_writer_lock(storage)
+        elif not storage.try_writer_lock():
+            click.echo("tlog serve: standby: another process publishes this log's "
+                       "checkpoints", err=True)
+        _serve_log(storage, origin, sock, subs, policy, limits, interval, refresh)
+    finally:
+        sock.close()
+        if storage is not None:
+            storage.close()
+
+
+def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Submitters,
+               policy: WitnessPolicy | None, limits: Limits, interval: float,
+               refresh: float) -> None:
     the_log = Log(storage, origin)
     signer = log_signer(the_log)
     service = LogService(the_log, signer, signer.verifier_key(),
@@ -159,9 +187,9 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
 
     logging.basicConfig(level=logging.WARNING)
     app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan)
+    host, port = sock.getsockname()[:2]
     click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
-    make_server(app, host, port).run()
-    storage.close()
+    make_server(app, host, port).run(sockets=[sock])
 
 
 @click.command("init-postgres")
@@ -226,11 +254,24 @@ def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen
     for vkey in log_vkeys:
         v = Verifier(vkey)
         logs.setdefault(v.name, []).append(v)
-    witness = Witness(WitnessState(db), logs,
-                      cosign=lambda text, ts: cosign(text, signer, ts),
-                      now=lambda: int(time.time()))
-    click.echo(f"tlog witness: {signer.name} on http://{host}:{port}", err=True)
-    make_server(create_witness_app(witness), host, port).run()
+    with bind_listener(host, port, check="witness.listen") as sock:
+        # An existing state is locked before it is opened; a new one once it is created.
+        held = _hold_witness_state(db) if Path(db).exists() else None
+        state = WitnessState(db)
+        held = held or _hold_witness_state(db)
+        witness = Witness(state, logs, cosign=lambda text, ts: cosign(text, signer, ts),
+                          now=lambda: int(time.time()))
+        click.echo(f"tlog witness: {signer.name} on http://{host}:{port}", err=True)
+        make_server(create_witness_app(witness), host, port).run(sockets=[sock])
+        held.release()
+
+
+def _hold_witness_state(db: str) -> HeldLock:
+    held = try_hold(db)
+    if held is None:
+        raise StartupError("witness.state_lock", "another witness process holds this state; "
+                           "nothing was written", field="db", got=db)
+    return held
 
 
 def default_state_dir() -> Path:

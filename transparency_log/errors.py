@@ -11,6 +11,7 @@ required (``want``). Bytes are shown as hex.
 | PolicyError        | authentic but not acceptable (a list of failures) | 5        |
 | TrustConfigError   | bad roots, keys or policy file                   | 4        |
 | FetchError         | collateral or log unreachable (never "invalid")  | 3        |
+| StartupError       | a service cannot start: port taken, lock held    | 7        |
 
 The hierarchy lives in ``transparency_log`` because that is the lowest layer: ``attest`` and
 ``verifier`` import it from here (DESIGN.md import direction).
@@ -31,6 +32,7 @@ __all__ = [
     "PolicyFailure",
     "ProofError",
     "SignatureError",
+    "StartupError",
     "TrustConfigError",
     "VerificationError",
     "show",
@@ -224,3 +226,11 @@ class FetchError(AttestlogError):
 
     exit_code = 3
     kind = "fetch"
+
+
+class StartupError(AttestlogError):
+    """A service cannot start, and wrote nothing: its listening address is taken, or another
+    process holds the lock on its state (the log's writer lock, the agent's state folder)."""
+
+    exit_code = 7
+    kind = "startup"

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from transparency_log import merkle, tiles
 from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.errors import FormatError
+from transparency_log.errors import FormatError, StartupError
 from transparency_log.note import NoteSigner
 from transparency_log.storage.base import LogStorage, StorageConflictError, TreeState
 from transparency_log.tlog_proof import TlogProof
@@ -127,6 +127,16 @@ def recompute_tree(bundles: Iterable[bytes]) -> TreeState:
     return TreeState(tree.size, tree.root(), tuple(tree.hashes))
 
 
+CHECK_WRITER_LOCK = "log.writer_lock"
+
+
+def require_writer_lock(storage: LogStorage) -> None:
+    """Take the log's writer lock or raise StartupError ``log.writer_lock``."""
+    if not storage.try_writer_lock():
+        raise StartupError(CHECK_WRITER_LOCK, "another process holds this log's writer lock "
+                           "(a running `tlog serve`?); nothing was written", field="db")
+
+
 class Log:
     """A transparency log on a store. Not tied to a clock, a network, or key files."""
 
@@ -169,8 +179,11 @@ class Log:
         """Integrate, sign the tree head as a C2SP checkpoint and store it; returns the note.
 
         ``now`` is the caller's clock: it is recorded as the ``checkpoint_time`` meta value
-        (ISO 8601), which tells an operator how fresh the published checkpoint is.
+        (ISO 8601), which tells an operator how fresh the published checkpoint is. Only the
+        holder of the log's writer lock publishes: StartupError ``log.writer_lock`` (nothing
+        written) while another process, e.g. a running ``tlog serve``, holds it.
         """
+        require_writer_lock(self.storage)
         state = self.integrate()
         note = sign_checkpoint(Checkpoint(self.origin, state.size, state.root), signer)
         self.storage.write_checkpoint(state.size, note)

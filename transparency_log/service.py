@@ -12,6 +12,11 @@
    for development). Only a checkpoint that meets the quorum is stored as *the* published
    checkpoint, which ``GET /checkpoint`` serves and ``?wait=proof`` proofs are built on.
 
+Only the process that holds the log's **writer lock** (``LogStorage.try_writer_lock``:
+``flock`` on the SQLite file, an advisory lock on PostgreSQL) publishes: a service that
+does not hold it signs and stores nothing, and tries to take the lock again at the next
+interval (a standby takes over when the publisher stops).
+
 A checkpoint that does not reach the quorum is not published: the previous one stays, the
 failure is logged, and the next interval tries again. Sequencing (``POST /add``) does not
 depend on publishing: entries keep being accepted and acknowledged while witnesses are down.
@@ -118,6 +123,8 @@ class LogService:
         once ``refresh_after`` seconds have passed, so an idle log's checkpoint stays fresh
         for clients that bound the checkpoint age."""
         with self._publish_lock:
+            if not self.holds_writer_lock():
+                return False
             state = self.log.integrate()
             now = self.now()
             fresh = (self._last_published is not None
@@ -142,6 +149,17 @@ class LogService:
             self._last_published = now
             self.last_error = None
             return True
+
+    def holds_writer_lock(self) -> bool:
+        """Whether this service may publish: it holds the log's writer lock, or just took it
+        (logged: a standby taking over, or a lost lock taken back)."""
+        storage = self.log.storage
+        if storage.holds_writer_lock():
+            return True
+        if storage.try_writer_lock():
+            log.warning("took the log's writer lock: this process now publishes checkpoints")
+            return True
+        return False
 
     def _gather(self, note: bytes, size: int) -> list[NoteSignature]:
         if not self.witnesses:

@@ -5,6 +5,11 @@ Every file is replaced atomically: write a temporary file in the same directory,
 old or the new content, never a torn file (POSIX ``rename(2)``). Writers of one directory are
 serialised with an exclusive ``flock(2)`` on a ``lock`` file in it, so a read-compare-write
 sequence is a compare-and-swap.
+
+A long-running service holds its state for its whole life with :func:`try_hold`: a
+non-blocking exclusive ``flock(2)`` on the state itself (a database file, a folder), taken
+before anything is written, so a second process on the same state refuses to start instead of
+writing over the first one's. The kernel drops the lock when the process dies.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write", "locked", "origin_dir"]
+__all__ = ["HeldLock", "atomic_write", "locked", "origin_dir", "try_hold"]
 
 
 def origin_dir(root: Path, origin: str) -> Path:
@@ -66,3 +71,37 @@ def locked(directory: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+class HeldLock:
+    """An exclusive ``flock(2)`` held until :meth:`release` (or the process ends)."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+def try_hold(path: Path | str) -> HeldLock | None:
+    """Take an exclusive, non-blocking lock on an existing file or folder for as long as the
+    returned :class:`HeldLock` lives; None when another holder has it. The path is opened
+    read-only: nothing is written. (SQLite's own locks are POSIX ``fcntl`` locks, which
+    ``flock`` locks do not interfere with on Linux.)"""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return HeldLock(fd, Path(path))

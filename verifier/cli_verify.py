@@ -80,16 +80,18 @@ def _state(policy: Policy, state: str | None, log_url: str | None,
 
     root = Path(state)
     mirror = RevocationMirror(root / "revocations", policy.log.origin, policy.release)
-    out: dict[str, Any] = {"checkpoint_store": CheckpointStore(root / "checkpoints"),
-                           "revocations": mirror}
+    store = CheckpointStore(root / "checkpoints")
+    out: dict[str, Any] = {"checkpoint_store": store, "revocations": mirror}
     if log_url is None or (offline and log_url.startswith(("http://", "https://"))):
         return out
     client = LogClient(source_for(log_url), policy.log.verifier, origin=policy.log.origin,
-                       policy=policy.log.witness_policy)
-    current = client.checkpoint()
+                       policy=policy.log.witness_policy, store=store)
+    # The log's checkpoint moves last-seen forward (log.consistency: a fork or a rollback
+    # stops here, evidence kept) before the mirror trusts it.
+    _, current = client.update()
     size = current.checkpoint.size
     mirror.sync(current.checkpoint, lambda a, b: [e for _, e in client.entries(a, b, size)])
-    out["fetch_consistency"] = lambda old, new: client.reader(new).consistency_proof(old)
+    out["fetch_consistency"] = client.fetch_consistency
     return out
 
 

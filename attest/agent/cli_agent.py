@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -23,11 +24,12 @@ from attest.agent.sigstore_staple import SigstoreStaple
 from attest.collateral.stapler import CollateralStapler, StaplingPlatform
 from attest.platform import LaunchIdentity, Platform, detect_platform
 from attest.release.dsse import entry_digest
-from transparency_log.asgi_serving import HEADER_TIMEOUT, make_server
+from transparency_log.asgi_serving import HEADER_TIMEOUT, bind_listener, make_server
 from transparency_log.client import LogClient, source_for
-from transparency_log.errors import AttestlogError, PolicyError
+from transparency_log.errors import AttestlogError, PolicyError, StartupError, TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from transparency_log.note import Verifier
+from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.tlog_proof import TlogProof
 
 BANNER = ("*** SIMULATED HARDWARE: attest agent --simulate makes evidence signed by test keys "
@@ -54,8 +56,6 @@ def _platform(cfg: AgentConfig, simulate: bool) -> Platform:
                                          seed=s.seed.encode(), now=datetime.now(UTC),
                                          bare=s.collateral == "services")
         except ValueError as err:
-            from transparency_log.errors import TrustConfigError
-
             raise TrustConfigError("agent.config", str(err), field="simulate") from None
         if s.collateral == "simulator":
             return platform
@@ -110,6 +110,36 @@ def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
     if not port_text.isdigit():
         raise click.BadParameter(f"listen must be HOST:PORT, got {cfg.listen!r}")
     try:
+        # Bind and lock before anything is written: a second agent on a taken port or on
+        # the same state folder stops here and leaves the running agent's files alone.
+        sock = bind_listener(host or "127.0.0.1", int(port_text), check="agent.listen")
+    except AttestlogError as err:
+        _refuse(err)
+        return
+    with sock:
+        held = _hold_state(cfg.state_dir)
+        _boot_and_serve(cfg, simulate, release_entry if unsafe_unlogged else None, sock)
+        held.release()
+
+
+def _hold_state(state_dir: Path) -> HeldLock:
+    """The agent's lock on its state folder (flock), held while it runs."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        held = try_hold(state_dir)
+    except OSError as err:
+        raise TrustConfigError("agent.config", f"cannot use the state folder: {err}",
+                               field="state_dir", got=str(state_dir)) from None
+    if held is None:
+        _refuse(StartupError("agent.state_lock", "another agent holds this state folder; "
+                             "nothing was written", field="state_dir", got=str(state_dir)))
+    assert held is not None
+    return held
+
+
+def _boot_and_serve(cfg: AgentConfig, simulate: bool, unlogged_entry: str | None,
+                    sock: socket.socket) -> None:
+    try:
         sigstore = (SigstoreStaple.load(cfg.sigstore_bundles)
                     if cfg.sigstore_bundles is not None else None)
         platform = _platform(cfg, simulate)
@@ -122,7 +152,7 @@ def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
 
         agent = boot_agent(platform, identity, make_tracker, settings=cfg.agent,
                            wall=time.time, monotonic=time.monotonic,
-                           unsafe_unlogged=_unlogged(release_entry) if unsafe_unlogged
+                           unsafe_unlogged=_unlogged(unlogged_entry) if unlogged_entry
                            else None, sigstore=sigstore)
     except AttestlogError as err:
         _refuse(err)
@@ -130,10 +160,10 @@ def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
     key_path, cert_path = identity.write(cfg.state_dir)
     if agent.trust_json is not None:
         (cfg.state_dir / "simulated-trust.json").write_bytes(agent.trust_json)
-    _serve(agent, host or "127.0.0.1", int(port_text), key_path, cert_path)
+    _serve(agent, sock, key_path, cert_path)
 
 
-def _serve(agent: NodeAgent, host: str, port: int, key_path: Path, cert_path: Path) -> None:
+def _serve(agent: NodeAgent, sock: socket.socket, key_path: Path, cert_path: Path) -> None:
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
         stop = threading.Event()
@@ -149,6 +179,7 @@ def _serve(agent: NodeAgent, host: str, port: int, key_path: Path, cert_path: Pa
     app.router.lifespan_context = lifespan
     logging.basicConfig(level=logging.WARNING, format="attest agent: %(message)s")
     own = agent.own
+    host, port = sock.getsockname()[:2]
     click.echo(f"attest agent: {agent.platform.describe()}; release sha256:{own.digest.hex()} "
                f"(log index {own.index}, checkpoint size {own.checkpoint_size}); serving "
                f"https://{host}:{port}{BUNDLE_PATH}", err=True)
@@ -157,7 +188,7 @@ def _serve(agent: NodeAgent, host: str, port: int, key_path: Path, cert_path: Pa
         click.echo("attest agent: Sigstore bundle " + ("stapled" if found else
                    "NOT FOUND for this release (clients requiring provenance refuse)"),
                    err=True)
-    agent_server(app, host, port, key_path, cert_path).run()
+    agent_server(app, host, port, key_path, cert_path).run(sockets=[sock])
 
 
 def agent_server(app: Starlette, host: str, port: int, key_path: Path, cert_path: Path, *,

@@ -29,6 +29,12 @@ Contract (RFC 2119 words, in the manner of Tessera's ``AddFn``):
 - Reads never see uncommitted data. ``read_entries``/``read_leaf_hashes`` of a range beyond
   ``sequenced_size()`` raise ValueError.
 - No method may need memory proportional to the log size.
+- ``try_writer_lock`` takes the log's **writer lock** without waiting and holds it until
+  ``close`` (or the process dies); it MUST return False while any other process or storage
+  object holds it, and MUST NOT write anything to the log. Only the holder publishes
+  checkpoints, so a second ``tlog serve`` on the same log cannot publish over the first
+  one's (SQLite: ``flock(2)`` on the database file; PostgreSQL: a session advisory lock).
+  ``holds_writer_lock`` says whether it is still held (a lost database session loses it).
 
 To add a backend: implement this Protocol and run tests/storage_conformance.py against it
 with a ``storage_factory`` fixture (see tests/test_storage_sqlite.py: a few lines).
@@ -140,6 +146,15 @@ class LogStorage(Protocol):
 
     def write_checkpoint(self, size: int, note: bytes) -> None:
         """Store a newer signed checkpoint (never one for a smaller size)."""
+        ...
+
+    # -- the writer lock ---------------------------------------------------------------------
+    def try_writer_lock(self) -> bool:
+        """Take the log's writer lock if it is free; returns whether this store holds it."""
+        ...
+
+    def holds_writer_lock(self) -> bool:
+        """Whether the writer lock taken by :meth:`try_writer_lock` is still held."""
         ...
 
     # -- configuration -----------------------------------------------------------------------

@@ -25,6 +25,10 @@ checkpoint only moves forward (``ON CONFLICT ... WHERE`` the stored size is not 
 
 Several logs can share a database: each lives in its own schema (``schema=``, default
 ``tlog``), created on first use under an advisory lock.
+
+The writer lock (only its holder publishes checkpoints) is a session-level advisory lock
+(``pg_try_advisory_lock``) on a connection of its own, keyed by the schema: PostgreSQL drops
+it when that session ends, so a crashed publisher's lock is freed for the next one.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class PostgresStorage:
                                            name=f"pg-sequencer-{schema}")
         self._sequencer.start()
         self._closed = False
+        self._lock_conn: psycopg.Connection | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
@@ -136,6 +141,35 @@ class PostgresStorage:
         with self._admin_lock, self._read_lock:
             self._admin.close()
             self._read.close()
+        if self._lock_conn is not None:
+            self._lock_conn.close()  # ends the session: the advisory lock is released
+
+    # -- the writer lock: a session advisory lock --------------------------------------------
+    def try_writer_lock(self) -> bool:
+        if self.holds_writer_lock():
+            return True
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+        conn = self._connect()
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                           ("attestlog-writer:" + self.schema,)).fetchone()
+        if not (row and row[0]):
+            conn.close()
+            self._lock_conn = None
+            return False
+        self._lock_conn = conn
+        return True
+
+    def holds_writer_lock(self) -> bool:
+        conn = self._lock_conn
+        if conn is None or conn.closed:
+            return False
+        try:
+            row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                               "AND pid = pg_backend_pid() AND granted").fetchone()
+        except psycopg.Error:
+            return False
+        return bool(row and row[0])
 
     # -- sequencing --------------------------------------------------------------------------
     def append(self, entries: Sequence[bytes]) -> list[int]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from transparency_log import merkle
 from transparency_log.errors import FormatError
+from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.storage.base import StorageConflictError, TreeState, validate_entries
 
 SCHEMA_VERSION = 1
@@ -136,6 +137,7 @@ class SqliteStorage:
         self._queue_lock = threading.Condition()
         self._queue: list[_Pending] = []
         self._leader = False
+        self._writer_lock: HeldLock | None = None
         if version != SCHEMA_VERSION:  # a database at the current schema is opened read-only
             self._create_schema()  # until written to: reads go on when the disk is full
 
@@ -175,6 +177,17 @@ class SqliteStorage:
         with self._write_lock, self._read_lock:
             self._write.close()
             self._read.close()
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+
+    # -- the writer lock: flock(2) on the database file --------------------------------------
+    def try_writer_lock(self) -> bool:
+        if self._writer_lock is None:
+            self._writer_lock = try_hold(self.path)
+        return self._writer_lock is not None
+
+    def holds_writer_lock(self) -> bool:
+        return self._writer_lock is not None and self._writer_lock.held
 
     # -- sequencing --------------------------------------------------------------------------
     def append(self, entries: Sequence[bytes]) -> list[int]:
