@@ -243,5 +243,5 @@ def _one_fetch_error(errors: list[FetchError]) -> FetchError:
     """The refusal when unavailable RIMs are the only problem: all of them in one error."""
     if len(errors) == 1:
         return errors[0]
-    return FetchError("gpu.rim.fetch", "; ".join(str(e) for e in errors),
+    return FetchError("gpu.rim.fetch", "; ".join(dict.fromkeys(e.message for e in errors)),
                       field=", ".join(e.field or "RIM" for e in errors))
