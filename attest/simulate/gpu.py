@@ -24,10 +24,13 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from attest.formats.nvidia_opaque import (
+    LATEST_OPAQUE_DATA_VERSION,
+    FeatureFlag,
     OpaqueData,
     OpaqueField,
     OpaqueType,
     encode_string,
+    encode_uint,
     encode_vbios_version,
 )
 from attest.formats.nvidia_rim import Rim, RimMeasurement, rim_to_xml
@@ -157,7 +160,11 @@ class SimulatedGpu:
     chip_sku: str = "882"
     nvdec0_status: int = 0x55
     protected_pcie_status: int = 0x55
-    feature_flag: int | None = None
+    # As current firmware (H100, driver 590): OPAQUE_DATA_VERSION and FEATURE_FLAG, 2 bytes
+    # each; CHIP_INFO only where a chip sends it (Blackwell and later). None leaves one out.
+    opaque_data_version: int | None = LATEST_OPAQUE_DATA_VERSION
+    feature_flag: int | None = FeatureFlag.SPT
+    chip_info: str | None = None
     measurements: list[bytes] = field(default_factory=list)
     pki: Pki | None = None
 
@@ -188,8 +195,13 @@ class SimulatedGpu:
             OpaqueField(OpaqueType.FWID, self.fwid),
             OpaqueField(OpaqueType.PROTECTED_PCIE_STATUS, bytes([self.protected_pcie_status])),
         ]
+        if self.opaque_data_version is not None:
+            fields.append(OpaqueField(OpaqueType.OPAQUE_DATA_VERSION,
+                                      encode_uint(self.opaque_data_version)))
+        if self.chip_info is not None:
+            fields.append(OpaqueField(OpaqueType.CHIP_INFO, encode_string(self.chip_info)))
         if self.feature_flag is not None:
-            fields.append(OpaqueField(OpaqueType.FEATURE_FLAG, bytes([self.feature_flag])))
+            fields.append(OpaqueField(OpaqueType.FEATURE_FLAG, encode_uint(self.feature_flag)))
         return OpaqueData(tuple(fields))
 
     def report(self, nonce: bytes, *, key: ec.EllipticCurvePrivateKey | None = None,

@@ -17,6 +17,7 @@ import click
 
 from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from attest.collect.cli_gpu import parse_nonce_hex
+from attest.formats.nvidia_opaque import parse_opaque
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import AttestlogError, TrustConfigError
@@ -149,13 +150,12 @@ def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Tr
         opaque = r.opaque.summary()
         info.update(blocks=len(r.report.response.blocks), trailing=len(r.report.trailing),
                     nonce=r.report.request.nonce.hex())
-    else:
+    else:  # refused: show what still parses (the report, then its opaque data on its own)
         try:
             parsed = parse_report(report_bytes)
-            from attest.formats.nvidia_opaque import parse_opaque
-            opaque = parse_opaque(parsed.response.opaque_data).summary()
             info.update(blocks=len(parsed.response.blocks), trailing=len(parsed.trailing),
                         nonce=parsed.request.nonce.hex())
+            opaque = parse_opaque(parsed.response.opaque_data).summary()
         except AttestlogError:
             pass
     mismatches = [] if result is None else [

@@ -11,6 +11,12 @@ Order (each step recorded in the transcript under its check id):
 Authenticity failures (steps 1, 2, and a RIM's own signature/chain) raise at once. Reference
 value mismatches go to the caller's FailureCollector, so they are reported together with the
 policy failures (``GpuPolicy.check``) as one PolicyError.
+
+A RIM that cannot be had (not given, not stapled, not cached, offline or the service failing:
+``gpu.rim.fetch``) does not hide the other one: the available RIM is still verified and
+compared. If that comparison finds a problem too, every unavailable RIM joins the collector as
+a ``gpu.rim.fetch`` failure, so one PolicyError names them all; if nothing else is wrong, the
+refusal is the FetchError (exit 3: unreachable, not invalid), naming every unavailable RIM.
 """
 
 from __future__ import annotations
@@ -124,7 +130,7 @@ def verify_gpu_evidence(
     except AttestlogError as err:
         transcript.failed(err.check, str(err))
         raise
-    transcript.passed(report.steps[0], name,
+    transcript.passed(report.steps[0], _describe(name, report),
                       report_sha256=hashlib.sha256(report_bytes).hexdigest(),
                       chain_sha256=hashlib.sha256(chain_pem).hexdigest())
     for step in report.steps[1:]:
@@ -154,7 +160,7 @@ def verify_gpu_evidence(
     if policy.unsafe_waive_rim_checks:
         transcript.waived("gpu.rim", "unsafe_waive_rim_checks = true")
     else:
-        docs = _rim_documents(report, rims, rim_source, transcript)
+        docs, unavailable = _rim_documents(report, rims, rim_source, transcript)
         try:
             if "driver" in docs:
                 driver = verify_rim(docs["driver"], kind="driver", roots=trust.rim_roots, at=at,
@@ -165,7 +171,8 @@ def verify_gpu_evidence(
         except AttestlogError as err:
             transcript.failed(err.check, str(err))
             raise
-        transcript.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic")
+        if docs:
+            transcript.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic")
         before = len(collector.failures)
         mismatches = check_rims(driver_version=report.driver_version,
                                 vbios_version=report.vbios_version,
@@ -177,20 +184,41 @@ def verify_gpu_evidence(
             transcript.failed(failure.check, str(failure).split(": ", 1)[1])
         if new:
             rim_state = RIMS_MISMATCH
+            for err in unavailable:
+                collector.fail(err.check, err.field or "RIM", "unavailable",
+                               "a signed RIM (given, stapled, cached or fetched)", err.message)
+        elif unavailable:
+            raise _one_fetch_error(unavailable)
         elif driver is not None and vbios is not None:
             rim_state = RIMS_MATCH
             transcript.passed("gpu.rim.measurements",
                               f"{len(driver.rim.active()) + len(vbios.rim.active())} active "
                               "indexes match")
+    o = report.opaque
     facts = GpuFacts(name=name, driver_version=report.driver_version,
-                     vbios_version=report.vbios_version, chip_sku=report.opaque.chip_sku,
-                     ocsp=ocsp_state, rims=rim_state, cc_mode=cc_mode)
+                     vbios_version=report.vbios_version, chip_sku=o.chip_sku,
+                     ocsp=ocsp_state, rims=rim_state, cc_mode=cc_mode, chip_info=o.chip_info,
+                     feature_mode=o.feature_mode, opaque_data_version=o.opaque_data_version)
     return GpuEvidenceResult(report, facts, ocsp, driver, vbios, tuple(mismatches))
 
 
-def _rim_documents(report: VerifiedGpuReport, given: Sequence[bytes],
-                   source: RimSource | None, transcript: Transcript) -> dict[str, bytes]:
+def _describe(name: str, report: VerifiedGpuReport) -> str:
+    """The format step's detail: the GPU, its versions and the opaque mode fields."""
+    o = report.opaque
+    parts = [f"driver {report.driver_version}", f"VBIOS {report.vbios_version}",
+             f"OPAQUE_DATA_VERSION {o.opaque_data_version}",
+             f"FEATURE_FLAG {o.feature_mode or '(absent)'}"]
+    if o.chip_info is not None:
+        parts.append(f"CHIP_INFO {o.chip_info}")
+    return f"{name}: " + ", ".join(parts)
+
+
+def _rim_documents(report: VerifiedGpuReport, given: Sequence[bytes], source: RimSource | None,
+                   transcript: Transcript) -> tuple[dict[str, bytes], list[FetchError]]:
+    """The RIM documents by kind, and a FetchError for each one that cannot be had (each also
+    recorded as a failed ``gpu.rim.fetch`` step); the caller decides how to refuse."""
     docs: dict[str, bytes] = {}
+    unavailable: list[FetchError] = []
     for xml in given:
         docs[rim_kind(xml)] = xml
     o = report.opaque
@@ -200,13 +228,20 @@ def _rim_documents(report: VerifiedGpuReport, given: Sequence[bytes],
     for kind, rim_id in wanted.items():
         if kind in docs:
             continue
-        if source is None:
-            transcript.failed("gpu.rim.fetch", f"no {kind} RIM given and no RIM source",
-                              rim_id=rim_id)
-            continue
         try:
+            if source is None:
+                raise FetchError("gpu.rim.fetch", f"no {kind} RIM given and no RIM source",
+                                 field=rim_id)
             docs[kind] = source.get(rim_id)
         except FetchError as err:
-            transcript.failed(err.check, str(err))
-            raise
-    return docs
+            transcript.failed(err.check, str(err), rim_id=rim_id)
+            unavailable.append(err)
+    return docs, unavailable
+
+
+def _one_fetch_error(errors: list[FetchError]) -> FetchError:
+    """The refusal when unavailable RIMs are the only problem: all of them in one error."""
+    if len(errors) == 1:
+        return errors[0]
+    return FetchError("gpu.rim.fetch", "; ".join(dict.fromkeys(e.message for e in errors)),
+                      field=", ".join(e.field or "RIM" for e in errors))

@@ -3,7 +3,8 @@
 Fail-closed (unknown keys are TrustConfigError). Checks never stop at the first failure: every
 unacceptable fact becomes a PolicyFailure and one PolicyError carries them all.
 
-Facts judged: what the verified reports say (driver, VBIOS, chip SKU), what the verifier did
+Facts judged: what the verified reports say (driver, VBIOS, chip SKU, CHIP_INFO, the
+FEATURE_FLAG mode and OPAQUE_DATA_VERSION), what the verifier did
 (OCSP, RIM comparison) and what the node reports from NVML (CC mode, DEVTOOLS, attached GPU
 count; unsigned, so they can only make a node *fail*, never vouch for it).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from attest.formats.nvidia_opaque import LATEST_OPAQUE_DATA_VERSION, FeatureFlag
 from transparency_log.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable
 
@@ -33,6 +35,9 @@ class GpuFacts:
     ocsp: str = NOT_CHECKED  # "good" once the whole chain answered good
     rims: str = NOT_CHECKED  # "match" once versions and every active index matched
     cc_mode: str | None = None  # node-reported (NVML): "on", "off" or "devtools"
+    chip_info: str | None = None  # opaque CHIP_INFO (Blackwell and later)
+    feature_mode: str | None = None  # opaque FEATURE_FLAG: SPT, MPT, PPCIE or UNKNOWN(n)
+    opaque_data_version: int = 0  # opaque OPAQUE_DATA_VERSION (0: absent)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,9 @@ class GpuPolicy:
     driver_versions: tuple[str, ...] | None = None  # None: any version
     vbios_versions: tuple[str, ...] | None = None
     chip_skus: tuple[str, ...] | None = None
+    chip_infos: tuple[str, ...] | None = None
+    feature_modes: tuple[str, ...] | None = None  # names of FeatureFlag
+    max_opaque_data_version: int = LATEST_OPAQUE_DATA_VERSION
     unsafe_waive_ocsp: bool = False
     unsafe_waive_rim_checks: bool = False
 
@@ -63,6 +71,17 @@ class GpuPolicy:
                                        "the key to allow any", field=f"gpu.{key}")
             return None if value is None else tuple(value)
 
+        modes = versions("feature_modes")
+        known = {m.name for m in FeatureFlag}
+        if modes is not None and (bad := [m for m in modes if m.upper() not in known]):
+            raise TrustConfigError("policy.schema", "unknown feature mode",
+                                   field="gpu.feature_modes", got=", ".join(bad),
+                                   want=" | ".join(sorted(known)))
+        max_version = table.get("max_opaque_data_version", int, LATEST_OPAQUE_DATA_VERSION)
+        if not 0 <= max_version <= LATEST_OPAQUE_DATA_VERSION:
+            raise TrustConfigError("policy.schema", "no known opaque data layout is newer",
+                                   field="gpu.max_opaque_data_version", got=max_version,
+                                   want=f"0..{LATEST_OPAQUE_DATA_VERSION}")
         policy = cls(
             count=count,
             require_all_attached=table.get("require_all_attached", bool, True),
@@ -71,6 +90,9 @@ class GpuPolicy:
             driver_versions=versions("driver_versions"),
             vbios_versions=versions("vbios_versions"),
             chip_skus=versions("chip_skus"),
+            chip_infos=versions("chip_infos"),
+            feature_modes=None if modes is None else tuple(m.upper() for m in modes),
+            max_opaque_data_version=max_version,
             unsafe_waive_ocsp=table.get("unsafe_waive_ocsp", bool, False),
             unsafe_waive_rim_checks=table.get("unsafe_waive_rim_checks", bool, False),
         )
@@ -108,12 +130,24 @@ class GpuPolicy:
             _allowed(c, "gpu.policy.vbios", f"{g.name}.VBIOS_VERSION", g.vbios_version,
                      self.vbios_versions)
             _allowed(c, "gpu.policy.chip_sku", f"{g.name}.CHIP_SKU", g.chip_sku, self.chip_skus)
+            _allowed(c, "gpu.policy.chip_info", f"{g.name}.CHIP_INFO", g.chip_info,
+                     self.chip_infos)
+            _allowed(c, "gpu.policy.feature_mode", f"{g.name}.FEATURE_FLAG", g.feature_mode,
+                     self.feature_modes)
+            c.require(g.opaque_data_version <= self.max_opaque_data_version,
+                      "gpu.policy.opaque_version", f"{g.name}.OPAQUE_DATA_VERSION",
+                      g.opaque_data_version, f"<= {self.max_opaque_data_version}",
+                      "fields of a newer opaque data layout are not known")
             if not self.unsafe_waive_ocsp:
                 c.require(g.ocsp == OCSP_GOOD, "gpu.policy.ocsp", f"{g.name}.ocsp", g.ocsp,
                           OCSP_GOOD)
             if not self.unsafe_waive_rim_checks:
                 c.require(g.rims == RIMS_MATCH, "gpu.policy.rims", f"{g.name}.rims", g.rims,
                           RIMS_MATCH)
+        modes = {g.feature_mode for g in gpus} & {FeatureFlag.SPT.name, FeatureFlag.MPT.name}
+        c.require(len(modes) < 2, "gpu.policy.feature_mode", "FEATURE_FLAG of the node's GPUs",
+                  ", ".join(sorted(modes)), "one of SPT or MPT for every GPU",
+                  "NVIDIA refuses a node whose GPUs mix SPT and MPT")
         if own:
             c.raise_if_any()
 
