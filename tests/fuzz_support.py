@@ -145,3 +145,89 @@ class Target:
 
     def __str__(self) -> str:
         return self.name
+
+
+# --------------------------------------------------------------------------- HTTP in process
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A generated request, as an ASGI server would hand it to the app."""
+
+    method: str
+    raw_path: bytes
+    query: bytes = b""
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    body: bytes = b""
+    chunks: int = 1
+
+    def __repr__(self) -> str:
+        return (f"HttpRequest({self.method} {self.raw_path!r}?{self.query!r} "
+                f"headers={self.headers!r} body={self.body[:200]!r}... ({len(self.body)} bytes, "
+                f"{self.chunks} chunks))")
+
+
+async def asgi_call(app: Any, req: HttpRequest) -> tuple[int, bytes]:
+    """Drive ``app`` with one HTTP/1.1 request, the body in ``req.chunks`` pieces; returns
+    (status, body). An exception out of the app propagates (a crash)."""
+    from urllib.parse import unquote_to_bytes
+    path = unquote_to_bytes(req.raw_path).decode("utf-8", "replace")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": req.method, "scheme": "http", "path": path, "raw_path": req.raw_path,
+             "query_string": req.query, "root_path": "", "headers": list(req.headers),
+             "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080)}
+    size = max(1, -(-len(req.body) // max(1, req.chunks)))
+    pieces = [req.body[i:i + size] for i in range(0, len(req.body), size)] or [b""]
+    incoming = [{"type": "http.request", "body": p, "more_body": i < len(pieces) - 1}
+                for i, p in enumerate(pieces)]
+    status: list[int] = []
+    body: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    assert status, f"no response to {req!r}"
+    return status[0], b"".join(body)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "get", "X")
+_HEADER_NAMES = (b"content-length", b"content-type", b"authorization", b"tlog-signature",
+                 b"accept-encoding", b"transfer-encoding", b"host", b"x-\xff")
+_HEADER_VALUES = (b"0", b"1", b"-1", b"+5", b"1e3", b" 12", b"99999999999999999999999",
+                  b"Bearer test-token", b"Bearer ", b"gzip", b"chunked", b"\xff\xfe",
+                  b"text/x.tlog.size", b"application/cbor", b"a" * 300)
+
+
+@st.composite
+def http_requests(draw: st.DrawFn, paths: Sequence[bytes], bodies: Sequence[bytes],
+                  methods: Sequence[str], headers: Sequence[tuple[bytes, bytes]] = (),
+                  exclude_path: Callable[[bytes], bool] | None = None) -> HttpRequest:
+    """A request to one of ``paths`` (mutated or not) with a mutated body and a mix of the
+    headers the handlers read, good and bad."""
+    if draw(st.booleans()):
+        path = draw(st.sampled_from(list(paths)))
+    else:
+        path = draw(mutated(paths, (*TEXT_TOKENS, b"%00", b"%2F", b"%ff", b"//", b"?", b"#")))
+    if exclude_path is not None:
+        from hypothesis import assume
+        assume(not exclude_path(path))
+    method = draw(st.sampled_from([*methods, *_METHODS]))
+    query = draw(st.sampled_from((b"", b"", b"wait=proof", b"wait=x", b"a=b", b"wait=proof&x",
+                                  b"%ff=%00")))
+    hdrs = list(draw(st.lists(st.sampled_from(list(headers)), max_size=3))) if headers else []
+    hdrs += draw(st.lists(st.tuples(st.sampled_from(_HEADER_NAMES),
+                                    st.sampled_from(_HEADER_VALUES)), max_size=2))
+    body = draw(st.sampled_from((b"",))) if draw(st.integers(0, 5)) == 0 else \
+        draw(mutated(bodies))
+    if draw(st.integers(0, 3)) == 0:
+        hdrs.append((b"content-length", str(len(body)).encode()))
+    return HttpRequest(method, path, query, tuple(hdrs), body, draw(st.integers(1, 3)))
