@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -118,7 +119,9 @@ def cert_tables() -> tuple[bytes, ...]:
 
 
 def _kds_values(cert_der: bytes) -> dict[str, bytes]:
-    cert = x509.load_der_x509_certificate(cert_der)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AMD VCEKs have non-positive serial numbers
+        cert = x509.load_der_x509_certificate(cert_der)
     return {e.oid.dotted_string: e.value.value for e in cert.extensions
             if isinstance(e.value, x509.UnrecognizedExtension)}
 
@@ -422,7 +425,11 @@ def nras_token(data: bytes) -> Any:
     from verifier.x509chain import fingerprint, pinned_root
     pki = _nras_pki()
     root = pinned_root("nras", pki.root_pem(), fingerprint(pki.root).hex())
-    return verify_token(data.decode("utf-8", "surrogatepass"), jwks=jwks_for(pki, "k1"),
+    try:
+        token = data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        token = data.decode("utf-8", "surrogateescape")
+    return verify_token(token, jwks=jwks_for(pki, "k1"),
                         roots=[root], at=NRAS_AT, nonce=bytes(32))
 
 
