@@ -319,35 +319,6 @@ def open_release_entry(data: bytes) -> Any:
     return open_entry(data, [RELEASE_KEY.public])
 
 
-def unknown_key_algorithm(data: bytes) -> bool:
-    """KNOWN, fixed on branch `hostile` (issue 16 part 8, "a release key with an unknown
-    algorithm OID -> traceback"): key material whose algorithm OID ``cryptography`` does not
-    know raises UnsupportedAlgorithm out of the key loaders. Excluded from the generator until
-    that branch is merged; then delete this predicate and its uses."""
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-    for line in data.split(b"\n"):
-        for word in line.split(b" "):
-            try:
-                spki = base64.b64decode(word, validate=True)
-            except ValueError:
-                continue
-            try:
-                serialization.load_der_public_key(spki)
-                serialization.load_der_private_key(spki, None)
-            except UnsupportedAlgorithm:
-                return True
-            except (ValueError, TypeError):
-                continue
-    try:
-        serialization.load_pem_private_key(data, None)
-    except UnsupportedAlgorithm:
-        return True
-    except (ValueError, TypeError):
-        pass
-    return False
-
-
 def release_public_key(data: bytes) -> Any:
     return ReleasePublicKey.from_text(data.decode("utf-8", "surrogateescape"))
 
@@ -569,10 +540,8 @@ PARSERS: tuple[Target, ...] = (
     Target("release_entry_open", open_release_entry, release_entries),
     Target("statement", parse_statement, statements),
     Target("canonical_json", canonical_json.decode, statements),
-    Target("release_public_key", release_public_key, release_keys,
-           exclude=unknown_key_algorithm),
-    Target("release_signing_key", signing_key, signing_keys, examples=20,
-           exclude=unknown_key_algorithm),
+    Target("release_public_key", release_public_key, release_keys),
+    Target("release_signing_key", signing_key, signing_keys, examples=20),
     # verifier and node configuration
     Target("verifier_policy", policy, policies),
     Target("agent_config", agent_config,
