@@ -57,7 +57,7 @@ from attest.agent.nonce import is_time_nonce, time_nonce
 from attest.agent.release_lookup import CHECK_REVOKED, OwnRelease, ReleaseTracker
 from attest.bundle_builder import build_bundle, collect_evidence
 from attest.formats.bundle import MAX_NONCE, MIN_NONCE
-from attest.platform import LaunchIdentity, Platform, launch_identity
+from attest.platform import CPU_SEV_SNP, LaunchIdentity, Platform, launch_identity
 from transparency_log.asgi_serving import BodyError, read_body, text_response
 from transparency_log.errors import AttestlogError, PolicyError, PolicyFailure
 
@@ -171,7 +171,7 @@ class NodeAgent:
                           "lists this node's measurement and is not revoked. This build is "
                           "STILL SERVED; to stop it, revoke the build itself (attest revoke "
                           "--measurement %s)", old.describe(), revoked.describe(),
-                          own.describe(), self.tracker.identity.hex())
+                          own.describe(), _build_measurement(self.tracker.identity))
             else:
                 log.warning("switched the stapled release to the newest one listing this "
                             "node's measurement: %s -> %s", old.describe(), own.describe())
@@ -199,6 +199,13 @@ class NodeAgent:
     def run_refresher(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.proof_refresh):
             self.refresh()
+
+
+def _build_measurement(identity: LaunchIdentity) -> str:
+    """The hex measurement ``attest revoke --measurement`` would take for this build (SNP
+    MEASUREMENT; TDX MRTD, though RTMR1/RTMR2 revoke a kernel or command line more narrowly)."""
+    value = identity.measurement if identity.cpu == CPU_SEV_SNP else identity.mrtd
+    return value.hex()
 
 
 def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callable[
