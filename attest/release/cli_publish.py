@@ -11,6 +11,16 @@ writes ``DIR/NAME.release.json`` (the log entry: canonical DSSE JSON) and
 ``DIR/NAME.tlog-proof`` (c2sp.org/tlog-proof@v1, checked against ``--log-vkey`` and, when
 given, ``--witness-policy`` before it is saved). ``--no-submit`` only signs and writes the
 entry (a build that is signed but not published: clients refuse it, ``log.inclusion``).
+
+    attest revoke (RELEASE | --measurement HEX96) --reason TEXT --log URL --log-vkey VKEY
+        --release-key KEY (--token-file F | --submitter NAME --submitter-key F)
+        [--accept-key PUB ...] [--out DIR]
+
+revokes a release's statement (RELEASE: its entry file, or ``sha256:HEX`` of a logged
+release's entry or statement digest) or a build (every release listing the measurement, now
+or later); docs/formats.md, "Revocation predicate". It first reads the log and lists the
+releases that share the measurements (a release revocation leaves them valid) or that the
+build revocation refuses.
 """
 
 from __future__ import annotations
