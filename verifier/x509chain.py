@@ -9,16 +9,19 @@ by one. Each certificate is checked at an explicit time (house rule 6).
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from transparency_log.errors import ChainError, FormatError, TrustConfigError
+from verifier.verified_cache import VendorCaches
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,9 @@ class PinnedRoot:
     name: str
     certificate: x509.Certificate
 
-    @property
+    @cached_property
     def fingerprint(self) -> bytes:
+        """Computed once: the certificate never changes."""
         return fingerprint(self.certificate)
 
 
@@ -45,6 +49,11 @@ T = TypeVar("T")
 LOADER_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
 """What ``cryptography``'s X.509 loaders raise on malformed input (an unknown version number is
 ``InvalidVersion``, not a ValueError)."""
+
+
+PARSE_MEMO_SIZE = 256
+"""How many parsed objects (certificates, bundles, CRLs) are kept by their exact bytes: parsing
+is a pure function of the bytes and the parsed objects are immutable, so they are parsed once."""
 
 
 def _load_pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], *,
@@ -63,26 +72,42 @@ def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate
 
     Warnings from the loader (AMD VCEKs have non-positive serial numbers, which recent
     ``cryptography`` releases warn about) are silenced here: the certificate is still checked
-    in full by the chain verification.
+    in full by the chain verification. Parsed once per bytes.
     """
+    return _load_certificate(bytes(data), check=check, field=field)
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
     return _load_pem_or_der(data, x509.load_pem_x509_certificate,
                             x509.load_der_x509_certificate, check=check, field=field,
                             what="certificate")
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
-    """Load a PEM bundle of one or more certificates, in order."""
+    """Load a PEM bundle of one or more certificates, in order (parsed once per bytes)."""
+    return list(_load_pem_bundle(bytes(data), check=check, field=field))
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _load_pem_bundle(data: bytes, *, check: str, field: str) -> tuple[x509.Certificate, ...]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             certs = x509.load_pem_x509_certificates(data)
     except LOADER_ERRORS as err:
         raise FormatError(check, f"certificate bundle does not parse: {err}", field=field) from None
-    return certs
+    return tuple(certs)
 
 
 def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
-    """Load a PEM or DER CRL (RFC 5280 §5); a refusal of the loader is a FormatError."""
+    """Load a PEM or DER CRL (RFC 5280 §5); a refusal of the loader is a FormatError. Parsed
+    once per bytes."""
+    return _load_crl(bytes(data), check=check, field=field)
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
     return _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, check=check,
                             field=field, what="CRL")
 
@@ -146,6 +171,22 @@ def _check_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str
         ) from None
 
 
+_SELF_SIGNED: set[bytes] = set()
+_SELF_SIGNED_LOCK = threading.Lock()
+
+
+def _check_root_self_signed(cert: x509.Certificate, *, check: str, role: str) -> None:
+    """The pinned root's self-signature, verified once per process per root (its DER is fixed
+    by the pin, so the outcome cannot change); a failure is never remembered."""
+    fp = fingerprint(cert)
+    with _SELF_SIGNED_LOCK:
+        if fp in _SELF_SIGNED:
+            return
+    _check_link(cert, cert, check=check, child_role=role, issuer_role=role)
+    with _SELF_SIGNED_LOCK:
+        _SELF_SIGNED.add(fp)
+
+
 def verify_chain(
     chain: Sequence[x509.Certificate],
     roots: Sequence[PinnedRoot],
@@ -153,14 +194,60 @@ def verify_chain(
     at: datetime,
     check: str,
     roles: Sequence[str] | None = None,
+    cache: VendorCaches | None = None,
 ) -> tuple[list[x509.Certificate], PinnedRoot]:
     """Verify ``chain`` (leaf first) up to one of ``roots`` at time ``at``.
 
     The chain may end with a copy of the root (it must then be byte-identical to the pinned
     one) or with the certificate the root issued. ``roles`` names the certificates for
     messages (for example ``["VCEK", "ASK", "ARK"]``). Returns the full path, root included,
-    and the root used. Raises ChainError naming the failed link.
+    and the root used. Raises ChainError naming the failed link. ``cache``: see
+    :func:`verify_chain_cached`.
     """
+    path, root, _ = verify_chain_cached(chain, roots, at=at, check=check, roles=roles,
+                                        cache=cache)
+    return path, root
+
+
+def verify_chain_cached(
+    chain: Sequence[x509.Certificate],
+    roots: Sequence[PinnedRoot],
+    *,
+    at: datetime,
+    check: str,
+    roles: Sequence[str] | None = None,
+    cache: VendorCaches | None = None,
+) -> tuple[list[x509.Certificate], PinnedRoot, bool]:
+    """:func:`verify_chain`, reusing a path verified before when ``cache`` holds these exact
+    certificates under these exact roots and ``at`` is inside the path's validity window.
+
+    Returns (path, root, from_cache). After a full verification the path and each of its
+    proper suffixes (an intermediate's own chain, such as the PCK CRL issuer chain inside
+    the PCK chain) are recorded with their windows.
+    """
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    key: object = None
+    if cache is not None and chain and roots:
+        key = (tuple(chain), tuple(r.fingerprint for r in roots))
+        hit = cache.chains.get(key, at)
+        if hit is not None:
+            path, root = hit  # type: ignore[misc]
+            return list(path), root, True
+    path, root = _verify_chain(chain, roots, at=at, check=check, roles=roles)
+    if cache is not None:
+        fps = tuple(r.fingerprint for r in roots)
+        for i in range(len(chain)):
+            sub = tuple(path[i:])
+            cache.chains.put((tuple(chain[i:]), fps), (sub, root),
+                             max(c.not_valid_before_utc for c in sub),
+                             min(c.not_valid_after_utc for c in sub))
+    return path, root, False
+
+
+def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot], *,
+                  at: datetime, check: str, roles: Sequence[str] | None,
+                  ) -> tuple[list[x509.Certificate], PinnedRoot]:
     if not chain:
         raise ChainError(check, "empty certificate chain", field="chain")
     if not roots:
@@ -171,7 +258,8 @@ def verify_chain(
     last_fp = fingerprint(last)
     root = next((r for r in roots if r.fingerprint == last_fp), None)
     if root is None:
-        # The last certificate is not a pinned root: it must be issued by one.
+        # The last certificate is not a pinned root: it must be issued by one (the link's
+        # signature is checked once, below, like every other link).
         candidates = [r for r in roots if r.certificate.subject == last.issuer]
         for cand in candidates:
             try:
@@ -193,13 +281,16 @@ def verify_chain(
             )
     for i, cert in enumerate(path):
         _check_time(cert, at, check=check, role=_role(names, i))
+    appended = len(path) > len(chain)
     for i in range(len(path) - 1):
         _check_is_ca(path[i + 1], check=check, role=_role(names, i + 1))
+        if appended and i == len(path) - 2:
+            continue  # verified when the issuing root was chosen above
         _check_link(path[i], path[i + 1], check=check, child_role=_role(names, i),
                     issuer_role=_role(names, i + 1))
-    # The root itself must be self-signed (it is pinned, but check it is what it claims).
-    _check_link(path[-1], path[-1], check=check, child_role=_role(names, len(path) - 1),
-                issuer_role=_role(names, len(path) - 1))
+    # The root must be self-signed (it is pinned by its SHA-256, so this holds for good once
+    # checked: it is verified once per process, not per call).
+    _check_root_self_signed(path[-1], check=check, role=_role(names, len(path) - 1))
     return path, root
 
 

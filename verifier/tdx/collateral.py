@@ -21,15 +21,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
 
 from attest.collateral.pcs_fetch import TdxCollateral as TdxCollateral  # re-exported
 from transparency_log.errors import FormatError, TrustConfigError, VerificationError
-from verifier.tdx.quote_verify import ecdsa_p256_verify, p256_public_key
+from verifier.tdx.quote_verify import cached_inputs, ecdsa_p256_verify, p256_public_key
 from verifier.transcript import Transcript
-from verifier.x509chain import PinnedRoot, load_crl, load_pem_bundle, verify_chain
+from verifier.verified_cache import VendorCaches
+from verifier.x509chain import (
+    PARSE_MEMO_SIZE,
+    PinnedRoot,
+    load_crl,
+    load_pem_bundle,
+    verify_chain_cached,
+)
 
 TCB_STATUSES = ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                 "ConfigurationAndSWHardeningNeeded", "OutOfDate",
@@ -378,13 +386,40 @@ def parse_qe_identity(value: Any) -> QeIdentity:
 # ---------------------------------------------------------------- verification
 
 def _issuer_chain(pem: bytes | None, roots: Sequence[PinnedRoot], *, at: datetime, check: str,
-                  role: str) -> list[x509.Certificate]:
+                  role: str, cache: VendorCaches | None) -> tuple[list[x509.Certificate], bool]:
     if pem is None:
         raise VerificationError(check, "issuer chain missing", field=f"{role} issuer chain")
     chain = load_pem_bundle(pem, check=check, field=f"{role} issuer chain")
-    path, _ = verify_chain(chain, roots, at=at, check=check,
-                           roles=(role, "Intel SGX Root CA"))
-    return path
+    path, _, hit = verify_chain_cached(chain, roots, at=at, check=check,
+                                       roles=(role, "Intel SGX Root CA"), cache=cache)
+    return path, hit
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _parsed_tcb_info(body: bytes) -> tuple[bytes, TcbInfo, bytes]:
+    """Split and parse a TCB Info response once per exact bytes (the result is immutable)."""
+    raw, value, sig = split_signed_json(body, "tcbInfo", check="tdx.tcb_info.format")
+    return raw, parse_tcb_info(value), sig
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _parsed_qe_identity(body: bytes) -> tuple[bytes, QeIdentity, bytes]:
+    raw, value, sig = split_signed_json(body, "enclaveIdentity", check="tdx.qe.identity.format")
+    return raw, parse_qe_identity(value), sig
+
+
+def _signed_by(cache: VendorCaches | None, signer: x509.Certificate, sig: bytes, raw: bytes, *,
+               check: str, field: str, role: str) -> bool:
+    """ECDSA P-256 signature ``sig`` over ``raw`` by ``signer``, reused from ``cache`` when
+    these exact bytes verified under this exact certificate before. True on a cache hit."""
+    memo = (check, raw, sig, signer)
+    if cache is not None and cache.signature_known(memo):
+        return True
+    key = p256_public_key(signer, check=check, role=role)
+    ecdsa_p256_verify(key, sig, raw, check=check, field=field)
+    if cache is not None:
+        cache.signature_verified(memo)
+    return False
 
 
 def _window(check: str, item: str, issued: datetime, next_update: datetime, at: datetime,
@@ -403,19 +438,21 @@ def _window(check: str, item: str, issued: datetime, next_update: datetime, at: 
 
 
 def verify_tcb_info(body: bytes, issuer_chain: bytes | None, *, roots: Sequence[PinnedRoot],
-                    times: VerificationTimes, transcript: Transcript) -> TcbInfo:
-    """Chain, signature over the exact ``tcbInfo`` text, validity window at ``times.tcb_info``."""
-    raw, value, sig = split_signed_json(body, "tcbInfo", check="tdx.tcb_info.format")
-    info = parse_tcb_info(value)
-    path = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
-                         check="tdx.tcb_info.chain", role="TCB Signing")
+                    times: VerificationTimes, transcript: Transcript,
+                    cache: VendorCaches | None = None) -> TcbInfo:
+    """Chain, signature over the exact ``tcbInfo`` text, validity window at ``times.tcb_info``.
+    ``cache``: the chain and the signature are reused; the window is checked every time."""
+    raw, info, sig = _parsed_tcb_info(bytes(body))
+    path, hit = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
+                              check="tdx.tcb_info.chain", role="TCB Signing", cache=cache)
     transcript.passed("tdx.tcb_info.chain", path[0].subject.rfc4514_string(),
-                      at=times.tcb_signing_chain.isoformat())
-    key = p256_public_key(path[0], check="tdx.tcb_info.signature", role="TCB Signing")
-    ecdsa_p256_verify(key, sig, raw, check="tdx.tcb_info.signature", field="tcbInfo.signature")
+                      **cached_inputs(hit, at=times.tcb_signing_chain.isoformat()))
+    hit = _signed_by(cache, path[0], sig, raw, check="tdx.tcb_info.signature",
+                     field="tcbInfo.signature", role="TCB Signing")
     transcript.passed("tdx.tcb_info.signature",
                       f"FMSPC {info.fmspc.hex()}, tcbEvaluationDataNumber "
-                      f"{info.tcb_evaluation_data_number}", sha256=_digest(body))
+                      f"{info.tcb_evaluation_data_number}",
+                      **cached_inputs(hit, sha256=_digest(body)))
     _window("tdx.tcb_info.validity", "tcb_info", info.issue_date, info.next_update,
             times.tcb_info, waivers=frozenset(), transcript=transcript)
     return info
@@ -423,20 +460,19 @@ def verify_tcb_info(body: bytes, issuer_chain: bytes | None, *, roots: Sequence[
 
 def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
                        roots: Sequence[PinnedRoot], times: VerificationTimes,
-                       transcript: Transcript) -> QeIdentity:
-    """Chain, signature over the exact ``enclaveIdentity`` text, validity window."""
-    raw, value, sig = split_signed_json(body, "enclaveIdentity", check="tdx.qe.identity.format")
-    ident = parse_qe_identity(value)
-    path = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
-                         check="tdx.qe.identity.chain", role="TCB Signing")
+                       transcript: Transcript, cache: VendorCaches | None = None) -> QeIdentity:
+    """Chain, signature over the exact ``enclaveIdentity`` text, validity window (``cache``:
+    as :func:`verify_tcb_info`)."""
+    raw, ident, sig = _parsed_qe_identity(bytes(body))
+    path, hit = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
+                              check="tdx.qe.identity.chain", role="TCB Signing", cache=cache)
     transcript.passed("tdx.qe.identity.chain", path[0].subject.rfc4514_string(),
-                      at=times.tcb_signing_chain.isoformat())
-    key = p256_public_key(path[0], check="tdx.qe.identity.signature", role="TCB Signing")
-    ecdsa_p256_verify(key, sig, raw, check="tdx.qe.identity.signature",
-                      field="enclaveIdentity.signature")
+                      **cached_inputs(hit, at=times.tcb_signing_chain.isoformat()))
+    hit = _signed_by(cache, path[0], sig, raw, check="tdx.qe.identity.signature",
+                     field="enclaveIdentity.signature", role="TCB Signing")
     transcript.passed("tdx.qe.identity.signature",
                       f"tcbEvaluationDataNumber {ident.tcb_evaluation_data_number}",
-                      sha256=_digest(body))
+                      **cached_inputs(hit, sha256=_digest(body)))
     _window("tdx.qe.identity.validity", "qe_identity", ident.issue_date, ident.next_update,
             times.qe_identity, waivers=frozenset(), transcript=transcript)
     return ident
@@ -447,19 +483,27 @@ def _digest(data: bytes) -> str:
 
 
 def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime,
-               waivers: frozenset[str], transcript: Transcript
-               ) -> x509.CertificateRevocationList:
-    """Signature of ``data`` by ``issuer`` and its thisUpdate/nextUpdate window at ``at``."""
+               waivers: frozenset[str], transcript: Transcript,
+               cache: VendorCaches | None = None) -> x509.CertificateRevocationList:
+    """Signature of ``data`` by ``issuer`` and its thisUpdate/nextUpdate window at ``at``.
+    ``cache``: the signature of these exact CRL bytes by this exact issuer is reused (a new
+    CRL is new bytes, so it is verified); the window is checked every time."""
     base = f"tdx.{item}"
     crl = load_crl(data, check=f"{base}.format", field=item)
     if crl.issuer != issuer.subject:
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
                                 field=f"{item}.issuer", got=crl.issuer.rfc4514_string(),
                                 want=issuer.subject.rfc4514_string())
-    if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-        raise VerificationError(f"{base}.signature", "CRL signature does not verify",
-                                field=f"{item}.signature")
-    transcript.passed(f"{base}.signature", crl.issuer.rfc4514_string(), sha256=_digest(data))
+    memo = (f"{base}.signature", bytes(data), issuer)
+    hit = cache is not None and cache.signature_known(memo)
+    if not hit:
+        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise VerificationError(f"{base}.signature", "CRL signature does not verify",
+                                    field=f"{item}.signature")
+        if cache is not None:
+            cache.signature_verified(memo)
+    transcript.passed(f"{base}.signature", crl.issuer.rfc4514_string(),
+                      **cached_inputs(hit, sha256=_digest(data)))
     if crl.next_update_utc is None:
         raise FormatError(f"{base}.format", "CRL has no nextUpdate", field=f"{item}.nextUpdate")
     _window(f"{base}.validity", item, crl.last_update_utc, crl.next_update_utc, _utc(at),

@@ -35,11 +35,12 @@ from verifier.tdx.collateral import (
     verify_tcb_info,
 )
 from verifier.tdx.policy import TdxPolicy
-from verifier.tdx.quote_verify import QuoteAuthenticity, verify_quote
+from verifier.tdx.quote_verify import QuoteAuthenticity, cached_inputs, verify_quote
 from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
 from verifier.transcript import Transcript
-from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
+from verifier.verified_cache import VendorCaches
+from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain_cached
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,14 @@ def _missing(item: str) -> VerificationError:
 
 def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                       roots: Sequence[PinnedRoot], times: VerificationTimes,
-                      waivers: frozenset[str], transcript: Transcript) -> None:
+                      waivers: frozenset[str], transcript: Transcript,
+                      cache: VendorCaches | None = None) -> None:
     """Steps 3 and 4: the Root CA CRL and the PCK CRL."""
     if collateral.root_crl is None:
         raise _missing("root_crl")
     root_crl = verify_crl(collateral.root_crl, auth.root.certificate, item="root_crl",
-                          at=times.root_crl, waivers=waivers, transcript=transcript)
+                          at=times.root_crl, waivers=waivers, transcript=transcript,
+                          cache=cache)
     require_not_revoked(root_crl, auth.pck_ca, check="tdx.root_crl.revocation", role="PCK CA")
     signers = []
     for chain in (collateral.tcb_info_issuer_chain, collateral.qe_identity_issuer_chain):
@@ -80,8 +83,9 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
     if collateral.pck_crl_issuer_chain is not None:
         chain = load_pem_bundle(collateral.pck_crl_issuer_chain, check="tdx.pck_crl.chain",
                                 field="PCK CRL issuer chain")
-        path, _ = verify_chain(chain, roots, at=times.pck_crl, check="tdx.pck_crl.chain",
-                               roles=("PCK CA", "Intel SGX Root CA"))
+        path, _, hit = verify_chain_cached(chain, roots, at=times.pck_crl,
+                                           check="tdx.pck_crl.chain",
+                                           roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
         if path[0].public_key() != auth.pck_ca.public_key():
             raise VerificationError("tdx.pck_crl.chain",
                                     "PCK CRL issuer is not the CA that issued the PCK",
@@ -89,9 +93,9 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                                     got=path[0].subject.rfc4514_string(),
                                     want=auth.pck_ca.subject.rfc4514_string())
         transcript.passed("tdx.pck_crl.chain", path[0].subject.rfc4514_string(),
-                          at=times.pck_crl.isoformat())
+                          **cached_inputs(hit, at=times.pck_crl.isoformat()))
     crl = verify_crl(collateral.pck_crl, auth.pck_ca, item="pck_crl", at=times.pck_crl,
-                     waivers=waivers, transcript=transcript)
+                     waivers=waivers, transcript=transcript, cache=cache)
     require_not_revoked(crl, auth.pck_leaf, check="tdx.pck_crl.revocation", role="PCK")
     transcript.passed("tdx.pck_crl.revocation", f"PCK serial {auth.pck_leaf.serial_number:x}")
 
@@ -105,6 +109,7 @@ def verify_tdx_evidence(
     policy: TdxPolicy | None = None,
     transcript: Transcript | None = None,
     event_log: bytes | None = None,
+    cache: VendorCaches | None = None,
 ) -> TdxResult:
     """Steps 1-8. Raises the first authenticity error, or one PolicyError with all failures.
 
@@ -113,25 +118,29 @@ def verify_tdx_evidence(
     The transcript (passed in or fresh) records every step, the times used and any waiver.
     ``event_log`` (the CCEL log area) is replayed and must reproduce RTMR0-2; its events are
     returned in the result so a caller can check the ones it expects.
+    ``cache``: verified chains and collateral signatures reused across calls (each entry
+    re-checked against its time; steps it satisfied say ``source=cache``). None: a fresh one
+    for this call, so a chain or signature met twice in one quote is verified once.
     """
+    cache = cache if cache is not None else VendorCaches()
     t = transcript if transcript is not None else Transcript()
     pol = policy if policy is not None else TdxPolicy()
     try:
         quote = parse_quote(quote_bytes)
         t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
                  sha256=hashlib.sha256(quote_bytes).hexdigest())
-        auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t)
+        auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t, cache=cache)
         verify_revocation(auth, collateral, roots=roots, times=times,
-                          waivers=pol.unsafe_accept_stale_crls, transcript=t)
+                          waivers=pol.unsafe_accept_stale_crls, transcript=t, cache=cache)
         if collateral.tcb_info is None:
             raise _missing("tcb_info")
         info = verify_tcb_info(collateral.tcb_info, collateral.tcb_info_issuer_chain,
-                               roots=roots, times=times, transcript=t)
+                               roots=roots, times=times, transcript=t, cache=cache)
         if collateral.qe_identity is None:
             raise _missing("qe_identity")
         qe_ident = verify_qe_identity(collateral.qe_identity,
                                       collateral.qe_identity_issuer_chain, roots=roots,
-                                      times=times, transcript=t)
+                                      times=times, transcript=t, cache=cache)
         tcb = tcb_status(info, qe_ident, auth.pck_extensions, quote.body, auth.qe_report,
                          transcript=t)
         replayed = None

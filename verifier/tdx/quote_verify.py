@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -37,7 +38,8 @@ from attest.formats.sgx_pck_extensions import (
 from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQuote
 from transparency_log.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
-from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
+from verifier.verified_cache import CACHE_SOURCE, VendorCaches
+from verifier.x509chain import PARSE_MEMO_SIZE, PinnedRoot, load_pem_bundle, verify_chain_cached
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 
@@ -74,7 +76,13 @@ def p256_public_key(cert: x509.Certificate, *, check: str, role: str) -> ec.Elli
 
 
 def sgx_extensions(cert: x509.Certificate) -> SgxExtensions:
-    """The SGX extension (OID 1.2.840.113741.1.13.1) of a PCK leaf, strictly decoded."""
+    """The SGX extension (OID 1.2.840.113741.1.13.1) of a PCK leaf, strictly decoded (once
+    per certificate: certificates compare and hash by their DER)."""
+    return _sgx_extensions(cert)
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _sgx_extensions(cert: x509.Certificate) -> SgxExtensions:
     try:
         ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSIONS_OID))
     except x509.ExtensionNotFound:
@@ -118,9 +126,19 @@ class QuoteAuthenticity:
         return self.pck_path[1]
 
 
+def cached_inputs(hit: bool, **inputs: str) -> dict[str, str]:
+    """A step's transcript inputs, with ``source=cache`` when its verification was reused."""
+    return {**inputs, "source": CACHE_SOURCE} if hit else inputs
+
+
 def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
-                 transcript: Transcript | None = None) -> QuoteAuthenticity:
-    """Run checks 1-6 above on a parsed quote, the PCK chain evaluated at ``at``."""
+                 transcript: Transcript | None = None,
+                 cache: VendorCaches | None = None) -> QuoteAuthenticity:
+    """Run checks 1-6 above on a parsed quote, the PCK chain evaluated at ``at``.
+
+    ``cache``: the verified PCK chain (inside its validity window) and the QE report
+    signature (the same bytes under the same PCK leaf) are reused; the quote's own signature
+    is always verified."""
     t = transcript if transcript is not None else Transcript()
     cert_data = quote.signature_data.certification
 
@@ -134,12 +152,13 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
 
     # (2) PCK chain to a pinned root.
     chain = load_pck_chain(quote)
-    path, root = verify_chain(chain, roots, at=at, check="tdx.pck.chain", roles=PCK_ROLES)
+    path, root, hit = verify_chain_cached(chain, roots, at=at, check="tdx.pck.chain",
+                                          roles=PCK_ROLES, cache=cache)
     if len(path) != 3:
         raise VerificationError("tdx.pck.chain", "PCK chain must be leaf, PCK CA, root",
                                 field="PCK Cert Chain", got=len(path), want=3)
     t.passed("tdx.pck.chain", f"PCK -> {path[1].subject.rfc4514_string()} -> {root.name}",
-             at=at.isoformat())
+             **cached_inputs(hit, at=at.isoformat()))
 
     # (3) SGX extensions of the leaf.
     ext = sgx_extensions(path[0])
@@ -147,9 +166,15 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
 
     # (4) QE report signed by the PCK key.
     pck_key = p256_public_key(path[0], check="tdx.qe.report.signature", role="PCK")
-    ecdsa_p256_verify(pck_key, cert_data.qe_report_signature, cert_data.qe_report,
-                      check="tdx.qe.report.signature", field="QE Report Signature")
-    t.passed("tdx.qe.report.signature")
+    memo = ("tdx.qe.report.signature", cert_data.qe_report, cert_data.qe_report_signature,
+            path[0])
+    hit = cache is not None and cache.signature_known(memo)
+    if not hit:
+        ecdsa_p256_verify(pck_key, cert_data.qe_report_signature, cert_data.qe_report,
+                          check="tdx.qe.report.signature", field="QE Report Signature")
+        if cache is not None:
+            cache.signature_verified(memo)
+    t.passed("tdx.qe.report.signature", **cached_inputs(hit))
 
     # (5) QE report binds the attestation key and QE authentication data.
     qe_report = cert_data.qe_report_body
