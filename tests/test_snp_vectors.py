@@ -25,6 +25,7 @@ from verifier.snp.policy import SnpPolicy
 from verifier.snp.roots import amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.snp.verify import SnpCollateral, SnpVerifier
+from verifier.x509chain import clear_parse_memos
 
 MANIFEST = {
     "go-sev-guest/attestation.bin": dict(
@@ -183,6 +184,8 @@ def test_a_vcek_the_loader_refuses_is_a_format_error(monkeypatch: pytest.MonkeyP
     def refuse(data: bytes) -> x509.Certificate:
         raise ValueError("error parsing asn1 value: serial number must be positive")
 
+    amd_roots()  # the pinned roots load with the real loader
+    clear_parse_memos()  # certificates are parsed once per bytes: parse this VCEK again
     monkeypatch.setattr(x509, "load_der_x509_certificate", refuse)
     with pytest.raises(FormatError) as e:
         verify_real("go-sev-guest/attestation.bin")

@@ -56,6 +56,12 @@ PARSE_MEMO_SIZE = 256
 is a pure function of the bytes and the parsed objects are immutable, so they are parsed once."""
 
 
+def clear_parse_memos() -> None:
+    """Forget every parsed object (for tests that replace the loaders)."""
+    for memo in (_load_certificate, _load_pem_bundle, _load_crl):
+        memo.cache_clear()
+
+
 def _load_pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], *,
                      check: str, field: str, what: str) -> T:
     """One PEM or DER object; loader warnings silenced, a refusal is a FormatError."""

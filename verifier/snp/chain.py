@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,7 +21,7 @@ from attest.formats.snp_kds_ext import KdsExtensions, parse_kds_extensions
 from attest.formats.snp_report import TURIN, AttestationReport, decode_tcb
 from transparency_log.errors import ChainError, FormatError, VerificationError
 from verifier.snp.roots import AmdProductRoots
-from verifier.x509chain import load_certificate, verify_chain
+from verifier.x509chain import PARSE_MEMO_SIZE, load_certificate, verify_chain
 
 CHAIN_CHECK = "snp.vcek.chain"
 EXT_CHECK = "snp.vcek.extensions"
@@ -33,8 +34,10 @@ def load_key_certificate(data: bytes, role: str) -> x509.Certificate:
     return load_certificate(data, check=f"snp.{role.lower()}.format", field=role)
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
 def kds_extensions(cert: x509.Certificate, role: str = "VCEK") -> KdsExtensions:
-    """The KDS extensions of ``cert`` (FormatError if one is malformed)."""
+    """The KDS extensions of ``cert`` (FormatError if one is malformed); decoded once per
+    certificate (certificates hash and compare by their DER; the result is immutable)."""
     values: dict[str, bytes] = {}
     try:
         exts = list(cert.extensions)

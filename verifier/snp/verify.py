@@ -57,6 +57,7 @@ from verifier.snp.crl import load_crl, verify_crl
 from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.transcript import Transcript
+from verifier.verified_cache import CACHE_SOURCE, VerifiedCache
 from verifier.x509chain import load_certificate, load_pem_bundle
 
 T = TypeVar("T")
@@ -161,9 +162,10 @@ class SnpVerifier:
         self.roots = dict(roots)
         self.kds = kds
         self.unsafe_skip_crl = unsafe_skip_crl
-        self._chains: dict[tuple[bytes, ...], VerifiedKey] = {}
-        self._key_products: dict[bytes, str] = {}
-        self._crls: dict[tuple[bytes, bytes], tuple[datetime, datetime | None]] = {}
+        # Bounded, locked caches: one verifier may serve many threads (verified_cache.py).
+        self._chains: VerifiedCache[tuple[bytes, ...], VerifiedKey] = VerifiedCache()
+        self._key_products: VerifiedCache[bytes, str] = VerifiedCache()
+        self._crls: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache()
 
     @classmethod
     def production(cls, *, kds: KdsClient | None = None,
@@ -194,15 +196,18 @@ class SnpVerifier:
         key_der = _step(t, "snp.vcek.collateral",
                         lambda: self._key_cert(rep, role, key_der, prod, tcb),
                         lambda kd: f"{role} from {kd[1]}")[0]
-        vk = _step(t, "snp.vcek.chain",
-                   lambda: self._chain(key_der, role, roots, col, at),
-                   lambda v: f"{v.role} <- {'ASK' if v.role == 'VCEK' else 'ASVK'} <- "
-                             f"{roots.ark.name}", key_sha256=key_der)
+        vk, hit = _step(t, "snp.vcek.chain",
+                        lambda: self._chain(key_der, role, roots, col, at),
+                        lambda v: f"{v[0].role} <- {'ASK' if v[0].role == 'VCEK' else 'ASVK'}"
+                                  f" <- {roots.ark.name}", key_sha256=key_der)
+        _mark_cached(t, hit)
         if self.unsafe_skip_crl:
             t.waived("snp.crl", "unsafe_skip_crl: revocation not checked")
         else:
-            _step(t, "snp.crl", lambda: self._crl(vk, col, prod, at),
-                  lambda src: f"CRL from {src}: intermediate not revoked", crl_sha256=col.crl)
+            _, hit = _step(t, "snp.crl", lambda: self._crl(vk, col, prod, at),
+                           lambda r: f"CRL from {r[0]}: intermediate not revoked",
+                           crl_sha256=col.crl)
+            _mark_cached(t, hit)
         _step(t, "snp.report.signature",
               lambda: verify_report_signature(raw, vk.public_key, signer=role),
               lambda _: f"ECDSA P-384/SHA-384 under the {role}")
@@ -221,11 +226,12 @@ class SnpVerifier:
             known["caller"] = given
         if key_der is not None and not known:
             digest = _sha(key_der)
-            if digest not in self._key_products:
-                ext = kds_extensions(load_key_certificate(key_der, role), role)
-                self._key_products[digest] = ext.product
-            if self._key_products[digest]:
-                known[f"{role}.productName"] = self._key_products[digest]
+            named = self._key_products.get(digest)
+            if named is None:
+                named = kds_extensions(load_key_certificate(key_der, role), role).product
+                self._key_products.put(digest, named)
+            if named:
+                known[f"{role}.productName"] = named
         if not known:
             raise FormatError("snp.report.product",
                               "cannot tell the product (v2 report, no key certificate given)",
@@ -257,23 +263,28 @@ class SnpVerifier:
         return der, self.kds.last_source
 
     def _chain(self, key_der: bytes, role: str, roots: AmdProductRoots, col: SnpCollateral,
-               at: datetime) -> VerifiedKey:
+               at: datetime) -> tuple[VerifiedKey, bool]:
+        """The verified key, and whether it came from the cache (inside its window)."""
         mid_der = col.ask if role == "VCEK" else col.asvk
         key = (_sha(key_der), _sha(mid_der), _sha(col.ark), roots.product.encode(),
-               role.encode())
-        cached = self._chains.get(key)
-        if cached is not None and cached.not_before <= at <= cached.not_after:
-            return cached
+               role.encode(), roots.ark.fingerprint)
+        cached = self._chains.get(key, at)
+        if cached is not None:
+            return cached, True
         cert = load_key_certificate(key_der, role)
         mid = None if mid_der is None else load_certificate(
             mid_der, check="snp.vcek.format", field="ASK" if role == "VCEK" else "ASVK")
         ark = None if col.ark is None else load_certificate(
             col.ark, check="snp.vcek.format", field="ARK")
         vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark)
-        self._chains[key] = vk
-        return vk
+        self._chains.put(key, vk, vk.not_before, vk.not_after)
+        return vk, False
 
-    def _crl(self, vk: VerifiedKey, col: SnpCollateral, prod: str, at: datetime) -> str:
+    def _crl(self, vk: VerifiedKey, col: SnpCollateral, prod: str,
+             at: datetime) -> tuple[str, bool]:
+        """Where the CRL came from, and whether its verification was reused: a hit needs the
+        same CRL bytes, the same intermediate and ARK, and ``at`` inside thisUpdate ..
+        nextUpdate (outside it the CRL is verified again, and refused as stale)."""
         source = "node"
         crl_der = col.crl
         kind = "vcek" if vk.role == "VCEK" else "vlek"
@@ -282,15 +293,21 @@ class SnpVerifier:
                 raise FetchError("snp.crl", "no CRL supplied and no KDS access", field="CRL")
             crl_der = self.kds.crl(prod, kind)
             source = self.kds.last_source
-        key = (_sha(crl_der), _sha(vk.intermediate.tbs_certificate_bytes))
-        window = self._crls.get(key)
-        if window is not None and window[0] <= at and (window[1] is None or at <= window[1]):
-            return source
+        key = (_sha(crl_der), _sha(vk.intermediate.tbs_certificate_bytes),
+               vk.roots.ark.fingerprint)
+        if self._crls.get(key, at):
+            return source, True
         crl = load_crl(crl_der)
         verify_crl(crl, vk.roots.ark.certificate, vk.intermediate, at=at,
                    role="ASK" if vk.role == "VCEK" else "ASVK")
-        self._crls[key] = (crl.last_update_utc, crl.next_update_utc)
-        return source
+        self._crls.put(key, True, crl.last_update_utc, crl.next_update_utc)
+        return source, False
+
+
+def _mark_cached(t: Transcript, hit: bool) -> None:
+    """The step just recorded was satisfied from a cache: say so (``source=cache``)."""
+    if hit:
+        t.steps[-1].inputs["source"] = CACHE_SOURCE
 
 
 def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], str],
