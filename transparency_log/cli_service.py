@@ -24,12 +24,16 @@ from transparency_log.asgi_serving import make_server
 from transparency_log.cli_log import (
     META_ORIGIN,
     load_signer,
+    log_explorer_config,
     log_signer,
+    read_release_keys,
+    read_witness_policy,
     record_log_identity,
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
 from transparency_log.errors import FetchError, TrustConfigError
+from transparency_log.explorer import explorer_assets
 from transparency_log.log import Log
 from transparency_log.note import Verifier
 from transparency_log.server import Limits, Submitters, create_app
@@ -83,14 +87,8 @@ def load_submitters(path: str | None) -> Submitters:
 
 
 def load_policy(path: str | None) -> WitnessPolicy | None:
-    if path is None:
-        return None
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise TrustConfigError("log.policy", f"cannot read policy: {err}", field="policy",
-                               got=path) from None
-    return parse_witness_policy(data)
+    data = read_witness_policy(path)
+    return None if data is None else parse_witness_policy(data)
 
 
 def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
@@ -120,10 +118,14 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
 @click.option("--refresh", type=float, default=60.0, show_default=True,
               help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
 @click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+@click.option("--release-key", "release_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Release public key file the explorer page at / checks entry signatures "
+                   "with (repeatable).")
 def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
               witness_policy: str | None, interval: float, refresh: float,
-              max_entry_bytes: int) -> None:
-    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."""
+              max_entry_bytes: int, release_keys: tuple[str, ...]) -> None:
+    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints, and
+    the log explorer page at / (checking cosignatures against --witness-policy)."""
     host, port = parse_listen(listen)
     limits = Limits(max_entry_bytes=max_entry_bytes)
     subs = load_submitters(submitters)
@@ -135,6 +137,8 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
                                field="db", got=db)
     the_log = Log(storage, origin)
     signer = log_signer(the_log)
+    explorer = explorer_assets(log_explorer_config(the_log, read_witness_policy(witness_policy),
+                                                   read_release_keys(release_keys)))
     service = LogService(the_log, signer, signer.verifier_key(),
                          witnesses=witness_clients(policy), policy=policy,
                          now=lambda: datetime.now(UTC), refresh_after=refresh)
@@ -158,7 +162,8 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
             service.close()
 
     logging.basicConfig(level=logging.WARNING)
-    app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan)
+    app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan,
+                     explorer=explorer)
     click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
     make_server(app, host, port).run()
     storage.close()
