@@ -148,6 +148,7 @@ class ReleaseLog:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.public = work / "public"
+        work.mkdir(parents=True, exist_ok=True)
         key_file = work / "log.key"
         self.storage = SqliteStorage(work / "log.db")
         self.storage.set_meta(META_VKEY, LOG_SIGNER.verifier_key())
