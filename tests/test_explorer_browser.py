@@ -296,3 +296,18 @@ def _wait_for_cosigned_checkpoint(url: str, size: int) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError("tlog serve published no cosigned checkpoint")
+
+
+def test_a_log_past_one_tile_verifies_and_a_level_1_tile_is_checked(
+        browser: Browser, release_log: ReleaseLog) -> None:
+    """600 entries: two full level-0 tiles, a partial one, a level-1 tile of width 2."""
+    opaque = [f"opaque entry {i}".encode() for i in range(597)]
+    release_log.add(*opaque[:300], RELEASE_A, *opaque[300:], RELEASE_B, REVOKE_A)
+    with static_server(release_log.public) as url:
+        page = browser.dom(url + query(OTHER_MEASUREMENT))
+        assert page.status == VERIFIED.format(600)
+        assert page.state("search-result") == "found"
+        assert "Entry 598" in page.text_of("search-result")
+        assert "597 other entries" in page.text_of("others")
+        flip_last_byte(release_log.public / "tile" / "1" / "000.p" / "2")
+        assert "level 1" in assert_refused(browser, url, "log.tiles")

@@ -267,11 +267,20 @@ const leafHash = (entry) => sha256(concat(Uint8Array.of(0), entry));
 const nodeHash = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
 
 // RFC 9162 §2.1.1 MTH(D[lo:hi]) over leaf hashes, splitting at the largest power of two < n.
+// Subtree hashes are remembered per leaf array, so the roots of earlier sizes (history) and
+// inclusion paths cost only the few subtrees they do not share.
+const subtreeCache = new WeakMap();
 async function mth(hashes, lo, hi) {
   if (hi - lo === 1) return hashes[lo];
-  let k = 1;
-  while (k * 2 < hi - lo) k *= 2;
-  return nodeHash(await mth(hashes, lo, lo + k), await mth(hashes, lo + k, hi));
+  if (!subtreeCache.has(hashes)) subtreeCache.set(hashes, new Map());
+  const cache = subtreeCache.get(hashes);
+  const key = `${lo}:${hi}`;
+  if (!cache.has(key)) {
+    let k = 1;
+    while (k * 2 < hi - lo) k *= 2;
+    cache.set(key, await nodeHash(await mth(hashes, lo, lo + k), await mth(hashes, lo + k, hi)));
+  }
+  return cache.get(key);
 }
 
 function splitHashTile(bytes, width, path) {
