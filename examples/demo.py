@@ -140,6 +140,10 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     return accepted, verdict + " " + refusal
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 # --------------------------------------------------------------------------- the story
 
 def main(serve: bool = False) -> int:
@@ -282,6 +286,7 @@ def main(serve: bool = False) -> int:
         say(f"explorer: {log_url}/ (the log verified in your browser; docs/explorer.md)")
         if serve:
             say("serving the log and its witnesses until Ctrl-C ...")
+            signal.signal(signal.SIGTERM, _interrupt)  # a plain kill also stops them all
             try:
                 while all(p.poll() is None for _, p in procs.procs[:3]):
                     time.sleep(0.5)

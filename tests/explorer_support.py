@@ -36,7 +36,7 @@ from transparency_log.cli_log import META_KEY_FILE, META_VKEY
 from transparency_log.cosignature import cosignature
 from transparency_log.explorer import explorer_config, write_explorer
 from transparency_log.log import Log
-from transparency_log.note import append_signatures, parse_note
+from transparency_log.note import Signer, append_signatures, parse_note
 from transparency_log.publish import publish_tiles
 from transparency_log.storage.sqlite import SqliteStorage
 
@@ -145,26 +145,27 @@ REVOKE_B = revoke_entry(payload_digest(RELEASE_B), "CVE-2026-0002 in the inferen
 class ReleaseLog:
     """A SQLite release log whose static tile tree (with the explorer) lives in ``public``."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, signer: Signer = LOG_SIGNER) -> None:
         self.work = work
+        self.signer = signer
         self.public = work / "public"
         work.mkdir(parents=True, exist_ok=True)
         key_file = work / "log.key"
         self.storage = SqliteStorage(work / "log.db")
-        self.storage.set_meta(META_VKEY, LOG_SIGNER.verifier_key())
+        self.storage.set_meta(META_VKEY, signer.verifier_key())
         self.storage.set_meta(META_KEY_FILE, str(key_file))
         self.log = Log(self.storage, ORIGIN)
 
     def add(self, *entries: bytes, witnesses: tuple[int, ...] = (0, 1)) -> bytes:
         """Add entries, sign and cosign a checkpoint, publish tiles and page; the note."""
         self.log.add(list(entries))
-        note = self.log.publish(LOG_SIGNER, NOW)
+        note = self.log.publish(self.signer, NOW)
         text, _ = parse_note(note)
         sigs = [cosignature(text, WITNESS_SIGNERS[i], COSIGN_TS) for i in witnesses]
         cosigned = append_signatures(note, sigs) if sigs else note
         self.storage.write_checkpoint(parse_checkpoint(text).size, cosigned)
         publish_tiles(self.log, self.public)
-        config = explorer_config(ORIGIN, LOG_SIGNER.verifier_key(), WITNESS_POLICY.encode(),
+        config = explorer_config(ORIGIN, self.signer.verifier_key(), WITNESS_POLICY.encode(),
                                  [RELEASE_KEY.public.to_text().strip()])
         write_explorer(self.public, config)
         return cosigned

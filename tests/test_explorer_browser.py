@@ -108,6 +108,19 @@ def test_verifies_and_finds_a_release_then_shows_it_revoked(browser: Browser,
         browser.screenshot(url + query(SNP_MEASUREMENT), shot)
 
 
+def test_a_log_key_with_plus_in_its_base64_verifies(browser: Browser, tmp_path: Path) -> None:
+    """The vkey's name and hash end at the first two "+"; base64 may contain more."""
+    signer = Signer(generate_keys(ORIGIN, seed=bytes([0x08]) * 32)[0])
+    assert "+" in signer.verifier_key().split("+", 2)[2]
+    log = ReleaseLog(tmp_path / "plus", signer)
+    try:
+        log.add(RELEASE_A)
+        with static_server(log.public) as url:
+            assert browser.dom(url).status == VERIFIED.format(1)
+    finally:
+        log.close()
+
+
 def test_search_answers_not_found_and_malformed(browser: Browser,
                                                 release_log: ReleaseLog) -> None:
     release_log.add(RELEASE_A)

@@ -85,11 +85,11 @@ async function fetchBytes(path, noCache) {
 
 // c2sp.org/signed-note "Verifier keys": name+hash+base64(type || public key), where
 // hash = first 4 bytes of SHA-256(name || 0x0A || type || public key), as 8 hex digits.
+// The name and the hash end at the first two "+" (base64 may contain "+" too).
 async function parseVkey(vkey, check) {
-  const parts = vkey.split('+');
-  if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/.test(parts[1])) {
-    throw new Refusal(check, `malformed verifier key ${JSON.stringify(vkey)}`);
-  }
+  const parts = /^([^+]+)\+([0-9a-f]{8})\+(.+)$/.exec(String(vkey));
+  if (!parts) throw new Refusal(check, `malformed verifier key ${JSON.stringify(vkey)}`);
+  parts.shift();
   const material = b64decode(parts[2], check, 'verifier key');
   if (material.length !== 33) throw new Refusal(check, 'verifier key: want type + 32 bytes');
   const key = { name: parts[0], type: material[0], pub: material.slice(1) };
