@@ -669,7 +669,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
         chains = [(item.index, g.report.chain.certificates)
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)]
         _step(t, CHECK_DEVICE_DISTINCT, lambda: check_distinct_devices(chains),
-              lambda ids: f"{len(ids)} GPU item(s) from {len(ids)} distinct devices "
+              lambda ids: f"{len(ids)} GPU item(s) from {len(ids)} distinct device(s) "
                           f"(DeviceID keys {', '.join(i.device_key.hex()[:16] for i in ids)})")
 
     # (3) binding to the nonce, the node key and the GPU evidence.
