@@ -60,9 +60,9 @@ def test_json_transcript_records_times_and_waivers(tmp_path: Path) -> None:
     assert doc["quote"]["TEE_TCB_SVN2"].startswith("0d0104")
 
 
-def test_stale_crl_without_waiver_exits_2() -> None:
+def test_stale_crl_without_waiver_exits_8() -> None:
     code, out = invoke(*V5_ARGS)
-    assert code == 2
+    assert code == 8  # ExitStatus.STALE: stale collateral is not forged evidence
     assert "tdx.root_crl.validity" in out and "verdict: refused" in out
 
 

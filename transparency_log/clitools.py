@@ -1,22 +1,33 @@
 """Shared command-line plumbing for the `tlog`, `attest` and `verifier` commands.
 
-Errors are one line on stderr with the exit code of their class (DESIGN.md error table),
-never a traceback. ``ATTESTLOG_TRACEBACK=1`` re-raises for debugging.
+Errors are one line on stderr with the exit status of their class
+(:class:`transparency_log.exit_status.ExitStatus`, README.md "Exit statuses"), never a
+traceback; usage errors exit 64, not click's 2 (which is forged evidence here). With
+``--json`` (:func:`json_option`) a command prints a JSON object on stdout for every outcome,
+early errors included. ``ATTESTLOG_TRACEBACK=1`` re-raises for debugging.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from transparency_log.errors import AttestlogError, PolicyError
+from transparency_log.exit_status import ExitStatus
 
-EXIT_UNEXPECTED = 1
+EXIT_UNEXPECTED = ExitStatus.UNEXPECTED
+_JSON = "attestlog.json"  # ctx.meta: the command was given --json
+_PRINTED = "attestlog.json_printed"  # ctx.meta: the command printed its JSON object
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+_NO_INPUT = (errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM)
 
 
 def report_error(err: AttestlogError) -> None:
@@ -29,24 +40,126 @@ def report_error(err: AttestlogError) -> None:
         click.echo(f"error: {err}", err=True)
 
 
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` (parameter ``as_json``): print one JSON object on stdout for every outcome.
+
+    Commands that print their own object call :func:`json_printed`; for any error before that
+    (an unreachable node, a bad policy, a usage error) :class:`ErrorHandlingGroup` prints
+    ``{"verdict": "error", "exit_status": N, "error": {...}}``."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta[_JSON] = value
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=remember,
+                        help="Print one JSON object on stdout (errors included).")(fn)
+
+
+def json_printed() -> None:
+    """Tell the error handler that this command already printed its JSON object."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_PRINTED] = True
+
+
+def _json_error(ctx: click.Context, status: int, error: dict[str, Any]) -> None:
+    if ctx.meta.get(_JSON) and not ctx.meta.get(_PRINTED):
+        ctx.meta[_PRINTED] = True
+        click.echo(json.dumps({"verdict": "error", "exit_status": int(status),
+                               "error": error}, indent=2))
+
+
+def os_error_line(err: OSError) -> tuple[str, ExitStatus]:
+    """One line naming the path for a file that cannot be used, and its exit status."""
+    path = err.filename if err.filename is not None else "(unnamed file)"
+    reason = (err.strerror or str(err)).lower()
+    if err.errno in _NO_INPUT:
+        return f"cannot read {path}: {reason}", ExitStatus.NO_INPUT
+    return f"cannot use {path}: {reason}", ExitStatus.IO_ERROR
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = version("attestlog")
+    except PackageNotFoundError:  # a source tree that was never installed
+        text = "unknown"
+    root = ctx.find_root().info_name or "attestlog"
+    click.echo(f"{root} (attestlog) {text}")
+    ctx.exit(ExitStatus.OK)
+
+
+def with_common_options(cmd: click.Command) -> click.Command:
+    """Give a command (and, for a group, every subcommand) ``--version``; ``-h`` comes from
+    :data:`CONTEXT_SETTINGS`. Idempotent."""
+    if not any("--version" in p.opts for p in cmd.params):
+        cmd.params.append(click.Option(["--version"], is_flag=True, expose_value=False,
+                                       is_eager=True, callback=_print_version,
+                                       help="Show the version and exit."))
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            with_common_options(sub)
+    return cmd
+
+
 class ErrorHandlingGroup(click.Group):
-    """A click group that maps AttestlogError to its exit code with a one-line message."""
+    """A click group that maps every error to its exit status with a one-line message
+    (AttestlogError by class, usage errors to 64, unusable files to 66/74), and with
+    ``--json`` also prints the error as a JSON object on stdout. Nested groups and commands
+    inherit ``-h``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", CONTEXT_SETTINGS)
+        super().__init__(*args, **kwargs)
+        with_common_options(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        return with_common_options(cmd) if cmd is not None else None
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            err.exit_code = ExitStatus.USAGE
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(os.environ.get("ATTESTLOG_TRACEBACK"))
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            err.exit_code = ExitStatus.USAGE
+            _json_error(ctx, ExitStatus.USAGE, {"kind": "usage", "message": err.format_message()})
+            raise
         except AttestlogError as err:
-            if os.environ.get("ATTESTLOG_TRACEBACK"):
+            if debug:
                 raise
             report_error(err)
+            _json_error(ctx, err.exit_code, err.to_dict())
             ctx.exit(err.exit_code)
-        except (OSError, ValueError, sqlite3.Error) as err:
-            # Files or a log database that cannot be read or written (a full disk included),
-            # and similar; still one line, no traceback.
-            if os.environ.get("ATTESTLOG_TRACEBACK"):
+        except OSError as err:
+            # A file named on the command line that cannot be read, or a disk that is full.
+            if debug:
                 raise
+            line, status = os_error_line(err)
+            click.echo(f"error: {line}", err=True)
+            _json_error(ctx, status, {"kind": "input", "message": line})
+            ctx.exit(status)
+        except (ValueError, sqlite3.Error) as err:
+            # A log database that cannot be written (a full disk), and similar; still one
+            # line, no traceback.
+            if debug:
+                raise
+            status = (ExitStatus.IO_ERROR if isinstance(err, sqlite3.OperationalError)
+                      else ExitStatus.UNEXPECTED)
             click.echo(f"error: {type(err).__name__}: {err}", err=True)
-            ctx.exit(EXIT_UNEXPECTED)
+            _json_error(ctx, status, {"kind": "error", "message": str(err)})
+            ctx.exit(status)
 
 
 def read_input(path: str) -> bytes:
