@@ -26,6 +26,7 @@ from transparency_log.exit_status import ExitStatus
 EXIT_UNEXPECTED = ExitStatus.UNEXPECTED
 _JSON = "attestlog.json"  # ctx.meta: the command was given --json
 _PRINTED = "attestlog.json_printed"  # ctx.meta: the command printed its JSON object
+_QUIET = "attestlog.quiet"  # ctx.meta: -q, the exit status only
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 _NO_INPUT = (errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM)
 
@@ -53,6 +54,18 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     return click.option("--json", "as_json", is_flag=True, is_eager=True, callback=remember,
                         help="Print one JSON object on stdout (errors included).")(fn)
+
+
+def quiet_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``-q/--quiet`` (parameter ``quiet``): print nothing, not even the error line; the exit
+    status is the answer (like go-sev-guest's ``check -quiet``)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta[_QUIET] = value
+        return value
+
+    return click.option("-q", "--quiet", is_flag=True, is_eager=True, callback=remember,
+                        help="Print nothing; the exit status is the answer.")(fn)
 
 
 def json_printed() -> None:
@@ -139,7 +152,8 @@ class ErrorHandlingGroup(click.Group):
         except AttestlogError as err:
             if debug:
                 raise
-            report_error(err)
+            if not ctx.meta.get(_QUIET):
+                report_error(err)
             _json_error(ctx, err.exit_code, err.to_dict())
             ctx.exit(err.exit_code)
         except OSError as err:

@@ -15,21 +15,19 @@ the key, not a CA). ``--save FILE`` keeps the bundle for ``verifier bundle``.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from transparency_log.clitools import parse_time, read_input, report_error
+from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.pipeline import ACCEPTED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
-from verifier.transcript import FAIL, PASS
+from verifier.render import Output, output_options
 
 __all__ = ["bundle_command", "node_command"]
 
@@ -95,45 +93,32 @@ def _state(policy: Policy, state: str | None, log_url: str | None,
     return out
 
 
-def _short(text: str, width: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def print_table(result: Result) -> None:
-    """One line per check (id, result, detail) and a verdict line."""
-    steps = result.transcript.steps
-    width = max((len(s.check) for s in steps), default=10)
-    marks = {PASS: "pass", FAIL: "FAIL"}
-    click.echo(f"  {'check':<{width}}  {'result':<6}  detail")
-    for s in steps:
-        click.echo(f"  {s.check:<{width}}  {marks.get(s.result, s.result):<6}  {_short(s.detail)}")
+def print_table(result: Result, out: Output | None = None) -> None:
+    """The check table (verifier/render.py) and a verdict line."""
+    out = out or Output.of()
+    out.table(result.transcript.steps)
     if result.bundle is not None and result.bundle.simulated:
-        click.echo("  *** SIMULATED HARDWARE (unsafe_allow_simulated_hardware) ***")
+        out.echo("  *** SIMULATED HARDWARE (unsafe_allow_simulated_hardware) ***")
     if result.accepted:
         rel = result.release_entry.digest.hex() if result.release_entry else "?"
-        click.echo(f"verdict: ACCEPTED  release {rel[:16]}…  "
-                   f"policy {result.policy_digest.hex()[:16]}…")
+        out.verdict(f"verdict: ACCEPTED  release {rel[:16]}…  "
+                    f"policy {result.policy_digest.hex()[:16]}…", ok=True)
     else:
         err = result.error
-        click.echo(f"verdict: REFUSED  by {err.check if err else '?'}")
+        out.verdict(f"verdict: REFUSED  by {err.check if err else '?'}", ok=False)
 
 
-def _finish(result: Result, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
-    else:
-        print_table(result)
+def _finish(result: Result, out: Output) -> None:
+    out.json(result.to_json())
+    print_table(result, out)
     if result.verdict != ACCEPTED:
         assert result.error is not None
-        report_error(result.error)
-        sys.exit(result.error.exit_code)
+        raise result.error
 
 
 _common = [
     click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
                  help="Policy file (TOML, docs/policy.md). Required."),
-    click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON."),
     click.option("--offline", is_flag=True,
                  help="No network for collateral: only what the node stapled and the cache."),
     click.option("--at", "at_text", help="Verification time (ISO 8601); default now."),
@@ -153,7 +138,7 @@ _common = [
 def _options(fn: Any) -> Any:
     for option in reversed(_common):
         fn = option(fn)
-    return fn
+    return output_options(fn)
 
 
 def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: str | None,
@@ -174,7 +159,8 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 @_options
 def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
                    offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
-                   log_url: str | None, simulated_trust: str | None) -> None:
+                   log_url: str | None, simulated_trust: str | None, quiet: bool,
+                   verbose: bool) -> None:
     """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
     nonce = parse_nonce(nonce_hex, required=True)
     assert nonce is not None
@@ -183,7 +169,7 @@ def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as
     result = run_pipeline(read_input(file), policy, at=at, expected_nonce=nonce,
                           **_pipeline_args(policy, offline, state, log_url, simulated_trust,
                                            cache_dir))
-    _finish(result, as_json)
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))
 
 
 @click.command("node")
@@ -195,7 +181,7 @@ def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as
 def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: float,
                  policy_path: str | None, as_json: bool, offline: bool, at_text: str | None,
                  state: str | None, cache_dir: str | None, log_url: str | None,
-                 simulated_trust: str | None) -> None:
+                 simulated_trust: str | None, quiet: bool, verbose: bool) -> None:
     """Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."""
     from verifier.requests import check_tls_key, fetch_node_bundle
 
@@ -208,4 +194,4 @@ def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: flo
         Path(save).write_bytes(served.data)
     result = run_pipeline(served.data, policy, at=at, expected_nonce=nonce, **args)
     check_tls_key(result, served.server_spki)
-    _finish(result, as_json)
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))

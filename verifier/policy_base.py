@@ -73,6 +73,12 @@ class StrictTable:
             return value
         return parse_hex(value, size, field=self._name(key))
 
+    def removed(self, key: str, replacement: str) -> None:
+        """Refuse a key that no longer exists, naming what replaced it."""
+        if key in self._data:
+            raise TrustConfigError("policy.schema", f"removed key: use {replacement}",
+                                   field=self._name(key))
+
     def table(self, key: str) -> StrictTable | None:
         """A nested table, or None when absent."""
         value = self.get(key, dict, None)

@@ -46,6 +46,7 @@ class GpuPolicy:
     driver_versions: tuple[str, ...] | None = None  # None: any version
     vbios_versions: tuple[str, ...] | None = None
     chip_skus: tuple[str, ...] | None = None
+    # Set from the policy's top-level waive list (gpu.ocsp, gpu.rim), never from [gpu].
     unsafe_waive_ocsp: bool = False
     unsafe_waive_rim_checks: bool = False
 
@@ -71,9 +72,11 @@ class GpuPolicy:
             driver_versions=versions("driver_versions"),
             vbios_versions=versions("vbios_versions"),
             chip_skus=versions("chip_skus"),
-            unsafe_waive_ocsp=table.get("unsafe_waive_ocsp", bool, False),
-            unsafe_waive_rim_checks=table.get("unsafe_waive_rim_checks", bool, False),
         )
+        table.removed("unsafe_waive_ocsp", 'waive = ["gpu.ocsp"] at the top of the policy '
+                      "(or --waive gpu.ocsp)")
+        table.removed("unsafe_waive_rim_checks", 'waive = ["gpu.rim"] at the top of the '
+                      "policy (or --waive gpu.rim)")
         table.finish()
         return policy
 
