@@ -118,6 +118,47 @@ def with_common_options(cmd: click.Command) -> click.Command:
     return cmd
 
 
+CONFIG_KEYS = ("policy", "state", "log_url")
+
+
+def config_path() -> str:
+    """``$XDG_CONFIG_HOME/attestlog/config.toml`` (``~/.config`` when unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "attestlog", "config.toml")
+
+
+def config_defaults(commands: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Defaults from the client configuration file for what a client repeats on every call
+    (README.md "Configuration"): ``policy``, ``state``, ``log_url``, as a click default_map
+    for ``commands`` (``{command: {config key: parameter name}}``). Precedence: a flag, then
+    the environment (``ATTESTLOG_POLICY``, ...), then this file. A missing file is no
+    configuration; an unknown key is a TrustConfigError naming it."""
+    import tomllib
+    from difflib import get_close_matches
+
+    from transparency_log.errors import TrustConfigError
+
+    path = config_path()
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as err:
+        raise TrustConfigError("config.syntax", f"not valid TOML: {err}", field=path) from None
+    for key, value in doc.items():
+        if key not in CONFIG_KEYS:
+            near = get_close_matches(key, CONFIG_KEYS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TrustConfigError("config.schema", f"unknown key {key!r}{hint}", field=path,
+                                   want=" | ".join(CONFIG_KEYS))
+        if not isinstance(value, str):
+            raise TrustConfigError("config.schema", "wrong type", field=f"{path}: {key}",
+                                   got=type(value).__name__, want="str")
+    return {cmd: {param: doc[key] for key, param in keys.items() if key in doc}
+            for cmd, keys in commands.items()}
+
+
 class ErrorHandlingGroup(click.Group):
     """A click group that maps every error to its exit status with a one-line message
     (AttestlogError by class, usage errors to 64, unusable files to 66/74), and with
@@ -127,6 +168,8 @@ class ErrorHandlingGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("context_settings", CONTEXT_SETTINGS)
         super().__init__(*args, **kwargs)
+        #: ``{command: {config key: parameter}}`` filled from :func:`config_defaults`.
+        self.config_commands: dict[str, dict[str, str]] = {}
         with_common_options(self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -135,6 +178,12 @@ class ErrorHandlingGroup(click.Group):
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if parent is None and self.config_commands and "default_map" not in extra:
+            try:
+                extra["default_map"] = config_defaults(self.config_commands)
+            except AttestlogError as err:
+                report_error(err)
+                sys.exit(err.exit_code)
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as err:

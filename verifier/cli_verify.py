@@ -27,7 +27,7 @@ from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.pipeline import ACCEPTED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
-from verifier.render import Output, output_options
+from verifier.render import Output, output_options, waive_option
 
 __all__ = ["bundle_command", "node_command"]
 
@@ -49,11 +49,11 @@ def parse_nonce(text: str | None, *, required: bool) -> bytes | None:
     return nonce
 
 
-def _policy(path: str | None) -> Policy:
+def _policy(path: str | None, waive: frozenset[str] = frozenset()) -> Policy:
     if path is None:
-        raise TrustConfigError("policy.syntax", "no policy file: give --policy FILE "
-                               "(docs/policy.md)", field="--policy")
-    return load_policy(path)
+        raise TrustConfigError("policy.syntax", "no policy file: give --policy FILE or set "
+                               "ATTESTLOG_POLICY (docs/policy.md)", field="--policy")
+    return load_policy(path).with_waivers(waive)
 
 
 def _trust(path: str | None) -> VerifierTrust:
@@ -118,17 +118,20 @@ def _finish(result: Result, out: Output) -> None:
 
 _common = [
     click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
-                 help="Policy file (TOML, docs/policy.md). Required."),
+                 envvar="ATTESTLOG_POLICY",
+                 help="Policy file (TOML, docs/policy.md). Required; env ATTESTLOG_POLICY."),
     click.option("--offline", is_flag=True,
                  help="No network for collateral: only what the node stapled and the cache."),
     click.option("--at", "at_text", help="Verification time (ISO 8601); default now."),
-    click.option("--state", type=click.Path(file_okay=False),
-                 help="Client state: last-seen checkpoints, revocation mirror, cache."),
+    click.option("--state", type=click.Path(file_okay=False), envvar="ATTESTLOG_STATE",
+                 help="Client state: last-seen checkpoints, revocation mirror, cache; env "
+                 "ATTESTLOG_STATE."),
     click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
                  help="Collateral cache (KDS/PCS/RIM answers); default STATE/cache with "
                  "--state. Offline, collateral not stapled comes only from here."),
-    click.option("--log-url", help="The log's tiles (URL, or a local directory), to sync the "
-                 "revocation mirror and get consistency proofs (with --state)."),
+    click.option("--log-url", envvar="ATTESTLOG_LOG_URL",
+                 help="The log's tiles (URL, or a local directory), to sync the revocation "
+                 "mirror and get consistency proofs (with --state); env ATTESTLOG_LOG_URL."),
     click.option("--simulated-trust", type=click.Path(dir_okay=False),
                  help="Simulator roots (JSON from attest.simulate); used only for simulated "
                  "bundles under unsafe_allow_simulated_hardware."),
@@ -138,7 +141,7 @@ _common = [
 def _options(fn: Any) -> Any:
     for option in reversed(_common):
         fn = option(fn)
-    return output_options(fn)
+    return waive_option(output_options(fn))
 
 
 def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: str | None,
@@ -160,11 +163,11 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
                    offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
                    log_url: str | None, simulated_trust: str | None, quiet: bool,
-                   verbose: bool) -> None:
+                   verbose: bool, waive: frozenset[str]) -> None:
     """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
     nonce = parse_nonce(nonce_hex, required=True)
     assert nonce is not None
-    policy = _policy(policy_path)
+    policy = _policy(policy_path, waive)
     at = parse_time(at_text)
     result = run_pipeline(read_input(file), policy, at=at, expected_nonce=nonce,
                           **_pipeline_args(policy, offline, state, log_url, simulated_trust,
@@ -176,17 +179,19 @@ def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as
 @click.argument("url")
 @click.option("--nonce", "nonce_hex", help="Nonce to send (hex); default 32 fresh random bytes.")
 @click.option("--save", type=click.Path(dir_okay=False), help="Also save the bundle here.")
-@click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the node's answer.")
 @_options
 def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: float,
                  policy_path: str | None, as_json: bool, offline: bool, at_text: str | None,
                  state: str | None, cache_dir: str | None, log_url: str | None,
-                 simulated_trust: str | None, quiet: bool, verbose: bool) -> None:
+                 simulated_trust: str | None, quiet: bool, verbose: bool,
+                 waive: frozenset[str]) -> None:
     """Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."""
     from verifier.requests import check_tls_key, fetch_node_bundle
 
     nonce = parse_nonce(nonce_hex, required=False) or os.urandom(NONCE_SIZE)
-    policy = _policy(policy_path)
+    policy = _policy(policy_path, waive)
     at = parse_time(at_text)
     args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
     served = fetch_node_bundle(url, nonce, timeout=timeout)

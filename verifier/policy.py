@@ -27,6 +27,7 @@ import re
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -588,7 +589,9 @@ def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
             raise _error(CHECK_SCHEMA, f"unknown section [{key}] (no verifier module is "
                          "registered for it)", key, want=" | ".join(
                              sorted({"log", "release", "evidence", *sections})))
-        raise _error(CHECK_SCHEMA, "unknown key", key)
+        near = get_close_matches(key, sorted(_RESERVED | set(sections)), n=1, cutoff=0.75)
+        raise _error(CHECK_SCHEMA, f"unknown key (did you mean {near[0]!r}?)" if near
+                     else "unknown key", key)
     base = Path(base_dir) if base_dir is not None else Path()
     log_table = top.table("log")
     release_table = top.table("release")
