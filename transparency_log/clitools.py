@@ -225,6 +225,44 @@ class ErrorHandlingGroup(click.Group):
             ctx.exit(status)
 
 
+def read_vkey(value: str) -> str:
+    """A ``--vkey`` value: the verifier key itself, or the path of a file holding it (what
+    ``tlog keygen`` writes as ``NAME.vkey``)."""
+    from pathlib import Path
+
+    path = Path(value)
+    if "+" not in value and path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    return value.strip()
+
+
+def vkey_option(*, required: bool, help: str) -> Callable[..., Any]:
+    """``--vkey KEY_OR_FILE`` (parameter ``vkey``), the same on every command."""
+
+    def convert(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        return None if value is None else read_vkey(value)
+
+    return click.option("--vkey", "vkey", required=required, metavar="VKEY|FILE",
+                        callback=convert, help=f"{help} The key, or a file holding it.")
+
+
+def write_key_pair(out: str, skey: str, vkey: str) -> str:
+    """Write the signer key to ``out`` (mode 0600, never overwritten) and the verifier key
+    beside it as ``out`` with the suffix ``.vkey`` (log.key -> log.vkey); returns that path."""
+    from pathlib import Path
+
+    vkey_path = str(Path(out).with_suffix(".vkey"))
+    if vkey_path == out:
+        raise click.BadParameter("the signer key file must not end in .vkey", param_hint="--out")
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(skey + "\n")
+    os.chmod(out, 0o600)  # whatever the umask
+    with open(vkey_path, "w", encoding="utf-8") as f:
+        f.write(vkey + "\n")
+    return vkey_path
+
+
 def read_input(path: str) -> bytes:
     """Read a file given on the command line; ``-`` is standard input."""
     if path == "-":
