@@ -121,7 +121,8 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
               help="Seconds between checkpoints.")
 @click.option("--refresh", type=float, default=60.0, show_default=True,
               help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
-@click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+@click.option("--max-entry-bytes", type=int, default=65535, show_default=True,
+              help="The largest entry POST /add accepts.")
 @click.option("--standby", is_flag=True,
               help="Start although another `tlog serve` holds the log's writer lock (several "
                    "writers on one PostgreSQL log): sequence entries and serve reads, and "

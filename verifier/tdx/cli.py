@@ -80,8 +80,10 @@ def quote_fields(quote: TdxQuote) -> dict[str, Any]:
 @click.option("--offline", is_flag=True, help="Never fetch: files and the cache only.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
               help="Collateral cache directory.")
-@click.option("--pcs-url", default=PCS_BASE, show_default=True)
-@click.option("--root-crl-url", default=ROOT_CRL_URL, show_default=True)
+@click.option("--pcs-url", default=PCS_BASE, show_default=True,
+              help="Intel Provisioning Certification Service base URL.")
+@click.option("--root-crl-url", default=ROOT_CRL_URL, show_default=True,
+              help="Where the Intel SGX Root CA CRL is fetched from.")
 @click.option("--unsafe-trust-root", "extra_roots", multiple=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Trust this root (PEM) INSTEAD of Intel's: simulated hardware only.")
