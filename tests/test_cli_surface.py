@@ -169,8 +169,8 @@ def test_old_tdx_waiver_key_names_its_replacement(tmp_path: Path) -> None:
 
 
 def test_policy_check_warns_about_command_line_and_file_waivers(tmp_path: Path) -> None:
-    text = EXAMPLE_POLICY.read_text().replace('waive = ["log.consistency"]',
-                                              'waive = ["log.consistency", "tdx.root_crl.validity"]')
+    text = EXAMPLE_POLICY.read_text().replace(
+        'waive = ["log.consistency"]', 'waive = ["log.consistency", "tdx.root_crl.validity"]')
     path = tmp_path / "p.toml"
     path.write_text(text)
     result = CliRunner().invoke(verifier_main, ["policy", "check", str(path)])
