@@ -171,13 +171,13 @@ def test_publish_no_submit_only_signs(tmp_path: Path) -> None:
 def test_publish_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
     _keys(tmp_path, Ed25519PrivateKey.generate())
     result = CliRunner().invoke(main, [*_publish_args(tmp_path), *args, "--no-submit"])
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 64 and message in result.output
 
 
 def test_revoke_needs_a_digest(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["revoke", "nothex", "--reason", "x", "--release-key",
                                        "k"])
-    assert result.exit_code == 2
+    assert result.exit_code == 64
 
 
 WHEEL_HEX = "c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201"
@@ -218,4 +218,4 @@ def test_publish_saves_a_sigstore_bundle_bound_to_the_release(tmp_path: Path) ->
     assert result.exit_code == 0 and "artifact other bundle_v3.txt" in result.output
     result = runner.invoke(main, [*_publish_args(tmp_path), "--no-submit",
                                   "--artifact-sha256", "other=x=ABC"])
-    assert result.exit_code == 2 and "KIND=NAME=HEX" in result.output
+    assert result.exit_code == 64 and "KIND=NAME=HEX" in result.output

@@ -85,7 +85,7 @@ def test_unknown_policy_key_exit_4(world: World, tmp_path: Path) -> None:
 def test_bundle_needs_a_nonce_and_a_policy(world: World, tmp_path: Path) -> None:
     f = files(world, tmp_path)
     assert CliRunner().invoke(main, ["bundle", f["bundle"], "--policy", f["policy"]]
-                              ).exit_code == 2  # click usage error: --nonce is required
+                              ).exit_code == 64  # usage error: --nonce is required
     out = CliRunner().invoke(main, ["bundle", f["bundle"], "--nonce", "00" * 32])
     assert out.exit_code == 4 and "--policy" in out.output
 

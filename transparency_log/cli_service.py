@@ -6,7 +6,6 @@ Only this module wires in the wall clock, files and the network for the service 
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from transparency_log.cli_log import (
     record_log_identity,
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
+from transparency_log.clitools import read_vkey, vkey_option, write_key_pair
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
 from transparency_log.errors import FetchError, StartupError, TrustConfigError
 from transparency_log.explorer import explorer_assets
@@ -119,7 +119,8 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
               help="Seconds between checkpoints.")
 @click.option("--refresh", type=float, default=60.0, show_default=True,
               help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
-@click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+@click.option("--max-entry-bytes", type=int, default=65535, show_default=True,
+              help="The largest entry POST /add accepts.")
 @click.option("--standby", is_flag=True,
               help="Start although another `tlog serve` holds the log's writer lock (several "
                    "writers on one PostgreSQL log): sequence entries and serve reads, and "
@@ -232,11 +233,10 @@ def witness_group() -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Where to write the witness's signer key (mode 0600).")
 def witness_keygen_cmd(name: str, out: str) -> None:
-    """Make a cosignature/v1 witness key; prints the verifier key."""
+    """Make a cosignature/v1 witness key (OUT, and OUT with the suffix .vkey); prints the
+    verifier key."""
     skey, vkey = generate_cosigner_keys(name)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(skey + "\n")
+    write_key_pair(out, skey, vkey)
     click.echo(vkey)
 
 
@@ -245,8 +245,9 @@ def witness_keygen_cmd(name: str, out: str) -> None:
               help="The witness's SQLite state (created if missing).")
 @click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
               help="The witness's signer key file (from `tlog witness keygen`).")
-@click.option("--log", "log_vkeys", multiple=True, required=True,
-              help="Verifier key of a log to witness (repeatable); its name is the origin.")
+@click.option("--log", "log_vkeys", multiple=True, required=True, metavar="VKEY|FILE",
+              help="Verifier key of a log to witness, or a file holding it (repeatable); its "
+                   "name is the origin.")
 @click.option("--listen", default="127.0.0.1:8081", show_default=True, help="HOST:PORT")
 def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str) -> None:
     """Serve POST /add-checkpoint for the given logs."""
@@ -258,7 +259,12 @@ def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen
                                got=key_file) from None
     logs: dict[str, list[Verifier]] = {}
     for vkey in log_vkeys:
-        v = Verifier(vkey)
+        v = Verifier(read_vkey(vkey))
+        if v.public_key == signer.public_key:
+            # A witness that signs with the log's key adds no independent view.
+            raise TrustConfigError("witness.key", "the witness key is the log's own key: "
+                                   "make one with `tlog witness keygen`", field="--key",
+                                   got=key_file)
         logs.setdefault(v.name, []).append(v)
     with bind_listener(host, port, check="witness.listen") as sock:
         # An existing state is locked before it is opened; a new one once it is created.
@@ -287,7 +293,7 @@ def default_state_dir() -> Path:
 
 @click.command("monitor")
 @click.argument("source")
-@click.option("--vkey", required=True, help="The log's verifier key.")
+@vkey_option(required=True, help="The log's verifier key.")
 @click.option("--origin", default=None,
               help="The log's origin line, when it is not the key's name.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
@@ -332,7 +338,7 @@ def monitor_cmd(source: str, vkey: str, origin: str | None, policy_file: str | N
                 bar.__exit__(None, None, None)
         cp = result.current
         was = result.previous.size if result.previous else 0
-        click.echo(f"{cp.origin} size {cp.size} root {base64.b64encode(cp.root).decode()} "
+        click.echo(f"{cp.origin} size {cp.size} root {cp.root.hex()} "
                    f"new entries {result.new_entries} (from {was}), "
                    f"{result.checked_tiles} hash tiles checked")
         if not follow:

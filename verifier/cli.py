@@ -11,6 +11,11 @@ from transparency_log.clitools import ErrorHandlingGroup
 def main() -> None:
     """Verify attestation evidence, bundles and logs; refuse with a named reason."""
 
+
+_CLIENT = {"policy": "policy_path", "state": "state", "log_url": "log_url"}
+main.config_commands = {"node": _CLIENT, "bundle": _CLIENT,  # type: ignore[attr-defined]
+                        "audit": {"policy": "policy_file", "state": "state_dir"}}
+
 from verifier.snp.cli import snp  # noqa: E402
 
 main.add_command(snp)

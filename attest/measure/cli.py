@@ -49,11 +49,12 @@ def measure() -> None:
 @click.option("--kernel", type=click.Path(dir_okay=False), help="Kernel for -kernel boots.")
 @click.option("--initrd", type=click.Path(dir_okay=False), help="Initrd (needs --kernel).")
 @click.option("--append", "cmdline", help="Kernel command line (needs --kernel).")
-@click.option("--vcpus", type=click.IntRange(1, 4096), required=True)
+@click.option("--vcpus", type=click.IntRange(1, 4096), required=True,
+              help="Number of vCPUs the guest is launched with (one VMSA each).")
 @click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)),
               help="QEMU CPU model (required with --vmm-type qemu).")
 @click.option("--vmm-type", type=click.Choice([v.value for v in VmmType]), default="qemu",
-              show_default=True)
+              show_default=True, help="The VMM that launches the guest (VMSA layout).")
 @click.option("--guest-features", default="0x1", callback=_guest_features, show_default=True,
               help="VMSA SEV_FEATURES (hex).")
 @click.option("--ovmf-hash", callback=_ovmf_hash,

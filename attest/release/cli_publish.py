@@ -166,11 +166,15 @@ def _snp_measurements(snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
 @click.option("--snp", multiple=True, help="Expected SNP measurement VCPUS:VCPU_TYPE:VMM:HEX.")
 @click.option("--ovmf", type=click.Path(dir_okay=False, exists=True),
               help="Compute the SNP measurement from this OVMF (with --vcpus, --vcpu-type).")
-@click.option("--vcpus", type=click.IntRange(1, 4096))
-@click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)))
-@click.option("--kernel", type=click.Path(dir_okay=False, exists=True))
-@click.option("--initrd", type=click.Path(dir_okay=False, exists=True))
-@click.option("--append", "cmdline")
+@click.option("--vcpus", type=click.IntRange(1, 4096),
+              help="SNP: vCPU count to compute the launch MEASUREMENT for.")
+@click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)),
+              help="SNP: vCPU model (its CPUID signature goes into each VMSA).")
+@click.option("--kernel", type=click.Path(dir_okay=False, exists=True),
+              help="SNP: the kernel measured by OVMF (direct boot).")
+@click.option("--initrd", type=click.Path(dir_okay=False, exists=True),
+              help="SNP: the initrd measured by OVMF (direct boot).")
+@click.option("--append", "cmdline", help="SNP: the kernel command line measured by OVMF.")
 @click.option("--tdx", help="Expected TDX measurements MRTD:RTMR0:RTMR1:RTMR2 (hex).")
 @click.option("--gpu-driver", multiple=True, help="Allowed GPU driver version (repeatable).")
 @click.option("--gpu-vbios", multiple=True, help="Allowed GPU VBIOS version (repeatable).")

@@ -18,6 +18,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from transparency_log.errors import FetchError, FormatError, TrustConfigError
+from transparency_log.http_fetch import network_reason
 from transparency_log.server import sign_submission
 
 __all__ = ["SubmitAuth", "submit_entry"]
@@ -50,7 +51,8 @@ def submit_entry(log_url: str, entry: bytes, auth: SubmitAuth, *, timeout: float
                           headers={"Content-Type": "application/octet-stream",
                                    **auth.headers(entry)})
     except requests.RequestException as err:
-        raise FetchError("publish.fetch", f"log unreachable: {err}", field=url) from None
+        raise FetchError("publish.fetch", f"log unreachable: {network_reason(err)}",
+                         field=url) from None
     text = reply.text.strip()[:200]
     if reply.status_code == 200:
         return reply.content
