@@ -29,9 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from sigstore.models import TrustedRoot
+from typing import TYPE_CHECKING, Any
 
 from attest.release.keys import ReleasePublicKey
 from attest.release.sigstore_binding import SIGNS
@@ -45,6 +43,9 @@ from transparency_log.witness_policy import (
     policy_lists_log,
 )
 from verifier.policy_base import FailureCollector, StrictTable, unsafe_settings
+
+if TYPE_CHECKING:  # sigstore is imported only when a policy names a trusted root (start-up)
+    from sigstore.models import TrustedRoot
 
 __all__ = [
     "CPU_EVIDENCE",
