@@ -14,8 +14,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import vector_path
 
-from tests.conftest import vector_path
 from transparency_log.clitools import LazyGroup
 
 GROUPS = ["verifier.cli", "attest.cli", "transparency_log.cli"]

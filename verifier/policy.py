@@ -76,7 +76,7 @@ CHECK_LOG = "policy.log"
 CHECK_RELEASE = "policy.release"
 
 #: Log-half checks that may be waived, and only when they cannot run (verifier/checks.py).
-LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revoked")
+LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revocations.unavailable")
 #: CPU evidence kinds, as named in evidence bundles.
 CPU_EVIDENCE = ("sev-snp", "tdx")
 REVOCATION_MODES = ("mirror", "stapled")
