@@ -30,6 +30,8 @@ COMMANDS = {
     "publish": ("attest.release.cli_publish:publish_command",
                 "Publish a build: digests and measurements -> signed statement -> log -> "
                 "tlog-proof."),
+    "simulate": ("attest.simulate.cli:simulate_group",
+                 "Simulated hardware (attest agent --simulate): print what it measures."),
     "revoke": ("attest.release.cli_publish:revoke_command",
                "Revoke a release by its entry digest (sha256:HEX or HEX): sign, log, save the "
                "proof."),

@@ -144,7 +144,6 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
 
 def main() -> int:
     from attest.simulate.node_fixture import policy_toml
-    from attest.simulate.platform import simulated_measurements
 
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="attestlog-demo-"))
@@ -192,7 +191,10 @@ def main() -> int:
             (work / d).mkdir()
             image = f"inference node image, build {build}\n".encode() * 64
             (work / d / "image.raw").write_bytes(image)
-            m = simulated_measurements(f"demo-build-{build}".encode())
+            # what the simulated node of this build will measure (attest agent --simulate
+            # with [simulate] seed = "demo-build-X"): the publish arguments that list it
+            measured = run(["attest", "simulate", "measurements", "--seed",
+                            f"demo-build-{build}"], work).stdout.split()
             builds[build] = d
             argv = ["attest", "publish", "--release-key", "release.key", "--name",
                     f"inference-node-{build}.img", "--image", str(d / "image.raw"),
@@ -200,9 +202,7 @@ def main() -> int:
                     "--commit", hashlib.sha1(build.encode()).hexdigest(),
                     "--builder", "https://ci.example/builders/reproducible",
                     "--artifact", f"disk={d / 'image.raw'}",
-                    "--snp", f"4:EPYC-v4:qemu:{m['measurement'].hex()}",
-                    "--tdx", ":".join(m[k].hex() for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2")),
-                    "--gpu-driver", GPU_DRIVER, "--gpu-vbios", GPU_VBIOS]
+                    *measured]
             if build == "a":
                 argv += ["--log", log_url, "--log-vkey", vkey, "--witness-policy",
                          "witnesses.policy", "--token-file", "ci.token"]
