@@ -197,7 +197,7 @@ def slow_log() -> Iterator[str]:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:  # http.server calls it by this name
             self.rfile.read(int(self.headers["Content-Length"]))
             time.sleep(1.6)
             body = b"timed out waiting for a cosigned checkpoint\n"
