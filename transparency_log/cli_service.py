@@ -39,11 +39,14 @@ from transparency_log.log import Log, require_writer_lock
 from transparency_log.note import Verifier
 from transparency_log.server import Limits, Submitters, create_app
 from transparency_log.service import LogService
+from transparency_log.service_logging import configure_logging, log_format_option
 from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.storage.base import LogStorage
 from transparency_log.witness import Witness, WitnessState, create_witness_app
 from transparency_log.witness_client import WitnessClient
 from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+
+log = logging.getLogger("transparency_log.cli_service")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -128,15 +131,18 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
 @click.option("--release-key", "release_keys", multiple=True, type=click.Path(dir_okay=False),
               help="Release public key file the explorer page at / checks entry signatures "
                    "with (repeatable).")
+@log_format_option
 def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
               witness_policy: str | None, interval: float, refresh: float,
-              max_entry_bytes: int, standby: bool, release_keys: tuple[str, ...]) -> None:
+              max_entry_bytes: int, standby: bool, release_keys: tuple[str, ...],
+              log_format: str) -> None:
     """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints, and
     the log explorer page at / (checking cosignatures against --witness-policy).
 
     Binds --listen and takes the log's writer lock before it writes anything: a second
     server on a taken address, or on a log whose lock is held (without --standby), stops
     with one line and exit 7, having written nothing."""
+    configure_logging(log_format)
     host, port = parse_listen(listen)
     limits = Limits(max_entry_bytes=max_entry_bytes)
     subs = load_submitters(submitters)
@@ -152,8 +158,7 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
         if not standby:
             require_writer_lock(storage)
         elif not storage.try_writer_lock():
-            click.echo("tlog serve: standby: another process publishes this log's "
-                       "checkpoints", err=True)
+            log.info("standby: another process publishes this log's checkpoints")
         explorer = explorer_assets(log_explorer_config(
             Log(storage, origin), read_witness_policy(witness_policy),
             read_release_keys(release_keys)))
@@ -173,10 +178,10 @@ def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Subm
                          witnesses=witness_clients(policy), policy=policy,
                          now=lambda: datetime.now(UTC), refresh_after=refresh)
     if not subs.keys and not subs.token_sha256:
-        click.echo("warning: no --submitters: POST /add refuses every request", err=True)
+        log.warning("no --submitters: POST /add refuses every request")
     if policy is None:
-        click.echo("warning: no --witness-policy: checkpoints are published unwitnessed "
-                   "(development only)", err=True)
+        log.warning("no --witness-policy: checkpoints are published unwitnessed "
+                    "(development only)")
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
@@ -191,11 +196,10 @@ def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Subm
             thread.join(10)
             service.close()
 
-    logging.basicConfig(level=logging.WARNING)
     app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan,
                      explorer=explorer)
     host, port = sock.getsockname()[:2]
-    click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
+    log.info("tlog serve: %s on http://%s:%s", origin, host, port)
     make_server(app, host, port).run(sockets=[sock])
 
 
@@ -249,8 +253,11 @@ def witness_keygen_cmd(name: str, out: str) -> None:
               help="Verifier key of a log to witness, or a file holding it (repeatable); its "
                    "name is the origin.")
 @click.option("--listen", default="127.0.0.1:8081", show_default=True, help="HOST:PORT")
-def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str) -> None:
+@log_format_option
+def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str,
+                      log_format: str) -> None:
     """Serve POST /add-checkpoint for the given logs."""
+    configure_logging(log_format)
     host, port = parse_listen(listen)
     try:
         signer = CosignatureSigner(Path(key_file).read_text(encoding="utf-8").strip())
@@ -273,7 +280,7 @@ def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen
         held = held or _hold_witness_state(db)
         witness = Witness(state, logs, cosign=lambda text, ts: cosign(text, signer, ts),
                           now=lambda: int(time.time()))
-        click.echo(f"tlog witness: {signer.name} on http://{host}:{port}", err=True)
+        log.info("tlog witness: %s on http://%s:%s", signer.name, host, port)
         make_server(create_witness_app(witness), host, port).run(sockets=[sock])
         held.release()
 

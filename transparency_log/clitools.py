@@ -10,11 +10,12 @@ early errors included. ``ATTESTLOG_TRACEBACK=1`` re-raises for debugging.
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -261,6 +262,59 @@ def write_key_pair(out: str, skey: str, vkey: str) -> str:
     with open(vkey_path, "w", encoding="utf-8") as f:
         f.write(vkey + "\n")
     return vkey_path
+
+
+class LazyGroup(ErrorHandlingGroup):
+    """A group whose subcommands live in modules imported only when needed.
+
+    ``lazy_commands`` maps a subcommand's name to ``("module:attribute", short_help)``. The
+    module is imported when the subcommand runs (or completes, or shows its own help); the
+    group's ``--help`` lists the short help from the table and imports nothing. A test
+    (tests/test_cli_startup.py) keeps each table entry equal to its command's short help.
+    """
+
+    def __init__(self, *args: Any,
+                 lazy_commands: Mapping[str, tuple[str, str]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, tuple[str, str]] = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.lazy_commands:
+            return super().get_command(ctx, cmd_name)
+        self.add_command(self.load_lazy(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)  # with the common options
+
+    def load_lazy(self, cmd_name: str) -> click.Command:
+        """Import the module of a table entry and return its command object."""
+        module_name, _, attribute = self.lazy_commands[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}:{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name)
+            if loaded is not None:
+                if loaded.hidden:
+                    continue
+                text = loaded.get_short_help_str(limit)
+            else:
+                # click's own truncation, through a stand-in that holds only the text
+                stand_in = click.Command(name, help=self.lazy_commands[name][1])
+                text = stand_in.get_short_help_str(limit)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def read_input(path: str) -> bytes:

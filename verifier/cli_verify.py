@@ -10,7 +10,9 @@ network (``HttpFetcher`` unless ``--offline``), randomness (the nonce), files (`
 ``URL/.well-known/attestlog/bundle`` over HTTPS, verifies the bundle, and then checks
 ``tls.node_key``: the node's TLS certificate is self-signed and **not** CA-verified; its
 SubjectPublicKeyInfo must equal the bundle's verified ``node_key`` (the evidence vouches for
-the key, not a CA). ``--save FILE`` keeps the bundle for ``verifier bundle``.
+the key, not a CA). ``--save FILE`` keeps the bundle for ``verifier bundle``, and the nonce
+beside it in ``FILE.nonce`` (verifier/saved_bundle.py), so ``verifier bundle FILE`` needs no
+``--nonce``.
 """
 
 from __future__ import annotations
@@ -158,14 +160,18 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 
 @click.command("bundle")
 @click.argument("file")
-@click.option("--nonce", "nonce_hex", help="The nonce the bundle was requested with (hex).")
+@click.option("--nonce", "nonce_hex", help="The nonce the bundle was requested with (hex); "
+              "default the one `verifier node --save` wrote beside it in FILE.nonce.")
 @_options
 def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
                    offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
                    log_url: str | None, simulated_trust: str | None, quiet: bool,
                    verbose: bool, waive: frozenset[str]) -> None:
     """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
-    nonce = parse_nonce(nonce_hex, required=True)
+    from verifier.saved_bundle import saved_nonce
+
+    saved = saved_nonce(file) if nonce_hex is None and file != "-" else None
+    nonce = saved if saved is not None else parse_nonce(nonce_hex, required=True)
     assert nonce is not None
     policy = _policy(policy_path, waive)
     at = parse_time(at_text)
@@ -178,7 +184,8 @@ def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as
 @click.command("node")
 @click.argument("url")
 @click.option("--nonce", "nonce_hex", help="Nonce to send (hex); default 32 fresh random bytes.")
-@click.option("--save", type=click.Path(dir_okay=False), help="Also save the bundle here.")
+@click.option("--save", type=click.Path(dir_okay=False),
+              help="Also save the bundle here, and the nonce sent beside it in FILE.nonce.")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds to wait for the node's answer.")
 @_options
@@ -196,7 +203,9 @@ def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: flo
     args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
     served = fetch_node_bundle(url, nonce, timeout=timeout)
     if save is not None:
-        Path(save).write_bytes(served.data)
+        from verifier.saved_bundle import save_bundle
+
+        save_bundle(save, served.data, nonce)
     result = run_pipeline(served.data, policy, at=at, expected_nonce=nonce, **args)
     check_tls_key(result, served.server_spki)
     _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))

@@ -30,9 +30,7 @@ from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from sigstore.models import TrustedRoot
+from typing import TYPE_CHECKING, Any
 
 from attest.release.keys import ReleasePublicKey
 from attest.release.sigstore_binding import SIGNS
@@ -46,6 +44,9 @@ from transparency_log.witness_policy import (
     policy_lists_log,
 )
 from verifier.policy_base import FailureCollector, StrictTable, unsafe_settings
+
+if TYPE_CHECKING:  # sigstore is imported only when a policy names a trusted root (start-up)
+    from sigstore.models import TrustedRoot
 
 __all__ = [
     "CPU_EVIDENCE",
@@ -80,7 +81,7 @@ CHECK_LOG = "policy.log"
 CHECK_RELEASE = "policy.release"
 
 #: Log-half checks that may be waived, and only when they cannot run (verifier/checks.py).
-LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revoked")
+LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revocations.unavailable")
 #: CPU evidence kinds, as named in evidence bundles.
 CPU_EVIDENCE = ("sev-snp", "tdx")
 REVOCATION_MODES = ("mirror", "stapled")
