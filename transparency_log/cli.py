@@ -22,9 +22,11 @@ COMMANDS = {
               "Print a c2sp.org/tlog-proof@v1 for entry INDEX under the latest checkpoint."),
     "publish-tiles": ("transparency_log.cli_log:publish_tiles_cmd",
                       "Write the latest checkpoint with its tiles and entry bundles under "
-                      "DIRECTORY."),
+                      "DIRECTORY, and the log explorer (index.html, explorer.js, explorer.css, "
+                      "explorer.json) beside them."),
     "keygen": ("transparency_log.cli_keys:keygen",
-               "Generate an Ed25519 key pair named NAME; print the verifier key on stdout."),
+               "Generate an Ed25519 key pair named NAME: the signer key in OUT, the verifier key "
+               "in OUT with the suffix .vkey (log.key -> log.vkey) and on stdout."),
     "verify-proof": ("transparency_log.cli_keys:verify_proof",
                      "Verify offline that ENTRY_FILE is in the log, by a c2sp.org/tlog-proof@v1 "
                      "PROOF_FILE."),
