@@ -31,7 +31,9 @@ COMMANDS = {
                      "Verify offline that ENTRY_FILE is in the log, by a c2sp.org/tlog-proof@v1 "
                      "PROOF_FILE."),
     "serve": ("transparency_log.cli_service:serve_cmd",
-              "Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."),
+              "Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints, "
+              "and the log explorer page at / (checking cosignatures against "
+              "--witness-policy)."),
     "init-postgres": ("transparency_log.cli_service:init_postgres_cmd",
                       "Create a log in a PostgreSQL schema (what `tlog init` does for SQLite); "
                       "prints the log's verifier key."),
