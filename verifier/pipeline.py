@@ -651,6 +651,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
 
     # (2) evidence authenticity: the first failure stops.
     for item in bundle.evidence:
+        first = len(t.steps)
         try:
             if isinstance(item, SnpEvidence):
                 result.snp = _verify_snp(run, item)
@@ -662,6 +663,9 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
             raise
         except Exception as err:  # hostile input reaching a library's own parser
             raise _malformed(t, _item_name(item), err) from None
+        finally:  # each step of this item says which item it is about (Step.subject)
+            for s in t.steps[first:]:
+                s.subject = s.subject or _item_name(item)
 
     # (3) binding to the nonce, the node key and the GPU evidence.
     report_data = (result.snp.report.report_data if result.snp is not None else
