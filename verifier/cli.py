@@ -34,3 +34,9 @@ from verifier.cli_verify import bundle_command, node_command  # noqa: E402
 
 main.add_command(node_command)
 main.add_command(bundle_command)
+from verifier.cli_ear import ear_group  # noqa: E402
+
+main.add_command(ear_group)
+from verifier.cli_serve import serve_cmd  # noqa: E402
+
+main.add_command(serve_cmd)
