@@ -29,20 +29,25 @@ __all__ = ["serve_cmd"]
               help="No network for collateral: only what the node stapled and the cache.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
               help="Collateral cache directory (KDS/PCS/RIM answers).")
+@click.option("--state", type=click.Path(file_okay=False),
+              help="Client state: last-seen checkpoints and the revocation mirror (synced "
+              "from --log-url when the service starts).")
+@click.option("--log-url", help="The log's tiles (URL or directory), to sync the revocation "
+              "mirror (with --state).")
 @click.option("--simulated-trust", type=click.Path(dir_okay=False),
               help="Simulator roots (JSON from attest.simulate), for simulated bundles under "
               "unsafe_allow_simulated_hardware only.")
 @click.option("--max-bundle-bytes", type=int, default=ServiceLimits.max_bundle_bytes,
               show_default=True)
 def serve_cmd(policy_path: str | None, ear_key: str, listen: str, offline: bool,
-              cache_dir: str | None, simulated_trust: str | None,
-              max_bundle_bytes: int) -> None:
+              cache_dir: str | None, state: str | None, log_url: str | None,
+              simulated_trust: str | None, max_bundle_bytes: int) -> None:
     """Serve POST /verify?nonce=HEX (body: an evidence bundle): answers the EAR and the
     transcript as JSON."""
     host, port = parse_listen(listen)
     policy = _policy(policy_path)
     signer = load_signer(ear_key)
-    args = _pipeline_args(policy, offline, None, None, simulated_trust, cache_dir)
+    args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
     app = create_app(policy, signer, now=lambda: datetime.now(UTC), trust=args.pop("trust"),
                      fetch=args.pop("fetch"), caches=args.pop("caches"),
                      limits=ServiceLimits(max_bundle_bytes=max_bundle_bytes),
