@@ -201,6 +201,7 @@ RULES: tuple[Rule, ...] = (
     Rule("bundle.", "all"),
     Rule("evidence.", "all"),
     Rule("collateral.", "all"),
+    Rule("tls.", "all"),  # `verifier node`: the TLS server holds the attested node key
 )
 
 
