@@ -28,7 +28,6 @@ gzip) and :func:`directory_source` (a published tile tree on disk). A source may
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import urllib.request
 from collections import deque
@@ -269,15 +268,13 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
     size = new.checkpoint.size
     checker = _TileChecker(client, size)
     first, end = start // tiles.TILE_WIDTH, -(-size // tiles.TILE_WIDTH)
-    sha256, prefix = hashlib.sha256, merkle.LEAF_PREFIX
     with contextlib.closing(_tile_pairs(client, checker, first, end, prefetch)) as pairs:
         for b, (bundle, served) in enumerate(pairs, first):
             width = tiles.tile_width(size, 0, b)
             if on_entries is None:
                 hashes = tiles.bundle_leaf_hashes(bundle, width)
             else:
-                entries = tiles.decode_entry_bundle(bundle, width)
-                hashes = [sha256(prefix + e).digest() for e in entries]
+                entries, hashes = tiles.bundle_entries_and_leaf_hashes(bundle, width)
             checker.check(0, b, hashes, served)
             if on_entries is not None:
                 on_entries(b * tiles.TILE_WIDTH, entries)
