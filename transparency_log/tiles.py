@@ -395,6 +395,10 @@ class TileCache:
             while len(self._tiles) > self.max_tiles:
                 self._tiles.popitem(last=False)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._tiles.clear()
+
 
 class TileReader:
     """A ``merkle.NodeReader`` for a tree of ``size`` leaves, reading C2SP hash tiles.
