@@ -21,6 +21,7 @@ proof: that rule belongs to the witness (every tree extends the empty tree), not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
@@ -207,7 +208,34 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes,
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
                      root: bytes) -> None:
-    """Raise unless ``proof`` shows ``leaf`` at ``index`` in the tree ``(size, root)``."""
+    """Raise unless ``proof`` shows ``leaf`` at ``index`` in the tree ``(size, root)``.
+
+    A proof that verified is remembered by its exact inputs (index, size, leaf hash, every
+    proof hash, root; bounded, :data:`VERIFIED_INCLUSIONS_MAX`): the same proof seen again
+    (every bundle of a node staples the same one) is not rehashed. Any other input is
+    verified afresh, and a failure is never remembered."""
+    if (type(leaf) is bytes and type(root) is bytes and type(index) is int
+            and type(size) is int):
+        key = tuple(proof)
+        if set(map(type, key)) <= _BYTES_ONLY:
+            _verified_inclusion(index, size, leaf, key, root)
+            return
+    _verify_inclusion(index, size, leaf, proof, root)
+
+
+VERIFIED_INCLUSIONS_MAX = 1024
+_BYTES_ONLY = frozenset({bytes})
+
+
+@functools.lru_cache(maxsize=VERIFIED_INCLUSIONS_MAX)
+def _verified_inclusion(index: int, size: int, leaf: bytes, proof: tuple[bytes, ...],
+                        root: bytes) -> bool:
+    _verify_inclusion(index, size, leaf, proof, root)  # raises: nothing is cached
+    return True
+
+
+def _verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
+                      root: bytes) -> None:
     _check_hash(root, "merkle.inclusion", "root")
     calculated = root_from_inclusion_proof(index, size, leaf, proof)
     if calculated != root:
