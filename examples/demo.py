@@ -15,6 +15,10 @@ The story:
     (`log.inclusion`);
  5. build A is revoked (`attest revoke`); the client now refuses A too (`release.revoked`).
 
+With ``ATTESTLOG_DEMO_EAR=1`` (or ``--ear``) each verdict of step 4 and 5 is also written as
+an EAR (IETF RATS attestation result, a JWT signed by a verifier key made here) and shown by
+``verifier ear verify`` (docs/ear.md).
+
 Everything here is SIMULATED hardware (attest.simulate): the policy says
 `unsafe_allow_simulated_hardware = true`, which no production policy may.
 """
@@ -36,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ORIGIN = "log.attestlog.test/releases"
+SHOW_EAR = os.environ.get("ATTESTLOG_DEMO_EAR") == "1" or "--ear" in sys.argv[1:]
 GPU_DRIVER, GPU_VBIOS = "550.90.07", "96.00.9F.00.01"
 
 
@@ -127,6 +132,11 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     revocations) and the policy, and pins the node's TLS key. Returns (accepted, verdict)."""
     argv = ["verifier", "node", url, "--policy", "client-policy.toml", "--simulated-trust",
             trust, "--state", "client-state", "--log-url", log_url]
+    ear = f"{name.replace(' ', '-')}.ear"
+    if SHOW_EAR:
+        if not (work / "ear-key.pem").exists():
+            run(["verifier", "ear", "keygen", "--out", "ear-key.pem"], work)
+        argv += ["--ear", ear, "--ear-key", "ear-key.pem"]
     out = run(argv, work, check=False)
     lines = out.stdout.rstrip().splitlines()
     if show_checks:
@@ -137,14 +147,24 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     refusal = next((e for e in errors if e.startswith(check)), errors[-1] if errors else "")
     accepted = out.returncode == 0
     say(f"   {name}: {verdict}" + ("" if accepted else f"\n      {refusal}"))
+    if SHOW_EAR:
+        shown = run(["verifier", "ear", "verify", ear, "--key", "ear-key.pem.pub"], work,
+                    check=False)
+        say(f"      EAR {work / ear}:")
+        say("\n".join("        " + line for line in
+                      (shown.stdout + shown.stderr).rstrip().splitlines()))
     return accepted, verdict + " " + refusal
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- the story
 
-def main() -> int:
+def main(serve: bool = False) -> int:
+    """The story; with ``serve`` the log and witnesses stay up at the end until Ctrl-C."""
     from attest.simulate.node_fixture import policy_toml
-    from attest.simulate.platform import simulated_measurements
 
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="attestlog-demo-"))
@@ -171,12 +191,16 @@ def main() -> int:
         (work / "ci.token").write_text(token)
         (work / "submitters.toml").write_text(
             f'[tokens]\nci = "{hashlib.sha256(token.encode()).hexdigest()}"\n')
+        # The release key exists before the log starts so that the log's explorer page (at
+        # its URL's /) can check release and revocation signatures with it.
+        rel = run(["attest", "release", "keygen", "--out", "release"], work).stdout.strip()
         log_port = free_port()
         log_url = f"http://127.0.0.1:{log_port}"
         log_proc = procs.start("log", ["tlog", "serve", "--db", "log.db", "--listen",
                                        f"127.0.0.1:{log_port}", "--submitters",
                                        "submitters.toml", "--witness-policy",
-                                       "witnesses.policy", "--interval", "0.2",
+                                       "witnesses.policy", "--release-key",
+                                       "release.pub", "--interval", "0.2",
                                        "--refresh", "30"])
         for i, (_, _, port, proc) in enumerate(witnesses):
             wait_for_port(port, proc, f"witness {i}")
@@ -184,7 +208,6 @@ def main() -> int:
         say(f"   log {ORIGIN} at {log_url}; checkpoints need both witnesses' cosignatures")
 
         step(2, "CI publishes build A; build B is signed but never published")
-        rel = run(["attest", "release", "keygen", "--out", "release"], work).stdout.strip()
         say(f"   release key id {rel}")
         builds = {}
         for build in ("a", "b"):
@@ -192,7 +215,10 @@ def main() -> int:
             (work / d).mkdir()
             image = f"inference node image, build {build}\n".encode() * 64
             (work / d / "image.raw").write_bytes(image)
-            m = simulated_measurements(f"demo-build-{build}".encode())
+            # what the simulated node of this build will measure (attest agent --simulate
+            # with [simulate] seed = "demo-build-X"): the publish arguments that list it
+            measured = run(["attest", "simulate", "measurements", "--seed",
+                            f"demo-build-{build}"], work).stdout.split()
             builds[build] = d
             argv = ["attest", "publish", "--release-key", "release.key", "--name",
                     f"inference-node-{build}.img", "--image", str(d / "image.raw"),
@@ -200,9 +226,7 @@ def main() -> int:
                     "--commit", hashlib.sha1(build.encode()).hexdigest(),
                     "--builder", "https://ci.example/builders/reproducible",
                     "--artifact", f"disk={d / 'image.raw'}",
-                    "--snp", f"4:EPYC-v4:qemu:{m['measurement'].hex()}",
-                    "--tdx", ":".join(m[k].hex() for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2")),
-                    "--gpu-driver", GPU_DRIVER, "--gpu-vbios", GPU_VBIOS]
+                    *measured]
             if build == "a":
                 argv += ["--log", log_url, "--log-vkey", vkey, "--witness-policy",
                          "witnesses.policy", "--token-file", "ci.token"]
@@ -275,6 +299,17 @@ def main() -> int:
             raise RuntimeError("node A should now be refused")
         say(f"\ndone in {time.monotonic() - started:.1f}s: accepted the logged build, refused "
             "the unlogged one (log.inclusion) and the revoked one (release.revoked)")
+        say(f"explorer: {log_url}/ (the log verified in your browser; docs/explorer.md)")
+        if serve:
+            say("serving the log and its witnesses until Ctrl-C ...")
+            signal.signal(signal.SIGTERM, _interrupt)  # a plain kill also stops them all
+            try:
+                while all(p.poll() is None for _, p in procs.procs[:3]):
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        else:
+            say("   (`python examples/demo.py --serve` keeps the log up to browse it)")
         return 0
     except Exception:
         for name, _ in procs.procs:
@@ -289,4 +324,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(serve="--serve" in sys.argv[1:]))

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from transparency_log.errors import TrustConfigError
+from transparency_log.explorer import explorer_config, write_explorer
 from transparency_log.log import Log
 from transparency_log.note import Signer
 from transparency_log.publish import publish_tiles
@@ -77,6 +78,7 @@ def log_signer(log: Log) -> Signer:
 def init_cmd(db: str, origin: str, key_file: str) -> None:
     """Create a log in a new SQLite database; prints the log's verifier key."""
     signer = load_signer(key_file)
+    require_key_for_origin(signer, origin)
     if Path(db).exists():
         raise TrustConfigError("log.config", "refusing to initialise an existing file",
                                field="db", got=db)
@@ -88,9 +90,19 @@ def init_cmd(db: str, origin: str, key_file: str) -> None:
     click.echo(signer.verifier_key())
 
 
+def require_key_for_origin(signer: Signer, origin: str) -> None:
+    """Refuse a signer key whose name is not the log's origin (before anything is written)."""
+    if signer.name != origin:
+        raise TrustConfigError("log.config", "the signer key's name is not the origin "
+                               "(make a key with `tlog keygen ORIGIN`)", field="--origin",
+                               got=origin, want=signer.name)
+
+
 def record_log_identity(storage: LogStorage, origin: str, key_file: str, signer: Signer) -> None:
     """What `tlog init` (SQLite) and `tlog init-postgres` store: the origin, the absolute path
-    of the signer key file (never the key itself) and the verifier key it must match."""
+    of the signer key file (never the key itself) and the verifier key it must match. The
+    key's name must be the origin: clients take a log's origin from its key's name."""
+    require_key_for_origin(signer, origin)
     storage.set_meta(META_ORIGIN, origin)
     storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
     storage.set_meta(META_VKEY, signer.verifier_key())
@@ -131,15 +143,61 @@ def prove_cmd(db: str, index: int) -> None:
     click.echo(proof.to_text().decode(), nl=False)
 
 
+def read_witness_policy(path: str | None) -> bytes | None:
+    """The bytes of a tlog-policy file (parsed by the caller), or None without one."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise TrustConfigError("log.policy", f"cannot read policy: {err}", field="policy",
+                               got=path) from None
+
+
+def read_release_keys(paths: tuple[str, ...]) -> list[str]:
+    """Release public key lines (`attestlog-release-key:v1 ...`) for the explorer's config."""
+    out = []
+    for path in paths:
+        try:
+            out.append(Path(path).read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError) as err:
+            raise TrustConfigError("log.config", f"cannot read release key: {err}",
+                                   field="release-key", got=path) from None
+    return out
+
+
+def log_explorer_config(log: Log, policy: bytes | None, release_keys: list[str]) -> bytes:
+    """The explorer's explorer.json for this log (its origin and recorded verifier key)."""
+    vkey = log.storage.get_meta(META_VKEY)
+    if vkey is None:
+        raise TrustConfigError("log.config", "no verifier key recorded", field=META_VKEY)
+    return explorer_config(log.origin, vkey, policy, release_keys)
+
+
 @click.command("publish-tiles")
 @_db_option
 @click.argument("directory", type=click.Path(file_okay=False))
-def publish_tiles_cmd(db: str, directory: str) -> None:
-    """Write the latest checkpoint with its tiles and entry bundles under DIRECTORY."""
+@click.option("--witness-policy", type=click.Path(dir_okay=False), default=None,
+              help="tlog-policy file the explorer page checks cosignatures against "
+                   "(default: no witnesses required).")
+@click.option("--release-key", "release_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Release public key file the explorer page checks entry signatures with "
+                   "(repeatable).")
+@click.option("--no-explorer", is_flag=True, help="Do not write the explorer page.")
+def publish_tiles_cmd(db: str, directory: str, witness_policy: str | None,
+                      release_keys: tuple[str, ...], no_explorer: bool) -> None:
+    """Write the latest checkpoint with its tiles and entry bundles under DIRECTORY, and
+    the log explorer (index.html, explorer.js, explorer.css, explorer.json) beside them."""
     with open_log(db) as log:
+        config = None
+        if not no_explorer:
+            config = log_explorer_config(log, read_witness_policy(witness_policy),
+                                         read_release_keys(release_keys))
         stats = publish_tiles(log, directory)
+    if config is not None:
+        write_explorer(directory, config)
     click.echo(f"published tree size {stats.size}: {stats.written} files written, "
-               f"{stats.skipped} unchanged")
+               f"{stats.skipped} unchanged" + ("" if no_explorer else "; explorer index.html"))
 
 
 COMMANDS = [init_cmd, add_cmd, checkpoint_cmd, prove_cmd, publish_tiles_cmd]

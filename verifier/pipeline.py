@@ -14,11 +14,13 @@ SHA-256 of its inputs):
    (``gpu.*``, verifier/gpu/evidence.py; then ``gpu.ocsp`` with the stapled OCSP answers), with
    the collateral the node stapled (then caches, then ``fetch`` unless offline, through the
    fetchers of :mod:`attest.collateral`; whatever the source, the same checks run, and the
-   Result's collateral list says ``stapled``, ``cache`` or ``fetched``). The first failure
-   stops the pipeline.
+   Result's collateral list says ``stapled``, ``cache`` or ``fetched``); then
+   ``gpu.device.distinct`` (verifier/gpu/device_identity.py): the GPU items come from as
+   many distinct devices. The first failure stops the pipeline.
 3. **Binding** — ``binding.report_data`` and ``binding.gpu_nonce``
    (:func:`verifier.binding_check.check_binding`): REPORT_DATA/REPORTDATA and each GPU's SPDM
-   nonce commit to the nonce, the node key and the GPU evidence. A failure stops.
+   nonce commit to the nonce, the node key, the GPU evidence and each GPU's index. A failure
+   stops.
 4. **Log** — :func:`verifier.log_checks.verify_log`: ``release.signature``,
    (``release.sigstore``), ``log.signature``, ``log.witness.quorum``, ``log.inclusion``,
    ``log.consistency`` (against the client's last-seen checkpoint), then the policy checks
@@ -79,13 +81,14 @@ from transparency_log.errors import (
 from transparency_log.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
 from verifier.collateral_window import CollateralUse, describe_collateral
+from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
 from verifier.gpu.evidence import GpuEvidenceResult, verify_gpu_evidence
 from verifier.gpu.ocsp import check_chain_ocsp
 from verifier.gpu.policy import OCSP_GOOD, GpuFacts, GpuPolicy
 from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import TrustRoots, VerifierCaches, VerifierTrust
-from verifier.policy import Policy
+from verifier.policy import Policy, gpu_with_waivers, tdx_with_waivers
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
 from verifier.snp.policy import SnpPolicy
@@ -370,7 +373,8 @@ def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
 
 def _tdx_policy(policy: Policy) -> TdxPolicy:
     section = policy.section("tdx")
-    return section if isinstance(section, TdxPolicy) else TdxPolicy()
+    return section if isinstance(section, TdxPolicy) else tdx_with_waivers(TdxPolicy(),
+                                                                           policy.waive)
 
 
 def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
@@ -422,7 +426,8 @@ def _obtain_tdx(run: _Run, quote: bytes, missing: list[str], where: str) -> dict
 
 def _gpu_policy(policy: Policy) -> GpuPolicy:
     section = policy.section("gpu")
-    return section if isinstance(section, GpuPolicy) else GpuPolicy()
+    return section if isinstance(section, GpuPolicy) else gpu_with_waivers(GpuPolicy(),
+                                                                           policy.waive)
 
 
 def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
@@ -469,7 +474,7 @@ def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
     finally:
         _merge(run.t, sub, where, drop=("gpu.report.nonce", "gpu.ocsp"))
     if gpol.unsafe_waive_ocsp:
-        run.t.waived("gpu.ocsp", f"{where}: unsafe_waive_ocsp = true")
+        run.t.waived("gpu.ocsp", f"{where}: waived by policy (gpu.ocsp): OCSP NOT checked")
         facts = res.facts
     else:
         chain = res.report.chain.certificates
@@ -651,6 +656,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
 
     # (2) evidence authenticity: the first failure stops.
     for item in bundle.evidence:
+        first = len(t.steps)
         try:
             if isinstance(item, SnpEvidence):
                 result.snp = _verify_snp(run, item)
@@ -662,6 +668,15 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
             raise
         except Exception as err:  # hostile input reaching a library's own parser
             raise _malformed(t, _item_name(item), err) from None
+        finally:  # each step of this item says which item it is about (Step.subject)
+            for s in t.steps[first:]:
+                s.subject = s.subject or _item_name(item)
+    if result.gpus:
+        chains = [(item.index, g.report.chain.certificates)
+                  for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)]
+        _step(t, CHECK_DEVICE_DISTINCT, lambda: check_distinct_devices(chains),
+              lambda ids: f"{len(ids)} GPU item(s) from {len(ids)} distinct device(s) "
+                          f"(DeviceID keys {', '.join(i.device_key.hex()[:16] for i in ids)})")
 
     # (3) binding to the nonce, the node key and the GPU evidence.
     report_data = (result.snp.report.report_data if result.snp is not None else
@@ -680,8 +695,8 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
         raise
     t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
              report_data=bound.report_data.hex(), **rd_inputs)
-    t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry the bound nonce",
-             gpu_nonce=bound.gpu_nonce.hex())
+    t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry their bound nonce",
+             gpu_nonces=",".join(n.hex() for n in bound.gpu_nonces))
 
     # (4) the log: authenticity stops; age and revocation are collected with the policy.
     failures = run.failures
