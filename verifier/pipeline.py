@@ -398,7 +398,7 @@ def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
     try:
         return verify_tdx_evidence(item.quote, col, roots=run.roots.tdx,
                                    times=VerificationTimes.uniform(run.at), policy=everything,
-                                   transcript=sub)
+                                   transcript=sub, cache=run.caches.vendor)
     finally:
         _merge(run.t, sub, where, drop=("tdx.policy",))
 

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from attest.formats.nvidia_opaque import OpaqueData, parse_opaque
 from attest.formats.spdm_measurements import SpdmReport, parse_report
 from transparency_log.errors import ChainError, FormatError, SignatureError, VerificationError
+from verifier.verified_cache import VerifiedCache
 from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
 
 DEVICE_CHAIN_ROLES = ("GSP FMC leaf", "GSP BROM", "Provisioner ICA", "GH100 Identity",
@@ -59,6 +60,7 @@ class VerifiedGpuReport:
     opaque: OpaqueData
     chain: VerifiedChain
     steps: tuple[str, ...] = field(default=())
+    chain_cached: bool = False  # the device chain was reused from a ChainCache
 
     @property
     def driver_version(self) -> str | None:
@@ -75,19 +77,17 @@ class VerifiedGpuReport:
 
 
 class ChainCache:
-    """Verified device chains by fingerprint (+ roots), valid inside their time window."""
+    """Verified device chains by their exact certificates (+ roots), valid inside their time
+    window; bounded (LRU) and safe to share between threads (verifier/verified_cache.py)."""
 
     def __init__(self) -> None:
-        self._chains: dict[object, VerifiedChain] = {}
+        self._chains: VerifiedCache[object, VerifiedChain] = VerifiedCache()
 
     def get(self, key: object, at: datetime) -> VerifiedChain | None:
-        hit = self._chains.get(key)
-        if hit is not None and hit.not_before <= at <= hit.not_after:
-            return hit
-        return None
+        return self._chains.get(key, at)
 
     def put(self, key: object, chain: VerifiedChain) -> None:
-        self._chains[key] = chain
+        self._chains.put(key, chain, chain.not_before, chain.not_after)
 
 
 def load_device_chain(pem: bytes) -> list[x509.Certificate]:
@@ -197,10 +197,13 @@ def verify_gpu_report(
         raise FormatError("gpu.report.format", "the request did not ask for a signature",
                           field="GET_MEASUREMENTS.Param1", got=report.request.param1,
                           want="bit 0 set")
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    cached = cache is not None and cache.get(_chain_key(chain, roots), at) is not None
     verified_chain = verify_device_chain(chain, roots, at=at, cache=cache)
     verify_report_signature(report, verified_chain.leaf_key)
     check_fwid(opaque, verified_chain.certificates[0])
     check_nonce(report, nonce)
     return VerifiedGpuReport(report, opaque, verified_chain,
                              steps=("gpu.report.format", "gpu.chain", "gpu.report.signature",
-                                    "gpu.report.fwid", "gpu.report.nonce"))
+                                    "gpu.report.fwid", "gpu.report.nonce"),
+                             chain_cached=cached)
