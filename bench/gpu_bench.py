@@ -118,7 +118,47 @@ def real() -> Callable[[], None]:
     return run
 
 
+def issue_rows() -> None:
+    """Issue 15's rows: one real H100 report, cold (fresh chain cache, parse memos cleared:
+    4 chain links + the report, 5 P-384 verifies) and warm, against one bare P-384 verify."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios
+
+    data = parse_report_text((VECTORS / "hopperAttestationReport.txt").read_bytes())
+    pem = (VECTORS / "hopperCertChain.txt").read_bytes()
+    roots, warm = [device_identity_root()], ChainCache()
+    parsed = parse_report(data)
+    leaf_key = load_device_chain(pem)[0].public_key()
+    sig = parsed.response.signature
+    der = encode_dss_signature(int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big"))
+    signed = parsed.signed_bytes()
+
+    def bare() -> None:
+        leaf_key.verify(der, signed, ec.ECDSA(hashes.SHA384()))  # type: ignore[union-attr]
+
+    def cold() -> None:
+        clear_parse_memos()
+        verify_gpu_report(data, load_device_chain(pem), nonce=REAL_NONCE, roots=roots, at=NOW,
+                          cache=ChainCache())
+
+    bare_ms, ms = ratios(bare, {
+        "cold": cold,
+        "warm": lambda: verify_gpu_report(data, load_device_chain(pem), nonce=REAL_NONCE,
+                                          roots=roots, at=NOW, cache=warm)})
+    print_rows("ECDSA P-384 verify", bare_ms, [
+        ("H100 report (real), cold (floor 5 P-384 verifies)", ms["cold"],
+         ratio_text(ms["cold"], bare_ms), "<= 5.5x"),
+        ("H100 report (real), warm", ms["warm"], ratio_text(ms["warm"], bare_ms), "<= 1.2x"),
+        ("peer: nv-local-gpu-verifier, cold", None,
+         "19.3x (from the issue; bench/verify_bench.py --peer-python runs it)", ""),
+    ])
+
+
 def main() -> None:
+    issue_rows()
+    print()
     full, bare = simulated()
     names = ["8 simulated GPUs, full evidence (warm caches)",
              "real H100 report x8, authenticity (warm chain)",

@@ -1,155 +1,188 @@
-"""Benchmark: verify one TDX quote with a warm collateral cache (target <= 5 ms median).
+"""Benchmark (issue 15): TDX quote verification, cold and warm, as a ratio to one bare ECDSA
+P-256 verify measured in the same process.
 
-Run by hand: ``.venv/bin/python bench/tdx_bench.py [--rounds N]``. Prints a table; never run
-as a test. "Warm cache" = the collateral comes from a DiskCache via PcsClient in offline
-mode (no network), so each round reads the cache, parses and verifies everything: the quote,
-the PCK chain, both CRLs, TCB Info and QE Identity (chains and signatures), TCB matching
-and the policy. The ratio compares with the bare ECDSA P-256 verifications the pipeline
-performs (15 for a quote with full collateral: PCK chain 3, QE report 1, quote 1, Root CRL 1,
-PCK CRL chain 2 + CRL 1, TCB Info chain 2 + 1, QE Identity chain 2 + 1).
+Rows:
+- cold: a fresh cache and every parse-once memo cleared before each call (nothing known);
+- warm: the same quote with the PCK chain, CRLs, TCB Info and QE Identity verified before
+  (each still re-checked against its time; the quote's own signature is always verified);
+- peer: dcap-qvl (Rust, PyPI wheel) on the same simulated v4 quote and collateral, timed
+  against a bare P-256 verify in *its* process, when ``--peer-python`` names a venv with
+  ``dcap-qvl`` and ``cryptography``; otherwise the issue's figure, marked as such.
+
+Run by hand: ``.venv/bin/python bench/tdx_bench.py [--peer-python /tmp/venv/bin/python]``.
+Prints a table; never run as a test.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
+import json
+import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from attest.collateral.pcs_fetch import (  # noqa: E402
-    PCS_BASE,
-    ROOT_CRL_URL,
-    PcsClient,
-    pck_crl_url,
-    qe_identity_url,
-    tcb_info_url,
-)
+from vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios, with_cache  # noqa: E402
+
 from attest.formats.tdx_quote import parse_quote  # noqa: E402
 from attest.simulate.tdx import IntelSimulator  # noqa: E402
-from transparency_log.http_fetch import DiskCache  # noqa: E402
-from verifier.tdx.collateral import VerificationTimes  # noqa: E402
+from verifier.tdx.collateral import (  # noqa: E402
+    TdxCollateral,
+    VerificationTimes,
+    split_signed_json,
+)
 from verifier.tdx.evidence import verify_tdx_evidence  # noqa: E402
 from verifier.tdx.roots import production_roots  # noqa: E402
 from verifier.x509chain import fingerprint, pinned_root  # noqa: E402
 
 VEC = ROOT / "tests" / "vectors" / "tdx" / "go-tdx-guest"
-ECDSA_PER_QUOTE = 15
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+PEER_FIGURE = "10.8x (dcap-qvl, from the issue)"
+
+PEER_SCRIPT = r"""
+import json, statistics, sys, time
+import dcap_qvl
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+d = json.load(open(sys.argv[1]))
+h = bytes.fromhex
+quote, root = h(d["quote"]), h(d["root"])
+col = dcap_qvl.QuoteCollateralV3(d["pck_crl_issuer_chain"], h(d["root_crl"]), h(d["pck_crl"]),
+    d["tcb_info_issuer_chain"], d["tcb_info"], h(d["tcb_info_signature"]),
+    d["qe_identity_issuer_chain"], d["qe_identity"], h(d["qe_identity_signature"]))
+now = d["now"]
+key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + h(d["att_key"]))
+sig = h(d["sig"]); der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                              int.from_bytes(sig[32:], "big"))
+signed = h(d["signed"])
+def bare(): key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+def peer(): dcap_qvl.verify_with_root_ca(quote, col, root, now)
+def per(fn, n=30):
+    t = time.perf_counter()
+    for _ in range(n): fn()
+    return (time.perf_counter() - t) / n * 1000
+peer(); bare()
+b, p = [], []
+for _ in range(7):
+    b.append(per(bare)); p.append(per(peer)); b.append(per(bare))
+print(json.dumps({"bare": statistics.median(b), "peer": statistics.median(p)}))
+"""
 
 
-def _t(s: str) -> datetime:
-    return datetime.fromisoformat(s).replace(tzinfo=UTC)
-
-
-def _warm_real(cache: DiskCache) -> None:
-    fmspc = bytes.fromhex("90c06f000000")
-    items = [
-        (tcb_info_url(PCS_BASE, fmspc), "sample_tcbinfo_response_v5", "tcb_info_issuer_chain.pem"),
-        (qe_identity_url(PCS_BASE), "sample_qeIdentity_response", "qe_identity_issuer_chain.pem"),
-        (pck_crl_url(PCS_BASE, "platform"), "pckcrl", "pck_crl_issuer_chain.pem"),
-        (ROOT_CRL_URL, "rootcrl.der", None),
-    ]
-    for url, body, chain in items:
-        cache.put(url, (VEC / body).read_bytes())
-        if chain:
-            cache.put(url + "#issuer-chain", (VEC / chain).read_bytes())
-
-
-def _median_ms(fn, rounds: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """(wall-clock median, CPU-time median) in ms; CPU time is steadier on a shared host."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(rounds):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
+def peer(python: str | None, sim: IntelSimulator, col: TdxCollateral, quote: bytes,
+         root_der: bytes) -> tuple[float, float] | str:
+    if python is None:
+        return "not run (give --peer-python)"
+    q = parse_quote(quote)
+    ti, _, ti_sig = split_signed_json(col.tcb_info, "tcbInfo", check="bench")  # type: ignore[arg-type]
+    qi, _, qi_sig = split_signed_json(col.qe_identity, "enclaveIdentity", check="bench")  # type: ignore[arg-type]
+    doc = {"quote": quote.hex(), "root": root_der.hex(), "now": int(NOW.timestamp()),
+           "pck_crl_issuer_chain": col.pck_crl_issuer_chain.decode(),  # type: ignore[union-attr]
+           "root_crl": col.root_crl.hex(), "pck_crl": col.pck_crl.hex(),  # type: ignore[union-attr]
+           "tcb_info_issuer_chain": col.tcb_info_issuer_chain.decode(),  # type: ignore[union-attr]
+           "tcb_info": ti.decode(), "tcb_info_signature": ti_sig.hex(),
+           "qe_identity_issuer_chain": col.qe_identity_issuer_chain.decode(),  # type: ignore[union-attr]
+           "qe_identity": qi.decode(), "qe_identity_signature": qi_sig.hex(),
+           "att_key": q.signature_data.attestation_key.hex(),
+           "sig": q.signature_data.signature.hex(), "signed": q.signed_bytes.hex()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.json"
+        path.write_text(json.dumps(doc))
+        proc = subprocess.run([python, "-c", PEER_SCRIPT, str(path)], cwd=tmp,
+                              capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        return "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:100]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["bare"], out["peer"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=300)
-    rounds = ap.parse_args().rounds
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = DiskCache(tmp)
-        _warm_real(cache)
-        client = PcsClient(None, cache=cache)
-        quote = (VEC / "quote_v5_sample.dat").read_bytes()
-        times = VerificationTimes.uniform(_t("2026-02-03")).override(
-            tcb_signing_chain=_t("2025-05-01"), qe_identity=_t("2023-07-01"),
-            pck_crl=_t("2023-07-01"), root_crl=_t("2024-01-01"))
-        roots = production_roots()
-        fmspc = bytes.fromhex("90c06f000000")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--peer-python", help="python of a venv with dcap-qvl and cryptography")
+    args = ap.parse_args()
+    from verifier.tdx.collateral import TdxCollateral as Col
 
-        def real() -> None:
-            verify_tdx_evidence(quote, client.collateral(fmspc), roots=roots, times=times)
+    sim = IntelSimulator(now=NOW)
+    c = sim.collateral()
+    col = Col(**{k: getattr(c, k) for k in Col.__dataclass_fields__})
+    quote = sim.quote(version=4).to_bytes()
+    roots = [pinned_root("sim", sim.root_pem, fingerprint(sim.root_cert).hex())]
+    times = VerificationTimes.uniform(NOW)
 
-        rows.append(("real v5 quote (Intel vectors)", _median_ms(real, rounds)))
+    real_quote = (VEC / "quote_v5_sample.dat").read_bytes()
+    real_col = Col(tcb_info=(VEC / "sample_tcbinfo_response_v5").read_bytes(),
+                   tcb_info_issuer_chain=(VEC / "tcb_info_issuer_chain.pem").read_bytes(),
+                   qe_identity=(VEC / "sample_qeIdentity_response").read_bytes(),
+                   qe_identity_issuer_chain=(VEC / "qe_identity_issuer_chain.pem").read_bytes(),
+                   pck_crl=(VEC / "pckcrl").read_bytes(),
+                   pck_crl_issuer_chain=(VEC / "pck_crl_issuer_chain.pem").read_bytes(),
+                   root_crl=(VEC / "rootcrl.der").read_bytes())
+    real_times = VerificationTimes.uniform(datetime(2026, 2, 3, tzinfo=UTC)).override(
+        tcb_signing_chain=datetime(2025, 5, 1, tzinfo=UTC),
+        qe_identity=datetime(2023, 7, 1, tzinfo=UTC), pck_crl=datetime(2023, 7, 1, tzinfo=UTC),
+        root_crl=datetime(2024, 1, 1, tzinfo=UTC))
+    real_roots = production_roots()
 
-        now = _t("2026-11-23")
-        sim = IntelSimulator(now=now)
-        sim_cache = DiskCache(Path(tmp) / "sim")
-        sim_client = PcsClient(lambda url: _serve(sim, url), cache=sim_cache)
-        sim_client.collateral(sim.extensions.fmspc)  # warm the cache
-        sim_client = PcsClient(None, cache=sim_cache)
-        sim_quote = sim.quote(version=4).to_bytes()
-        sim_roots = [pinned_root("sim", sim.root_pem, fingerprint(sim.root_cert).hex())]
+    def make_cache() -> object:
+        try:
+            from verifier.verified_cache import VendorCaches
+        except ImportError:  # an older checkout: no caches
+            return None
+        return VendorCaches()
 
-        def simulated() -> None:
-            verify_tdx_evidence(sim_quote, sim_client.collateral(sim.extensions.fmspc),
-                                roots=sim_roots, times=VerificationTimes.uniform(now))
+    warm_cache, real_warm_cache = make_cache(), make_cache()
 
-        rows.append(("simulated v4 quote", _median_ms(simulated, rounds)))
+    def run(q: bytes, cl: Col, r: list, t: VerificationTimes, cache: object) -> None:  # type: ignore[type-arg]
+        with_cache(verify_tdx_evidence, cache, quote_bytes=q, collateral=cl, roots=r, times=t)
 
-        # Bare ECDSA P-256 verification of the quote's own signature, 15 times.
-        q = parse_quote(quote)
-        key = ec.EllipticCurvePublicKey.from_encoded_point(
-            ec.SECP256R1(), b"\x04" + q.signature_data.attestation_key)
-        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    def cold(q: bytes, cl: Col, r: list, t: VerificationTimes) -> None:  # type: ignore[type-arg]
+        clear_parse_memos()
+        run(q, cl, r, t, make_cache())
 
-        sig = q.signature_data.signature
-        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
-        signed = q.signed_bytes
+    q = parse_quote(quote)
+    key = ec.EllipticCurvePublicKey.from_encoded_point(
+        ec.SECP256R1(), b"\x04" + q.signature_data.attestation_key)
+    sig = q.signature_data.signature
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    signed = q.signed_bytes
 
-        def bare() -> None:
-            for _ in range(ECDSA_PER_QUOTE):
-                key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+    def bare() -> None:
+        key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
 
-        bare_ms = _median_ms(bare, rounds)
-    load = os.getloadavg()[0]
-    print(f"rounds {rounds}, load average {load:.2f} on {os.cpu_count()} CPUs")
-    print(f"| case | wall median ms | CPU median ms | ratio (CPU) to {ECDSA_PER_QUOTE} bare "
-          "ECDSA P-256 verifications |")
-    print("|---|---|---|---|")
-    for name, (wall, cpu) in rows:
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / bare_ms[1]:.1f}x |")
-    print(f"| {ECDSA_PER_QUOTE} bare ECDSA P-256 verifications | {bare_ms[0]:.2f} | "
-          f"{bare_ms[1]:.2f} | 1.0x |")
-
-
-def _serve(sim: IntelSimulator, url: str):  # type: ignore[no-untyped-def]
-    from urllib.parse import urlsplit
-
-    from transparency_log.http_fetch import FetchResponse
-
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    routes = sim.pcs_routes()
-    if parts.path.endswith("IntelSGXRootCA.der"):
-        target = "/IntelSGXRootCA.der"
-    status, headers, body = routes[target]
-    return FetchResponse(status, body, headers)
+    bare_ms, ms = ratios(bare, {
+        "cold": lambda: cold(quote, col, roots, times),
+        "warm": lambda: run(quote, col, roots, times, warm_cache),
+        "real cold": lambda: cold(real_quote, real_col, real_roots, real_times),
+        "real warm": lambda: run(real_quote, real_col, real_roots, real_times,
+                                 real_warm_cache),
+    }, rounds=args.rounds)
+    root_der = sim.root_cert.public_bytes(__import__(
+        "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.DER)
+    got = peer(args.peer_python, sim, col, quote, root_der)
+    peer_text = (f"{got[1] / got[0]:.2f}x (dcap-qvl {got[1]:.3f} ms, its bare {got[0]:.3f} ms)"
+                 if isinstance(got, tuple) else f"{PEER_FIGURE}; here: {got}")
+    print_rows("ECDSA P-256 verify", bare_ms, [
+        ("TDX v4 quote (simulated), full verification, cold (no caches)", ms["cold"],
+         ratio_text(ms["cold"], bare_ms), "<= 10.8x"),
+        ("TDX v4 quote (simulated), warm (collateral and chain verified before)", ms["warm"],
+         ratio_text(ms["warm"], bare_ms), "<= 4x"),
+        ("TDX v5 quote (real, Intel vectors), cold", ms["real cold"],
+         ratio_text(ms["real cold"], bare_ms), ""),
+        ("TDX v5 quote (real, Intel vectors), warm", ms["real warm"],
+         ratio_text(ms["real warm"], bare_ms), ""),
+        ("peer: dcap-qvl, same simulated v4 quote, cold", None, peer_text, ""),
+    ])
 
 
 if __name__ == "__main__":
