@@ -7,6 +7,7 @@ The RFC appendices wrap long hex values over several lines; a line that does not
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 RFC_DIR = Path(__file__).resolve().parent / "vectors" / "rfc"
@@ -67,3 +68,15 @@ def rfc9577_header_vectors() -> list[tuple[dict[str, str], str]]:
         header = "".join(line.rstrip("\n") for line in header_text.strip().splitlines())
         out.append((_pairs(params_text.splitlines()), header))
     return out
+
+
+def scripted(*chunks: bytes) -> Callable[[int], bytes]:
+    """An rng that returns the given byte strings in order (each of the size asked for)."""
+    queue = list(chunks)
+
+    def rng(n: int) -> bytes:
+        out = queue.pop(0)
+        assert len(out) == n, (n, len(out))
+        return out
+
+    return rng

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from math import gcd
 
 import pytest
-from rfc_vectors import rfc9474_vectors
+from rfc_vectors import rfc9474_vectors, scripted
 
 from attest.private import blind_rsa as br
 from transparency_log.errors import FormatError, SignatureError
@@ -20,18 +19,6 @@ def _key(v: dict[str, bytes]) -> br.PrivateKey:
     n, e, p, q, d = (int.from_bytes(v[k], "big") for k in ("n", "e", "p", "q", "d"))
     return br.PrivateKey(n=n, e=e, p=p, q=q, dp=d % (p - 1), dq=d % (q - 1),
                          qinv=pow(q, -1, p))
-
-
-def scripted(*chunks: bytes) -> Callable[[int], bytes]:
-    """An rng that returns the given byte strings in order (each of the size asked for)."""
-    queue = list(chunks)
-
-    def rng(n: int) -> bytes:
-        out = queue.pop(0)
-        assert len(out) == n, (n, len(out))
-        return out
-
-    return rng
 
 
 @pytest.mark.parametrize("variant", br.VARIANTS, ids=lambda v: v.name)
