@@ -7,7 +7,7 @@ import os
 from math import gcd
 
 import pytest
-from rfc_vectors import rfc9474_vectors, scripted
+from privacy_pass_vectors import rfc9474_vectors, scripted
 
 from attest.private import blind_rsa as br
 from transparency_log.errors import FormatError, SignatureError

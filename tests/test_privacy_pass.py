@@ -10,7 +10,7 @@ from functools import cache
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from rfc_vectors import rfc9578_type2_vectors, scripted
+from privacy_pass_vectors import rfc9578_type2_vectors, scripted
 
 from attest.formats.privacy_pass import Token, TokenChallenge, TokenRequest
 from attest.formats.privacy_pass_http import IssuerDirectory, TokenKeyEntry

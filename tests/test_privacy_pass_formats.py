@@ -6,7 +6,11 @@ import hashlib
 import json
 
 import pytest
-from rfc_vectors import rfc9577_header_vectors, rfc9577_structure_vectors, rfc9578_type2_vectors
+from privacy_pass_vectors import (
+    rfc9577_header_vectors,
+    rfc9577_structure_vectors,
+    rfc9578_type2_vectors,
+)
 
 from attest.formats import privacy_pass as ppf
 from attest.formats import privacy_pass_http as http

@@ -1,4 +1,4 @@
-"""Readers for the RFC test-vector texts in tests/vectors/rfc/ (copied verbatim; MANIFEST.md).
+"""Readers for the RFC test-vector texts in tests/vectors/rfc/privacypass/ (MANIFEST.md there).
 
 The RFC appendices wrap long hex values over several lines; a line that does not start a new
 ``name = value`` / ``name: value`` pair continues the value before it.
@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-RFC_DIR = Path(__file__).resolve().parent / "vectors" / "rfc"
+RFC_DIR = Path(__file__).resolve().parent / "vectors" / "rfc" / "privacypass"
 
 _PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*(=|:)\s*(.*)$")
 
