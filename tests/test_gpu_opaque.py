@@ -161,7 +161,7 @@ def _write_real_current(tmp_path: Path) -> list[str]:
 
 def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('waive = ["gpu.ocsp", "gpu.rim"]\n[gpu]\n'
+    policy.write_text('waive = ["gpu.ocsp", "gpu.rim.fetch"]\n[gpu]\n'
                       'require_cc_mode = false\nrequire_all_attached = false\n'
                       'feature_modes = ["PPCIE"]\n')
     result = run_cli(*_write_real_current(tmp_path), "--policy", str(policy), "--verbose")
@@ -189,7 +189,7 @@ RIM_PKI = make_rim_pki()
 TRUST = GpuTrust(
     (pinned_root("sim", SIM.device_pki.root_pem(), fingerprint(SIM.device_pki.root).hex()),),
     (pinned_root("simrim", RIM_PKI.root_pem(), fingerprint(RIM_PKI.root).hex()),))
-WAIVE_OCSP = GpuPolicy(unsafe_waive_ocsp=True, require_all_attached=False)
+WAIVE_OCSP = GpuPolicy(waive_ocsp_unavailable=True, require_all_attached=False)
 
 
 def current_report(gpu: SimulatedGpu = SIM) -> bytes:
