@@ -200,9 +200,10 @@ def main(serve: bool = False) -> int:
             image = f"inference node image, build {build}\n".encode() * 64
             (work / d / "image.raw").write_bytes(image)
             # what the simulated node of this build will measure (attest agent --simulate
-            # with [simulate] seed = "demo-build-X"): the publish arguments that list it
+            # with [simulate] seed = "demo-build-X", gpus = 1): the publish arguments that
+            # list it, its GPUs' driver and VBIOS versions included (publish requires them)
             measured = run(["attest", "simulate", "measurements", "--seed",
-                            f"demo-build-{build}"], work).stdout.split()
+                            f"demo-build-{build}", "--gpus", "1"], work).stdout.split()
             builds[build] = d
             argv = ["attest", "publish", "--release-key", "release.key", "--name",
                     f"inference-node-{build}.img", "--image", str(d / "image.raw"),

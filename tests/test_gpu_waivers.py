@@ -70,7 +70,8 @@ def _chain(world: World) -> list[x509.Certificate]:
 
 
 def _ocsp_name(cert: x509.Certificate) -> str:
-    return f"nvidia/ocsp/{hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()}"
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return f"nvidia/ocsp/{hashlib.sha256(der).hexdigest()}"
 
 
 def _answer(world: World, index: int, *, revoked: bool = False) -> bytes:
