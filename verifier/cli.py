@@ -39,5 +39,8 @@ def main() -> None:
 
 
 _CLIENT = {"policy": "policy_path", "state": "state", "log_url": "log_url"}
+# The one-item commands read their own table of the same policy file (and its waivers).
 main.config_commands = {"node": _CLIENT, "bundle": _CLIENT,  # type: ignore[attr-defined]
-                        "audit": {"policy": "policy_file", "state": "state_dir"}}
+                        "audit": {"policy": "policy_file", "state": "state_dir"},
+                        "snp": {"policy": "policy_path"}, "tdx": {"policy": "policy_file"},
+                        "gpu": {"policy": "policy_path"}}

@@ -71,7 +71,9 @@ def quote_fields(quote: TdxQuote) -> dict[str, Any]:
 @click.option("--root-crl", type=click.Path(exists=True, dir_okay=False),
               help="Intel SGX Root CA CRL.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
-              help="Policy file (TOML); its [tdx] table applies.")
+              envvar="ATTESTLOG_POLICY",
+              help="Policy file (TOML); its [tdx] table (defaults without one) and waive list "
+                   "apply; env ATTESTLOG_POLICY, or the config file's policy.")
 @click.option("--at", "at_text", help="Verification time (ISO 8601) for every item; "
               "default: now.")
 @click.option("--at-item", "at_items", multiple=True, metavar="ITEM=TIME",
