@@ -171,6 +171,7 @@ def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
     assert "FEATURE_FLAG             PPCIE (2)" in result.output
     assert "FEATURE_FLAG PPCIE" in result.output  # in the gpu.report.format step too
     assert "verdict: accepted" in result.output
+    assert result.stdout.splitlines()[-1] == f"OK: {tmp_path / 'report.bin'}"
 
 
 def test_cli_refusal_still_shows_the_report(tmp_path: Path) -> None:
@@ -178,6 +179,8 @@ def test_cli_refusal_still_shows_the_report(tmp_path: Path) -> None:
     result = run_cli(*_write_real_current(tmp_path), "--verbose")
     assert result.exit_code == 3, result.output
     assert "gpu.ocsp.fetch" in result.output
+    assert result.stdout.splitlines()[-1].startswith(
+        f"FAIL: {tmp_path / 'report.bin'}: gpu.ocsp.fetch: no OCSP answer")
     assert "64 measurement blocks" in result.output and "? measurement" not in result.output
     assert "FEATURE_FLAG             PPCIE (2)" in result.output
 

@@ -29,7 +29,8 @@ COMMANDS = {
     "node": ("verifier.cli_verify:node_command",
              "Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."),
     "bundle": ("verifier.cli_verify:bundle_command",
-               "Verify a saved evidence bundle FILE ('-' for stdin) and print every check."),
+               "Verify saved evidence bundles (each FILE; '-' for stdin) and print every "
+               "check."),
 }
 
 

@@ -119,9 +119,9 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
         collector.raise_if_any()
     except AttestlogError as err:
         transcript.error = err
-        _print(report_bytes, result, transcript, out)
+        _print(report_bytes, result, transcript, out, report)
         raise
-    _print(report_bytes, result, transcript, out)
+    _print(report_bytes, result, transcript, out, report)
 
 
 def _nonce(text: str | None) -> bytes | None:
@@ -146,7 +146,7 @@ def _nras(path: str, jwks_path: str | None, root_path: str | None, at: datetime,
 
 
 def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Transcript,
-           out: Output) -> None:
+           out: Output, name: str) -> None:
     info: dict[str, Any] = {"report_size": len(report_bytes)}
     opaque: dict[str, str] = {}
     if result is not None:
@@ -180,3 +180,4 @@ def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Tr
         out.echo("mismatching RIM indexes: "
                  + ", ".join(str(m["rim_index"]) for m in mismatches))
     out.verdict(f"verdict: {transcript.verdict}", ok=transcript.verdict == "accepted")
+    out.summary(name, transcript.error)

@@ -169,5 +169,7 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
     note = (" (no policy: MEASUREMENT, TCB and guest policy not judged)"
             if summary["verdict"] == "authentic-only" else "")
     out.verdict(f"verdict: {summary['verdict']}{note}", ok=error is None)
+    out.summary(report, error, note="authentic only: no policy"
+                if summary["verdict"] == "authentic-only" else "")
     if error is not None:
         raise error
