@@ -129,9 +129,11 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
             trust, "--state", "client-state", "--log-url", log_url]
     out = run(argv, work, check=False)
     lines = out.stdout.rstrip().splitlines()
-    if show_checks:
-        say("\n".join("   " + line for line in lines[:-1]))
-    verdict = lines[-1] if lines else out.stderr.strip()
+    # the check table, the verdict line, then the one-liner `OK: URL` / `FAIL: URL: ...`
+    at = max((i for i, line in enumerate(lines) if line.startswith("verdict:")), default=None)
+    if show_checks and at is not None:
+        say("\n".join("   " + line for line in lines[:at]))
+    verdict = lines[at] if at is not None else out.stderr.strip()
     check = verdict.rsplit(" ", 1)[-1]
     errors = [line.strip() for line in out.stderr.splitlines() if line.strip()]
     refusal = next((e for e in errors if e.startswith(check)), errors[-1] if errors else "")
