@@ -60,8 +60,9 @@ def _results(result: Result) -> dict[str, str]:
 
 
 def _verify(world: World, bundle: EvidenceBundle, *waive: str, fetch=None) -> Result:
-    """Verify with fresh caches (no answer cached by another test), offline unless ``fetch``."""
-    policy: Policy = world.policy.with_waivers(waive)
+    """Verify with fresh caches (no answer cached by another test), offline unless ``fetch``,
+    with ``waive`` added as `--waive` adds it (validated first)."""
+    policy: Policy = world.policy.with_waivers(validate_waivers(list(waive), field="--waive"))
     return world.verify(bundle, policy=policy, caches=VerifierCaches(), fetch=fetch)
 
 
