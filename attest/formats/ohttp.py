@@ -194,6 +194,19 @@ def decode_encapsulated_request(data: bytes) -> EncapsulatedRequest:
     kem_id = r.uint(2, "HPKE KEM ID", order="big")
     kdf_id = r.uint(2, "HPKE KDF ID", order="big")
     aead_id = r.uint(2, "HPKE AEAD ID", order="big")
+    check_suite(kem_id, kdf_id, aead_id)
+    enc = r.take(NENC[kem_id], "Encapsulated KEM Shared Secret")
+    ct = r.rest()
+    tag = AEAD_SIZES[aead_id][2]
+    if len(ct) < tag:
+        raise FormatError(CHECK, "ciphertext shorter than the AEAD tag",
+                          field="HPKE-Protected Request", got=len(ct), want=f">= {tag}")
+    return EncapsulatedRequest(RequestHeader(key_id, kem_id, kdf_id, aead_id), enc, ct)
+
+
+def check_suite(kem_id: int, kdf_id: int, aead_id: int) -> None:
+    """FormatError ``ohttp.format`` unless (KEM, KDF, AEAD) is a suite we implement (RFC 9180
+    §7 ids: the KEM of NENC, the KDF of NH, an AEAD of AEAD_SIZES)."""
     if kem_id not in NENC:
         raise FormatError(CHECK, "unsupported KEM", field="HPKE KEM ID", got=kem_id,
                           want=sorted(NENC))
@@ -203,13 +216,6 @@ def decode_encapsulated_request(data: bytes) -> EncapsulatedRequest:
     if aead_id not in AEAD_SIZES:
         raise FormatError(CHECK, "unsupported AEAD", field="HPKE AEAD ID", got=aead_id,
                           want=sorted(AEAD_SIZES))
-    enc = r.take(NENC[kem_id], "Encapsulated KEM Shared Secret")
-    ct = r.rest()
-    tag = AEAD_SIZES[aead_id][2]
-    if len(ct) < tag:
-        raise FormatError(CHECK, "ciphertext shorter than the AEAD tag",
-                          field="HPKE-Protected Request", got=len(ct), want=f">= {tag}")
-    return EncapsulatedRequest(RequestHeader(key_id, kem_id, kdf_id, aead_id), enc, ct)
 
 
 def response_nonce_size(aead_id: int) -> int:

@@ -28,7 +28,7 @@ from attest.formats.ohttp import (
     CHECK,
     KEM_X25519_HKDF_SHA256,
     NENC,
-    NH,
+    check_suite,
 )
 from attest.private.errors import DecryptError
 from transparency_log.errors import FormatError
@@ -65,15 +65,7 @@ class Suite:
 
 def suite(kem_id: int, kdf_id: int, aead_id: int) -> Suite:
     """The suite, if it is one we implement; otherwise ``ohttp.format``."""
-    if kem_id != KEM_X25519_HKDF_SHA256:
-        raise FormatError(CHECK, "unsupported KEM", field="HPKE KEM ID", got=kem_id,
-                          want=KEM_X25519_HKDF_SHA256)
-    if kdf_id not in NH:
-        raise FormatError(CHECK, "unsupported KDF", field="HPKE KDF ID", got=kdf_id,
-                          want=sorted(NH))
-    if aead_id not in AEAD_SIZES:
-        raise FormatError(CHECK, "unsupported AEAD", field="HPKE AEAD ID", got=aead_id,
-                          want=sorted(AEAD_SIZES))
+    check_suite(kem_id, kdf_id, aead_id)
     return Suite(kem_id, kdf_id, aead_id)
 
 
