@@ -96,8 +96,8 @@ def gpu_run(caches: GpuCaches) -> Transcript:
     t = Transcript()
     verify_gpu_evidence(report, vector_path("nvidia", "nvtrust", GPU_CHAIN).read_bytes(),
                         nonce=parse_report(report).request.nonce, trust=GpuTrust.production(),
-                        at=SNP_AT, policy=GpuPolicy(unsafe_waive_ocsp=True,
-                                                    unsafe_waive_rim_checks=True),
+                        at=SNP_AT, policy=GpuPolicy(waive_ocsp_unavailable=True,
+                                                    waive_rim_unavailable=True),
                         collector=FailureCollector(), transcript=t, caches=caches)
     return t
 
@@ -265,8 +265,8 @@ def test_cached_gpu_chain_is_rechecked_when_the_time_leaves_its_validity() -> No
     with pytest.raises(ChainError) as e:
         verify_gpu_evidence(report, vector_path("nvidia", "nvtrust", GPU_CHAIN).read_bytes(),
                             nonce=None, trust=GpuTrust.production(), at=early,
-                            policy=GpuPolicy(unsafe_waive_ocsp=True,
-                                             unsafe_waive_rim_checks=True),
+                            policy=GpuPolicy(waive_ocsp_unavailable=True,
+                                             waive_rim_unavailable=True),
                             collector=FailureCollector(), transcript=Transcript(),
                             caches=caches)
     assert e.value.check == "gpu.chain"
