@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -39,6 +40,24 @@ def fingerprint(cert: x509.Certificate) -> bytes:
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
 
 
+T = TypeVar("T")
+
+LOADER_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
+"""What ``cryptography``'s X.509 loaders raise on malformed input (an unknown version number is
+``InvalidVersion``, not a ValueError)."""
+
+
+def _load_pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], *,
+                     check: str, field: str, what: str) -> T:
+    """One PEM or DER object; loader warnings silenced, a refusal is a FormatError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pem(data) if data.lstrip().startswith(b"-----BEGIN") else der(data)
+    except LOADER_ERRORS as err:
+        raise FormatError(check, f"{what} does not parse: {err}", field=field) from None
+
+
 def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
     """Load one PEM or DER certificate; a refusal of the loader is a FormatError, not a crash.
 
@@ -46,14 +65,9 @@ def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate
     ``cryptography`` releases warn about) are silenced here: the certificate is still checked
     in full by the chain verification.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if data.lstrip().startswith(b"-----BEGIN"):
-                return x509.load_pem_x509_certificate(data)
-            return x509.load_der_x509_certificate(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
-        raise FormatError(check, f"certificate does not parse: {err}", field=field) from None
+    return _load_pem_or_der(data, x509.load_pem_x509_certificate,
+                            x509.load_der_x509_certificate, check=check, field=field,
+                            what="certificate")
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
@@ -62,9 +76,15 @@ def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certifi
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             certs = x509.load_pem_x509_certificates(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
+    except LOADER_ERRORS as err:
         raise FormatError(check, f"certificate bundle does not parse: {err}", field=field) from None
     return certs
+
+
+def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
+    """Load a PEM or DER CRL (RFC 5280 §5); a refusal of the loader is a FormatError."""
+    return _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, check=check,
+                            field=field, what="CRL")
 
 
 def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:

@@ -115,6 +115,8 @@ def verify_token(token: str, *, jwks: dict[str, Any], roots: Sequence[PinnedRoot
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     if len(token) > MAX_TOKEN:
         raise FormatError("gpu.nras.format", "token too large", field=what, got=len(token))
+    if not token.isascii():  # RFC 7515 §7.1: compact JWS is base64url parts and dots
+        raise FormatError("gpu.nras.format", "token is not ASCII", field=what)
     try:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError as err:

@@ -7,15 +7,15 @@ nextUpdate), and must not list the intermediate that issued the report's key.
 
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from transparency_log.errors import ChainError, FormatError
+from transparency_log.errors import ChainError
+from verifier.x509chain import load_crl as load_x509_crl
 
 CHECK = "snp.crl"
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
@@ -23,14 +23,7 @@ _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 
 def load_crl(data: bytes) -> x509.CertificateRevocationList:
     """Load a PEM or DER CRL; FormatError if it does not parse."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if data.lstrip().startswith(b"-----BEGIN"):
-                return x509.load_pem_x509_crl(data)
-            return x509.load_der_x509_crl(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
-        raise FormatError(CHECK, f"CRL does not parse: {err}", field="CRL") from None
+    return load_x509_crl(data, check=CHECK, field="CRL")
 
 
 def verify_crl(crl: x509.CertificateRevocationList, ark: x509.Certificate,

@@ -29,7 +29,7 @@ from attest.collateral.pcs_fetch import TdxCollateral as TdxCollateral  # re-exp
 from transparency_log.errors import FormatError, TrustConfigError, VerificationError
 from verifier.tdx.quote_verify import ecdsa_p256_verify, p256_public_key
 from verifier.transcript import Transcript
-from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
+from verifier.x509chain import PinnedRoot, load_crl, load_pem_bundle, verify_chain
 
 TCB_STATUSES = ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                 "ConfigurationAndSWHardeningNeeded", "OutOfDate",
@@ -444,16 +444,6 @@ def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
-    """A DER or PEM CRL (PCS serves DER with ``encoding=der``, PEM otherwise)."""
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError as err:
-        raise FormatError(check, f"CRL does not parse: {err}", field=field) from None
 
 
 def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime,
