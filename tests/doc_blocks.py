@@ -306,8 +306,13 @@ def python_problems(block: Block) -> list[str]:
 
 
 def make_targets() -> set[str]:
+    """The Makefile's targets, with its simple variables (`NAME := value`) expanded."""
     text = (ROOT / "Makefile").read_text()
-    return set(re.findall(r"^([A-Za-z][\w.-]*):", text, re.M))
+    variables: dict[str, str] = {}
+    for name, value in re.findall(r"^(\w+)\s*[:?]?=\s*(.*)$", text, re.M):
+        variables[name] = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], ""), value)
+    text = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], m[0]), text)
+    return set(re.findall(r"^([\w./-]+):(?!=)", text, re.M))
 
 
 def static_problems(block: Block) -> list[str]:
@@ -335,9 +340,12 @@ __doc_state_save() {
   local __doc_rc=$? __doc_v
   {
     for __doc_v in $(compgen -v); do
-      case "$__doc_v" in __doc_*|BASH*|FUNCNAME|PIPESTATUS|_|OPTIND|OPTARG|LINENO|RANDOM|SECONDS) continue;; esac
+      case "$__doc_v" in
+        __doc_*|BASH*|FUNCNAME|PIPESTATUS|_|OPTIND|OPTARG|LINENO|RANDOM|SECONDS) continue;;
+      esac
       grep -qxF "$__doc_v" <<<"$__doc_base" && continue
-      declare -p "$__doc_v" 2>/dev/null | sed 's/^declare -\([a-zA-Z]*\)/declare -g\1/;s/^declare -g- /declare -g /'
+      declare -p "$__doc_v" 2>/dev/null \
+        | sed 's/^declare -\([a-zA-Z]*\)/declare -g\1/;s/^declare -g- /declare -g /'
     done
     printf 'cd %q\n' "$PWD"
   } > "$__DOC_STATE.new" && mv "$__DOC_STATE.new" "$__DOC_STATE"
