@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from release_samples import sample_release
 
-from attest.release.dsse import entry_digest, sign_statement
+from attest.release.dsse import Signature, entry_statement_digest, parse_entry, sign_statement
 from attest.release.keys import ReleaseSigningKey
 from attest.release.statement import Revocation
 from transparency_log.checkpoint import Checkpoint, sign_checkpoint
@@ -47,7 +47,23 @@ def release_entry(n: int = 0, key: ReleaseSigningKey = RELEASE_KEY) -> bytes:
 
 def revocation_entry(release: bytes, key: ReleaseSigningKey = RELEASE_KEY,
                      reason: str = "CVE-2026-0001 in the guest kernel") -> bytes:
-    return sign_statement(Revocation(entry_digest(release), reason), [key]).encode()
+    return sign_statement(Revocation.of_statement(entry_statement_digest(release), reason),
+                          [key]).encode()
+
+
+def measurement_revocation_entry(measurement: bytes, key: ReleaseSigningKey = RELEASE_KEY,
+                                 reason: str = "the build itself is bad") -> bytes:
+    """A revocation of a build: every release listing ``measurement`` (48 bytes)."""
+    return sign_statement(Revocation.of_measurement(measurement, reason), [key]).encode()
+
+
+def relogged_variant(entry: bytes, keyid: str = "ee" * 32) -> bytes:
+    """The attack of issue 16: the same signed statement in a new envelope, with one extra
+    signature under a key id nobody knows (``open_entry`` ignores it). No release key is
+    needed to make it, and its entry digest differs from the original's."""
+    envelope = parse_entry(entry)
+    extra = Signature(keyid, b"\x00" * 64)
+    return dataclasses.replace(envelope, signatures=(*envelope.signatures, extra)).encode()
 
 
 class FakeLog:

@@ -4,6 +4,7 @@ the cached-bundle nonce encoding."""
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from log_fixtures import relogged_variant
 
 from attest.agent import cli_agent
 from attest.agent.config import load_config, parse_config
@@ -27,7 +29,9 @@ from attest.agent.service import (
 from attest.cli import main
 from attest.formats.bundle import decode_bundle
 from attest.platform import detect_platform
-from attest.simulate.node_fixture import make_node_fixture, release_key
+from attest.release.dsse import entry_statement_digest, sign_statement
+from attest.release.statement import Revocation
+from attest.simulate.node_fixture import make_node_fixture, release_key, simulated_release
 from attest.simulate.platform import SimulatedPlatform
 from transparency_log.asgi_serving import serve_in_thread
 from transparency_log.client import LogClient, directory_source
@@ -177,6 +181,76 @@ def test_refresh_notices_a_revocation(tmp_path: Path, on_revocation: str) -> Non
     else:
         assert agent.stopped is None and reply.status_code == 200
         assert agent.own == first
+
+
+def _post(agent) -> requests.Response:
+    with serve_in_thread(create_agent_app(agent)) as (host, port):
+        return requests.post(f"http://{host}:{port}{BUNDLE_PATH}", data=os.urandom(32),
+                             timeout=30)
+
+
+def _sign(statement) -> bytes:
+    return sign_statement(statement, [release_key()]).encode()
+
+
+def test_revocation_switches_loudly_then_stops_when_nothing_covers_the_build(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 16, with ``on_revocation = "stop"``: when its release is revoked and another
+    unrevoked release lists the same measurement, the agent staples that one (the release
+    clients accept) and logs the switch at ERROR level; a re-logged variant of a revoked
+    release is never stapled; when the build itself is revoked, nothing covers it: 503,
+    logged."""
+    caplog.set_level(logging.WARNING, logger="attest.agent")
+    f, agent = booted(tmp_path, clock=[1_800_000_000.0], gpus=0,
+                      settings_toml='[agent]\non_revocation = "stop"\n')
+    original = agent.own
+    sibling = _sign(simulated_release(f.platform, commit_seed="build-2"))  # same build
+    f.append_entries([sibling])  # index 2: the newest release listing the measurement
+    agent.refresh()
+    assert agent.own.entry == sibling and agent.stopped is None
+    # the sibling is revoked (its statement); the original, older, still covers the build
+    f.append_entries([_sign(Revocation.of_statement(entry_statement_digest(sibling), "bad"))])
+    f.append_entries([relogged_variant(sibling)])  # the attack: the same statement re-logged
+    caplog.clear()
+    agent.refresh()
+    assert agent.own.entry == original.entry and agent.stopped is None
+    switched = [r for r in caplog.records if "SWITCHED" in r.getMessage()]
+    assert switched and switched[0].levelno == logging.ERROR
+    assert "STILL SERVED" in switched[0].getMessage() and "--measurement" in \
+        switched[0].getMessage()
+    assert _post(agent).status_code == 200
+    # the build itself is revoked: every release listing it, older or newer, is refused
+    measurement = sorted(simulated_release(f.platform).measurements.listed())[0]
+    f.append_entries([_sign(Revocation.of_measurement(measurement, "bad build"))])
+    caplog.clear()
+    agent.refresh()
+    assert agent.stopped is not None
+    stopped = [r for r in caplog.records if "NOT SERVING" in r.getMessage()]
+    assert stopped and stopped[0].levelno == logging.ERROR
+    reply = _post(agent)
+    assert reply.status_code == 503 and "revoked" in reply.text
+    # a re-release of the same build cannot bring it back
+    f.append_entries([_sign(simulated_release(f.platform, commit_seed="build-3"))])
+    agent.refresh()
+    assert agent.stopped is not None and _post(agent).status_code == 503
+
+
+def test_a_stopped_agent_serves_again_when_a_valid_release_covers_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="attest.agent")
+    f, agent = booted(tmp_path, clock=[1_800_000_000.0], gpus=0)
+    f.revoke()
+    agent.refresh()
+    assert agent.stopped is not None and _post(agent).status_code == 503
+    f.append_entries([relogged_variant(f.release_entry)])  # not a valid release
+    agent.refresh()
+    assert agent.stopped is not None
+    rereleased = _sign(simulated_release(f.platform, commit_seed="build-2"))
+    f.append_entries([rereleased])  # a new statement of the build, not revoked
+    agent.refresh()
+    assert agent.stopped is None and agent.own.entry == rereleased
+    assert any("SERVING AGAIN" in r.getMessage() for r in caplog.records)
+    assert _post(agent).status_code == 200
 
 
 # --------------------------------------------------------------------------- small parts

@@ -109,7 +109,38 @@ def test_publish_and_revoke(tmp_path: Path, log_server, auth: str) -> None:
     assert result.exit_code == 0, result.output
     rev_entry = next((tmp_path / "rev").glob("*.json")).read_bytes()
     revocation = open_entry(rev_entry, [pub]).statement
-    assert isinstance(revocation, Revocation) and revocation.release_digest == opened.digest
+    assert isinstance(revocation, Revocation) and revocation.target == "statement"
+    assert revocation.value == opened.statement_digest
+
+
+def test_revoke_lists_sibling_releases_and_revokes_builds(tmp_path: Path, log_server) -> None:
+    """`attest revoke RELEASE` names the other logged releases that list the same
+    measurement and says they stay valid; `--measurement` revokes the build."""
+    url, vkey, _ = log_server
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    log_args = ["--log", url, "--log-vkey", vkey, "--token-file", str(tmp_path / "token")]
+    runner = CliRunner()
+    first = [*_publish_args(tmp_path), *log_args, "--out", str(tmp_path / "v1")]
+    assert runner.invoke(main, first).exit_code == 0
+    second = [*_publish_args(tmp_path), *log_args, "--out", str(tmp_path / "v2")]
+    second[second.index("--commit") + 1] = "2" * 40  # the same build, released again
+    assert runner.invoke(main, second).exit_code == 0
+    pub = ReleasePublicKey.from_text((tmp_path / "rel.pub").read_text())
+    v2 = open_entry((tmp_path / "v2" / "node.img.release.json").read_bytes(), [pub])
+    revoke = ["revoke", "--reason", "bad", "--release-key", str(tmp_path / "rel.key"),
+              *log_args, "--out", str(tmp_path / "rev")]
+    result = runner.invoke(main, [*revoke, str(tmp_path / "v1" / "node.img.release.json")])
+    assert result.exit_code == 0, result.output
+    assert "Other logged releases sharing its measurements (1) STAY VALID" in result.output
+    assert f"entry 1: node.img commit 222222222222 statement sha256:" \
+           f"{v2.statement_digest.hex()}: NOT revoked" in result.output
+    result = runner.invoke(main, [*revoke, "--measurement", M48])
+    assert result.exit_code == 0, result.output
+    assert "logged now (2):" in result.output and "entry 0:" in result.output
+    assert "revoked (statement sha256:" in result.output  # the first, revoked above
+    rev = open_entry((tmp_path / "rev" / f"revocation-{M48[:16]}.json").read_bytes(),
+                     [pub]).statement
+    assert isinstance(rev, Revocation) and rev.value == bytes.fromhex(M48)
 
 
 def test_publish_with_wrong_credentials_is_refused(tmp_path: Path, log_server) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from attest.release.dsse import entry_digest, open_entry, sign_statement
+from attest.release.dsse import entry_digest, entry_statement_digest, open_entry, sign_statement
 from attest.release.keys import ReleaseSigningKey
 from attest.release.statement import (
     Artifact,
@@ -36,14 +36,20 @@ def test_docs_example() -> None:
                 "7e534442e7e1e17895dfe778d0228977")),),
             gpu=GpuAllowList(("550.90.07",), ("96.00.9F.00.01",))))
     entry = sign_statement(release, [key]).encode()
-    revocation = Revocation(entry_digest(entry), "kernel CVE-2026-0001").encode()
+    statement = entry_statement_digest(entry)
+    assert statement == hashlib.sha256(release.encode()).digest()
+    revocation = Revocation.of_statement(statement, "kernel CVE-2026-0001").encode()
+    build = Revocation.of_measurement(release.measurements.snp[0].measurement,
+                                      "kernel CVE-2026-0001").encode()
     doc = DOC.read_text()
     assert f"statement  {release.encode().decode()}\n" in doc
     assert f"public key {key.public.to_text()}" in doc
     assert f"keyid      {key.keyid}\n" in doc
     assert f"({len(entry)} bytes)" in doc
-    assert f"release digest {entry_digest(entry).hex()}\n" in doc
+    assert f"entry digest     {entry_digest(entry).hex()}\n" in doc
+    assert f"statement digest {statement.hex()}\n" in doc
     assert f"revocation {revocation.decode()}\n" in doc
+    assert f"build revocation {build.decode()}\n" in doc
     sig = entry.decode().split('"sig":"')[1].split('"')[0]
     assert sig in doc
     assert open_entry(entry, [key.public]).statement == release

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from attest.release.dsse import (
     Envelope,
     Signature,
     entry_digest,
+    entry_statement_digest,
     open_entry,
     pae,
     parse_entry,
@@ -104,10 +106,12 @@ def test_unknown_extra_signatures_ignored_and_threshold() -> None:
 
 def test_revocation_entry() -> None:
     release_entry = sign_statement(sample_release(), [ED]).encode()
-    rev = Revocation(entry_digest(release_entry), "compromised build machine")
+    released = open_entry(release_entry, [ED.public])
+    assert released.statement_digest == hashlib.sha256(parse_entry(release_entry).payload).digest()
+    rev = Revocation.of_statement(released.statement_digest, "compromised build machine")
     opened = open_entry(sign_statement(rev, [ED]).encode(), [ED.public])
     assert isinstance(opened.statement, Revocation)
-    assert opened.statement.release_digest == entry_digest(release_entry)
+    assert opened.statement.value == entry_statement_digest(release_entry)
 
 
 def _entry_doc() -> dict:

@@ -41,14 +41,29 @@ def test_release_roundtrip() -> None:
 
 
 def test_revocation_roundtrip() -> None:
-    rev = Revocation(digest("entry"), "kernel CVE-2026-0001")
+    rev = Revocation.of_statement(digest("statement"), "kernel CVE-2026-0001")
     data = rev.encode()
     assert parse_statement(data) == rev
     value = json.loads(data)
     assert value["predicateType"] == REVOCATION_PREDICATE_TYPE
-    assert value["subject"] == [{"name": "attestlog-release-entry",
-                                 "digest": {"sha256": digest("entry").hex()}}]
+    assert value["subject"] == [{"name": "attestlog-release-statement",
+                                 "digest": {"sha256": digest("statement").hex()}}]
+    build = Revocation.of_measurement(b"\x5a" * 48, "bad build")
+    assert parse_statement(build.encode()) == build
+    assert json.loads(build.encode())["subject"] == [
+        {"name": "attestlog-measurement", "digest": {"sha384": "5a" * 48}}]
     assert value["predicate"] == {"reason": "kernel CVE-2026-0001"}
+
+
+def test_revocation_revokes_statement_or_listed_measurement() -> None:
+    release = sample_release()
+    listed = release.measurements.listed()
+    assert release.measurements.snp[0].measurement in listed
+    assert Revocation.of_statement(digest("s"), "x").revokes(digest("s"), release)
+    assert not Revocation.of_statement(digest("s"), "x").revokes(digest("t"), release)
+    for m in listed:
+        assert Revocation.of_measurement(m, "x").revokes(digest("t"), release)
+    assert not Revocation.of_measurement(b"\x09" * 48, "x").revokes(digest("t"), release)
 
 
 def test_snp_match() -> None:
@@ -127,11 +142,15 @@ def test_release_refuses(edit: Any, field: str) -> None:
 
 
 def test_revocation_refuses() -> None:
-    good = json.loads(Revocation(digest("e"), "why").encode())
+    good = json.loads(Revocation.of_statement(digest("e"), "why").encode())
     for edit, field in [
         (_set(["predicate", "reason"], ""), "predicate.reason"),
         (_set(["predicate", "release"], "x"), "predicate.release"),
-        (_set(["subject", 0, "name"], "other"), "subject"),
+        (_set(["subject", 0, "name"], "other"), "subject[0].name"),
+        (_set(["subject", 0, "name"], "attestlog-release-entry"), "subject[0].name"),
+        (_set(["subject", 0, "name"], "attestlog-measurement"), "subject[0].digest.sha384"),
+        (_set(["subject", 0, "digest", "sha384"], "00" * 48), "subject[0].digest.sha384"),
+        (lambda d: d["subject"].append(d["subject"][0]), "subject"),
     ]:
         doc = json.loads(json.dumps(good))
         edit(doc)
@@ -168,7 +187,11 @@ def test_constructor_checks() -> None:
     with pytest.raises(FormatError):
         Release(base.subjects, base.repository, base.commit, base.builder, (), Measurements())
     with pytest.raises(FormatError):
-        Revocation(b"short", "x")
+        Revocation.of_statement(b"short", "x")
+    with pytest.raises(FormatError):
+        Revocation.of_measurement(bytes(32), "x")
+    with pytest.raises(FormatError):
+        Revocation("entry", bytes(32), "x")
 
 
 def test_encode_refuses_what_parse_refuses() -> None:

@@ -20,15 +20,17 @@ from log_fixtures import (
     OTHER_RELEASE_KEY,
     RELEASE_KEY,
     WITNESS_SIGNERS,
+    measurement_revocation_entry,
     policy_toml,
     release_entry,
+    relogged_variant,
     revocation_entry,
 )
 from release_samples import sample_release
 from tlog_net import TOKEN, log_network
 
 import verifier.cli_audit as cli_audit
-from attest.release.dsse import entry_digest, sign_statement
+from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
 from attest.release.statement import Artifact, Measurements, Release, SnpMeasurement, Subject
 from transparency_log.checkpoint_store import CheckpointStore
 from transparency_log.client import LogClient, directory_source
@@ -140,7 +142,8 @@ def test_clean_log_audits_ok_and_lists_releases_and_revocations(tmp_path, policy
     assert report["releases"][1]["revoked_by"] == [
         {"index": 3, "digest": entry_digest(log.log.entry(3)).hex(), "reason": "CVE-2026-0001"}]
     (revocation,) = report["revocations"]
-    assert (revocation["revokes"], revocation["revokes_index"]) == (entry_digest(rel[1]).hex(), 1)
+    assert (revocation["target"], revocation["revokes"], revocation["revokes_indexes"]) == (
+        "statement", entry_statement_digest(rel[1]).hex(), [1])
 
     code, out, _ = audit(str(log.dir), "--policy", str(policy_file))  # the table
     assert code == 0
@@ -211,7 +214,7 @@ def test_entries_that_fail_are_flagged_never_dropped(tmp_path, policy_file) -> N
     good = release_entry(0)
     foreign = release_entry(1, key=OTHER_RELEASE_KEY)
     log = ReleaseLog(tmp_path)
-    log.add(good, foreign, b"not a DSSE envelope", revocation_entry(b"never logged"))
+    log.add(good, foreign, b"not a DSSE envelope", revocation_entry(release_entry(99)))
     code, out, err = audit(str(log.dir), "--policy", str(policy_file), "--json")
     assert code == cli_audit.EXIT_FLAGGED, err
     report = json.loads(out)
@@ -344,8 +347,22 @@ def load_policy_for(tmp_path: Path):
 def test_audit_entries_is_pure_and_orders_flags() -> None:
     releases, revocations, flags = audit_entries(
         [b"{}", release_entry(0), revocation_entry(release_entry(0))], AuditOptions())
-    assert [r.index for r in releases] == [1] and revocations[0].release_index == 1
+    assert [r.index for r in releases] == [1] and revocations[0].release_indexes == (1,)
     assert [f.check for f in flags] == ["release.entry.format"]
+
+
+def test_audit_links_statement_and_measurement_revocations() -> None:
+    """A re-logged variant is revoked with its original; a measurement revocation revokes
+    every release listing it, later ones included, and names no single release (no flag)."""
+    rel0, rel1 = release_entry(0), release_entry(1)
+    m = sample_release().measurements.snp[0].measurement
+    entries = [rel0, revocation_entry(rel0), relogged_variant(rel0),
+               measurement_revocation_entry(m), rel1]
+    releases, revocations, flags = audit_entries(entries, AuditOptions())
+    assert flags == ()
+    assert [(r.index, [v.index for v in r.revoked_by]) for r in releases] == [
+        (0, [1, 3]), (2, [1, 3]), (4, [3])]
+    assert [v.release_indexes for v in revocations] == [(0, 2), (0, 2, 4)]
 
 
 def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:

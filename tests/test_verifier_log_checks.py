@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from datetime import datetime
@@ -19,11 +20,16 @@ from log_fixtures import (
     OTHER_RELEASE_KEY,
     RELEASE_KEY,
     FakeLog,
+    measurement_revocation_entry,
     policy_toml,
     release_entry,
+    relogged_variant,
     revocation_entry,
 )
+from release_samples import SNP_MEASUREMENT, sample_release
 
+from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
+from attest.release.statement import Measurements, SnpMeasurement
 from transparency_log.checkpoint_store import CheckpointStore
 from transparency_log.errors import (
     ConsistencyError,
@@ -400,9 +406,51 @@ def test_revoked_release(world: World) -> None:
     with pytest.raises(PolicyError) as err:
         world.verify(transcript=t)
     (failure,) = err.value.failures
-    assert failure.check == "release.revoked" and failure.got == ENTRY_DIGEST
+    assert failure.check == "release.revoked"
+    assert failure.got == entry_statement_digest(ENTRY)
     assert "log index 3" in failure.message
     assert failed_steps(t) == ["release.revoked"]
+
+
+def test_relogged_variant_of_a_revoked_release_is_refused(world: World) -> None:
+    """Issue 16: after the release is revoked, anyone with a submit token re-logs the same
+    signed statement with one extra signature under an unknown key id. The variant is a new
+    entry with a new digest, but the same statement: refused, ``release.revoked``."""
+    world.log.append(revocation_entry(ENTRY))  # index 3
+    variant = relogged_variant(ENTRY)
+    assert variant != ENTRY and open_entry(variant, [RELEASE_KEY.public]).statement \
+        == open_entry(ENTRY, [RELEASE_KEY.public]).statement  # it opens, as the original
+    world.log.append(variant)  # index 4, logged after the revocation
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    t = Transcript()
+    with pytest.raises(PolicyError) as err:
+        world.verify(world.evidence(4, variant), transcript=t)
+    (failure,) = err.value.failures
+    assert failure.check == "release.revoked" and "log index 3" in failure.message
+    assert failed_steps(t) == ["release.revoked"]
+    world.verify(world.evidence(0))  # another release is untouched
+
+
+def test_measurement_revocation_refuses_older_and_later_releases(world: World) -> None:
+    """Revoking a build (its measurement) refuses every release that lists it: the ones
+    logged before the revocation and a re-release logged after it. A rebuild with another
+    measurement is accepted."""
+    world.log.append(measurement_revocation_entry(SNP_MEASUREMENT))  # index 3
+    rereleased = release_entry(9)  # same build, new statement, logged after (index 4)
+    base = sample_release()
+    rebuilt = sign_statement(dataclasses.replace(base, measurements=Measurements(
+        snp=(SnpMeasurement(1, "EPYC-v4", "qemu", b"\x77" * 48),))), [RELEASE_KEY]).encode()
+    world.log.append(rereleased)
+    world.log.append(rebuilt)  # index 5
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    for index, entry in [(1, ENTRY), (4, rereleased)]:
+        t = Transcript()
+        with pytest.raises(PolicyError) as err:
+            world.verify(world.evidence(index, entry), transcript=t)
+        (failure,) = err.value.failures
+        assert failure.check == "release.revoked" and "measurement sha384:" in failure.message
+        assert failed_steps(t) == ["release.revoked"]
+    assert world.verify(world.evidence(5, rebuilt)).checkpoint.size == 6
 
 
 def test_revocation_by_a_non_accepted_key_does_not_count(world: World) -> None:

@@ -18,8 +18,9 @@ from log_fixtures import (
     revocation_entry,
 )
 
-from attest.release.dsse import sign_statement
-from attest.release.statement import Revocation
+from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
+from attest.release.revocation_index import RevocationRecord
+from attest.release.statement import Release, Revocation
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.errors import (
     ConsistencyError,
@@ -33,6 +34,7 @@ from verifier.revocations import RevocationMirror, open_revocation
 
 R = [release_entry(i) for i in range(4)]
 DIGESTS = [hashlib.sha256(e).digest() for e in R]
+STATEMENTS = [entry_statement_digest(e) for e in R]
 RELEASE = parse_policy(policy_toml().encode()).release
 
 
@@ -40,6 +42,14 @@ def release_policy(keys: list, threshold: int = 1) -> ReleasePolicy:
     text = policy_toml(release={"keys": [k.public.to_text().strip() for k in keys],
                                 "threshold": threshold})
     return parse_policy(text.encode()).release
+
+
+def revoked(mirror: RevocationMirror, entry: bytes, as_of: int | None = None
+            ) -> RevocationRecord | None:
+    """The mirror's revocation of a release entry (by its statement and measurements)."""
+    opened = open_entry(entry, [RELEASE_KEY.public])
+    assert isinstance(opened.statement, Release)
+    return mirror.revocation_of(opened.statement_digest, opened.statement, as_of)
 
 
 @pytest.fixture
@@ -50,15 +60,15 @@ def log() -> FakeLog:
 
 def test_sync_records_releases_and_valid_revocations(tmp_path: Path, log: FakeLog) -> None:
     mirror = RevocationMirror(tmp_path, ORIGIN, RELEASE)
-    assert mirror.size == 0 and not mirror.is_revoked(DIGESTS[0])
+    assert mirror.size == 0 and not revoked(mirror, R[0])
     assert mirror.sync(log.checkpoint(), Recording(log.entries_range)) == 6
     assert (mirror.size, mirror.root) == (6, log.checkpoint().root)
     assert mirror.known_releases == {DIGESTS[0]: 0, DIGESTS[1]: 1, DIGESTS[2]: 3}
-    rec = mirror.revocation(DIGESTS[0])
+    rec = revoked(mirror, R[0])
     assert rec is not None and rec.index == 2 and rec.signers == (RELEASE_KEY.keyid,)
     assert rec.entry_digest == hashlib.sha256(log.entries[2]).digest()
     # revoked by a key the policy does not accept: does not count
-    assert not mirror.is_revoked(DIGESTS[1])
+    assert not revoked(mirror, R[1])
     assert [(r.index, r.check) for r in mirror.rejected] == [
         (4, "release.dsse.signer"), (5, "release.json.syntax")]
 
@@ -66,8 +76,8 @@ def test_sync_records_releases_and_valid_revocations(tmp_path: Path, log: FakeLo
 def test_revoked_as_of_a_tree_size(tmp_path: Path, log: FakeLog) -> None:
     mirror = RevocationMirror(tmp_path, ORIGIN, RELEASE)
     mirror.sync(log.checkpoint(), Recording(log.entries_range))
-    assert not mirror.is_revoked(DIGESTS[0], as_of=2)
-    assert mirror.is_revoked(DIGESTS[0], as_of=3)
+    assert not revoked(mirror, R[0], as_of=2)
+    assert revoked(mirror, R[0], as_of=3)
 
 
 def test_incremental_and_persistent(tmp_path: Path, log: FakeLog) -> None:
@@ -76,7 +86,7 @@ def test_incremental_and_persistent(tmp_path: Path, log: FakeLog) -> None:
     mirror.sync(log.checkpoint(3), src, batch=2)
     assert src.calls == [(0, 2), (2, 3)]
     reopened = RevocationMirror(tmp_path, ORIGIN, RELEASE)  # state read back from disk
-    assert reopened.size == 3 and reopened.is_revoked(DIGESTS[0])
+    assert reopened.size == 3 and revoked(reopened, R[0])
     src.calls.clear()
     assert reopened.sync(log.checkpoint(), src) == 3
     assert src.calls == [(3, 6)]  # only the new entries
@@ -97,7 +107,7 @@ def test_entries_that_do_not_hash_to_the_root(tmp_path: Path, log: FakeLog) -> N
     with pytest.raises(ProofError) as err:
         mirror.sync(log.checkpoint(), lying)
     assert err.value.check == "log.entries"
-    assert mirror.size == 2 and not mirror.is_revoked(DIGESTS[0])
+    assert mirror.size == 2 and not revoked(mirror, R[0])
     assert RevocationMirror(tmp_path, ORIGIN, RELEASE).size == 2
 
 
@@ -130,18 +140,18 @@ def test_new_keys_rebuild_the_mirror(tmp_path: Path, log: FakeLog) -> None:
     mirror = RevocationMirror(tmp_path, ORIGIN, both)
     assert mirror.size == 0
     mirror.sync(log.checkpoint(), Recording(log.entries_range))
-    assert mirror.is_revoked(DIGESTS[1])  # now signed by an accepted key
+    assert revoked(mirror, R[1])  # now signed by an accepted key
 
 
 def test_threshold_applies_to_revocations(tmp_path: Path) -> None:
     both = release_policy([RELEASE_KEY, OTHER_RELEASE_KEY], threshold=2)
     one_signer = revocation_entry(R[0])
-    two_signers = sign_statement(Revocation(DIGESTS[1], "bad build"),
+    two_signers = sign_statement(Revocation.of_statement(STATEMENTS[1], "bad build"),
                                  [RELEASE_KEY, OTHER_RELEASE_KEY]).encode()
     log = FakeLog([one_signer, two_signers])
     mirror = RevocationMirror(tmp_path, ORIGIN, both)
     mirror.sync(log.checkpoint(), Recording(log.entries_range))
-    assert not mirror.is_revoked(DIGESTS[0]) and mirror.is_revoked(DIGESTS[1])
+    assert not revoked(mirror, R[0]) and revoked(mirror, R[1])
 
 
 def test_corrupt_state(tmp_path: Path, log: FakeLog) -> None:
@@ -156,7 +166,7 @@ def test_corrupt_state(tmp_path: Path, log: FakeLog) -> None:
 
 def test_open_revocation() -> None:
     rec = open_revocation(revocation_entry(R[0]), 7, RELEASE)
-    assert (rec.release_digest, rec.index) == (DIGESTS[0], 7)
+    assert (rec.revocation.value, rec.index) == (STATEMENTS[0], 7)
     with pytest.raises(VerificationError) as err:
         open_revocation(revocation_entry(R[0], key=OTHER_RELEASE_KEY), 7, RELEASE)
     assert err.value.check == "release.revoked"

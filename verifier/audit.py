@@ -23,8 +23,11 @@ An audit (:meth:`Auditor.run`) has two levels.
    Sigstore bundle ``<folder>/<hex SHA-256 of the DSSE payload>.sigstore.json`` that verifies
    offline for the policy's CI identity, over the statement or a digest it lists as the
    policy's ``signs`` allows (``release.sigstore``);
-6. revocations are matched to the releases they name (by entry digest); one that names no
-   release of this log is ``release.revocation.target``;
+6. revocations are matched to the releases they revoke
+   (:class:`attest.release.revocation_index.RevocationIndex`: by statement digest, or every
+   release listing a revoked measurement); a statement revocation that names no release of
+   this log is ``release.revocation.target`` (a measurement revocation may precede any
+   release of that build, so it is not flagged);
 7. with an artifact folder, each release's SNP MEASUREMENTs and TDX MRTD are recomputed
    (:mod:`verifier.audit_reproduce`): ``release.reproduce`` when one does not match,
    ``release.artifacts.missing`` when an artifact is not there.
@@ -37,15 +40,21 @@ any entry was flagged. Nothing here reads the clock; the caller wires the networ
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from attest.measure.tdx_mrtd import PageOrder
-from attest.release.dsse import VerifiedEntry, entry_digest, open_entry, parse_entry
-from attest.release.statement import Release, Revocation, parse_statement
+from attest.release.dsse import (
+    VerifiedEntry,
+    entry_digest,
+    open_entry,
+    parse_entry,
+    statement_digest,
+)
+from attest.release.revocation_index import RevocationIndex, RevocationRecord
+from attest.release.statement import REVOKES_STATEMENT, Release, Revocation, parse_statement
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.client import LogClient, monitor
 from transparency_log.errors import AttestlogError, FormatError
@@ -102,19 +111,24 @@ class AuditFlag:
 
 @dataclass(frozen=True)
 class AuditedRevocation:
-    """A revocation entry: what it revokes (and where that release is), why, who signed."""
+    """A revocation entry: what it revokes (a statement or a measurement), the indexes of the
+    releases of this log it revokes, why, who signed."""
 
     index: int
     digest: bytes
-    release_digest: bytes
-    reason: str
+    revocation: Revocation
     signers: tuple[str, ...]
-    release_index: int | None
+    release_indexes: tuple[int, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return self.revocation.reason
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "digest": self.digest.hex(),
-                "revokes": self.release_digest.hex(), "revokes_index": self.release_index,
-                "reason": self.reason, "signers": list(self.signers)}
+        r = self.revocation
+        return {"index": self.index, "digest": self.digest.hex(), "target": r.target,
+                "revokes": r.value.hex(), "revokes_indexes": list(self.release_indexes),
+                "reason": r.reason, "signers": list(self.signers)}
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,7 @@ class AuditedRelease:
     sigstore_san: str | None = None
     revoked_by: tuple[AuditedRevocation, ...] = ()
     reproduction: Reproduction | None = None
+    statement_digest: bytes = b""
 
     def to_json(self) -> dict[str, Any]:
         r = self.release
@@ -201,7 +216,8 @@ def _open(entry: bytes, release: ReleasePolicy | None) -> VerifiedEntry:
         return open_entry(entry, release.keys, threshold=release.threshold)
     envelope = parse_entry(entry)
     return VerifiedEntry(parse_statement(envelope.payload),
-                         tuple(s.keyid for s in envelope.signatures), entry_digest(entry), entry)
+                         tuple(s.keyid for s in envelope.signatures), entry_digest(entry), entry,
+                         statement_digest(envelope.payload))
 
 
 class _Judge:
@@ -228,7 +244,7 @@ class _Judge:
         if policy is None or folder is None:
             return None
         if v.digest not in self.sigstore:
-            payload_sha = hashlib.sha256(parse_entry(v.entry).payload).digest()
+            payload_sha = v.statement_digest
             path = folder / (payload_sha.hex() + SIGSTORE_SUFFIX)
             bundle = path.read_bytes() if path.is_file() else None
             try:
@@ -270,8 +286,7 @@ def audit_entries(entries: Sequence[bytes], options: AuditOptions, *,
             flags.append(AuditFlag(check, index, digest.hex(), _error_text(v)))
             continue
         if isinstance(v.statement, Revocation):
-            revocations.append(AuditedRevocation(index, digest, v.statement.release_digest,
-                                                 v.statement.reason, v.signers, None))
+            revocations.append(AuditedRevocation(index, digest, v.statement, v.signers))
             continue
         san = judge.sigstore_san(v)
         if isinstance(san, AttestlogError):
@@ -283,20 +298,23 @@ def audit_entries(entries: Sequence[bytes], options: AuditOptions, *,
             check = CHECK_ARTIFACTS_MISSING if reproduction.status == MISSING else CHECK_REPRODUCE
             flags.append(AuditFlag(check, index, digest.hex(), reproduction.describe()))
         releases.append(AuditedRelease(index, digest, v.statement, v.signers, san, (),
-                                       reproduction))
-    by_digest = {r.digest: r.index for r in reversed(releases)}  # first index wins
+                                       reproduction, v.statement_digest))
     linked: list[AuditedRevocation] = []
-    revoking: dict[bytes, list[AuditedRevocation]] = {}
+    revoking: dict[int, list[AuditedRevocation]] = {}
     for rev in revocations:
-        target = by_digest.get(rev.release_digest)
-        if target is None:
+        one = RevocationIndex([RevocationRecord(rev.revocation, rev.index, rev.digest,
+                                                rev.signers)])
+        targets = tuple(r.index for r in releases
+                        if one.match(r.statement_digest, r.release) is not None)
+        if not targets and rev.revocation.target == REVOKES_STATEMENT:
             flags.append(AuditFlag(CHECK_REVOCATION_TARGET, rev.index, rev.digest.hex(),
-                                   f"revokes {rev.release_digest.hex()}, which is no release "
+                                   f"revokes {rev.revocation.describe()}, which is no release "
                                    "of this log (accepted by the policy)"))
-        rev = dataclasses.replace(rev, release_index=target)
+        rev = dataclasses.replace(rev, release_indexes=targets)
         linked.append(rev)
-        revoking.setdefault(rev.release_digest, []).append(rev)
-    out = tuple(dataclasses.replace(r, revoked_by=tuple(revoking.get(r.digest, ())))
+        for target in targets:
+            revoking.setdefault(target, []).append(rev)
+    out = tuple(dataclasses.replace(r, revoked_by=tuple(revoking.get(r.index, ())))
                 for r in releases)
     flags.sort(key=lambda f: (f.index, f.check))
     return out, tuple(linked), tuple(flags)

@@ -98,9 +98,9 @@ def print_table(report: AuditReport) -> None:
                    f"{revoked:10}  {repro}")
     click.echo(f"\nrevocations ({len(report.revocations)}):")
     for v in report.revocations:
-        target = str(v.release_index) if v.release_index is not None else "unknown"
-        click.echo(f"  {v.index:>6}  {_short(v.digest)}  revokes {_short(v.release_digest)} "
-                   f"(entry {target}): {v.reason}")
+        target = ",".join(str(i) for i in v.release_indexes) or "none"
+        click.echo(f"  {v.index:>6}  {_short(v.digest)}  revokes {v.revocation.target} "
+                   f"{_short(v.revocation.value)} (entries {target}): {v.reason}")
     click.echo(f"\nflags ({len(report.flags)}):")
     for f in report.flags:
         click.echo(f"  FAIL {f}")

@@ -17,8 +17,10 @@ The steps, in the order :func:`verify_log` runs them (issue 7, "The pipeline"):
    checkpoint (evidence kept otherwise); last-seen moves forward.
 7. ``log.checkpoint.age`` (:func:`check_checkpoint_age`): the checkpoint is at most
    ``max_checkpoint_age`` old at ``at`` (PolicyError otherwise).
-8. ``release.revoked`` (:func:`check_revoked`): no valid revocation of this release is known
-   (PolicyError otherwise).
+8. ``release.revoked`` (:func:`check_revoked`): no valid revocation of this release is known,
+   neither of its statement (the DSSE payload's SHA-256, so re-logging the same statement
+   in another envelope does not escape it) nor of any measurement it lists (PolicyError
+   otherwise; docs/formats.md, "Revocation predicate").
 
 Steps 1-6 are authenticity: the first failure stops. Steps 7-8 are policy: both run and their
 failures are reported together in one PolicyError (house rule 5). Steps 6, 7 and 8 may be
@@ -157,8 +159,9 @@ def check_release_signature(entry: bytes, release: ReleasePolicy) -> VerifiedEnt
 
 
 def statement_sha256(verified: VerifiedEntry) -> bytes:
-    """SHA-256 of the signed statement bytes (the DSSE payload): what CI signs with Sigstore."""
-    return hashlib.sha256(parse_entry(verified.entry).payload).digest()
+    """SHA-256 of the signed statement bytes (the DSSE payload): what CI signs with Sigstore
+    and what a revocation names."""
+    return verified.statement_digest
 
 
 def release_sigstore_targets(verified: VerifiedEntry,
@@ -286,7 +289,8 @@ def check_checkpoint_age(quorum: QuorumResult, log: LogPolicy, at: datetime) -> 
 
 def check_revoked(verified: VerifiedEntry, checkpoint: Checkpoint,
                   known: KnownRevocations | None, log: LogPolicy) -> str:
-    """Step 8, ``release.revoked``: no valid revocation of this release entry is known.
+    """Step 8, ``release.revoked``: no valid revocation of this release is known: none of
+    its statement digest (whatever entry carries it) and none of a measurement it lists.
 
     ``[log] revocations = "mirror"``: ``known`` (the client's mirror) must cover at least the
     node's checkpoint (sync it first); otherwise the check cannot run. ``"stapled"``: the
@@ -301,11 +305,16 @@ def check_revoked(verified: VerifiedEntry, checkpoint: Checkpoint,
             raise CheckNotRun(CHECK_REVOKED, f"revocation mirror at size {known.size} is behind "
                               f"the node's checkpoint (size {checkpoint.size})",
                               field="revocation mirror size", want=f">= {checkpoint.size}")
-    record = known.revocation(verified.digest) if known is not None else None
+    release = verified.statement
+    if not isinstance(release, Release):  # step 1 refuses these; fail closed all the same
+        raise VerificationError(CHECK_REVOKED, "the entry is not a release",
+                                field="predicateType", got=release.predicate_type)
+    record = (known.revocation_of(verified.statement_digest, release)
+              if known is not None else None)
     if record is not None:
         raise PolicyError([PolicyFailure(
-            CHECK_REVOKED, "release entry digest", verified.digest, "not revoked",
-            f"revoked at log index {record.index}: {record.reason}")])
+            CHECK_REVOKED, "release statement digest", verified.statement_digest,
+            "not revoked", record.describe())])
     if known is None:
         return "stapled-only: no revocation known; freshness bounded by log.checkpoint.age"
     return f"not revoked as of tree size {known.size}"

@@ -13,7 +13,10 @@ it has not seen, and:
    tree contains the old one, so the mirror never needs a separate consistency proof;
 2. opens each entry with :func:`attest.release.dsse.open_entry` against the policy's accepted
    release keys and threshold: a release is recorded by entry digest and index; a revocation
-   is recorded only if accepted keys signed it. An entry that does not open (unknown signer,
+   is recorded only if accepted keys signed it, in a
+   :class:`attest.release.revocation_index.RevocationIndex` (a revocation names a release
+   *statement* or a build *measurement*; :meth:`RevocationMirror.revocation_of` applies the
+   one rule every reader of the log shares). An entry that does not open (unknown signer,
    bad signature, malformed) is recorded as *rejected* with its check id and never counts,
    so nobody but an accepted release signer can revoke (or un-revoke) a release;
 3. saves the new state atomically (``mirror.json`` in the log's folder, see
@@ -38,9 +41,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from attest.release.dsse import open_entry
+from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.statement import Release, Revocation
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.errors import (
@@ -61,38 +65,16 @@ __all__ = [
     "KnownRevocations",
     "RejectedEntry",
     "RevocationMirror",
-    "RevocationRecord",
     "open_revocation",
 ]
 
 CHECK_ENTRIES = "log.entries"
 CHECK_REVOKED = "release.revoked"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: revocations name statements or measurements (issue 16)
 DEFAULT_BATCH = 256
 
 EntrySource = Callable[[int, int], Sequence[bytes]]
 """``(start, end) -> entries [start, end)`` of the log, in order."""
-
-
-@dataclass(frozen=True)
-class RevocationRecord:
-    """A valid revocation: which release entry, where it was logged, why, who signed."""
-
-    release_digest: bytes
-    index: int
-    reason: str
-    entry_digest: bytes
-    signers: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"release_digest": self.release_digest.hex(), "index": self.index,
-                "reason": self.reason, "entry_digest": self.entry_digest.hex(),
-                "signers": list(self.signers)}
-
-    @classmethod
-    def from_json(cls, v: dict[str, Any]) -> RevocationRecord:
-        return cls(bytes.fromhex(v["release_digest"]), int(v["index"]), str(v["reason"]),
-                   bytes.fromhex(v["entry_digest"]), tuple(v["signers"]))
 
 
 @dataclass(frozen=True)
@@ -110,7 +92,8 @@ class KnownRevocations(Protocol):
     @property
     def size(self) -> int: ...
 
-    def revocation(self, release_digest: bytes) -> RevocationRecord | None: ...
+    def revocation_of(self, statement_digest: bytes, release: Release
+                      ) -> RevocationRecord | None: ...
 
 
 def open_revocation(entry: bytes, index: int, release: ReleasePolicy) -> RevocationRecord:
@@ -127,9 +110,7 @@ def open_revocation(entry: bytes, index: int, release: ReleasePolicy) -> Revocat
         raise VerificationError(CHECK_REVOKED, "entry is not a revocation",
                                 field="predicateType", got=verified.statement.predicate_type,
                                 want=Revocation.predicate_type)
-    st = verified.statement
-    return RevocationRecord(st.release_digest, index, st.reason, verified.digest,
-                            verified.signers)
+    return RevocationRecord(verified.statement, index, verified.digest, verified.signers)
 
 
 def _keys_fingerprint(release: ReleasePolicy) -> str:
@@ -154,7 +135,7 @@ class RevocationMirror:
         self.root: bytes | None = None
         self._compact: list[bytes] = []
         self.releases: dict[bytes, int] = {}
-        self.revocations: dict[bytes, RevocationRecord] = {}
+        self.revocations = RevocationIndex()
         self.rejected: list[RejectedEntry] = []
 
     def _load(self) -> None:
@@ -171,11 +152,11 @@ class RevocationMirror:
             self._compact = [bytes.fromhex(h) for h in state["compact"]]
             CompactRange(self.size, self._compact)  # shape check
             self.releases = {bytes.fromhex(k): int(v) for k, v in state["releases"].items()}
-            self.revocations = {bytes.fromhex(k): RevocationRecord.from_json(v)
-                                for k, v in state["revocations"].items()}
+            self.revocations = RevocationIndex(RevocationRecord.from_json(v)
+                                               for v in state["revocations"])
             self.rejected = [RejectedEntry(int(r["index"]), r["check"], r["message"])
                              for r in state["rejected"]]
-        except (KeyError, TypeError, ValueError) as err:
+        except (AttestlogError, KeyError, TypeError, ValueError) as err:
             raise FormatError(CHECK_ENTRIES, f"revocation mirror state is corrupt: {err}",
                               field=str(self._path)) from None
 
@@ -186,7 +167,7 @@ class RevocationMirror:
             "root": self.root.hex() if self.root is not None else None,
             "compact": [h.hex() for h in self._compact],
             "releases": {k.hex(): v for k, v in sorted(self.releases.items())},
-            "revocations": {k.hex(): v.to_json() for k, v in sorted(self.revocations.items())},
+            "revocations": [v.to_json() for v in self.revocations],
             "rejected": [{"index": r.index, "check": r.check, "message": r.message}
                          for r in self.rejected],
         }
@@ -194,17 +175,11 @@ class RevocationMirror:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def revocation(self, release_digest: bytes, as_of: int | None = None
-                   ) -> RevocationRecord | None:
-        """The valid revocation of ``release_digest`` logged before tree size ``as_of``
-        (default: everything this mirror has verified), or None."""
-        rec = self.revocations.get(release_digest)
-        if rec is None or (as_of is not None and rec.index >= as_of):
-            return None
-        return rec
-
-    def is_revoked(self, release_digest: bytes, as_of: int | None = None) -> bool:
-        return self.revocation(release_digest, as_of) is not None
+    def revocation_of(self, statement_digest: bytes, release: Release,
+                      as_of: int | None = None) -> RevocationRecord | None:
+        """The valid revocation of ``release`` (its statement, or a measurement it lists)
+        logged before tree size ``as_of`` (default: everything this mirror has verified)."""
+        return self.revocations.match(statement_digest, release, as_of=as_of)
 
     @property
     def known_releases(self) -> Mapping[bytes, int]:
@@ -237,7 +212,7 @@ class RevocationMirror:
     def _extend(self, checkpoint: Checkpoint, source: EntrySource, batch: int) -> int:
         compact = CompactRange(self.size, self._compact)
         releases = dict(self.releases)
-        revocations = dict(self.revocations)
+        revocations = RevocationIndex(self.revocations)
         rejected = list(self.rejected)
         for start in range(self.size, checkpoint.size, batch):
             end = min(start + batch, checkpoint.size)
@@ -260,7 +235,7 @@ class RevocationMirror:
         return added
 
     def _classify(self, index: int, entry: bytes, releases: dict[bytes, int],
-                  revocations: dict[bytes, RevocationRecord],
+                  revocations: RevocationIndex,
                   rejected: list[RejectedEntry]) -> None:
         try:
             verified = open_entry(entry, self.release.keys, threshold=self.release.threshold)
@@ -271,5 +246,4 @@ class RevocationMirror:
         if isinstance(st, Release):
             releases.setdefault(verified.digest, index)
         else:
-            revocations.setdefault(st.release_digest, RevocationRecord(
-                st.release_digest, index, st.reason, verified.digest, verified.signers))
+            revocations.add(RevocationRecord(st, index, verified.digest, verified.signers))

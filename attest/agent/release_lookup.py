@@ -8,7 +8,10 @@ release keys (entries that are not releases, or not signed by them, are skipped)
 
 - the releases whose expected measurements match this node's launch identity (SNP
   ``MEASUREMENT`` in ``predicate.measurements.snp[]``; TDX ``MRTD`` and ``RTMR0``-``2``);
-- the digests of revoked releases.
+- the valid revocations, in a :class:`attest.release.revocation_index.RevocationIndex`: the
+  same rule the client verifier applies (a revoked statement digest, whatever entry carries
+  it, or a revoked measurement that the release lists), so the agent staples only a release
+  that clients will accept.
 
 It scans incrementally (only entries added since the last checkpoint it read), so the
 periodic refresh costs what the log grew by. :meth:`ReleaseTracker.current` returns the
@@ -17,6 +20,9 @@ current checkpoint, or raises :class:`~transparency_log.errors.PolicyError`:
 
 - ``agent.release.not_logged``: no logged release lists this measurement;
 - ``agent.release.revoked``: every release listing it is revoked.
+
+:meth:`ReleaseTracker.siblings` lists the other unrevoked releases that cover this node, so
+that a switch from a revoked release to another one can be said out loud (issue 16).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attest.platform import CPU_SEV_SNP, LaunchIdentity
-from attest.release.dsse import open_entry
+from attest.release.dsse import VerifiedEntry, open_entry
 from attest.release.keys import ReleasePublicKey
+from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.statement import Release, Revocation
 from transparency_log.client import LogClient, VerifiedCheckpoint
 from transparency_log.errors import AttestlogError, PolicyError, PolicyFailure
@@ -51,13 +58,18 @@ def release_matches(release: Release, identity: LaunchIdentity) -> bool:
 
 @dataclass(frozen=True)
 class OwnRelease:
-    """This node's release: the entry as logged, its index, digest and tlog-proof text."""
+    """This node's release: the entry as logged, its index, entry digest and tlog-proof text,
+    and its statement digest (what revocations name)."""
 
     entry: bytes
     index: int
     digest: bytes
     tlog_proof: bytes
     checkpoint_size: int
+    statement_digest: bytes = b""
+
+    def describe(self) -> str:
+        return f"entry {self.index} (statement sha256:{self.statement_digest.hex()})"
 
 
 class ReleaseTracker:
@@ -70,8 +82,8 @@ class ReleaseTracker:
         self.identity = identity
         self.threshold = threshold
         self.scanned = 0
-        self.matching: list[tuple[int, bytes, bytes]] = []  # (index, entry, digest)
-        self.revoked: dict[bytes, str] = {}
+        self.matching: list[tuple[int, VerifiedEntry]] = []
+        self.revocations = RevocationIndex()
 
     def _scan(self, cp: VerifiedCheckpoint) -> None:
         size = cp.checkpoint.size
@@ -84,27 +96,46 @@ class ReleaseTracker:
                 continue  # not ours to judge: another signer's entry, or not a release
             st = opened.statement
             if isinstance(st, Revocation):
-                self.revoked[st.release_digest] = st.reason
+                self.revocations.add(RevocationRecord(st, index, opened.digest, opened.signers))
             elif isinstance(st, Release) and release_matches(st, self.identity):
-                self.matching.append((index, entry, opened.digest))
+                self.matching.append((index, opened))
         self.scanned = size
+
+    def revocation(self, opened: VerifiedEntry) -> RevocationRecord | None:
+        """The valid revocation (known so far) of a matching release, or None."""
+        assert isinstance(opened.statement, Release)
+        return self.revocations.match(opened.statement_digest, opened.statement)
+
+    def revoked_at(self, index: int) -> RevocationRecord | None:
+        """The valid revocation of the matching release logged at ``index``, or None."""
+        return next((self.revocation(v) for i, v in self.matching if i == index), None)
+
+    def live(self) -> list[tuple[int, VerifiedEntry]]:
+        """Matching releases not revoked (as of the last scan), oldest first."""
+        return [m for m in self.matching if self.revocation(m[1]) is None]
 
     def current(self) -> OwnRelease:
         """Read the log up to its current checkpoint and return this node's release."""
         cp = self.client.checkpoint()
         self._scan(cp)
-        live = [m for m in self.matching if m[2] not in self.revoked]
+        live = self.live()
         if not live:
             if self.matching:
-                digest = self.matching[-1][2]
+                index, opened = self.matching[-1]
+                record = self.revocation(opened)
+                assert record is not None
                 raise PolicyError([PolicyFailure(
-                    CHECK_REVOKED, "release", f"sha256:{digest.hex()}", "a release not revoked",
-                    f"revoked: {self.revoked[digest]}")])
+                    CHECK_REVOKED, "release", f"entry {index} statement "
+                    f"sha256:{opened.statement_digest.hex()}",
+                    "a release listing this measurement that is not revoked",
+                    f"all {len(self.matching)} release(s) listing it are revoked; newest "
+                    f"{record.describe()}")])
             raise PolicyError([PolicyFailure(
                 CHECK_NOT_LOGGED, "measurement", self.identity.hex(),
                 f"listed by a release in {cp.checkpoint.origin} (size {cp.checkpoint.size})",
                 "this build was never published to the release log")])
-        index, entry, digest = live[-1]
-        hashes = self.client.prove(entry, index, cp)
+        index, opened = live[-1]
+        hashes = self.client.prove(opened.entry, index, cp)
         proof = TlogProof(index, tuple(hashes), cp.note).to_text()
-        return OwnRelease(entry, index, digest, proof, cp.checkpoint.size)
+        return OwnRelease(opened.entry, index, opened.digest, proof, cp.checkpoint.size,
+                          opened.statement_digest)

@@ -22,9 +22,19 @@ Serving (:func:`create_agent_app`, docs/formats.md "Node agent HTTP API"):
 - ``GET /.well-known/attestlog/simulated-trust``: only with ``--simulate``, the simulated
   roots (attest.simulate.platform.SimulatedTrust JSON).
 
-The tlog-proof is refreshed every ``proof_refresh`` seconds (:meth:`NodeAgent.refresh`);
-when the release is found revoked the agent stops serving bundles (503) unless
-``on_revocation = "warn"`` (it then logs and keeps its last proof).
+The tlog-proof is refreshed every ``proof_refresh`` seconds (:meth:`NodeAgent.refresh`).
+The agent always staples the newest release that lists its measurement and that clients
+accept (not revoked by statement or by measurement, the rule of
+:mod:`attest.release.revocation_index`). Revocations (docs/operations.md, "Node agent"):
+
+- its release is revoked and another unrevoked release lists the same measurement: the agent
+  switches to that one and logs it at ERROR level ("SWITCHED"), naming both releases and
+  saying that the build stays served until it is revoked by measurement;
+- no unrevoked release lists its measurement: ``on_revocation = "stop"`` (the default)
+  answers 503 to every bundle request and logs it at ERROR level; ``"warn"`` logs the same
+  and keeps serving its last (revoked) release, which clients refuse (``release.revoked``);
+- a stopped agent that later finds an unrevoked release listing its measurement serves
+  again, and logs that too.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ from attest.agent.release_lookup import CHECK_REVOKED, OwnRelease, ReleaseTracke
 from attest.agent.sigstore_staple import SigstoreStaple
 from attest.bundle_builder import build_bundle, collect_evidence
 from attest.formats.bundle import MAX_NONCE, MIN_NONCE
-from attest.platform import LaunchIdentity, Platform, launch_identity
+from attest.platform import CPU_SEV_SNP, LaunchIdentity, Platform, launch_identity
 from transparency_log.asgi_serving import BodyError, read_body, text_response
 from transparency_log.errors import AttestlogError, PolicyError, PolicyFailure
 
@@ -150,22 +160,56 @@ class NodeAgent:
             own = self.tracker.current()
         except PolicyError as err:
             if err.check == CHECK_REVOKED:
-                log.error("THIS NODE'S RELEASE WAS REVOKED: %s", err.failures[0])
-                if self.settings.on_revocation == "stop":
-                    self.stopped = str(err.failures[0])
+                self._no_release_left(str(err.failures[0]))
             else:
                 log.error("release lookup failed: %s", err)
             return
         except AttestlogError as err:  # log unreachable: keep the last proof
             log.warning("tlog-proof refresh failed, keeping the last one: %s", err)
             return
+        old = self.own
+        if own.index != old.index:
+            revoked = self.tracker.revoked_at(old.index)
+            if revoked is not None:
+                log.error("SWITCHED the stapled release: %s was %s; now stapling %s, which "
+                          "lists this node's measurement and is not revoked. This build is "
+                          "STILL SERVED; to stop it, revoke the build itself (attest revoke "
+                          "--measurement %s)", old.describe(), revoked.describe(),
+                          own.describe(), _build_measurement(self.tracker.identity))
+            else:
+                log.warning("switched the stapled release to the newest one listing this "
+                            "node's measurement: %s -> %s", old.describe(), own.describe())
         with self._lock:
+            if self.stopped is not None:
+                log.error("SERVING AGAIN: %s lists this node's measurement and is not revoked",
+                          own.describe())
+                self.stopped = None
             self.own = own
             self._cached = None
+
+    def _no_release_left(self, why: str) -> None:
+        """No unrevoked release lists this node's measurement (``on_revocation``)."""
+        if self.settings.on_revocation == "stop":
+            if self.stopped is None:
+                log.error("NOT SERVING (on_revocation = \"stop\"): no unrevoked release "
+                          "lists this node's measurement; every bundle request gets 503: %s",
+                          why)
+            self.stopped = why
+        else:
+            log.error("THIS NODE'S RELEASE IS REVOKED and no unrevoked release lists its "
+                      "measurement; still serving it (on_revocation = \"warn\"): clients "
+                      "refuse it (release.revoked): %s", why)
 
     def run_refresher(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.proof_refresh):
             self.refresh()
+
+
+def _build_measurement(identity: LaunchIdentity) -> str:
+    """The hex measurement ``attest revoke --measurement`` would take for this build (SNP
+    MEASUREMENT; TDX MRTD, though RTMR1/RTMR2 revoke a kernel or command line more narrowly)."""
+    value = identity.measurement if identity.cpu == CPU_SEV_SNP else identity.mrtd
+    return value.hex()
 
 
 def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callable[

@@ -17,6 +17,16 @@ over the statement, the image or one of ``--artifact``/``--artifact-sha256``; an
 refused before signing, ``release.sigstore.artifact``) is copied to ``DIR/NAME.sigstore.json``,
 the folder the node agent staples it from (``[release] sigstore_bundles``). Its signature and
 signer identity are judged by each client's ``[release.sigstore]`` policy, not here.
+
+    attest revoke (RELEASE | --measurement HEX96) --reason TEXT --log URL --log-vkey VKEY
+        --release-key KEY (--token-file F | --submitter NAME --submitter-key F)
+        [--accept-key PUB ...] [--out DIR]
+
+revokes a release's statement (RELEASE: its entry file, or ``sha256:HEX`` of a logged
+release's entry or statement digest) or a build (every release listing the measurement, now
+or later); docs/formats.md, "Revocation predicate". It first reads the log and lists the
+releases that share the measurements (a release revocation leaves them valid) or that the
+build revocation refuses.
 """
 
 from __future__ import annotations
@@ -35,8 +45,9 @@ from attest.measure.snp_launch import (
     VmmType,
     snp_launch_measurement,
 )
-from attest.release.dsse import entry_digest, sign_statement
-from attest.release.keys import load_signing_key_file
+from attest.release.dsse import VerifiedEntry, entry_digest, open_entry, sign_statement
+from attest.release.keys import ReleasePublicKey, load_signing_key_file
+from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.sigstore_binding import sigstore_targets
 from attest.release.sigstore_check import signed_digest
 from attest.release.statement import (
@@ -51,8 +62,9 @@ from attest.release.statement import (
     TdxMeasurement,
 )
 from attest.release.submit_client import SubmitAuth, submit_entry
+from transparency_log.client import LogClient, source_for
 from transparency_log.clitools import read_input
-from transparency_log.errors import SignatureError, TrustConfigError
+from transparency_log.errors import AttestlogError, SignatureError, TrustConfigError
 from transparency_log.note import Verifier
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.witness_policy import parse_witness_policy
@@ -238,29 +250,117 @@ def _bound_sigstore_bundle(path: str, release: Release) -> tuple[bytes, str]:
     return data, targets[digest]
 
 
+def _log_releases(log_url: str, log_vkey: str, witness_policy: str | None,
+                  accepted: list[ReleasePublicKey],
+                  ) -> tuple[list[tuple[int, VerifiedEntry]], RevocationIndex]:
+    """Every release and valid revocation of the log signed by ``accepted`` keys."""
+    policy = parse_witness_policy(read_input(witness_policy)) if witness_policy else None
+    client = LogClient(source_for(log_url), Verifier(log_vkey), policy=policy)
+    size = client.checkpoint().checkpoint.size
+    releases: list[tuple[int, VerifiedEntry]] = []
+    revocations = RevocationIndex()
+    for index, entry in client.entries(0, size, size):
+        try:
+            opened = open_entry(entry, accepted)
+        except AttestlogError:
+            continue  # another signer's entry: not ours to list
+        if isinstance(opened.statement, Revocation):
+            revocations.add(RevocationRecord(opened.statement, index, opened.digest,
+                                             opened.signers))
+        else:
+            releases.append((index, opened))
+    return releases, revocations
+
+
+def _release_target(release: str, accepted: list[ReleasePublicKey],
+                    logged: list[tuple[int, VerifiedEntry]]) -> VerifiedEntry:
+    """RELEASE: a release entry file, or sha256:HEX naming a logged release's entry or
+    statement digest."""
+    text = release.removeprefix("sha256:")
+    if re.fullmatch(r"[0-9a-f]{64}", text):
+        digest = bytes.fromhex(text)
+        found = [v for _, v in logged if digest in (v.digest, v.statement_digest)]
+        if not found:
+            raise click.BadParameter(f"no logged release signed by the given keys has entry or "
+                                     f"statement digest sha256:{text}", param_hint="RELEASE")
+        return found[0]
+    opened = open_entry(read_input(release), accepted)
+    if not isinstance(opened.statement, Release):
+        raise click.BadParameter("the entry is not a release", param_hint="RELEASE")
+    return opened
+
+
+def _describe_release(index: int, v: VerifiedEntry, revocations: RevocationIndex) -> str:
+    assert isinstance(v.statement, Release)
+    rel = v.statement
+    record = revocations.match(v.statement_digest, rel)
+    state = record.describe() if record is not None else "NOT revoked"
+    return (f"  entry {index}: {rel.subjects[0].name} commit {rel.commit[:12]} statement "
+            f"sha256:{v.statement_digest.hex()}: {state}")
+
+
 @click.command("revoke")
-@click.argument("release_digest")
+@click.argument("release", required=False)
+@click.option("--measurement", help="Revoke a build: every release listing this 48-byte "
+              "launch measurement (96 hex: an SNP MEASUREMENT, or a TDX MRTD/RTMR0-2), "
+              "including releases logged later.")
 @click.option("--reason", required=True, help="Why the release is revoked (logged).")
 @_submission_options
+@click.option("--accept-key", "accept_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Another release public key whose releases count when listing the "
+              "releases that share a measurement (repeatable).")
 @click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where to write the revocation entry and its proof.")
-def revoke_command(release_digest: str, reason: str, log_url: str | None,
-                   log_vkey: str | None, witness_policy: str | None, release_key: str,
-                   token_file: str | None, submitter: str | None, submitter_key: str | None,
-                   out: str) -> None:
-    """Revoke a release by its entry digest (sha256:HEX or HEX): sign, log, save the proof."""
-    text = release_digest.removeprefix("sha256:")
-    if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise click.BadParameter("want sha256:<64 lowercase hex>", param_hint="RELEASE_DIGEST")
+def revoke_command(release: str | None, measurement: str | None, reason: str,
+                   log_url: str | None, log_vkey: str | None, witness_policy: str | None,
+                   release_key: str, token_file: str | None, submitter: str | None,
+                   submitter_key: str | None, accept_keys: tuple[str, ...], out: str) -> None:
+    """Revoke a release (RELEASE: its entry file, or sha256:HEX of its entry or statement) or
+    a build (--measurement HEX): sign, log, save the proof (docs/operations.md).
+
+    Revoking a release revokes its statement, in every entry that carries it. Other
+    releases listing the same measurements stay valid: they are listed, and only revoking
+    the build (--measurement) refuses them all.
+    """
+    if (release is None) == (measurement is None):
+        raise click.UsageError("give RELEASE or --measurement (exactly one)")
+    if measurement is not None and not re.fullmatch(_HEX48, measurement):
+        raise click.BadParameter("want 96 lowercase hex digits", param_hint="--measurement")
+    if release is not None and not (re.fullmatch(r"[0-9a-f]{64}", release.removeprefix(
+            "sha256:")) or Path(release).is_file()):
+        raise click.BadParameter("want a release entry file (NAME.release.json) or "
+                                 "sha256:<64 lowercase hex>", param_hint="RELEASE")
     key = load_signing_key_file(Path(release_key))
-    entry = sign_statement(Revocation(bytes.fromhex(text), reason), [key]).encode()
+    accepted = [key.public, *(ReleasePublicKey.from_text(read_input(k).decode())
+                              for k in accept_keys)]
     url, vkey = _need_log(log_url, log_vkey)
+    logged, revocations = _log_releases(url, vkey, witness_policy, accepted)
+    if measurement is not None:
+        value = bytes.fromhex(measurement)
+        revocation = Revocation.of_measurement(value, reason)
+        hit = [(i, v) for i, v in logged if value in v.statement.measurements.listed()]
+        click.echo(f"revoking build {measurement}: every release listing it is refused, "
+                   f"including releases logged later; logged now ({len(hit)}):")
+    else:
+        target = _release_target(release, accepted, logged)
+        assert isinstance(target.statement, Release)
+        listed = target.statement.measurements.listed()
+        revocation = Revocation.of_statement(target.statement_digest, reason)
+        hit = [(i, v) for i, v in logged if v.statement_digest != target.statement_digest
+               and listed & v.statement.measurements.listed()]
+        click.echo(f"revoking release statement sha256:{target.statement_digest.hex()} (every "
+                   f"entry carrying it). Other logged releases sharing its measurements "
+                   f"({len(hit)}) STAY VALID unless the build itself is revoked (attest revoke "
+                   f"--measurement HEX):")
+    for index, v in hit:
+        click.echo(_describe_release(index, v, revocations))
+    entry = sign_statement(revocation, [key]).encode()
     proof = _submit(entry, url, vkey, witness_policy, _auth(token_file, submitter,
                                                                submitter_key))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"revocation-{text[:16]}"
+    stem = f"revocation-{revocation.value.hex()[:16]}"
     (out_dir / f"{stem}.json").write_bytes(entry)
     (out_dir / f"{stem}.tlog-proof").write_bytes(proof)
-    click.echo(f"revoked sha256:{text}: revocation sha256:{entry_digest(entry).hex()} "
-               f"-> {out_dir / stem}.json")
+    click.echo(f"revoked {revocation.describe()}: revocation entry "
+               f"sha256:{entry_digest(entry).hex()} -> {out_dir / stem}.json")

@@ -17,9 +17,13 @@ attestlog's profile (docs/formats.md, "Release entries"):
 - ``payload`` and ``sig`` are standard base64 with padding, canonical (decode then re-encode
   gives the same text); ``keyid`` is the signer's key id (:mod:`attest.release.keys`);
   1..:data:`MAX_SIGNATURES` signatures with distinct key ids;
-- the **entry digest** (what a revocation names, and what the agent/verifier look up) is
-  SHA-256 over the log entry bytes exactly as logged (not the RFC 9162 leaf hash, which is
-  SHA-256(0x00 || entry)).
+- the **entry digest** (what `attest publish` prints, and how a node's stapled entry is
+  named in transcripts) is SHA-256 over the log entry bytes exactly as logged (not the RFC
+  9162 leaf hash, which is SHA-256(0x00 || entry));
+- the **statement digest** (what a revocation names) is SHA-256 over the DSSE payload. The
+  same signed statement can be logged in several entries (the signature list is not signed:
+  anyone can add a signature under an unknown key id, or drop one), so only the statement
+  digest names a release whatever signatures surround it (issue 16).
 
 Verification (:func:`open_entry`, like sumdb's ``note.Open``: no trusted statement without
 it): a signature whose key id names an accepted key MUST verify (else SignatureError
@@ -51,10 +55,12 @@ __all__ = [
     "Signature",
     "VerifiedEntry",
     "entry_digest",
+    "entry_statement_digest",
     "open_entry",
     "pae",
     "parse_entry",
     "sign_statement",
+    "statement_digest",
 ]
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -133,8 +139,18 @@ def parse_entry(data: bytes) -> Envelope:
 
 
 def entry_digest(entry: bytes) -> bytes:
-    """SHA-256 of a log entry's bytes as logged: the digest a revocation names."""
+    """SHA-256 of a log entry's bytes as logged (names one entry, not its statement)."""
     return hashlib.sha256(entry).digest()
+
+
+def statement_digest(payload: bytes) -> bytes:
+    """SHA-256 of a DSSE payload (the signed statement): the digest a revocation names."""
+    return hashlib.sha256(payload).digest()
+
+
+def entry_statement_digest(entry: bytes) -> bytes:
+    """The statement digest of a log entry (parsed strictly; signatures NOT checked)."""
+    return statement_digest(parse_entry(entry).payload)
 
 
 def sign_statement(statement: Release | Revocation,
@@ -155,12 +171,14 @@ def sign_statement(statement: Release | Revocation,
 
 @dataclass(frozen=True)
 class VerifiedEntry:
-    """A log entry whose signatures verified: the statement, who signed, the entry digest."""
+    """A log entry whose signatures verified: the statement, who signed, the entry digest
+    and the statement digest (SHA-256 of the payload, what revocations name)."""
 
     statement: Release | Revocation
     signers: tuple[str, ...]
     digest: bytes
     entry: bytes
+    statement_digest: bytes
 
 
 def open_entry(entry: bytes, accepted: Iterable[ReleasePublicKey], *,
@@ -188,4 +206,5 @@ def open_entry(entry: bytes, accepted: Iterable[ReleasePublicKey], *,
                                 got=",".join(s.keyid for s in envelope.signatures),
                                 want=f"{max(threshold, 1)} of {sorted(keys)}")
     statement = parse_statement(envelope.payload)
-    return VerifiedEntry(statement, tuple(signers), entry_digest(entry), entry)
+    return VerifiedEntry(statement, tuple(signers), entry_digest(entry), entry,
+                         statement_digest(envelope.payload))

@@ -13,9 +13,15 @@ attestlog defines two predicate types (docs/formats.md, "Release entries"):
 - :data:`RELEASE_PREDICATE_TYPE`: the build's source, builder, artifacts (sha256) and the
   expected measurements (SNP launch MEASUREMENT per vCPU configuration, TDX MRTD/RTMR0-2,
   allowed GPU driver and VBIOS versions). The subject is the image (name + sha256).
-- :data:`REVOCATION_PREDICATE_TYPE`: the subject is the revoked release entry
-  (name :data:`REVOKED_SUBJECT_NAME`, digest = :func:`attest.release.dsse.entry_digest` of
-  the release's log entry) and the predicate gives the reason.
+- :data:`REVOCATION_PREDICATE_TYPE`: the one subject names what is revoked, and the
+  predicate gives the reason (docs/formats.md, "Revocation predicate"):
+
+  - a release **statement** (name :data:`REVOKED_STATEMENT_NAME`, digest ``sha256`` = the
+    SHA-256 of the release's DSSE payload, :func:`attest.release.dsse.statement_digest`):
+    every log entry carrying that statement is revoked, whatever signatures surround it;
+  - a build **measurement** (name :data:`REVOKED_MEASUREMENT_NAME`, digest ``sha384`` = a
+    48-byte launch measurement): every release that lists it
+    (:meth:`Measurements.listed`) is revoked, including releases logged later.
 
 Statements are written and read as RFC 8785 canonical JSON with only integers and strings
 (:mod:`attest.release.canonical_json`). Parsing is strict: unknown or missing fields, wrong
@@ -42,7 +48,10 @@ __all__ = [
     "MAX_ENTRY_SIZE",
     "RELEASE_PREDICATE_TYPE",
     "REVOCATION_PREDICATE_TYPE",
-    "REVOKED_SUBJECT_NAME",
+    "REVOKED_MEASUREMENT_NAME",
+    "REVOKED_STATEMENT_NAME",
+    "REVOKES_MEASUREMENT",
+    "REVOKES_STATEMENT",
     "STATEMENT_TYPE",
     "VMM_TYPES",
     "Artifact",
@@ -58,8 +67,9 @@ __all__ = [
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 RELEASE_PREDICATE_TYPE = "https://attestlog.dev/release/v1"
-REVOCATION_PREDICATE_TYPE = "https://attestlog.dev/revocation/v1"
-REVOKED_SUBJECT_NAME = "attestlog-release-entry"
+REVOCATION_PREDICATE_TYPE = "https://attestlog.dev/revocation/v2"
+REVOKED_STATEMENT_NAME = "attestlog-release-statement"
+REVOKED_MEASUREMENT_NAME = "attestlog-measurement"
 
 #: A log entry (the DSSE envelope's canonical JSON) is at most this many bytes.
 MAX_ENTRY_SIZE = 65535
@@ -248,6 +258,15 @@ class Measurements:
         out.validate(path)
         return out
 
+    def listed(self) -> frozenset[bytes]:
+        """Every 48-byte measurement this release lists: each ``snp[].measurement`` and the
+        TDX ``mrtd``/``rtmr0``-``2``. A measurement revocation of any of them revokes the
+        release (docs/formats.md, "Revocation predicate")."""
+        out = {m.measurement for m in self.snp}
+        if self.tdx is not None:
+            out.update((self.tdx.mrtd, self.tdx.rtmr0, self.tdx.rtmr1, self.tdx.rtmr2))
+        return frozenset(out)
+
     def snp_match(self, measurement: bytes) -> SnpMeasurement | None:
         """The SNP configuration whose MEASUREMENT equals ``measurement``, if any."""
         return next((m for m in self.snp if m.measurement == measurement), None)
@@ -326,39 +345,91 @@ class Release:
         return cls(subjects, repository, commit, builder, artifacts, measurements)
 
 
+REVOKES_STATEMENT = "statement"
+REVOKES_MEASUREMENT = "measurement"
+_REVOKED = {  # what a revocation names -> (subject name, digest algorithm, size)
+    REVOKES_STATEMENT: (REVOKED_STATEMENT_NAME, "sha256", SHA256_SIZE),
+    REVOKES_MEASUREMENT: (REVOKED_MEASUREMENT_NAME, "sha384", MEASUREMENT_SIZE),
+}
+
+
 @dataclass(frozen=True)
 class Revocation:
-    """A revocation statement: the revoked release entry's digest and a reason."""
+    """A revocation statement: what it revokes (``target`` is :data:`REVOKES_STATEMENT` or
+    :data:`REVOKES_MEASUREMENT`), the revoked digest or measurement, and a reason.
 
-    release_digest: bytes
+    Build one with :meth:`of_statement` or :meth:`of_measurement`.
+    """
+
+    target: str
+    value: bytes
     reason: str
 
     predicate_type = REVOCATION_PREDICATE_TYPE
 
     def __post_init__(self) -> None:
-        if len(self.release_digest) != SHA256_SIZE:
-            raise _fail("wrong digest size", "subject[0].digest.sha256",
-                        got=len(self.release_digest), want=SHA256_SIZE)
+        if self.target not in _REVOKED:
+            raise _fail("unknown revocation target", "subject[0].name", got=self.target,
+                        want=sorted(_REVOKED))
+        _, alg, size = _REVOKED[self.target]
+        if len(self.value) != size:
+            raise _fail("wrong digest size", f"subject[0].digest.{alg}", got=len(self.value),
+                        want=size)
         if not 0 < len(self.reason) <= MAX_REASON:
             raise _fail("reason length out of range", "predicate.reason", got=len(self.reason),
                         want=f"1..{MAX_REASON}")
 
+    @classmethod
+    def of_statement(cls, statement_digest: bytes, reason: str) -> Revocation:
+        """Revoke a release statement (SHA-256 of its DSSE payload), in whatever entry."""
+        return cls(REVOKES_STATEMENT, statement_digest, reason)
+
+    @classmethod
+    def of_measurement(cls, measurement: bytes, reason: str) -> Revocation:
+        """Revoke a build: every release listing this 48-byte measurement, now or later."""
+        return cls(REVOKES_MEASUREMENT, measurement, reason)
+
+    def revokes(self, statement_digest: bytes, release: Release) -> bool:
+        """Whether this revokes ``release``, whose DSSE payload has ``statement_digest``."""
+        if self.target == REVOKES_STATEMENT:
+            return self.value == statement_digest
+        return self.value in release.measurements.listed()
+
+    def describe(self) -> str:
+        """``statement sha256:HEX`` or ``measurement sha384:HEX``."""
+        return f"{self.target} {_REVOKED[self.target][1]}:{self.value.hex()}"
+
     def to_json(self) -> dict[str, Any]:
-        subject = Subject(REVOKED_SUBJECT_NAME, self.release_digest)
-        return _statement((subject,), REVOCATION_PREDICATE_TYPE, {"reason": self.reason})
+        name, alg, _ = _REVOKED[self.target]
+        return {"_type": STATEMENT_TYPE,
+                "subject": [{"name": name, "digest": {alg: self.value.hex()}}],
+                "predicateType": REVOCATION_PREDICATE_TYPE,
+                "predicate": {"reason": self.reason}}
 
     def encode(self) -> bytes:
         return _encode_checked(self.to_json())
 
     @classmethod
-    def from_predicate(cls, subjects: tuple[Subject, ...], value: Any) -> Revocation:
-        if len(subjects) != 1 or subjects[0].name != REVOKED_SUBJECT_NAME:
-            raise _fail("a revocation has exactly one subject", "subject",
-                        got=[s.name for s in subjects], want=[REVOKED_SUBJECT_NAME])
+    def from_json(cls, subjects: list[Any], value: Any) -> Revocation:
+        if len(subjects) != 1:
+            raise _fail("a revocation has exactly one subject", "subject", got=len(subjects),
+                        want=1)
+        s = as_object(subjects[0], "subject[0]", CHECK)
+        name = s.string("name", max_len=64)
+        by_name = {v[0]: k for k, v in _REVOKED.items()}
+        if name not in by_name:
+            raise _fail("unknown revoked subject", "subject[0].name", got=name,
+                        want=sorted(by_name))
+        target = by_name[name]
+        _, alg, size = _REVOKED[target]
+        digest = s.object("digest")
+        revoked = digest.hex(alg, size=size)
+        digest.finish()
+        s.finish()
         f = as_object(value, "predicate", CHECK)
         reason = f.string("reason", max_len=MAX_REASON)
         f.finish()
-        return cls(subjects[0].sha256, reason)
+        return cls(target, revoked, reason)
 
 
 def parse_statement(data: bytes) -> Release | Revocation:
@@ -369,10 +440,10 @@ def parse_statement(data: bytes) -> Release | Revocation:
     f = as_object(canonical_json.decode(data), "", CHECK)
     f.string("_type", choices=(STATEMENT_TYPE,))
     items = f.list("subject", max_items=MAX_SUBJECTS, min_items=1)
-    subjects = tuple(Subject.from_json(v, f"subject[{i}]") for i, v in enumerate(items))
     kind = f.string("predicateType", choices=(RELEASE_PREDICATE_TYPE, REVOCATION_PREDICATE_TYPE))
     predicate = f.raw("predicate")
     f.finish()
-    if kind == RELEASE_PREDICATE_TYPE:
-        return Release.from_predicate(subjects, predicate)
-    return Revocation.from_predicate(subjects, predicate)
+    if kind == REVOCATION_PREDICATE_TYPE:
+        return Revocation.from_json(items, predicate)
+    subjects = tuple(Subject.from_json(v, f"subject[{i}]") for i, v in enumerate(items))
+    return Release.from_predicate(subjects, predicate)

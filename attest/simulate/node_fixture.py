@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attest.bundle_builder import build_bundle
 from attest.formats.bundle import EvidenceBundle
-from attest.release.dsse import entry_digest, sign_statement
+from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
 from attest.release.keys import ReleaseSigningKey
 from attest.release.statement import (
     Artifact,
@@ -207,7 +207,9 @@ class NodeFixture:
 
     def revoke(self, reason: str = "simulated: revoked after boot") -> bytes:
         """Log a revocation of this fixture's release; returns the new checkpoint note."""
-        revocation = sign_statement(Revocation(self.release_digest, reason), [release_key()])
+        revocation = sign_statement(
+            Revocation.of_statement(entry_statement_digest(self.release_entry), reason),
+            [release_key()])
         return self.append_entries([revocation.encode()])
 
     def write(self) -> dict[str, Path]:
@@ -275,8 +277,8 @@ def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
     log = Log(storage, LOG_ORIGIN)
     entries = [other] if case == "unlogged" else [other, entry]
     if case == "revoked":
-        entries.append(sign_statement(Revocation(entry_digest(entry), "simulated: key leak"),
-                                      [rkey]).encode())
+        entries.append(sign_statement(Revocation.of_statement(
+            entry_statement_digest(entry), "simulated: key leak"), [rkey]).encode())
     log.add(entries)
     timestamp = int(now.timestamp()) - 60
     if case == "stale_checkpoint":
