@@ -498,3 +498,21 @@ def group_alive(pgid: int) -> bool:
 
 def runnable(blocks: list[Block]) -> Iterator[Block]:
     return (b for b in blocks if b.executable and b.no_run is None)
+
+
+REPO_PATH = re.compile(
+    r"(?:`|\]\()((?:attest|verifier|transparency_log|tests|examples|bench|docs)/[\w./-]*"
+    r")(?:[`)#])")
+
+
+def missing_paths(doc: Path) -> list[str]:
+    """Repository paths a document names (in backticks or as a link, starting with a
+    top-level folder) that do not exist, relative to the root or to the document."""
+    problems = []
+    for n, line in enumerate(doc.read_text().splitlines(), 1):
+        for path in REPO_PATH.findall(line):
+            path = path.rstrip(".")
+            if not any(c.exists() for c in (ROOT / path, doc.parent / path)):
+                name = doc.relative_to(ROOT) if doc.is_relative_to(ROOT) else doc
+                problems.append(f"{name}:{n}: {path} is not in the repository")
+    return problems

@@ -19,6 +19,7 @@ from tests.doc_blocks import (
     documents,
     group_alive,
     marking_problems,
+    missing_paths,
     parse_blocks,
     runnable,
     shell_commands,
@@ -40,6 +41,12 @@ def test_documented_commands_exist() -> None:
     subcommands and options; every Python block compiles and its imports resolve; every
     `make` target exists."""
     problems = [p for doc in DOCS for b in parse_blocks(doc) for p in static_problems(b)]
+    assert not problems, "\n".join(problems)
+
+
+def test_referenced_files_exist() -> None:
+    """Every repository path a document names (`verifier/audit.py`, `examples/...`) exists."""
+    problems = [p for doc in DOCS for p in missing_paths(doc)]
     assert not problems, "\n".join(problems)
 
 
@@ -141,6 +148,13 @@ def test_harness_stops_background_servers(tmp_path: Path) -> None:
     assert len(run.groups) == 1 and group_alive(run.groups[0])   # bash exited, server runs
     assert run.stop() == []
     assert not group_alive(run.groups[0])
+
+
+def test_harness_finds_missing_files(tmp_path: Path) -> None:
+    doc = _doc(tmp_path, "see `verifier/no_such_module.py`, [x](examples/demo.py) and "
+               "`attest/cli.py`\n")
+    assert missing_paths(doc) == [
+        f"{doc}:1: verifier/no_such_module.py is not in the repository"]
 
 
 def test_every_document_is_read() -> None:
