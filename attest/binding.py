@@ -5,7 +5,7 @@ docs/formats.md, "Binding", specifies it byte by byte::
     node_key_digest = SHA-256(node_key)                          node_key: DER SPKI bytes
     gpu_digest      = SHA-256(CBOR([cc_mode, attached, [[index, report, cert_chain], ...]]))
     REPORT_DATA     = SHA-512("attestlog/v1" || nonce || node_key_digest || gpu_digest)
-    GPU nonce       = SHA-256("attestlog/gpu/v1" || nonce || node_key_digest)
+    GPU nonce(i)    = SHA-256("attestlog/gpu/v2" || nonce || node_key_digest || uint32be(i))
 
 - ``REPORT_DATA`` is the SEV-SNP report's 64-byte REPORT_DATA (SEV-SNP ABI spec, Table 22,
   offset 0x50) or the TDX TD report's 64-byte REPORTDATA.
@@ -16,20 +16,24 @@ docs/formats.md, "Binding", specifies it byte by byte::
   are in the bundle (empty, ``0x80``, with no GPU). The node-reported CC state is bound so
   that it is the measured agent's claim. RIM and OCSP references are not covered: collateral
   can be refreshed without a new CPU report, and is verified against vendor signatures.
-- Every GPU is asked for the same 32-byte SPDM nonce, ``GPU nonce``; the GPU signs it inside
-  its report, and the CPU report commits to the GPU reports, so a GPU report from another
-  node or session, a report relayed for another nonce, or evidence bound to another TLS key
-  fails the comparison.
+- The GPU at index ``i`` (its ``nvidia-gpu`` item's ``index``, NVML order) is asked for the
+  32-byte SPDM nonce ``GPU nonce(i)``; the GPU signs it inside its report, and the CPU report
+  commits to the GPU reports, so a GPU report from another node or session, a report relayed
+  for another nonce, evidence bound to another TLS key, or a report moved to another index
+  (two GPUs swapped, one report presented twice) fails the comparison. Domain ``v2``: ``v1``
+  gave every GPU the same nonce (issue 16).
 
 The string prefixes are ASCII without a terminator; ``||`` is concatenation.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from attest.formats.bundle import (
+    MAX_GPU_INDEX,
     MAX_NONCE,
     MIN_NONCE,
     EvidenceBundle,
@@ -40,6 +44,7 @@ from attest.formats.bundle import (
 from transparency_log.errors import FormatError
 
 __all__ = [
+    "GPU_INDEX_SIZE",
     "GPU_NONCE_DOMAIN",
     "GPU_NONCE_SIZE",
     "REPORT_DATA_DOMAIN",
@@ -49,14 +54,16 @@ __all__ = [
     "gpu_digest",
     "gpu_encoding",
     "gpu_nonce",
+    "gpu_nonces",
     "node_key_digest",
     "report_data",
 ]
 
 REPORT_DATA_DOMAIN = b"attestlog/v1"
-GPU_NONCE_DOMAIN = b"attestlog/gpu/v1"
+GPU_NONCE_DOMAIN = b"attestlog/gpu/v2"
 REPORT_DATA_SIZE = 64  # SNP REPORT_DATA, TDX REPORTDATA
 GPU_NONCE_SIZE = 32  # SPDM GET_MEASUREMENTS requester nonce (DSP0274 §10.11)
+GPU_INDEX_SIZE = 4  # the GPU index, big-endian, last in the GPU nonce's input
 
 
 def _check_nonce(nonce: bytes) -> None:
@@ -97,10 +104,20 @@ def report_data(nonce: bytes, node_key: bytes, gpu_state: GpuState,
                           + gpu_digest(gpu_state, gpu_items)).digest()
 
 
-def gpu_nonce(nonce: bytes, node_key: bytes) -> bytes:
-    """The 32-byte SPDM nonce every GPU is asked to sign."""
+def gpu_nonce(nonce: bytes, node_key: bytes, index: int) -> bytes:
+    """The 32-byte SPDM nonce the GPU at ``index`` is asked to sign."""
     _check_nonce(nonce)
-    return hashlib.sha256(GPU_NONCE_DOMAIN + nonce + node_key_digest(node_key)).digest()
+    if not 0 <= index <= MAX_GPU_INDEX:
+        raise FormatError("binding.gpu_nonce", "GPU index out of range", field="evidence.index",
+                          got=index, want=f"0..{MAX_GPU_INDEX}")
+    return hashlib.sha256(GPU_NONCE_DOMAIN + nonce + node_key_digest(node_key)
+                          + index.to_bytes(GPU_INDEX_SIZE, "big")).digest()
+
+
+def gpu_nonces(nonce: bytes, node_key: bytes) -> Callable[[int], bytes]:
+    """``index -> gpu_nonce(nonce, node_key, index)``: what a node hands its GPU collector."""
+    _check_nonce(nonce)
+    return functools.partial(gpu_nonce, nonce, node_key)
 
 
 def bundle_report_data(bundle: EvidenceBundle) -> bytes:
@@ -108,6 +125,6 @@ def bundle_report_data(bundle: EvidenceBundle) -> bytes:
     return report_data(bundle.nonce, bundle.node_key, bundle.gpu_state, bundle.gpu_evidence)
 
 
-def bundle_gpu_nonce(bundle: EvidenceBundle) -> bytes:
-    """The SPDM nonce each of a bundle's GPU reports must carry."""
-    return gpu_nonce(bundle.nonce, bundle.node_key)
+def bundle_gpu_nonce(bundle: EvidenceBundle, index: int) -> bytes:
+    """The SPDM nonce a bundle's GPU report at ``index`` must carry."""
+    return gpu_nonce(bundle.nonce, bundle.node_key, index)

@@ -3,8 +3,8 @@
 
 :func:`build_bundle` does, in order:
 
-1. ``gpu_nonce = attest.binding.gpu_nonce(nonce, node_key)``; ask every GPU for a report
-   over it (:meth:`attest.platform.Platform.collect_gpus`);
+1. ask the GPU at index ``i`` for a report over ``attest.binding.gpu_nonce(nonce, node_key,
+   i)`` (:meth:`attest.platform.Platform.collect_gpus` with ``gpu_nonces``);
 2. ``REPORT_DATA = attest.binding.report_data(nonce, node_key, gpu_state, gpu_items)``; ask
    the CPU TEE for a report/quote over it (:meth:`~attest.platform.Platform.collect_cpu`);
 3. staple the collateral both steps returned, the release entry and its tlog-proof (and the
@@ -18,7 +18,7 @@ path can hide the label.
 
 from __future__ import annotations
 
-from attest.binding import gpu_nonce, report_data
+from attest.binding import gpu_nonces, report_data
 from attest.formats.bundle import EvidenceBundle, encode_bundle
 from attest.platform import CollectedEvidence, Platform
 from transparency_log.errors import FormatError
@@ -27,8 +27,8 @@ __all__ = ["build_bundle", "collect_evidence"]
 
 
 def collect_evidence(platform: Platform, nonce: bytes, node_key_der: bytes) -> CollectedEvidence:
-    """Steps 1-2: GPU reports over the GPU nonce, then the CPU report over REPORT_DATA."""
-    gpus = platform.collect_gpus(gpu_nonce(nonce, node_key_der))
+    """Steps 1-2: GPU reports over their GPU nonces, then the CPU report over REPORT_DATA."""
+    gpus = platform.collect_gpus(gpu_nonces(nonce, node_key_der))
     cpu = platform.collect_cpu(report_data(nonce, node_key_der, gpus.state, gpus.items))
     collateral = dict(gpus.collateral)
     for name, blob in cpu.collateral.items():

@@ -4,7 +4,8 @@ platform and :func:`detect_platform` (DESIGN.md, "a node runs `attest agent` at 
 A platform is asked for evidence in the two steps the binding needs (docs/formats.md,
 "Binding"): REPORT_DATA commits to the GPU reports, so the GPUs are asked first.
 
-1. :meth:`Platform.collect_gpus` with the 32-byte SPDM nonce (``attest.binding.gpu_nonce``)
+1. :meth:`Platform.collect_gpus` with the per-GPU 32-byte SPDM nonces
+   (``attest.binding.gpu_nonces``: GPU ``i`` signs ``gpu_nonce(nonce, node_key, i)``)
    returns the node-reported CC state, one ``nvidia-gpu`` item per GPU and the collateral
    those items name (RIMs, OCSP responses).
 2. :meth:`Platform.collect_cpu` with the 64-byte REPORT_DATA
@@ -124,7 +125,7 @@ class Platform(Protocol):
     cpu: str
     simulated: bool
 
-    def collect_gpus(self, gpu_nonce: bytes) -> GpuCollection: ...
+    def collect_gpus(self, nonce_for: nvml_gpu.NonceFor) -> GpuCollection: ...
 
     def collect_cpu(self, report_data: bytes) -> CpuCollection: ...
 
@@ -184,10 +185,10 @@ class HardwarePlatform:
         return f"{self.cpu} guest ({self.tsm_root if self.tsm_root.is_dir() else 'ioctl'}), " \
                f"{gpus}"
 
-    def collect_gpus(self, gpu_nonce: bytes) -> GpuCollection:
+    def collect_gpus(self, nonce_for: nvml_gpu.NonceFor) -> GpuCollection:
         if self.nvml is None:
             return GpuCollection(GpuState("absent", 0))
-        got = nvml_gpu.collect_gpu_evidence(gpu_nonce, self.nvml)
+        got = nvml_gpu.collect_gpu_evidence(nonce_for, self.nvml)
         items = tuple(GpuEvidence(g.index, g.report, g.chain_pem) for g in got.gpus)
         return GpuCollection(GpuState(got.cc.mode, len(got.gpus)), items)
 

@@ -48,7 +48,8 @@ def main() -> None:
         data = encode_bundle(bundle)
         enc = median_ms(lambda b=bundle: encode_bundle(b))
         dec = median_ms(lambda d=data: decode_bundle(d))
-        bind = median_ms(lambda b=bundle: (bundle_report_data(b), bundle_gpu_nonce(b)))
+        bind = median_ms(lambda b=bundle: (bundle_report_data(b), [
+            bundle_gpu_nonce(b, g.index) for g in b.gpu_evidence]))
         print(f"{gpus:>4} {len(data):>8} {enc:>10.3f} {dec:>10.3f} {bind:>11.3f}")
 
 

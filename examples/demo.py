@@ -140,9 +140,14 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     return accepted, verdict + " " + refusal
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 # --------------------------------------------------------------------------- the story
 
-def main() -> int:
+def main(serve: bool = False) -> int:
+    """The story; with ``serve`` the log and witnesses stay up at the end until Ctrl-C."""
     from attest.simulate.node_fixture import policy_toml
     from attest.simulate.platform import simulated_measurements
 
@@ -171,12 +176,16 @@ def main() -> int:
         (work / "ci.token").write_text(token)
         (work / "submitters.toml").write_text(
             f'[tokens]\nci = "{hashlib.sha256(token.encode()).hexdigest()}"\n')
+        # The release key exists before the log starts so that the log's explorer page (at
+        # its URL's /) can check release and revocation signatures with it.
+        rel = run(["attest", "release", "keygen", "--out", "release"], work).stdout.strip()
         log_port = free_port()
         log_url = f"http://127.0.0.1:{log_port}"
         log_proc = procs.start("log", ["tlog", "serve", "--db", "log.db", "--listen",
                                        f"127.0.0.1:{log_port}", "--submitters",
                                        "submitters.toml", "--witness-policy",
-                                       "witnesses.policy", "--interval", "0.2",
+                                       "witnesses.policy", "--release-key",
+                                       "release.pub", "--interval", "0.2",
                                        "--refresh", "30"])
         for i, (_, _, port, proc) in enumerate(witnesses):
             wait_for_port(port, proc, f"witness {i}")
@@ -184,7 +193,6 @@ def main() -> int:
         say(f"   log {ORIGIN} at {log_url}; checkpoints need both witnesses' cosignatures")
 
         step(2, "CI publishes build A; build B is signed but never published")
-        rel = run(["attest", "release", "keygen", "--out", "release"], work).stdout.strip()
         say(f"   release key id {rel}")
         builds = {}
         for build in ("a", "b"):
@@ -275,6 +283,17 @@ def main() -> int:
             raise RuntimeError("node A should now be refused")
         say(f"\ndone in {time.monotonic() - started:.1f}s: accepted the logged build, refused "
             "the unlogged one (log.inclusion) and the revoked one (release.revoked)")
+        say(f"explorer: {log_url}/ (the log verified in your browser; docs/explorer.md)")
+        if serve:
+            say("serving the log and its witnesses until Ctrl-C ...")
+            signal.signal(signal.SIGTERM, _interrupt)  # a plain kill also stops them all
+            try:
+                while all(p.poll() is None for _, p in procs.procs[:3]):
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        else:
+            say("   (`python examples/demo.py --serve` keeps the log up to browse it)")
         return 0
     except Exception:
         for name, _ in procs.procs:
@@ -289,4 +308,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(serve="--serve" in sys.argv[1:]))

@@ -14,6 +14,7 @@ from attest.binding import (
     gpu_digest,
     gpu_encoding,
     gpu_nonce,
+    gpu_nonces,
     node_key_digest,
     report_data,
 )
@@ -27,7 +28,7 @@ OTHER_NONCE = bytes(reversed(range(32)))
 def honest(bundle: EvidenceBundle) -> tuple[bytes, dict[int, bytes]]:
     """What an honest node's reports carry: the values derived from its own bundle."""
     return (bundle_report_data(bundle),
-            {g.index: bundle_gpu_nonce(bundle) for g in bundle.gpu_evidence})
+            {g.index: bundle_gpu_nonce(bundle, g.index) for g in bundle.gpu_evidence})
 
 
 def _refused(bundle: EvidenceBundle, rd: bytes | None, nonces: dict[int, bytes],
@@ -63,10 +64,26 @@ def test_no_gpu_digest() -> None:
 
 
 def test_gpu_nonce_known_answer() -> None:
-    want = hashlib.sha256(b"attestlog/gpu/v1" + bytes(range(32))
-                          + hashlib.sha256(NODE_KEY).digest()).digest()
-    assert gpu_nonce(bytes(range(32)), NODE_KEY) == want
+    # docs/formats.md "Binding": the index is the last input, 4 bytes big-endian.
+    for index in (0, 1, 255):
+        want = hashlib.sha256(b"attestlog/gpu/v2" + bytes(range(32))
+                              + hashlib.sha256(NODE_KEY).digest()
+                              + index.to_bytes(4, "big")).digest()
+        assert gpu_nonce(bytes(range(32)), NODE_KEY, index) == want
+        assert gpu_nonces(bytes(range(32)), NODE_KEY)(index) == want
     assert node_key_digest(NODE_KEY) == hashlib.sha256(NODE_KEY).digest()
+
+
+def test_every_gpu_index_has_its_own_nonce() -> None:
+    nonces = {gpu_nonce(bytes(32), NODE_KEY, i) for i in range(256)}
+    assert len(nonces) == 256
+
+
+@pytest.mark.parametrize("index", [-1, 256])
+def test_gpu_index_range_is_checked(index: int) -> None:
+    with pytest.raises(FormatError) as info:
+        gpu_nonce(bytes(32), NODE_KEY, index)
+    assert info.value.check == "binding.gpu_nonce"
 
 
 def test_gpu_items_are_taken_in_index_order() -> None:
@@ -85,7 +102,9 @@ def test_nonce_size_is_checked(size: int) -> None:
     with pytest.raises(FormatError):
         report_data(bytes(size), NODE_KEY, GpuState(), [])
     with pytest.raises(FormatError):
-        gpu_nonce(bytes(size), NODE_KEY)
+        gpu_nonce(bytes(size), NODE_KEY, 0)
+    with pytest.raises(FormatError):
+        gpu_nonces(bytes(size), NODE_KEY)
 
 
 def test_every_input_changes_report_data() -> None:
@@ -176,16 +195,16 @@ def test_relayed_gpu_reports_break_gpu_nonce() -> None:
     # another nonce (relayed from an earlier session).
     bundle = snp_bundle()
     rd, _ = honest(bundle)
-    stale = {g.index: gpu_nonce(OTHER_NONCE, NODE_KEY) for g in bundle.gpu_evidence}
+    stale = {g.index: gpu_nonce(OTHER_NONCE, NODE_KEY, g.index) for g in bundle.gpu_evidence}
     err = _refused(bundle, rd, stale, "binding.gpu_nonce")
     assert err.field == "evidence[1].report nonce"
-    assert err.want == bundle_gpu_nonce(bundle)
+    assert err.want == bundle_gpu_nonce(bundle, 0)
 
 
 def test_one_relayed_gpu_report_is_named() -> None:
     bundle = snp_bundle()
     rd, nonces = honest(bundle)
-    nonces[1] = gpu_nonce(OTHER_NONCE, NODE_KEY)
+    nonces[1] = gpu_nonce(OTHER_NONCE, NODE_KEY, 1)
     err = _refused(bundle, rd, nonces, "binding.gpu_nonce")
     assert err.field == "evidence[2].report nonce"
 
@@ -225,3 +244,44 @@ def test_gpu_nonces_must_cover_exactly_the_gpus(nonces: dict[int, bytes]) -> Non
     bundle = snp_bundle()
     err = _refused(bundle, bundle_report_data(bundle), nonces, "binding.gpu_nonce")
     assert err.field == "evidence.index"
+
+
+# --------------------------------------------------------------------------- GPU positions
+# Issue 16: the GPU nonce names the GPU's index, so a report signed for one position cannot
+# be shown at another, even when REPORT_DATA is made over the rearranged items.
+
+
+def _rearranged(bundle: EvidenceBundle, order: list[int]) -> EvidenceBundle:
+    """The bundle's GPU reports and chains moved to the indexes in ``order`` (item k takes
+    GPU order[k]'s report and chain); the CPU report re-bound to the result."""
+    gpus = bundle.gpu_evidence
+    moved = tuple(dataclasses.replace(g, report=gpus[j].report, cert_chain=gpus[j].cert_chain)
+                  for g, j in zip(gpus, order, strict=True))
+    return dataclasses.replace(bundle, evidence=(bundle.evidence[0], *moved))
+
+
+def test_two_gpus_swapped_in_order_break_gpu_nonce() -> None:
+    bundle = snp_bundle()
+    _, signed = honest(bundle)  # GPU 0 signed nonce(0), GPU 1 signed nonce(1)
+    swapped = _rearranged(bundle, [1, 0])
+    # What each report carries travels with it: the report now at index 0 signed nonce(1).
+    carried = {0: signed[1], 1: signed[0]}
+    err = _refused(swapped, bundle_report_data(swapped), carried, "binding.gpu_nonce")
+    assert err.field == "evidence[1].report nonce"
+    assert err.got == bundle_gpu_nonce(bundle, 1) and err.want == bundle_gpu_nonce(bundle, 0)
+
+
+def test_one_report_shown_at_two_indexes_breaks_gpu_nonce() -> None:
+    bundle = snp_bundle()
+    _, signed = honest(bundle)
+    doubled = _rearranged(bundle, [0, 0])
+    err = _refused(doubled, bundle_report_data(doubled), {0: signed[0], 1: signed[0]},
+                   "binding.gpu_nonce")
+    assert err.field == "evidence[2].report nonce"
+
+
+def test_binding_result_lists_each_gpus_nonce() -> None:
+    bundle = snp_bundle()
+    rd, nonces = honest(bundle)
+    result = check_binding(bundle, report_data=rd, gpu_nonces=nonces)
+    assert result.gpu_nonces == (nonces[0], nonces[1]) and nonces[0] != nonces[1]

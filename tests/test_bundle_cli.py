@@ -37,7 +37,8 @@ def test_inspect_text(tmp_path: Path) -> None:
     assert "rims driver=nvidia/rim/driver, vbios=nvidia/rim/vbios" in out
     assert 'first line "c2sp.org/tlog-proof@v1"' in out
     assert f"REPORT_DATA      {bundle_report_data(bundle).hex()}" in out
-    assert f"gpu_nonce        {bundle_gpu_nonce(bundle).hex()}" in out
+    for g in bundle.gpu_evidence:
+        assert f"gpu_nonce[{g.index}]     {bundle_gpu_nonce(bundle, g.index).hex()}" in out
 
 
 def test_inspect_json(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def test_binding_example_values() -> None:
     assert f"gpu_digest      {gpu_digest(state, gpus).hex()}\n" in block
     assert f"node_key_digest {node_key_digest(bundle.node_key).hex()}\n" in block
     assert f"REPORTDATA      {rd[:64]}\n                {rd[64:]}\n" in block
-    assert block.endswith(f"GPU nonce       {bundle_gpu_nonce(bundle).hex()}")
+    (gpu,) = gpus
+    assert block.endswith(f"GPU nonce({gpu.index})    {bundle_gpu_nonce(bundle, gpu.index).hex()}")
 
 
 def test_no_gpu_encoding_in_the_text() -> None:

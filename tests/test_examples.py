@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +29,4 @@ def test_demo_end_to_end() -> None:
     assert "node B: verdict: REFUSED  by log.inclusion" in out
     assert "node A: verdict: REFUSED  by release.revoked" in out
     assert "stopped all 5 background processes" in out
+    assert re.search(r"^explorer: http://127\.0\.0\.1:[0-9]+/ ", out, re.M)

@@ -81,10 +81,20 @@ def test_nonce_size_is_enforced() -> None:
         collect_gpu_evidence(b"short", nvml=FakeNvml(GPUS))
 
 
-def test_binding_nonce_depends_on_nonce_and_key() -> None:
-    a = gpu_spdm_nonce(NONCE, b"key-a")
-    assert len(a) == 32 and a != gpu_spdm_nonce(NONCE, b"key-b")
-    assert a != gpu_spdm_nonce(bytes(32), b"key-a")
+def test_binding_nonce_depends_on_nonce_key_and_index() -> None:
+    a = gpu_spdm_nonce(NONCE, b"key-a", 0)
+    assert len(a) == 32 and a != gpu_spdm_nonce(NONCE, b"key-b", 0)
+    assert a != gpu_spdm_nonce(bytes(32), b"key-a", 0)
+    assert a != gpu_spdm_nonce(NONCE, b"key-a", 1)
+
+
+def test_each_gpu_signs_the_nonce_for_its_index() -> None:
+    ev = collect_gpu_evidence(lambda i: gpu_spdm_nonce(NONCE, b"key", i), nvml=FakeNvml(GPUS))
+    assert ev.nonce is None
+    for g in ev.gpus:
+        assert g.nonce == gpu_spdm_nonce(NONCE, b"key", g.index) == g.report[4:36]
+    with pytest.raises(ValueError):
+        collect_gpu_evidence(lambda i: b"short", nvml=FakeNvml(GPUS))
 
 
 def test_cli_writes_evidence_files(tmp_path, monkeypatch) -> None:

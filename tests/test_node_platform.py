@@ -81,7 +81,7 @@ def test_bundle_binds_and_round_trips(cpu: str) -> None:
     nonces = {g.index: parse_spdm(g.report).request.nonce for g in again.gpu_evidence}
     result = check_binding(again, report_data=rd, gpu_nonces=nonces)
     assert result is not None
-    assert set(nonces.values()) == {gpu_nonce(NONCE, key)}
+    assert nonces == {0: gpu_nonce(NONCE, key, 0), 1: gpu_nonce(NONCE, key, 1)}
 
 
 def test_snp_evidence_verifies_with_the_simulated_roots_only() -> None:
@@ -125,7 +125,8 @@ def test_gpu_evidence_verifies_with_stapled_ocsp() -> None:
     root = _root(trust.nvidia_device_root, "sim device root")
     for item in bundle.gpu_evidence:
         report = verify_gpu_report(item.report, load_device_chain(item.cert_chain),
-                                   nonce=gpu_nonce(NONCE, key), roots=(root,), at=SIM_NOW)
+                                   nonce=gpu_nonce(NONCE, key, item.index), roots=(root,),
+                                   at=SIM_NOW)
         chain = report.chain.certificates
         stapled = {}
         for name in item.ocsp:
@@ -243,8 +244,9 @@ def test_hardware_platform_collects_gpus_through_nvml(tmp_path: Path) -> None:
     (tmp_path / "sev-guest").write_bytes(b"")
     p = detect_platform(tsm_root=tmp_path / "none", sev_device=tmp_path / "sev-guest",
                         tdx_device=tmp_path / "x", nvml=FakeNvml(gpus=[SimulatedGpu()]))
-    got = p.collect_gpus(hashlib.sha256(b"n").digest())
+    got = p.collect_gpus(lambda i: hashlib.sha256(b"n%d" % i).digest())
     assert got.state.cc_mode == "on" and len(got.items) == 1
+    assert got.items[0].report[4:36] == hashlib.sha256(b"n0").digest()
     with pytest.raises(FetchError):  # the fake device file is no SNP device
         p.collect_cpu(bytes(64))
 

@@ -16,6 +16,7 @@ from pipeline_support import World, make_world, policy_text
 
 from attest.binding import report_data
 from attest.bundle_builder import build_bundle
+from attest.formats.bundle import EvidenceBundle, GpuEvidence, decode_bundle
 from transparency_log.errors import (
     FormatError,
     PolicyError,
@@ -180,6 +181,65 @@ def test_expired_collateral(name: str, days: int, check: str,
     world: World = request.getfixturevalue(name)
     assert_refused(world.verify(at=world.fx.now + timedelta(days=days)), check,
                    VerificationError)
+
+
+# --------------------------------------------------------------------------------------------
+# Refused: N GPU items are N distinct devices, each at its own index (issue 16)
+
+
+def rebound(world: World, gpu_items: tuple[GpuEvidence, ...]) -> EvidenceBundle:
+    """The world's bundle with ``gpu_items`` in place of its GPUs and a genuine CPU report
+    made over the REPORT_DATA of the result (the strongest attacker: every check before the
+    one under test sees genuine, bound evidence); collateral no item names is dropped."""
+    fx = world.fx
+    bundle = decode_bundle(fx.bundle)
+    rd = report_data(fx.nonce, fx.node_key, bundle.gpu_state, gpu_items)
+    evidence = (fx.platform.collect_cpu(rd).item, *gpu_items)
+    used = {name for item in evidence for _, name in item.references()}
+    return dataclasses.replace(bundle, evidence=evidence, collateral={
+        name: blob for name, blob in bundle.collateral.items() if name in used})
+
+
+def test_one_gpu_item_presented_as_gpu_0_and_gpu_1(snp_world: World) -> None:
+    """GPU 0's genuine report and chain, copied as GPU 1: two GPUs counted, one device."""
+    gpu0 = decode_bundle(snp_world.fx.bundle).gpu_evidence[0]
+    result = snp_world.verify(rebound(snp_world, (gpu0, dataclasses.replace(gpu0, index=1))))
+    assert_refused(result, "gpu.device.distinct", VerificationError)
+    assert failed_checks(result) == {"gpu.device.distinct"}
+    assert result.error is not None and result.error.exit_code == 2
+    assert result.error.field == "GPU-1 GSP BROM subjectPublicKeyInfo (DeviceID key)"
+    assert "same device as GPU 0" in str(result.error)
+
+
+def test_one_device_asked_once_per_index(tmp_path: Path) -> None:
+    """A host shows one GPU at both NVML indexes: the agent asks it twice, each time for the
+    right index's nonce, so both reports are genuine and bound; only the device check can
+    tell."""
+    world = make_world(tmp_path, gpus=2, platform_options={"duplicate_gpu": True})
+    result = world.verify()
+    assert_refused(result, "gpu.device.distinct", VerificationError)
+    assert failed_checks(result) == {"gpu.device.distinct"}
+    steps = {s.check for s in result.transcript.steps}
+    assert "binding.report_data" not in steps  # authenticity stops before the binding
+
+
+def test_two_gpus_swapped_in_order_are_refused_by_the_binding(snp_world: World) -> None:
+    """GPU 0's and GPU 1's evidence exchanged between the indexes (and REPORT_DATA made over
+    the exchanged items): each report signed the nonce of its own index."""
+    gpu0, gpu1 = decode_bundle(snp_world.fx.bundle).gpu_evidence
+    swapped = (dataclasses.replace(gpu1, index=0), dataclasses.replace(gpu0, index=1))
+    result = snp_world.verify(rebound(snp_world, swapped))
+    assert_refused(result, "binding.gpu_nonce", VerificationError)
+    assert failed_checks(result) == {"binding.gpu_nonce"}
+    steps = {s.check: s.result for s in result.transcript.steps}
+    assert steps["gpu.device.distinct"] == PASS and steps["binding.report_data"] == PASS
+    assert result.error is not None and result.error.field == "evidence[1].report nonce"
+
+
+def test_distinct_gpus_pass_the_device_check(snp_world: World) -> None:
+    result = snp_world.verify()
+    step = next(s for s in result.transcript.steps if s.check == "gpu.device.distinct")
+    assert step.result == PASS and "2 distinct device(s)" in step.detail
 
 
 # --------------------------------------------------------------------------------------------

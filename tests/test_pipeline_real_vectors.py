@@ -143,7 +143,7 @@ def test_snp_and_h100_real_vectors(tmp_path: Path) -> None:
     got = steps(doc)
     for check in ("snp.report.format", "snp.vcek.chain", "snp.report.signature",
                   "snp.vcek.extensions", "gpu.chain", "gpu.report.signature", "gpu.report.fwid",
-                  "gpu.rim.signature"):
+                  "gpu.rim.signature", "gpu.device.distinct"):
         assert got[check] == PASS, check
     assert got["snp.crl"] == WAIVED and got["gpu.ocsp"] == WAIVED
     for check in ("gpu.rim.driver", "gpu.rim.vbios", "gpu.rim.measurements"):

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from transparency_log.errors import TrustConfigError
+from transparency_log.explorer import explorer_config, write_explorer
 from transparency_log.log import Log
 from transparency_log.note import Signer
 from transparency_log.publish import publish_tiles
@@ -131,15 +132,61 @@ def prove_cmd(db: str, index: int) -> None:
     click.echo(proof.to_text().decode(), nl=False)
 
 
+def read_witness_policy(path: str | None) -> bytes | None:
+    """The bytes of a tlog-policy file (parsed by the caller), or None without one."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise TrustConfigError("log.policy", f"cannot read policy: {err}", field="policy",
+                               got=path) from None
+
+
+def read_release_keys(paths: tuple[str, ...]) -> list[str]:
+    """Release public key lines (`attestlog-release-key:v1 ...`) for the explorer's config."""
+    out = []
+    for path in paths:
+        try:
+            out.append(Path(path).read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError) as err:
+            raise TrustConfigError("log.config", f"cannot read release key: {err}",
+                                   field="release-key", got=path) from None
+    return out
+
+
+def log_explorer_config(log: Log, policy: bytes | None, release_keys: list[str]) -> bytes:
+    """The explorer's explorer.json for this log (its origin and recorded verifier key)."""
+    vkey = log.storage.get_meta(META_VKEY)
+    if vkey is None:
+        raise TrustConfigError("log.config", "no verifier key recorded", field=META_VKEY)
+    return explorer_config(log.origin, vkey, policy, release_keys)
+
+
 @click.command("publish-tiles")
 @_db_option
 @click.argument("directory", type=click.Path(file_okay=False))
-def publish_tiles_cmd(db: str, directory: str) -> None:
-    """Write the latest checkpoint with its tiles and entry bundles under DIRECTORY."""
+@click.option("--witness-policy", type=click.Path(dir_okay=False), default=None,
+              help="tlog-policy file the explorer page checks cosignatures against "
+                   "(default: no witnesses required).")
+@click.option("--release-key", "release_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Release public key file the explorer page checks entry signatures with "
+                   "(repeatable).")
+@click.option("--no-explorer", is_flag=True, help="Do not write the explorer page.")
+def publish_tiles_cmd(db: str, directory: str, witness_policy: str | None,
+                      release_keys: tuple[str, ...], no_explorer: bool) -> None:
+    """Write the latest checkpoint with its tiles and entry bundles under DIRECTORY, and
+    the log explorer (index.html, explorer.js, explorer.css, explorer.json) beside them."""
     with open_log(db) as log:
+        config = None
+        if not no_explorer:
+            config = log_explorer_config(log, read_witness_policy(witness_policy),
+                                         read_release_keys(release_keys))
         stats = publish_tiles(log, directory)
+    if config is not None:
+        write_explorer(directory, config)
     click.echo(f"published tree size {stats.size}: {stats.written} files written, "
-               f"{stats.skipped} unchanged")
+               f"{stats.skipped} unchanged" + ("" if no_explorer else "; explorer index.html"))
 
 
 COMMANDS = [init_cmd, add_cmd, checkpoint_cmd, prove_cmd, publish_tiles_cmd]

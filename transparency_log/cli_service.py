@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +25,16 @@ from transparency_log.asgi_serving import bind_listener, make_server
 from transparency_log.cli_log import (
     META_ORIGIN,
     load_signer,
+    log_explorer_config,
     log_signer,
+    read_release_keys,
+    read_witness_policy,
     record_log_identity,
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
 from transparency_log.errors import FetchError, StartupError, TrustConfigError
+from transparency_log.explorer import explorer_assets
 from transparency_log.log import Log, require_writer_lock
 from transparency_log.note import Verifier
 from transparency_log.server import Limits, Submitters, create_app
@@ -85,14 +89,8 @@ def load_submitters(path: str | None) -> Submitters:
 
 
 def load_policy(path: str | None) -> WitnessPolicy | None:
-    if path is None:
-        return None
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise TrustConfigError("log.policy", f"cannot read policy: {err}", field="policy",
-                               got=path) from None
-    return parse_witness_policy(data)
+    data = read_witness_policy(path)
+    return None if data is None else parse_witness_policy(data)
 
 
 def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
@@ -126,10 +124,14 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
               help="Start although another `tlog serve` holds the log's writer lock (several "
                    "writers on one PostgreSQL log): sequence entries and serve reads, and "
                    "publish only after taking the lock when the publisher stops.")
+@click.option("--release-key", "release_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Release public key file the explorer page at / checks entry signatures "
+                   "with (repeatable).")
 def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
               witness_policy: str | None, interval: float, refresh: float,
-              max_entry_bytes: int, standby: bool) -> None:
-    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints.
+              max_entry_bytes: int, standby: bool, release_keys: tuple[str, ...]) -> None:
+    """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints, and
+    the log explorer page at / (checking cosignatures against --witness-policy).
 
     Binds --listen and takes the log's writer lock before it writes anything: a second
     server on a taken address, or on a log whose lock is held (without --standby), stops
@@ -151,7 +153,10 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
         elif not storage.try_writer_lock():
             click.echo("tlog serve: standby: another process publishes this log's "
                        "checkpoints", err=True)
-        _serve_log(storage, origin, sock, subs, policy, limits, interval, refresh)
+        explorer = explorer_assets(log_explorer_config(
+            Log(storage, origin), read_witness_policy(witness_policy),
+            read_release_keys(release_keys)))
+        _serve_log(storage, origin, sock, subs, policy, limits, interval, refresh, explorer)
     finally:
         sock.close()
         if storage is not None:
@@ -160,7 +165,7 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
 
 def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Submitters,
                policy: WitnessPolicy | None, limits: Limits, interval: float,
-               refresh: float) -> None:
+               refresh: float, explorer: Mapping[str, tuple[bytes, str]]) -> None:
     the_log = Log(storage, origin)
     signer = log_signer(the_log)
     service = LogService(the_log, signer, signer.verifier_key(),
@@ -186,7 +191,8 @@ def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Subm
             service.close()
 
     logging.basicConfig(level=logging.WARNING)
-    app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan)
+    app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan,
+                     explorer=explorer)
     host, port = sock.getsockname()[:2]
     click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
     make_server(app, host, port).run(sockets=[sock])

@@ -33,7 +33,9 @@ class PublishStats:
     skipped: int
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name and a rename (mode from the umask, so
+    a web server can read it), fsynced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
@@ -62,7 +64,7 @@ def publish_tiles(log: Log, directory: str | os.PathLike[str]) -> PublishStats:
             data = log.entry_bundle(tile.index, tile.width)
         else:
             data = reader.fetch(tile.path)
-        _write_atomic(path, data)
+        write_atomic(path, data)
         written += 1
-    _write_atomic(out / "checkpoint", note)
+    write_atomic(out / "checkpoint", note)
     return PublishStats(size, written + 1, skipped)

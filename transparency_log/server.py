@@ -59,6 +59,7 @@ from starlette.routing import Route
 from transparency_log import tiles
 from transparency_log.asgi_serving import BodyError, read_body, text_response
 from transparency_log.errors import FormatError, TrustConfigError
+from transparency_log.explorer import CONTENT_SECURITY_POLICY
 from transparency_log.throttled_log import ThrottledLog, one_line
 
 log = logging.getLogger("transparency_log.server")
@@ -70,6 +71,12 @@ MAX_ENTRY_SIZE = tiles.MAX_ENTRY_SIZE
 """C2SP tlog-tiles entry bundles frame each entry with a big-endian uint16 length."""
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+EXPLORER_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+}
 
 # C2SP tlog-tiles: N is a sequence of 3-digit groups, all but the last prefixed with "x";
 # a canonical index has no leading all-zero group. W is 1..255 without leading zeros.
@@ -200,16 +207,25 @@ def canonical_resource(path: str) -> str | None:
 
 def create_app(served: ServedLog, *, submitters: Submitters, limits: Limits | None = None,
                lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+               explorer: Mapping[str, tuple[bytes, str]] | None = None,
                ) -> Starlette:
     """The log's ASGI app. ``served`` is the log; ``lifespan`` runs background work (the
-    publisher) for the server's lifetime."""
+    publisher) for the server's lifetime; ``explorer`` is the log explorer's files by name
+    (transparency_log.explorer.explorer_assets), served at ``/`` and ``/<name>``."""
     lim = limits or Limits()
     batcher = _AddBatcher(served)
     throttled = ThrottledLog(log)
+    pages = dict(explorer or {})
+    if "index.html" in pages:
+        pages[""] = pages["index.html"]
 
     async def read(request: Request) -> Response:
         raw = request.scope.get("raw_path", b"").split(b"?", 1)[0]
-        resource = canonical_resource(raw.decode("ascii", "replace"))
+        path = raw.decode("ascii", "replace")
+        if path.startswith("/") and path[1:] in pages:  # an allow-list of exact names
+            body, media = pages[path[1:]]
+            return Response(body, media_type=media, headers=EXPLORER_HEADERS)
+        resource = canonical_resource(path)
         if resource is None:
             return text_response(404, "not found")
         try:

@@ -7,9 +7,11 @@ bound fields with the evidence parsers; this step only compares them with the va
 1. ``binding.report_data``: the SEV-SNP ``REPORT_DATA`` or TDX ``REPORTDATA`` equals
    SHA-512("attestlog/v1" || nonce || SHA-256(node_key) || gpu_digest). A bundle
    without a CPU item has nothing that binds its GPUs to the node key, and fails here.
-2. ``binding.gpu_nonce``: every GPU report's SPDM requester nonce equals
-   SHA-256("attestlog/gpu/v1" || nonce || SHA-256(node_key)); a nonce must be given for
-   exactly the bundle's GPU indices.
+2. ``binding.gpu_nonce``: the report of the GPU item at index ``i`` carries the SPDM
+   requester nonce SHA-256("attestlog/gpu/v2" || nonce || SHA-256(node_key) || uint32be(i));
+   a nonce must be given for exactly the bundle's GPU indices. The index fixes each report's
+   position: a report moved to another index (GPUs swapped, one report presented twice)
+   fails here.
 
 A mismatch is a VerificationError (well formed, but not bound: relayed, swapped or meant for
 another key) naming the field, got and want in hex. Stops at the first failure.
@@ -35,7 +37,7 @@ class BindingResult:
     """What was compared (for the transcript): the derived values and the GPUs covered."""
 
     report_data: bytes
-    gpu_nonce: bytes
+    gpu_nonces: tuple[bytes, ...]  # the bound SPDM nonce of each GPU, in ``gpu_indices`` order
     gpu_digest: bytes
     gpu_indices: tuple[int, ...]
     checks: tuple[str, ...] = (CHECK_REPORT_DATA, CHECK_GPU_NONCE)
@@ -59,19 +61,20 @@ def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
                                 "nonce, node key and GPU evidence", field=field,
                                 got=report_data, want=want_rd)
 
-    want_gn = bundle_gpu_nonce(bundle)
     indices = tuple(g.index for g in bundle.gpu_evidence)
     if set(gpu_nonces) != set(indices):
         raise VerificationError(CHECK_GPU_NONCE, "GPU nonces given for other GPUs than the "
                                 "bundle's", field="evidence.index",
                                 got=sorted(gpu_nonces), want=list(indices))
+    wanted: dict[int, bytes] = {}
     for i, item in enumerate(bundle.evidence):
         if not isinstance(item, GpuEvidence):
             continue
+        want_gn = wanted[item.index] = bundle_gpu_nonce(bundle, item.index)
         got = gpu_nonces[item.index]
         if got != want_gn:
             raise VerificationError(
-                CHECK_GPU_NONCE, f"GPU {item.index} report was made for another nonce or node key",
-                field=f"evidence[{i}].report nonce", got=got, want=want_gn)
-    return BindingResult(want_rd, want_gn, gpu_digest(bundle.gpu_state, bundle.gpu_evidence),
-                         indices)
+                CHECK_GPU_NONCE, f"GPU {item.index} report was made for another nonce, node key "
+                "or GPU index", field=f"evidence[{i}].report nonce", got=got, want=want_gn)
+    return BindingResult(want_rd, tuple(wanted[i] for i in indices),
+                         gpu_digest(bundle.gpu_state, bundle.gpu_evidence), indices)

@@ -57,7 +57,8 @@ def summarize(bundle: EvidenceBundle, data: bytes) -> dict[str, Any]:
     first_line = bundle.tlog_proof.split(b"\n", 1)[0].decode("utf-8", "replace")
     binding: dict[str, Any] = {
         "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex(),
-        "gpu_nonce": bundle_gpu_nonce(bundle).hex(),
+        **{f"gpu_nonce[{g.index}]": bundle_gpu_nonce(bundle, g.index).hex()
+           for g in bundle.gpu_evidence},
     }
     cpu = bundle.cpu_evidence
     if cpu is not None:

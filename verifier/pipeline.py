@@ -14,11 +14,13 @@ SHA-256 of its inputs):
    (``gpu.*``, verifier/gpu/evidence.py; then ``gpu.ocsp`` with the stapled OCSP answers), with
    the collateral the node stapled (then caches, then ``fetch`` unless offline, through the
    fetchers of :mod:`attest.collateral`; whatever the source, the same checks run, and the
-   Result's collateral list says ``stapled``, ``cache`` or ``fetched``). The first failure
-   stops the pipeline.
+   Result's collateral list says ``stapled``, ``cache`` or ``fetched``); then
+   ``gpu.device.distinct`` (verifier/gpu/device_identity.py): the GPU items come from as
+   many distinct devices. The first failure stops the pipeline.
 3. **Binding** — ``binding.report_data`` and ``binding.gpu_nonce``
    (:func:`verifier.binding_check.check_binding`): REPORT_DATA/REPORTDATA and each GPU's SPDM
-   nonce commit to the nonce, the node key and the GPU evidence. A failure stops.
+   nonce commit to the nonce, the node key, the GPU evidence and each GPU's index. A failure
+   stops.
 4. **Log** — :func:`verifier.log_checks.verify_log`: ``release.signature``,
    (``release.sigstore``), ``log.signature``, ``log.witness.quorum``, ``log.inclusion``,
    ``log.consistency`` (against the client's last-seen checkpoint), then the policy checks
@@ -79,6 +81,7 @@ from transparency_log.errors import (
 from transparency_log.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
 from verifier.collateral_window import CollateralUse, describe_collateral
+from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
 from verifier.gpu.evidence import GpuEvidenceResult, verify_gpu_evidence
 from verifier.gpu.ocsp import check_chain_ocsp
 from verifier.gpu.policy import OCSP_GOOD, GpuFacts, GpuPolicy
@@ -662,6 +665,12 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
             raise
         except Exception as err:  # hostile input reaching a library's own parser
             raise _malformed(t, _item_name(item), err) from None
+    if result.gpus:
+        chains = [(item.index, g.report.chain.certificates)
+                  for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)]
+        _step(t, CHECK_DEVICE_DISTINCT, lambda: check_distinct_devices(chains),
+              lambda ids: f"{len(ids)} GPU item(s) from {len(ids)} distinct device(s) "
+                          f"(DeviceID keys {', '.join(i.device_key.hex()[:16] for i in ids)})")
 
     # (3) binding to the nonce, the node key and the GPU evidence.
     report_data = (result.snp.report.report_data if result.snp is not None else
@@ -680,8 +689,8 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
         raise
     t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
              report_data=bound.report_data.hex(), **rd_inputs)
-    t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry the bound nonce",
-             gpu_nonce=bound.gpu_nonce.hex())
+    t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry their bound nonce",
+             gpu_nonces=",".join(n.hex() for n in bound.gpu_nonces))
 
     # (4) the log: authenticity stops; age and revocation are collected with the policy.
     failures = run.failures

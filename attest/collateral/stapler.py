@@ -35,6 +35,7 @@ from attest.collateral.kds_fetch import KDS_BASE, KdsClient
 from attest.collateral.ocsp_fetch import NVIDIA_OCSP_URL, cert_fingerprint, fetch_response
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE, RimSource, driver_rim_id, vbios_rim_id
+from attest.collect.nvml_gpu import NonceFor
 from attest.formats.bundle import GpuEvidence, SnpEvidence, TdxEvidence
 from attest.formats.nvidia_opaque import parse_opaque
 from attest.formats.sgx_pck_extensions import parse_sgx_extensions
@@ -258,8 +259,8 @@ class StaplingPlatform:
     def trust(self) -> object:
         return self.inner.trust()  # type: ignore[attr-defined]
 
-    def collect_gpus(self, gpu_nonce: bytes) -> GpuCollection:
-        got = self.inner.collect_gpus(gpu_nonce)
+    def collect_gpus(self, nonce_for: NonceFor) -> GpuCollection:
+        got = self.inner.collect_gpus(nonce_for)
         collateral = dict(got.collateral)
         items = []
         for item in got.items:

@@ -15,14 +15,16 @@ def evidence_summary(ev: CollectedEvidence, files: dict[int, tuple[str, str]] | 
                      ) -> dict[str, Any]:
     gpus = []
     for g in ev.gpus:
-        item: dict[str, Any] = {"index": g.index, "uuid": g.uuid, "report_size": len(g.report)}
+        item: dict[str, Any] = {"index": g.index, "uuid": g.uuid, "nonce": g.nonce.hex(),
+                                "report_size": len(g.report)}
         if files:
             item["report"], item["chain"] = files[g.index]
         else:
             item["report_hex"] = g.report.hex()
             item["chain_pem"] = g.chain_pem.decode("ascii", "replace")
         gpus.append(item)
-    return {"nonce": ev.nonce.hex(), "driver_version": ev.driver_version,
+    return {"nonce": ev.nonce.hex() if ev.nonce is not None else None,
+            "driver_version": ev.driver_version,
             "cc_mode": ev.cc.mode, "attached": len(ev.gpus), "gpus": gpus}
 
 

@@ -1,7 +1,9 @@
 """Collect every NVIDIA GPU's evidence through NVML (``nvidia-ml-py``, extra ``gpu``).
 
-For a 32-byte nonce: the system CC state (feature, DEVTOOLS), then per GPU its UUID, the
-SPDM attestation report for that nonce and the device certificate chain (PEM, leaf first).
+For a 32-byte nonce (one for every GPU, or one per GPU index: a node binding a bundle asks
+GPU ``i`` for ``attest.binding.gpu_nonce(nonce, node_key, i)``): the system CC state
+(feature, DEVTOOLS), then per GPU its UUID, the SPDM attestation report for its nonce and
+the device certificate chain (PEM, leaf first).
 The NVML module is a parameter, so tests inject a fake and nodes without GPUs fail clearly:
 
 - ``gpu.collect.nvml``     the ``pynvml`` module is not installed (``pip install attestlog[gpu]``);
@@ -18,6 +20,7 @@ NOT YET RUN ON HARDWARE: the NVML calls follow NVIDIA's documented CC API (nvml.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -51,19 +54,25 @@ class CollectedGpu:
     uuid: str
     report: bytes
     chain_pem: bytes
+    nonce: bytes  # the SPDM nonce this GPU was asked to sign
 
 
 @dataclass(frozen=True)
 class CollectedEvidence:
-    nonce: bytes
+    nonce: bytes | None  # the nonce every GPU signed; None when each GPU had its own
     driver_version: str
     cc: CcState
     gpus: tuple[CollectedGpu, ...]
 
 
-def gpu_spdm_nonce(nonce: bytes, node_key: bytes) -> bytes:
-    """DESIGN.md binding: SHA-256(b"attestlog/gpu/v1" || nonce || SHA-256(node key))."""
-    return gpu_nonce(nonce, node_key)
+#: The SPDM nonce for the GPU at an index (``attest.binding.gpu_nonces``).
+NonceFor = Callable[[int], bytes]
+
+
+def gpu_spdm_nonce(nonce: bytes, node_key: bytes, index: int) -> bytes:
+    """docs/formats.md "Binding": SHA-256(b"attestlog/gpu/v2" || nonce || SHA-256(node key)
+    || uint32be(index))."""
+    return gpu_nonce(nonce, node_key, index)
 
 
 def load_nvml() -> ModuleType:
@@ -119,10 +128,24 @@ def _attestation_report(nvml: ModuleType, handle: Any, nonce: bytes) -> Any:
     return nvml.nvmlDeviceGetConfComputeGpuAttestationReport(handle, report)
 
 
-def collect_gpu_evidence(nonce: bytes, nvml: Any = None) -> CollectedEvidence:
-    """Evidence of every GPU for ``nonce`` (32 bytes)."""
+def _checked(nonce: bytes) -> bytes:
     if len(nonce) != NONCE_SIZE:
         raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {len(nonce)}")
+    return nonce
+
+
+def _nonce_source(nonce: bytes | NonceFor) -> tuple[NonceFor, bytes | None]:
+    """(index -> nonce, the common nonce or None)."""
+    if isinstance(nonce, bytes | bytearray):
+        common = _checked(bytes(nonce))
+        return (lambda _index: common), common
+    return nonce, None
+
+
+def collect_gpu_evidence(nonce: bytes | NonceFor, nvml: Any = None) -> CollectedEvidence:
+    """Evidence of every GPU for ``nonce``: 32 bytes for every GPU, or a function of the GPU
+    index returning its 32 bytes (the bundle binding's per-GPU nonce)."""
+    nonce_for, common = _nonce_source(nonce)
     nvml = nvml or load_nvml()
     error = getattr(nvml, "NVMLError", Exception)
     try:
@@ -131,7 +154,7 @@ def collect_gpu_evidence(nonce: bytes, nvml: Any = None) -> CollectedEvidence:
         raise FetchError("gpu.collect.driver", "NVML did not initialise: no NVIDIA driver "
                          f"loaded? ({_error_name(nvml, err)})", field="nvmlInit") from None
     try:
-        return _collect(nvml, nonce, error)
+        return _collect(nvml, nonce_for, error, common)
     finally:
         try:
             nvml.nvmlShutdown()
@@ -139,7 +162,8 @@ def collect_gpu_evidence(nonce: bytes, nvml: Any = None) -> CollectedEvidence:
             pass
 
 
-def _collect(nvml: ModuleType, nonce: bytes, error: type[Exception]) -> CollectedEvidence:
+def _collect(nvml: ModuleType, nonce_for: NonceFor, error: type[Exception],
+             common: bytes | None) -> CollectedEvidence:
     try:
         count = nvml.nvmlDeviceGetCount()
         driver = _text(nvml.nvmlSystemGetDriverVersion())
@@ -157,6 +181,7 @@ def _collect(nvml: ModuleType, nonce: bytes, error: type[Exception]) -> Collecte
     gpus = []
     for i in range(count):
         where = f"GPU {i}"
+        nonce = _checked(nonce_for(i))
         try:
             handle = nvml.nvmlDeviceGetHandleByIndex(i)
             uuid = _text(nvml.nvmlDeviceGetUUID(handle))
@@ -171,5 +196,5 @@ def _collect(nvml: ModuleType, nonce: bytes, error: type[Exception]) -> Collecte
                         check="gpu.collect.report", field=f"{where}.attestationReport")
         chain = _bytes(cert.attestationCertChain, cert.attestationCertChainSize,
                        check="gpu.collect.report", field=f"{where}.attestationCertChain")
-        gpus.append(CollectedGpu(i, uuid, report, chain))
-    return CollectedEvidence(nonce, driver, cc, tuple(gpus))
+        gpus.append(CollectedGpu(i, uuid, report, chain, nonce))
+    return CollectedEvidence(common, driver, cc, tuple(gpus))

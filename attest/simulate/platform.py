@@ -18,8 +18,11 @@ Every certificate and key is a test key: a verifier trusts them only when it is 
 
 Knobs make the negative cases a client must refuse (each changes one thing): ``debug``,
 ``tcb_below_minimum``, ``cc_mode`` (``"off"``: NVML refuses, collection fails; for a bundle
-that *claims* CC off use ``claim_cc_mode``), ``missing_gpu``, ``forge`` (``"cpu"``: report or
-quote signed by a wrong key; ``"gpu"``: a GPU report signed by a wrong key) and
+that *claims* CC off use ``claim_cc_mode``), ``missing_gpu``, ``duplicate_gpu`` (the fake NVML
+shows GPU 0 at every index, as a host presenting one device N times would: each report is
+genuine and bound to its own index, only ``gpu.device.distinct`` can refuse it), ``forge``
+(``"cpu"``: report or quote signed by a wrong key; ``"gpu"``: a GPU report signed by a wrong
+key) and
 ``fail_collect`` (the CPU device errors, as a broken guest driver would).
 
 ``bare=True`` staples nothing (no SNP certificate table, no TDX collateral, no RIMs or OCSP),
@@ -47,7 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from attest.collect.nvml_gpu import collect_gpu_evidence
+from attest.collect.nvml_gpu import NonceFor, collect_gpu_evidence
 from attest.formats.bundle import GpuEvidence, GpuState, SnpEvidence, TdxEvidence
 from attest.formats.snp_report import GENOA, POLICY_DEBUG, encode_tcb
 from attest.platform import CPU_SEV_SNP, CPU_TDX, CpuCollection, GpuCollection
@@ -152,6 +155,7 @@ class SimulatedPlatform:
     tcb_below_minimum: bool = False
     claim_cc_mode: str | None = None
     missing_gpu: bool = False
+    duplicate_gpu: bool = False
     forge: str | None = None
     fail_collect: bool = False
     bare: bool = False
@@ -190,13 +194,14 @@ class SimulatedPlatform:
         return (f"SIMULATED {self.cpu} guest with {self.gpus} simulated GPU(s), "
                 f"CC mode {self.cc_mode}")
 
-    def collect_gpus(self, gpu_nonce: bytes) -> GpuCollection:
+    def collect_gpus(self, nonce_for: NonceFor) -> GpuCollection:
         if not self.sim_gpus:
             return GpuCollection(GpuState("absent", 0))
-        nvml = simgpu.FakeNvml(gpus=self.sim_gpus, cc_feature=int(self.cc_mode != "off"),
+        sims = [self.sim_gpus[0]] * len(self.sim_gpus) if self.duplicate_gpu else self.sim_gpus
+        nvml = simgpu.FakeNvml(gpus=sims, cc_feature=int(self.cc_mode != "off"),
                                devtools=int(self.cc_mode == "devtools"),
                                driver_version=self.gpu_driver)
-        got = collect_gpu_evidence(gpu_nonce, nvml)  # the real collector, on a fake NVML
+        got = collect_gpu_evidence(nonce_for, nvml)  # the real collector, on a fake NVML
         rims = self._signed_rims()
         driver_name = f"nvidia/rim/driver/{self.gpu_driver.lower()}"
         vbios_name = f"nvidia/rim/vbios/{self.gpu_vbios.lower()}"
@@ -206,10 +211,10 @@ class SimulatedPlatform:
                                  tuple(GpuEvidence(g.index, g.report, g.chain_pem)
                                        for g in got.gpus))
         items = []
-        for g, sim in zip(got.gpus, self.sim_gpus, strict=True):
+        for g, sim in zip(got.gpus, sims, strict=True):
             report = g.report
             if self.forge == "gpu" and g.index == 0:
-                report = sim.report(gpu_nonce, key=simgpu.derive_key(b"forger", "gpu"))
+                report = sim.report(g.nonce, key=simgpu.derive_key(b"forger", "gpu"))
             ocsp_names = []
             for name, answer in self._ocsp(sim.device_pki):
                 collateral[name] = answer
