@@ -1,37 +1,43 @@
-"""`attest`: the node side's command line."""
+"""`attest`: the node side's command line.
+
+Subcommands are imported only when they run (clitools.LazyGroup), so `attest measure snp`
+does not import the agent's web server or the release tooling (issue 12, "Start-up").
+"""
 
 from __future__ import annotations
 
 import click
 
-from transparency_log.clitools import ErrorHandlingGroup
+from transparency_log.clitools import LazyGroup
+
+# name -> ("module:attribute", short help shown by `attest --help` without importing it)
+COMMANDS = {
+    "measure": ("attest.measure.cli:measure",
+                "Compute expected TEE launch measurements from build artifacts."),
+    "release": ("attest.release.cli:release",
+                "Release keys and release entries (in-toto Statement in a DSSE envelope)."),
+    "snp-report": ("attest.collect.cli_snp:snp_report",
+                   "Get an attestation report binding REPORT_DATA from the SNP firmware."),
+    "gpu-evidence": ("attest.collect.cli_gpu:gpu_evidence",
+                     "Collect the attestation report and certificate chain of every NVIDIA "
+                     "GPU."),
+    "tdx-quote": ("attest.collect.cli_tdx:tdx_quote_command",
+                  "Get a TDX quote over REPORTDATA from the kernel (configfs-tsm, provider "
+                  "tdx_guest)."),
+    "agent": ("attest.agent.cli_agent:agent_command",
+              "Boot-time agent: check this node's build is logged and not revoked, then serve "
+              "evidence bundles over HTTPS."),
+    "publish": ("attest.release.cli_publish:publish_command",
+                "Publish a build: digests and measurements -> signed statement -> log -> "
+                "tlog-proof."),
+    "simulate": ("attest.simulate.cli:simulate_group",
+                 "Simulated hardware (attest agent --simulate): print what it measures."),
+    "revoke": ("attest.release.cli_publish:revoke_command",
+               "Revoke a release by its entry digest (sha256:HEX or HEX): sign, log, save the "
+               "proof."),
+}
 
 
-@click.group(cls=ErrorHandlingGroup)
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
 def main() -> None:
     """Collect evidence, publish releases and run the node agent."""
-
-
-from attest.measure.cli import measure  # noqa: E402
-
-main.add_command(measure)
-
-from attest.release.cli import release  # noqa: E402
-
-main.add_command(release)
-from attest.collect.cli_snp import snp_report  # noqa: E402
-
-main.add_command(snp_report)
-from attest.collect.cli_gpu import gpu_evidence  # noqa: E402
-
-main.add_command(gpu_evidence)
-from attest.collect.cli_tdx import tdx_quote_command  # noqa: E402
-
-main.add_command(tdx_quote_command)
-from attest.agent.cli_agent import agent_command  # noqa: E402
-
-main.add_command(agent_command)
-from attest.release.cli_publish import publish_command, revoke_command  # noqa: E402
-
-main.add_command(publish_command)
-main.add_command(revoke_command)

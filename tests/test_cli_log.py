@@ -89,13 +89,13 @@ def test_add_and_checkpoint_refusals(env: str) -> None:
     assert tlog("init", "--db", "log.db", "--origin", ORIGIN, "--key", "log.key").exit_code == 0
     Path("big").write_bytes(b"x" * 65536)
     assert_one_line_error(tlog("add", "--db", "log.db", "e0", "big"), 2, "too large")
-    assert_one_line_error(tlog("add", "--db", "log.db", "missing-file"), 1, "missing-file")
+    assert_one_line_error(tlog("add", "--db", "log.db", "missing-file"), 66, "missing-file")
     assert tlog("add", "--db", "log.db", "e0").output == "0 e0\n"  # nothing of the refused call
     assert_one_line_error(tlog("publish-tiles", "--db", "log.db", "out"), 2,
                           "no signed checkpoint")
     assert_one_line_error(tlog("prove", "--db", "log.db", "0"), 2, "no signed checkpoint")
     r = tlog("prove", "--db", "log.db", "-1")
-    assert r.exit_code == 2 and "Traceback" not in r.output  # click usage error
+    assert r.exit_code == 64 and "Traceback" not in r.output  # usage error (ExitStatus.USAGE)
     other, _ = generate_keys(ORIGIN, seed=b"\x08" * 32)
     Path("log.key").write_text(other)  # the key file was swapped after init
     assert_one_line_error(tlog("checkpoint", "--db", "log.db"), 4, "does not match")

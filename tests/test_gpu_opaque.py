@@ -161,10 +161,10 @@ def _write_real_current(tmp_path: Path) -> list[str]:
 
 def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('[gpu]\nunsafe_waive_ocsp = true\nunsafe_waive_rim_checks = true\n'
+    policy.write_text('waive = ["gpu.ocsp", "gpu.rim"]\n[gpu]\n'
                       'require_cc_mode = false\nrequire_all_attached = false\n'
                       'feature_modes = ["PPCIE"]\n')
-    result = run_cli(*_write_real_current(tmp_path), "--policy", str(policy))
+    result = run_cli(*_write_real_current(tmp_path), "--policy", str(policy), "--verbose")
     assert result.exit_code == 0, result.output
     assert "4274 bytes, 64 measurement blocks, 0 trailing" in result.output
     assert "OPAQUE_DATA_VERSION      1" in result.output
@@ -175,7 +175,7 @@ def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
 
 def test_cli_refusal_still_shows_the_report(tmp_path: Path) -> None:
     """Offline with no OCSP answers: unreachable (exit 3), and the report is still shown."""
-    result = run_cli(*_write_real_current(tmp_path))
+    result = run_cli(*_write_real_current(tmp_path), "--verbose")
     assert result.exit_code == 3, result.output
     assert "gpu.ocsp.fetch" in result.output
     assert "64 measurement blocks" in result.output and "? measurement" not in result.output
@@ -332,7 +332,7 @@ def test_cli_offline_names_the_unavailable_rim_and_the_mismatch(tmp_path: Path) 
     (tmp_path / "vbios.xml").write_bytes(signed_rims(bad_vbios_index=3)[1])
     (tmp_path / "device_root.pem").write_bytes(SIM.device_pki.root_pem())
     (tmp_path / "rim_root.pem").write_bytes(RIM_PKI.root_pem())
-    (tmp_path / "policy.toml").write_text("[gpu]\nunsafe_waive_ocsp = true\n"
+    (tmp_path / "policy.toml").write_text('waive = ["gpu.ocsp"]\n[gpu]\n'
                                           "require_all_attached = false\n")
     result = run_cli(str(tmp_path / "report.bin"), "--chain", str(tmp_path / "chain.pem"),
                      "--nonce", NONCE.hex(), "--rim", str(tmp_path / "vbios.xml"), "--offline",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from transparency_log.http_fetch import HttpFetcher
 from verifier.cli import main
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.policy import GpuFacts, GpuPolicy
+from verifier.policy import gpu_with_waivers
 from verifier.policy_base import FailureCollector, StrictTable
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, pinned_root
@@ -84,8 +86,16 @@ def test_waivers_and_failures_are_all_collected() -> None:
     with pytest.raises(PolicyError) as err:
         policy(**STRICT).check([bad], attached=1)
     assert len(err.value.failures) == 6
-    policy(unsafe_waive_ocsp=True, unsafe_waive_rim_checks=True,
-           require_cc_mode=False).check([bad], attached=1)
+    gpu_with_waivers(policy(require_cc_mode=False), {"gpu.ocsp", "gpu.rim"}
+                     ).check([bad], attached=1)
+
+
+@pytest.mark.parametrize(("key", "check"), [("unsafe_waive_ocsp", "gpu.ocsp"),
+                                            ("unsafe_waive_rim_checks", "gpu.rim")])
+def test_the_old_gpu_waiver_keys_name_their_replacement(key: str, check: str) -> None:
+    with pytest.raises(TrustConfigError) as err:
+        policy(**{key: True})
+    assert err.value.field == f"gpu.{key}" and f'waive = ["{check}"]' in err.value.message
 
 
 @pytest.mark.parametrize("table", [{"colour": "red"}, {"count": "8"}, {"count": -1},
@@ -107,7 +117,7 @@ def write_policy(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-WAIVE = "[gpu]\nunsafe_waive_ocsp = true\nrequire_cc_mode = false\nrequire_all_attached = false\n"
+WAIVE = 'waive = ["gpu.ocsp"]\n[gpu]\nrequire_cc_mode = false\nrequire_all_attached = false\n'
 
 
 def test_cli_real_report_with_bundled_rims_names_mismatching_indexes(tmp_path) -> None:
@@ -115,14 +125,14 @@ def test_cli_real_report_with_bundled_rims_names_mismatching_indexes(tmp_path) -
                  "--nonce", NONCE_HEX, "--rim", f"{V}/Driver_RIM_test_no_gpu.swidtag",
                  "--rim", f"{V}/1010_0200_882_96005E0001_test_no_gpu.swidtag",
                  "--at", "2025-01-01T00:00:00Z", "--offline",
-                 "--policy", write_policy(tmp_path, WAIVE))
+                 "--policy", write_policy(tmp_path, WAIVE), "--verbose")
     assert result.exit_code == 5, result.output
     assert "DRIVER_VERSION           550.90.07" in result.output
     assert "VBIOS_VERSION            96.00.9F.00.01" in result.output
-    assert "pass    gpu.report.signature" in result.output
-    assert "waived  gpu.ocsp" in result.output
+    assert re.search(r"gpu\.report\.signature +pass ", result.output)
+    assert re.search(r"gpu\.ocsp +waived +waived by policy \(gpu\.ocsp\)", result.output)
     assert "mismatching RIM indexes: 1, 2, 3, 7, 9, 11, 21, 22" in result.output
-    assert "fail    gpu.rim.driver" in result.output
+    assert re.search(r"gpu\.rim\.driver +FAIL ", result.output)
 
 
 def test_cli_json_output(tmp_path) -> None:
@@ -221,7 +231,7 @@ def test_cli_on_a_simulated_gpu_with_nras(sim) -> None:
     o = gpu.opaque()
     (rim_dir / f"{vbios_rim_id(o.project, o.project_sku, o.chip_sku, gpu.vbios_version)}"
               ".swidtag").write_bytes(sign_rim(vbios, rim_pki))
-    pol = write_policy(tmp_path, "[gpu]\ncount = 1\nunsafe_waive_ocsp = true\n"
+    pol = write_policy(tmp_path, 'waive = ["gpu.ocsp"]\n[gpu]\ncount = 1\n'
                        'driver_versions = ["550.90.07"]\n')
     args = [str(tmp_path / "report.bin"), "--chain", str(tmp_path / "chain.pem"),
             "--nonce", NONCE_HEX, "--rim-dir", str(rim_dir), "--offline", "--policy", pol,
@@ -231,7 +241,7 @@ def test_cli_on_a_simulated_gpu_with_nras(sim) -> None:
             "--nras-root", str(tmp_path / "nras_root.pem"), "--cc-mode", "on", "--attached", "1"]
     result = run(*args)
     assert result.exit_code == 0, result.output
-    assert "pass    gpu.nras" in result.output and "verdict: accepted" in result.output
+    assert re.search(r"gpu\.nras +pass ", result.output) and "verdict: accepted" in result.output
     # The same evidence without the unsafe roots: NVIDIA's pinned root refuses it.
     i = args.index("--unsafe-device-root")
     no_roots = args[:i] + args[i + 4:]

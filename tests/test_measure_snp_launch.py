@@ -191,10 +191,10 @@ def test_cli_json_and_errors() -> None:
                                     "a1674dbf281a9278a4a2ebe0eed9f22adbcd0e2b",
                      "vcpu_type": "EPYC-v4", "vcpus": 1, "vmm_type": "qemu"}
     missing = CliRunner().invoke(main, ["measure", "snp", "--ovmf", str(SUFFIX), "--vcpus", "1"])
-    assert missing.exit_code == 2 and "--vcpu-type" in missing.output
+    assert missing.exit_code == 64 and "--vcpu-type" in missing.output
     bad = CliRunner().invoke(main, ["measure", "snp", "--ovmf", str(SUFFIX), "--vcpus", "1",
                                     "--vcpu-type", "EPYC", "--ovmf-hash", "00"])
-    assert bad.exit_code == 2
+    assert bad.exit_code == 64
 
 
 def test_cli_malformed_ovmf_is_format_error(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_agent_refuses_when_the_device_fails(tmp_path: Path,
 
 def test_unsafe_serve_unlogged_needs_an_entry(tmp_path: Path) -> None:
     got, out = run_agent(tmp_path / "x.toml", "--simulate", "--unsafe-serve-unlogged")
-    assert got == 2 and "--release-entry" in out
+    assert got == 64 and "--release-entry" in out  # a usage error
 
 
 # --------------------------------------------------------------------------- running agent

@@ -171,13 +171,13 @@ def test_publish_no_submit_only_signs(tmp_path: Path) -> None:
 def test_publish_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
     _keys(tmp_path, Ed25519PrivateKey.generate())
     result = CliRunner().invoke(main, [*_publish_args(tmp_path), *args, "--no-submit"])
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 64 and message in result.output
 
 
 def test_revoke_needs_a_digest(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["revoke", "nothex", "--reason", "x", "--release-key",
                                        "k"])
-    assert result.exit_code == 2
+    assert result.exit_code == 64
 
 
 WHEEL_HEX = "c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201"
@@ -218,4 +218,54 @@ def test_publish_saves_a_sigstore_bundle_bound_to_the_release(tmp_path: Path) ->
     assert result.exit_code == 0 and "artifact other bundle_v3.txt" in result.output
     result = runner.invoke(main, [*_publish_args(tmp_path), "--no-submit",
                                   "--artifact-sha256", "other=x=ABC"])
-    assert result.exit_code == 2 and "KIND=NAME=HEX" in result.output
+    assert result.exit_code == 64 and "KIND=NAME=HEX" in result.output
+
+
+@pytest.fixture
+def slow_log() -> Iterator[str]:
+    """A log whose witnesses never cosign: it holds POST /add?wait=proof 1.6 s, then 504."""
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # http.server calls it by this name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(1.6)
+            body = b"timed out waiting for a cosigned checkpoint\n"
+            self.send_response(504)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_publish_shows_progress_while_it_waits_for_witnesses(tmp_path: Path, slow_log: str,
+                                                             monkeypatch) -> None:
+    """Issue 12: `attest publish` waited 30 silent seconds, then printed a bare 504. It now
+    says on stderr that it is waiting (stdout untouched), and the 504 names the witnesses."""
+    import attest.release.cli_publish as cli_publish
+
+    monkeypatch.setattr(cli_publish, "PROGRESS_EVERY", 0.4)
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    _, vkey = generate_keys(ORIGIN, b"\x07" * 32)
+    result = CliRunner().invoke(main, [*_publish_args(tmp_path), "--log", slow_log,
+                                       "--log-vkey", vkey, "--token-file",
+                                       str(tmp_path / "token")])
+    assert result.exit_code == 3, result.output
+    waiting = [line for line in result.stderr.splitlines()
+               if line.startswith("waiting for the witness quorum (")]
+    assert len(waiting) >= 2, result.stderr
+    assert "waiting" not in result.stdout
+    assert "publish.fetch" in result.stderr and "witnesses" in result.stderr
+    assert "HTTP 504" in result.stderr

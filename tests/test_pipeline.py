@@ -307,7 +307,8 @@ def test_a_check_that_cannot_run_is_a_failure(snp_world: World) -> None:
 
 
 def test_no_revocation_mirror(snp_world: World) -> None:
-    assert_refused(snp_world.verify(revocations=None), "release.revoked", PolicyError)
+    assert_refused(snp_world.verify(revocations=None), "release.revocations.unavailable",
+                   PolicyError)
 
 
 # --------------------------------------------------------------------------------------------

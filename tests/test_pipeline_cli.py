@@ -85,7 +85,7 @@ def test_unknown_policy_key_exit_4(world: World, tmp_path: Path) -> None:
 def test_bundle_needs_a_nonce_and_a_policy(world: World, tmp_path: Path) -> None:
     f = files(world, tmp_path)
     assert CliRunner().invoke(main, ["bundle", f["bundle"], "--policy", f["policy"]]
-                              ).exit_code == 2  # click usage error: --nonce is required
+                              ).exit_code == 64  # usage error: --nonce is required
     out = CliRunner().invoke(main, ["bundle", f["bundle"], "--nonce", "00" * 32])
     assert out.exit_code == 4 and "--policy" in out.output
 
@@ -138,3 +138,55 @@ def test_node_url_must_be_https(world: World, tmp_path: Path) -> None:
     f = files(world, tmp_path)
     out = CliRunner().invoke(main, ["node", "http://127.0.0.1:1", "--policy", f["policy"]])
     assert out.exit_code == 4 and "tls.node_key" in out.output
+
+
+def test_node_save_keeps_the_nonce_for_verifier_bundle(world: World, tmp_path: Path) -> None:
+    """Issue 12: `verifier node --save FILE` writes FILE.nonce, and `verifier bundle FILE`
+    re-checks the bundle against it without --nonce; a sidecar holding another request's nonce
+    is a refusal by binding.nonce, a malformed one a one-line bundle.saved_nonce error."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    f = files(world, tmp_path)
+    saved = tmp_path / "saved.cbor"
+    with https_node(NodeApp(world.fx, spki(key)), key, tmp_path) as url:
+        out = CliRunner().invoke(main, [
+            "node", url, "--nonce", world.fx.nonce.hex(), "--policy", f["policy"],
+            "--simulated-trust", f["trust"], "--at", AT, "--offline", "--state",
+            str(tmp_path / "state"), "--log-url", str(world.fx.tiles_dir), "--save", str(saved)])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "saved.cbor.nonce").read_text() == world.fx.nonce.hex() + "\n"
+    common = ["--policy", f["policy"], "--simulated-trust", f["trust"], "--at", AT,
+              "--offline", "--state", str(tmp_path / "state"), "--log-url",
+              str(world.fx.tiles_dir)]
+    again = CliRunner().invoke(main, ["bundle", str(saved), *common])
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines()[-1].startswith("verdict: ACCEPTED")
+    # the attack: the bundle is kept beside the nonce of another request
+    (tmp_path / "saved.cbor.nonce").write_text("11" * 32 + "\n")
+    other = CliRunner().invoke(main, ["bundle", str(saved), *common])
+    assert other.exit_code == 2 and "REFUSED  by binding.nonce" in other.stdout
+    # --nonce still wins over the sidecar, for a bare bundle as before
+    explicit = CliRunner().invoke(main, ["bundle", str(saved), "--nonce",
+                                         world.fx.nonce.hex(), *common])
+    assert explicit.exit_code == 0, explicit.output
+    (tmp_path / "saved.cbor.nonce").write_text("not hex\n")
+    bad = CliRunner().invoke(main, ["bundle", str(saved), *common])
+    assert bad.exit_code == 2 and "bundle.saved_nonce" in bad.stderr
+    assert "saved.cbor.nonce" in bad.stderr and "Traceback" not in bad.output
+    (tmp_path / "saved.cbor.nonce").unlink()
+    bare = CliRunner().invoke(main, ["bundle", str(saved), *common])
+    assert bare.exit_code == 2 and "--nonce" in bare.output
+
+
+def test_no_state_names_the_missing_mirror_not_a_revocation(world: World,
+                                                            tmp_path: Path) -> None:
+    """Issue 12: with a mirror policy and no --state/--log-url every node was "REFUSED by
+    release.revoked". Still refused (fail closed), by release.revocations.unavailable, and the
+    message says what to pass (the policy waives log.consistency, as the example does)."""
+    f = files(world, tmp_path, policy_text(world.fx, drop_waiver=False))
+    out = CliRunner().invoke(main, [
+        "bundle", f["bundle"], "--nonce", world.fx.nonce.hex(), "--policy", f["policy"],
+        "--simulated-trust", f["trust"], "--at", AT, "--offline"])
+    assert out.exit_code == 5, out.output
+    assert "verdict: REFUSED  by release.revocations.unavailable" in out.stdout
+    assert "--state DIR and --log-url URL" in out.stderr
+    assert "release.revoked" not in out.output

@@ -15,7 +15,7 @@ so real evidence exercises authenticity + log + measurement + policy. Expected v
 - H100 (nvtrust hopperAttestationReport + chain): signature, chain and FWID VALID; the
   bundled RIMs (545.00, 96.00.5E.00.01) are for an older report: **measurement FAIL**
   (``gpu.rim.driver``, ``gpu.rim.vbios``, ``gpu.rim.measurements``), as the MANIFEST states.
-  No OCSP answers are in the vectors: the policy sets ``unsafe_waive_ocsp``.
+  No OCSP answers are in the vectors: the policy waives ``gpu.ocsp``.
 - go-sev-guest attestation.bin: VALID, but DEBUG=1, so a policy that forbids debug rejects it.
 - TDX (go-tdx-guest tdx_prod_quote_SPR_E4 + PCS collateral) at 2023-06-20, the one instant at
   which all its collateral is current: every signature, chain, CRL and collateral window
@@ -59,7 +59,7 @@ from verifier.transcript import FAIL, PASS, WAIVED, Transcript
 
 SNP_AT = datetime(2025, 1, 1, tzinfo=UTC)
 TDX_AT = datetime(2023, 6, 20, tzinfo=UTC)
-GPU_EXTRA = "\n[gpu]\nunsafe_waive_ocsp = true\n"
+GPU_EXTRA = "\n[gpu]\n"
 
 
 def logged(measurements: Measurements, at: datetime) -> tuple[bytes, bytes]:
@@ -78,7 +78,7 @@ def snp_gpu_bundle(item: SnpEvidence | None = None) -> tuple[bytes, str]:
         gpu=GpuAllowList(("550.90.07",), ("96.00.9F.00.01",))), SNP_AT)
     bundle = EvidenceBundle(NONCE, NODE_KEY, False, (item, gpu_item(0)), entry, proof,
                             gpu_collateral(), GpuState("on", 1))
-    policy = policy_toml(top={"waive": ["snp.crl", "log.consistency"]},
+    policy = policy_toml(top={"waive": ["snp.crl", "log.consistency", "gpu.ocsp"]},
                          log={"revocations": "stapled"}, extra=GPU_EXTRA)
     return bundle.encode(), policy
 

@@ -4,6 +4,7 @@ simulated evidence through a fake PCS; the CCEL event log replayed in the pipeli
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,18 +39,19 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_v5_with_per_item_times_and_waived_crls(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('[tdx]\nunsafe_accept_stale_crls = ["pck_crl", "root_crl"]\n')
-    code, out = invoke(*V5_ARGS, "--policy", str(policy))
+    policy.write_text('waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]\n[tdx]\n')
+    code, out = invoke(*V5_ARGS, "--policy", str(policy), "--verbose")
     assert code == 0, out
     assert "TCB status           UpToDate" in out
-    assert "waived tdx.root_crl.validity" in out and "waived tdx.pck_crl.validity" in out
-    assert "MRTD                 7348651a34b2d2d3" in out
+    assert re.search(r"tdx\.root_crl\.validity +waived +stale, waived by name", out)
+    assert re.search(r"tdx\.pck_crl\.validity +waived +stale, waived by name", out)
+    assert "MRTD                 7348651a34b2d2d3" in out  # the fields: --verbose
     assert out.rstrip().endswith("verdict: accepted")
 
 
 def test_json_transcript_records_times_and_waivers(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('[tdx]\nunsafe_accept_stale_crls = ["pck_crl", "root_crl"]\n')
+    policy.write_text('waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]\n[tdx]\n')
     code, out = invoke(*V5_ARGS, "--policy", str(policy), "--json")
     assert code == 0, out
     doc = json.loads(out)
@@ -60,9 +62,9 @@ def test_json_transcript_records_times_and_waivers(tmp_path: Path) -> None:
     assert doc["quote"]["TEE_TCB_SVN2"].startswith("0d0104")
 
 
-def test_stale_crl_without_waiver_exits_2() -> None:
+def test_stale_crl_without_waiver_exits_8() -> None:
     code, out = invoke(*V5_ARGS)
-    assert code == 2
+    assert code == 8  # ExitStatus.STALE: stale collateral is not forged evidence
     assert "tdx.root_crl.validity" in out and "verdict: refused" in out
 
 
@@ -77,7 +79,7 @@ def test_spr_e4_no_matching_tcb_level_exits_2() -> None:
 
 def test_policy_refusal_exits_5_and_bad_policy_exits_4(tmp_path: Path) -> None:
     policy = tmp_path / "p.toml"
-    policy.write_text('[tdx]\nunsafe_accept_stale_crls = ["pck_crl", "root_crl"]\n'
+    policy.write_text('waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]\n[tdx]\n'
                       f'mrtd = ["{"00" * 48}"]\nallow_debug = false\n')
     code, out = invoke(*V5_ARGS, "--policy", str(policy))
     assert code == 5 and "MRTD" in out

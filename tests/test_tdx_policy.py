@@ -46,7 +46,6 @@ mrowner = "{body.mrowner.hex()}"
 mrownerconfig = "{body.mrownerconfig.hex()}"
 report_data = "{body.report_data.hex()}"
 min_tee_tcb_svn = "{body.tee_tcb_svn.hex()}"
-unsafe_accept_stale_crls = ["root_crl"]
 """)
     p.check(body, UP)
 
@@ -56,7 +55,7 @@ unsafe_accept_stale_crls = ["root_crl"]
     "[tdx]\naccepted_tcb_statuses = [\"Fine\"]",
     "[tdx]\nmrseam = [\"abcd\"]",
     "[tdx]\nallow_debug = 1",
-    "[tdx]\nunsafe_accept_stale_crls = [\"tcb_info\"]",
+    "[tdx]\nunsafe_accept_stale_crls = [\"root_crl\"]",  # removed: the top-level waive list
     "[tdx]\nreport_data = \"zz\"",
 ])
 def test_bad_tables_are_trust_config_errors(text: str) -> None:

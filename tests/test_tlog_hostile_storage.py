@@ -79,7 +79,7 @@ def _one_line_error(result, code: int, text: str) -> None:
 def test_checkpoint_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# not a log\n" * 100)
     result = CliRunner().invoke(tlog_main, ["checkpoint", "--db", str(tmp_path / "README.md")])
-    _one_line_error(result, 2, "storage.sqlite: not a SQLite database")
+    _one_line_error(result, 66, "storage.sqlite: not a SQLite database")
     assert (tmp_path / "README.md").read_text() == "# not a log\n" * 100
 
 
@@ -101,7 +101,7 @@ def _tlog_without_space(cwd: Path, *args: str) -> subprocess.CompletedProcess[st
 
 def test_log_opens_and_reads_on_a_full_disk(tmp_path: Path, monkeypatch) -> None:
     """Opening a SQLite log wrote to it (the schema version), so on a full disk even
-    `tlog prove` failed with a traceback. Reads now go on; writes fail in one line, exit 1.
+    `tlog prove` failed with a traceback. Reads now go on; writes fail in one line, exit 74.
     The disk is made full for the child process only: RLIMIT_FSIZE 0 fails every write
     (EFBIG) deterministically, no mount or root needed."""
     monkeypatch.chdir(tmp_path)
@@ -123,7 +123,7 @@ def test_log_opens_and_reads_on_a_full_disk(tmp_path: Path, monkeypatch) -> None
         added = _tlog_without_space(tmp_path, "add", "--db", "log.db", "e1")
     finally:
         holder.close()
-    assert added.returncode == 1, added.stderr
+    assert added.returncode == 74, added.stderr  # ExitStatus.IO_ERROR
     assert "Traceback" not in added.stderr
     lines = added.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: OperationalError: "), lines

@@ -37,6 +37,7 @@ from transparency_log.errors import (
     PolicyError,
     ProofError,
     SignatureError,
+    TrustConfigError,
     VerificationError,
 )
 from transparency_log.note import Signer, generate_keys
@@ -474,10 +475,50 @@ def test_mirror_behind_the_checkpoint_cannot_decide(world: World) -> None:
     with pytest.raises(PolicyError) as err:
         world.verify()
     (failure,) = err.value.failures
-    assert (failure.check, failure.got) == ("release.revoked", "not run")
-    with pytest.raises(CheckNotRun):
+    assert (failure.check, failure.got) == ("release.revocations.unavailable", "not run")
+    assert "--log-url" in failure.message
+    with pytest.raises(CheckNotRun) as not_run:
         check_revoked(check_release_signature(ENTRY, POLICY.release),
                       world.log.checkpoint(), None, POLICY.log)
+    assert not_run.value.check == "release.revocations.unavailable"
+
+
+def test_no_mirror_names_the_configuration_not_a_revocation(world: World) -> None:
+    """Issue 12: a client with no mirror was refused "by release.revoked", as if the release
+    were revoked. It is refused still (fail closed), by release.revocations.unavailable, and the
+    reason says what to pass; release.revoked itself is not run, so not claimed either way."""
+    t = Transcript()
+    with pytest.raises(PolicyError) as err:
+        world.verify(revocations=None, transcript=t)
+    (failure,) = err.value.failures
+    assert (failure.check, failure.got) == ("release.revocations.unavailable", "not run")
+    assert "--state" in failure.message and "--log-url" in failure.message
+    assert 'revocations = "stapled"' in failure.message
+    assert failed_steps(t) == ["release.revocations.unavailable"]
+    assert "release.revoked" not in [s.check for s in t.steps]
+
+
+def test_no_mirror_waived_still_honours_known_revocations(tmp_path: Path) -> None:
+    world = World(tmp_path, pol=policy(top={"waive": ["release.revocations.unavailable"]}))
+    t = Transcript()
+    world.verify(revocations=None, transcript=t)
+    steps = {s.check: s for s in t.steps}
+    assert steps["release.revocations.unavailable"].result == "waived"
+    assert steps["release.revoked"].result == "pass"
+    assert "waived" in steps["release.revoked"].detail
+    # a mirror that is behind, waived: the revocation it does know is still a refusal
+    world.log.append(revocation_entry(ENTRY))
+    world.mirror.sync(world.log.checkpoint(), world.log.entries_range)
+    world.log.append(release_entry(8))
+    with pytest.raises(PolicyError) as err:
+        world.verify()
+    assert [f.check for f in err.value.failures] == ["release.revoked"]
+
+
+def test_old_waiver_id_is_refused() -> None:
+    with pytest.raises(TrustConfigError) as err:
+        policy(top={"waive": ["release.revoked"]})
+    assert err.value.check == "policy.waive"
 
 
 def test_stapled_only_mode(tmp_path: Path) -> None:

@@ -363,7 +363,7 @@ def test_evidence_check_collects_every_failure() -> None:
 def test_waivable_checks() -> None:
     policy = parse(policy_toml(top={"waive": list(LOG_WAIVABLE)}))
     assert policy.waive == frozenset(LOG_WAIVABLE)
-    assert policy.waives("release.revoked")
+    assert policy.waives("release.revocations.unavailable")
 
 
 @pytest.mark.parametrize("check", ["log.signature", "log.inclusion", "nonsense", "snp.vcek.crl"])
@@ -443,9 +443,9 @@ def test_cli_policy_check_ok() -> None:
 def test_cli_policy_check_warns_on_every_unsafe_key_and_waiver(tmp_path: Path) -> None:
     text = policy_toml(
         top={"unsafe_allow_simulated_hardware": True,
-             "waive": ["log.consistency", "release.revoked"]},
+             "waive": ["log.consistency", "release.revocations.unavailable", "gpu.ocsp"]},
         log={"max_checkpoint_age": None, "unsafe_max_checkpoint_age": 30 * DAY},
-        extra="[gpu]\nunsafe_waive_ocsp = true\nunsafe_waive_rim_checks = false\n")
+        extra="[gpu]\nunsafe_allow_devtools = true\nrequire_cc_mode = true\n")
     path = tmp_path / "risky.toml"
     path.write_text(text)
     result = CliRunner().invoke(main, ["policy", "check", str(path)])
@@ -455,9 +455,11 @@ def test_cli_policy_check_warns_on_every_unsafe_key_and_waiver(tmp_path: Path) -
     assert warned == [
         "unsafe setting unsafe_allow_simulated_hardware = true",
         f"unsafe setting log.unsafe_max_checkpoint_age = {30 * DAY}",
-        "unsafe setting gpu.unsafe_waive_ocsp = true",  # switched off keys are not warned
+        "unsafe setting gpu.unsafe_allow_devtools = true",
+        "waiver: gpu.ocsp is skipped when it cannot run (recorded as waived)",
         "waiver: log.consistency is skipped when it cannot run (recorded as waived)",
-        "waiver: release.revoked is skipped when it cannot run (recorded as waived)",
+        "waiver: release.revocations.unavailable is skipped when it cannot run (recorded as "
+        "waived)",
     ]
 
 

@@ -182,7 +182,9 @@ def make_server(app: Any, host: str, port: int, *, header_timeout: float = HEADE
     """A uvicorn server for ``app`` with the limits of the module docstring; ``tls`` is
     (key file, certificate file) for HTTPS."""
     keyfile, certfile = tls if tls is not None else (None, None)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+    # log_config=None: uvicorn's loggers go through the service's handler and format
+    # (transparency_log.service_logging), not uvicorn's own.
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=None,
                             access_log=False, timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
                             limit_concurrency=MAX_CONCURRENCY, server_header=False,
                             lifespan="on", http=_limited_protocol(header_timeout),

@@ -1,26 +1,46 @@
-"""`tlog`: the transparency log's command line."""
+"""`tlog`: the transparency log's command line.
+
+Subcommands are imported only when they run (clitools.LazyGroup): `tlog add` does not import
+the HTTP server, `tlog --help` imports none of them (issue 12, "Start-up").
+"""
 
 from __future__ import annotations
 
 import click
 
-from transparency_log.clitools import ErrorHandlingGroup
+from transparency_log.clitools import LazyGroup
+
+# name -> ("module:attribute", short help shown by `tlog --help` without importing it)
+COMMANDS = {
+    "init": ("transparency_log.cli_log:init_cmd",
+             "Create a log in a new SQLite database; prints the log's verifier key."),
+    "add": ("transparency_log.cli_log:add_cmd",
+            "Log each FILE's bytes as one entry; prints `INDEX FILE` per file."),
+    "checkpoint": ("transparency_log.cli_log:checkpoint_cmd",
+                   "Integrate, sign and store a checkpoint; prints the signed note."),
+    "prove": ("transparency_log.cli_log:prove_cmd",
+              "Print a c2sp.org/tlog-proof@v1 for entry INDEX under the latest checkpoint."),
+    "publish-tiles": ("transparency_log.cli_log:publish_tiles_cmd",
+                      "Write the latest checkpoint with its tiles and entry bundles under "
+                      "DIRECTORY."),
+    "keygen": ("transparency_log.cli_keys:keygen",
+               "Generate an Ed25519 key pair named NAME; print the verifier key on stdout."),
+    "verify-proof": ("transparency_log.cli_keys:verify_proof",
+                     "Verify offline that ENTRY_FILE is in the log, by a c2sp.org/tlog-proof@v1 "
+                     "PROOF_FILE."),
+    "serve": ("transparency_log.cli_service:serve_cmd",
+              "Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."),
+    "init-postgres": ("transparency_log.cli_service:init_postgres_cmd",
+                      "Create a log in a PostgreSQL schema (what `tlog init` does for SQLite); "
+                      "prints the log's verifier key."),
+    "witness": ("transparency_log.cli_service:witness_group", "Run a C2SP tlog-witness."),
+    "monitor": ("transparency_log.cli_service:monitor_cmd",
+                "Audit a C2SP tlog-tiles log (URL or directory): verify the checkpoint and its "
+                "consistency with the last one seen, download every new entry, recompute every "
+                "hash tile and the root."),
+}
 
 
-@click.group(cls=ErrorHandlingGroup)
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
 def main() -> None:
     """Operate an RFC 6962 / C2SP transparency log."""
-
-from transparency_log.cli_log import COMMANDS as _LOG_COMMANDS  # noqa: E402
-
-for _cmd in _LOG_COMMANDS:
-    main.add_command(_cmd)
-from transparency_log.cli_keys import keygen, verify_proof  # noqa: E402
-
-main.add_command(keygen)
-main.add_command(verify_proof)
-
-from transparency_log.cli_service import COMMANDS as _SERVICE_COMMANDS  # noqa: E402
-
-for _cmd in _SERVICE_COMMANDS:
-    main.add_command(_cmd)

@@ -6,12 +6,9 @@ exit code of their class (``ErrorHandlingGroup``).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
-from transparency_log.clitools import read_input
+from transparency_log.clitools import read_input, vkey_option, write_key_pair
 from transparency_log.cosignature import generate_cosigner_keys
 from transparency_log.note import Verifier, generate_keys
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
@@ -27,26 +24,15 @@ __all__ = ["keygen", "verify_proof"]
 @click.option("--cosigner", is_flag=True,
               help="Make a witness key (cosignature/v1, vkey type 0x04) instead of a log key.")
 def keygen(name: str, out: str, cosigner: bool) -> None:
-    """Generate an Ed25519 key pair named NAME; print the verifier key on stdout."""
+    """Generate an Ed25519 key pair named NAME: the signer key in OUT, the verifier key in
+    OUT with the suffix .vkey (log.key -> log.vkey) and on stdout."""
     skey, vkey = (generate_cosigner_keys if cosigner else generate_keys)(name)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(skey + "\n")
-    os.chmod(out, 0o600)  # whatever the umask
+    write_key_pair(out, skey, vkey)
     click.echo(vkey)
 
 
-def _read_vkey(value: str) -> str:
-    """A vkey string, or the path of a file holding one."""
-    path = Path(value)
-    if path.is_file():
-        return path.read_text().strip()
-    return value
-
-
 @click.command("verify-proof")
-@click.option("--vkey", "vkey", required=True,
-              help="The log's verifier key (name+hex8+base64), or a file holding it.")
+@vkey_option(required=True, help="The log's verifier key (name+hex8+base64).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
               help="A c2sp.org/tlog-policy file: require its witness quorum.")
 @click.option("--origin", default=None,
@@ -56,7 +42,7 @@ def _read_vkey(value: str) -> str:
 def verify_proof(vkey: str, policy_file: str | None, origin: str | None, entry_file: str,
                  proof_file: str) -> None:
     """Verify offline that ENTRY_FILE is in the log, by a c2sp.org/tlog-proof@v1 PROOF_FILE."""
-    verifier = Verifier(_read_vkey(vkey))
+    verifier = Verifier(vkey)
     policy = parse_witness_policy(read_input(policy_file)) if policy_file else None
     entry = read_input(entry_file)
     proof = parse_tlog_proof(read_input(proof_file))

@@ -78,6 +78,7 @@ def log_signer(log: Log) -> Signer:
 def init_cmd(db: str, origin: str, key_file: str) -> None:
     """Create a log in a new SQLite database; prints the log's verifier key."""
     signer = load_signer(key_file)
+    require_key_for_origin(signer, origin)
     if Path(db).exists():
         raise TrustConfigError("log.config", "refusing to initialise an existing file",
                                field="db", got=db)
@@ -89,9 +90,19 @@ def init_cmd(db: str, origin: str, key_file: str) -> None:
     click.echo(signer.verifier_key())
 
 
+def require_key_for_origin(signer: Signer, origin: str) -> None:
+    """Refuse a signer key whose name is not the log's origin (before anything is written)."""
+    if signer.name != origin:
+        raise TrustConfigError("log.config", "the signer key's name is not the origin "
+                               "(make a key with `tlog keygen ORIGIN`)", field="--origin",
+                               got=origin, want=signer.name)
+
+
 def record_log_identity(storage: LogStorage, origin: str, key_file: str, signer: Signer) -> None:
     """What `tlog init` (SQLite) and `tlog init-postgres` store: the origin, the absolute path
-    of the signer key file (never the key itself) and the verifier key it must match."""
+    of the signer key file (never the key itself) and the verifier key it must match. The
+    key's name must be the origin: clients take a log's origin from its key's name."""
+    require_key_for_origin(signer, origin)
     storage.set_meta(META_ORIGIN, origin)
     storage.set_meta(META_KEY_FILE, str(Path(key_file).resolve()))
     storage.set_meta(META_VKEY, signer.verifier_key())

@@ -6,7 +6,6 @@ Only this module wires in the wall clock, files and the network for the service 
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from transparency_log.cli_log import (
     record_log_identity,
 )
 from transparency_log.client import CheckpointStore, LogClient, monitor, source_for
+from transparency_log.clitools import read_vkey, vkey_option, write_key_pair
 from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
 from transparency_log.errors import FetchError, StartupError, TrustConfigError
 from transparency_log.explorer import explorer_assets
@@ -39,11 +39,14 @@ from transparency_log.log import Log, require_writer_lock
 from transparency_log.note import Verifier
 from transparency_log.server import Limits, Submitters, create_app
 from transparency_log.service import LogService
+from transparency_log.service_logging import configure_logging, log_format_option
 from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.storage.base import LogStorage
 from transparency_log.witness import Witness, WitnessState, create_witness_app
 from transparency_log.witness_client import WitnessClient
 from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+
+log = logging.getLogger("transparency_log.cli_service")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -119,7 +122,8 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
               help="Seconds between checkpoints.")
 @click.option("--refresh", type=float, default=60.0, show_default=True,
               help="Seconds after which an unchanged tree is re-signed and re-cosigned.")
-@click.option("--max-entry-bytes", type=int, default=65535, show_default=True)
+@click.option("--max-entry-bytes", type=int, default=65535, show_default=True,
+              help="The largest entry POST /add accepts.")
 @click.option("--standby", is_flag=True,
               help="Start although another `tlog serve` holds the log's writer lock (several "
                    "writers on one PostgreSQL log): sequence entries and serve reads, and "
@@ -127,15 +131,18 @@ def witness_clients(policy: WitnessPolicy | None) -> list[WitnessClient]:
 @click.option("--release-key", "release_keys", multiple=True, type=click.Path(dir_okay=False),
               help="Release public key file the explorer page at / checks entry signatures "
                    "with (repeatable).")
+@log_format_option
 def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
               witness_policy: str | None, interval: float, refresh: float,
-              max_entry_bytes: int, standby: bool, release_keys: tuple[str, ...]) -> None:
+              max_entry_bytes: int, standby: bool, release_keys: tuple[str, ...],
+              log_format: str) -> None:
     """Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints, and
     the log explorer page at / (checking cosignatures against --witness-policy).
 
     Binds --listen and takes the log's writer lock before it writes anything: a second
     server on a taken address, or on a log whose lock is held (without --standby), stops
     with one line and exit 7, having written nothing."""
+    configure_logging(log_format)
     host, port = parse_listen(listen)
     limits = Limits(max_entry_bytes=max_entry_bytes)
     subs = load_submitters(submitters)
@@ -151,8 +158,7 @@ def serve_cmd(db: str, pg_schema: str, listen: str, submitters: str | None,
         if not standby:
             require_writer_lock(storage)
         elif not storage.try_writer_lock():
-            click.echo("tlog serve: standby: another process publishes this log's "
-                       "checkpoints", err=True)
+            log.info("standby: another process publishes this log's checkpoints")
         explorer = explorer_assets(log_explorer_config(
             Log(storage, origin), read_witness_policy(witness_policy),
             read_release_keys(release_keys)))
@@ -172,10 +178,10 @@ def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Subm
                          witnesses=witness_clients(policy), policy=policy,
                          now=lambda: datetime.now(UTC), refresh_after=refresh)
     if not subs.keys and not subs.token_sha256:
-        click.echo("warning: no --submitters: POST /add refuses every request", err=True)
+        log.warning("no --submitters: POST /add refuses every request")
     if policy is None:
-        click.echo("warning: no --witness-policy: checkpoints are published unwitnessed "
-                   "(development only)", err=True)
+        log.warning("no --witness-policy: checkpoints are published unwitnessed "
+                    "(development only)")
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
@@ -190,11 +196,10 @@ def _serve_log(storage: LogStorage, origin: str, sock: socket.socket, subs: Subm
             thread.join(10)
             service.close()
 
-    logging.basicConfig(level=logging.WARNING)
     app = create_app(service, submitters=subs, limits=limits, lifespan=lifespan,
                      explorer=explorer)
     host, port = sock.getsockname()[:2]
-    click.echo(f"tlog serve: {origin} on http://{host}:{port}", err=True)
+    log.info("tlog serve: %s on http://%s:%s", origin, host, port)
     make_server(app, host, port).run(sockets=[sock])
 
 
@@ -232,11 +237,10 @@ def witness_group() -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Where to write the witness's signer key (mode 0600).")
 def witness_keygen_cmd(name: str, out: str) -> None:
-    """Make a cosignature/v1 witness key; prints the verifier key."""
+    """Make a cosignature/v1 witness key (OUT, and OUT with the suffix .vkey); prints the
+    verifier key."""
     skey, vkey = generate_cosigner_keys(name)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(skey + "\n")
+    write_key_pair(out, skey, vkey)
     click.echo(vkey)
 
 
@@ -245,11 +249,15 @@ def witness_keygen_cmd(name: str, out: str) -> None:
               help="The witness's SQLite state (created if missing).")
 @click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
               help="The witness's signer key file (from `tlog witness keygen`).")
-@click.option("--log", "log_vkeys", multiple=True, required=True,
-              help="Verifier key of a log to witness (repeatable); its name is the origin.")
+@click.option("--log", "log_vkeys", multiple=True, required=True, metavar="VKEY|FILE",
+              help="Verifier key of a log to witness, or a file holding it (repeatable); its "
+                   "name is the origin.")
 @click.option("--listen", default="127.0.0.1:8081", show_default=True, help="HOST:PORT")
-def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str) -> None:
+@log_format_option
+def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen: str,
+                      log_format: str) -> None:
     """Serve POST /add-checkpoint for the given logs."""
+    configure_logging(log_format)
     host, port = parse_listen(listen)
     try:
         signer = CosignatureSigner(Path(key_file).read_text(encoding="utf-8").strip())
@@ -258,7 +266,12 @@ def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen
                                got=key_file) from None
     logs: dict[str, list[Verifier]] = {}
     for vkey in log_vkeys:
-        v = Verifier(vkey)
+        v = Verifier(read_vkey(vkey))
+        if v.public_key == signer.public_key:
+            # A witness that signs with the log's key adds no independent view.
+            raise TrustConfigError("witness.key", "the witness key is the log's own key: "
+                                   "make one with `tlog witness keygen`", field="--key",
+                                   got=key_file)
         logs.setdefault(v.name, []).append(v)
     with bind_listener(host, port, check="witness.listen") as sock:
         # An existing state is locked before it is opened; a new one once it is created.
@@ -267,7 +280,7 @@ def witness_serve_cmd(db: str, key_file: str, log_vkeys: tuple[str, ...], listen
         held = held or _hold_witness_state(db)
         witness = Witness(state, logs, cosign=lambda text, ts: cosign(text, signer, ts),
                           now=lambda: int(time.time()))
-        click.echo(f"tlog witness: {signer.name} on http://{host}:{port}", err=True)
+        log.info("tlog witness: %s on http://%s:%s", signer.name, host, port)
         make_server(create_witness_app(witness), host, port).run(sockets=[sock])
         held.release()
 
@@ -287,7 +300,7 @@ def default_state_dir() -> Path:
 
 @click.command("monitor")
 @click.argument("source")
-@click.option("--vkey", required=True, help="The log's verifier key.")
+@vkey_option(required=True, help="The log's verifier key.")
 @click.option("--origin", default=None,
               help="The log's origin line, when it is not the key's name.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
@@ -332,7 +345,7 @@ def monitor_cmd(source: str, vkey: str, origin: str | None, policy_file: str | N
                 bar.__exit__(None, None, None)
         cp = result.current
         was = result.previous.size if result.previous else 0
-        click.echo(f"{cp.origin} size {cp.size} root {base64.b64encode(cp.root).decode()} "
+        click.echo(f"{cp.origin} size {cp.size} root {cp.root.hex()} "
                    f"new entries {result.new_entries} (from {was}), "
                    f"{result.checked_tiles} hash tiles checked")
         if not follow:

@@ -12,6 +12,10 @@ required (``want``). Bytes are shown as hex.
 | TrustConfigError   | bad roots, keys or policy file                   | 4        |
 | FetchError         | collateral or log unreachable (never "invalid")  | 3        |
 | StartupError       | a service cannot start: port taken, lock held    | 7        |
+| StaleError         | authentic collateral outside its validity window | 8        |
+| InputFileError     | an input file is missing, unreadable, wrong kind | 66       |
+
+The values are :class:`transparency_log.exit_status.ExitStatus` (README.md lists them all).
 
 The hierarchy lives in ``transparency_log`` because that is the lowest layer: ``attest`` and
 ``verifier`` import it from here (DESIGN.md import direction).
@@ -22,16 +26,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from transparency_log.exit_status import ExitStatus
+
 __all__ = [
     "AttestlogError",
     "ChainError",
     "ConsistencyError",
     "FetchError",
     "FormatError",
+    "InputFileError",
     "PolicyError",
     "PolicyFailure",
     "ProofError",
     "SignatureError",
+    "StaleError",
     "StartupError",
     "TrustConfigError",
     "VerificationError",
@@ -49,7 +57,7 @@ def show(value: Any) -> str:
 class AttestlogError(Exception):
     """Base class: a failed check with its id, message, and optional field/got/want."""
 
-    exit_code = 1
+    exit_code: int = ExitStatus.UNEXPECTED
     kind = "error"
 
     def __init__(
@@ -94,14 +102,22 @@ class AttestlogError(Exception):
 class FormatError(AttestlogError):
     """Malformed input: wrong size, non-zero reserved bytes, non-canonical encoding, over a cap."""
 
-    exit_code = 2
+    exit_code = ExitStatus.FORGED
     kind = "format"
+
+
+class InputFileError(FormatError):
+    """A file named on the command line cannot be used: missing, unreadable, a directory, or
+    not the kind of file wanted (a log database that is not SQLite). Names the path."""
+
+    exit_code = ExitStatus.NO_INPUT
+    kind = "input"
 
 
 class VerificationError(AttestlogError):
     """Well-formed input that is false: a signature, chain, proof or consistency check failed."""
 
-    exit_code = 2
+    exit_code = ExitStatus.FORGED
     kind = "verification"
 
 
@@ -115,6 +131,15 @@ class ChainError(VerificationError):
     """A certificate chain does not end in a pinned root, or a link in it is invalid."""
 
     kind = "chain"
+
+
+class StaleError(ChainError):
+    """Authentic collateral used outside its validity window: a certificate past notAfter (or
+    before notBefore), a CRL or TCB Info past its next update. Not forged: fetch fresh
+    collateral (or, where the check is waivable, waive it by name; docs/policy.md)."""
+
+    exit_code = ExitStatus.STALE
+    kind = "stale"
 
 
 class ProofError(VerificationError):
@@ -192,7 +217,7 @@ class PolicyFailure:
 class PolicyError(AttestlogError):
     """Authentic evidence that the policy does not accept. Carries every failure, not the first."""
 
-    exit_code = 5
+    exit_code = ExitStatus.POLICY
     kind = "policy"
 
     def __init__(self, failures: list[PolicyFailure]) -> None:
@@ -217,14 +242,14 @@ class PolicyError(AttestlogError):
 class TrustConfigError(AttestlogError):
     """Bad trust configuration: roots, keys, or a policy file (unknown keys are errors)."""
 
-    exit_code = 4
+    exit_code = ExitStatus.TRUST_CONFIG
     kind = "trust-config"
 
 
 class FetchError(AttestlogError):
     """Collateral or log unreachable. Never means "invalid": the verdict stays a refusal."""
 
-    exit_code = 3
+    exit_code = ExitStatus.UNREACHABLE
     kind = "fetch"
 
 
@@ -232,5 +257,5 @@ class StartupError(AttestlogError):
     """A service cannot start, and wrote nothing: its listening address is taken, or another
     process holds the lock on its state (the log's writer lock, the agent's state folder)."""
 
-    exit_code = 7
+    exit_code = ExitStatus.STARTUP
     kind = "startup"

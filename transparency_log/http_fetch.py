@@ -47,6 +47,33 @@ class FetchResponse:
         return None
 
 
+def network_reason(err: BaseException) -> str:
+    """A transport failure in a few words, without the HTTP library's internals (connection
+    pool reprs, object addresses): the innermost OS error's reason, else the error's kind."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = err
+    while cur is not None and cur not in seen:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for e in reversed(seen):
+        if isinstance(e, socket.gaierror):
+            return "host name not found"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, TimeoutError | socket.timeout):
+            return "timed out"
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror.lower()
+    text = str(err)
+    for word, reason in (("timed out", "timed out"), ("Timeout", "timed out"),
+                         ("refused", "connection refused"), ("SSL", "TLS handshake failed"),
+                         ("Name or service not known", "host name not found"),
+                         ("getaddrinfo", "host name not found")):
+        if word in text:
+            return reason
+    return type(err).__name__
+
+
 Fetch = Callable[[str], FetchResponse]
 """``url -> FetchResponse``. Raises FetchError when the service cannot be reached."""
 
@@ -84,7 +111,7 @@ class HttpFetcher:
                     raise FetchError("fetch.size", "response too large", field=url,
                                      got=f"> {self.max_bytes}", want=f"<= {self.max_bytes}")
             except requests.RequestException as err:
-                last = f"{type(err).__name__}: {err}"
+                last = network_reason(err)
                 self._wait(attempt, None)
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
@@ -261,7 +288,7 @@ class PipelinedFetcher:
                     conn, sent = None, got
                     if progressed:
                         continue  # a closed keep-alive connection: reopen, resend the rest
-                    last = f"{type(err).__name__}: {err}"
+                    last = network_reason(err)
                     attempt = self._failed(attempt, url, last, None)
                     continue
                 if status == 429 or status >= 500:

@@ -47,6 +47,7 @@ from transparency_log.witness_client import WitnessClient
 from transparency_log.witness_policy import WitnessPolicy, check_quorum
 
 log = logging.getLogger("transparency_log.service")
+PUBLISHER_WARNING_INTERVAL = 60.0  # seconds between two lines of one repeated warning
 
 
 class LogService:
@@ -70,6 +71,9 @@ class LogService:
         self.last_error: str | None = None
         self._cache = _ByteLRU(cache_bytes)
         self._throttled = ThrottledLog(log)
+        # The publisher retries every interval (default 1 s): a witness that is down, or a
+        # quorum that is not met, is one line a minute with a count, not one a second.
+        self._publisher_log = ThrottledLog(log, interval=PUBLISHER_WARNING_INTERVAL)
 
     # -- ServedLog ---------------------------------------------------------------------------
     def add_entries(self, entries: Sequence[bytes]) -> list[int]:
@@ -139,7 +143,8 @@ class LogService:
                     check_quorum(cosigned, self.policy, [self.log_verifier])
                 except AttestlogError as err:
                     self.last_error = str(err)
-                    log.warning("checkpoint %d not published: %s", state.size, err)
+                    self._publisher_log.warning(
+                        "quorum", f"checkpoint {state.size} not published: {one_line(err)}")
                     return False
             try:
                 self.log.storage.write_checkpoint(state.size, cosigned)
@@ -173,7 +178,8 @@ class LogService:
             try:
                 return w.cosign(note, size, proof_for)
             except AttestlogError as err:
-                log.warning("witness %s: %s", w.name, err)
+                self._publisher_log.warning(f"witness {w.name}",
+                                            f"witness {w.name}: {one_line(err)}")
                 return []
 
         sigs: list[NoteSignature] = []

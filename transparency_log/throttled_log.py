@@ -1,8 +1,9 @@
-"""One-line, rate-limited error logging for failures that repeat at request rate.
+"""One-line, rate-limited logging for failures that repeat at request (or publisher) rate.
 
 A log whose disk is full refuses every ``POST /add``; logging a traceback per refusal (tens a
-second, onto the same full disk) helps no one. :class:`ThrottledLog` writes one line per
-kind of failure at most every ``interval`` seconds and says how many it left out since.
+second, onto the same full disk) helps no one. Nor does a warning every second that a witness
+is down. :class:`ThrottledLog` writes one line per kind of failure at most every ``interval``
+seconds and says how many it left out since.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class ThrottledLog:
     def error(self, key: str, message: str) -> None:
         """Log ``message`` (already one line) as an error unless ``key`` was logged less than
         ``interval`` seconds ago; then it is only counted."""
+        self.log(logging.ERROR, key, message)
+
+    def warning(self, key: str, message: str) -> None:
+        """:meth:`error`, at level WARNING."""
+        self.log(logging.WARNING, key, message)
+
+    def log(self, level: int, key: str, message: str) -> None:
+        """Log ``message`` at ``level`` unless ``key`` was logged less than ``interval``
+        seconds ago (then it is only counted)."""
         now = self.clock()
         with self._lock:
             last = self._last.get(key)
@@ -41,4 +51,4 @@ class ThrottledLog:
             left_out = self._left_out.pop(key, 0)
         if left_out:
             message += f" ({left_out} more like it in the last {now - last:.0f} s not logged)"
-        self.logger.error("%s", message)
+        self.logger.log(level, "%s", message)

@@ -22,6 +22,7 @@ import requests
 from transparency_log.checkpoint import parse_decimal
 from transparency_log.cosignature import CosignatureVerifier
 from transparency_log.errors import AttestlogError, ConsistencyError, FetchError
+from transparency_log.http_fetch import network_reason
 from transparency_log.note import NoteSignature, open_note
 from transparency_log.witness import SIZE_CONTENT_TYPE, AddCheckpointRequest
 
@@ -48,7 +49,7 @@ class WitnessClient:
         try:
             return self.session.post(self.url, data=body, timeout=self.timeout)
         except requests.RequestException as err:
-            raise FetchError("log.witness.unreachable", f"{type(err).__name__}: {err}",
+            raise FetchError("log.witness.unreachable", network_reason(err),
                              field=self.name) from None
 
     def cosign(self, note: bytes, size: int, proof_for: ProofFor) -> list[NoteSignature]:

@@ -1,36 +1,43 @@
-"""`verifier`: the client side's command line."""
+"""`verifier`: the client side's command line.
+
+Subcommands are imported only when they run (clitools.LazyGroup), so `verifier --help` and a
+command's start-up do not pay for the others' imports (issue 12, "Start-up").
+"""
 
 from __future__ import annotations
 
 import click
 
-from transparency_log.clitools import ErrorHandlingGroup
+from transparency_log.clitools import LazyGroup
+
+# name -> ("module:attribute", short help shown by `verifier --help` without importing it)
+COMMANDS = {
+    "snp": ("verifier.snp.cli:snp",
+            "Verify one AMD SEV-SNP attestation report (and apply a policy)."),
+    "gpu": ("verifier.gpu.cli:gpu", "Verify one GPU attestation REPORT (hex or binary)."),
+    "tdx": ("verifier.tdx.cli:tdx_command",
+            "Verify one raw Intel TDX quote (v4 or v5) and its collateral."),
+    "bundle-inspect": ("verifier.cli_bundle:bundle_inspect",
+                       "Strictly decode an evidence bundle FILE (- for stdin) and print a "
+                       "summary."),
+    "policy": ("verifier.cli_policy:policy_group", "Policy files: check them before deploying."),
+    "audit": ("verifier.cli_audit:audit_cmd",
+              "Audit a release log (URL or tile directory): verify every checkpoint, "
+              "consistency and the whole tree, open every entry, list releases and "
+              "revocations, flag every entry that fails, and with --reproduce re-derive the "
+              "logged measurements."),
+    "node": ("verifier.cli_verify:node_command",
+             "Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."),
+    "bundle": ("verifier.cli_verify:bundle_command",
+               "Verify a saved evidence bundle FILE ('-' for stdin) and print every check."),
+}
 
 
-@click.group(cls=ErrorHandlingGroup)
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
 def main() -> None:
     """Verify attestation evidence, bundles and logs; refuse with a named reason."""
 
-from verifier.snp.cli import snp  # noqa: E402
 
-main.add_command(snp)
-from verifier.gpu.cli import gpu  # noqa: E402
-
-main.add_command(gpu)
-from verifier.tdx.cli import tdx_command  # noqa: E402
-
-main.add_command(tdx_command)
-
-from verifier.cli_bundle import bundle_inspect  # noqa: E402
-
-main.add_command(bundle_inspect)
-from verifier.cli_policy import policy_group  # noqa: E402
-
-main.add_command(policy_group)
-from verifier.cli_audit import audit_cmd  # noqa: E402
-
-main.add_command(audit_cmd)
-from verifier.cli_verify import bundle_command, node_command  # noqa: E402
-
-main.add_command(node_command)
-main.add_command(bundle_command)
+_CLIENT = {"policy": "policy_path", "state": "state", "log_url": "log_url"}
+main.config_commands = {"node": _CLIENT, "bundle": _CLIENT,  # type: ignore[attr-defined]
+                        "audit": {"policy": "policy_file", "state": "state_dir"}}

@@ -24,14 +24,17 @@ import click
 from attest.measure.tdx_mrtd import PageOrder
 from transparency_log.checkpoint_store import CheckpointStore
 from transparency_log.client import LogClient, source_for
+from transparency_log.clitools import json_printed, vkey_option
 from transparency_log.errors import FetchError, TrustConfigError
+from transparency_log.exit_status import ExitStatus
 from transparency_log.note import Verifier
 from transparency_log.witness_policy import WitnessPolicy
 from verifier.audit import AuditOptions, Auditor, AuditReport
 from verifier.audit_reproduce import DEFAULT_SNP_GUEST_FEATURES
 from verifier.policy import load_policy
+from verifier.render import Output, output_options
 
-EXIT_FLAGGED = 6
+EXIT_FLAGGED = ExitStatus.FLAGGED
 PROGRESS_MIN = 1024  # entries: below this no progress bar
 
 
@@ -109,8 +112,7 @@ def print_table(report: AuditReport) -> None:
 
 @click.command("audit")
 @click.argument("log_url")
-@click.option("--vkey", default=None,
-              help="The log's verifier key (default: the policy's [log] vkey).")
+@vkey_option(required=False, help="The log's verifier key (default: the policy's [log] vkey).")
 @click.option("--origin", default=None,
               help="The log's origin line (default: the policy's, else the key's name).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None,
@@ -129,8 +131,7 @@ def print_table(report: AuditReport) -> None:
 @click.option("--snp-guest-features", "guest_features", multiple=True, callback=_hex_int,
               help="VMSA SEV_FEATURES (hex) to try when reproducing SNP measurements "
                    "(repeatable; default 0x1).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (one "
-              "document per round with --follow).")
+@output_options
 @click.option("--follow", is_flag=True, help="Keep auditing new entries.")
 @click.option("--interval", type=float, default=10.0, show_default=True,
               help="Seconds between rounds with --follow.")
@@ -138,8 +139,8 @@ def print_table(report: AuditReport) -> None:
               help="With --follow: stop after this many rounds (0: never).")
 def audit_cmd(log_url: str, vkey: str | None, origin: str | None, policy_file: str | None,
               state_dir: str | None, reproduce_dir: str | None, sigstore_dir: str | None,
-              guest_features: tuple[int, ...], as_json: bool, follow: bool,
-              interval: float, iterations: int) -> None:
+              guest_features: tuple[int, ...], as_json: bool, quiet: bool, verbose: bool,
+              follow: bool, interval: float, iterations: int) -> None:
     """Audit a release log (URL or tile directory): verify every checkpoint, consistency and
     the whole tree, open every entry, list releases and revocations, flag every entry that
     fails, and with --reproduce re-derive the logged measurements. Exits 0 only if clean."""
@@ -164,17 +165,18 @@ def audit_cmd(log_url: str, vkey: str | None, origin: str | None, policy_file: s
         store = CheckpointStore(state_dir or tmp)
         client = LogClient(source_for(log_url), Verifier(vkey), origin=origin,
                            policy=witness_policy, store=store)
-        code = _rounds(Auditor(client, options), as_json, follow, interval, iterations)
+        out = Output.of(quiet=quiet, verbose=verbose, as_json=as_json)
+        code = _rounds(Auditor(client, options), out, follow, interval, iterations)
     click.get_current_context().exit(code)
 
 
-def _rounds(auditor: Auditor, as_json: bool, follow: bool, interval: float,
+def _rounds(auditor: Auditor, out: Output, follow: bool, interval: float,
             iterations: int) -> int:
     """Run audit rounds; returns the exit code of the last one (log failures raise)."""
     done = 0
     code = 0
     while True:
-        progress, bars = _progress(True)
+        progress, bars = _progress(not out.quiet)
         try:
             report = auditor.run(progress=progress)
         except FetchError as err:
@@ -186,9 +188,10 @@ def _rounds(auditor: Auditor, as_json: bool, follow: bool, interval: float,
             for bar in bars:
                 bar.__exit__(None, None, None)
         if report is not None:
-            if as_json:
+            if out.as_json:  # one document per round with --follow
                 click.echo(json.dumps(report.to_json(), sort_keys=True))
-            else:
+                json_printed()
+            elif out.text:
                 print_table(report)
             code = 0 if report.ok else EXIT_FLAGGED
         done += 1

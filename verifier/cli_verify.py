@@ -10,26 +10,26 @@ network (``HttpFetcher`` unless ``--offline``), randomness (the nonce), files (`
 ``URL/.well-known/attestlog/bundle`` over HTTPS, verifies the bundle, and then checks
 ``tls.node_key``: the node's TLS certificate is self-signed and **not** CA-verified; its
 SubjectPublicKeyInfo must equal the bundle's verified ``node_key`` (the evidence vouches for
-the key, not a CA). ``--save FILE`` keeps the bundle for ``verifier bundle``.
+the key, not a CA). ``--save FILE`` keeps the bundle for ``verifier bundle``, and the nonce
+beside it in ``FILE.nonce`` (verifier/saved_bundle.py), so ``verifier bundle FILE`` needs no
+``--nonce``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from transparency_log.clitools import parse_time, read_input, report_error
+from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.pipeline import ACCEPTED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
-from verifier.transcript import FAIL, PASS
+from verifier.render import Output, output_options, waive_option
 
 __all__ = ["bundle_command", "node_command"]
 
@@ -51,11 +51,11 @@ def parse_nonce(text: str | None, *, required: bool) -> bytes | None:
     return nonce
 
 
-def _policy(path: str | None) -> Policy:
+def _policy(path: str | None, waive: frozenset[str] = frozenset()) -> Policy:
     if path is None:
-        raise TrustConfigError("policy.syntax", "no policy file: give --policy FILE "
-                               "(docs/policy.md)", field="--policy")
-    return load_policy(path)
+        raise TrustConfigError("policy.syntax", "no policy file: give --policy FILE or set "
+                               "ATTESTLOG_POLICY (docs/policy.md)", field="--policy")
+    return load_policy(path).with_waivers(waive)
 
 
 def _trust(path: str | None) -> VerifierTrust:
@@ -95,55 +95,45 @@ def _state(policy: Policy, state: str | None, log_url: str | None,
     return out
 
 
-def _short(text: str, width: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def print_table(result: Result) -> None:
-    """One line per check (id, result, detail) and a verdict line."""
-    steps = result.transcript.steps
-    width = max((len(s.check) for s in steps), default=10)
-    marks = {PASS: "pass", FAIL: "FAIL"}
-    click.echo(f"  {'check':<{width}}  {'result':<6}  detail")
-    for s in steps:
-        click.echo(f"  {s.check:<{width}}  {marks.get(s.result, s.result):<6}  {_short(s.detail)}")
+def print_table(result: Result, out: Output | None = None) -> None:
+    """The check table (verifier/render.py) and a verdict line."""
+    out = out or Output.of()
+    out.table(result.transcript.steps)
     if result.bundle is not None and result.bundle.simulated:
-        click.echo("  *** SIMULATED HARDWARE (unsafe_allow_simulated_hardware) ***")
+        out.echo("  *** SIMULATED HARDWARE (unsafe_allow_simulated_hardware) ***")
     if result.accepted:
         rel = result.release_entry.digest.hex() if result.release_entry else "?"
-        click.echo(f"verdict: ACCEPTED  release {rel[:16]}…  "
-                   f"policy {result.policy_digest.hex()[:16]}…")
+        out.verdict(f"verdict: ACCEPTED  release {rel[:16]}…  "
+                    f"policy {result.policy_digest.hex()[:16]}…", ok=True)
     else:
         err = result.error
-        click.echo(f"verdict: REFUSED  by {err.check if err else '?'}")
+        out.verdict(f"verdict: REFUSED  by {err.check if err else '?'}", ok=False)
 
 
-def _finish(result: Result, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
-    else:
-        print_table(result)
+def _finish(result: Result, out: Output) -> None:
+    out.json(result.to_json())
+    print_table(result, out)
     if result.verdict != ACCEPTED:
         assert result.error is not None
-        report_error(result.error)
-        sys.exit(result.error.exit_code)
+        raise result.error
 
 
 _common = [
     click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
-                 help="Policy file (TOML, docs/policy.md). Required."),
-    click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON."),
+                 envvar="ATTESTLOG_POLICY",
+                 help="Policy file (TOML, docs/policy.md). Required; env ATTESTLOG_POLICY."),
     click.option("--offline", is_flag=True,
                  help="No network for collateral: only what the node stapled and the cache."),
     click.option("--at", "at_text", help="Verification time (ISO 8601); default now."),
-    click.option("--state", type=click.Path(file_okay=False),
-                 help="Client state: last-seen checkpoints, revocation mirror, cache."),
+    click.option("--state", type=click.Path(file_okay=False), envvar="ATTESTLOG_STATE",
+                 help="Client state: last-seen checkpoints, revocation mirror, cache; env "
+                 "ATTESTLOG_STATE."),
     click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
                  help="Collateral cache (KDS/PCS/RIM answers); default STATE/cache with "
                  "--state. Offline, collateral not stapled comes only from here."),
-    click.option("--log-url", help="The log's tiles (URL, or a local directory), to sync the "
-                 "revocation mirror and get consistency proofs (with --state)."),
+    click.option("--log-url", envvar="ATTESTLOG_LOG_URL",
+                 help="The log's tiles (URL, or a local directory), to sync the revocation "
+                 "mirror and get consistency proofs (with --state); env ATTESTLOG_LOG_URL."),
     click.option("--simulated-trust", type=click.Path(dir_okay=False),
                  help="Simulator roots (JSON from attest.simulate); used only for simulated "
                  "bundles under unsafe_allow_simulated_hardware."),
@@ -153,7 +143,7 @@ _common = [
 def _options(fn: Any) -> Any:
     for option in reversed(_common):
         fn = option(fn)
-    return fn
+    return waive_option(output_options(fn))
 
 
 def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: str | None,
@@ -170,42 +160,52 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 
 @click.command("bundle")
 @click.argument("file")
-@click.option("--nonce", "nonce_hex", help="The nonce the bundle was requested with (hex).")
+@click.option("--nonce", "nonce_hex", help="The nonce the bundle was requested with (hex); "
+              "default the one `verifier node --save` wrote beside it in FILE.nonce.")
 @_options
 def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
                    offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
-                   log_url: str | None, simulated_trust: str | None) -> None:
+                   log_url: str | None, simulated_trust: str | None, quiet: bool,
+                   verbose: bool, waive: frozenset[str]) -> None:
     """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
-    nonce = parse_nonce(nonce_hex, required=True)
+    from verifier.saved_bundle import saved_nonce
+
+    saved = saved_nonce(file) if nonce_hex is None and file != "-" else None
+    nonce = saved if saved is not None else parse_nonce(nonce_hex, required=True)
     assert nonce is not None
-    policy = _policy(policy_path)
+    policy = _policy(policy_path, waive)
     at = parse_time(at_text)
     result = run_pipeline(read_input(file), policy, at=at, expected_nonce=nonce,
                           **_pipeline_args(policy, offline, state, log_url, simulated_trust,
                                            cache_dir))
-    _finish(result, as_json)
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))
 
 
 @click.command("node")
 @click.argument("url")
 @click.option("--nonce", "nonce_hex", help="Nonce to send (hex); default 32 fresh random bytes.")
-@click.option("--save", type=click.Path(dir_okay=False), help="Also save the bundle here.")
-@click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option("--save", type=click.Path(dir_okay=False),
+              help="Also save the bundle here, and the nonce sent beside it in FILE.nonce.")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the node's answer.")
 @_options
 def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: float,
                  policy_path: str | None, as_json: bool, offline: bool, at_text: str | None,
                  state: str | None, cache_dir: str | None, log_url: str | None,
-                 simulated_trust: str | None) -> None:
+                 simulated_trust: str | None, quiet: bool, verbose: bool,
+                 waive: frozenset[str]) -> None:
     """Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."""
     from verifier.requests import check_tls_key, fetch_node_bundle
 
     nonce = parse_nonce(nonce_hex, required=False) or os.urandom(NONCE_SIZE)
-    policy = _policy(policy_path)
+    policy = _policy(policy_path, waive)
     at = parse_time(at_text)
     args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
     served = fetch_node_bundle(url, nonce, timeout=timeout)
     if save is not None:
-        Path(save).write_bytes(served.data)
+        from verifier.saved_bundle import save_bundle
+
+        save_bundle(save, served.data, nonce)
     result = run_pipeline(served.data, policy, at=at, expected_nonce=nonce, **args)
     check_tls_key(result, served.server_spki)
-    _finish(result, as_json)
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))

@@ -21,6 +21,10 @@ The steps, in the order :func:`verify_log` runs them (issue 7, "The pipeline"):
    neither of its statement (the DSSE payload's SHA-256, so re-logging the same statement
    in another envelope does not escape it) nor of any measurement it lists (PolicyError
    otherwise; docs/formats.md, "Revocation predicate").
+   With ``[log] revocations = "mirror"`` it needs a mirror that covers the node's
+   checkpoint; without one (no ``--state``/``--log-url``, or a mirror behind) the check
+   cannot run and the refusal is ``release.revocations.unavailable``, which says what to
+   configure (issue 12).
 
 Steps 1-6 are authenticity: the first failure stops. Steps 7-8 are policy: both run and their
 failures are reported together in one PolicyError (house rule 5). Steps 6, 7 and 8 may be
@@ -84,6 +88,7 @@ __all__ = [
     "CHECK_LOG_SIGNATURE",
     "CHECK_RELEASE_SIGNATURE",
     "CHECK_RELEASE_SIGSTORE",
+    "CHECK_REVOCATIONS_UNAVAILABLE",
     "CHECK_REVOKED",
     "CHECK_WITNESS_QUORUM",
     "LOG_CHECKS",
@@ -95,6 +100,7 @@ __all__ = [
     "check_log_signature",
     "check_release_signature",
     "check_release_sigstore",
+    "check_revocations_available",
     "check_revoked",
     "check_witness_quorum",
     "checkpoint_time",
@@ -111,11 +117,18 @@ CHECK_INCLUSION = "log.inclusion"
 CHECK_CONSISTENCY = "log.consistency"
 CHECK_CHECKPOINT_AGE = "log.checkpoint.age"
 CHECK_REVOKED = "release.revoked"
+# Step 8 could not run: the policy wants a revocation mirror covering the node's checkpoint and
+# the client has none, or one that is behind (a configuration problem, not a revoked release).
+CHECK_REVOCATIONS_UNAVAILABLE = "release.revocations.unavailable"
+_CONFIGURE_MIRROR = ("keep a revocation mirror: pass --state DIR and --log-url URL (the log's "
+                     "tiles) to the verifier, or set [log] revocations = \"stapled\" in the "
+                     "policy to rely on the node's stapled checkpoint and max_checkpoint_age")
 
 LOG_CHECKS = (CHECK_RELEASE_SIGNATURE, CHECK_RELEASE_SIGSTORE, CHECK_LOG_SIGNATURE,
               CHECK_WITNESS_QUORUM, CHECK_INCLUSION, CHECK_CONSISTENCY, CHECK_CHECKPOINT_AGE,
               CHECK_REVOKED)
-"""The log half's check ids, in pipeline order."""
+"""The log half's check ids, in pipeline order (CHECK_REVOCATIONS_UNAVAILABLE, before
+CHECK_REVOKED, is recorded only when the mirror is missing or behind)."""
 
 T = TypeVar("T")
 
@@ -287,24 +300,46 @@ def check_checkpoint_age(quorum: QuorumResult, log: LogPolicy, at: datetime) -> 
     return age
 
 
+def check_revocations_available(checkpoint: Checkpoint, known: KnownRevocations | None,
+                                log: LogPolicy) -> str:
+    """Step 8's precondition, ``release.revocations.unavailable``: with ``[log] revocations =
+    "mirror"`` the client's mirror (``known``) must cover at least the node's checkpoint (sync
+    it first); otherwise :class:`CheckNotRun` naming what to configure. Always passes in
+    ``"stapled"`` mode. Returns a one-line detail."""
+    if log.revocations != "mirror":
+        return "stapled-only: no mirror needed"
+    if _mirror_covers(known, checkpoint):
+        assert known is not None
+        return f"mirror at tree size {known.size} covers the checkpoint (size {checkpoint.size})"
+    if known is None:
+        raise CheckNotRun(CHECK_REVOCATIONS_UNAVAILABLE,
+                          f"policy wants a revocation mirror and the client has none; "
+                          f"{_CONFIGURE_MIRROR}", field="revocation mirror")
+    raise CheckNotRun(CHECK_REVOCATIONS_UNAVAILABLE,
+                      f"revocation mirror at size {known.size} is behind the node's checkpoint "
+                      f"(size {checkpoint.size}); pass --log-url URL with --state so the mirror "
+                      f"is synced before verifying",
+                      field="revocation mirror size", want=f">= {checkpoint.size}")
+
+
+def _mirror_covers(known: KnownRevocations | None, checkpoint: Checkpoint) -> bool:
+    return known is not None and known.size >= checkpoint.size
+
+
 def check_revoked(verified: VerifiedEntry, checkpoint: Checkpoint,
-                  known: KnownRevocations | None, log: LogPolicy) -> str:
+                  known: KnownRevocations | None, log: LogPolicy, *,
+                  require_mirror: bool = True) -> str:
     """Step 8, ``release.revoked``: no valid revocation of this release is known: none of
     its statement digest (whatever entry carries it) and none of a measurement it lists.
 
     ``[log] revocations = "mirror"``: ``known`` (the client's mirror) must cover at least the
-    node's checkpoint (sync it first); otherwise the check cannot run. ``"stapled"``: the
-    client keeps no mirror; any ``known`` revocations given are still honoured, and freshness
-    rests on step 7. Returns a one-line detail for the transcript.
+    node's checkpoint (:func:`check_revocations_available`, unless ``require_mirror`` is
+    False because the policy waived it); ``"stapled"``: the client keeps no mirror; any
+    ``known`` revocations given are still honoured, and freshness rests on step 7. Returns a
+    one-line detail for the transcript.
     """
-    if log.revocations == "mirror":
-        if known is None:
-            raise CheckNotRun(CHECK_REVOKED, "no revocation mirror available",
-                              field="revocation mirror")
-        if known.size < checkpoint.size:
-            raise CheckNotRun(CHECK_REVOKED, f"revocation mirror at size {known.size} is behind "
-                              f"the node's checkpoint (size {checkpoint.size})",
-                              field="revocation mirror size", want=f">= {checkpoint.size}")
+    if require_mirror:
+        check_revocations_available(checkpoint, known, log)
     release = verified.statement
     if not isinstance(release, Release):  # step 1 refuses these; fail closed all the same
         raise VerificationError(CHECK_REVOKED, "the entry is not a release",
@@ -316,6 +351,8 @@ def check_revoked(verified: VerifiedEntry, checkpoint: Checkpoint,
             CHECK_REVOKED, "release statement digest", verified.statement_digest,
             "not revoked", record.describe())])
     if known is None:
+        if log.revocations == "mirror":
+            return "no revocation mirror (waived): no revocation known"
         return "stapled-only: no revocation known; freshness bounded by log.checkpoint.age"
     return f"not revoked as of tree size {known.size}"
 
@@ -417,7 +454,14 @@ def verify_log(evidence: LogEvidence, policy: Policy, at: datetime, *,
     except PolicyError as err:
         failures.extend(err.failures)
     try:
-        step(CHECK_REVOKED, lambda: check_revoked(verified, cp, revocations, policy.log),
+        # A missing or stale mirror is its own step (release.revocations.unavailable), recorded
+        # only when it fails or is waived, so the refusal names the configuration rather than
+        # a revocation; waived, the revocations the client does know still count.
+        if policy.log.revocations == "mirror" and not _mirror_covers(revocations, cp):
+            step(CHECK_REVOCATIONS_UNAVAILABLE,  # raises unless waived
+                 lambda: check_revocations_available(cp, revocations, policy.log))
+        step(CHECK_REVOKED, lambda: check_revoked(verified, cp, revocations, policy.log,
+                                                  require_mirror=False),
              lambda d: d, **entry_in)
     except PolicyError as err:
         failures.extend(err.failures)

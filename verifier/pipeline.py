@@ -88,7 +88,7 @@ from verifier.gpu.policy import OCSP_GOOD, GpuFacts, GpuPolicy
 from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import TrustRoots, VerifierCaches, VerifierTrust
-from verifier.policy import Policy
+from verifier.policy import Policy, gpu_with_waivers, tdx_with_waivers
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
 from verifier.snp.policy import SnpPolicy
@@ -373,7 +373,8 @@ def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
 
 def _tdx_policy(policy: Policy) -> TdxPolicy:
     section = policy.section("tdx")
-    return section if isinstance(section, TdxPolicy) else TdxPolicy()
+    return section if isinstance(section, TdxPolicy) else tdx_with_waivers(TdxPolicy(),
+                                                                           policy.waive)
 
 
 def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
@@ -425,7 +426,8 @@ def _obtain_tdx(run: _Run, quote: bytes, missing: list[str], where: str) -> dict
 
 def _gpu_policy(policy: Policy) -> GpuPolicy:
     section = policy.section("gpu")
-    return section if isinstance(section, GpuPolicy) else GpuPolicy()
+    return section if isinstance(section, GpuPolicy) else gpu_with_waivers(GpuPolicy(),
+                                                                           policy.waive)
 
 
 def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
@@ -472,7 +474,7 @@ def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
     finally:
         _merge(run.t, sub, where, drop=("gpu.report.nonce", "gpu.ocsp"))
     if gpol.unsafe_waive_ocsp:
-        run.t.waived("gpu.ocsp", f"{where}: unsafe_waive_ocsp = true")
+        run.t.waived("gpu.ocsp", f"{where}: waived by policy (gpu.ocsp): OCSP NOT checked")
         facts = res.facts
     else:
         chain = res.report.chain.certificates

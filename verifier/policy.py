@@ -26,12 +26,11 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from sigstore.models import TrustedRoot
+from typing import TYPE_CHECKING, Any
 
 from attest.release.keys import ReleasePublicKey
 from attest.release.sigstore_binding import SIGNS
@@ -46,6 +45,9 @@ from transparency_log.witness_policy import (
 )
 from verifier.policy_base import FailureCollector, StrictTable, unsafe_settings
 
+if TYPE_CHECKING:  # sigstore is imported only when a policy names a trusted root (start-up)
+    from sigstore.models import TrustedRoot
+
 __all__ = [
     "CPU_EVIDENCE",
     "LOG_WAIVABLE",
@@ -59,10 +61,14 @@ __all__ = [
     "ReleasePolicy",
     "SectionParser",
     "SigstorePolicy",
+    "gpu_with_waivers",
     "load_policy",
+    "load_section",
     "parse_policy",
     "register_section",
     "register_waivable",
+    "tdx_with_waivers",
+    "validate_waivers",
 ]
 
 POLICY_VERSION = 1
@@ -75,7 +81,7 @@ CHECK_LOG = "policy.log"
 CHECK_RELEASE = "policy.release"
 
 #: Log-half checks that may be waived, and only when they cannot run (verifier/checks.py).
-LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revoked")
+LOG_WAIVABLE = ("log.consistency", "log.checkpoint.age", "release.revocations.unavailable")
 #: CPU evidence kinds, as named in evidence bundles.
 CPU_EVIDENCE = ("sev-snp", "tdx")
 REVOCATION_MODES = ("mirror", "stapled")
@@ -459,6 +465,17 @@ class Policy:
     def waives(self, check: str) -> bool:
         return check in self.waive
 
+    def with_waivers(self, extra: Iterable[str]) -> Policy:
+        """This policy with more waivers (``--waive CHECK``, already validated), warned about
+        like the file's own."""
+        added = frozenset(extra) - self.waive
+        if not added:
+            return self
+        waive = self.waive | added
+        return replace(self, waive=waive,
+                       sections=MappingProxyType(_apply_waivers(self.sections, waive)),
+                       warnings=self.warnings + tuple(_waiver_warning(c) for c in sorted(added)))
+
 
 def _decode(data: bytes, source: str) -> dict[str, Any]:
     if not isinstance(data, bytes | bytearray):
@@ -477,24 +494,73 @@ def _decode(data: bytes, source: str) -> dict[str, Any]:
         raise _error(CHECK_SYNTAX, f"not valid TOML: {err}", source) from None
 
 
-def _waivers(t: StrictTable, registry: PolicyRegistry) -> frozenset[str]:
-    items = t.get_list("waive", str, [])
-    allowed = registry.waivable
+def validate_waivers(items: Sequence[str], *, field: str = "waive",
+                     registry: PolicyRegistry | None = None) -> frozenset[str]:
+    """The one rule for every waiver, in a policy's ``waive`` list or a ``--waive`` option:
+    only registered check ids (checks that may not run, or whose collateral may be stale;
+    never authenticity), each once; anything else is a TrustConfigError naming it."""
+    allowed = (registry if registry is not None else REGISTRY).waivable
     for i, check in enumerate(items):
         if check not in allowed:
             raise _error(CHECK_WAIVE, "this check cannot be waived (or does not exist)",
-                         f"waive[{i}]", got=check, want=" | ".join(sorted(allowed)))
+                         f"{field}[{i}]", got=check, want=" | ".join(sorted(allowed)))
     if len(set(items)) != len(items):
-        raise _error(CHECK_WAIVE, "check waived twice", "waive")
+        raise _error(CHECK_WAIVE, "check waived twice", field)
     return frozenset(items)
+
+
+def _waivers(t: StrictTable, registry: PolicyRegistry) -> frozenset[str]:
+    return validate_waivers(t.get_list("waive", str, []), registry=registry)
+
+
+def load_section(path: str, name: str, parse: Callable[[StrictTable], Any], *,
+                 required: bool = True) -> tuple[Any, frozenset[str]]:
+    """For the one-item commands (``verifier snp``/``tdx``/``gpu``), which read only their own
+    table of a policy file: the parsed ``[name]`` table (None when absent and not
+    ``required``) and the file's ``waive`` list."""
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise _error(CHECK_SYNTAX, f"not valid TOML: {err}", path) from None
+    waive = validate_waivers(StrictTable(doc, "").get_list("waive", str, []))
+    if name not in doc:
+        if required:
+            raise _error(CHECK_SCHEMA, f"policy has no [{name}] table", name)
+        return None, waive
+    return parse(StrictTable(doc[name], name)), waive
+
+
+def gpu_with_waivers(section: GpuPolicy, waive: Collection[str]) -> GpuPolicy:
+    """``[gpu]`` with the top-level waivers ``gpu.ocsp`` and ``gpu.rim`` applied."""
+    return replace(section, unsafe_waive_ocsp="gpu.ocsp" in waive,
+                   unsafe_waive_rim_checks="gpu.rim" in waive)
+
+
+def tdx_with_waivers(section: TdxPolicy, waive: Collection[str]) -> TdxPolicy:
+    """``[tdx]`` with the top-level waivers ``tdx.pck_crl.validity`` and
+    ``tdx.root_crl.validity`` (a stale CRL) applied."""
+    return replace(section, unsafe_accept_stale_crls=frozenset(
+        item for item in STALE_WAIVABLE if f"tdx.{item}.validity" in waive))
+
+
+def _apply_waivers(sections: Mapping[str, object], waive: Collection[str]) -> dict[str, object]:
+    out = dict(sections)
+    if isinstance(out.get("gpu"), GpuPolicy):
+        out["gpu"] = gpu_with_waivers(out["gpu"], waive)  # type: ignore[arg-type]
+    if isinstance(out.get("tdx"), TdxPolicy):
+        out["tdx"] = tdx_with_waivers(out["tdx"], waive)  # type: ignore[arg-type]
+    return out
+
+
+def _waiver_warning(check: str) -> str:
+    return f"waiver: {check} is skipped when it cannot run (recorded as waived)"
 
 
 def _warnings(doc: Mapping[str, Any], log: LogPolicy, waive: Iterable[str]) -> tuple[str, ...]:
     """Every setting that weakens verification: each ``unsafe_*`` key switched on, each
     waiver, and unwitnessed checkpoints (``quorum none``)."""
     out = [f"unsafe setting {s}" for s in unsafe_settings(doc)]
-    out += [f"waiver: {check} is skipped when it cannot run (recorded as waived)"
-            for check in sorted(waive)]
+    out += [_waiver_warning(check) for check in sorted(waive)]
     if log.witness_policy.quorum == "none":
         out.append("log.witness_policy: quorum none accepts unwitnessed checkpoints "
                    "(nothing dates them: log.checkpoint.age cannot run)")
@@ -524,7 +590,9 @@ def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
             raise _error(CHECK_SCHEMA, f"unknown section [{key}] (no verifier module is "
                          "registered for it)", key, want=" | ".join(
                              sorted({"log", "release", "evidence", *sections})))
-        raise _error(CHECK_SCHEMA, "unknown key", key)
+        near = get_close_matches(key, sorted(_RESERVED | set(sections)), n=1, cutoff=0.75)
+        raise _error(CHECK_SCHEMA, f"unknown key (did you mean {near[0]!r}?)" if near
+                     else "unknown key", key)
     base = Path(base_dir) if base_dir is not None else Path()
     log_table = top.table("log")
     release_table = top.table("release")
@@ -547,7 +615,7 @@ def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
     waive = _waivers(top, registry)
     top.finish()
     return Policy(log=log, release=release, evidence=evidence,
-                  sections=MappingProxyType(parsed), waive=waive,
+                  sections=MappingProxyType(_apply_waivers(parsed, waive)), waive=waive,
                   unsafe_allow_simulated_hardware=unsafe,
                   digest=hashlib.sha256(bytes(data)).digest(), version=version, source=source,
                   warnings=_warnings(doc, log, waive))
@@ -566,9 +634,15 @@ def load_policy(path: Path | str, *, registry: PolicyRegistry | None = None) -> 
 # The evidence sections register their own tables (DESIGN.md: one policy file, fail-closed).
 from verifier.gpu.policy import GpuPolicy  # noqa: E402
 from verifier.snp.policy import SnpPolicy  # noqa: E402
+from verifier.tdx.collateral import STALE_WAIVABLE  # noqa: E402
 from verifier.tdx.policy import TdxPolicy  # noqa: E402
 
-# snp.crl: only when it cannot run (no CRL stapled, offline); verifier/pipeline.py.
+# The waivable check ids (docs/policy.md, "Waivers"): checks that cannot run or whose
+# collateral is stale, never authenticity. snp.crl: only when it cannot run (no CRL stapled,
+# offline); tdx.*_crl.validity: a CRL past its nextUpdate (signature and revocation still
+# checked); gpu.ocsp / gpu.rim: NVIDIA's OCSP and RIM services (the report's signature and
+# device chain are always checked).
 register_section("snp", SnpPolicy.from_table, waivable=["snp.crl"])
-register_section("tdx", TdxPolicy.from_table)
-register_section("gpu", GpuPolicy.from_table)
+register_section("tdx", TdxPolicy.from_table,
+                 waivable=[f"tdx.{item}.validity" for item in STALE_WAIVABLE])
+register_section("gpu", GpuPolicy.from_table, waivable=["gpu.ocsp", "gpu.rim"])

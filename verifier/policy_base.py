@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from difflib import get_close_matches
 from typing import Any, TypeVar
 
 from transparency_log.errors import PolicyError, PolicyFailure, TrustConfigError
@@ -38,6 +39,11 @@ class StrictTable:
         self._seen.add(key)
         if key not in self._data:
             if default is _MISSING:
+                typo = self._typo_of(key)
+                if typo is not None:  # `orgin = ...`: name the typo, not a missing key
+                    raise TrustConfigError("policy.schema",
+                                           f"unknown key (did you mean {key!r}?)",
+                                           field=self._name(typo))
                 raise TrustConfigError("policy.schema", "required key missing",
                                        field=self._name(key))
             return default
@@ -73,16 +79,32 @@ class StrictTable:
             return value
         return parse_hex(value, size, field=self._name(key))
 
+    def removed(self, key: str, replacement: str) -> None:
+        """Refuse a key that no longer exists, naming what replaced it."""
+        if key in self._data:
+            raise TrustConfigError("policy.schema", f"removed key: use {replacement}",
+                                   field=self._name(key))
+
     def table(self, key: str) -> StrictTable | None:
         """A nested table, or None when absent."""
         value = self.get(key, dict, None)
         return None if value is None else StrictTable(value, self._name(key))
 
+    def _typo_of(self, key: str) -> str | None:
+        """An unread key of this table that looks like a misspelling of ``key``."""
+        unread = [k for k in self._data if k not in self._seen and k != key]
+        near = get_close_matches(key, unread, n=1, cutoff=0.75)
+        return near[0] if near else None
+
     def finish(self) -> None:
-        """Refuse any key that was not read (fail closed on typos and unknown options)."""
+        """Refuse any key that was not read (fail closed on typos and unknown options),
+        naming the closest known key (difflib) when there is one."""
         unknown = sorted(set(self._data) - self._seen)
         if unknown:
-            raise TrustConfigError("policy.schema", "unknown key(s): " + ", ".join(unknown),
+            near = get_close_matches(unknown[0], sorted(self._seen), n=1, cutoff=0.75)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TrustConfigError("policy.schema",
+                                   "unknown key(s): " + ", ".join(unknown) + hint,
                                    field=self._name(unknown[0]))
 
 

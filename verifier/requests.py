@@ -41,6 +41,7 @@ from urllib3.poolmanager import PoolManager
 
 from attest.formats.bundle import MAX_BUNDLE_SIZE
 from transparency_log.errors import FetchError, TrustConfigError, VerificationError
+from transparency_log.http_fetch import network_reason
 from verifier.pipeline import Result, run_pipeline
 from verifier.policy import Policy
 
@@ -163,7 +164,7 @@ def fetch_node_bundle(url: str, nonce: bytes, *, timeout: float = 10.0) -> NodeB
             finally:
                 resp.close()
         except requests.RequestException as err:
-            raise FetchError(CHECK_FETCH, f"node unreachable: {type(err).__name__}: {err}",
+            raise FetchError(CHECK_FETCH, f"node unreachable: {network_reason(err)}",
                              field=url) from None
     if resp.status_code != 200:
         raise FetchError(CHECK_FETCH, f"node answered HTTP {resp.status_code}",

@@ -18,7 +18,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from transparency_log.errors import ChainError, FormatError, TrustConfigError
+from transparency_log.errors import ChainError, FormatError, StaleError, TrustConfigError
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,12 @@ def _check_time(cert: x509.Certificate, at: datetime, *, check: str, role: str) 
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     if at < cert.not_valid_before_utc:
-        raise ChainError(
+        raise StaleError(
             check, f"{role} certificate not yet valid", field=f"{role}.notBefore",
             got=at.isoformat(), want=f">= {cert.not_valid_before_utc.isoformat()}",
         )
     if at > cert.not_valid_after_utc:
-        raise ChainError(
+        raise StaleError(
             check, f"{role} certificate expired", field=f"{role}.notAfter",
             got=at.isoformat(), want=f"<= {cert.not_valid_after_utc.isoformat()}",
         )

@@ -29,9 +29,11 @@ from transparency_log.client import LogClient, source_for
 from transparency_log.errors import AttestlogError, PolicyError, StartupError, TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from transparency_log.note import Verifier
+from transparency_log.service_logging import configure_logging, log_format_option
 from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.tlog_proof import TlogProof
 
+log = logging.getLogger("attest.agent.cli")
 BANNER = ("*** SIMULATED HARDWARE: attest agent --simulate makes evidence signed by test keys "
           "(attest.simulate). Every bundle says simulated = true; no production policy "
           "accepts it. ***")
@@ -95,10 +97,12 @@ def _refuse(err: AttestlogError) -> None:
                    "it with log.inclusion). Needs --release-entry.")
 @click.option("--release-entry", type=click.Path(dir_okay=False, exists=True),
               help="With --unsafe-serve-unlogged: the (unlogged) release entry to staple.")
+@log_format_option
 def agent_command(config_file: str, simulate: bool, unsafe_unlogged: bool,
-                  release_entry: str | None) -> None:
+                  release_entry: str | None, log_format: str) -> None:
     """Boot-time agent: check this node's build is logged and not revoked, then serve
     evidence bundles over HTTPS. Refuses to start (non-zero exit, one line) otherwise."""
+    configure_logging(log_format)
     if unsafe_unlogged and release_entry is None:
         raise click.UsageError("--unsafe-serve-unlogged needs --release-entry")
     cfg = load_config(config_file)
@@ -177,17 +181,18 @@ def _serve(agent: NodeAgent, sock: socket.socket, key_path: Path, cert_path: Pat
 
     app = create_agent_app(agent)
     app.router.lifespan_context = lifespan
-    logging.basicConfig(level=logging.WARNING, format="attest agent: %(message)s")
     own = agent.own
     host, port = sock.getsockname()[:2]
-    click.echo(f"attest agent: {agent.platform.describe()}; release sha256:{own.digest.hex()} "
-               f"(log index {own.index}, checkpoint size {own.checkpoint_size}); serving "
-               f"https://{host}:{port}{BUNDLE_PATH}", err=True)
+    log.info("attest agent: %s; release sha256:%s (log index %d, checkpoint size %d); "
+             "serving https://%s:%s%s", agent.platform.describe(), own.digest.hex(), own.index,
+             own.checkpoint_size, host, port, BUNDLE_PATH)
     if agent.sigstore is not None:
         found = agent.sigstore.for_entry(own.entry) is not None
-        click.echo("attest agent: Sigstore bundle " + ("stapled" if found else
-                   "NOT FOUND for this release (clients requiring provenance refuse)"),
-                   err=True)
+        if found:
+            log.info("attest agent: Sigstore bundle stapled")
+        else:
+            log.warning("attest agent: Sigstore bundle NOT FOUND for this release (clients "
+                        "requiring provenance refuse)")
     agent_server(app, host, port, key_path, cert_path).run(sockets=[sock])
 
 

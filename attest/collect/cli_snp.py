@@ -20,9 +20,9 @@ from attest.collect.snp import SEV_GUEST_DEVICE, TSM_ROOT, collect_snp_report
               help="Also write the certificate table to this file.")
 @click.option("--vmpl", type=click.IntRange(0, 3), default=None, help="VMPL (privlevel).")
 @click.option("--tsm-root", type=click.Path(file_okay=False), default=str(TSM_ROOT),
-              show_default=True)
+              show_default=True, help="configfs-tsm report directory (tried first).")
 @click.option("--device", type=click.Path(dir_okay=False), default=str(SEV_GUEST_DEVICE),
-              show_default=True)
+              show_default=True, help="SEV guest device (used without configfs-tsm).")
 def snp_report(report_data: str, output: str, extended: bool, certs_out: str | None,
                vmpl: int | None, tsm_root: str, device: str) -> None:
     """Get an attestation report binding REPORT_DATA from the SNP firmware."""

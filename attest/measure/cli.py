@@ -1,4 +1,8 @@
-"""`attest measure`: compute the launch measurements a release entry lists."""
+"""`attest measure`: compute the launch measurements a release entry lists.
+
+Only the SNP calculator is imported at start-up (its option choices need it); the TDX replay
+and the release statement are imported by the commands that use them (issue 12, "Start-up").
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import re
 
 import click
 
-from attest.formats.ccel import parse_event_log
-from attest.measure.rtmr_replay import replay
 from attest.measure.snp_launch import (
     MEASUREMENT_SIZE,
     VCPU_SIGNATURES,
@@ -16,11 +18,10 @@ from attest.measure.snp_launch import (
     VmmType,
     snp_launch_measurement,
 )
-from attest.measure.tdx_mrtd import PageOrder, TdvfImage, tdx_mrtd
-from attest.release import canonical_json
-from attest.release.statement import SnpMeasurement
 from transparency_log.clitools import read_input
 
+# attest.measure.tdx_mrtd.PageOrder's values, the default first (a test keeps them equal).
+PAGE_ORDERS = ["single-pass", "two-pass"]
 _HEX = re.compile(r"(0x)?[0-9a-fA-F]{1,16}")
 
 
@@ -49,11 +50,12 @@ def measure() -> None:
 @click.option("--kernel", type=click.Path(dir_okay=False), help="Kernel for -kernel boots.")
 @click.option("--initrd", type=click.Path(dir_okay=False), help="Initrd (needs --kernel).")
 @click.option("--append", "cmdline", help="Kernel command line (needs --kernel).")
-@click.option("--vcpus", type=click.IntRange(1, 4096), required=True)
+@click.option("--vcpus", type=click.IntRange(1, 4096), required=True,
+              help="Number of vCPUs the guest is launched with (one VMSA each).")
 @click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)),
               help="QEMU CPU model (required with --vmm-type qemu).")
 @click.option("--vmm-type", type=click.Choice([v.value for v in VmmType]), default="qemu",
-              show_default=True)
+              show_default=True, help="The VMM that launches the guest (VMSA layout).")
 @click.option("--guest-features", default="0x1", callback=_guest_features, show_default=True,
               help="VMSA SEV_FEATURES (hex).")
 @click.option("--ovmf-hash", callback=_ovmf_hash,
@@ -79,6 +81,9 @@ def measure_snp(ovmf_path: str, kernel: str | None, initrd: str | None, cmdline:
         vmm_type=vmm, guest_features=guest_features, kernel_hashes=hashes,
         ovmf_digest=ovmf_hash)
     if as_json:
+        from attest.release import canonical_json
+        from attest.release.statement import SnpMeasurement
+
         entry = SnpMeasurement(vcpus, vcpu_type or "default", vmm.value, digest)
         click.echo(canonical_json.encode(entry.to_json()).decode("utf-8"))
     else:
@@ -88,8 +93,7 @@ def measure_snp(ovmf_path: str, kernel: str | None, initrd: str | None, cmdline:
 @measure.command("tdx")
 @click.option("--tdvf", "tdvf_path", type=click.Path(dir_okay=False),
               help="TDVF (OVMF IntelTdx) firmware image: gives MRTD.")
-@click.option("--order", type=click.Choice([o.value for o in PageOrder]),
-              default=PageOrder.SINGLE.value,
+@click.option("--order", type=click.Choice(PAGE_ORDERS), default=PAGE_ORDERS[0],
               show_default=True,
               help="Page add/extend order: single-pass = upstream Linux KVM.")
 @click.option("--event-log", "event_log_path", type=click.Path(dir_okay=False),
@@ -103,6 +107,10 @@ def measure_tdx(tdvf_path: str | None, order: str, event_log_path: str | None) -
     """
     if tdvf_path is None and event_log_path is None:
         raise click.UsageError("give --tdvf, --event-log, or both")
+    from attest.formats.ccel import parse_event_log
+    from attest.measure.rtmr_replay import replay
+    from attest.measure.tdx_mrtd import PageOrder, TdvfImage, tdx_mrtd
+
     parts: list[str] = []
     if tdvf_path is not None:
         parts.append(tdx_mrtd(TdvfImage.parse(read_input(tdvf_path)),

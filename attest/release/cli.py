@@ -30,7 +30,7 @@ def release() -> None:
 @click.option("--out", "prefix", required=True, type=click.Path(dir_okay=False),
               help="Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub.")
 @click.option("--algorithm", type=click.Choice([ALG_ED25519, ALG_P256]), default=ALG_ED25519,
-              show_default=True)
+              show_default=True, help="Signature algorithm of the release key.")
 def keygen(prefix: str, algorithm: str) -> None:
     """Create a release signing key; prints its key id."""
     key = generate_signing_key(algorithm)
@@ -43,7 +43,8 @@ def keygen(prefix: str, algorithm: str) -> None:
 @click.argument("entry", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--key", "keys", multiple=True, required=True, type=click.Path(dir_okay=False),
               help="Accepted release public key file (repeatable).")
-@click.option("--threshold", type=click.IntRange(1, 8), default=1, show_default=True)
+@click.option("--threshold", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="How many of the given keys must have signed.")
 def verify(entry: str, keys: tuple[str, ...], threshold: int) -> None:
     """Check a release/revocation entry's signatures offline; print its digest and statement."""
     accepted = [load_public_key_file(Path(k)) for k in keys]

@@ -69,6 +69,7 @@ from transparency_log.note import Verifier
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.witness_policy import parse_witness_policy
 
+PROGRESS_EVERY = 5.0  # seconds between two "waiting for the witness quorum" lines (stderr)
 _HEX48 = r"[0-9a-f]{96}"
 _SNP = re.compile(rf"(\d+):([0-9A-Za-z][0-9A-Za-z._+-]*):(qemu|ec2|gce):({_HEX48})")
 _TDX = re.compile(rf"({_HEX48}):({_HEX48}):({_HEX48}):({_HEX48})")
@@ -88,9 +89,15 @@ def _auth(token_file: str | None, submitter: str | None, submitter_key: str | No
     return SubmitAuth(submitter=submitter, key=key)
 
 
+def _waiting(seconds: float) -> None:
+    click.echo(f"waiting for the witness quorum ({seconds:.0f} s)…", err=True)
+
+
 def _submit(entry: bytes, log_url: str, log_vkey: str, witness_policy: str | None,
             auth: SubmitAuth) -> bytes:
-    proof_bytes = submit_entry(log_url, entry, auth)
+    click.echo(f"submitted to {log_url}; the log answers once its witnesses cosign", err=True)
+    proof_bytes = submit_entry(log_url, entry, auth, progress=_waiting,
+                               progress_every=PROGRESS_EVERY)
     policy = parse_witness_policy(read_input(witness_policy)) if witness_policy else None
     cp = verify_tlog_proof(entry, parse_tlog_proof(proof_bytes), Verifier(log_vkey), policy)
     click.echo(f"logged at index {parse_tlog_proof(proof_bytes).index}, checkpoint "
@@ -166,11 +173,15 @@ def _snp_measurements(snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
 @click.option("--snp", multiple=True, help="Expected SNP measurement VCPUS:VCPU_TYPE:VMM:HEX.")
 @click.option("--ovmf", type=click.Path(dir_okay=False, exists=True),
               help="Compute the SNP measurement from this OVMF (with --vcpus, --vcpu-type).")
-@click.option("--vcpus", type=click.IntRange(1, 4096))
-@click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)))
-@click.option("--kernel", type=click.Path(dir_okay=False, exists=True))
-@click.option("--initrd", type=click.Path(dir_okay=False, exists=True))
-@click.option("--append", "cmdline")
+@click.option("--vcpus", type=click.IntRange(1, 4096),
+              help="SNP: vCPU count to compute the launch MEASUREMENT for.")
+@click.option("--vcpu-type", type=click.Choice(sorted(VCPU_SIGNATURES)),
+              help="SNP: vCPU model (its CPUID signature goes into each VMSA).")
+@click.option("--kernel", type=click.Path(dir_okay=False, exists=True),
+              help="SNP: the kernel measured by OVMF (direct boot).")
+@click.option("--initrd", type=click.Path(dir_okay=False, exists=True),
+              help="SNP: the initrd measured by OVMF (direct boot).")
+@click.option("--append", "cmdline", help="SNP: the kernel command line measured by OVMF.")
 @click.option("--tdx", help="Expected TDX measurements MRTD:RTMR0:RTMR1:RTMR2 (hex).")
 @click.option("--gpu-driver", multiple=True, help="Allowed GPU driver version (repeatable).")
 @click.option("--gpu-vbios", multiple=True, help="Allowed GPU VBIOS version (repeatable).")

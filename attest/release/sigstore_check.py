@@ -35,15 +35,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.x509 import Certificate
-from sigstore.errors import CertValidationError
-from sigstore.errors import Error as SigstoreError
-from sigstore.errors import VerificationError as SigstoreVerificationError
-from sigstore.hashes import Hashed
-from sigstore.models import Bundle, InvalidBundle, TrustedRoot
-from sigstore.verify import Verifier, policy
-from sigstore_models.common.v1 import HashAlgorithm
+from typing import TYPE_CHECKING
 
 from transparency_log.errors import (
     ChainError,
@@ -52,6 +44,11 @@ from transparency_log.errors import (
     TrustConfigError,
     VerificationError,
 )
+
+if TYPE_CHECKING:  # sigstore is imported by the functions that use it (issue 12, start-up)
+    from cryptography.x509 import Certificate
+    from sigstore.models import Bundle, TrustedRoot
+    from sigstore.verify import policy
 
 __all__ = [
     "GITHUB_ACTIONS_ISSUER",
@@ -84,6 +81,8 @@ class SigstoreIdentity:
         return cls(san, GITHUB_ACTIONS_ISSUER, repository, ref)
 
     def policy(self) -> policy.VerificationPolicy:
+        from sigstore.verify import policy
+
         parts: list[policy.VerificationPolicy] = [
             policy.Identity(identity=self.san, issuer=self.issuer)]
         if self.repository is not None:
@@ -110,6 +109,9 @@ class _Recording:
 
 def load_trusted_root(path: Path | str) -> TrustedRoot:
     """Load a pinned Sigstore trusted root (``trusted_root.json``) from a file, offline."""
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import TrustedRoot
+
     try:
         return TrustedRoot.from_file(str(path))
     except (OSError, ValueError, SigstoreError) as err:
@@ -119,6 +121,8 @@ def load_trusted_root(path: Path | str) -> TrustedRoot:
 
 def parse_bundle(data: bytes) -> Bundle:
     """Parse a Sigstore bundle (JSON); FormatError ``release.sigstore.bundle`` if invalid."""
+    from sigstore.models import Bundle, InvalidBundle
+
     if len(data) > MAX_BUNDLE_SIZE:
         raise FormatError("release.sigstore.bundle", "bundle too large", got=len(data),
                           want=f"<= {MAX_BUNDLE_SIZE}")
@@ -159,6 +163,9 @@ def signed_digest(bundle: bytes) -> bytes:
 
 
 def _raise_mapped(err: Exception, recorder: _Recording, identity: SigstoreIdentity) -> None:
+    from sigstore.errors import CertValidationError
+    from sigstore.models import InvalidBundle
+
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     if recorder.failure is not None:
         raise VerificationError("release.sigstore.identity",
@@ -184,6 +191,12 @@ def verify_blob_bundle(bundle: bytes, root: TrustedRoot, identity: SigstoreIdent
 
     Returns the verified certificate SAN. Raises per the module table.
     """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import VerificationError as SigstoreVerificationError
+    from sigstore.hashes import Hashed
+    from sigstore.verify import Verifier
+    from sigstore_models.common.v1 import HashAlgorithm
+
     if (artifact is None) == (artifact_sha256 is None):
         raise ValueError("give exactly one of artifact and artifact_sha256")
     digest = artifact_sha256 if artifact is None else hashlib.sha256(artifact).digest()
@@ -200,6 +213,10 @@ def verify_blob_bundle(bundle: bytes, root: TrustedRoot, identity: SigstoreIdent
 def verify_dsse_bundle(bundle: bytes, root: TrustedRoot,
                        identity: SigstoreIdentity) -> tuple[str, bytes]:
     """Verify a bundle holding a DSSE envelope; returns ``(payload_type, payload)``."""
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import VerificationError as SigstoreVerificationError
+    from sigstore.verify import Verifier
+
     parsed = parse_bundle(bundle)
     recorder = _Recording(identity.policy())
     try:

@@ -33,6 +33,7 @@ it when that session ends, so a crashed publisher's lock is freed for the next o
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import threading
@@ -142,6 +143,10 @@ class PostgresStorage:
             self._admin.close()
             self._read.close()
         if self._lock_conn is not None:
+            # Release the lock before the session ends: a closed connection's backend exits
+            # asynchronously, so a writer started right after could still find it held.
+            with contextlib.suppress(psycopg.Error):
+                self._lock_conn.execute("SELECT pg_advisory_unlock_all()")
             self._lock_conn.close()  # ends the session: the advisory lock is released
 
     # -- the writer lock: a session advisory lock --------------------------------------------

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from transparency_log import merkle
-from transparency_log.errors import FormatError
+from transparency_log.errors import FormatError, InputFileError
 from transparency_log.state_files import HeldLock, try_hold
 from transparency_log.storage.base import StorageConflictError, TreeState, validate_entries
 
@@ -130,7 +130,7 @@ class SqliteStorage:
                 conn.close()
             if getattr(err, "sqlite_errorname", "") != "SQLITE_NOTADB":
                 raise  # disk full, I/O error: the caller's one-line report
-            raise FormatError("storage.sqlite", "not a SQLite database", field="db",
+            raise InputFileError("storage.sqlite", "not a SQLite database", field="db",
                               got=self.path) from None
         self._write_lock = threading.Lock()  # one transaction at a time on _write
         self._read_lock = threading.Lock()

@@ -8,7 +8,6 @@ This is the only GPU module that reads the clock, files and the network.
 from __future__ import annotations
 
 import json
-import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,22 +25,21 @@ from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_eviden
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL
 from verifier.gpu.policy import GpuPolicy
-from verifier.policy_base import FailureCollector, StrictTable
+from verifier.policy import gpu_with_waivers, load_section
+from verifier.policy_base import FailureCollector
+from verifier.render import Output, output_options, waive_option
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, load_certificate, pinned_root
 
 
-def load_policy(path: str | None) -> GpuPolicy:
-    if path is None:
-        return GpuPolicy.for_lone_report()
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise TrustConfigError("policy.schema", f"policy is not TOML: {err}",
-                               field=path) from None
-    if "gpu" not in data:
-        raise TrustConfigError("policy.schema", "policy has no [gpu] table", field=path)
-    return GpuPolicy.from_table(StrictTable(data["gpu"], "gpu"))
+def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> GpuPolicy:
+    """The ``[gpu]`` table of ``--policy`` (a lone report's defaults without one), with the
+    file's and ``--waive``'s waivers."""
+    policy = GpuPolicy.for_lone_report()
+    if path is not None:
+        policy, waived = load_section(path, "gpu", GpuPolicy.from_table)
+        waive = waive | waived
+    return gpu_with_waivers(policy, waive)
 
 
 def _extra_root(path: str, name: str):
@@ -73,16 +71,19 @@ def _extra_root(path: str, name: str):
               help="trust this device root instead of NVIDIA's (simulated GPUs)")
 @click.option("--unsafe-rim-root", "rim_root_path",
               help="trust this RIM root instead of NVIDIA's (simulated RIMs)")
-@click.option("--json", "as_json", is_flag=True, help="print the transcript as JSON")
+@waive_option
+@output_options
 def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[str, ...],
         rim_dir: str | None, nras_path: str | None, jwks_path: str | None,
         nras_root_path: str | None, policy_path: str | None, at_text: str | None,
         offline: bool, cache_dir: str | None, rim_service: str, ocsp_url: str,
         cc_mode: str | None, attached: int | None,
-        device_root_path: str | None, rim_root_path: str | None, as_json: bool) -> None:
+        device_root_path: str | None, rim_root_path: str | None, waive: frozenset[str],
+        as_json: bool, quiet: bool, verbose: bool) -> None:
     """Verify one GPU attestation REPORT (hex or binary)."""
     at = parse_time(at_text)
-    policy = load_policy(policy_path)
+    policy = load_policy(policy_path, waive)
+    out = Output.of(quiet=quiet, verbose=verbose, as_json=as_json)
     nonce = _nonce(nonce_hex)
     trust = GpuTrust.production()
     if device_root_path or rim_root_path:
@@ -115,9 +116,9 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
         collector.raise_if_any()
     except AttestlogError as err:
         transcript.error = err
-        _print(report_bytes, result, transcript, as_json)
+        _print(report_bytes, result, transcript, out)
         raise
-    _print(report_bytes, result, transcript, as_json)
+    _print(report_bytes, result, transcript, out)
 
 
 def _nonce(text: str | None) -> bytes | None:
@@ -142,7 +143,7 @@ def _nras(path: str, jwks_path: str | None, root_path: str | None, at: datetime,
 
 
 def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Transcript,
-           as_json: bool) -> None:
+           out: Output) -> None:
     info: dict[str, Any] = {"report_size": len(report_bytes)}
     opaque: dict[str, str] = {}
     if result is not None:
@@ -162,22 +163,17 @@ def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Tr
         {"rim_index": m.rim_index, "spdm_index": m.spdm_index, "rim": m.source,
          "got": m.got.hex() if m.got else None, "want": [w.hex() for w in m.want]}
         for m in result.mismatches]
-    if as_json:
-        out = {"report": info, "opaque": opaque, "mismatches": mismatches,
-               **transcript.to_dict()}
-        click.echo(json.dumps(out, indent=2))
-        return
-    click.echo(f"report: {info['report_size']} bytes, {info.get('blocks', '?')} measurement "
+    out.json({"report": info, "opaque": opaque, "mismatches": mismatches,
+              **transcript.to_dict()})
+    out.detail(f"report: {info['report_size']} bytes, {info.get('blocks', '?')} measurement "
                f"blocks, {info.get('trailing', '?')} trailing byte(s)")
     if "nonce" in info:
-        click.echo(f"nonce: {info['nonce']}")
-    click.echo("opaque data:")
+        out.detail(f"nonce: {info['nonce']}")
+    out.detail("opaque data:")
     for key, value in opaque.items():
-        click.echo(f"  {key:<24} {value if len(value) <= 96 else value[:93] + '...'}")
-    click.echo("checks:")
-    for step in transcript.steps:
-        click.echo(f"  {step.result:<7} {step.check:<24} {step.detail}")
+        out.detail(f"  {key:<24} {value}")
+    out.table(transcript.steps)
     if mismatches:
-        click.echo("mismatching RIM indexes: "
-                   + ", ".join(str(m["rim_index"]) for m in mismatches))
-    click.echo(f"verdict: {transcript.verdict}")
+        out.echo("mismatching RIM indexes: "
+                 + ", ".join(str(m["rim_index"]) for m in mismatches))
+    out.verdict(f"verdict: {transcript.verdict}", ok=transcript.verdict == "accepted")

@@ -143,7 +143,7 @@ def verify_gpu_evidence(
     ocsp: tuple[OcspStatus, ...] = ()
     ocsp_state = NOT_CHECKED
     if policy.unsafe_waive_ocsp:
-        transcript.waived("gpu.ocsp", "unsafe_waive_ocsp = true")
+        transcript.waived("gpu.ocsp", "waived by policy (gpu.ocsp): OCSP NOT checked")
     else:
         try:
             ocsp = tuple(check_chain_ocsp(report.chain.certificates, roles=DEVICE_CHAIN_ROLES,
@@ -158,7 +158,7 @@ def verify_gpu_evidence(
     mismatches: list[MeasurementMismatch] = []
     rim_state = NOT_CHECKED
     if policy.unsafe_waive_rim_checks:
-        transcript.waived("gpu.rim", "unsafe_waive_rim_checks = true")
+        transcript.waived("gpu.rim", "waived by policy (gpu.rim): RIMs NOT compared")
     else:
         docs, unavailable = _rim_documents(report, rims, rim_source, transcript)
         try:

@@ -54,6 +54,7 @@ class GpuPolicy:
     chip_infos: tuple[str, ...] | None = None
     feature_modes: tuple[str, ...] | None = None  # names of FeatureFlag
     max_opaque_data_version: int = LATEST_OPAQUE_DATA_VERSION
+    # Set from the policy's top-level waive list (gpu.ocsp, gpu.rim), never from [gpu].
     unsafe_waive_ocsp: bool = False
     unsafe_waive_rim_checks: bool = False
 
@@ -93,9 +94,11 @@ class GpuPolicy:
             chip_infos=versions("chip_infos"),
             feature_modes=None if modes is None else tuple(m.upper() for m in modes),
             max_opaque_data_version=max_version,
-            unsafe_waive_ocsp=table.get("unsafe_waive_ocsp", bool, False),
-            unsafe_waive_rim_checks=table.get("unsafe_waive_rim_checks", bool, False),
         )
+        table.removed("unsafe_waive_ocsp", 'waive = ["gpu.ocsp"] at the top of the policy '
+                      "(or --waive gpu.ocsp)")
+        table.removed("unsafe_waive_rim_checks", 'waive = ["gpu.rim"] at the top of the '
+                      "policy (or --waive gpu.rim)")
         table.finish()
         return policy
 

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from transparency_log.errors import ChainError
+from transparency_log.errors import ChainError, StaleError
 from verifier.x509chain import load_crl as load_x509_crl
 
 CHECK = "snp.crl"
@@ -54,11 +54,11 @@ def verify_crl(crl: x509.CertificateRevocationList, ark: x509.Certificate,
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     if at < crl.last_update_utc:
-        raise ChainError(CHECK, "CRL is not yet valid", field="CRL.thisUpdate",
+        raise StaleError(CHECK, "CRL is not yet valid", field="CRL.thisUpdate",
                          got=at.isoformat(), want=f">= {crl.last_update_utc.isoformat()}")
     nu = crl.next_update_utc
     if nu is not None and at > nu:
-        raise ChainError(CHECK, "CRL is stale", field="CRL.nextUpdate", got=at.isoformat(),
+        raise StaleError(CHECK, "CRL is stale", field="CRL.nextUpdate", got=at.isoformat(),
                          want=f"<= {nu.isoformat()}")
     revoked = crl.get_revoked_certificate_by_serial_number(intermediate.serial_number)
     if revoked is not None:

@@ -8,8 +8,6 @@ first with ``--cache``), or, with ``--offline``, taken from the cache or refused
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
 from transparency_log.clitools import parse_time, read_input
-from transparency_log.errors import AttestlogError, TrustConfigError
+from transparency_log.errors import AttestlogError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
-from verifier.policy_base import StrictTable
+from verifier.policy import load_section, tdx_with_waivers
+from verifier.render import Output, output_options, waive_option
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
 from verifier.tdx.policy import TdxPolicy
@@ -31,15 +30,14 @@ from verifier.transcript import Transcript
 from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_root
 
 
-def load_policy(path: str | None) -> TdxPolicy:
-    if path is None:
-        return TdxPolicy()
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise TrustConfigError("policy.schema", f"not TOML: {err}", field=path) from None
-    table = data.get("tdx", {})
-    return TdxPolicy.from_table(StrictTable(table, "tdx"))
+def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> TdxPolicy:
+    """The ``[tdx]`` table of ``--policy`` (defaults without one), with the file's and
+    ``--waive``'s waivers."""
+    policy = TdxPolicy()
+    if path is not None:
+        section, waived = load_section(path, "tdx", TdxPolicy.from_table, required=False)
+        policy, waive = section or policy, waive | waived
+    return tdx_with_waivers(policy, waive)
 
 
 def _file(path: str | None) -> bytes | None:
@@ -82,20 +80,23 @@ def quote_fields(quote: TdxQuote) -> dict[str, Any]:
 @click.option("--offline", is_flag=True, help="Never fetch: files and the cache only.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
               help="Collateral cache directory.")
-@click.option("--pcs-url", default=PCS_BASE, show_default=True)
-@click.option("--root-crl-url", default=ROOT_CRL_URL, show_default=True)
+@click.option("--pcs-url", default=PCS_BASE, show_default=True,
+              help="Intel Provisioning Certification Service base URL.")
+@click.option("--root-crl-url", default=ROOT_CRL_URL, show_default=True,
+              help="Where the Intel SGX Root CA CRL is fetched from.")
 @click.option("--unsafe-trust-root", "extra_roots", multiple=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Trust this root (PEM) INSTEAD of Intel's: simulated hardware only.")
 @click.option("--event-log", type=click.Path(exists=True, dir_okay=False),
               help="CCEL event log area: replayed, must reproduce RTMR0-2.")
-@click.option("--json", "as_json", is_flag=True, help="Print the transcript as JSON.")
+@waive_option
+@output_options
 def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
                 tcb_signing_chain: str | None, pck_crl: str | None, pck_crl_chain: str | None,
                 root_crl: str | None, policy_file: str | None, at_text: str | None,
                 at_items: tuple[str, ...], offline: bool, cache_dir: str | None, pcs_url: str,
                 root_crl_url: str, extra_roots: tuple[str, ...], event_log: str | None,
-                as_json: bool) -> None:
+                waive: frozenset[str], as_json: bool, quiet: bool, verbose: bool) -> None:
     """Verify one raw Intel TDX quote (v4 or v5) and its collateral."""
     raw = read_input(quote_file)
     at = parse_time(at_text)
@@ -106,7 +107,8 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
             raise click.BadParameter(f"expected ITEM=TIME, got {item}")
         overrides[name] = parse_time(value)
     times = VerificationTimes.uniform(at).override(**overrides)
-    policy = load_policy(policy_file)
+    policy = load_policy(policy_file, waive)
+    out = Output.of(quiet=quiet, verbose=verbose, as_json=as_json)
     roots: list[PinnedRoot] = []
     for path in extra_roots:
         for cert in load_pem_bundle(Path(path).read_bytes(), check="trust.root", field=path):
@@ -128,9 +130,9 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
                                      transcript=transcript, event_log=_file(event_log))
     except AttestlogError as err:
         transcript.error = transcript.error or err
-        _print(transcript, times, _parsed_or_none(raw), None, as_json)
+        _print(transcript, times, _parsed_or_none(raw), None, out)
         raise
-    _print(transcript, times, result.quote, result.tcb.to_dict(), as_json)
+    _print(transcript, times, result.quote, result.tcb.to_dict(), out)
 
 
 def _parsed_or_none(raw: bytes) -> TdxQuote | None:
@@ -165,27 +167,22 @@ def _complete(raw: bytes, given: TdxCollateral, *, offline: bool, cache_dir: str
 
 
 def _print(transcript: Transcript, times: VerificationTimes, quote: TdxQuote | None,
-           tcb: dict[str, Any] | None, as_json: bool) -> None:
-    if as_json:
-        out = transcript.to_dict()
-        out["times"] = times.to_dict()
-        if quote is not None:
-            out["quote"] = quote_fields(quote)
-        if tcb is not None:
-            out["tcb"] = tcb
-        click.echo(json.dumps(out, indent=2))
-        return
+           tcb: dict[str, Any] | None, out: Output) -> None:
+    doc = transcript.to_dict()
+    doc["times"] = times.to_dict()
     if quote is not None:
-        for name, value in quote_fields(quote).items():
-            click.echo(f"{name:20} {value}")
+        doc["quote"] = quote_fields(quote)
+    if tcb is not None:
+        doc["tcb"] = tcb
+    out.json(doc)
+    if quote is not None:
+        out.fields(quote_fields(quote), lambda name, value: f"{name:20} {value}")
     if tcb is not None:
         advisories = ", ".join(tcb["advisory_ids"]) or "none"
-        click.echo(f"{'TCB status':20} {tcb['status']} (advisories: {advisories}; platform "
+        out.echo(f"{'TCB status':20} {tcb['status']} (advisories: {advisories}; platform "
                    f"{tcb['platform_status']}, module {tcb['module_id']} "
                    f"{tcb['module_status']}, QE {tcb['qe_status']}"
                    + (f"; launch {tcb['launch_status']}, current {tcb['current_status']}"
                       if tcb["current_status"] is not None else "") + ")")
-    for step in transcript.steps:
-        at = f" @ {step.inputs['at']}" if "at" in step.inputs else ""
-        click.echo(f"{step.result:6} {step.check}{at} {step.detail}".rstrip())
-    click.echo(f"verdict: {transcript.verdict}")
+    out.table(transcript.steps)
+    out.verdict(f"verdict: {transcript.verdict}", ok=transcript.verdict == "accepted")

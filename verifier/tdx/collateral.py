@@ -26,7 +26,7 @@ from typing import Any
 from cryptography import x509
 
 from attest.collateral.pcs_fetch import TdxCollateral as TdxCollateral  # re-exported
-from transparency_log.errors import FormatError, TrustConfigError, VerificationError
+from transparency_log.errors import FormatError, StaleError, TrustConfigError, VerificationError
 from verifier.tdx.quote_verify import ecdsa_p256_verify, p256_public_key
 from verifier.transcript import Transcript
 from verifier.x509chain import PinnedRoot, load_crl, load_pem_bundle, verify_chain
@@ -397,7 +397,7 @@ def _window(check: str, item: str, issued: datetime, next_update: datetime, at: 
         transcript.waived(check, f"stale, waived by name ({item}): {detail}", at=at.isoformat())
         return
     state = "not yet valid" if at < issued else "expired"
-    raise VerificationError(check, f"{item} {state}", field=f"{item}.nextUpdate"
+    raise StaleError(check, f"{item} {state}", field=f"{item}.nextUpdate"
                             if at > next_update else f"{item}.issueDate", got=at.isoformat(),
                             want=f"{issued.isoformat()} .. {next_update.isoformat()}")
 

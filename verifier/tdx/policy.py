@@ -16,7 +16,7 @@ from attest.formats.ccel import ALG_SHA384
 from attest.formats.tdx_quote import TdReportBody
 from transparency_log.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
-from verifier.tdx.collateral import STALE_WAIVABLE, TCB_STATUSES
+from verifier.tdx.collateral import TCB_STATUSES
 from verifier.tdx.rtmr import RtmrReplay
 from verifier.tdx.tcb_status import RELAUNCH_STATUSES, TcbStatus
 
@@ -54,12 +54,8 @@ class TdxPolicy:
                 raise TrustConfigError("policy.schema", "unknown TCB status",
                                        field="tdx.accepted_tcb_statuses", got=s,
                                        want=" | ".join(TCB_STATUSES + RELAUNCH_STATUSES))
-        waived = table.get_list("unsafe_accept_stale_crls", str, [])
-        for w in waived:
-            if w not in STALE_WAIVABLE:
-                raise TrustConfigError("policy.schema", "not a waivable CRL",
-                                       field="tdx.unsafe_accept_stale_crls", got=w,
-                                       want=" | ".join(STALE_WAIVABLE))
+        table.removed("unsafe_accept_stale_crls", 'waive = ["tdx.pck_crl.validity", '
+                      '"tdx.root_crl.validity"] at the top of the policy (or --waive CHECK)')
         policy = cls(
             accepted_tcb_statuses=statuses,
             mrseam=_hex_list(table, "mrseam", 48),
@@ -76,7 +72,6 @@ class TdxPolicy:
             report_data=table.get_hex("report_data", 64, None),
             min_tee_tcb_svn=table.get_hex("min_tee_tcb_svn", 16, None),
             required_event_digests=_hex_list(table, "required_event_digests", 48),
-            unsafe_accept_stale_crls=frozenset(waived),
         )
         table.finish()
         return policy
