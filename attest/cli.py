@@ -33,8 +33,9 @@ COMMANDS = {
     "simulate": ("attest.simulate.cli:simulate_group",
                  "Simulated hardware (attest agent --simulate): print what it measures."),
     "revoke": ("attest.release.cli_publish:revoke_command",
-               "Revoke a release by its entry digest (sha256:HEX or HEX): sign, log, save the "
-               "proof."),
+               "Revoke a release (RELEASE: its entry file, or sha256:HEX of its entry or "
+               "statement) or a build (--measurement HEX): sign, log, save the proof "
+               "(docs/operations.md)."),
 }
 
 

@@ -15,6 +15,10 @@ The story:
     (`log.inclusion`);
  5. build A is revoked (`attest revoke`); the client now refuses A too (`release.revoked`).
 
+With ``ATTESTLOG_DEMO_EAR=1`` (or ``--ear``) each verdict of step 4 and 5 is also written as
+an EAR (IETF RATS attestation result, a JWT signed by a verifier key made here) and shown by
+``verifier ear verify`` (docs/ear.md).
+
 Everything here is SIMULATED hardware (attest.simulate): the policy says
 `unsafe_allow_simulated_hardware = true`, which no production policy may.
 """
@@ -36,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ORIGIN = "log.attestlog.test/releases"
+SHOW_EAR = os.environ.get("ATTESTLOG_DEMO_EAR") == "1" or "--ear" in sys.argv[1:]
 GPU_DRIVER, GPU_VBIOS = "550.90.07", "96.00.9F.00.01"
 
 
@@ -127,6 +132,11 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     revocations) and the policy, and pins the node's TLS key. Returns (accepted, verdict)."""
     argv = ["verifier", "node", url, "--policy", "client-policy.toml", "--simulated-trust",
             trust, "--state", "client-state", "--log-url", log_url]
+    ear = f"{name.replace(' ', '-')}.ear"
+    if SHOW_EAR:
+        if not (work / "ear-key.pem").exists():
+            run(["verifier", "ear", "keygen", "--out", "ear-key.pem"], work)
+        argv += ["--ear", ear, "--ear-key", "ear-key.pem"]
     out = run(argv, work, check=False)
     lines = out.stdout.rstrip().splitlines()
     if show_checks:
@@ -137,6 +147,12 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     refusal = next((e for e in errors if e.startswith(check)), errors[-1] if errors else "")
     accepted = out.returncode == 0
     say(f"   {name}: {verdict}" + ("" if accepted else f"\n      {refusal}"))
+    if SHOW_EAR:
+        shown = run(["verifier", "ear", "verify", ear, "--key", "ear-key.pem.pub"], work,
+                    check=False)
+        say(f"      EAR {work / ear}:")
+        say("\n".join("        " + line for line in
+                      (shown.stdout + shown.stderr).rstrip().splitlines()))
     return accepted, verdict + " " + refusal
 
 

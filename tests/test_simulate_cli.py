@@ -64,4 +64,4 @@ def test_seed_from_the_agent_config(tmp_path: Path) -> None:
     assert _values("--config", str(config))["seed"] == "from-config"
     both = CliRunner().invoke(main, ["simulate", "measurements", "--seed", "x",
                                      "--config", str(config)])
-    assert both.exit_code == 2 and "not both" in both.output
+    assert both.exit_code == 64 and "not both" in both.output

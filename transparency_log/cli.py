@@ -22,14 +22,18 @@ COMMANDS = {
               "Print a c2sp.org/tlog-proof@v1 for entry INDEX under the latest checkpoint."),
     "publish-tiles": ("transparency_log.cli_log:publish_tiles_cmd",
                       "Write the latest checkpoint with its tiles and entry bundles under "
-                      "DIRECTORY."),
+                      "DIRECTORY, and the log explorer (index.html, explorer.js, explorer.css, "
+                      "explorer.json) beside them."),
     "keygen": ("transparency_log.cli_keys:keygen",
-               "Generate an Ed25519 key pair named NAME; print the verifier key on stdout."),
+               "Generate an Ed25519 key pair named NAME: the signer key in OUT, the verifier key "
+               "in OUT with the suffix .vkey (log.key -> log.vkey) and on stdout."),
     "verify-proof": ("transparency_log.cli_keys:verify_proof",
                      "Verify offline that ENTRY_FILE is in the log, by a c2sp.org/tlog-proof@v1 "
                      "PROOF_FILE."),
     "serve": ("transparency_log.cli_service:serve_cmd",
-              "Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints."),
+              "Serve the log: tlog-tiles reads, authenticated POST /add, witnessed checkpoints, "
+              "and the log explorer page at / (checking cosignatures against "
+              "--witness-policy)."),
     "init-postgres": ("transparency_log.cli_service:init_postgres_cmd",
                       "Create a log in a PostgreSQL schema (what `tlog init` does for SQLite); "
                       "prints the log's verifier key."),

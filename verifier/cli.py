@@ -30,6 +30,11 @@ COMMANDS = {
              "Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."),
     "bundle": ("verifier.cli_verify:bundle_command",
                "Verify a saved evidence bundle FILE ('-' for stdin) and print every check."),
+    "ear": ("verifier.cli_ear:ear_group",
+            "EAT Attestation Results (IETF RATS EAR): make a key, check a token."),
+    "serve": ("verifier.cli_serve:serve_cmd",
+              "Serve POST /verify?nonce=HEX (body: an evidence bundle): answers the EAR and "
+              "the transcript as JSON."),
 }
 
 

@@ -26,6 +26,7 @@ import click
 from transparency_log.clitools import parse_time, read_input
 from transparency_log.errors import TrustConfigError
 from transparency_log.http_fetch import DiskCache, HttpFetcher
+from verifier.ear import EarSigner
 from verifier.pipeline import ACCEPTED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
@@ -110,7 +111,10 @@ def print_table(result: Result, out: Output | None = None) -> None:
         out.verdict(f"verdict: REFUSED  by {err.check if err else '?'}", ok=False)
 
 
-def _finish(result: Result, out: Output) -> None:
+def _finish(result: Result, out: Output, ear: tuple[str, EarSigner] | None = None,
+            nonce: bytes = b"") -> None:
+    if ear is not None:  # written whatever the verdict: a refusal is a contraindicated EAR
+        Path(ear[0]).write_text(ear[1].sign(result, nonce) + "\n", encoding="ascii")
     out.json(result.to_json())
     print_table(result, out)
     if result.verdict != ACCEPTED:
@@ -137,7 +141,22 @@ _common = [
     click.option("--simulated-trust", type=click.Path(dir_okay=False),
                  help="Simulator roots (JSON from attest.simulate); used only for simulated "
                  "bundles under unsafe_allow_simulated_hardware."),
+    click.option("--ear", "ear_out", type=click.Path(dir_okay=False),
+                 help="Also write the result as an EAR (signed JWT, docs/ear.md) here."),
+    click.option("--ear-key", type=click.Path(dir_okay=False),
+                 help="The verifier's EAR signing key (PEM, Ed25519 or ECDSA P-256)."),
 ]
+
+
+def _ear_args(ear_out: str | None, ear_key: str | None) -> tuple[str, EarSigner] | None:
+    """``--ear OUT --ear-key FILE``: the key is loaded before anything is verified."""
+    if (ear_out is None) != (ear_key is None):
+        raise click.BadParameter("--ear and --ear-key go together", param_hint="--ear")
+    if ear_out is None or ear_key is None:
+        return None
+    from verifier.cli_ear import load_signer
+
+    return ear_out, load_signer(ear_key)
 
 
 def _options(fn: Any) -> Any:
@@ -166,10 +185,12 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
                    offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
                    log_url: str | None, simulated_trust: str | None, quiet: bool,
-                   verbose: bool, waive: frozenset[str]) -> None:
+                   verbose: bool, waive: frozenset[str], ear_out: str | None,
+                   ear_key: str | None) -> None:
     """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
     from verifier.saved_bundle import saved_nonce
 
+    ear = _ear_args(ear_out, ear_key)
     saved = saved_nonce(file) if nonce_hex is None and file != "-" else None
     nonce = saved if saved is not None else parse_nonce(nonce_hex, required=True)
     assert nonce is not None
@@ -178,7 +199,7 @@ def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as
     result = run_pipeline(read_input(file), policy, at=at, expected_nonce=nonce,
                           **_pipeline_args(policy, offline, state, log_url, simulated_trust,
                                            cache_dir))
-    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json), ear, nonce)
 
 
 @click.command("node")
@@ -193,10 +214,11 @@ def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: flo
                  policy_path: str | None, as_json: bool, offline: bool, at_text: str | None,
                  state: str | None, cache_dir: str | None, log_url: str | None,
                  simulated_trust: str | None, quiet: bool, verbose: bool,
-                 waive: frozenset[str]) -> None:
+                 waive: frozenset[str], ear_out: str | None, ear_key: str | None) -> None:
     """Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."""
     from verifier.requests import check_tls_key, fetch_node_bundle
 
+    ear = _ear_args(ear_out, ear_key)
     nonce = parse_nonce(nonce_hex, required=False) or os.urandom(NONCE_SIZE)
     policy = _policy(policy_path, waive)
     at = parse_time(at_text)
@@ -208,4 +230,4 @@ def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: flo
         save_bundle(save, served.data, nonce)
     result = run_pipeline(served.data, policy, at=at, expected_nonce=nonce, **args)
     check_tls_key(result, served.server_spki)
-    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json))
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json), ear, nonce)

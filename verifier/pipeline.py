@@ -656,6 +656,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
 
     # (2) evidence authenticity: the first failure stops.
     for item in bundle.evidence:
+        first = len(t.steps)
         try:
             if isinstance(item, SnpEvidence):
                 result.snp = _verify_snp(run, item)
@@ -667,6 +668,9 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
             raise
         except Exception as err:  # hostile input reaching a library's own parser
             raise _malformed(t, _item_name(item), err) from None
+        finally:  # each step of this item says which item it is about (Step.subject)
+            for s in t.steps[first:]:
+                s.subject = s.subject or _item_name(item)
     if result.gpus:
         chains = [(item.index, g.report.chain.certificates)
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)]

@@ -24,9 +24,15 @@ class Step:
     result: str
     detail: str = ""
     inputs: dict[str, str] = field(default_factory=dict)
+    # The evidence item the step is about ("sev-snp", "tdx", "nvidia-gpu[0]"); empty for the
+    # bundle, binding, log and policy steps. Lets a reader (verifier/ear.py) attribute a step
+    # to one GPU without parsing the detail text.
+    subject: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"check": self.check, "result": self.result, "detail": self.detail}
+        if self.subject:
+            out["subject"] = self.subject
         if self.inputs:
             out["inputs"] = dict(self.inputs)
         return out
