@@ -139,9 +139,11 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
         argv += ["--ear", ear, "--ear-key", "ear-key.pem"]
     out = run(argv, work, check=False)
     lines = out.stdout.rstrip().splitlines()
-    if show_checks:
-        say("\n".join("   " + line for line in lines[:-1]))
-    verdict = lines[-1] if lines else out.stderr.strip()
+    # the check table, the verdict line, then the one-liner `OK: URL` / `FAIL: URL: ...`
+    at = max((i for i, line in enumerate(lines) if line.startswith("verdict:")), default=None)
+    if show_checks and at is not None:
+        say("\n".join("   " + line for line in lines[:at]))
+    verdict = lines[at] if at is not None else out.stderr.strip()
     check = verdict.rsplit(" ", 1)[-1]
     errors = [line.strip() for line in out.stderr.splitlines() if line.strip()]
     refusal = next((e for e in errors if e.startswith(check)), errors[-1] if errors else "")
@@ -216,9 +218,10 @@ def main(serve: bool = False) -> int:
             image = f"inference node image, build {build}\n".encode() * 64
             (work / d / "image.raw").write_bytes(image)
             # what the simulated node of this build will measure (attest agent --simulate
-            # with [simulate] seed = "demo-build-X"): the publish arguments that list it
+            # with [simulate] seed = "demo-build-X", gpus = 1): the publish arguments that
+            # list it, its GPUs' driver and VBIOS versions included (publish requires them)
             measured = run(["attest", "simulate", "measurements", "--seed",
-                            f"demo-build-{build}"], work).stdout.split()
+                            f"demo-build-{build}", "--gpus", "1"], work).stdout.split()
             builds[build] = d
             argv = ["attest", "publish", "--release-key", "release.key", "--name",
                     f"inference-node-{build}.img", "--image", str(d / "image.raw"),

@@ -252,6 +252,36 @@ def test_a_witness_with_the_logs_own_key_is_refused(tmp_path: Path, monkeypatch)
     assert not Path("w.db").exists()
 
 
+@pytest.mark.parametrize("command", ["snp", "tdx", "gpu"])
+def test_one_item_commands_take_the_policy_from_env_and_config(tmp_path: Path, monkeypatch,
+                                                               command: str) -> None:
+    """The configured policy (its table and its waive list) applies to `verifier snp`, `tdx`
+    and `gpu` too, with the same precedence: each policy file here waives an id of its own
+    that is not waivable, so the refusal (exit 4) names the file that was used."""
+    for name in ("config", "env", "flag"):
+        (tmp_path / f"{name}.toml").write_text(f'waive = ["from-{name}"]\n')
+    (tmp_path / "attestlog").mkdir()
+    (tmp_path / "attestlog" / "config.toml").write_text(
+        f'policy = "{tmp_path}/config.toml"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("ATTESTLOG_POLICY", raising=False)
+    (tmp_path / "input.bin").write_bytes(b"\x00" * 64)
+    args = [command, str(tmp_path / "input.bin"), "--offline"]
+    if command == "gpu":
+        args += ["--chain", str(tmp_path / "input.bin")]
+
+    def used(*extra: str) -> str:
+        result = CliRunner().invoke(verifier_main, [*args, *extra])
+        assert result.exit_code == ExitStatus.TRUST_CONFIG, result.output
+        assert "policy.waive" in result.output
+        return re.findall(r"from-(\w+)", result.output)[0]
+
+    assert used() == "config"
+    monkeypatch.setenv("ATTESTLOG_POLICY", str(tmp_path / "env.toml"))
+    assert used() == "env"
+    assert used("--policy", str(tmp_path / "flag.toml")) == "flag"
+
+
 def test_flag_beats_env_beats_config_file(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "attestlog").mkdir()
     (tmp_path / "attestlog" / "config.toml").write_text(f'policy = "{tmp_path}/file.toml"\n')

@@ -161,7 +161,7 @@ def _write_real_current(tmp_path: Path) -> list[str]:
 
 def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('waive = ["gpu.ocsp", "gpu.rim"]\n[gpu]\n'
+    policy.write_text('waive = ["gpu.ocsp", "gpu.rim.fetch"]\n[gpu]\n'
                       'require_cc_mode = false\nrequire_all_attached = false\n'
                       'feature_modes = ["PPCIE"]\n')
     result = run_cli(*_write_real_current(tmp_path), "--policy", str(policy), "--verbose")
@@ -171,6 +171,7 @@ def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
     assert "FEATURE_FLAG             PPCIE (2)" in result.output
     assert "FEATURE_FLAG PPCIE" in result.output  # in the gpu.report.format step too
     assert "verdict: accepted" in result.output
+    assert result.stdout.splitlines()[-1] == f"OK: {tmp_path / 'report.bin'}"
 
 
 def test_cli_refusal_still_shows_the_report(tmp_path: Path) -> None:
@@ -178,6 +179,8 @@ def test_cli_refusal_still_shows_the_report(tmp_path: Path) -> None:
     result = run_cli(*_write_real_current(tmp_path), "--verbose")
     assert result.exit_code == 3, result.output
     assert "gpu.ocsp.fetch" in result.output
+    assert result.stdout.splitlines()[-1].startswith(
+        f"FAIL: {tmp_path / 'report.bin'}: gpu.ocsp.fetch: no OCSP answer")
     assert "64 measurement blocks" in result.output and "? measurement" not in result.output
     assert "FEATURE_FLAG             PPCIE (2)" in result.output
 
@@ -189,7 +192,7 @@ RIM_PKI = make_rim_pki()
 TRUST = GpuTrust(
     (pinned_root("sim", SIM.device_pki.root_pem(), fingerprint(SIM.device_pki.root).hex()),),
     (pinned_root("simrim", RIM_PKI.root_pem(), fingerprint(RIM_PKI.root).hex()),))
-WAIVE_OCSP = GpuPolicy(unsafe_waive_ocsp=True, require_all_attached=False)
+WAIVE_OCSP = GpuPolicy(waive_ocsp_unavailable=True, require_all_attached=False)
 
 
 def current_report(gpu: SimulatedGpu = SIM) -> bytes:

@@ -28,7 +28,7 @@ from transparency_log.errors import PolicyError, TrustConfigError
 from transparency_log.http_fetch import HttpFetcher
 from verifier.cli import main
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
-from verifier.gpu.policy import GpuFacts, GpuPolicy
+from verifier.gpu.policy import UNAVAILABLE_WAIVED, GpuFacts, GpuPolicy
 from verifier.policy import gpu_with_waivers
 from verifier.policy_base import FailureCollector, StrictTable
 from verifier.transcript import Transcript
@@ -86,12 +86,22 @@ def test_waivers_and_failures_are_all_collected() -> None:
     with pytest.raises(PolicyError) as err:
         policy(**STRICT).check([bad], attached=1)
     assert len(err.value.failures) == 6
-    gpu_with_waivers(policy(require_cc_mode=False), {"gpu.ocsp", "gpu.rim"}
-                     ).check([bad], attached=1)
+    # A waiver covers only what could not be had, never "not checked" or a mismatch.
+    waived = gpu_with_waivers(policy(require_cc_mode=False), {"gpu.ocsp", "gpu.rim.fetch"})
+    with pytest.raises(PolicyError) as err:
+        waived.check([bad], attached=1)
+    assert {f.check for f in err.value.failures} == {"gpu.policy.ocsp", "gpu.policy.rims"}
+    unavailable = GpuFacts("GPU-0", "1", "2", "3", ocsp=UNAVAILABLE_WAIVED,
+                           rims=UNAVAILABLE_WAIVED)
+    waived.check([unavailable], attached=1)
+    with pytest.raises(PolicyError):
+        policy(require_cc_mode=False).check([unavailable], attached=1)
+    with pytest.raises(PolicyError):
+        waived.check([GpuFacts(**{**unavailable.__dict__, "rims": "mismatch"})], attached=1)
 
 
 @pytest.mark.parametrize(("key", "check"), [("unsafe_waive_ocsp", "gpu.ocsp"),
-                                            ("unsafe_waive_rim_checks", "gpu.rim")])
+                                            ("unsafe_waive_rim_checks", "gpu.rim.fetch")])
 def test_the_old_gpu_waiver_keys_name_their_replacement(key: str, check: str) -> None:
     with pytest.raises(TrustConfigError) as err:
         policy(**{key: True})

@@ -66,3 +66,32 @@ def test_consistency_roundtrip_and_bitflips(size2: int, data: st.DataObject) -> 
         proof[target - 2] = _flip(proof[target - 2], bit)
     with pytest.raises((ProofError, FormatError)):
         merkle.verify_consistency(size1, size2, root1, root2, proof)
+
+
+# --- the verified-inclusion memo (issue 15) -------------------------------------------------------
+
+
+def test_verified_inclusion_memo_never_accepts_other_inputs() -> None:
+    """A proof that verified is remembered by its exact inputs; changing any one of them
+    (index, size, leaf, one proof hash, root) is verified afresh and refused, and a refusal
+    is not remembered."""
+    tree = merkle.MemoryTree([b"e%d" % i for i in range(37)])
+    index, size = 21, 37
+    leaf, proof, root = merkle.leaf_hash(b"e21"), tree.inclusion_proof(21), tree.root()
+    merkle.verify_inclusion(index, size, leaf, proof, root)
+    hits = merkle._verified_inclusion.cache_info().hits
+    merkle.verify_inclusion(index, size, leaf, list(proof), root)
+    assert merkle._verified_inclusion.cache_info().hits == hits + 1
+    flipped = bytes([proof[2][0] ^ 1]) + proof[2][1:]
+    others = [
+        (index + 1, size, leaf, proof, root),
+        (index, 24, leaf, proof, root),  # (38 or 64 would verify: same path and root)
+        (index, size, merkle.leaf_hash(b"e22"), proof, root),
+        (index, size, leaf, [*proof[:2], flipped, *proof[3:]], root),
+        (index, size, leaf, proof, tree.root(36)),
+    ]
+    for args in others:
+        for _ in range(2):
+            with pytest.raises((ProofError, FormatError)):
+                merkle.verify_inclusion(*args)
+    merkle.verify_inclusion(index, size, leaf, proof, root)  # still good

@@ -174,6 +174,45 @@ def test_publish_bad_options(tmp_path: Path, args: list[str], message: str) -> N
     assert result.exit_code == 64 and message in result.output
 
 
+def _without_gpu_versions(args: list[str]) -> list[str]:
+    out = list(args)
+    for option in ("--gpu-driver", "--gpu-vbios"):
+        i = out.index(option)
+        del out[i:i + 2]
+    return out
+
+
+@pytest.mark.parametrize("drop", [("--gpu-driver", "--gpu-vbios"), ("--gpu-vbios",),
+                                  ("--gpu-driver",)])
+def test_publish_without_gpu_versions_is_refused(tmp_path: Path, drop: tuple[str, ...]) -> None:
+    """Issue 12: a release without GPU versions was published, and every client then refused
+    its nodes (their GPUs run versions the release does not list). The versions, or --no-gpu
+    for CPU-only nodes, are now required: a one-line usage error, and nothing is signed."""
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    args = [*_publish_args(tmp_path), "--no-submit"]
+    for option in drop:
+        i = args.index(option)
+        del args[i:i + 2]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 64, result.output
+    assert "--gpu-driver and --gpu-vbios are required" in result.output
+    assert "--no-gpu" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "build" / "node.img.release.json").exists()
+
+
+def test_publish_no_gpu_is_a_release_for_cpu_only_nodes(tmp_path: Path) -> None:
+    _keys(tmp_path, Ed25519PrivateKey.generate())
+    args = [*_without_gpu_versions(_publish_args(tmp_path)), "--no-submit"]
+    result = CliRunner().invoke(main, [*args, "--no-gpu"])
+    assert result.exit_code == 0, result.output
+    key = load_signing_key_file(tmp_path / "rel.key")
+    statement = open_entry((tmp_path / "build" / "node.img.release.json").read_bytes(),
+                           [key.public]).statement
+    assert isinstance(statement, Release) and statement.measurements.gpu is None
+    both = CliRunner().invoke(main, [*_publish_args(tmp_path), "--no-submit", "--no-gpu"])
+    assert both.exit_code == 64 and "--no-gpu" in both.output
+
+
 def test_revoke_needs_a_digest(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["revoke", "nothex", "--reason", "x", "--release-key",
                                        "k"])

@@ -173,7 +173,7 @@ def test_forged_report_signature(tmp_path: Path, cpu: str, forge: str, check: st
 
 
 @pytest.mark.parametrize(("name", "days", "check"), [
-    ("snp_world", 8, "gpu.ocsp"),  # the stapled OCSP answers last a week
+    ("snp_world", 8, "gpu.ocsp.fresh"),  # the stapled OCSP answers last a week
     ("tdx_world", 31, "tdx.root_crl.validity"),  # the Root CA CRL a month
 ])
 def test_expired_collateral(name: str, days: int, check: str,

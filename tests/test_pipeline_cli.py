@@ -45,7 +45,8 @@ def test_bundle_accepted_table(world: World, tmp_path: Path) -> None:
     assert any(line.split()[:2] == ["snp.report.signature", "pass"] for line in lines)
     assert any(line.split()[:2] == ["log.witness.quorum", "pass"] for line in lines)
     assert "SIMULATED HARDWARE" in out.output
-    assert lines[-1].startswith("verdict: ACCEPTED")
+    assert lines[-2].startswith("verdict: ACCEPTED")
+    assert lines[-1] == f"OK: {world.fx.write()['bundle']}"
 
 
 def test_bundle_json_transcript(world: World, tmp_path: Path) -> None:
@@ -159,7 +160,8 @@ def test_node_save_keeps_the_nonce_for_verifier_bundle(world: World, tmp_path: P
               str(world.fx.tiles_dir)]
     again = CliRunner().invoke(main, ["bundle", str(saved), *common])
     assert again.exit_code == 0, again.output
-    assert again.output.splitlines()[-1].startswith("verdict: ACCEPTED")
+    assert again.stdout.splitlines()[-2].startswith("verdict: ACCEPTED")
+    assert again.stdout.splitlines()[-1] == f"OK: {saved}"
     # the attack: the bundle is kept beside the nonce of another request
     (tmp_path / "saved.cbor.nonce").write_text("11" * 32 + "\n")
     other = CliRunner().invoke(main, ["bundle", str(saved), *common])
@@ -174,7 +176,7 @@ def test_node_save_keeps_the_nonce_for_verifier_bundle(world: World, tmp_path: P
     assert "saved.cbor.nonce" in bad.stderr and "Traceback" not in bad.output
     (tmp_path / "saved.cbor.nonce").unlink()
     bare = CliRunner().invoke(main, ["bundle", str(saved), *common])
-    assert bare.exit_code == 64 and "--nonce" in bare.output
+    assert bare.exit_code == 64 and "--nonce" in bare.output  # a usage error
 
 
 def test_no_state_names_the_missing_mirror_not_a_revocation(world: World,
@@ -190,3 +192,55 @@ def test_no_state_names_the_missing_mirror_not_a_revocation(world: World,
     assert "verdict: REFUSED  by release.revocations.unavailable" in out.stdout
     assert "--state DIR and --log-url URL" in out.stderr
     assert "release.revoked" not in out.output
+
+
+def test_several_bundles_one_line_each_and_the_worst_status(world: World,
+                                                           tmp_path: Path) -> None:
+    """Issue 12, one output style: `verifier bundle FILE...` checks each saved bundle against
+    the nonce saved beside it and prints one sigstore-style line per input, `OK: FILE` or
+    `FAIL: FILE: CHECK: REASON`; the exit status is the worst (forged outranks a missing
+    file). The attack: one bundle kept beside another request's nonce."""
+    from verifier.saved_bundle import save_bundle
+
+    f = files(world, tmp_path)
+    good, relayed = tmp_path / "good.cbor", tmp_path / "relayed.cbor"
+    save_bundle(good, world.fx.bundle, world.fx.nonce)
+    save_bundle(relayed, world.fx.bundle, b"\x11" * 32)
+    missing = tmp_path / "missing.cbor"
+    common = ["--policy", f["policy"], "--simulated-trust", f["trust"], "--at", AT,
+              "--offline", "--state", str(tmp_path / "state"), "--log-url",
+              str(world.fx.tiles_dir)]
+
+    def run(*args: str):
+        return CliRunner().invoke(main, ["bundle", *args, *common])
+
+    out = run(str(good), str(relayed), str(missing))
+    assert out.exit_code == 2, out.output
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"OK: {good}"
+    assert lines[1].startswith(f"FAIL: {relayed}: binding.nonce: ")
+    assert lines[2].startswith(f"FAIL: {missing}: input: ") and "missing.cbor" in lines[2]
+    assert len(lines) == 3  # no tables without --verbose
+    assert run(str(good), str(good)).exit_code == 0
+    assert run(str(good), str(missing)).exit_code == 66  # an unreadable input, nothing forged
+    quiet = run(str(good), str(relayed), "-q")
+    assert quiet.exit_code == 2 and quiet.output == ""
+    verbose = run(str(good), str(relayed), "--verbose")
+    assert verbose.stdout.count("verdict: ") == 2 and "binding.nonce" in verbose.stdout
+    assert verbose.stdout.splitlines()[-1].startswith(f"FAIL: {relayed}: binding.nonce: ")
+    doc = json.loads(run(str(good), str(relayed), "--json").stdout)
+    assert doc["verdict"] == "refused" and doc["exit_status"] == 2
+    assert [(i["input"], i["verdict"], i["exit_status"]) for i in doc["inputs"]] == [
+        (str(good), "accepted", 0), (str(relayed), "refused", 2)]
+    both = run(str(good), str(relayed), "--nonce", world.fx.nonce.hex())
+    assert both.exit_code == 64 and "one FILE" in both.output
+
+
+def test_one_bundle_ends_with_its_fail_line(world: World, tmp_path: Path) -> None:
+    out = run_bundle(world, tmp_path, nonce="22" * 32)
+    assert out.exit_code == 2
+    last = out.stdout.splitlines()[-1]
+    assert last.startswith(f"FAIL: {world.fx.write()['bundle']}: binding.nonce: ")
+    assert run_bundle(world, tmp_path, "-q", nonce="22" * 32).output == ""
+    doc = json.loads(run_bundle(world, tmp_path, "--json", nonce="22" * 32).stdout)
+    assert doc["verdict"] == "refused" and "FAIL:" not in json.dumps(doc)

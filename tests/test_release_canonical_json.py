@@ -120,3 +120,83 @@ def test_property_roundtrip(value: object) -> None:
 def test_property_matches_independent_rfc8785(value: object) -> None:
     """Cross-check against trailofbits' rfc8785 (a dependency of sigstore, so always installed)."""
     assert encode(value) == rfc8785.dumps(value)
+
+
+# --- the linear-time encoder against the per-character reference it replaced (issue 15) ------
+
+_SHORT_ESCAPES = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r",
+                  0x22: '\\"', 0x5C: "\\\\"}
+
+
+def _reference_string(value: str) -> str:
+    """The old encoder's string rule, one character at a time (RFC 8785 §3.2.2.2)."""
+    out = ['"']
+    for ch in value:
+        cp = ord(ch)
+        if 0xD800 <= cp <= 0xDFFF:
+            raise FormatError("release.json.string", "lone surrogate in string",
+                              got=f"U+{cp:04X}")
+        if cp in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[cp])
+        elif cp < 0x20:
+            out.append(f"\\u{cp:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _reference_encode(value: object) -> bytes:
+    """The old recursive encoder, with names sorted by UTF-16 code units (§3.2.3)."""
+    if isinstance(value, str):
+        return _reference_string(value).encode("utf-8")
+    if isinstance(value, list):
+        return b"[" + b",".join(_reference_encode(v) for v in value) + b"]"
+    if isinstance(value, dict):
+        names = sorted(value, key=lambda n: n.encode("utf-16-be", "surrogatepass"))
+        return b"{" + b",".join(_reference_encode(n) + b":" + _reference_encode(value[n])
+                                for n in names) + b"}"
+    return encode(value)  # literals and integers: no string inside
+
+
+def _outcome(fn: object, value: object) -> tuple[str, object]:
+    try:
+        return "ok", fn(value)  # type: ignore[operator]
+    except FormatError as err:
+        return "refused", (err.check, err.got)
+
+
+# every control character, the escapes, surrogates (lone and as a spelled-out pair), the
+# edges of the BMP and the private use area, non-BMP characters
+_EDGE_CHARS = [chr(c) for c in range(0x21)] + ['"', "\\", "/", "\x7f", "\u2028", "\u2029",
+               "\ud7ff", "\ud800", "\udbff", "\udc00", "\udfff", "\ue000", "\uffff",
+               "\U00010000", "\U0001f600", "\U0010ffff"]
+_any_text = st.text(st.sampled_from(_EDGE_CHARS) | st.characters(), max_size=24)
+
+
+@given(_any_text)
+def test_fast_string_encoder_matches_reference(text: str) -> None:
+    """Same bytes, or the same refusal (check id and the surrogate it names)."""
+    assert _outcome(encode, text) == _outcome(_reference_encode, text)
+
+
+@given(st.dictionaries(_any_text, _any_text, max_size=6))
+def test_fast_member_order_matches_reference(value: dict[str, str]) -> None:
+    """Objects with names on both sides of U+E000 and non-BMP: same order, same refusal."""
+    assert _outcome(encode, value) == _outcome(_reference_encode, value)
+
+
+def test_every_control_character_escaped_as_reference() -> None:
+    for cp in range(0x80):
+        assert encode(chr(cp)) == _reference_encode(chr(cp)), hex(cp)
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "\ud83d\ude00"])
+def test_surrogates_refused_naming_the_first(text: str) -> None:
+    with pytest.raises(FormatError) as err:
+        encode({"k": text})
+    assert err.value.check == "release.json.string"
+    assert err.value.got == f"U+{ord(text.lstrip('a')[0]):04X}"
+    with pytest.raises(FormatError) as err:
+        decode(b'{"k":"\\' + f"u{ord(text.lstrip('a')[0]):04x}".encode() + b'"}')
+    assert err.value.check == "release.json.string"

@@ -64,4 +64,19 @@ def test_seed_from_the_agent_config(tmp_path: Path) -> None:
     assert _values("--config", str(config))["seed"] == "from-config"
     both = CliRunner().invoke(main, ["simulate", "measurements", "--seed", "x",
                                      "--config", str(config)])
-    assert both.exit_code == 64 and "not both" in both.output
+    assert both.exit_code == 64 and "not both" in both.output  # a usage error
+
+
+def test_a_node_without_gpus_gets_no_gpu(tmp_path: Path) -> None:
+    """`attest publish` requires GPU versions or --no-gpu: the printed arguments carry the
+    one that matches the node ([simulate] gpus, or --gpus)."""
+    assert _values("--gpus", "0")["publish_args"][-1] == "--no-gpu"
+    assert _values("--gpus", "0")["gpu"] is None
+    assert "--gpu-driver" in _values()["publish_args"]
+    example = Path(__file__).resolve().parent.parent / "examples" / "agent.example.toml"
+    config = tmp_path / "agent.toml"
+    text = example.read_text()
+    assert "gpus = 1" in text
+    config.write_text(text.replace("gpus = 1", "gpus = 0"))
+    values = _values("--config", str(config))
+    assert values["gpus"] == 0 and "--no-gpu" in values["publish_args"]

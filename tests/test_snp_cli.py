@@ -35,6 +35,7 @@ def test_real_reports_accepted_with_their_certs(tmp_path: Path, name: str) -> No
     assert re.search(r"snp\.crl +waived +waived \(--waive/policy\): cannot run", res.output)
     # Without a policy only authenticity was judged: never reported as acceptance.
     assert "verdict: authentic-only" in res.output and "verdict: accepted" not in res.output
+    assert res.stdout.splitlines()[-1] == f"OK: {path(name)} (authentic only: no policy)"
 
 
 def test_policy_and_measurement_give_acceptance(tmp_path: Path) -> None:
@@ -71,6 +72,11 @@ def test_debug_policy_refusal_exits_5_naming_the_check(tmp_path: Path) -> None:
               "--policy", str(pol), "--measurement", m)
     assert res.exit_code == 5
     assert "snp.policy.debug: POLICY.DEBUG is True" in res.output
+    # the one-liner last: FAIL, the input, the check id, the reason
+    assert res.stdout.splitlines()[-1].startswith(
+        f"FAIL: {path(name)}: snp.policy.debug: POLICY.DEBUG is True")
+    assert run(tmp_path, path(name), "--certs", path(REAL[name]), "--waive", "snp.crl",
+               "--policy", str(pol), "--measurement", m, "-q").output == ""
 
 
 def test_json_transcript(tmp_path: Path) -> None:

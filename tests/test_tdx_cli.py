@@ -46,7 +46,8 @@ def test_v5_with_per_item_times_and_waived_crls(tmp_path: Path) -> None:
     assert re.search(r"tdx\.root_crl\.validity +waived +stale, waived by name", out)
     assert re.search(r"tdx\.pck_crl\.validity +waived +stale, waived by name", out)
     assert "MRTD                 7348651a34b2d2d3" in out  # the fields: --verbose
-    assert out.rstrip().endswith("verdict: accepted")
+    # the verdict, then the input's sigstore-style one-liner last
+    assert out.rstrip().splitlines()[-2:] == ["verdict: accepted", f"OK: {V5_ARGS[0]}"]
 
 
 def test_json_transcript_records_times_and_waivers(tmp_path: Path) -> None:
@@ -66,6 +67,8 @@ def test_stale_crl_without_waiver_exits_8() -> None:
     code, out = invoke(*V5_ARGS)
     assert code == 8  # ExitStatus.STALE: stale collateral is not forged evidence
     assert "tdx.root_crl.validity" in out and "verdict: refused" in out
+    stdout = CliRunner().invoke(main, ["tdx", *V5_ARGS]).stdout
+    assert stdout.splitlines()[-1].startswith(f"FAIL: {V5_ARGS[0]}: tdx.")
 
 
 def test_spr_e4_no_matching_tcb_level_exits_2() -> None:

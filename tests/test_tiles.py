@@ -201,6 +201,33 @@ def test_bundle_leaf_hashes_of_same_size_entries() -> None:
             tiles.bundle_leaf_hashes(bad)
 
 
+def _decoded_outcome(fn: object, data: bytes, width: int | None) -> object:
+    try:
+        return fn(data, width)  # type: ignore[operator]
+    except FormatError as err:
+        return ("refused", err.check)
+
+
+@given(st.lists(st.binary(max_size=40), min_size=0, max_size=260), st.integers(0, 3),
+       st.booleans(), st.binary(max_size=3))
+def test_bundle_entries_and_leaf_hashes_match_decode(entries: list[bytes], size: int,
+                                                     same: bool, junk: bytes) -> None:
+    """The audit's one-pass (entries, hashes) agrees with decode_entry_bundle + leaf hashes
+    on every bundle, good or bad: same-size entries (the strided path), mixed sizes, too
+    many entries, trailing junk, a given width right or wrong."""
+    if same:
+        entries = [e[:size].ljust(size, b"\x07") for e in entries]
+    data = b"".join(len(e).to_bytes(2, "big") + e for e in entries) + junk
+    for width in (None, len(entries), len(entries) + 1):
+
+        def reference(d: bytes, w: int | None) -> tuple[list[bytes], list[bytes]]:
+            got = tiles.decode_entry_bundle(d, w)
+            return got, [merkle.leaf_hash(e) for e in got]
+
+        assert (_decoded_outcome(tiles.bundle_entries_and_leaf_hashes, data, width)
+                == _decoded_outcome(reference, data, width))
+
+
 def test_tile_cache_is_bounded_lru() -> None:
     cache = tiles.TileCache(2)
     cache.put((0, 0, 256), [b"a"])

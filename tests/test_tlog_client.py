@@ -323,3 +323,64 @@ def test_monitor_from_start_recomputes_a_stale_view(published, tmp_path) -> None
     r = monitor(client, from_start=True)
     assert (r.current.size, r.new_entries, r.previous.size) == (300, 300, 310)
     assert b"\n310\n" in client.store.load(ORIGIN)  # never moved back
+
+
+# --- the proof tile cache (issue 15: fewest reads) ----------------------------------------------
+
+
+class CountingSource:
+    """A directory source that records the paths it served."""
+
+    def __init__(self, directory: Path) -> None:
+        self.inner = directory_source(directory)
+        self.paths: list[str] = []
+
+    def __call__(self, path: str) -> bytes:
+        self.paths.append(path)
+        return self.inner(path)
+
+
+def test_proof_tiles_reused_but_every_proof_verified(published, tmp_path) -> None:
+    """A second proof reads fewer tiles (the border and top are cached), and a cached tile
+    never vouches for anything: an entry not at the index, and a checkpoint of another tree
+    (a fork with the same size, whose root the cached tiles do not lead to), are refused."""
+    source = CountingSource(published.dir)
+    client = LogClient(source, Verifier(VKEY))
+    vc = client.checkpoint()
+    client.prove(published.entry(3), 3, vc)
+    first = len(source.paths)
+    client.prove(published.entry(4), 4, vc)
+    assert len(source.paths) == first  # same tiles: nothing read again
+    client.prove(published.entry(299), 299, vc)
+    assert 0 < len(source.paths) - first < first - 1  # only the tiles not yet read
+    with pytest.raises(ProofError) as err:
+        client.prove(b"not logged", 4, vc)
+    assert err.value.check == "log.inclusion"
+    fork = PublishedLog(tmp_path, "fork", tag=b"evil")
+    fork.grow(300)
+    forked = client.verify_note((fork.dir / "checkpoint").read_bytes())
+    client.prove(published.entry(5), 5, vc)  # warm again
+    with pytest.raises(ProofError) as err:
+        client.prove(published.entry(5), 5, forked)
+    assert err.value.check == "log.inclusion"
+
+
+def test_failed_proof_empties_the_tile_cache(published) -> None:
+    """A tile that was bad when read is not kept: once the log serves the right one, the
+    next proof reads it again and passes (and while it is bad, every proof fails)."""
+    tile = published.dir / "tile/0/000"
+    good = tile.read_bytes()
+    data = bytearray(good)
+    data[40] ^= 1
+    tile.write_bytes(bytes(data))
+    source = CountingSource(published.dir)
+    client = LogClient(source, Verifier(VKEY))
+    vc = client.checkpoint()
+    with pytest.raises(ProofError):
+        client.prove(published.entry(0), 0, vc)
+    with pytest.raises(ProofError):
+        client.prove(published.entry(0), 0, vc)
+    tile.write_bytes(good)
+    source.paths.clear()
+    client.prove(published.entry(0), 0, vc)
+    assert "tile/0/000" in source.paths

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from transparency_log.errors import FormatError, VerificationError
 from transparency_log.note import (
     MAX_NOTE_SIZE,
+    PARSE_CACHE_MAX_NOTE,
     Note,
     NoteSigner,
     NoteVerifier,
@@ -35,6 +36,7 @@ from transparency_log.note import (
     open_note,
     sign_note,
 )
+from transparency_log.parse_cache import parse_once
 
 __all__ = [
     "HASH_SIZE",
@@ -121,12 +123,18 @@ class Checkpoint:
 
 
 def parse_checkpoint(text: bytes) -> Checkpoint:
-    """Parse a checkpoint note text (without signatures) strictly; FormatError otherwise."""
+    """Parse a checkpoint note text (without signatures) strictly; FormatError otherwise.
+    A text seen before is not parsed again (:mod:`transparency_log.parse_cache`)."""
     if not isinstance(text, bytes | bytearray):
         raise FormatError(CHECK_FORMAT, "checkpoint must be bytes", got=type(text).__name__)
     if len(text) > MAX_NOTE_SIZE:
         raise FormatError(CHECK_FORMAT, "checkpoint too large", field="checkpoint",
                           got=len(text), want=f"<= {MAX_NOTE_SIZE} bytes")
+    return _parse_checkpoint(bytes(text))
+
+
+@parse_once(max_entries=256, max_input=PARSE_CACHE_MAX_NOTE)
+def _parse_checkpoint(text: bytes) -> Checkpoint:
     decoded = check_note_chars(bytes(text), CHECK_FORMAT, "checkpoint")
     if not decoded.endswith("\n"):
         raise FormatError(CHECK_FORMAT, "checkpoint must end with a newline", field="checkpoint")

@@ -28,7 +28,6 @@ gzip) and :func:`directory_source` (a published tile tree on disk). A source may
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import urllib.request
 from collections import deque
@@ -45,7 +44,7 @@ from transparency_log.checkpoint_store import (
     CheckpointStore,
     ConsistencyResult,
 )
-from transparency_log.errors import ConsistencyError, FetchError, ProofError
+from transparency_log.errors import ConsistencyError, FetchError, FormatError, ProofError
 from transparency_log.http_fetch import HttpFetcher, PipelinedFetcher
 from transparency_log.note import NoteVerifier
 from transparency_log.witness_policy import QuorumResult, WitnessPolicy, check_quorum
@@ -149,6 +148,11 @@ class LogClient:
         self.origin = origin if origin is not None else log_verifier.name
         self.policy = policy
         self.store = store
+        # Hash tiles read for inclusion proofs, kept across prove() calls: a tile of one
+        # (level, index, width) never changes in an append-only log, and every proof built
+        # from them is verified against a signed root, so a cached tile can only make a
+        # proof fail, never pass; the cache is emptied when one fails.
+        self._proof_tiles = tiles.TileCache()
 
     def _get(self, path: str) -> bytes:
         try:
@@ -167,11 +171,11 @@ class LogClient:
         """Fetch and verify the log's current checkpoint (no state involved)."""
         return self.verify_note(self._get("checkpoint"))
 
-    def reader(self, size: int) -> tiles.TileReader:
+    def reader(self, size: int, cache: tiles.TileCache | None = None) -> tiles.TileReader:
         def fetch(path: str) -> bytes:
             return self.fetch(path)
 
-        return tiles.TileReader(fetch, size)
+        return tiles.TileReader(fetch, size, cache)
 
     def fetch_consistency(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 PROOF(old_size, D[0:new_size]) built from the log's hash tiles (a
@@ -198,15 +202,22 @@ class LogClient:
 
     def prove(self, entry: bytes, index: int, at: VerifiedCheckpoint) -> list[bytes]:
         """Build the inclusion proof of ``entry`` at ``index`` from tiles and verify it
-        against the checkpoint root (ProofError ``log.inclusion`` otherwise)."""
+        against the checkpoint root (ProofError ``log.inclusion`` otherwise). Tiles read
+        for earlier proofs are reused (the fewest reads: consecutive proofs share the tree's
+        right border and top tiles); a failed proof empties that cache, so the next one
+        reads every tile again."""
         cp = at.checkpoint
-        proof = self.reader(cp.size).inclusion_proof(index)
         try:
+            proof = self.reader(cp.size, self._proof_tiles).inclusion_proof(index)
             merkle.verify_inclusion(index, cp.size, merkle.leaf_hash(entry), proof, cp.root)
         except ProofError as err:
+            self._proof_tiles.clear()
             raise ProofError("log.inclusion", "entry is not in the log at this index",
                              expected_root=err.expected_root,
                              calculated_root=err.calculated_root) from None
+        except FormatError:  # a tile of the wrong size, an index out of range
+            self._proof_tiles.clear()
+            raise
         return proof
 
     def entries(self, start: int, end: int, size: int) -> Iterator[tuple[int, bytes]]:
@@ -269,15 +280,13 @@ def monitor(client: LogClient, *, progress: Callable[[int, int], None] | None = 
     size = new.checkpoint.size
     checker = _TileChecker(client, size)
     first, end = start // tiles.TILE_WIDTH, -(-size // tiles.TILE_WIDTH)
-    sha256, prefix = hashlib.sha256, merkle.LEAF_PREFIX
     with contextlib.closing(_tile_pairs(client, checker, first, end, prefetch)) as pairs:
         for b, (bundle, served) in enumerate(pairs, first):
             width = tiles.tile_width(size, 0, b)
             if on_entries is None:
                 hashes = tiles.bundle_leaf_hashes(bundle, width)
             else:
-                entries = tiles.decode_entry_bundle(bundle, width)
-                hashes = [sha256(prefix + e).digest() for e in entries]
+                entries, hashes = tiles.bundle_entries_and_leaf_hashes(bundle, width)
             checker.check(0, b, hashes, served)
             if on_entries is not None:
                 on_entries(b * tiles.TILE_WIDTH, entries)

@@ -21,6 +21,7 @@ proof: that rule belongs to the witness (every tree extends the empty tree), not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
@@ -164,7 +165,17 @@ def _check_proof(proof: Sequence[bytes], want_len: int, check: str) -> None:
         raise FormatError(check, "wrong proof size", field="proof", got=len(proof),
                           want=want_len)
     for i, p in enumerate(proof):
-        _check_hash(p, check, f"proof[{i}]")
+        if p.__class__ is not bytes or len(p) != HASH_SIZE:  # the common case stays cheap
+            _check_hash(p, check, f"proof[{i}]")
+
+
+def inclusion_proof_length(index: int, size: int) -> int:
+    """``len(inclusion_ranges(index, size))`` without building the ranges: the levels below
+    the split where ``index`` and the last leaf part (the bit length of
+    ``index ^ (size - 1)``), plus one hash per set bit of ``index`` above them (the left
+    subtrees on the right border). Requires ``0 <= index < size``."""
+    inner = (index ^ (size - 1)).bit_length()
+    return inner + (index >> inner).bit_count()
 
 
 def root_from_inclusion_proof(index: int, size: int, leaf: bytes,
@@ -175,18 +186,19 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes,
         raise FormatError(check, "index out of range", field="index", got=index,
                           want=f"0 <= index < size ({size})")
     _check_hash(leaf, check, "leaf_hash")
-    _check_proof(proof, len(inclusion_ranges(index, size)), check)
+    _check_proof(proof, inclusion_proof_length(index, size), check)
     fn, sn, r = index, size - 1, bytes(leaf)
+    sha, prefix = _sha256, NODE_PREFIX
     for p in proof:
         if sn == 0:  # unreachable after the length check; kept as the RFC states it
             raise ProofError(check, "proof longer than the path")
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = sha(prefix + p + r).digest()
             while not fn & 1 and fn != 0:
                 fn >>= 1
                 sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = sha(prefix + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:
@@ -196,7 +208,34 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes,
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
                      root: bytes) -> None:
-    """Raise unless ``proof`` shows ``leaf`` at ``index`` in the tree ``(size, root)``."""
+    """Raise unless ``proof`` shows ``leaf`` at ``index`` in the tree ``(size, root)``.
+
+    A proof that verified is remembered by its exact inputs (index, size, leaf hash, every
+    proof hash, root; bounded, :data:`VERIFIED_INCLUSIONS_MAX`): the same proof seen again
+    (every bundle of a node staples the same one) is not rehashed. Any other input is
+    verified afresh, and a failure is never remembered."""
+    if (type(leaf) is bytes and type(root) is bytes and type(index) is int
+            and type(size) is int):
+        key = tuple(proof)
+        if set(map(type, key)) <= _BYTES_ONLY:
+            _verified_inclusion(index, size, leaf, key, root)
+            return
+    _verify_inclusion(index, size, leaf, proof, root)
+
+
+VERIFIED_INCLUSIONS_MAX = 1024
+_BYTES_ONLY = frozenset({bytes})
+
+
+@functools.lru_cache(maxsize=VERIFIED_INCLUSIONS_MAX)
+def _verified_inclusion(index: int, size: int, leaf: bytes, proof: tuple[bytes, ...],
+                        root: bytes) -> bool:
+    _verify_inclusion(index, size, leaf, proof, root)  # raises: nothing is cached
+    return True
+
+
+def _verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
+                      root: bytes) -> None:
     _check_hash(root, "merkle.inclusion", "root")
     calculated = root_from_inclusion_proof(index, size, leaf, proof)
     if calculated != root:

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from transparency_log.errors import FormatError, SignatureError, TrustConfigError, VerificationError
+from transparency_log.parse_cache import parse_once
 
 __all__ = [
     "MAX_NOTE_SIZE",
@@ -86,6 +87,8 @@ SIG_RFC6962 = 0x05
 MAX_SIGNATURES = 100
 """Signature lines accepted per note (golang.org/x/mod's limit; the spec requires >= 16)."""
 MAX_NOTE_SIZE = 1_000_000
+PARSE_CACHE_MAX_NOTE = 8192
+"""Notes up to this size (every checkpoint in practice) are parsed once per process."""
 """Bytes accepted per note (the same cap golang.org/x/mod/sumdb/tlog puts on tree notes)."""
 
 KEY_ID_SIZE = 4
@@ -116,8 +119,11 @@ def b64decode_canonical(text: str, check: str, field_name: str) -> bytes:
     return raw
 
 
+_SPACE = re.compile(r"\s")  # for str patterns, \s is exactly what str.isspace() accepts
+
+
 def _is_valid_name(name: str) -> bool:
-    return bool(name) and "+" not in name and not any(c.isspace() for c in name)
+    return bool(name) and "+" not in name and _SPACE.search(name) is None
 
 
 def key_id_for(name: str, sig_type: int, public_key: bytes) -> bytes:
@@ -382,8 +388,15 @@ def parse_note(msg: bytes) -> tuple[bytes, list[NoteSignature]]:
     """Split a signed note into its text and signature lines, checking only the format.
 
     Identical signature lines are returned once. No signature is verified: callers that
-    trust the text must use :func:`open_note`.
+    trust the text must use :func:`open_note`. The parse of a note seen before is reused
+    (:mod:`transparency_log.parse_cache`).
     """
+    text, sigs = _parse_note(msg)
+    return text, list(sigs)
+
+
+@parse_once(max_entries=256, max_input=PARSE_CACHE_MAX_NOTE)
+def _parse_note(msg: bytes) -> tuple[bytes, tuple[NoteSignature, ...]]:
     if not isinstance(msg, bytes | bytearray):
         raise FormatError(CHECK_FORMAT, "note must be bytes", got=type(msg).__name__)
     msg = bytes(msg)
@@ -422,7 +435,7 @@ def parse_note(msg: bytes) -> tuple[bytes, list[NoteSignature]]:
             continue
         seen.add(line)
         sigs.append(NoteSignature(name, raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:]))
-    return text, sigs
+    return text, tuple(sigs)
 
 
 def _index_verifiers(verifiers: Sequence[NoteVerifier]) -> dict[tuple[str, bytes], NoteVerifier]:

@@ -331,6 +331,33 @@ def bundle_leaf_hashes(data: bytes, width: int | None = None) -> list[bytes]:
     return hashes
 
 
+def bundle_entries_and_leaf_hashes(data: bytes, width: int | None = None
+                                   ) -> tuple[list[bytes], list[bytes]]:
+    """``(entries, leaf hashes)`` of a bundle, decoded as strictly as
+    :func:`decode_entry_bundle` (same bundles accepted and refused): the audit keeps every
+    entry. Same-size entries (checked with two strided comparisons, as in
+    :func:`bundle_leaf_hashes`) are sliced out and hashed in two comprehensions; any other
+    bundle is hashed by :func:`bundle_leaf_hashes` and its entries sliced from the layout
+    that validated."""
+    src = data if type(data) is bytes else bytes(data)
+    n = len(src)
+    record = ((src[0] << 8) | src[1]) + 2 if n >= 2 else 0
+    count = n // record if record else 0
+    if (0 < count <= TILE_WIDTH and count * record == n and width in (None, count)
+            and src[0::record] == src[0:1] * count and src[1::record] == src[1:2] * count):
+        entries = [src[i + 2:i + record] for i in range(0, n, record)]
+        sha, prefix = hashlib.sha256, merkle.LEAF_PREFIX
+        return entries, [sha(prefix + e).digest() for e in entries]
+    hashes = bundle_leaf_hashes(src, width)
+    entries = []
+    pos = 0
+    for _ in range(len(hashes)):
+        end = pos + 2 + ((src[pos] << 8) | src[pos + 1])
+        entries.append(src[pos + 2:end])
+        pos = end
+    return entries, hashes
+
+
 # --- proofs from tiles -----------------------------------------------------------------------
 
 def expand_tile(hashes: Sequence[bytes]) -> list[bytes]:
@@ -367,6 +394,10 @@ class TileCache:
             self._tiles[key] = expanded
             while len(self._tiles) > self.max_tiles:
                 self._tiles.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tiles.clear()
 
 
 class TileReader:

@@ -33,9 +33,10 @@ VerificationError ``log.witness.quorum`` naming who cosigned and which groups fe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint, parse_decimal
 from transparency_log.cosignature import CosignatureVerifier
@@ -137,6 +138,14 @@ class WitnessPolicy:
     def witness_verifiers(self) -> tuple[CosignatureVerifier, ...]:
         """The witnesses' cosignature verifiers, in file order."""
         return tuple(w.verifier for w in self.witnesses)
+
+    @cached_property
+    def witnesses_by_key(self) -> Mapping[tuple[str, bytes], tuple[PolicyWitness,
+                                                                   CosignatureVerifier]]:
+        """``(key name, key ID) -> (witness, its verifier)``, built once per policy (the
+        policy is frozen), read-only."""
+        return MappingProxyType({(v.name, v.key_id): (w, v) for w, v in
+                                 zip(self.witnesses, self.witness_verifiers, strict=True)})
 
 
 def _fail(lineno: int, message: str, got: object = None, want: object = None) -> TrustConfigError:
@@ -336,8 +345,7 @@ def check_cosignatures(note: Note, cp: Checkpoint, policy: WitnessPolicy) -> Quo
     policy accepts, and ``cp`` be its parsed text; witness lines may be in either list.
     """
     text = note.text
-    by_key = {(v.name, v.key_id): (w, v) for w, v in
-              zip(policy.witnesses, policy.witness_verifiers, strict=True)}
+    by_key = policy.witnesses_by_key
     cosigned: dict[str, int] = {}
     for sig in [*note.sigs, *note.unverified_sigs]:
         found = by_key.get((sig.name, sig.key_id))

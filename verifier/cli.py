@@ -29,7 +29,8 @@ COMMANDS = {
     "node": ("verifier.cli_verify:node_command",
              "Fetch a node's evidence bundle over HTTPS, verify it, and pin its TLS key."),
     "bundle": ("verifier.cli_verify:bundle_command",
-               "Verify a saved evidence bundle FILE ('-' for stdin) and print every check."),
+               "Verify saved evidence bundles (each FILE; '-' for stdin) and print every "
+               "check."),
     "ear": ("verifier.cli_ear:ear_group",
             "EAT Attestation Results (IETF RATS EAR): make a key, check a token."),
     "serve": ("verifier.cli_serve:serve_cmd",
@@ -44,5 +45,8 @@ def main() -> None:
 
 
 _CLIENT = {"policy": "policy_path", "state": "state", "log_url": "log_url"}
+# The one-item commands read their own table of the same policy file (and its waivers).
 main.config_commands = {"node": _CLIENT, "bundle": _CLIENT,  # type: ignore[attr-defined]
-                        "audit": {"policy": "policy_file", "state": "state_dir"}}
+                        "audit": {"policy": "policy_file", "state": "state_dir"},
+                        "snp": {"policy": "policy_path"}, "tdx": {"policy": "policy_file"},
+                        "gpu": {"policy": "policy_path"}}

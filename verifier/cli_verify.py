@@ -1,4 +1,4 @@
-"""`verifier node URL` and `verifier bundle FILE`: verify a node, print every check, exit with
+"""`verifier node URL` and `verifier bundle FILE...`: verify a node, print every check, exit with
 the verdict (docs/verification.md; DESIGN.md exit codes: 0 accepted, 2 format/verification,
 3 fetch, 4 trust config, 5 policy).
 
@@ -24,10 +24,11 @@ from typing import Any
 import click
 
 from transparency_log.clitools import parse_time, read_input
-from transparency_log.errors import TrustConfigError
+from transparency_log.errors import AttestlogError, TrustConfigError
+from transparency_log.exit_status import ExitStatus
 from transparency_log.http_fetch import DiskCache, HttpFetcher
 from verifier.ear import EarSigner
-from verifier.pipeline import ACCEPTED, Result, run_pipeline
+from verifier.pipeline import ACCEPTED, REFUSED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
 from verifier.render import Output, output_options, waive_option
@@ -96,8 +97,9 @@ def _state(policy: Policy, state: str | None, log_url: str | None,
     return out
 
 
-def print_table(result: Result, out: Output | None = None) -> None:
-    """The check table (verifier/render.py) and a verdict line."""
+def print_table(result: Result, out: Output | None = None, name: str | None = None) -> None:
+    """The check table (verifier/render.py), a verdict line and, given the input's ``name``,
+    its ``OK:``/``FAIL:`` line."""
     out = out or Output.of()
     out.table(result.transcript.steps)
     if result.bundle is not None and result.bundle.simulated:
@@ -109,14 +111,20 @@ def print_table(result: Result, out: Output | None = None) -> None:
     else:
         err = result.error
         out.verdict(f"verdict: REFUSED  by {err.check if err else '?'}", ok=False)
+    if name is not None:
+        out.summary(name, None if result.accepted else _reason(result))
 
 
-def _finish(result: Result, out: Output, ear: tuple[str, EarSigner] | None = None,
-            nonce: bytes = b"") -> None:
+def _reason(result: Result) -> object:
+    return result.error if result.error is not None else "?: refused"
+
+
+def _finish(result: Result, out: Output, name: str,
+            ear: tuple[str, EarSigner] | None = None, nonce: bytes = b"") -> None:
     if ear is not None:  # written whatever the verdict: a refusal is a contraindicated EAR
         Path(ear[0]).write_text(ear[1].sign(result, nonce) + "\n", encoding="ascii")
     out.json(result.to_json())
-    print_table(result, out)
+    print_table(result, out, name)
     if result.verdict != ACCEPTED:
         assert result.error is not None
         raise result.error
@@ -178,28 +186,109 @@ def _pipeline_args(policy: Policy, offline: bool, state: str | None, log_url: st
 
 
 @click.command("bundle")
-@click.argument("file")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True)
 @click.option("--nonce", "nonce_hex", help="The nonce the bundle was requested with (hex); "
-              "default the one `verifier node --save` wrote beside it in FILE.nonce.")
+              "default the one `verifier node --save` wrote beside it in FILE.nonce. Only "
+              "with one FILE.")
 @_options
-def bundle_command(file: str, nonce_hex: str | None, policy_path: str | None, as_json: bool,
-                   offline: bool, at_text: str | None, state: str | None, cache_dir: str | None,
-                   log_url: str | None, simulated_trust: str | None, quiet: bool,
-                   verbose: bool, waive: frozenset[str], ear_out: str | None,
+def bundle_command(files: tuple[str, ...], nonce_hex: str | None, policy_path: str | None,
+                   as_json: bool, offline: bool, at_text: str | None, state: str | None,
+                   cache_dir: str | None, log_url: str | None, simulated_trust: str | None,
+                   quiet: bool, verbose: bool, waive: frozenset[str], ear_out: str | None,
                    ear_key: str | None) -> None:
-    """Verify a saved evidence bundle FILE ('-' for stdin) and print every check."""
+    """Verify saved evidence bundles (each FILE; '-' for stdin) and print every check.
+
+    Each FILE is checked against the nonce saved beside it in FILE.nonce (or --nonce, with one
+    FILE). With several FILEs: one OK:/FAIL: line each (tables with --verbose), and the worst
+    exit status.
+    """
+    if nonce_hex is not None and len(files) > 1:
+        raise click.UsageError("--nonce applies to one FILE; with several, each FILE is checked "
+                               "against the nonce saved beside it in FILE.nonce")
+    if ear_out is not None and len(files) > 1:
+        raise click.UsageError("--ear writes one EAR: give one FILE")
+    ear = _ear_args(ear_out, ear_key)
+    nonce = _bundle_nonce(files[0], nonce_hex) if len(files) == 1 else None
+    policy = _policy(policy_path, waive)
+    at = parse_time(at_text)
+    out = Output.of(quiet=quiet, verbose=verbose, as_json=as_json)
+    if nonce is not None:
+        data = read_input(files[0])
+        args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
+        _finish(run_pipeline(data, policy, at=at, expected_nonce=nonce, **args), out, files[0],
+                ear, nonce)
+        return
+    args = _pipeline_args(policy, offline, state, log_url, simulated_trust, cache_dir)
+    _verify_saved_files(files, policy, at, args, out)
+
+
+def _bundle_nonce(file: str, nonce_hex: str | None) -> bytes:
+    """``--nonce``, else the one saved beside FILE (``FILE.nonce``); a usage error without."""
     from verifier.saved_bundle import saved_nonce
 
-    ear = _ear_args(ear_out, ear_key)
     saved = saved_nonce(file) if nonce_hex is None and file != "-" else None
     nonce = saved if saved is not None else parse_nonce(nonce_hex, required=True)
     assert nonce is not None
-    policy = _policy(policy_path, waive)
-    at = parse_time(at_text)
-    result = run_pipeline(read_input(file), policy, at=at, expected_nonce=nonce,
-                          **_pipeline_args(policy, offline, state, log_url, simulated_trust,
-                                           cache_dir))
-    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json), ear, nonce)
+    return nonce
+
+
+# Which exit status a run over several inputs ends with: the first of these that any input
+# had (forged evidence outranks a policy refusal, which outranks stale or unreachable
+# collateral and unreadable input), else OK.
+WORST_FIRST = (ExitStatus.UNEXPECTED, ExitStatus.FORGED, ExitStatus.POLICY, ExitStatus.STALE,
+               ExitStatus.UNREACHABLE, ExitStatus.TRUST_CONFIG, ExitStatus.NO_INPUT,
+               ExitStatus.USAGE)
+
+
+def worst_status(statuses: list[int]) -> int:
+    """The exit status of several inputs (:data:`WORST_FIRST`)."""
+    for status in WORST_FIRST:
+        if status in statuses:
+            return int(status)
+    return max(statuses, default=int(ExitStatus.OK))
+
+
+def _verify_saved_files(files: tuple[str, ...], policy: Policy, at: Any, args: dict[str, Any],
+                        out: Output) -> None:
+    """Several FILEs: each verified on its own (its own saved nonce), one ``OK:``/``FAIL:``
+    line each (the check table before it with ``--verbose``); ``--json`` prints one object
+    with every input's result; the exit status is the worst (:func:`worst_status`)."""
+    from transparency_log.clitools import os_error_line
+
+    docs: list[dict[str, Any]] = []
+    statuses: list[int] = []
+    for file in files:
+        error: Any = None
+        try:
+            result = run_pipeline(read_input(file), policy, at=at,
+                                  expected_nonce=_bundle_nonce(file, None), **args)
+        except AttestlogError as err:
+            error, status, doc = err, err.exit_code, {"verdict": "error",
+                                                     "error": err.to_dict()}
+        except click.UsageError as err:
+            error = f"usage: {err.format_message()}"
+            status, doc = ExitStatus.USAGE, {"verdict": "error", "error": {
+                "kind": "usage", "message": err.format_message()}}
+        except OSError as err:
+            line, status = os_error_line(err)
+            error, doc = f"input: {line}", {"verdict": "error",
+                                            "error": {"kind": "input", "message": line}}
+        else:
+            doc = result.to_json()
+            status = (ExitStatus.OK if result.accepted else
+                      result.error.exit_code if result.error is not None
+                      else ExitStatus.UNEXPECTED)
+            if out.verbose:
+                print_table(result, out)
+            error = None if result.accepted else _reason(result)
+        statuses.append(int(status))
+        docs.append({"input": file, "exit_status": int(status), **doc})
+        out.summary(file, error)
+    worst = worst_status(statuses)
+    out.json({"verdict": ACCEPTED if worst == ExitStatus.OK else REFUSED,
+              "exit_status": worst, "inputs": docs})
+    if worst != ExitStatus.OK:
+        click.get_current_context().exit(worst)
 
 
 @click.command("node")
@@ -230,4 +319,4 @@ def node_command(url: str, nonce_hex: str | None, save: str | None, timeout: flo
         save_bundle(save, served.data, nonce)
     result = run_pipeline(served.data, policy, at=at, expected_nonce=nonce, **args)
     check_tls_key(result, served.server_spki)
-    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json), ear, nonce)
+    _finish(result, Output.of(quiet=quiet, verbose=verbose, as_json=as_json), url, ear, nonce)

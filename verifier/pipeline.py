@@ -82,10 +82,8 @@ from transparency_log.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
 from verifier.collateral_window import CollateralUse, describe_collateral
 from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
-from verifier.gpu.evidence import GpuEvidenceResult, verify_gpu_evidence
-from verifier.gpu.ocsp import check_chain_ocsp
-from verifier.gpu.policy import OCSP_GOOD, GpuFacts, GpuPolicy
-from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES
+from verifier.gpu.evidence import GpuEvidenceResult, check_device_ocsp, verify_gpu_evidence
+from verifier.gpu.policy import GpuFacts, GpuPolicy
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import TrustRoots, VerifierCaches, VerifierTrust
 from verifier.policy import Policy, gpu_with_waivers, tdx_with_waivers
@@ -468,28 +466,25 @@ def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
         # The nonce is the binding step's (3); OCSP runs below, with the stapled answers.
         res = verify_gpu_evidence(
             item.report, item.cert_chain, nonce=None, trust=run.roots.gpu, at=run.at,
-            policy=replace(gpol, unsafe_waive_ocsp=True), collector=run.failures,
+            policy=gpol, collector=run.failures, check_ocsp=False,
             transcript=sub, fetch=run.fetch, rims=rims, rim_source=source,
             caches=run.caches.gpu, name=f"GPU-{item.index}", cc_mode=run.bundle.gpu_state.cc_mode)
     finally:
-        _merge(run.t, sub, where, drop=("gpu.report.nonce", "gpu.ocsp"))
-    if gpol.unsafe_waive_ocsp:
-        run.t.waived("gpu.ocsp", f"{where}: waived by policy (gpu.ocsp): OCSP NOT checked")
-        facts = res.facts
-    else:
-        chain = res.report.chain.certificates
-        stapled = _stapled_ocsp(run, item, chain, where)
-        sources = ["cache" if run.caches.gpu.ocsp.get(c, run.at) is not None else
-                   "stapled" if _fp(c) in stapled else "fetched" for c in chain[:-1]]
-        statuses = _step(run.t, "gpu.ocsp", lambda: check_chain_ocsp(
-            chain, roles=DEVICE_CHAIN_ROLES, at=run.at, fetch=run.fetch,
-            cache=run.caches.gpu.ocsp, stapled=stapled),
-            lambda s: f"{where}: {len(s)} certificates good")
-        for s, src in zip(statuses, sources, strict=False):
+        _merge(run.t, sub, where, drop=("gpu.report.nonce",))
+    chain = res.report.chain.certificates
+    stapled = _stapled_ocsp(run, item, chain, where)
+    sources = ["cache" if run.caches.gpu.ocsp.get(c, run.at) is not None else
+               "stapled" if _fp(c) in stapled else "fetched" for c in chain[:-1]]
+    statuses, ocsp_state = check_device_ocsp(
+        run.t, chain, waive_unavailable=gpol.waive_ocsp_unavailable, where=where, at=run.at,
+        fetch=run.fetch, cache=run.caches.gpu.ocsp, stapled=stapled)
+    by_serial = {s.serial: s for s in statuses}  # the certificates that had an answer
+    for cert, src in zip(chain, sources, strict=False):
+        if (s := by_serial.get(cert.serial_number)) is not None:
             run.result.collateral.append(CollateralUse(
                 f"{where}.ocsp.{s.role}", "", "ocsp-status", _iso(s.this_update),
                 _iso(s.next_update), where, src))
-        facts = replace(res.facts, ocsp=OCSP_GOOD)
+    facts = replace(res.facts, ocsp=ocsp_state)
     for rim in (res.driver_rim, res.vbios_rim):
         if rim is not None:
             run.result.collateral.append(CollateralUse(

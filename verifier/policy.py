@@ -494,6 +494,13 @@ def _decode(data: bytes, source: str) -> dict[str, Any]:
         raise _error(CHECK_SYNTAX, f"not valid TOML: {err}", source) from None
 
 
+# Waivers that skipped a whole check, replaced by ones that cover only what cannot be had.
+_RENAMED_WAIVERS = {
+    "gpu.rim": "no longer waivable: waive gpu.rim.fetch (only a RIM that cannot be had is "
+               "waived; a RIM at hand is still compared)",
+}
+
+
 def validate_waivers(items: Sequence[str], *, field: str = "waive",
                      registry: PolicyRegistry | None = None) -> frozenset[str]:
     """The one rule for every waiver, in a policy's ``waive`` list or a ``--waive`` option:
@@ -501,6 +508,8 @@ def validate_waivers(items: Sequence[str], *, field: str = "waive",
     never authenticity), each once; anything else is a TrustConfigError naming it."""
     allowed = (registry if registry is not None else REGISTRY).waivable
     for i, check in enumerate(items):
+        if check in _RENAMED_WAIVERS:
+            raise _error(CHECK_WAIVE, _RENAMED_WAIVERS[check], f"{field}[{i}]", got=check)
         if check not in allowed:
             raise _error(CHECK_WAIVE, "this check cannot be waived (or does not exist)",
                          f"{field}[{i}]", got=check, want=" | ".join(sorted(allowed)))
@@ -531,9 +540,10 @@ def load_section(path: str, name: str, parse: Callable[[StrictTable], Any], *,
 
 
 def gpu_with_waivers(section: GpuPolicy, waive: Collection[str]) -> GpuPolicy:
-    """``[gpu]`` with the top-level waivers ``gpu.ocsp`` and ``gpu.rim`` applied."""
-    return replace(section, unsafe_waive_ocsp="gpu.ocsp" in waive,
-                   unsafe_waive_rim_checks="gpu.rim" in waive)
+    """``[gpu]`` with the top-level waivers ``gpu.ocsp`` (a certificate with no OCSP answer
+    to be had) and ``gpu.rim.fetch`` (a RIM that cannot be had) applied."""
+    return replace(section, waive_ocsp_unavailable="gpu.ocsp" in waive,
+                   waive_rim_unavailable="gpu.rim.fetch" in waive)
 
 
 def tdx_with_waivers(section: TdxPolicy, waive: Collection[str]) -> TdxPolicy:
@@ -640,9 +650,9 @@ from verifier.tdx.policy import TdxPolicy  # noqa: E402
 # The waivable check ids (docs/policy.md, "Waivers"): checks that cannot run or whose
 # collateral is stale, never authenticity. snp.crl: only when it cannot run (no CRL stapled,
 # offline); tdx.*_crl.validity: a CRL past its nextUpdate (signature and revocation still
-# checked); gpu.ocsp / gpu.rim: NVIDIA's OCSP and RIM services (the report's signature and
-# device chain are always checked).
+# checked); gpu.ocsp: a device certificate with no OCSP answer to be had (any answer had is
+# verified); gpu.rim.fetch: a RIM that cannot be had (a RIM at hand is still compared).
 register_section("snp", SnpPolicy.from_table, waivable=["snp.crl"])
 register_section("tdx", TdxPolicy.from_table,
                  waivable=[f"tdx.{item}.validity" for item in STALE_WAIVABLE])
-register_section("gpu", GpuPolicy.from_table, waivable=["gpu.ocsp", "gpu.rim"])
+register_section("gpu", GpuPolicy.from_table, waivable=["gpu.ocsp", "gpu.rim.fetch"])

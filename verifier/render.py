@@ -1,6 +1,9 @@
 """One output style for every verifier command (docs/verification.md, "Output").
 
-- default: the check table (one line per check: id, result, detail) and a ``verdict:`` line;
+- default: the check table (one line per check: id, result, detail), a ``verdict:`` line, and
+  last the sigstore-style one-liner per input (:func:`one_line`): ``OK: INPUT`` or
+  ``FAIL: INPUT: CHECK: REASON`` (``verifier bundle`` with several FILEs prints only these,
+  one per file, unless ``--verbose``);
 - ``--verbose``: the parsed fields and every input digest too;
 - ``-q/--quiet``: nothing at all, the exit status only (like go-sev-guest ``check -quiet``);
 - ``--json``: one JSON object (:func:`transparency_log.clitools.json_option`).
@@ -107,6 +110,17 @@ class Output:
             line = click.style(line, fg="green" if ok else "red", bold=True)
         click.echo(line)
 
+    def summary(self, name: str, error: Any = None, *, note: str = "") -> None:
+        """The last line for one input: :func:`one_line`, with ``note`` after an OK."""
+        if not self.text:
+            return
+        line = one_line(name, error)
+        if error is None and note:
+            line += f" ({note})"
+        if self.color:
+            line = click.style(line, fg="green" if error is None else "red", bold=True)
+        click.echo(line)
+
     def json(self, doc: Mapping[str, Any], *, indent: int | None = 2) -> None:
         """The command's JSON object (printed even with ``--quiet``: it was asked for)."""
         if self.as_json:
@@ -115,8 +129,13 @@ class Output:
 
 
 def one_line(name: str, error: Any = None) -> str:
-    """The sigstore-style summary of one input: ``OK: NAME`` or ``FAIL: NAME: REASON``."""
-    return f"OK: {name}" if error is None else f"FAIL: {name}: {error}"
+    """The sigstore-style summary of one input: ``OK: NAME`` or ``FAIL: NAME: REASON``, where
+    REASON is the error's one-line form (``CHECK: message [field: got .., want ..]``, every
+    failure of a PolicyError); ``-`` (standard input) is shown as ``<stdin>``."""
+    name = "<stdin>" if name == "-" else name
+    if error is None:
+        return f"OK: {name}"
+    return f"FAIL: {name}: {' '.join(str(error).split())}"
 
 
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:

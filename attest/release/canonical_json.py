@@ -20,7 +20,9 @@ must be exactly the canonical encoding of the value they decode to (re-encode eq
 
 from __future__ import annotations
 
-import json
+import re
+from json import JSONDecodeError, loads
+from json.encoder import encode_basestring
 from typing import Any
 
 from transparency_log.errors import FormatError
@@ -30,10 +32,6 @@ __all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "decode", "encode", "utf16_key"]
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 32
 
-_SHORT_ESCAPES = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r",
-                  0x22: '\\"', 0x5C: "\\\\"}
-
-
 def utf16_key(name: str) -> bytes:
     """Sort key for object member names: the UTF-16BE code units (RFC 8785 §3.2.3).
 
@@ -42,26 +40,71 @@ def utf16_key(name: str) -> bytes:
     return name.encode("utf-16-be", "surrogatepass")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# The stdlib's JSON string encoder with ensure_ascii off (C when available): it escapes
+# exactly what RFC 8785 §3.2.2.2 escapes, the same way: ``\"``, ``\\``, ``\b \t \n \f \r``,
+# the other controls below U+0020 as ``\u00xx`` in lowercase hex, everything else as itself
+# (tests/test_release_canonical_json.py compares it with a per-character reference encoder).
+_escape = encode_basestring
+
+
 def _string(value: str) -> str:
-    out = ['"']
-    for ch in value:
-        cp = ord(ch)
-        if 0xD800 <= cp <= 0xDFFF:
-            raise FormatError("release.json.string", "lone surrogate in string",
-                              got=f"U+{cp:04X}")
-        if cp in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[cp])
-        elif cp < 0x20:
-            out.append(f"\\u{cp:04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """The RFC 8785 string literal of ``value`` in linear time (no Python loop per character);
+    a surrogate code point (lone or a UTF-16 pair spelled as two) is refused."""
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise FormatError("release.json.string", "lone surrogate in string",
+                          got=f"U+{ord(bad.group()):04X}")
+    return _escape(value)
+
+
+# Where code point order and UTF-16 code unit order (RFC 8785 §3.2.3) can disagree: a name
+# with a character at or above U+E000 (U+10000 and up are surrogate pairs in UTF-16, which
+# sort below U+E000..U+FFFF). Below that, Python's own str order is the RFC's.
+_UTF16_ORDER_DIFFERS = re.compile("[\ue000-\U0010ffff]")
+
+
+def _member_names(obj: dict[Any, Any]) -> list[str]:
+    """The object's member names in RFC 8785 order; FormatError for a name that is no str."""
+    names = list(obj)
+    for key in names:
+        if not isinstance(key, str):
+            raise FormatError("release.json.object", "object member name is not a string",
+                              got=repr(key))
+    names.sort()
+    if _UTF16_ORDER_DIFFERS.search("".join(names)) is not None:
+        names.sort(key=utf16_key)
+    return names
 
 
 def _encode(value: Any, out: list[str], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise FormatError("release.json.depth", "nesting too deep", got=depth, want=MAX_DEPTH)
+    kind = type(value)
+    if kind is str:
+        out.append(_string(value))
+    elif kind is dict:
+        sep = "{"
+        for key in _member_names(value):
+            out.append(sep)
+            out.append(_string(key))
+            out.append(":")
+            _encode(value[key], out, depth + 1)
+            sep = ","
+        out.append("}" if sep == "," else "{}")
+    elif kind is list or kind is tuple:
+        sep = "["
+        for item in value:
+            out.append(sep)
+            _encode(item, out, depth + 1)
+            sep = ","
+        out.append("]" if sep == "," else "[]")
+    else:
+        _encode_other(value, out, depth)
+
+
+def _encode_other(value: Any, out: list[str], depth: int) -> None:
+    """The rarer values: literals, integers, subclasses of str/list/dict, refusals."""
     if value is None:
         out.append("null")
     elif value is True:
@@ -76,25 +119,9 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
     elif isinstance(value, str):
         out.append(_string(value))
     elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out, depth + 1)
-        out.append("]")
+        _encode(list(value), out, depth)
     elif isinstance(value, dict):
-        for key in value:
-            if not isinstance(key, str):
-                raise FormatError("release.json.object", "object member name is not a string",
-                                  got=repr(key))
-        out.append("{")
-        for i, key in enumerate(sorted(value, key=utf16_key)):
-            if i:
-                out.append(",")
-            out.append(_string(key))
-            out.append(":")
-            _encode(value[key], out, depth + 1)
-        out.append("}")
+        _encode(dict(value), out, depth)
     elif isinstance(value, float):
         raise FormatError("release.json.number", "floating-point numbers are not allowed",
                           got=repr(value), want="an integer")
@@ -140,9 +167,9 @@ def decode(data: bytes, *, max_size: int | None = None) -> Any:
         raise FormatError("release.json.utf8", f"not UTF-8: {err.reason}",
                           got=f"byte offset {err.start}") from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_float,
+        value = loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_float,
                            parse_constant=_no_constant)
-    except json.JSONDecodeError as err:
+    except JSONDecodeError as err:
         raise FormatError("release.json.syntax", f"not JSON: {err.msg}",
                           got=f"char offset {err.pos}") from None
     except RecursionError:

@@ -5,12 +5,18 @@ log, wait for a witness-cosigned checkpoint and save the entry and its tlog-proo
         --submitter NAME --submitter-key F) --name NAME --image FILE --repository URI
         --commit HEX --builder URI [--artifact KIND=FILE ...] [--artifact-sha256 KIND=NAME=HEX ...]
         [--snp VCPUS:VCPU_TYPE:VMM:HEX ... | --ovmf F --vcpus N --vcpu-type T ...]
-        [--tdx MRTD:RTMR0:RTMR1:RTMR2] [--gpu-driver V ... --gpu-vbios V ...] [--out DIR]
+        [--tdx MRTD:RTMR0:RTMR1:RTMR2] (--gpu-driver V ... --gpu-vbios V ... | --no-gpu)
+        [--out DIR]
 
 writes ``DIR/NAME.release.json`` (the log entry: canonical DSSE JSON) and
 ``DIR/NAME.tlog-proof`` (c2sp.org/tlog-proof@v1, checked against ``--log-vkey`` and, when
 given, ``--witness-policy`` before it is saved). ``--no-submit`` only signs and writes the
 entry (a build that is signed but not published: clients refuse it, ``log.inclusion``).
+
+The GPU versions are required: a release lists the driver and VBIOS versions its nodes' GPUs
+run (clients refuse a node whose GPUs run versions its release does not list), or says
+``--no-gpu``, a release for CPU-only nodes. Giving neither is a usage error (exit 64): a
+release that every client would refuse on its GPU-equipped nodes is not published by omission.
 
 ``--sigstore-bundle FILE``: the release's Sigstore bundle from CI (a message-signature bundle
 over the statement, the image or one of ``--artifact``/``--artifact-sha256``; anything else is
@@ -154,6 +160,17 @@ def _snp_measurements(snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
     return out
 
 
+def _check_gpu_options(driver: tuple[str, ...], vbios: tuple[str, ...], no_gpu: bool) -> None:
+    """GPU versions, or ``--no-gpu``, exactly one of them (a usage error, exit 64)."""
+    if no_gpu and (driver or vbios):
+        raise click.UsageError("--no-gpu (a release for CPU-only nodes) takes no "
+                               "--gpu-driver/--gpu-vbios")
+    if not no_gpu and not (driver and vbios):
+        raise click.UsageError("--gpu-driver and --gpu-vbios are required (the versions the "
+                               "nodes' GPUs run; `attest simulate measurements` prints them for "
+                               "a simulated node), or --no-gpu for a release of CPU-only nodes")
+
+
 @click.command("publish")
 @_submission_options
 @click.option("--name", required=True, help="The image's name (the statement's subject).")
@@ -183,8 +200,15 @@ def _snp_measurements(snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
               help="SNP: the initrd measured by OVMF (direct boot).")
 @click.option("--append", "cmdline", help="SNP: the kernel command line measured by OVMF.")
 @click.option("--tdx", help="Expected TDX measurements MRTD:RTMR0:RTMR1:RTMR2 (hex).")
-@click.option("--gpu-driver", multiple=True, help="Allowed GPU driver version (repeatable).")
-@click.option("--gpu-vbios", multiple=True, help="Allowed GPU VBIOS version (repeatable).")
+@click.option("--gpu-driver", multiple=True,
+              help="Allowed GPU driver version (repeatable); with --gpu-vbios, required "
+                   "unless --no-gpu.")
+@click.option("--gpu-vbios", multiple=True,
+              help="Allowed GPU VBIOS version (repeatable); with --gpu-driver, required "
+                   "unless --no-gpu.")
+@click.option("--no-gpu", is_flag=True,
+              help="A release for CPU-only nodes: no GPU versions (a node with GPUs is then "
+                   "refused by every client).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Where to write the entry and proof (default: the image's directory).")
 @click.option("--no-submit", is_flag=True, help="Only sign and write the entry.")
@@ -196,7 +220,8 @@ def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: s
                     snp: tuple[str, ...], ovmf: str | None, vcpus: int | None,
                     vcpu_type: str | None, kernel: str | None, initrd: str | None,
                     cmdline: str | None, tdx: str | None, gpu_driver: tuple[str, ...],
-                    gpu_vbios: tuple[str, ...], out: str | None, no_submit: bool) -> None:
+                    gpu_vbios: tuple[str, ...], no_gpu: bool, out: str | None,
+                    no_submit: bool) -> None:
     """Publish a build: digests and measurements -> signed statement -> log -> tlog-proof."""
     arts = []
     for text in artifacts:
@@ -218,8 +243,7 @@ def publish_command(log_url: str | None, log_vkey: str | None, witness_policy: s
             raise click.BadParameter("want MRTD:RTMR0:RTMR1:RTMR2, 96 hex digits each",
                                      param_hint="--tdx")
         tdx_m = TdxMeasurement(*(bytes.fromhex(m[i]) for i in range(1, 5)))
-    if bool(gpu_driver) != bool(gpu_vbios):
-        raise click.UsageError("give both --gpu-driver and --gpu-vbios, or neither")
+    _check_gpu_options(gpu_driver, gpu_vbios, no_gpu)
     measurements = Measurements(
         snp=tuple(_snp_measurements(snp, ovmf, vcpus, vcpu_type, kernel, initrd, cmdline)),
         tdx=tdx_m, gpu=GpuAllowList(gpu_driver, gpu_vbios) if gpu_driver else None)

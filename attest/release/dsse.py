@@ -47,6 +47,7 @@ from attest.release.json_fields import as_object
 from attest.release.keys import ReleasePublicKey, ReleaseSigningKey
 from attest.release.statement import MAX_ENTRY_SIZE, Release, Revocation, parse_statement
 from transparency_log.errors import FormatError, SignatureError, VerificationError
+from transparency_log.parse_cache import parse_once
 
 __all__ = [
     "MAX_SIGNATURES",
@@ -117,8 +118,12 @@ class Envelope:
         return data
 
 
+@parse_once(max_entries=1024, max_input=MAX_ENTRY_SIZE)
 def parse_entry(data: bytes) -> Envelope:
-    """Strictly parse a log entry into an Envelope (signatures NOT checked: see open_entry)."""
+    """Strictly parse a log entry into an Envelope (signatures NOT checked: see open_entry).
+
+    An entry parsed before is not parsed again (:mod:`transparency_log.parse_cache`): audit
+    and the verifier's log checks look at one entry in several steps."""
     if len(data) > MAX_ENTRY_SIZE:
         raise FormatError("release.entry.size", "entry larger than a log entry",
                           got=len(data), want=f"<= {MAX_ENTRY_SIZE}")

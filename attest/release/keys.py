@@ -22,6 +22,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -74,8 +75,10 @@ class ReleasePublicKey:
     def __post_init__(self) -> None:
         _algorithm(self.key)  # refuse other algorithms at construction
 
-    @property
+    @cached_property
     def key(self) -> PublicKey:
+        """The parsed key (parsed once per object: the SPKI of a frozen object never
+        changes)."""
         try:
             key = serialization.load_der_public_key(self.spki)
         except UnsupportedAlgorithm as err:  # an algorithm OID cryptography does not know
@@ -91,7 +94,7 @@ class ReleasePublicKey:
                                    got=type(key).__name__)
         return key
 
-    @property
+    @cached_property
     def keyid(self) -> str:
         return hashlib.sha256(self.spki).hexdigest()
 

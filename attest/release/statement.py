@@ -42,6 +42,7 @@ from typing import Any
 from attest.release import canonical_json
 from attest.release.json_fields import Fields, as_object
 from transparency_log.errors import FormatError
+from transparency_log.parse_cache import parse_once
 
 __all__ = [
     "ARTIFACT_KINDS",
@@ -432,8 +433,10 @@ class Revocation:
         return cls(target, revoked, reason)
 
 
+@parse_once(max_entries=1024, max_input=MAX_ENTRY_SIZE)
 def parse_statement(data: bytes) -> Release | Revocation:
-    """Parse a statement's canonical JSON bytes strictly (FormatError on anything else)."""
+    """Parse a statement's canonical JSON bytes strictly (FormatError on anything else).
+    A statement parsed before is not parsed again (:mod:`transparency_log.parse_cache`)."""
     if len(data) > MAX_ENTRY_SIZE:
         raise FormatError("release.entry.size", "statement larger than a log entry",
                           got=len(data), want=f"<= {MAX_ENTRY_SIZE}")

@@ -33,12 +33,12 @@ from verifier.x509chain import fingerprint, load_certificate, pinned_root
 
 
 def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> GpuPolicy:
-    """The ``[gpu]`` table of ``--policy`` (a lone report's defaults without one), with the
-    file's and ``--waive``'s waivers."""
+    """The ``[gpu]`` table of ``--policy`` (a lone report's defaults without one, or when the
+    file has none), with the file's and ``--waive``'s waivers."""
     policy = GpuPolicy.for_lone_report()
     if path is not None:
-        policy, waived = load_section(path, "gpu", GpuPolicy.from_table)
-        waive = waive | waived
+        section, waived = load_section(path, "gpu", GpuPolicy.from_table, required=False)
+        policy, waive = section or policy, waive | waived
     return gpu_with_waivers(policy, waive)
 
 
@@ -56,7 +56,10 @@ def _extra_root(path: str, name: str):
 @click.option("--nras-token", "nras_path", help="NRAS answer [[\"JWT\", ..], {..}] (JSON)")
 @click.option("--jwks", "jwks_path", help="NRAS JWKS (JSON)")
 @click.option("--nras-root", "nras_root_path", help="root certificate for the JWKS x5c chain")
-@click.option("--policy", "policy_path", help="policy file with a [gpu] table")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
+              envvar="ATTESTLOG_POLICY",
+              help="policy file: its [gpu] table (a lone report's defaults without one) and "
+                   "waive list; env ATTESTLOG_POLICY, or the config file's policy")
 @click.option("--at", "at_text", help="verification time (ISO 8601); default now")
 @click.option("--offline", is_flag=True, help="no network: given/stapled/cached data only")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="RIM cache directory")
@@ -116,9 +119,9 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
         collector.raise_if_any()
     except AttestlogError as err:
         transcript.error = err
-        _print(report_bytes, result, transcript, out)
+        _print(report_bytes, result, transcript, out, report)
         raise
-    _print(report_bytes, result, transcript, out)
+    _print(report_bytes, result, transcript, out, report)
 
 
 def _nonce(text: str | None) -> bytes | None:
@@ -143,7 +146,7 @@ def _nras(path: str, jwks_path: str | None, root_path: str | None, at: datetime,
 
 
 def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Transcript,
-           out: Output) -> None:
+           out: Output, name: str) -> None:
     info: dict[str, Any] = {"report_size": len(report_bytes)}
     opaque: dict[str, str] = {}
     if result is not None:
@@ -177,3 +180,4 @@ def _print(report_bytes: bytes, result: GpuEvidenceResult | None, transcript: Tr
         out.echo("mismatching RIM indexes: "
                  + ", ".join(str(m["rim_index"]) for m in mismatches))
     out.verdict(f"verdict: {transcript.verdict}", ok=transcript.verdict == "accepted")
+    out.summary(name, transcript.error)

@@ -14,9 +14,11 @@ with the node agent), and check the answer:
 - ``gpu.ocsp.revoked``   the status is good (revoked or unknown refuse).
 
 Answers are cached per certificate and reused while ``at`` is inside their validity. Offline
-(no fetch) uses stapled answers and the cache; a certificate with no answer is a FetchError.
-Whether OCSP is required is the policy's decision (``unsafe_waive_ocsp``); this module never
-skips silently.
+(no fetch) uses stapled answers and the cache; a certificate with no answer (offline, or the
+responder unreachable or failing) is a FetchError ``gpu.ocsp.fetch``. Only that can be waived
+(the policy's ``waive = ["gpu.ocsp"]``, docs/policy.md "Waivers"): the caller then passes
+``unavailable`` and gets those errors back instead, while every answer that *can* be had is
+still verified, so a stapled answer that says revoked, or is badly signed, still refuses.
 """
 
 from __future__ import annotations
@@ -187,11 +189,15 @@ def check_chain_ocsp(
     fetch: Fetch | None, url: str = NVIDIA_OCSP_URL, cache: OcspCache | None = None,
     stapled: Mapping[bytes, bytes] | None = None,
     nonce_source: Callable[[int], bytes] = os.urandom,
+    unavailable: list[FetchError] | None = None,
 ) -> list[OcspStatus]:
     """OCSP for every certificate of a verified chain (leaf first) except the root.
 
     ``stapled`` maps a certificate's SHA-256 fingerprint to a DER OCSP answer the node
-    supplied. Returns one status per certificate or raises the first failure.
+    supplied. Returns one status per certificate or raises the first failure. With
+    ``unavailable`` (a waiver), a certificate whose answer cannot be had is appended there
+    (a ``gpu.ocsp.fetch`` FetchError) instead, and the other certificates are still checked;
+    an answer that was had and does not verify raises whatever ``unavailable`` says.
     """
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     out = []
@@ -204,11 +210,19 @@ def check_chain_ocsp(
         der = (stapled or {}).get(_fp(cert))
         nonce = None
         if der is None:
-            if fetch is None:
-                raise FetchError("gpu.ocsp.fetch", "no OCSP answer stapled or cached, and "
-                                 "offline", field=f"{role}.ocsp")
-            nonce = nonce_source(NONCE_SIZE)
-            der = fetch_response(fetch, cert, issuer, url=url, nonce=nonce, role=role)
+            try:
+                if fetch is None:
+                    raise FetchError("gpu.ocsp.fetch", "no OCSP answer stapled or cached, "
+                                     "and offline", field=f"{role}.ocsp")
+                nonce = nonce_source(NONCE_SIZE)
+                der = fetch_response(fetch, cert, issuer, url=url, nonce=nonce, role=role)
+            except FetchError as err:
+                if unavailable is None:
+                    raise
+                unavailable.append(err if err.check == "gpu.ocsp.fetch" else FetchError(
+                    "gpu.ocsp.fetch", f"OCSP responder unreachable: {err.message}",
+                    field=f"{role}.ocsp"))
+                continue
         status = verify_response(der, cert, issuer, role=role, at=at, nonce=nonce,
                                  trusted=chain[i + 1:])
         if cache is not None:

@@ -22,6 +22,9 @@ OCSP_GOOD = "good"
 RIMS_MATCH = "match"
 RIMS_MISMATCH = "mismatch"  # the gpu.rim.* failures name each index
 NOT_CHECKED = "not-checked"
+# No answer / RIM could be had, and the policy waives exactly that (gpu.ocsp, gpu.rim.fetch);
+# whatever could be had was checked and held.
+UNAVAILABLE_WAIVED = "unavailable (waived)"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class GpuFacts:
     chip_sku: str | None
     ocsp: str = NOT_CHECKED  # "good" once the whole chain answered good
     rims: str = NOT_CHECKED  # "match" once versions and every active index matched
+    # (either may be UNAVAILABLE_WAIVED: see GpuPolicy.waive_ocsp_unavailable)
     cc_mode: str | None = None  # node-reported (NVML): "on", "off" or "devtools"
     chip_info: str | None = None  # opaque CHIP_INFO (Blackwell and later)
     feature_mode: str | None = None  # opaque FEATURE_FLAG: SPT, MPT, PPCIE or UNKNOWN(n)
@@ -54,9 +58,13 @@ class GpuPolicy:
     chip_infos: tuple[str, ...] | None = None
     feature_modes: tuple[str, ...] | None = None  # names of FeatureFlag
     max_opaque_data_version: int = LATEST_OPAQUE_DATA_VERSION
-    # Set from the policy's top-level waive list (gpu.ocsp, gpu.rim), never from [gpu].
-    unsafe_waive_ocsp: bool = False
-    unsafe_waive_rim_checks: bool = False
+    # Set from the policy's top-level waive list, never from [gpu] (docs/policy.md "Waivers"):
+    # gpu.ocsp: a device certificate for which no OCSP answer can be had (not stapled or
+    # cached, and offline or the responder unreachable) is waived; every answer that can be
+    # had is still verified (revoked or badly signed refuses). gpu.rim.fetch: a RIM that
+    # cannot be had is waived; a RIM at hand is still verified and compared.
+    waive_ocsp_unavailable: bool = False
+    waive_rim_unavailable: bool = False
 
     @classmethod
     def from_table(cls, table: StrictTable) -> GpuPolicy:
@@ -97,8 +105,9 @@ class GpuPolicy:
         )
         table.removed("unsafe_waive_ocsp", 'waive = ["gpu.ocsp"] at the top of the policy '
                       "(or --waive gpu.ocsp)")
-        table.removed("unsafe_waive_rim_checks", 'waive = ["gpu.rim"] at the top of the '
-                      "policy (or --waive gpu.rim)")
+        table.removed("unsafe_waive_rim_checks", 'waive = ["gpu.rim.fetch"] at the top of '
+                      "the policy (or --waive gpu.rim.fetch; only a RIM that cannot be had is "
+                      "waived)")
         table.finish()
         return policy
 
@@ -141,12 +150,11 @@ class GpuPolicy:
                       "gpu.policy.opaque_version", f"{g.name}.OPAQUE_DATA_VERSION",
                       g.opaque_data_version, f"<= {self.max_opaque_data_version}",
                       "fields of a newer opaque data layout are not known")
-            if not self.unsafe_waive_ocsp:
-                c.require(g.ocsp == OCSP_GOOD, "gpu.policy.ocsp", f"{g.name}.ocsp", g.ocsp,
-                          OCSP_GOOD)
-            if not self.unsafe_waive_rim_checks:
-                c.require(g.rims == RIMS_MATCH, "gpu.policy.rims", f"{g.name}.rims", g.rims,
-                          RIMS_MATCH)
+            waived = (UNAVAILABLE_WAIVED,)
+            c.require(g.ocsp in (OCSP_GOOD, *(waived if self.waive_ocsp_unavailable else ())),
+                      "gpu.policy.ocsp", f"{g.name}.ocsp", g.ocsp, OCSP_GOOD)
+            c.require(g.rims in (RIMS_MATCH, *(waived if self.waive_rim_unavailable else ())),
+                      "gpu.policy.rims", f"{g.name}.rims", g.rims, RIMS_MATCH)
         modes = {g.feature_mode for g in gpus} & {FeatureFlag.SPT.name, FeatureFlag.MPT.name}
         c.require(len(modes) < 2, "gpu.policy.feature_mode", "FEATURE_FLAG of the node's GPUs",
                   ", ".join(sorted(modes)), "one of SPT or MPT for every GPU",

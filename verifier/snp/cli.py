@@ -70,7 +70,9 @@ def _field_line(name: str, value: Any) -> str:
               help="VCEK/VLEK/ASK/ASVK/ARK certificates (PEM bundles or DER); repeatable.")
 @click.option("--crl", type=click.Path(exists=True, dir_okay=False), help="AMD CRL (DER/PEM).")
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
-              help="Policy file; its [snp] table is applied.")
+              envvar="ATTESTLOG_POLICY",
+              help="Policy file; its [snp] table (defaults without one) and waive list are "
+                   "applied; env ATTESTLOG_POLICY, or the config file's policy.")
 @click.option("--measurement", "measurements", multiple=True,
               help="An allowed MEASUREMENT (hex, 48 bytes); repeatable.")
 @click.option("--product", type=click.Choice(PRODUCTS),
@@ -94,8 +96,9 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
     data = read_input(report)
     policy = None
     if policy_path:
-        policy, waived = load_section(policy_path, "snp", SnpPolicy.from_table)
-        waive = waive | waived
+        section, waived = load_section(policy_path, "snp", SnpPolicy.from_table,
+                                       required=False)
+        policy, waive = section or SnpPolicy(), waive | waived
     allowed = []
     for m in measurements:
         try:
@@ -166,5 +169,7 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
     note = (" (no policy: MEASUREMENT, TCB and guest policy not judged)"
             if summary["verdict"] == "authentic-only" else "")
     out.verdict(f"verdict: {summary['verdict']}{note}", ok=error is None)
+    out.summary(report, error, note="authentic only: no policy"
+                if summary["verdict"] == "authentic-only" else "")
     if error is not None:
         raise error

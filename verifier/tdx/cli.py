@@ -71,7 +71,9 @@ def quote_fields(quote: TdxQuote) -> dict[str, Any]:
 @click.option("--root-crl", type=click.Path(exists=True, dir_okay=False),
               help="Intel SGX Root CA CRL.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
-              help="Policy file (TOML); its [tdx] table applies.")
+              envvar="ATTESTLOG_POLICY",
+              help="Policy file (TOML); its [tdx] table (defaults without one) and waive list "
+                   "apply; env ATTESTLOG_POLICY, or the config file's policy.")
 @click.option("--at", "at_text", help="Verification time (ISO 8601) for every item; "
               "default: now.")
 @click.option("--at-item", "at_items", multiple=True, metavar="ITEM=TIME",
@@ -130,9 +132,9 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
                                      transcript=transcript, event_log=_file(event_log))
     except AttestlogError as err:
         transcript.error = transcript.error or err
-        _print(transcript, times, _parsed_or_none(raw), None, out)
+        _print(transcript, times, _parsed_or_none(raw), None, out, quote_file)
         raise
-    _print(transcript, times, result.quote, result.tcb.to_dict(), out)
+    _print(transcript, times, result.quote, result.tcb.to_dict(), out, quote_file)
 
 
 def _parsed_or_none(raw: bytes) -> TdxQuote | None:
@@ -167,7 +169,7 @@ def _complete(raw: bytes, given: TdxCollateral, *, offline: bool, cache_dir: str
 
 
 def _print(transcript: Transcript, times: VerificationTimes, quote: TdxQuote | None,
-           tcb: dict[str, Any] | None, out: Output) -> None:
+           tcb: dict[str, Any] | None, out: Output, name: str) -> None:
     doc = transcript.to_dict()
     doc["times"] = times.to_dict()
     if quote is not None:
@@ -186,3 +188,4 @@ def _print(transcript: Transcript, times: VerificationTimes, quote: TdxQuote | N
                       if tcb["current_status"] is not None else "") + ")")
     out.table(transcript.steps)
     out.verdict(f"verdict: {transcript.verdict}", ok=transcript.verdict == "accepted")
+    out.summary(name, transcript.error)

@@ -1,0 +1,58 @@
+"""Parse once: bounded caches of pure parsers, keyed by the exact input bytes (issue 15).
+
+A strict parser (bytes in, immutable value out, or FormatError) gives the same answer for the
+same bytes every time, so a verifier that sees one checkpoint note, one release entry or one
+statement again (every bundle of a node staples the same ones; audit and the verifier's log
+checks look at each entry in several steps) may reuse the first parse. Only parsing is
+cached, never a verification: signatures, proofs and policy still run on every call.
+
+Rules that keep a cache from ever turning a refusal into an acceptance:
+
+- the key is the input itself (``bytes`` only, compared by value): other bytes, even one bit,
+  are parsed afresh;
+- a refusal is never cached (:func:`functools.lru_cache` does not store exceptions): refused
+  bytes are parsed, and refused, again each time;
+- cached values are immutable (frozen dataclasses, tuples, bytes), so no caller can change
+  what the next one gets;
+- inputs over ``max_input`` bytes are not cached, and at most ``max_entries`` are kept (least
+  recently used first out), so memory stays bounded. :func:`functools.lru_cache` is safe to
+  share between threads.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["clear_parse_caches", "parse_once"]
+
+T = TypeVar("T")
+
+_CACHES: list[Any] = []
+
+
+def parse_once(max_entries: int, max_input: int
+               ) -> Callable[[Callable[[bytes], T]], Callable[[Any], T]]:
+    """Decorate a pure ``parse(data: bytes) -> immutable value`` with a bounded cache."""
+
+    def decorate(parse: Callable[[bytes], T]) -> Callable[[Any], T]:
+        cached = functools.lru_cache(maxsize=max_entries)(parse)
+        _CACHES.append(cached)
+
+        @functools.wraps(parse)
+        def wrapper(data: Any) -> T:
+            if type(data) is bytes and len(data) <= max_input:
+                return cached(data)
+            return parse(data)
+
+        wrapper.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def clear_parse_caches() -> None:
+    """Empty every parse cache (tests and benchmarks measuring cold parses)."""
+    for cache in _CACHES:
+        cache.cache_clear()
