@@ -4,6 +4,8 @@ MANIFESTs); our own generated fixtures live in tests/assets with the scripts tha
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +29,13 @@ def load_json_vector(*parts: str) -> Any:
 @pytest.fixture
 def vectors() -> Path:
     return VECTORS
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Any connection attempt fails the test: for checks that must run offline."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access during offline verification")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    yield

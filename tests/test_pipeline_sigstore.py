@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-from collections.abc import Iterator
 
 import pytest
 from conftest import vector_path
@@ -35,14 +33,7 @@ WHEEL_BUNDLE = vector_path("sigstore", "bundles", "bundle_v3_github.whl.sigstore
 CHECK = "release.sigstore"
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any connection attempt fails the test: the check runs offline."""
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("network access during offline verification")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    yield
+pytestmark = pytest.mark.usefixtures("no_network")  # the check runs offline
 
 
 @pytest.fixture(scope="module")
