@@ -41,7 +41,7 @@ from attest.formats.bundle import (
     GpuState,
     deterministic_cbor,
 )
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = [
     "GPU_INDEX_SIZE",

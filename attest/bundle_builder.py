@@ -21,7 +21,7 @@ from __future__ import annotations
 from attest.binding import gpu_nonces, report_data
 from attest.formats.bundle import EvidenceBundle, encode_bundle
 from attest.platform import CollectedEvidence, Platform
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = ["build_bundle", "collect_evidence"]
 

@@ -47,7 +47,7 @@ from attest.formats.bundle import (
 from attest.formats.snp_certtable import parse_cert_table
 from attest.formats.snp_report import parse_report
 from attest.formats.tdx_quote import parse_quote
-from transparency_log.errors import FetchError
+from transparency_log.common.errors import FetchError
 
 __all__ = [
     "CPU_SEV_SNP",

@@ -3,7 +3,7 @@
 Blobs are placeholders of real sizes: SNP report 1184 B + 3 certificates ~1.4 KiB, per GPU an
 SPDM report 4117 B and a PEM chain 4825 B (H100 vectors), two 20 KiB RIMs shared by all GPUs.
 
-    .venv/bin/python bench/bundle_bench.py
+    .venv/bin/python -m bench.bundle_bench
 """
 
 from __future__ import annotations

@@ -1,20 +1,20 @@
 """The long fuzz campaign, run by hand (docs/fuzzing.md; issue 16 part 8).
 
-Two engines over the same targets (tests/fuzz_targets.py, tests/test_fuzz_http.py):
+Two engines over the same targets (tests/support/fuzz_targets.py, tests/test_fuzz_http.py):
 
 - ``hypothesis`` (default): the fuzz tests with ``ATTESTLOG_FUZZ_EXAMPLES`` examples per target,
   random generation, failures remembered in .hypothesis/ and replayed first next time;
 
-      .venv/bin/python bench/fuzz_campaign.py --examples 20000 [-k note]
+      .venv/bin/python -m bench.fuzz_campaign --examples 20000 [-k note]
 
 - ``atheris`` (coverage-guided, libFuzzer): one parser target, its seeds written to the corpus
   folder bench/out/fuzz/<target>/ first; crashes land as crash-* files in the current folder.
   atheris is not a dependency of the project: ``.venv/bin/pip install atheris`` first.
 
-      .venv/bin/python bench/fuzz_campaign.py --engine atheris --target snp_report \\
+      .venv/bin/python -m bench.fuzz_campaign --engine atheris --target snp_report \\
           -- -max_total_time=600
 
-A crash is any exception outside transparency_log.errors.AttestlogError (parsers) and any
+A crash is any exception outside transparency_log.common.errors.AttestlogError (parsers) and any
 5xx answer or exception (HTTP handlers).
 """
 
@@ -42,10 +42,9 @@ def run_hypothesis(examples: int, keyword: str | None) -> int:
 def run_atheris(name: str, libfuzzer_args: list[str]) -> None:
     import atheris  # type: ignore[import-not-found]
 
-    sys.path.insert(0, str(TESTS))
     with atheris.instrument_imports(include=["attest", "transparency_log", "verifier"]):
-        from fuzz_support import run_parser
-        from fuzz_targets import PARSERS
+        from tests.support.fuzz_support import run_parser
+        from tests.support.fuzz_targets import PARSERS
 
     targets = {t.name: t for t in PARSERS}
     if name not in targets:

@@ -8,7 +8,7 @@ Rows:
   a warm chain cache.
 - "8 bare P-384 verifications": only the ECDSA verifications inside (the floor).
 
-Run: .venv/bin/python bench/gpu_bench.py   (prints a table; never asserted on time)
+Run: .venv/bin/python -m bench.gpu_bench   (prints a table; never asserted on time)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from attest.simulate.gpu import OcspResponder, SimulatedGpu, make_rim_pki, sign_rim
-from transparency_log.http_fetch import FetchResponse
+from transparency_log.common.http_fetch import FetchResponse
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.policy import GpuPolicy
 from verifier.gpu.report_verify import ChainCache, load_device_chain, verify_gpu_report
@@ -121,10 +121,8 @@ def real() -> Callable[[], None]:
 def issue_rows() -> None:
     """Issue 15's rows: one real H100 report, cold (fresh chain cache, parse memos cleared:
     4 chain links + the report, 5 P-384 verifies) and warm, against one bare P-384 verify."""
-    import sys
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios
+    from bench.vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios
 
     data = parse_report_text((VECTORS / "hopperAttestationReport.txt").read_bytes())
     pem = (VECTORS / "hopperCertChain.txt").read_bytes()

@@ -5,17 +5,19 @@ Rows (these machines are noisy: every figure is next to its reference, measured 
 1. **whole-log audit** of a log of ``--leaves`` entries (``--entry-size`` bytes each, served
    as C2SP tiles from memory by a source with ``many``, like the pipelined HTTP source):
    the log level of ``verifier audit`` (steps 1-3 of :meth:`verifier.audit.Auditor.run`:
-   :func:`transparency_log.client.monitor` from the start, with the entries kept) over the
+   :func:`transparency_log.client.log_client.monitor` from the start, with the entries kept)
+   over the
    time of the **pure-Python RFC 6962 root** of the same entries on the same interpreter
    (``hashlib`` leaf hashes, then pairwise levels: the least any replay can do).
    Best of ``--repeat`` runs each. Peer: aics-tlog 2.92x (from the issue: it needs
    Python >= 3.12 and is not installable here).
 2. **inclusion proof built from tiles + verified** in the same tree:
-   :meth:`transparency_log.client.LogClient.prove`, median of ``--runs`` random indices, in
+   :meth:`transparency_log.client.log_client.LogClient.prove`, median of ``--runs`` random
+   indices, in
    ms, next to one Ed25519 verify: cold (a new client each proof: no tile cached) and warm
    (one client: the tiles of earlier proofs are reused, so mostly the leaf's tiles are read).
    Peer: aics-tlog 929 ms (from the issue).
-3. **checkpoint + 2 cosignatures + inclusion proof** (:func:`transparency_log.tlog_proof.
+3. **checkpoint + 2 cosignatures + inclusion proof** (:func:`transparency_log.core.tlog_proof.
    verify_tlog_proof` with a 2-of-2 witness policy, 20-hash path) over **one bare Ed25519
    verify** (``cryptography``, key loaded once); it contains 3 of them. Twice: the same
    proof each call (a verifier seeing the checkpoint every bundle staples: its parse and the
@@ -25,7 +27,7 @@ Rows (these machines are noisy: every figure is next to its reference, measured 
    RFC 8785 decode, statement parse, one Ed25519 verify) over one bare Ed25519 verify, the
    parse caches emptied before each.
 
-Run: ``.venv/bin/python bench/log_rows_bench.py [--leaves N] [--entry-size B] [--runs R]
+Run: ``.venv/bin/python -m bench.log_rows_bench [--leaves N] [--entry-size B] [--runs R]
 [--repeat K] [--skip-audit]``. 10^6 leaves take ~1 GiB of memory and minutes.
 """
 
@@ -37,32 +39,29 @@ import hashlib
 import itertools
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from note_bench import build  # noqa: E402
 
+from bench.note_bench import build  # noqa: E402
 from transparency_log import merkle, tiles  # noqa: E402
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint  # noqa: E402
-from transparency_log.client import LogClient, VerifiedCheckpoint, monitor  # noqa: E402
-from transparency_log.cosignature import (  # noqa: E402
+from transparency_log.client.log_client import LogClient, VerifiedCheckpoint, monitor  # noqa: E402
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint  # noqa: E402
+from transparency_log.core.cosignature import (  # noqa: E402
     CosignatureSigner,
     cosignature,
     generate_cosigner_keys,
 )
-from transparency_log.note import Signer, Verifier, append_signatures, generate_keys  # noqa: E402
-from transparency_log.tlog_proof import TlogProof, verify_tlog_proof  # noqa: E402
-from transparency_log.witness_policy import parse_witness_policy  # noqa: E402
+from transparency_log.core.note import Signer, Verifier, append_signatures, generate_keys  # noqa: E402
+from transparency_log.core.tlog_proof import TlogProof, verify_tlog_proof  # noqa: E402
+from transparency_log.core.witness_policy import parse_witness_policy  # noqa: E402
 
 try:  # so that the same script measures the code before issue 15 too
-    from transparency_log.parse_cache import clear_parse_caches
+    from transparency_log.core.parse_cache import clear_parse_caches
 except ImportError:  # pragma: no cover
     def clear_parse_caches() -> None:
         pass
@@ -312,9 +311,8 @@ def tlog_proof_row(runs: int, ed_verify: Callable[[], None]) -> list[tuple[str, 
 
 def entry_open_row(runs: int, ed_verify: Callable[[], None]) -> tuple[str, str, str, str]:
     """Open release entries with every parse cache emptied first (what a new entry costs)."""
-    from log_fixtures import RELEASE_KEY, release_entry
-
     from attest.release.dsse import open_entry
+    from tests.support.log_fixtures import RELEASE_KEY, release_entry
     keys = [RELEASE_KEY.public]
     entries = [release_entry(1000 + i) for i in range(runs)]
     pool = itertools.cycle(entries)

@@ -1,6 +1,6 @@
 """Bench: the verifier's log half (verifier/log_checks.verify_log) next to its signature floor.
 
-Setup (tests/log_fixtures.py, seeded keys): a release log of --entries entries, the node's
+Setup (tests/support/log_fixtures.py, seeded keys): a release log of --entries entries, the node's
 release entry at the middle, a checkpoint cosigned by 2 of 3 witnesses (quorum 2).
 
 Rows (median and p90 of --runs runs, microseconds):
@@ -10,22 +10,21 @@ Rows (median and p90 of --runs runs, microseconds):
 - verify_log with a last-seen store (same checkpoint: file read + flock) and a synced mirror
 - parse the policy file (examples/policy.example.toml)
 
-Run: ``.venv/bin/python bench/log_verify_bench.py [--entries N] [--runs R]``.
+Run: ``.venv/bin/python -m bench.log_verify_bench [--entries N] [--runs R]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from log_fixtures import (  # noqa: E402
+from attest.release.dsse import pae, parse_entry  # noqa: E402
+from bench.note_bench import timed  # noqa: E402
+from tests.support.log_fixtures import (  # noqa: E402
     AT,
     ORIGIN,
     WITNESS_SIGNERS,
@@ -33,12 +32,9 @@ from log_fixtures import (  # noqa: E402
     policy_toml,
     release_entry,
 )
-from note_bench import timed  # noqa: E402
-
-from attest.release.dsse import pae, parse_entry  # noqa: E402
-from transparency_log.checkpoint_store import CheckpointStore  # noqa: E402
-from transparency_log.cosignature import CosignatureVerifier  # noqa: E402
-from transparency_log.note import parse_note  # noqa: E402
+from transparency_log.client.checkpoint_store import CheckpointStore  # noqa: E402
+from transparency_log.core.cosignature import CosignatureVerifier  # noqa: E402
+from transparency_log.core.note import parse_note  # noqa: E402
 from verifier.log_checks import LogEvidence, verify_log  # noqa: E402
 from verifier.policy import load_policy, parse_policy  # noqa: E402
 from verifier.revocations import RevocationMirror  # noqa: E402

@@ -12,7 +12,7 @@ Rows (median and p90 of --runs runs, microseconds):
 - full verify_tlog_proof with a 2-of-2 witness policy (1 log sig + 2 cosignatures + path)
 - parse tlog-proof file + full verify (what `tlog verify-proof` does after reading files)
 
-Run: ``.venv/bin/python bench/note_bench.py [--leaves N] [--runs R] [--json]``.
+Run: ``.venv/bin/python -m bench.note_bench [--leaves N] [--runs R] [--json]``.
 """
 
 from __future__ import annotations
@@ -23,23 +23,23 @@ import statistics
 import time
 from collections.abc import Callable
 
-from transparency_log.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from transparency_log.cosignature import (
+from transparency_log.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import (
     CosignatureSigner,
     CosignatureVerifier,
     cosignature,
     generate_cosigner_keys,
 )
-from transparency_log.merkle import (
+from transparency_log.core.merkle import (
     CompactRange,
     inclusion_ranges,
     leaf_hash,
     root_from_inclusion_proof,
     verify_inclusion,
 )
-from transparency_log.note import Signer, Verifier, append_signatures, generate_keys
-from transparency_log.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
-from transparency_log.witness_policy import parse_witness_policy
+from transparency_log.core.note import Signer, Verifier, append_signatures, generate_keys
+from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
+from transparency_log.core.witness_policy import parse_witness_policy
 
 
 def _range_root(start: int, end: int) -> bytes:

@@ -1,5 +1,5 @@
 """Benchmark (issue 15): one SEV-SNP report, cold and warm, as a ratio to one bare ECDSA
-P-384 verify in the same process (run by hand: ``.venv/bin/python bench/snp_bench.py``).
+P-384 verify in the same process (run by hand: ``.venv/bin/python -m bench.snp_bench``).
 
 - cold: a new SnpVerifier per call, every parse-once memo cleared, the VCEK, ASK and ARK given:
   parse + ARK -> ASK -> VCEK (RSA-PSS) + CRL + report signature + extensions;
@@ -11,19 +11,15 @@ The peer (omne-attest) is quoted from the issue. Prints a table; never run as a 
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios  # noqa: E402
 
 from attest.simulate.snp import SimulatedAmd, der  # noqa: E402
+from bench.vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios  # noqa: E402
 from verifier.snp.chain import load_key_certificate  # noqa: E402
 from verifier.snp.roots import AmdProductRoots, amd_roots  # noqa: E402
 from verifier.snp.signature import verify_report_signature  # noqa: E402

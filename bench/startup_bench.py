@@ -1,5 +1,5 @@
 """Process start-up cost of the command-line tools (run by hand:
-`.venv/bin/python bench/startup_bench.py [-n N] [--sev-snp-measure PATH]`).
+`.venv/bin/python -m bench.startup_bench [-n N] [--sev-snp-measure PATH]`).
 
 Each row is the median wall time of N process starts of a command, next to the median of a
 baseline command started the same number of times, interleaved so that load on the machine

@@ -9,7 +9,7 @@ Rows:
   against a bare P-256 verify in *its* process, when ``--peer-python`` names a venv with
   ``dcap-qvl`` and ``cryptography``; otherwise the issue's figure, marked as such.
 
-Run by hand: ``.venv/bin/python bench/tdx_bench.py [--peer-python /tmp/venv/bin/python]``.
+Run by hand: ``.venv/bin/python -m bench.tdx_bench [--peer-python /tmp/venv/bin/python]``.
 Prints a table; never run as a test.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios, with_cache  # noqa: E402
 
 from attest.formats.tdx_quote import parse_quote  # noqa: E402
 from attest.simulate.tdx import IntelSimulator  # noqa: E402
+from bench.vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios, with_cache  # noqa: E402
 from verifier.tdx.collateral import (  # noqa: E402
     TdxCollateral,
     VerificationTimes,

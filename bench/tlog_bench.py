@@ -1,9 +1,9 @@
 """Benchmark the SQLite log (not a test: prints figures, asserts nothing about time).
 
-    python bench/tlog_bench.py                      # sizes 10^4, 10^5, 10^6 (slow: ~2 GB disk)
-    python bench/tlog_bench.py --sizes 10000,100000 --json
-    python bench/tlog_bench.py --sizes 1000000 --keep /tmp/tlb  # keep the databases
-    python bench/tlog_bench.py --replay /tmp/tlb/1000000 --repeat 5  # replay only
+    python -m bench.tlog_bench                      # sizes 10^4, 10^5, 10^6 (slow: ~2 GB disk)
+    python -m bench.tlog_bench --sizes 10000,100000 --json
+    python -m bench.tlog_bench --sizes 1000000 --keep /tmp/tlb  # keep the databases
+    python -m bench.tlog_bench --replay /tmp/tlb/1000000 --repeat 5  # replay only
 
 Each size runs in a fresh subprocess (so its peak RSS is its own) that, with durable commits
 (WAL, synchronous=FULL) in a temporary directory:
@@ -38,10 +38,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from transparency_log import merkle, tiles
-from transparency_log.log import Log, recompute_tree
-from transparency_log.storage.base import TreeState
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.core import merkle, tiles
+from transparency_log.log.lifecycle import Log, recompute_tree
+from transparency_log.log.storage.base import TreeState
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 ENTRY_SIZE = 1024
 

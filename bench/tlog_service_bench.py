@@ -1,8 +1,8 @@
 """Benchmark the log service over HTTP (not a test: prints figures, asserts nothing).
 
-    python bench/tlog_service_bench.py                     # defaults below
-    python bench/tlog_service_bench.py --adds 20000 --monitor-size 1000000 --json
-    python bench/tlog_service_bench.py --monitor-only --monitor-size 1000000 \\
+    python -m bench.tlog_service_bench                     # defaults below
+    python -m bench.tlog_service_bench --adds 20000 --monitor-size 1000000 --json
+    python -m bench.tlog_service_bench --monitor-only --monitor-size 1000000 \\
         --monitor-dir /tmp/tlm --repeat 5       # build the 10^6 log once, reuse it
 
 On 127.0.0.1, with durable commits (SQLite WAL + synchronous=FULL):
@@ -14,7 +14,7 @@ On 127.0.0.1, with durable commits (SQLite WAL + synchronous=FULL):
    ``--seconds`` from ``tlog serve`` itself, then from the static tree written by
    ``tlog publish-tiles`` behind nginx when nginx is installed (else Python's
    ThreadingHTTPServer, named as such in the table); requests/s;
-3. ``tlog monitor``'s work (:func:`transparency_log.client.monitor`): a log of
+3. ``tlog monitor``'s work (:func:`transparency_log.client.log_client.monitor`): a log of
    ``--monitor-size`` entries (built through the library, not timed) is monitored from a
    fresh state over HTTP from ``tlog serve``, from its published tree behind the static
    server, and from the directory itself; leaves/s (min and median over ``--repeat`` runs,
@@ -46,20 +46,20 @@ from pathlib import Path
 
 import requests
 
-from transparency_log import tiles
-from transparency_log.client import (
+from transparency_log.client.log_client import (
     CheckpointStore,
     LogClient,
     directory_source,
     http_source,
     monitor,
 )
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.core import tiles
+from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
 
-CLI = "from transparency_log.cli import main; main()"
+CLI = "from transparency_log.cli.main import main; main()"
 TOKEN = "bench-token"
 ORIGIN = "bench.example/log"
 

@@ -23,7 +23,7 @@ Rows (median and p90 of --runs runs, milliseconds):
   "ours, same work": our verify_gpu_report (parse, chain, signature, FWID, nonce) for 8 GPUs
   with a cold chain cache.
 
-Run: ``.venv/bin/python bench/verify_bench.py [--runs R] [--peer-python /path/venv/bin/python]``
+Run: ``.venv/bin/python -m bench.verify_bench [--runs R] [--peer-python /path/venv/bin/python]``
 (to make the peer venv: ``python3 -m venv /tmp/nvlv && /tmp/nvlv/bin/pip install
 nv-local-gpu-verifier``).
 """
@@ -33,24 +33,20 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from note_bench import timed  # noqa: E402
 
 from attest.formats.spdm_measurements import parse_report as parse_spdm  # noqa: E402
 from attest.release.dsse import pae, parse_entry  # noqa: E402
 from attest.simulate.node_fixture import make_node_fixture  # noqa: E402
-from transparency_log.checkpoint_store import CheckpointStore  # noqa: E402
-from transparency_log.client import LogClient, directory_source  # noqa: E402
-from transparency_log.cosignature import CosignatureVerifier  # noqa: E402
-from transparency_log.note import parse_note  # noqa: E402
-from transparency_log.tlog_proof import parse_tlog_proof  # noqa: E402
+from bench.note_bench import timed  # noqa: E402
+from transparency_log.client.checkpoint_store import CheckpointStore  # noqa: E402
+from transparency_log.client.log_client import LogClient, directory_source  # noqa: E402
+from transparency_log.core.cosignature import CosignatureVerifier  # noqa: E402
+from transparency_log.core.note import parse_note  # noqa: E402
+from transparency_log.core.tlog_proof import parse_tlog_proof  # noqa: E402
 from verifier.gpu.report_verify import (  # noqa: E402
     ChainCache,
     load_device_chain,

@@ -13,14 +13,14 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from transparency_log import tiles
-from transparency_log.checkpoint import open_checkpoint
-from transparency_log.errors import VerificationError
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
-from transparency_log.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
+from transparency_log.common.errors import VerificationError
+from transparency_log.core import tiles
+from transparency_log.core.checkpoint import open_checkpoint
+from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "demo.attestlog.example/releases"
 

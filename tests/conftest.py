@@ -3,27 +3,13 @@ MANIFESTs); our own generated fixtures live in tests/assets with the scripts tha
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-VECTORS = Path(__file__).parent / "vectors"
-ASSETS = Path(__file__).parent / "assets"
-
-
-def vector_path(*parts: str) -> Path:
-    path = VECTORS.joinpath(*parts)
-    if not path.exists():
-        raise FileNotFoundError(f"test vector missing: {path}")
-    return path
-
-
-def load_json_vector(*parts: str) -> Any:
-    return json.loads(vector_path(*parts).read_text())
+from tests.support.vectors import VECTORS
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tlog_net import free_port
 
 from attest.agent.cli_agent import agent_server
 from attest.agent.node_identity import make_node_identity
+from tests.support.tlog_net import free_port
 
 DEADLINE = 1.0
 # A TLS record header and the start of a ClientHello that never ends (RFC 8446 §5.1, §4.1.2).

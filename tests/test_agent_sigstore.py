@@ -9,8 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import vector_path
-from pipeline_support import World, make_world, policy_text
 
 from attest.agent.config import parse_config
 from attest.agent.node_identity import make_node_identity
@@ -20,9 +18,11 @@ from attest.agent.sigstore_staple import SigstoreStaple
 from attest.formats.bundle import decode_bundle
 from attest.release.statement import Artifact
 from attest.simulate.node_fixture import release_key
-from transparency_log.client import LogClient, directory_source
-from transparency_log.errors import TrustConfigError
-from transparency_log.note import Verifier
+from tests.support.pipeline_support import World, make_world, policy_text
+from tests.support.vectors import vector_path
+from transparency_log.client.log_client import LogClient, directory_source
+from transparency_log.common.errors import TrustConfigError
+from transparency_log.core.note import Verifier
 from verifier.pipeline import ACCEPTED, REFUSED
 from verifier.policy import parse_policy
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
-from pipeline_support import NodeApp, World, https_node, make_world, policy_text, spki
 
-from transparency_log.errors import PolicyError, TrustConfigError
+from tests.support.pipeline_support import NodeApp, World, https_node, make_world, policy_text, spki
+from transparency_log.common.errors import PolicyError, TrustConfigError
 from verifier.policy import parse_policy
 from verifier.requests import AttestedSession, NodeKeyMismatch, PinnedAdapter
 

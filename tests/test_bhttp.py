@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from attest.formats import bhttp
 from attest.formats.bhttp import BinaryRequest, BinaryResponse
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 EX = json.loads((Path(__file__).parent / "vectors" / "rfc" / "rfc9292-examples.json").read_text())
 REQ = bytes.fromhex(EX["known_length_request"]["bhttp"])

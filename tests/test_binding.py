@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 
 import pytest
-from bundle_samples import NODE_KEY, OTHER_NODE_KEY, gpu_item, gpu_report, snp_bundle, tdx_bundle
 
 from attest.binding import (
     bundle_gpu_nonce,
@@ -19,7 +18,15 @@ from attest.binding import (
     report_data,
 )
 from attest.formats.bundle import EvidenceBundle, GpuEvidence, GpuState
-from transparency_log.errors import FormatError, VerificationError
+from tests.support.bundle_samples import (
+    NODE_KEY,
+    OTHER_NODE_KEY,
+    gpu_item,
+    gpu_report,
+    snp_bundle,
+    tdx_bundle,
+)
+from transparency_log.common.errors import FormatError, VerificationError
 from verifier.binding_check import BindingResult, check_binding
 
 OTHER_NONCE = bytes(reversed(range(32)))

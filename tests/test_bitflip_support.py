@@ -1,4 +1,5 @@
-"""The exhaustive bit-flip harness (tests/bitflip_support.py) itself: it must catch a verifier
+"""The exhaustive bit-flip harness (tests/support/bitflip_support.py) itself: it must catch a
+verifier
 that accepts a flip or lets a foreign exception escape, and name the bit."""
 
 from __future__ import annotations
@@ -6,9 +7,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from bitflip_support import flip_every_bit
 
-from transparency_log.errors import FormatError, SignatureError
+from tests.support.bitflip_support import flip_every_bit
+from transparency_log.common.errors import FormatError, SignatureError
 
 DATA = bytes(range(16))
 DIGEST = hashlib.sha256(DATA).digest()

@@ -7,10 +7,10 @@ import os
 from math import gcd
 
 import pytest
-from privacy_pass_vectors import rfc9474_vectors, scripted
 
 from attest.private import blind_rsa as br
-from transparency_log.errors import FormatError, SignatureError
+from tests.support.privacy_pass_vectors import rfc9474_vectors, scripted
+from transparency_log.common.errors import FormatError, SignatureError
 
 VECTORS = rfc9474_vectors()
 

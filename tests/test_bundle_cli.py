@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import cbor2
-from bundle_samples import snp_bundle, tdx_bundle
 from click.testing import CliRunner
 
 from attest.binding import bundle_gpu_nonce, bundle_report_data
 from attest.formats.bundle import to_cbor_value
+from tests.support.bundle_samples import snp_bundle, tdx_bundle
 from verifier.cli import main
 from verifier.cli_bundle import SIMULATED_BANNER
 

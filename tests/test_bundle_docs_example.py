@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bundle_samples import docs_example
-
 from attest.binding import (
     bundle_gpu_nonce,
     bundle_report_data,
@@ -15,6 +13,7 @@ from attest.binding import (
     node_key_digest,
 )
 from attest.formats.bundle import GpuState, decode_bundle, encode_bundle
+from tests.support.bundle_samples import docs_example
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "formats.md").read_text()
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from bundle_samples import NODE_KEY, gpu_item, snp_bundle, snp_item, tdx_bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,8 @@ from attest.formats.bundle import (
     encode_bundle,
     to_cbor_value,
 )
-from transparency_log.errors import FormatError
+from tests.support.bundle_samples import NODE_KEY, gpu_item, snp_bundle, snp_item, tdx_bundle
+from transparency_log.common.errors import FormatError
 
 SAMPLE = snp_bundle()
 SAMPLE_BYTES = encode_bundle(SAMPLE)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.formats.cbor_scan import scan
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 
 def _scan(data: bytes, *, max_items: int = 100, max_depth: int = 4) -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import load_json_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transparency_log.checkpoint import (
+from tests.support.vectors import load_json_vector
+from transparency_log.common.errors import (
+    AttestlogError,
+    FormatError,
+    SignatureError,
+    VerificationError,
+)
+from transparency_log.core.checkpoint import (
     MAX_TREE_SIZE,
     Checkpoint,
     open_checkpoint,
@@ -17,13 +23,7 @@ from transparency_log.checkpoint import (
     parse_decimal,
     sign_checkpoint,
 )
-from transparency_log.errors import (
-    AttestlogError,
-    FormatError,
-    SignatureError,
-    VerificationError,
-)
-from transparency_log.note import Signer, Verifier, generate_keys, sign_note
+from transparency_log.core.note import Signer, Verifier, generate_keys, sign_note
 
 SUMDB = load_json_vector("tlog", "notes", "sumdb_checkpoint_6476701.json")
 SUMDB2 = load_json_vector("tlog", "notes", "sumdb_checkpoint_31700353.json")
@@ -224,7 +224,7 @@ def test_every_single_bit_flip_fails() -> None:
 @given(text=st.text(LINE_CHARS, max_size=60), bit=st.integers(0))
 @settings(max_examples=200, deadline=None)
 def test_bit_flip_property_on_notes(text: str, bit: int) -> None:
-    from transparency_log.note import open_note
+    from transparency_log.core.note import open_note
 
     msg = sign_note(text.encode() + b"\n", [SIGNER])
     flipped = bytearray(msg)

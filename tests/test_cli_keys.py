@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.cli import main
-from transparency_log.cosignature import CosignatureSigner, CosignatureVerifier, cosignature
-from transparency_log.merkle import MemoryTree
-from transparency_log.note import Signer, Verifier, append_signatures
-from transparency_log.tlog_proof import TlogProof
+from transparency_log.cli.main import main
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import CosignatureSigner, CosignatureVerifier, cosignature
+from transparency_log.core.merkle import MemoryTree
+from transparency_log.core.note import Signer, Verifier, append_signatures
+from transparency_log.core.tlog_proof import TlogProof
 
 ENTRIES = [b"release %d" % i for i in range(6)]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from transparency_log import merkle, tiles
-from transparency_log.checkpoint import open_checkpoint
-from transparency_log.cli import main
-from transparency_log.errors import ProofError
-from transparency_log.note import Verifier, generate_keys
-from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.cli.main import main
+from transparency_log.common.errors import ProofError
+from transparency_log.core import merkle, tiles
+from transparency_log.core.checkpoint import open_checkpoint
+from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
 
 ORIGIN = "example.com/cli-log"
 

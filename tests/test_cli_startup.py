@@ -14,11 +14,11 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import vector_path
 
-from transparency_log.clitools import LazyGroup
+from tests.support.vectors import vector_path
+from transparency_log.common.clitools import LazyGroup
 
-GROUPS = ["verifier.cli", "attest.cli", "transparency_log.cli"]
+GROUPS = ["verifier.cli", "attest.cli", "transparency_log.cli.main"]
 HEAVY = ["sigstore", "signxml", "starlette", "uvicorn", "requests", "cbor2", "psycopg"]
 OVMF = vector_path("snp", "sev-snp-measure", "ovmf_AmdSev_suffix.bin")
 
@@ -45,8 +45,8 @@ def test_group_help_imports_nothing_heavy(module: str) -> None:
     assert not heavy, f"{module} --help imported {heavy}"
     ours = {m for m in loaded if m.split(".")[0] in ("attest", "verifier", "transparency_log")}
     assert ours <= {module, module.split(".")[0], "transparency_log",
-                    "transparency_log.clitools", "transparency_log.errors",
-                    "transparency_log.exit_status"}, sorted(ours)
+                    "transparency_log.common.clitools", "transparency_log.common.errors",
+                    "transparency_log.common.exit_status"}, sorted(ours)
 
 
 def test_measure_snp_imports_only_the_calculator() -> None:

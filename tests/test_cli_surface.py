@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from attest.cli import main as attest_main
-from transparency_log.cli import main as tlog_main
-from transparency_log.clitools import ErrorHandlingGroup
-from transparency_log.errors import (
+from transparency_log.cli.main import main as tlog_main
+from transparency_log.common.clitools import ErrorHandlingGroup
+from transparency_log.common.errors import (
     AttestlogError,
     FetchError,
     FormatError,
@@ -28,7 +28,7 @@ from transparency_log.errors import (
     StartupError,
     TrustConfigError,
 )
-from transparency_log.exit_status import ExitStatus
+from transparency_log.common.exit_status import ExitStatus
 from verifier.cli import main as verifier_main
 from verifier.render import use_color
 

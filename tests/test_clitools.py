@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import click
 import pytest
 
-from transparency_log.clitools import parse_time
+from transparency_log.common.clitools import parse_time
 
 
 def test_parse_time_forms() -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from pipeline_support import World, make_world
 
 from attest.agent.config import load_config
 from attest.agent.service import probe_identity
@@ -25,8 +24,9 @@ from attest.simulate import gpu as simgpu
 from attest.simulate.fake_service import serve
 from attest.simulate.snp import SimulatedAmd, der
 from attest.simulate.tdx import IntelSimulator
-from transparency_log.errors import FetchError, TrustConfigError
-from transparency_log.http_fetch import DiskCache, Fetch, FetchResponse, HttpFetcher
+from tests.support.pipeline_support import World, make_world
+from transparency_log.common.errors import FetchError, TrustConfigError
+from transparency_log.common.http_fetch import DiskCache, Fetch, FetchResponse, HttpFetcher
 from verifier.pipeline import ACCEPTED, REFUSED
 from verifier.pipeline_trust import VerifierCaches
 
@@ -316,8 +316,8 @@ def test_agent_serves_stapled_bundles_verified_offline_and_refreshes(tmp_path: P
     from attest.agent.release_lookup import ReleaseTracker
     from attest.agent.service import boot_agent
     from attest.simulate.node_fixture import release_key
-    from transparency_log.client import LogClient, directory_source
-    from transparency_log.note import Verifier
+    from transparency_log.client.log_client import LogClient, directory_source
+    from transparency_log.core.note import Verifier
     from verifier.pipeline import verify_bundle
 
     world = make_world(tmp_path, cpu="sev-snp", gpus=1)

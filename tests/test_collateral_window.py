@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from conftest import vector_path
-
+from tests.support.vectors import vector_path
 from verifier.collateral_window import describe_collateral
 
 

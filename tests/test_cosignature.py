@@ -8,11 +8,12 @@ import runpy
 import struct
 
 import pytest
-from conftest import ASSETS, load_json_vector
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.cosignature import (
+from tests.support.vectors import ASSETS, load_json_vector
+from transparency_log.common.errors import FormatError, SignatureError, TrustConfigError
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import (
     COSIGNATURE_SIZE,
     MAX_TIMESTAMP,
     CosignatureSigner,
@@ -24,8 +25,7 @@ from transparency_log.cosignature import (
     parse_cosignature,
     verify_cosignature,
 )
-from transparency_log.errors import FormatError, SignatureError, TrustConfigError
-from transparency_log.note import (
+from transparency_log.core.note import (
     NoteSignature,
     Signer,
     Verifier,

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attest.formats import der
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "test.der"
 

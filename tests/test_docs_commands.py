@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_blocks import (
+from tests.support.doc_blocks import (
     ROOT,
     Block,
     DocRun,

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from pipeline_support import World, make_world, policy_text
 
-from transparency_log.errors import (
+from tests.support.pipeline_support import World, make_world, policy_text
+from transparency_log.common.errors import (
     FetchError,
     FormatError,
     PolicyError,

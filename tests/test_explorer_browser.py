@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from explorer_support import (
+
+from tests.support.explorer_support import (
     DOCS_SCREENSHOT,
     OTHER_MEASUREMENT,
     RELEASE_A,
@@ -31,13 +32,12 @@ from explorer_support import (
     chromium,
     static_server,
 )
-from log_fixtures import LOG_SKEY, ORIGIN, RELEASE_KEY, WITNESS_KEYS, WITNESS_SIGNERS
-from release_samples import SNP_MEASUREMENT
-
-from tests.tlog_net import CLI, free_port
-from transparency_log.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
-from transparency_log.cosignature import cosignature
-from transparency_log.note import Signer, append_signatures, generate_keys, parse_note
+from tests.support.log_fixtures import LOG_SKEY, ORIGIN, RELEASE_KEY, WITNESS_KEYS, WITNESS_SIGNERS
+from tests.support.release_samples import SNP_MEASUREMENT
+from tests.support.tlog_net import CLI, free_port
+from transparency_log.core.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import cosignature
+from transparency_log.core.note import Signer, append_signatures, generate_keys, parse_note
 
 VERIFIED = "verified: checkpoint {}, 2 of 2 witnesses"
 SECTIONS = ("releases", "revocations", "history", "growth", "search")

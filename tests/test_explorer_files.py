@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from explorer_support import WITNESS_POLICY
-from log_fixtures import LOG_SIGNER, LOG_SKEY, ORIGIN, RELEASE_KEY
 
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.cli import main
-from transparency_log.errors import TrustConfigError
-from transparency_log.explorer import (
+from tests.support.explorer_support import WITNESS_POLICY
+from tests.support.log_fixtures import LOG_SIGNER, LOG_SKEY, ORIGIN, RELEASE_KEY
+from transparency_log.cli.main import main
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.common.errors import TrustConfigError
+from transparency_log.serve.explorer import (
     CONTENT_SECURITY_POLICY,
     explorer_assets,
     explorer_config,
 )
-from transparency_log.server import Submitters, create_app
+from transparency_log.serve.server import Submitters, create_app
 
 PAGE = ["index.html", "explorer.js", "explorer.css", "explorer.json"]
 

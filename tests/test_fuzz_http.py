@@ -17,20 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_support import HttpRequest, asgi_call, fuzz_settings, http_requests
-from fuzz_targets import release_entries, witness_bodies
 from hypothesis import given
-from log_fixtures import LOG_SKEY, LOG_VKEY, ORIGIN, FakeLog
-from tlog_net import TOKEN, token_submitters
 
-from transparency_log.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier
-from transparency_log.server import Limits, create_app
-from transparency_log.service import LogService
-from transparency_log.storage.sqlite import SqliteStorage
-from transparency_log.tiles import entries_path, tile_path
-from transparency_log.witness import Witness, WitnessState, create_witness_app
+from tests.support.fuzz_support import HttpRequest, asgi_call, fuzz_settings, http_requests
+from tests.support.fuzz_targets import release_entries, witness_bodies
+from tests.support.log_fixtures import LOG_SKEY, LOG_VKEY, ORIGIN, FakeLog
+from tests.support.tlog_net import TOKEN, token_submitters
+from transparency_log.core.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
+from transparency_log.core.note import Signer, Verifier
+from transparency_log.core.tiles import entries_path, tile_path
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.storage.sqlite import SqliteStorage
+from transparency_log.serve.server import Limits, create_app
+from transparency_log.serve.service import LogService
+from transparency_log.witness.service import Witness, WitnessState, create_witness_app
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -122,7 +122,7 @@ def agent_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from attest.agent.service import boot_agent, create_agent_app
     from attest.simulate.node_fixture import make_node_fixture, release_key
     from attest.simulate.platform import SimulatedPlatform
-    from transparency_log.client import LogClient, directory_source
+    from transparency_log.client.log_client import LogClient, directory_source
 
     seed = "attestlog-sim-node"
     f = make_node_fixture(tmp_path_factory.mktemp("fuzz-agent"), case="ok", cpu="tdx", gpus=1)

@@ -1,6 +1,6 @@
 """Property fuzzing of every parser (issue 16 part 8; docs/fuzzing.md).
 
-Each target in tests/fuzz_targets.py gets mutations of its seeds (real vectors first); the
+Each target in tests/support/fuzz_targets.py gets mutations of its seeds (real vectors first); the
 only acceptable outcomes are a value or one of our errors with a check id. Anything else is
 a crash that hypothesis shrinks and reports. The seeds themselves must parse (a fuzz target
 whose seeds are refused fuzzes nothing but its first check).
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 
-import fuzz_targets
 import pytest
-from fuzz_support import fuzz_settings, mutated, run_parser
-from fuzz_targets import PARSERS
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from transparency_log.errors import AttestlogError, FormatError
+from tests.support import fuzz_targets
+from tests.support.fuzz_support import fuzz_settings, mutated, run_parser
+from tests.support.fuzz_targets import PARSERS
+from transparency_log.common.errors import AttestlogError, FormatError
 from verifier.gpu.nras import parse_nras_answer
 from verifier.snp.chain import load_key_certificate
 from verifier.snp.crl import load_crl as load_snp_crl

@@ -12,7 +12,7 @@ import attest.collect.cli_gpu as cli_gpu
 from attest.cli import main
 from attest.collect.nvml_gpu import collect_gpu_evidence, gpu_spdm_nonce, load_nvml
 from attest.simulate.gpu import FakeNvml, SimulatedGpu
-from transparency_log.errors import FetchError
+from transparency_log.common.errors import FetchError
 from verifier.gpu.report_verify import load_device_chain, verify_gpu_report
 from verifier.x509chain import fingerprint, pinned_root
 

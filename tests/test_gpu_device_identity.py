@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import vector_path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from attest.simulate.gpu import DEVICE_ROLES, _cert, derive_key, dice_tcbinfo, make_chain
-from transparency_log.errors import VerificationError
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import VerificationError
 from verifier.gpu.device_identity import check_distinct_devices, device_identity
 from verifier.gpu.report_verify import load_device_chain
 

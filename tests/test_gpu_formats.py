@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import vector_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +28,8 @@ from attest.formats.spdm_measurements import (
     parse_report_text,
     parse_request,
 )
-from transparency_log.errors import FormatError
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import FormatError
 
 NONCE = bytes.fromhex("931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb")
 FWID = bytes.fromhex("f5c384aebb579217a2c66b17ed0f28e6a9b8d639041acd7b4721cec004f7275494ba94bb"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import jwt
 import pytest
-from conftest import load_json_vector
 
 from attest.simulate.gpu import good_gpu_claims, jwks_for, make_chain, nras_tokens
-from transparency_log.errors import (
+from tests.support.vectors import load_json_vector
+from transparency_log.common.errors import (
     ChainError,
     FormatError,
     PolicyError,

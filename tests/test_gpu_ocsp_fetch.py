@@ -7,18 +7,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import vector_path
 
 from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.simulate.fake_service import FakeService, serve
 from attest.simulate.gpu import DEVICE_ROLES, OcspResponder, SimulatedGpu
-from transparency_log.errors import (
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import (
     FetchError,
     FormatError,
     SignatureError,
     VerificationError,
 )
-from transparency_log.http_fetch import DiskCache, FetchResponse, HttpFetcher
+from transparency_log.common.http_fetch import DiskCache, FetchResponse, HttpFetcher
 from verifier.gpu.ocsp import (
     OcspCache,
     build_request,

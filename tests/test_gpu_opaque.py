@@ -15,16 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from bitflip_support import Refusal, flip_every_bit
 from click.testing import CliRunner
-from conftest import load_json_vector
 
 from attest.collateral.rim_fetch import RimSource, driver_rim_id
 from attest.formats import nvidia_opaque as nvo
 from attest.formats.nvidia_opaque import FeatureFlag, OpaqueData, OpaqueField, OpaqueType
 from attest.formats.spdm_measurements import parse_report
 from attest.simulate.gpu import SimulatedGpu, make_rim_pki, sign_rim
-from transparency_log.errors import (
+from tests.support.bitflip_support import Refusal, flip_every_bit
+from tests.support.vectors import load_json_vector
+from transparency_log.common.errors import (
     FetchError,
     FormatError,
     PolicyError,
@@ -397,8 +397,7 @@ def test_every_bit_flip_of_the_new_fields_fails(which: str) -> None:
 def test_pipeline_offline_names_the_unavailable_rim_and_the_mismatch(tmp_path: Path) -> None:
     """The pipeline's GPU step: the driver RIM not stapled (and offline), the stapled VBIOS
     RIM mismatching at one index: one PolicyError names both, the index with got and want."""
-    from pipeline_support import make_world
-
+    from tests.support.pipeline_support import make_world
     from verifier.pipeline_trust import VerifierCaches
 
     world = make_world(tmp_path, gpus=1)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import vector_path
 
 from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.simulate.fake_service import serve
@@ -24,8 +23,9 @@ from attest.simulate.gpu import (
     nras_tokens,
     sign_rim,
 )
-from transparency_log.errors import PolicyError, TrustConfigError
-from transparency_log.http_fetch import HttpFetcher
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import PolicyError, TrustConfigError
+from transparency_log.common.http_fetch import HttpFetcher
 from verifier.cli import main
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.policy import UNAVAILABLE_WAIVED, GpuFacts, GpuPolicy

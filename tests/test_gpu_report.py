@@ -7,13 +7,18 @@ from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
-from bitflip_support import Refusal, flip_every_bit
-from conftest import vector_path
 
 from attest.formats.nvidia_opaque import OpaqueField, OpaqueType
 from attest.formats.spdm_measurements import REQUEST_SIZE, parse_report, parse_report_text
 from attest.simulate.gpu import DEVICE_ROLES, SimulatedGpu, dice_tcbinfo, make_chain
-from transparency_log.errors import ChainError, FormatError, SignatureError, VerificationError
+from tests.support.bitflip_support import Refusal, flip_every_bit
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import (
+    ChainError,
+    FormatError,
+    SignatureError,
+    VerificationError,
+)
 from verifier.gpu.report_verify import (
     ChainCache,
     leaf_fwid,

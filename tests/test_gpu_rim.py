@@ -6,12 +6,12 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
-from conftest import vector_path
 
 from attest.formats.nvidia_rim import RimMeasurement
 from attest.formats.spdm_measurements import parse_report_text
 from attest.simulate.gpu import RIM_ROLES, SimulatedGpu, make_chain, make_rim_pki, sign_rim
-from transparency_log.errors import (
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import (
     ChainError,
     FormatError,
     PolicyError,

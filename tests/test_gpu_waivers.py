@@ -22,18 +22,18 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-from pipeline_support import World, make_world
 
 from attest.formats.bundle import EvidenceBundle
 from attest.simulate import gpu as simgpu
-from transparency_log.errors import (
+from tests.support.pipeline_support import World, make_world
+from transparency_log.common.errors import (
     FetchError,
     PolicyError,
     SignatureError,
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.http_fetch import FetchResponse
+from transparency_log.common.http_fetch import FetchResponse
 from verifier.pipeline import ACCEPTED, REFUSED, Result
 from verifier.pipeline_trust import VerifierCaches
 from verifier.policy import Policy, validate_waivers

@@ -14,7 +14,7 @@ import pytest
 
 from attest.private.errors import DecryptError
 from attest.private.hpke import PrivateKey, setup_base_r, setup_base_s, suite
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 VECTORS = json.loads(
     (Path(__file__).parent / "vectors" / "rfc" / "rfc9180-base-x25519.json").read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from attest.simulate.fake_service import FakeService, serve
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 
 
 def test_fetch_ok_404_and_retry_after_429() -> None:

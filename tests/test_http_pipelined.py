@@ -16,19 +16,19 @@ from pathlib import Path
 import pytest
 
 from attest.simulate.fake_service import FakeService, serve
-from transparency_log.client import (
+from transparency_log.client.log_client import (
     CheckpointStore,
     HttpSource,
     LogClient,
     http_source,
     monitor,
 )
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import PipelinedFetcher
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import PipelinedFetcher
+from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "example.com/pipelined-test"
 SKEY, VKEY = generate_keys(ORIGIN, seed=bytes([5]) * 32)

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transparency_log import merkle, tiles
-from transparency_log.checkpoint import open_checkpoint
-from transparency_log.errors import FormatError, ProofError
-from transparency_log.log import Log, extend_tree, recompute_tree
-from transparency_log.note import Signer, Verifier, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.base import TreeState
-from transparency_log.storage.sqlite import SqliteStorage
-from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.common.errors import FormatError, ProofError
+from transparency_log.core import merkle, tiles
+from transparency_log.core.checkpoint import open_checkpoint
+from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.log.lifecycle import Log, extend_tree, recompute_tree
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.base import TreeState
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "example.com/test-log"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from transparency_log import merkle
-from transparency_log.log import Log
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.core import merkle
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 CHILD = """
 import sys
-from transparency_log.log import Log
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.storage.sqlite import SqliteStorage
 log = Log(SqliteStorage(sys.argv[1]), "crash.example/log", chunk=37)
 i = 0
 while True:

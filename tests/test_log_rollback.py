@@ -19,17 +19,17 @@ import pytest
 from click.testing import CliRunner
 
 from attest.simulate.node_fixture import LOG_ORIGIN, NodeFixture, make_node_fixture
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.checkpoint_store import CHECK_CONSISTENCY, CheckpointStore
-from transparency_log.cli import main as tlog_main
-from transparency_log.client import LogClient, directory_source, monitor
-from transparency_log.errors import ConsistencyError, FetchError
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.server import Submitters, create_app
-from transparency_log.service import LogService
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.cli.main import main as tlog_main
+from transparency_log.client.checkpoint_store import CHECK_CONSISTENCY, CheckpointStore
+from transparency_log.client.log_client import LogClient, directory_source, monitor
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.common.errors import ConsistencyError, FetchError
+from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
+from transparency_log.serve.server import Submitters, create_app
+from transparency_log.serve.service import LogService
 from verifier.cli import main as verifier_main
 from verifier.cli_verify import _state
 from verifier.log_checks import check_consistency

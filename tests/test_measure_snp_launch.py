@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import vector_path
 
 from attest.cli import main
 from attest.measure.snp_launch import (
@@ -24,7 +23,8 @@ from attest.measure.snp_launch import (
     snp_launch_measurement,
     vmsa_page,
 )
-from transparency_log.errors import FormatError
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import FormatError
 
 SUFFIX = vector_path("snp", "sev-snp-measure", "ovmf_AmdSev_suffix.bin")
 OVMF_HASH = bytes.fromhex(

@@ -23,7 +23,7 @@ from attest.measure.tdx_mrtd import (
     TdvfSectionType,
     tdx_mrtd,
 )
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 FOOTER_GUID = uuid.UUID("96b582de-1fb2-45f7-baea-a366c55a082d").bytes_le
 METADATA_GUID = uuid.UUID("e47a6535-984a-4798-865e-4685a7bf8ec2").bytes_le

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transparency_log import merkle
-from transparency_log.errors import FormatError, ProofError
+from transparency_log.common.errors import FormatError, ProofError
+from transparency_log.core import merkle
 
 
 def _flip(b: bytes, bit: int) -> bytes:

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS, load_json_vector
 
-from transparency_log import merkle
-from transparency_log.errors import FormatError, ProofError
+from tests.support.vectors import VECTORS, load_json_vector
+from transparency_log.common.errors import FormatError, ProofError
+from transparency_log.core import merkle
 
 MERKLE = VECTORS / "tlog" / "merkle"
 

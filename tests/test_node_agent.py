@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from log_fixtures import relogged_variant
 
 from attest.agent import cli_agent
 from attest.agent.config import load_config, parse_config
@@ -33,10 +32,11 @@ from attest.release.dsse import entry_statement_digest, sign_statement
 from attest.release.statement import Revocation
 from attest.simulate.node_fixture import make_node_fixture, release_key, simulated_release
 from attest.simulate.platform import SimulatedPlatform
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.client import LogClient, directory_source
-from transparency_log.errors import FormatError, PolicyError, TrustConfigError
-from transparency_log.note import Verifier
+from tests.support.log_fixtures import relogged_variant
+from transparency_log.client.log_client import LogClient, directory_source
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.common.errors import FormatError, PolicyError, TrustConfigError
+from transparency_log.core.note import Verifier
 
 SEED = "attestlog-sim-node"  # the node fixture's simulated build
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

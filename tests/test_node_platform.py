@@ -26,9 +26,9 @@ from attest.platform import CPU_SEV_SNP, CPU_TDX, detect_platform, launch_identi
 from attest.simulate.gpu import FakeNvml, SimulatedGpu
 from attest.simulate.node_fixture import CASES, make_node_fixture
 from attest.simulate.platform import SIM_NOW, SimulatedPlatform, SimulatedTrust
-from transparency_log.checkpoint_store import CheckpointStore, StoredCheckpoint
-from transparency_log.client import LogClient, directory_source
-from transparency_log.errors import (
+from transparency_log.client.checkpoint_store import CheckpointStore, StoredCheckpoint
+from transparency_log.client.log_client import LogClient, directory_source
+from transparency_log.common.errors import (
     AttestlogError,
     FetchError,
     FormatError,
@@ -37,7 +37,7 @@ from transparency_log.errors import (
     SignatureError,
     VerificationError,
 )
-from transparency_log.note import Verifier
+from transparency_log.core.note import Verifier
 from verifier.binding_check import check_binding
 from verifier.gpu.ocsp import check_chain_ocsp
 from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES, load_device_chain, verify_gpu_report

@@ -19,13 +19,13 @@ from attest.cli import main
 from attest.release.dsse import open_entry
 from attest.release.keys import ReleasePublicKey, load_signing_key_file
 from attest.release.statement import Release, Revocation
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.log import Log
-from transparency_log.note import Signer, generate_keys
-from transparency_log.server import Submitters, create_app
-from transparency_log.service import LogService
-from transparency_log.storage.sqlite import SqliteStorage
-from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.core.note import Signer, generate_keys
+from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.storage.sqlite import SqliteStorage
+from transparency_log.serve.server import Submitters, create_app
+from transparency_log.serve.service import LogService
 
 ORIGIN = "publish.attestlog.test/log"
 TOKEN = "ci-token-for-tests"
@@ -92,7 +92,7 @@ def test_publish_and_revoke(tmp_path: Path, log_server, auth: str) -> None:
     assert result.exit_code == 0, result.output
     entry = (tmp_path / "build" / "node.img.release.json").read_bytes()
     proof = parse_tlog_proof((tmp_path / "build" / "node.img.tlog-proof").read_bytes())
-    from transparency_log.note import Verifier
+    from transparency_log.core.note import Verifier
 
     assert verify_tlog_proof(entry, proof, Verifier(vkey)).size >= 1
     pub = ReleasePublicKey.from_text((tmp_path / "rel.pub").read_text())
@@ -226,7 +226,7 @@ def test_publish_saves_a_sigstore_bundle_bound_to_the_release(tmp_path: Path) ->
     """--sigstore-bundle: the real wheel bundle (tests/vectors/sigstore) is saved next to the
     entry when the release lists the wheel (by digest: --artifact-sha256); a bundle over a
     file the release does not list is refused before anything is signed."""
-    from conftest import vector_path
+    from tests.support.vectors import vector_path
 
     _keys(tmp_path, Ed25519PrivateKey.generate())
     wheel = vector_path("sigstore", "bundles", "bundle_v3_github.whl.sigstore")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import load_json_vector
 
-from transparency_log.errors import (
+from tests.support.vectors import load_json_vector
+from transparency_log.common.errors import (
     FormatError,
     SignatureError,
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.note import (
+from transparency_log.core.note import (
     MAX_NOTE_SIZE,
     MAX_SIGNATURES,
     Note,
@@ -149,7 +149,7 @@ def test_rfc6962_signature_is_unknown_to_an_ed25519_key_of_the_same_name() -> No
 
 @pytest.mark.parametrize("entry", CT["vkey_derivation"], ids=lambda e: e["log_url"])
 def test_rfc6962_vkey_derivation(entry: dict) -> None:
-    from transparency_log.note_foreign import rfc6962_vkey
+    from transparency_log.core.note_foreign import rfc6962_vkey
 
     url = entry["log_url"].lower()
     name = url.removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -432,7 +432,7 @@ def test_foreign_vkeys_on_wrong_key_types() -> None:
                                                         PublicFormat.SubjectPublicKeyInfo)
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
         Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    from transparency_log.note_foreign import ecdsa_key_id, rfc6962_key_id
+    from transparency_log.core.note_foreign import ecdsa_key_id, rfc6962_key_id
 
     with pytest.raises(TrustConfigError, match="ECDSA"):
         Verifier(_vkey("n", 2, ed_spki, key_id=ecdsa_key_id(ed_spki)))

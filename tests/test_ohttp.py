@@ -21,7 +21,7 @@ from attest.private.ohttp import (
     request_info,
     response_key_nonce,
 )
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 A = json.loads((Path(__file__).parent / "vectors" / "rfc" / "rfc9458-appendix-a.json").read_text())
 x = bytes.fromhex

@@ -12,7 +12,10 @@ import base64
 import json
 
 import pytest
-from log_fixtures import (
+
+from attest.release.dsse import open_entry, parse_entry
+from attest.release.statement import parse_statement
+from tests.support.log_fixtures import (
     AT,
     LOG_SIGNER,
     OTHER_RELEASE_KEY,
@@ -22,19 +25,16 @@ from log_fixtures import (
     policy_toml,
     release_entry,
 )
-
-from attest.release.dsse import open_entry, parse_entry
-from attest.release.statement import parse_statement
-from transparency_log.checkpoint import Checkpoint, parse_checkpoint
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     FormatError,
     SignatureError,
     VerificationError,
 )
-from transparency_log.note import Verifier, _parse_note, parse_note
-from transparency_log.parse_cache import clear_parse_caches, parse_once
-from transparency_log.tlog_proof import TlogProof, verify_tlog_proof
-from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+from transparency_log.core.checkpoint import Checkpoint, parse_checkpoint
+from transparency_log.core.note import Verifier, _parse_note, parse_note
+from transparency_log.core.parse_cache import clear_parse_caches, parse_once
+from transparency_log.core.tlog_proof import TlogProof, verify_tlog_proof
+from transparency_log.core.witness_policy import WitnessPolicy, parse_witness_policy
 from verifier.log_checks import LogEvidence, verify_log
 from verifier.policy import parse_policy
 from verifier.transcript import Transcript

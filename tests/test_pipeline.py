@@ -12,12 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pipeline_support import World, make_world, policy_text
 
 from attest.binding import report_data
 from attest.bundle_builder import build_bundle
 from attest.formats.bundle import EvidenceBundle, GpuEvidence, decode_bundle
-from transparency_log.errors import (
+from tests.support.pipeline_support import World, make_world, policy_text
+from transparency_log.common.errors import (
     FormatError,
     PolicyError,
     TrustConfigError,
@@ -287,7 +287,7 @@ def test_forked_log(tmp_path: Path) -> None:
     world = make_world(tmp_path, case="forked_log", gpus=1)
     seen = world.fx.previous_checkpoint
     assert seen is not None
-    from transparency_log.checkpoint import open_checkpoint
+    from transparency_log.core.checkpoint import open_checkpoint
 
     cp, _ = open_checkpoint(seen, world.policy.log.verifier, world.policy.log.origin)
     world.store.update(seen, cp, None)  # the client saw the honest tree before
@@ -375,8 +375,8 @@ def test_unknown_policy_key(snp_world: World) -> None:
 def test_unstapled_gpu_collateral_offline_and_online(snp_world: World) -> None:
     from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE
     from attest.simulate.fake_service import serve
-    from transparency_log.errors import FetchError
-    from transparency_log.http_fetch import FetchResponse, HttpFetcher
+    from transparency_log.common.errors import FetchError
+    from transparency_log.common.http_fetch import FetchResponse, HttpFetcher
     from verifier.gpu.ocsp import NVIDIA_OCSP_URL
     from verifier.pipeline_trust import VerifierCaches
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
-from pipeline_support import NodeApp, World, https_node, make_world, policy_text, spki
 
+from tests.support.pipeline_support import NodeApp, World, https_node, make_world, policy_text, spki
 from verifier.cli import main
 
 AT = "2026-11-23T12:00:00Z"
@@ -126,7 +126,7 @@ def test_node_command_refuses_another_tls_key(world: World, tmp_path: Path) -> N
 
 
 def test_node_unreachable_exit_3(world: World, tmp_path: Path) -> None:
-    from tlog_net import free_port
+    from tests.support.tlog_net import free_port
 
     f = files(world, tmp_path)
     out = CliRunner().invoke(main, ["node", f"https://127.0.0.1:{free_port()}", "--policy",

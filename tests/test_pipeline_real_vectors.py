@@ -29,7 +29,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bundle_samples import (
+from click.testing import CliRunner
+
+from attest.formats.bundle import EvidenceBundle, GpuState, SnpEvidence
+from attest.formats.snp_report import parse_report
+from attest.formats.tdx_quote import parse_quote
+from attest.release.dsse import sign_statement
+from attest.release.statement import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
+from tests.support.bundle_samples import (
     NODE_KEY,
     NONCE,
     gpu_collateral,
@@ -39,17 +46,10 @@ from bundle_samples import (
     tdx_collateral,
     tdx_item,
 )
-from click.testing import CliRunner
-from conftest import vector_path
-from log_fixtures import RELEASE_KEY, FakeLog, policy_toml
-from release_samples import sample_release
-
-from attest.formats.bundle import EvidenceBundle, GpuState, SnpEvidence
-from attest.formats.snp_report import parse_report
-from attest.formats.tdx_quote import parse_quote
-from attest.release.dsse import sign_statement
-from attest.release.statement import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
-from transparency_log.errors import VerificationError
+from tests.support.log_fixtures import RELEASE_KEY, FakeLog, policy_toml
+from tests.support.release_samples import sample_release
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import VerificationError
 from verifier.cli import main
 from verifier.log_checks import LogEvidence, verify_log
 from verifier.pipeline import Result, check_measurements, check_policy, run_pipeline

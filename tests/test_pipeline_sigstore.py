@@ -17,12 +17,12 @@ import base64
 import json
 
 import pytest
-from conftest import vector_path
-from pipeline_support import World, make_world, policy_text
 
 from attest.release.dsse import parse_entry
 from attest.release.statement import Artifact, Release, parse_statement
-from transparency_log.errors import PolicyError, SignatureError, VerificationError
+from tests.support.pipeline_support import World, make_world, policy_text
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import PolicyError, SignatureError, VerificationError
 from verifier.pipeline import ACCEPTED, REFUSED, Result
 from verifier.policy import Policy, parse_policy
 from verifier.transcript import FAIL, PASS

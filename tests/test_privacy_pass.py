@@ -10,13 +10,13 @@ from functools import cache
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from privacy_pass_vectors import rfc9578_type2_vectors, scripted
 
 from attest.formats.privacy_pass import Token, TokenChallenge, TokenRequest
 from attest.formats.privacy_pass_http import IssuerDirectory, TokenKeyEntry
 from attest.private import blind_rsa
 from attest.private import privacy_pass as pp
-from transparency_log.errors import (
+from tests.support.privacy_pass_vectors import rfc9578_type2_vectors, scripted
+from transparency_log.common.errors import (
     FormatError,
     SignatureError,
     TrustConfigError,

@@ -6,16 +6,16 @@ import hashlib
 import json
 
 import pytest
-from privacy_pass_vectors import (
-    rfc9577_header_vectors,
-    rfc9577_structure_vectors,
-    rfc9578_type2_vectors,
-)
 
 from attest.formats import privacy_pass as ppf
 from attest.formats import privacy_pass_http as http
 from attest.formats.der import encode_tlv
-from transparency_log.errors import FormatError
+from tests.support.privacy_pass_vectors import (
+    rfc9577_header_vectors,
+    rfc9577_structure_vectors,
+    rfc9578_type2_vectors,
+)
+from transparency_log.common.errors import FormatError
 
 PKS = rfc9578_type2_vectors()[0]["pkS"]
 TOKEN = rfc9578_type2_vectors()[0]["token"]

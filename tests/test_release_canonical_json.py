@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attest.release.canonical_json import MAX_SAFE_INTEGER, decode, encode
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 
 def test_rfc8785_sorting_example() -> None:

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 from click.testing import CliRunner
-from release_samples import sample_release
 
 from attest.cli import main
 from attest.release.dsse import entry_digest, sign_statement
 from attest.release.keys import generate_signing_key, load_signing_key_file
+from tests.support.release_samples import sample_release
 
 
 def test_keygen_sign_verify(tmp_path: Path) -> None:

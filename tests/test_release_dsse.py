@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from release_samples import big_release, sample_release
 
 from attest.release import canonical_json
 from attest.release.dsse import (
@@ -33,7 +32,13 @@ from attest.release.keys import (
     write_signing_key_file,
 )
 from attest.release.statement import Revocation
-from transparency_log.errors import FormatError, SignatureError, TrustConfigError, VerificationError
+from tests.support.release_samples import big_release, sample_release
+from transparency_log.common.errors import (
+    FormatError,
+    SignatureError,
+    TrustConfigError,
+    VerificationError,
+)
 
 ED = generate_signing_key("ed25519")
 P256 = generate_signing_key("ecdsa-p256-sha256")

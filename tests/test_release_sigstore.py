@@ -7,7 +7,6 @@ import hashlib
 import json
 
 import pytest
-from conftest import vector_path
 
 from attest.release.sigstore_binding import sigstore_targets
 from attest.release.sigstore_check import (
@@ -19,7 +18,8 @@ from attest.release.sigstore_check import (
     verify_blob_bundle,
     verify_dsse_bundle,
 )
-from transparency_log.errors import (
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import (
     ChainError,
     FormatError,
     SignatureError,
@@ -198,7 +198,7 @@ def test_signed_digest_refuses_a_dsse_bundle_and_a_bad_digest() -> None:
 
 
 def test_sigstore_targets_by_strength() -> None:
-    from release_samples import sample_release
+    from tests.support.release_samples import sample_release
 
     release = sample_release()
     payload = release.encode()

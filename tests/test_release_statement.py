@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from release_samples import SNP_MEASUREMENT, digest, sample_release
 
 from attest.release import canonical_json
 from attest.release.statement import (
@@ -19,7 +18,8 @@ from attest.release.statement import (
     Revocation,
     parse_statement,
 )
-from transparency_log.errors import FormatError
+from tests.support.release_samples import SNP_MEASUREMENT, digest, sample_release
+from transparency_log.common.errors import FormatError
 
 
 def _tamper(edit: Any) -> bytes:

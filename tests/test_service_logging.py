@@ -16,24 +16,24 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.tlog_net import CLI, free_port, tlog
-from transparency_log.cli import main
-from transparency_log.note import generate_keys
-from transparency_log.service_logging import JsonFormatter, TextFormatter
-from transparency_log.throttled_log import ThrottledLog
+from tests.support.tlog_net import CLI, free_port, tlog
+from transparency_log.cli.main import main
+from transparency_log.common.service_logging import JsonFormatter, TextFormatter
+from transparency_log.common.throttled_log import ThrottledLog
+from transparency_log.core.note import generate_keys
 
 ORIGIN = "example.com/logging-log"
 TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) [\w.]+: .+")
 
 
 def _record(level: int = logging.WARNING, msg: str = "witness w0: down") -> logging.LogRecord:
-    return logging.LogRecord("transparency_log.service", level, __file__, 1, msg, None, None)
+    return logging.LogRecord("transparency_log.serve.service", level, __file__, 1, msg, None, None)
 
 
 def test_text_format_has_time_level_logger() -> None:
     line = TextFormatter().format(_record())
     assert TEXT_LINE.fullmatch(line), line
-    assert line.endswith(" WARNING transparency_log.service: witness w0: down")
+    assert line.endswith(" WARNING transparency_log.serve.service: witness w0: down")
 
 
 def test_json_format_is_one_object_per_line() -> None:
@@ -41,7 +41,7 @@ def test_json_format_is_one_object_per_line() -> None:
     assert "\n" not in line
     doc = json.loads(line)
     assert set(doc) == {"time", "level", "logger", "message"}
-    assert (doc["level"], doc["logger"]) == ("WARNING", "transparency_log.service")
+    assert (doc["level"], doc["logger"]) == ("WARNING", "transparency_log.serve.service")
     assert doc["message"] == 'a "quoted"\nsecond line'
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", doc["time"])
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from snp_fixtures import REAL, vec
 
 from attest.formats.snp_certtable import VCEK_GUID, CertTable, CertTableEntry, serialize_cert_table
+from tests.support.snp_fixtures import REAL, vec
 from verifier.cli import main
 
 AT = "2026-11-23T00:00:00Z"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from snp_fixtures import sim
 
 from attest.cli import main as attest_main
 from attest.collect.snp import (
@@ -18,7 +17,8 @@ from attest.collect.snp import (
     collect_snp_report,
 )
 from attest.formats.snp_report import MILAN
-from transparency_log.errors import FetchError, VerificationError
+from tests.support.snp_fixtures import sim
+from transparency_log.common.errors import FetchError, VerificationError
 
 RD = bytes(range(64))
 

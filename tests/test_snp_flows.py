@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from snp_fixtures import AT, sim, sim_roots
 
 from attest.collateral.kds_fetch import KdsClient
 from attest.formats.snp_report import GENOA, MILAN, SIGNING_KEY_NONE, TURIN, encode_tcb
 from attest.simulate.fake_kds import fake_kds
 from attest.simulate.fake_service import serve
 from attest.simulate.snp import der
-from transparency_log.errors import (
+from tests.support.snp_fixtures import AT, sim, sim_roots
+from transparency_log.common.errors import (
     ChainError,
     FetchError,
     FormatError,
@@ -23,7 +23,7 @@ from transparency_log.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.snp.verify import SnpCollateral, SnpVerifier
 
 PRODUCTS = (MILAN, GENOA, TURIN)

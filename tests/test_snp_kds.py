@@ -8,8 +8,8 @@ import pytest
 
 from attest.collateral.kds_fetch import KdsClient, cert_chain_url, crl_url, vcek_url
 from attest.formats.snp_report import GENOA, MILAN, TURIN, decode_tcb, encode_tcb
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import DiskCache, FetchResponse
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import DiskCache, FetchResponse
 
 
 def test_urls() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from snp_fixtures import AT, sim, sim_roots
 
 from attest.formats.snp_report import MILAN, TURIN, encode_tcb
 from attest.simulate.snp import der
-from transparency_log.errors import PolicyError, TrustConfigError
+from tests.support.snp_fixtures import AT, sim, sim_roots
+from transparency_log.common.errors import PolicyError, TrustConfigError
 from verifier.policy_base import StrictTable
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from snp_fixtures import REAL, sim, vec
 
 from attest.formats.snp_certtable import (
     ARK_GUID,
@@ -33,7 +32,8 @@ from attest.formats.snp_report import (
     product_from_cpuid,
     serialize_report,
 )
-from transparency_log.errors import FormatError
+from tests.support.snp_fixtures import REAL, sim, vec
+from transparency_log.common.errors import FormatError
 from verifier.snp.chain import kds_extensions, load_key_certificate
 
 

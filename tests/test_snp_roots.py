@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from snp_fixtures import AT, vec
 
-from transparency_log.errors import TrustConfigError
+from tests.support.snp_fixtures import AT, vec
+from transparency_log.common.errors import TrustConfigError
 from verifier.snp import roots as roots_mod
 from verifier.snp.roots import PINS, amd_roots
 from verifier.x509chain import pinned_root, verify_chain

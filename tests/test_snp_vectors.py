@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 import cryptography
 import pytest
 from cryptography import x509
-from snp_fixtures import AT, REAL, sim, vec
 
 from attest.collateral.kds_fetch import vcek_url
 from attest.formats.snp_report import MILAN, SIGNED_SIZE, decode_tcb, parse_report
 from attest.simulate.snp import der
-from transparency_log.errors import ChainError, FormatError, PolicyError, SignatureError
+from tests.support.snp_fixtures import AT, REAL, sim, vec
+from transparency_log.common.errors import ChainError, FormatError, PolicyError, SignatureError
 from verifier.snp.chain import load_key_certificate, verify_key_chain
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.roots import amd_roots

@@ -18,12 +18,12 @@ import pytest
 import requests
 
 from attest.simulate.node_fixture import make_node_fixture, release_key
-from tests.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
-from tests.tlog_net import CLI, ORIGIN, free_port, tlog
-from transparency_log.checkpoint import open_checkpoint
-from transparency_log.errors import StartupError
-from transparency_log.note import Verifier, generate_keys
-from transparency_log.witness_policy import check_quorum, parse_witness_policy
+from tests.support.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
+from tests.support.tlog_net import CLI, ORIGIN, free_port, tlog
+from transparency_log.common.errors import StartupError
+from transparency_log.core.checkpoint import open_checkpoint
+from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.witness_policy import check_quorum, parse_witness_policy
 
 EXIT_STARTUP = StartupError.exit_code
 AGENT_CLI = "from attest.cli import main; main()"

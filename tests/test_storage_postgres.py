@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from storage_conformance import *  # noqa: F403
 
-from tests.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
-from transparency_log.errors import TrustConfigError
-from transparency_log.storage.postgres import PostgresStorage
+from tests.support.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
+from tests.support.storage_conformance import *  # noqa: F403
+from transparency_log.common.errors import TrustConfigError
+from transparency_log.log.storage.postgres import PostgresStorage
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from storage_conformance import *  # noqa: F403
 
-from transparency_log import merkle
-from transparency_log.errors import FormatError
-from transparency_log.storage.base import StorageConflictError
-from transparency_log.storage.sqlite import SqliteStorage
+from tests.support.storage_conformance import *  # noqa: F403
+from transparency_log.common.errors import FormatError
+from transparency_log.core import merkle
+from transparency_log.log.storage.base import StorageConflictError
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 
 @pytest.fixture

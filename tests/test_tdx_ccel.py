@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tdx_support import GCP, read
 
 from attest.formats.ccel import (
     ALG_SHA384,
@@ -16,7 +15,8 @@ from attest.formats.ccel import (
     parse_event_log,
 )
 from attest.formats.tdx_quote import parse_quote
-from transparency_log.errors import FormatError, VerificationError
+from tests.support.tdx_support import GCP, read
+from transparency_log.common.errors import FormatError, VerificationError
 from verifier.tdx.rtmr import check_rtmrs, replay
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import vector_path
-from tdx_support import GTG, SIM_NOW, read, sim, sim_collateral, sim_root
 
 from attest.formats.ccel import parse_event_log
 from attest.simulate.fake_service import FakeService, serve
+from tests.support.tdx_support import GTG, SIM_NOW, read, sim, sim_collateral, sim_root
+from tests.support.vectors import vector_path
 from verifier.cli import main
 from verifier.tdx.collateral import VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
@@ -133,7 +133,7 @@ def test_event_log_replay_in_the_pipeline() -> None:
     assert result.rtmr_replay is not None
     assert [x.check for x in result.transcript.steps][-2:] == ["tdx.rtmr.replay", "tdx.policy"]
     assert sum(len(e) for e in result.rtmr_replay.events_per_rtmr) == 43
-    from transparency_log.errors import VerificationError
+    from transparency_log.common.errors import VerificationError
 
     with pytest.raises(VerificationError) as err:
         verify_tdx_evidence(s.quote().to_bytes(), sim_collateral(s), event_log=log_bytes,
@@ -145,7 +145,7 @@ def test_policy_can_require_named_events() -> None:
     from dataclasses import replace as dc_replace
 
     from attest.formats.ccel import ALG_SHA384
-    from transparency_log.errors import PolicyError
+    from transparency_log.common.errors import PolicyError
     from verifier.tdx.policy import TdxPolicy
 
     log_bytes = read("ccel_ccel_data.dat")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tdx_support import (
+
+from tests.support.tdx_support import (
     SPR_E4,
     SPR_E4_TIME,
     V5,
@@ -16,8 +17,7 @@ from tdx_support import (
     real_collateral,
     utc,
 )
-
-from transparency_log.errors import FormatError, VerificationError
+from transparency_log.common.errors import FormatError, VerificationError
 from verifier.tdx.collateral import (
     VerificationTimes,
     parse_qe_identity,
@@ -209,7 +209,7 @@ def test_tcb_info_schema_is_strict() -> None:
 
 
 def test_times_override_refuses_unknown_items() -> None:
-    from transparency_log.errors import TrustConfigError
+    from transparency_log.common.errors import TrustConfigError
 
     with pytest.raises(TrustConfigError):
         V5_TIMES.override(pck_certificate=utc("2026-01-01"))

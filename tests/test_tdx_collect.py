@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tdx_support import sim
 
 from attest.cli import main as attest_main
 from attest.collect.tdx import TDX_CMD_GET_REPORT0, TsmFs, get_quote, get_td_report
 from attest.formats.tdx_quote import parse_quote
-from transparency_log.errors import FetchError, FormatError
+from tests.support.tdx_support import sim
+from transparency_log.common.errors import FetchError, FormatError
 
 RD = bytes(range(64))
 

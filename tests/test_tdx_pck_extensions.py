@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tdx_support import GCP, REAL_QUOTES, SPR_E4, V5, read
 
 from attest.formats.sgx_pck_extensions import (
     SgxExtensions,
@@ -16,7 +15,8 @@ from attest.formats.sgx_pck_extensions import (
     tlv,
 )
 from attest.formats.tdx_quote import parse_quote
-from transparency_log.errors import FormatError
+from tests.support.tdx_support import GCP, REAL_QUOTES, SPR_E4, V5, read
+from transparency_log.common.errors import FormatError
 from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
 
 EXPECTED = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tdx_support import SIM_NOW, sim, sim_root
 
 from attest.collateral.pcs_fetch import PcsClient, pck_ca_kind, pck_crl_url, tcb_info_url
 from attest.simulate.fake_service import FakeService, serve
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import DiskCache, FetchResponse, HttpFetcher
+from tests.support.tdx_support import SIM_NOW, sim, sim_root
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import DiskCache, FetchResponse, HttpFetcher
 from verifier.tdx.collateral import VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
 

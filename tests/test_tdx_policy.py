@@ -5,10 +5,10 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from tdx_support import GCP, read, sim
 
 from attest.formats.tdx_quote import parse_quote
-from transparency_log.errors import PolicyError, TrustConfigError
+from tests.support.tdx_support import GCP, read, sim
+from transparency_log.common.errors import PolicyError, TrustConfigError
 from verifier.policy_base import StrictTable
 from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.tcb_status import TcbStatus

@@ -7,7 +7,6 @@ import struct
 from dataclasses import replace
 
 import pytest
-from tdx_support import GCP, REAL_QUOTES, SPR_E4, V5, read, sim
 
 from attest.formats.tdx_quote import (
     BODY_TYPE_TDX15,
@@ -16,7 +15,8 @@ from attest.formats.tdx_quote import (
     TdReportBody,
     parse_quote,
 )
-from transparency_log.errors import FormatError
+from tests.support.tdx_support import GCP, REAL_QUOTES, SPR_E4, V5, read, sim
+from transparency_log.common.errors import FormatError
 
 
 @pytest.mark.parametrize("name", REAL_QUOTES)

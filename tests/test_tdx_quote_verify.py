@@ -7,9 +7,11 @@ import contextlib
 from dataclasses import replace
 
 import pytest
-from bitflip_support import flip_every_bit
 from cryptography.hazmat.primitives.asymmetric import ec
-from tdx_support import (
+
+from attest.formats.tdx_quote import parse_quote
+from tests.support.bitflip_support import flip_every_bit
+from tests.support.tdx_support import (
     GCP,
     REAL_QUOTES,
     SIM_NOW,
@@ -23,9 +25,7 @@ from tdx_support import (
     sim_root,
     utc,
 )
-
-from attest.formats.tdx_quote import parse_quote
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     AttestlogError,
     ChainError,
     FormatError,

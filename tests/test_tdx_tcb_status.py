@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tdx_support import SIM_NOW, sim, sim_collateral, sim_root
 
 from attest.simulate.tdx import SIM_TEE_TCB_SVN, IntelSimulator
-from transparency_log.errors import AttestlogError, VerificationError
+from tests.support.tdx_support import SIM_NOW, sim, sim_collateral, sim_root
+from transparency_log.common.errors import AttestlogError, VerificationError
 from verifier.tdx.collateral import VerificationTimes
 from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
 from verifier.tdx.policy import TdxPolicy
@@ -240,7 +240,7 @@ def test_only_qe_identity_fails_for_masked_attributes(s: IntelSimulator) -> None
 
 
 def test_only_policy_fails_for_an_unaccepted_status(s: IntelSimulator) -> None:
-    from transparency_log.errors import PolicyError
+    from transparency_log.common.errors import PolicyError
 
     t = Transcript()
     with pytest.raises(PolicyError) as err:
@@ -253,7 +253,7 @@ def test_only_policy_fails_for_an_unaccepted_status(s: IntelSimulator) -> None:
 
 
 def test_debug_quote_verifies_but_policy_refuses(s: IntelSimulator) -> None:
-    from transparency_log.errors import PolicyError
+    from transparency_log.common.errors import PolicyError
 
     debug = s.body(td_attributes=((1 << 28) | 1).to_bytes(8, "little"))
     with pytest.raises(PolicyError) as err:
@@ -300,7 +300,7 @@ def test_tdx15_relaunch_advice(s: IntelSimulator, platform: str, launch_svn: int
 
 
 def test_relaunch_statuses_are_accepted_only_when_named(s: IntelSimulator) -> None:
-    from transparency_log.errors import PolicyError
+    from transparency_log.common.errors import PolicyError
 
     body = s.body(tee_tcb_svn=bytes([4, 1, 3] + [0] * 13),
                   tee_tcb_svn2=bytes([6, 1, 3] + [0] * 13), mrservicetd=bytes(48))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import load_json_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transparency_log import merkle, tiles
-from transparency_log.errors import FormatError
+from tests.support.vectors import load_json_vector
+from transparency_log.common.errors import FormatError
+from transparency_log.core import merkle, tiles
 
 PATHS = load_json_vector("tlog", "tiles", "tile_paths.json")
 

@@ -1,4 +1,4 @@
-"""The last-seen checkpoint store (transparency_log/checkpoint_store.py): forward only, CAS,
+"""The last-seen checkpoint store (transparency_log/client/checkpoint_store.py): forward only, CAS,
 evidence, the smaller-checkpoint rule."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from log_fixtures import ORIGIN, FakeLog, Recording, release_entry
 
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.checkpoint_store import CheckpointStore, StoredCheckpoint
-from transparency_log.errors import ConsistencyError, FetchError, FormatError
-from transparency_log.merkle import EMPTY_ROOT
+from tests.support.log_fixtures import ORIGIN, FakeLog, Recording, release_entry
+from transparency_log.client.checkpoint_store import CheckpointStore, StoredCheckpoint
+from transparency_log.common.errors import ConsistencyError, FetchError, FormatError
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.merkle import EMPTY_ROOT
 
 ENTRIES = [release_entry(i) for i in range(6)]
 

@@ -10,25 +10,25 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from transparency_log import merkle
-from transparency_log.cli import main
-from transparency_log.client import (
+from transparency_log.cli.main import main
+from transparency_log.client.log_client import (
     CheckpointStore,
     LogClient,
     directory_source,
     monitor,
 )
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     ConsistencyError,
     FetchError,
     FormatError,
     ProofError,
     VerificationError,
 )
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier, generate_keys, sign_note
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.core import merkle
+from transparency_log.core.note import Signer, Verifier, generate_keys, sign_note
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 ORIGIN = "example.com/client-test"
 SKEY, VKEY = generate_keys(ORIGIN, seed=bytes([3]) * 32)
@@ -234,7 +234,7 @@ def write_foreign_tree(root: Path, entries: list[bytes], skey: str, *,
     """A C2SP tlog-tiles tree laid out by hand from the spec (not by our publisher), as
     another implementation would: a checkpoint with an extension line and a cosignature from
     a witness we do not know, and, like Tessera, partial tiles removed once full ones exist."""
-    from transparency_log.note import NoteSignature, append_signatures
+    from transparency_log.core.note import NoteSignature, append_signatures
 
     tree = merkle.MemoryTree(entries)
     n = len(entries)

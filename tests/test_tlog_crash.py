@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
-from tests.tlog_net import CLI, free_port, tlog
-from transparency_log.client import LogClient, http_source, monitor
-from transparency_log.note import Verifier, generate_keys
+from tests.support.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
+from tests.support.tlog_net import CLI, free_port, tlog
+from transparency_log.client.log_client import LogClient, http_source, monitor
+from transparency_log.core.note import Verifier, generate_keys
 
 ORIGIN = "example.com/crash-test"
 TOKEN = "crash-token"

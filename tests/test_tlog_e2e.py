@@ -9,19 +9,19 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.tlog_net import FIXED_NOW, ORIGIN, log_network
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.client import CheckpointStore, LogClient, http_source, monitor
-from transparency_log.errors import ConsistencyError, VerificationError
-from transparency_log.log import Log
-from transparency_log.note import Signer, Verifier
-from transparency_log.server import Submitters, create_app
-from transparency_log.service import LogService
-from transparency_log.storage.sqlite import SqliteStorage
-from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
-from transparency_log.witness_client import WitnessClient
-from transparency_log.witness_policy import parse_witness_policy
+from tests.support.tlog_net import FIXED_NOW, ORIGIN, log_network
+from transparency_log.client.log_client import CheckpointStore, LogClient, http_source, monitor
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.common.errors import ConsistencyError, VerificationError
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.note import Signer, Verifier
+from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
+from transparency_log.core.witness_policy import parse_witness_policy
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.storage.sqlite import SqliteStorage
+from transparency_log.serve.server import Submitters, create_app
+from transparency_log.serve.service import LogService
+from transparency_log.witness.client import WitnessClient
 
 
 def test_log_with_two_witnesses_end_to_end(tmp_path) -> None:
@@ -146,7 +146,7 @@ def test_idle_log_is_recosigned_after_refresh(tmp_path) -> None:
 
 
 def test_read_cache_is_bounded_and_keeps_only_full_tiles(tmp_path) -> None:
-    from transparency_log.service import _ByteLRU
+    from transparency_log.serve.service import _ByteLRU
 
     lru = _ByteLRU(100)
     for i in range(5):

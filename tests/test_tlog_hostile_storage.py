@@ -16,11 +16,11 @@ import requests
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from tlog_net import log_network
 
 from attest.cli import main as attest_main
-from transparency_log.cli import main as tlog_main
-from transparency_log.note import generate_keys
+from tests.support.tlog_net import log_network
+from transparency_log.cli.main import main as tlog_main
+from transparency_log.core.note import generate_keys
 
 BEYOND_UINT64_TREES = [
     "tile/0/x009/x223/x372/x036/x854/x775/808",       # 2**63
@@ -50,7 +50,7 @@ def test_full_disk_add_is_503_and_logged_once_in_one_line(tmp_path: Path, caplog
     """SQLite answers SQLITE_FULL (``PRAGMA max_page_count`` at the database's size: the same
     error a full disk gives, deterministically). Every add is a one-line 503, reads go on,
     and the log gets one line, not a traceback per request."""
-    caplog.set_level(logging.ERROR, logger="transparency_log.server")
+    caplog.set_level(logging.ERROR, logger="transparency_log.serve.server")
     with log_network(tmp_path, n_witnesses=0) as net:
         _wait_published(net.base)
         write = net.service.log.storage._write  # the storage's writer connection
@@ -62,7 +62,7 @@ def test_full_disk_add_is_503_and_logged_once_in_one_line(tmp_path: Path, caplog
             assert r.status_code == 503 and r.text.count("\n") == 1, r.text
             assert r.headers["retry-after"] == "1"
         assert requests.get(f"{net.base}/checkpoint", timeout=10).status_code == 200
-    records = [r for r in caplog.records if r.name == "transparency_log.server"]
+    records = [r for r in caplog.records if r.name == "transparency_log.serve.server"]
     assert len(records) == 1, [r.getMessage() for r in records]
     assert records[0].exc_info is None
     message = records[0].getMessage()
@@ -87,7 +87,7 @@ NO_SPACE = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # every file write fails: a full disk
-from transparency_log.cli import main
+from transparency_log.cli.main import main
 sys.argv = ["tlog", *sys.argv[1:]]
 main()
 """

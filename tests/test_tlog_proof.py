@@ -8,17 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.cosignature import CosignatureSigner, cosignature, generate_cosigner_keys
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     FormatError,
     ProofError,
     SignatureError,
     VerificationError,
 )
-from transparency_log.merkle import MemoryTree
-from transparency_log.note import Signer, Verifier, append_signatures, generate_keys
-from transparency_log.tlog_proof import (
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import CosignatureSigner, cosignature, generate_cosigner_keys
+from transparency_log.core.merkle import MemoryTree
+from transparency_log.core.note import Signer, Verifier, append_signatures, generate_keys
+from transparency_log.core.tlog_proof import (
     HEADER,
     MAX_PROOF_HASHES,
     TlogProof,
@@ -26,7 +26,7 @@ from transparency_log.tlog_proof import (
     verify_tlog_proof,
     verify_tlog_proof_detailed,
 )
-from transparency_log.witness_policy import parse_witness_policy
+from transparency_log.core.witness_policy import parse_witness_policy
 
 ENTRIES = [b"entry %d" % i for i in range(13)]
 TREE = MemoryTree(ENTRIES)

@@ -1,4 +1,4 @@
-"""The log server's HTTP contract (transparency_log/server.py) against an in-memory fake log:
+"""The log server's HTTP contract (transparency_log/serve/server.py) against an in-memory fake log:
 read-path headers, strict paths, authentication, limits, and never a traceback."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.errors import FormatError, TrustConfigError
-from transparency_log.server import (
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.common.errors import FormatError, TrustConfigError
+from transparency_log.serve.server import (
     Limits,
     Submitters,
     canonical_resource,

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.tlog_net import CLI, free_port, tlog
-from transparency_log.cli import main
-from transparency_log.note import Verifier, generate_keys
-from transparency_log.server import sign_submission
-from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
-from transparency_log.witness_policy import parse_witness_policy
+from tests.support.tlog_net import CLI, free_port, tlog
+from transparency_log.cli.main import main
+from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
+from transparency_log.core.witness_policy import parse_witness_policy
+from transparency_log.serve.server import sign_submission
 
 ORIGIN = "example.com/cli-log"
 

@@ -8,12 +8,12 @@ import threading
 import pytest
 import requests
 
-from tests.conftest import load_json_vector
-from transparency_log import merkle
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.note import Signer, Verifier, generate_keys, parse_note
-from transparency_log.witness import (
+from tests.support.vectors import load_json_vector
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.core import merkle
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.note import Signer, Verifier, generate_keys, parse_note
+from transparency_log.witness.service import (
     SIZE_CONTENT_TYPE,
     AddCheckpointRequest,
     Witness,
@@ -192,7 +192,7 @@ def test_malformed_bodies_are_400(witness, body) -> None:
 
 def test_malformed_checkpoint_text_is_400(witness) -> None:
     signer = Signer(SKEY)
-    from transparency_log.note import sign_note
+    from transparency_log.core.note import sign_note
 
     note = sign_note(f"{ORIGIN}\n01\nAAAA\n".encode(), [signer])
     assert witness.add_checkpoint(b"old 0\n\n" + note).status == 400

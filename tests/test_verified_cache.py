@@ -18,13 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import vector_path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from snp_fixtures import AT as SNP_AT
-from snp_fixtures import REAL, sim, sim_roots, vec
-from tdx_support import (
+
+from attest.formats.spdm_measurements import parse_report, parse_report_text
+from attest.simulate.snp import der
+from tests.support.snp_fixtures import AT as SNP_AT
+from tests.support.snp_fixtures import REAL, sim, sim_roots, vec
+from tests.support.tdx_support import (
     SIM_NOW,
     SPR_E4,
     SPR_E4_TIME,
@@ -35,11 +37,9 @@ from tdx_support import (
     sim_collateral,
     sim_root,
 )
-from tdx_support import sim as tdx_sim
-
-from attest.formats.spdm_measurements import parse_report, parse_report_text
-from attest.simulate.snp import der
-from transparency_log.errors import AttestlogError, ChainError, VerificationError
+from tests.support.tdx_support import sim as tdx_sim
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import AttestlogError, ChainError, VerificationError
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.policy import GpuPolicy
 from verifier.policy_base import FailureCollector

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from log_fixtures import (
+
+import verifier.cli_audit as cli_audit
+from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
+from attest.release.statement import Artifact, Measurements, Release, SnpMeasurement, Subject
+from tests.support.log_fixtures import (
     AT_TS,
     LOG_SIGNER,
     LOG_VKEY,
@@ -26,20 +30,16 @@ from log_fixtures import (
     relogged_variant,
     revocation_entry,
 )
-from release_samples import sample_release
-from tlog_net import TOKEN, log_network
-
-import verifier.cli_audit as cli_audit
-from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
-from attest.release.statement import Artifact, Measurements, Release, SnpMeasurement, Subject
-from transparency_log.checkpoint_store import CheckpointStore
-from transparency_log.client import LogClient, directory_source
-from transparency_log.cosignature import cosignature
-from transparency_log.errors import ConsistencyError
-from transparency_log.log import Log
-from transparency_log.note import Verifier, append_signatures, parse_note
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
+from tests.support.release_samples import sample_release
+from tests.support.tlog_net import TOKEN, log_network
+from transparency_log.client.checkpoint_store import CheckpointStore
+from transparency_log.client.log_client import LogClient, directory_source
+from transparency_log.common.errors import ConsistencyError
+from transparency_log.core.cosignature import cosignature
+from transparency_log.core.note import Verifier, append_signatures, parse_note
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
 from verifier.audit import AuditOptions, Auditor, audit_entries
 from verifier.audit_reproduce import find_artifact, reproduce_release
 from verifier.cli import main
@@ -242,7 +242,7 @@ def test_without_policy_statements_are_listed_unverified(tmp_path) -> None:
 def test_vkey_must_agree_with_the_policy(tmp_path, policy_file) -> None:
     log = ReleaseLog(tmp_path)
     log.add(release_entry(0))
-    from transparency_log.note import generate_keys
+    from transparency_log.core.note import generate_keys
 
     _, other = generate_keys(ORIGIN, seed=bytes([0x55]) * 32)
     code, _, err = audit(str(log.dir), "--policy", str(policy_file), "--vkey", other)

@@ -10,8 +10,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import vector_path
-from log_fixtures import (
+
+from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
+from attest.release.statement import Measurements, SnpMeasurement
+from tests.support.log_fixtures import (
     AT,
     AT_TS,
     LOG_SIGNER,
@@ -26,12 +28,10 @@ from log_fixtures import (
     relogged_variant,
     revocation_entry,
 )
-from release_samples import SNP_MEASUREMENT, sample_release
-
-from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
-from attest.release.statement import Measurements, SnpMeasurement
-from transparency_log.checkpoint_store import CheckpointStore
-from transparency_log.errors import (
+from tests.support.release_samples import SNP_MEASUREMENT, sample_release
+from tests.support.vectors import vector_path
+from transparency_log.client.checkpoint_store import CheckpointStore
+from transparency_log.common.errors import (
     ConsistencyError,
     FormatError,
     PolicyError,
@@ -40,7 +40,7 @@ from transparency_log.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.note import Signer, generate_keys
+from transparency_log.core.note import Signer, generate_keys
 from verifier.checks import CheckNotRun
 from verifier.log_checks import (
     LOG_CHECKS,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import vector_path
-from log_fixtures import (
+
+from tests.support.log_fixtures import (
     LOG_VKEY,
     ORIGIN,
     OTHER_RELEASE_KEY,
@@ -16,8 +16,8 @@ from log_fixtures import (
     WITNESS_VKEYS,
     policy_toml,
 )
-
-from transparency_log.errors import PolicyError, TrustConfigError
+from tests.support.vectors import vector_path
+from transparency_log.common.errors import PolicyError, TrustConfigError
 from verifier.cli import main
 from verifier.policy import (
     LOG_WAIVABLE,
@@ -200,7 +200,7 @@ def test_quorum_out_of_range(k: int) -> None:
 
 
 def test_inline_policy_naming_another_log_is_refused() -> None:
-    from transparency_log.note import generate_keys
+    from transparency_log.core.note import generate_keys
 
     _, other = generate_keys("other.example/log", seed=bytes([9]) * 32)
     err = refused(policy_toml(log={"witnesses": None, "quorum": None,

@@ -7,7 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from log_fixtures import (
+
+from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
+from attest.release.revocation_index import RevocationRecord
+from attest.release.statement import Release, Revocation
+from tests.support.log_fixtures import (
     ORIGIN,
     OTHER_RELEASE_KEY,
     RELEASE_KEY,
@@ -17,18 +21,14 @@ from log_fixtures import (
     release_entry,
     revocation_entry,
 )
-
-from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
-from attest.release.revocation_index import RevocationRecord
-from attest.release.statement import Release, Revocation
-from transparency_log.checkpoint import Checkpoint
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     ConsistencyError,
     FormatError,
     ProofError,
     SignatureError,
     VerificationError,
 )
+from transparency_log.core.checkpoint import Checkpoint
 from verifier.policy import ReleasePolicy, parse_policy
 from verifier.revocations import RevocationMirror, open_revocation
 

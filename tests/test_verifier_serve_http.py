@@ -12,10 +12,10 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from pipeline_support import World, make_world
 
-from transparency_log.asgi_serving import serve_in_thread
-from transparency_log.errors import FetchError
+from tests.support.pipeline_support import World, make_world
+from transparency_log.common.asgi_serving import serve_in_thread
+from transparency_log.common.errors import FetchError
 from verifier.ear import EarSigner, verify_ear
 from verifier.serve import ServiceLimits, create_app
 

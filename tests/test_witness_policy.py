@@ -6,26 +6,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.cosignature import (
-    CosignatureSigner,
-    cosignature,
-    generate_cosigner_keys,
-)
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     FormatError,
     SignatureError,
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.note import (
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import (
+    CosignatureSigner,
+    cosignature,
+    generate_cosigner_keys,
+)
+from transparency_log.core.note import (
     NoteSignature,
     Signer,
     Verifier,
     append_signatures,
     generate_keys,
 )
-from transparency_log.witness_policy import (
+from transparency_log.core.witness_policy import (
     MAX_ENTRIES,
     PolicyGroup,
     check_quorum,
@@ -100,7 +100,7 @@ def test_quorum_none_and_no_logs() -> None:
 
 
 def test_tessera_type01_witness_vkeys_accepted() -> None:
-    from conftest import load_json_vector
+    from tests.support.vectors import load_json_vector
 
     t = load_json_vector("tlog", "notes", "tessera_test_witness_keys.json")
     text = _policy(f"log {t['log_vkey']}",
@@ -283,7 +283,7 @@ def test_policy_without_logs_uses_given_key() -> None:
 
 
 def test_policy_built_in_code_checks_like_a_parsed_one() -> None:
-    from transparency_log.witness_policy import PolicyLog, PolicyWitness, WitnessPolicy
+    from transparency_log.core.witness_policy import PolicyLog, PolicyWitness, WitnessPolicy
 
     policy = WitnessPolicy((PolicyLog(LOG_VKEY),), (PolicyWitness("X1", KEYS["X1"][1]),), (),
                            "X1")

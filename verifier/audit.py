@@ -10,7 +10,8 @@ An audit (:meth:`Auditor.run`) has two levels.
 2. consistency with the saved state (``log.consistency``, :class:`transparency_log.
    checkpoint_store.CheckpointStore`): a fork keeps both checkpoints and the proof as
    evidence; the state only moves forward;
-3. the whole tree is recomputed by :func:`transparency_log.client.monitor` (every leaf hash,
+3. the whole tree is recomputed by :func:`transparency_log.client.log_client.monitor` (every leaf
+   hash,
    every hash tile, the root: ``log.tiles``); every entry of the log is read.
 
 **Entry level** (every problem is a :class:`AuditFlag`; no entry is ever dropped silently):
@@ -55,9 +56,9 @@ from attest.release.dsse import (
 )
 from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.statement import REVOKES_STATEMENT, Release, Revocation, parse_statement
-from transparency_log.checkpoint import Checkpoint
-from transparency_log.client import LogClient, monitor
-from transparency_log.errors import AttestlogError, FormatError
+from transparency_log.client.log_client import LogClient, monitor
+from transparency_log.common.errors import AttestlogError, FormatError
+from transparency_log.core.checkpoint import Checkpoint
 from verifier.audit_reproduce import (
     CHECK_ARTIFACTS_MISSING,
     CHECK_REPRODUCE,

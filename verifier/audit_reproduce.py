@@ -48,7 +48,7 @@ from attest.measure.snp_launch import (
 )
 from attest.measure.tdx_mrtd import PageOrder, TdvfImage, tdx_mrtd
 from attest.release.statement import Artifact, Release
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = [
     "CHECK_ARTIFACTS_MISSING",

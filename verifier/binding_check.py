@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_digest
 from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence
-from transparency_log.errors import VerificationError
+from transparency_log.common.errors import VerificationError
 
 __all__ = ["CHECK_GPU_NONCE", "CHECK_REPORT_DATA", "BindingResult", "check_binding"]
 

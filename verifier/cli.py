@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from transparency_log.clitools import LazyGroup
+from transparency_log.common.clitools import LazyGroup
 
 # name -> ("module:attribute", short help shown by `verifier --help` without importing it)
 COMMANDS = {

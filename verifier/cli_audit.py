@@ -22,13 +22,13 @@ from typing import Any
 import click
 
 from attest.measure.tdx_mrtd import PageOrder
-from transparency_log.checkpoint_store import CheckpointStore
-from transparency_log.client import LogClient, source_for
-from transparency_log.clitools import json_printed, vkey_option
-from transparency_log.errors import FetchError, TrustConfigError
-from transparency_log.exit_status import ExitStatus
-from transparency_log.note import Verifier
-from transparency_log.witness_policy import WitnessPolicy
+from transparency_log.client.checkpoint_store import CheckpointStore
+from transparency_log.client.log_client import LogClient, source_for
+from transparency_log.common.clitools import json_printed, vkey_option
+from transparency_log.common.errors import FetchError, TrustConfigError
+from transparency_log.common.exit_status import ExitStatus
+from transparency_log.core.note import Verifier
+from transparency_log.core.witness_policy import WitnessPolicy
 from verifier.audit import AuditOptions, Auditor, AuditReport
 from verifier.audit_reproduce import DEFAULT_SNP_GUEST_FEATURES
 from verifier.policy import load_policy

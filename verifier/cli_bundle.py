@@ -22,7 +22,7 @@ from attest.formats.bundle import (
     TdxEvidence,
     decode_bundle,
 )
-from transparency_log.clitools import read_input
+from transparency_log.common.clitools import read_input
 
 __all__ = ["SIMULATED_BANNER", "bundle_inspect", "summarize"]
 

@@ -19,8 +19,8 @@ import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from transparency_log.clitools import read_input
-from transparency_log.errors import TrustConfigError
+from transparency_log.common.clitools import read_input
+from transparency_log.common.errors import TrustConfigError
 from verifier.ear import (
     CHECK_KEY,
     EarSigner,

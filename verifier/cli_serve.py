@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import click
 
-from transparency_log.asgi_serving import make_server
-from transparency_log.cli_service import parse_listen
+from transparency_log.cli.service import parse_listen
+from transparency_log.common.asgi_serving import make_server
 from verifier.cli_ear import load_signer
 from verifier.cli_verify import _pipeline_args, _policy
 from verifier.serve import ServiceLimits, create_app

@@ -23,10 +23,10 @@ from typing import Any
 
 import click
 
-from transparency_log.clitools import parse_time, read_input
-from transparency_log.errors import AttestlogError, TrustConfigError
-from transparency_log.exit_status import ExitStatus
-from transparency_log.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.clitools import parse_time, read_input
+from transparency_log.common.errors import AttestlogError, TrustConfigError
+from transparency_log.common.exit_status import ExitStatus
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.ear import EarSigner
 from verifier.pipeline import ACCEPTED, REFUSED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
@@ -76,8 +76,8 @@ def _state(policy: Policy, state: str | None, log_url: str | None,
     directory) before verifying, which also serves consistency proofs."""
     if state is None:
         return {}
-    from transparency_log.checkpoint_store import CheckpointStore
-    from transparency_log.client import LogClient, source_for
+    from transparency_log.client.checkpoint_store import CheckpointStore
+    from transparency_log.client.log_client import LogClient, source_for
     from verifier.revocations import RevocationMirror
 
     root = Path(state)
@@ -253,7 +253,7 @@ def _verify_saved_files(files: tuple[str, ...], policy: Policy, at: Any, args: d
     """Several FILEs: each verified on its own (its own saved nonce), one ``OK:``/``FAIL:``
     line each (the check table before it with ``--verbose``); ``--json`` prints one object
     with every input's result; the exit status is the worst (:func:`worst_status`)."""
-    from transparency_log.clitools import os_error_line
+    from transparency_log.common.clitools import os_error_line
 
     docs: list[dict[str, Any]] = []
     statuses: list[int] = []

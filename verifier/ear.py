@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attest.release import canonical_json
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     AttestlogError,
     FetchError,
     FormatError,

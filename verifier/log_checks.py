@@ -59,24 +59,24 @@ from attest.release.dsse import VerifiedEntry, open_entry, parse_entry
 from attest.release.sigstore_binding import sigstore_targets
 from attest.release.sigstore_check import signed_digest, verify_blob_bundle
 from attest.release.statement import Release
-from transparency_log.checkpoint import Checkpoint, open_checkpoint
-from transparency_log.checkpoint_store import (
+from transparency_log.client.checkpoint_store import (
     CheckpointStore,
     ConsistencyFetch,
     ConsistencyResult,
 )
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     AttestlogError,
     PolicyError,
     PolicyFailure,
     SignatureError,
     VerificationError,
 )
-from transparency_log.merkle import leaf_hash, verify_inclusion
-from transparency_log.note import Note
-from transparency_log.tlog_proof import TlogProof, parse_tlog_proof
-from transparency_log.witness_policy import QuorumResult, check_cosignatures
-from verifier.checks import CheckNotRun, run_check, with_check
+from transparency_log.core.checkpoint import Checkpoint, open_checkpoint
+from transparency_log.core.merkle import leaf_hash, verify_inclusion
+from transparency_log.core.note import Note
+from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof
+from transparency_log.core.witness_policy import QuorumResult, check_cosignatures
+from verifier.checks import CheckNotRun, with_check
 from verifier.policy import LogPolicy, Policy, ReleasePolicy, SigstorePolicy
 from verifier.revocations import KnownRevocations
 from verifier.transcript import Transcript
@@ -261,7 +261,7 @@ def check_consistency(checkpoint_note: bytes, checkpoint: Checkpoint,
                       store: CheckpointStore | None,
                       fetch_proof: ConsistencyFetch | None) -> ConsistencyResult:
     """Step 6, ``log.consistency``: compare-and-swap against the client's last-seen checkpoint
-    (:class:`transparency_log.checkpoint_store.CheckpointStore`); a fork raises
+    (:class:`transparency_log.client.checkpoint_store.CheckpointStore`); a fork raises
     ConsistencyError with the evidence kept. Without a store, or offline when a proof is
     needed, the check cannot run."""
     if store is None:
@@ -411,12 +411,13 @@ def verify_log(evidence: LogEvidence, policy: Policy, at: datetime, *,
     stapled-only mode).
     """
     waive = policy.waive
+    t = transcript if transcript is not None else Transcript()
     entry_in = {"entry_sha256": _sha(evidence.entry)}
     note_in = {"checkpoint_sha256": _sha(evidence.checkpoint_note)}
 
     def step(check: str, fn: Callable[[], T], detail: Callable[[T], str] | None = None,
              **inputs: str) -> T | None:
-        return run_check(transcript, waive, check, fn, detail=detail, **inputs)
+        return t.run(check, fn, detail=detail, waive=waive, **inputs)
 
     verified = step(CHECK_RELEASE_SIGNATURE,
                     lambda: check_release_signature(evidence.entry, policy.release),

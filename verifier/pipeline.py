@@ -69,8 +69,8 @@ from attest.formats.bundle import (
 from attest.formats.tdx_quote import parse_quote
 from attest.release.dsse import VerifiedEntry
 from attest.release.statement import Release
-from transparency_log.checkpoint_store import CheckpointStore, ConsistencyFetch
-from transparency_log.errors import (
+from transparency_log.client.checkpoint_store import CheckpointStore, ConsistencyFetch
+from transparency_log.common.errors import (
     AttestlogError,
     FormatError,
     PolicyError,
@@ -78,19 +78,20 @@ from transparency_log.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.http_fetch import Fetch
+from transparency_log.common.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
-from verifier.collateral_window import CollateralUse, describe_collateral
+from verifier.collateral_window import CollateralUse
 from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
 from verifier.gpu.evidence import GpuEvidenceResult, check_device_ocsp, verify_gpu_evidence
 from verifier.gpu.policy import GpuFacts, GpuPolicy
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
-from verifier.pipeline_trust import TrustRoots, VerifierCaches, VerifierTrust
+from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, gpu_with_waivers, tdx_with_waivers
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification
+from verifier.stage_context import StageContext
 from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
 from verifier.tdx.policy import TdxPolicy
@@ -238,18 +239,6 @@ def _merge(into: Transcript, sub: Transcript, where: str, *, drop: tuple[str, ..
         into.steps.append(replace(step, detail=detail))
 
 
-def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], str],
-          **inputs: str) -> T:
-    """Run one pipeline step; record pass, or fail (then re-raise)."""
-    try:
-        out = fn()
-    except AttestlogError as err:
-        t.failed(check, str(err), **inputs)
-        raise
-    t.passed(check, detail(out), **inputs)
-    return out
-
-
 def _malformed(t: Transcript, where: str, err: Exception) -> FormatError:
     """A library (cryptography's lazy X.509 field parsing, lxml's schema check of a RIM) met
     input it cannot parse and raised its own exception: that is malformed evidence, refused
@@ -286,64 +275,7 @@ def _check_simulated(bundle: EvidenceBundle, policy: Policy) -> str:
 # Step 2: evidence authenticity
 
 
-@dataclass
-class _Run:
-    """The state of one run (not kept: the Result holds what matters)."""
-
-    bundle: EvidenceBundle
-    policy: Policy
-    at: datetime
-    roots: TrustRoots
-    caches: VerifierCaches
-    fetch: Fetch | None
-    t: Transcript
-    result: Result
-    failures: FailureCollector = field(default_factory=FailureCollector)
-    described: set[str] = field(default_factory=set)
-
-    @property
-    def facts(self) -> list[GpuFacts]:
-        return self.result.gpu_facts
-
-    def collateral(self, name: str, used_by: str) -> bytes:
-        """A stapled blob by name, listed once in the transcript (the first user named)."""
-        data = self.bundle.collateral[name]
-        if name not in self.described:
-            self.described.add(name)
-            self.result.collateral.append(describe_collateral(name, data, used_by))
-        return data
-
-    def current(self, name: str, used_by: str) -> bytes | None:
-        """A stapled blob, or None when it is stale at ``at`` (past its nextUpdate / notAfter)
-        and this run may fetch: the caller then obtains it like unstapled collateral. Offline
-        a stale blob is returned and refused by its own check."""
-        data = self.collateral(name, used_by)
-        if self.fetch is None:
-            return data
-        until = describe_collateral(name, data).not_after
-        try:
-            stale = until is not None and datetime.fromisoformat(until) < self.at
-        except ValueError:
-            stale = False
-        if stale:
-            self.t.passed("collateral.stale", f"{used_by}: stapled {name} expired {until}; "
-                          "fetching a current one")
-        return None if stale else data
-
-    def obtained(self, used_by: str) -> Callable[[str, str, bytes], None]:
-        """A fetcher's ``on_get`` hook: list what came from the cache or the network (by its
-        URL or RIM id) in the transcript's collateral, with its source."""
-        def record(name: str, source: str, data: bytes) -> None:
-            self.result.collateral.append(describe_collateral(name, data, used_by, source))
-        return record
-
-    def cert(self, role: str, der: bytes, used_by: str) -> bytes:
-        self.result.collateral.append(describe_collateral(f"{used_by}.certs.{role}", der,
-                                                          used_by))
-        return der
-
-
-def _verify_snp(run: _Run, item: SnpEvidence) -> SnpVerification:
+def _verify_snp(run: StageContext, item: SnpEvidence) -> SnpVerification:
     where = "sev-snp"
     certs = {role: run.cert(role, der, where) for role, der in item.certs.items()}
     crl = run.current(item.collateral["crl"], where) if "crl" in item.collateral else None
@@ -375,7 +307,7 @@ def _tdx_policy(policy: Policy) -> TdxPolicy:
                                                                            policy.waive)
 
 
-def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
+def _verify_tdx(run: StageContext, item: TdxEvidence) -> TdxResult:
     where = "tdx"
     given = {role: data for role, name in item.collateral.items()
              if (data := run.current(name, where)) is not None}
@@ -401,7 +333,8 @@ def _verify_tdx(run: _Run, item: TdxEvidence) -> TdxResult:
         _merge(run.t, sub, where, drop=("tdx.policy",))
 
 
-def _obtain_tdx(run: _Run, quote: bytes, missing: list[str], where: str) -> dict[str, bytes]:
+def _obtain_tdx(run: StageContext, quote: bytes, missing: list[str],
+                where: str) -> dict[str, bytes]:
     """The TDX collateral the node did not staple, from the cache or Intel PCS (offline: the
     cache only). Verified afterwards exactly like stapled collateral."""
     chain = load_pck_chain(parse_quote(quote))
@@ -428,7 +361,7 @@ def _gpu_policy(policy: Policy) -> GpuPolicy:
                                                                            policy.waive)
 
 
-def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
+def _stapled_ocsp(run: StageContext, item: GpuEvidence, chain: tuple[Any, ...],
                   where: str) -> dict[bytes, bytes]:
     """Map each stapled OCSP answer to the chain certificate it is about (by serial); none
     needed when every certificate has a current verified answer in the cache."""
@@ -455,7 +388,7 @@ def _stapled_ocsp(run: _Run, item: GpuEvidence, chain: tuple[Any, ...],
     return out
 
 
-def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
+def _verify_gpu(run: StageContext, item: GpuEvidence) -> GpuEvidenceResult:
     where = f"nvidia-gpu[{item.index}]"
     gpol = _gpu_policy(run.policy)
     rims = [run.collateral(name, where) for _, name in sorted(item.rims.items())]
@@ -481,18 +414,18 @@ def _verify_gpu(run: _Run, item: GpuEvidence) -> GpuEvidenceResult:
     by_serial = {s.serial: s for s in statuses}  # the certificates that had an answer
     for cert, src in zip(chain, sources, strict=False):
         if (s := by_serial.get(cert.serial_number)) is not None:
-            run.result.collateral.append(CollateralUse(
+            run.uses.append(CollateralUse(
                 f"{where}.ocsp.{s.role}", "", "ocsp-status", _iso(s.this_update),
                 _iso(s.next_update), where, src))
     facts = replace(res.facts, ocsp=ocsp_state)
     for rim in (res.driver_rim, res.vbios_rim):
         if rim is not None:
-            run.result.collateral.append(CollateralUse(
+            run.uses.append(CollateralUse(
                 f"{where}.rim.{rim.kind}", "", "nvidia-rim-signer", _iso(rim.not_before),
                 _iso(rim.not_after), where,
                 # not stapled: the RIM id's own entry says whether from cache or the service
                 "stapled" if rim.kind in item.rims else "fetched"))
-    run.facts.append(facts)
+    run.gpu_facts.append(facts)
     return res
 
 
@@ -617,7 +550,7 @@ def run_pipeline(bundle_bytes: bytes, policy: Policy, *, at: datetime, expected_
     """
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
-    t = Transcript()
+    t = Transcript(waive=policy.waive)
     result = Result(t, at, policy.digest, hashlib.sha256(bundle_bytes).digest())
     try:
         _run(bundle_bytes, policy, at, expected_nonce, trust or VerifierTrust.production(),
@@ -638,16 +571,17 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
          revocations: KnownRevocations | None, result: Result) -> None:
     t = result.transcript
     # (1) the bundle: format, nonce, simulated or not.
-    bundle = _step(t, CHECK_FORMAT, lambda: decode_bundle(data),
-                   lambda b: f"{len(b.evidence)} evidence item(s), "
+    bundle: EvidenceBundle = t.run(CHECK_FORMAT, lambda: decode_bundle(data),
+                   detail=lambda b: f"{len(b.evidence)} evidence item(s), "
                              f"{len(b.collateral)} stapled collateral",
                    bundle_sha256=_sha(data))
     result.bundle = bundle
-    _step(t, CHECK_NONCE, lambda: _check_nonce(bundle, expected_nonce), str,
+    t.run(CHECK_NONCE, lambda: _check_nonce(bundle, expected_nonce), detail=str,
           nonce=bytes(expected_nonce).hex())
-    _step(t, CHECK_SIMULATED, lambda: _check_simulated(bundle, policy), str)
+    t.run(CHECK_SIMULATED, lambda: _check_simulated(bundle, policy), detail=str)
     roots = trust.for_bundle(bundle.simulated)
-    run = _Run(bundle, policy, at, roots, caches, fetch, t, result)
+    run = StageContext(bundle, policy, at, roots, caches, fetch, t,
+                       uses=result.collateral, gpu_facts=result.gpu_facts)
 
     # (2) evidence authenticity: the first failure stops.
     for item in bundle.evidence:
@@ -669,8 +603,8 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
     if result.gpus:
         chains = [(item.index, g.report.chain.certificates)
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)]
-        _step(t, CHECK_DEVICE_DISTINCT, lambda: check_distinct_devices(chains),
-              lambda ids: f"{len(ids)} GPU item(s) from {len(ids)} distinct device(s) "
+        t.run(CHECK_DEVICE_DISTINCT, lambda: check_distinct_devices(chains),
+              detail=lambda ids: f"{len(ids)} GPU item(s) from {len(ids)} distinct device(s) "
                           f"(DeviceID keys {', '.join(i.device_key.hex()[:16] for i in ids)})")
 
     # (3) binding to the nonce, the node key and the GPU evidence.
@@ -726,7 +660,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
                  release_digest=result.release_entry.digest.hex())
 
     # (6) policy: everything collected into one PolicyError.
-    check_policy(policy, bundle, snp=result.snp, tdx=result.tdx, gpu_facts=run.facts,
+    check_policy(policy, bundle, snp=result.snp, tdx=result.tdx, gpu_facts=run.gpu_facts,
                  release=release, collector=failures, transcript=t)
     failures.raise_if_any()
 

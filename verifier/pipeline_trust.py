@@ -19,8 +19,8 @@ from typing import Any
 from cryptography import x509
 
 from attest.collateral.kds_fetch import KdsClient
-from transparency_log.errors import TrustConfigError
-from transparency_log.http_fetch import DiskCache, Fetch
+from transparency_log.common.errors import TrustConfigError
+from transparency_log.common.http_fetch import DiskCache, Fetch
 from verifier.gpu.evidence import GpuCaches, GpuTrust
 from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.verify import SnpVerifier

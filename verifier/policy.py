@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 from attest.release.keys import ReleasePublicKey
 from attest.release.sigstore_binding import SIGNS
 from attest.release.sigstore_check import SigstoreIdentity, load_trusted_root
-from transparency_log.cosignature import CosignatureVerifier
-from transparency_log.errors import TrustConfigError
-from transparency_log.note import Verifier
-from transparency_log.witness_policy import (
+from transparency_log.common.errors import TrustConfigError
+from transparency_log.core.cosignature import CosignatureVerifier
+from transparency_log.core.note import Verifier
+from transparency_log.core.witness_policy import (
     WitnessPolicy,
     parse_witness_policy,
     policy_lists_log,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from difflib import get_close_matches
 from typing import Any, TypeVar
 
-from transparency_log.errors import PolicyError, PolicyFailure, TrustConfigError
+from transparency_log.common.errors import PolicyError, PolicyFailure, TrustConfigError
 
 T = TypeVar("T")
 _MISSING = object()

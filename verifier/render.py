@@ -6,7 +6,7 @@
   one per file, unless ``--verbose``);
 - ``--verbose``: the parsed fields and every input digest too;
 - ``-q/--quiet``: nothing at all, the exit status only (like go-sev-guest ``check -quiet``);
-- ``--json``: one JSON object (:func:`transparency_log.clitools.json_option`).
+- ``--json``: one JSON object (:func:`transparency_log.common.clitools.json_option`).
 
 Colour only when stdout is a terminal and ``NO_COLOR`` is not set (https://no-color.org).
 Hashes and roots are lowercase hex, with no ``sha256:`` prefix.
@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from transparency_log.clitools import json_option, json_printed, quiet_option
+from transparency_log.common.clitools import json_option, json_printed, quiet_option
 from verifier.transcript import FAIL, PASS, WAIVED, Step
 
 __all__ = ["Output", "one_line", "output_options", "root_hex", "use_color", "waive_option"]

@@ -40,8 +40,8 @@ from urllib3.exceptions import InsecureRequestWarning
 from urllib3.poolmanager import PoolManager
 
 from attest.formats.bundle import MAX_BUNDLE_SIZE
-from transparency_log.errors import FetchError, TrustConfigError, VerificationError
-from transparency_log.http_fetch import network_reason
+from transparency_log.common.errors import FetchError, TrustConfigError, VerificationError
+from transparency_log.common.http_fetch import network_reason
 from verifier.pipeline import Result, run_pipeline
 from verifier.policy import Policy
 

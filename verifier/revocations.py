@@ -7,7 +7,7 @@ by :func:`verifier.log_checks.verify_log`) and an injected entry source, fetches
 it has not seen, and:
 
 1. recomputes the tree: the stored compact range (the right border of the tree it has
-   verified, :class:`transparency_log.merkle.CompactRange`) extended with
+   verified, :class:`transparency_log.core.merkle.CompactRange`) extended with
    ``SHA-256(0x00 || entry)`` of each new entry must give the checkpoint's root; otherwise
    ProofError ``log.entries`` and nothing is saved. Extending the old border proves the new
    tree contains the old one, so the mirror never needs a separate consistency proof;
@@ -20,7 +20,7 @@ it has not seen, and:
    bad signature, malformed) is recorded as *rejected* with its check id and never counts,
    so nobody but an accepted release signer can revoke (or un-revoke) a release;
 3. saves the new state atomically (``mirror.json`` in the log's folder, see
-   :mod:`transparency_log.state_files`).
+   :mod:`transparency_log.common.state_files`).
 
 The state is bound to the release keys and threshold it was built with: if the policy's keys
 change, the mirror starts over from entry 0.
@@ -46,16 +46,16 @@ from typing import Protocol
 from attest.release.dsse import open_entry
 from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.statement import Release, Revocation
-from transparency_log.checkpoint import Checkpoint
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     AttestlogError,
     ConsistencyError,
     FormatError,
     ProofError,
     VerificationError,
 )
-from transparency_log.merkle import CompactRange, leaf_hash
-from transparency_log.state_files import atomic_write, locked, origin_dir
+from transparency_log.common.state_files import atomic_write, locked, origin_dir
+from transparency_log.core.checkpoint import Checkpoint
+from transparency_log.core.merkle import CompactRange, leaf_hash
 from verifier.checks import with_check
 from verifier.policy import ReleasePolicy
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from transparency_log.errors import FormatError
-from transparency_log.state_files import atomic_write
+from transparency_log.common.errors import FormatError
+from transparency_log.common.state_files import atomic_write
 
 CHECK_SAVED_NONCE = "bundle.saved_nonce"
 NONCE_SUFFIX = ".nonce"

@@ -16,7 +16,7 @@ answers ``application/json``::
   ``none`` with ``verifier_malfunction`` claims; ``Retry-After`` is set.
 
 Never a 500 with a traceback. Body limits and deadlines are the log server's
-(transparency_log/asgi_serving.py). Verifications run one at a time in a worker thread (the
+(transparency_log/common/asgi_serving.py). Verifications run one at a time in a worker thread (the
 collateral caches are shared). The clock is a parameter.
 """
 
@@ -36,9 +36,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from attest.formats.bundle import MAX_BUNDLE_SIZE
-from transparency_log.asgi_serving import BodyError, read_body, text_response
-from transparency_log.errors import FetchError, TrustConfigError
-from transparency_log.http_fetch import Fetch
+from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.errors import FetchError, TrustConfigError
+from transparency_log.common.http_fetch import Fetch
 from verifier.ear import EarSigner
 from verifier.pipeline import Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust

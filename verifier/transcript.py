@@ -1,17 +1,27 @@
-"""The verification transcript: every step with its check id, detail and inputs' digests.
+"""The verification transcript: every step with its check id, detail and inputs' digests,
+and the one way to record a step (:meth:`Transcript.run`).
 
 DESIGN.md: "The result is a transcript (JSON): every step, its inputs' digests, collateral
 versions, the policy's hash, the verdict." Steps are appended in the order they run.
-A step that could not run is recorded as failed unless the policy waived it by name, and
-then it is recorded as ``waived`` (house rule 5: nothing is skipped silently).
+A step that could not run (:class:`verifier.checks.CheckNotRun`) is recorded as failed unless
+the transcript's ``waive`` set (the policy's ``waive`` list) names it, and then it is recorded
+as ``waived`` (house rule 5: nothing is skipped silently). A waiver never excuses a check that
+ran and failed.
+
+A transcript is one verification's: it is not shared between threads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from transparency_log.errors import AttestlogError
+from transparency_log.common.errors import AttestlogError
+from verifier.checks import CheckNotRun
+
+T = TypeVar("T")
 
 PASS = "pass"  # noqa: S105 (a step result, not a password)
 FAIL = "fail"
@@ -40,17 +50,65 @@ class Step:
 
 @dataclass
 class Transcript:
+    """The steps of one verification. ``waive``: the check ids the policy waives when they
+    cannot run. Inside :meth:`about`, every step is about one evidence item: it carries the
+    item as ``subject`` and its detail starts with the item's name."""
+
     steps: list[Step] = field(default_factory=list)
     error: AttestlogError | None = None
+    waive: frozenset[str] = frozenset()
+    _subject: str = field(default="", repr=False, compare=False)
+
+    def _add(self, check: str, result: str, detail: str, inputs: dict[str, str]) -> None:
+        if self._subject:
+            detail = f"{self._subject}: {detail}" if detail else self._subject
+        self.steps.append(Step(check, result, detail, inputs, self._subject))
 
     def passed(self, check: str, detail: str = "", **inputs: str) -> None:
-        self.steps.append(Step(check, PASS, detail, dict(inputs)))
+        self._add(check, PASS, detail, dict(inputs))
 
     def failed(self, check: str, detail: str = "", **inputs: str) -> None:
-        self.steps.append(Step(check, FAIL, detail, dict(inputs)))
+        self._add(check, FAIL, detail, dict(inputs))
 
     def waived(self, check: str, detail: str = "", **inputs: str) -> None:
-        self.steps.append(Step(check, WAIVED, detail, dict(inputs)))
+        self._add(check, WAIVED, detail, dict(inputs))
+
+    @contextmanager
+    def about(self, subject: str) -> Iterator[None]:
+        """Record the steps run inside the block as steps about ``subject`` (e.g.
+        ``"sev-snp"``, ``"nvidia-gpu[1]"``)."""
+        outer, self._subject = self._subject, subject
+        try:
+            yield
+        finally:
+            self._subject = outer
+
+    def run(self, check: str, fn: Callable[[], T], *,
+            detail: Callable[[T], str] | str | None = None,
+            waive: Collection[str] | None = None, **inputs: str) -> T | None:
+        """Run one step ``fn`` under the check id ``check`` and record it.
+
+        Returns ``fn()``'s result, or ``None`` when ``fn`` raised
+        :class:`~verifier.checks.CheckNotRun` for this check and ``waive`` names it (recorded
+        ``waived``). Any other :class:`AttestlogError` is recorded as failed and re-raised
+        unchanged. ``detail``: the pass text, or a function of the result; ``waive``: the
+        waived check ids, when not the transcript's own (a stage judged by its own policy).
+        """
+        waived = self.waive if waive is None else waive
+        try:
+            result = fn()
+        except CheckNotRun as err:
+            if err.check == check and check in waived:
+                self.waived(check, f"waived by policy: {err.reason}", **inputs)
+                return None
+            self.failed(check, str(err), **inputs)
+            raise
+        except AttestlogError as err:
+            self.failed(check, str(err), **inputs)
+            raise
+        text = detail(result) if callable(detail) else (detail or "")
+        self.passed(check, text, **inputs)
+        return result
 
     @property
     def verdict(self) -> str:

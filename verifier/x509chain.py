@@ -20,7 +20,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from transparency_log.errors import ChainError, FormatError, StaleError, TrustConfigError
+from transparency_log.common.errors import ChainError, FormatError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches
 
 

@@ -24,14 +24,19 @@ from attest.agent.sigstore_staple import SigstoreStaple
 from attest.collateral.stapler import CollateralStapler, StaplingPlatform
 from attest.platform import LaunchIdentity, Platform, detect_platform
 from attest.release.dsse import entry_digest
-from transparency_log.asgi_serving import HEADER_TIMEOUT, bind_listener, make_server
-from transparency_log.client import LogClient, source_for
-from transparency_log.errors import AttestlogError, PolicyError, StartupError, TrustConfigError
-from transparency_log.http_fetch import DiskCache, HttpFetcher
-from transparency_log.note import Verifier
-from transparency_log.service_logging import configure_logging, log_format_option
-from transparency_log.state_files import HeldLock, try_hold
-from transparency_log.tlog_proof import TlogProof
+from transparency_log.client.log_client import LogClient, source_for
+from transparency_log.common.asgi_serving import HEADER_TIMEOUT, bind_listener, make_server
+from transparency_log.common.errors import (
+    AttestlogError,
+    PolicyError,
+    StartupError,
+    TrustConfigError,
+)
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.service_logging import configure_logging, log_format_option
+from transparency_log.common.state_files import HeldLock, try_hold
+from transparency_log.core.note import Verifier
+from transparency_log.core.tlog_proof import TlogProof
 
 log = logging.getLogger("attest.agent.cli")
 BANNER = ("*** SIMULATED HARDWARE: attest agent --simulate makes evidence signed by test keys "
@@ -200,6 +205,6 @@ def agent_server(app: Starlette, host: str, port: int, key_path: Path, cert_path
                  header_timeout: float = HEADER_TIMEOUT) -> uvicorn.Server:
     """The agent's HTTPS server, with the log server's limits (nodes face the internet): TLS
     handshake and request head deadlines, head size caps, connection limit
-    (transparency_log.asgi_serving)."""
+    (transparency_log.common.asgi_serving)."""
     return make_server(app, host, port, header_timeout=header_timeout,
                        tls=(str(key_path), str(cert_path)), graceful_shutdown=2)

@@ -11,8 +11,8 @@ from typing import Any
 
 from attest.collateral.stapler import CollateralServices
 from attest.release.keys import ReleasePublicKey
-from transparency_log.errors import TrustConfigError
-from transparency_log.witness_policy import WitnessPolicy, parse_witness_policy
+from transparency_log.common.errors import TrustConfigError
+from transparency_log.core.witness_policy import WitnessPolicy, parse_witness_policy
 
 __all__ = ["AgentConfig", "AgentSettings", "CollateralSettings", "SimulateSettings",
            "load_config", "parse_config"]

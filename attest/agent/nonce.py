@@ -17,7 +17,7 @@ the agent, so a cached-bundle nonce is never a client's.
 
 from __future__ import annotations
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = ["TIME_NONCE_PREFIX", "TIME_NONCE_SIZE", "is_time_nonce", "parse_time_nonce",
            "time_nonce"]

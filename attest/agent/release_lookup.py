@@ -2,7 +2,7 @@
 
 DESIGN.md: "attest never imports verifier (the boot-time self-check uses transparency_log's
 client and a plain measurement lookup)". :class:`ReleaseTracker` reads the release log
-through a :class:`transparency_log.client.LogClient` (its checkpoint is verified with the
+through a :class:`transparency_log.client.log_client.LogClient` (its checkpoint is verified with the
 log key and, when configured, the witness quorum), opens every entry with the accepted
 release keys (entries that are not releases, or not signed by them, are skipped), and keeps:
 
@@ -16,7 +16,7 @@ release keys (entries that are not releases, or not signed by them, are skipped)
 It scans incrementally (only entries added since the last checkpoint it read), so the
 periodic refresh costs what the log grew by. :meth:`ReleaseTracker.current` returns the
 newest matching release that is not revoked with a fresh c2sp.org/tlog-proof under the
-current checkpoint, or raises :class:`~transparency_log.errors.PolicyError`:
+current checkpoint, or raises :class:`~transparency_log.common.errors.PolicyError`:
 
 - ``agent.release.not_logged``: no logged release lists this measurement;
 - ``agent.release.revoked``: every release listing it is revoked.
@@ -35,9 +35,9 @@ from attest.release.dsse import VerifiedEntry, open_entry
 from attest.release.keys import ReleasePublicKey
 from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.statement import Release, Revocation
-from transparency_log.client import LogClient, VerifiedCheckpoint
-from transparency_log.errors import AttestlogError, PolicyError, PolicyFailure
-from transparency_log.tlog_proof import TlogProof
+from transparency_log.client.log_client import LogClient, VerifiedCheckpoint
+from transparency_log.common.errors import AttestlogError, PolicyError, PolicyFailure
+from transparency_log.core.tlog_proof import TlogProof
 
 __all__ = ["CHECK_NOT_LOGGED", "CHECK_REVOKED", "OwnRelease", "ReleaseTracker",
            "release_matches"]

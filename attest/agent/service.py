@@ -59,8 +59,8 @@ from attest.agent.sigstore_staple import SigstoreStaple
 from attest.bundle_builder import build_bundle, collect_evidence
 from attest.formats.bundle import MAX_NONCE, MIN_NONCE
 from attest.platform import CPU_SEV_SNP, LaunchIdentity, Platform, launch_identity
-from transparency_log.asgi_serving import BodyError, read_body, text_response
-from transparency_log.errors import AttestlogError, PolicyError, PolicyFailure
+from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.errors import AttestlogError, PolicyError, PolicyFailure
 
 __all__ = ["BUNDLE_PATH", "TRUST_PATH", "NodeAgent", "TokenBucket", "boot_agent",
            "create_agent_app", "probe_identity"]

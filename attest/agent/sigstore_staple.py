@@ -26,7 +26,7 @@ from attest.release.dsse import parse_entry
 from attest.release.sigstore_binding import sigstore_targets
 from attest.release.sigstore_check import signed_digest
 from attest.release.statement import Release, parse_statement
-from transparency_log.errors import AttestlogError, TrustConfigError
+from transparency_log.common.errors import AttestlogError, TrustConfigError
 
 __all__ = ["CHECK", "MAX_FILES", "SUFFIX", "SigstoreStaple"]
 

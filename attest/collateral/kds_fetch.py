@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from attest.formats.snp_report import TURIN, TcbVersion
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import DiskCache, Fetch
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import DiskCache, Fetch
 
 SourceHook = Callable[[str, str, bytes], None]
 """``(url, source, body)`` after each read: source ``cache`` or ``fetched`` (transcripts)."""

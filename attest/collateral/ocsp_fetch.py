@@ -19,8 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import Fetch
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import Fetch
 
 NVIDIA_OCSP_URL = "https://ocsp.ndis.nvidia.com"
 NONCE_SIZE = 32

@@ -9,7 +9,7 @@ Intel SGX and TDX Provisioning Certification Service API v4:
   chain in ``SGX-PCK-CRL-Issuer-Chain``;
 - the Root CA CRL at the CRL distribution point of the Intel SGX Root CA.
 
-The client takes a :data:`~transparency_log.http_fetch.Fetch` callable (only cli modules wire
+The client takes a :data:`~transparency_log.common.http_fetch.Fetch` callable (only cli modules wire
 in ``HttpFetcher``); ``fetch=None`` is offline mode: the cache only. Whatever comes from
 here is verified exactly like stapled collateral (verifier.tdx.collateral); fetching never
 decides validity, and an unreachable PCS is a FetchError, never "invalid".
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from attest.collateral.kds_fetch import SourceHook
-from transparency_log.errors import FetchError
-from transparency_log.http_fetch import DiskCache, Fetch
+from transparency_log.common.errors import FetchError
+from transparency_log.common.http_fetch import DiskCache, Fetch
 
 PCS_BASE = "https://api.trustedservices.intel.com"
 ROOT_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attest.collateral.kds_fetch import SourceHook
-from transparency_log.errors import FetchError, FormatError
-from transparency_log.http_fetch import DiskCache, Fetch
+from transparency_log.common.errors import FetchError, FormatError
+from transparency_log.common.http_fetch import DiskCache, Fetch
 
 NVIDIA_RIM_SERVICE = "https://rim.attestation.nvidia.com/v1/rim/"
 MAX_RIM_JSON = 4 << 20

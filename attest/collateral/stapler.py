@@ -43,8 +43,8 @@ from attest.formats.snp_report import decode_tcb, parse_report
 from attest.formats.spdm_measurements import parse_report as parse_spdm_report
 from attest.formats.tdx_quote import parse_quote
 from attest.platform import CpuCollection, GpuCollection, Platform
-from transparency_log.errors import AttestlogError, FetchError
-from transparency_log.http_fetch import DiskCache, Fetch
+from transparency_log.common.errors import AttestlogError, FetchError
+from transparency_log.common.http_fetch import DiskCache, Fetch
 
 __all__ = ["CHECK", "CollateralServices", "CollateralStapler", "StaplingPlatform"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from attest.collect.tdx import TSM_REPORT_ROOT, get_quote
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 
 @click.command("tdx-quote")

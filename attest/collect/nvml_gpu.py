@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from attest.binding import gpu_nonce
-from transparency_log.errors import FetchError
+from transparency_log.common.errors import FetchError
 
 NONCE_SIZE = 32
 CC_FEATURE_ENABLED = 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attest.formats.snp_report import REPORT_DATA_SIZE, REPORT_SIZE, parse_report
-from transparency_log.errors import FetchError, VerificationError
+from transparency_log.common.errors import FetchError, VerificationError
 
 TSM_ROOT = Path("/sys/kernel/config/tsm/report")
 SEV_GUEST_DEVICE = Path("/dev/sev-guest")

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from transparency_log.errors import FetchError, FormatError
+from transparency_log.common.errors import FetchError, FormatError
 
 CHECK = "tdx.collect"
 TSM_REPORT_ROOT = Path("/sys/kernel/config/tsm/report")

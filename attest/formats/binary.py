@@ -6,7 +6,7 @@ zero, and every failure is a FormatError naming the check and the field.
 
 from __future__ import annotations
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 
 def require_size(data: bytes, size: int, *, check: str, field: str) -> None:

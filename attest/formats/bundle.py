@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import cbor2
 
 from attest.formats.cbor_scan import scan
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = [
     "BUNDLE_VERSION",

@@ -16,7 +16,7 @@ simple values pass (a schema then names the field that has the wrong type).
 
 from __future__ import annotations
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = ["scan"]
 

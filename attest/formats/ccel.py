@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attest.formats.binary import Reader, require_size, u32le, u64le
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "tdx.ccel.format"
 

@@ -8,7 +8,7 @@ FormatError carrying the caller's check id. Pure: stdlib only (house rule 1).
 
 from __future__ import annotations
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 TAG_BOOLEAN = 0x01
 TAG_INTEGER = 0x02

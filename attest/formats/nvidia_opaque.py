@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 
 from attest.formats.binary import Reader
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "gpu.report.opaque"
 MAX_FIELDS = 64

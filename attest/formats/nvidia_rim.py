@@ -25,7 +25,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "gpu.rim.format"
 SWID_NS = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attest.formats.binary import Reader
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "ohttp.format"
 

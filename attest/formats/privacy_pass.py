@@ -34,7 +34,7 @@ from attest.formats.der import (
     read_single,
     read_tlv,
 )
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "privacypass.format"
 

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "privacypass.format"
 SCHEME = "PrivateToken"

@@ -33,7 +33,7 @@ from attest.formats.der import (
     encode_uint,
 )
 from attest.formats.der import encode_tlv as tlv
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "tdx.pck.extensions"
 SGX_EXTENSIONS_OID = "1.2.840.113741.1.13.1"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attest.formats.binary import u32le
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "snp.certtable.format"
 ENTRY_SIZE = 24

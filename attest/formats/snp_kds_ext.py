@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from attest.formats import der
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "snp.vcek.format"
 OID_BASE = "1.3.6.1.4.1.3704.1"

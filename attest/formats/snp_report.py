@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from attest.formats.binary import mbz, require_size, u32le, u64le
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "snp.report.format"
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from attest.formats.binary import Reader
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "gpu.report.format"
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attest.formats.binary import Reader, mbz, require_min_size, require_size, u16le, u32le
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "tdx.quote.format"
 

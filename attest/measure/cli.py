@@ -18,7 +18,7 @@ from attest.measure.snp_launch import (
     VmmType,
     snp_launch_measurement,
 )
-from transparency_log.clitools import read_input
+from transparency_log.common.clitools import read_input
 
 # attest.measure.tdx_mrtd.PageOrder's values, the default first (a test keeps them equal).
 PAGE_ORDERS = ["single-pass", "two-pass"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import uuid
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = ["OVMF_TABLE_FOOTER_GUID", "footer_table", "metadata_header"]
 

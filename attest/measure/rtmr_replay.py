@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 
 from attest.formats.ccel import ALG_SHA384, EV_NO_ACTION, Event, EventLog
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 CHECK = "tdx.rtmr.replay"
 RTMR_COUNT = 4

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from attest.measure.ovmf_footer import footer_table, metadata_header
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = [
     "MEASUREMENT_SIZE",

@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass
 
 from attest.measure.ovmf_footer import footer_table, metadata_header
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = [
     "TDX_METADATA_OFFSET_GUID",

@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from transparency_log.errors import FormatError, SignatureError, TrustConfigError
+from transparency_log.common.errors import FormatError, SignatureError, TrustConfigError
 
 Rng = Callable[[int], bytes]
 

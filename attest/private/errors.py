@@ -7,7 +7,7 @@ the same error with the same message and no detail, so a peer learns nothing fro
 
 from __future__ import annotations
 
-from transparency_log.errors import VerificationError
+from transparency_log.common.errors import VerificationError
 
 CHECK_DECRYPT = "ohttp.decrypt"
 

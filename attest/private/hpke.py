@@ -31,7 +31,7 @@ from attest.formats.ohttp import (
     check_suite,
 )
 from attest.private.errors import DecryptError
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 Rng = Callable[[int], bytes]
 

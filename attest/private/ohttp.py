@@ -55,7 +55,7 @@ from attest.private.hpke import (
     setup_base_s,
     suite,
 )
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 # RFC 9458 §4.3, §4.4: the labels, as martinthomson/ohttp names them.
 LABEL_REQUEST = b"message/bhttp request"

@@ -42,7 +42,7 @@ from attest.formats.privacy_pass import (
 )
 from attest.formats.privacy_pass_http import IssuerDirectory
 from attest.private import blind_rsa
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     FormatError,
     SignatureError,
     TrustConfigError,

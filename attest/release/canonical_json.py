@@ -25,7 +25,7 @@ from json import JSONDecodeError, loads
 from json.encoder import encode_basestring
 from typing import Any
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "decode", "encode", "utf16_key"]
 

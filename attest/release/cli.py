@@ -18,7 +18,7 @@ from attest.release.keys import (
     load_public_key_file,
     write_signing_key_file,
 )
-from transparency_log.clitools import read_input
+from transparency_log.common.clitools import read_input
 
 
 @click.group()

@@ -68,12 +68,12 @@ from attest.release.statement import (
     TdxMeasurement,
 )
 from attest.release.submit_client import SubmitAuth, submit_entry
-from transparency_log.client import LogClient, source_for
-from transparency_log.clitools import read_input
-from transparency_log.errors import AttestlogError, SignatureError, TrustConfigError
-from transparency_log.note import Verifier
-from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
-from transparency_log.witness_policy import parse_witness_policy
+from transparency_log.client.log_client import LogClient, source_for
+from transparency_log.common.clitools import read_input
+from transparency_log.common.errors import AttestlogError, SignatureError, TrustConfigError
+from transparency_log.core.note import Verifier
+from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.core.witness_policy import parse_witness_policy
 
 PROGRESS_EVERY = 5.0  # seconds between two "waiting for the witness quorum" lines (stderr)
 _HEX48 = r"[0-9a-f]{96}"

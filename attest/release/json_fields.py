@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from transparency_log.errors import FormatError
+from transparency_log.common.errors import FormatError
 
 __all__ = ["Fields", "as_list", "as_object", "hex_bytes"]
 

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from transparency_log.errors import TrustConfigError
+from transparency_log.common.errors import TrustConfigError
 
 __all__ = [
     "ALG_ED25519",

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     ChainError,
     FormatError,
     SignatureError,

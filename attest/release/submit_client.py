@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from transparency_log.errors import FetchError, FormatError, TrustConfigError
-from transparency_log.http_fetch import network_reason
-from transparency_log.server import sign_submission
+from transparency_log.common.errors import FetchError, FormatError, TrustConfigError
+from transparency_log.common.http_fetch import network_reason
+from transparency_log.serve.server import sign_submission
 
 __all__ = ["SubmitAuth", "submit_entry"]
 

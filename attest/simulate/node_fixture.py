@@ -2,9 +2,10 @@
 
 :func:`make_node_fixture` builds, under a directory, with keys derived from fixed seeds:
 
-- a release log (SQLite, :class:`transparency_log.log.Log`) signed by the log key, its
+- a release log (SQLite, :class:`transparency_log.log.lifecycle.Log`) signed by the log key, its
   checkpoint cosigned by two witnesses through the library (no HTTP), and the C2SP
-  tlog-tiles tree published to ``<dir>/tiles`` (a :func:`transparency_log.client.directory_source`
+  tlog-tiles tree published to ``<dir>/tiles`` (a
+  :func:`transparency_log.client.log_client.directory_source`
   for clients that mirror the log);
 - a release entry (DSSE, signed by the release key) whose measurements are those of a
   :class:`~attest.simulate.platform.SimulatedPlatform`, logged;
@@ -59,12 +60,12 @@ from attest.release.statement import (
     TdxMeasurement,
 )
 from attest.simulate.platform import SIM_NOW, SimulatedPlatform, SimulatedTrust
-from transparency_log.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.cosignature import CosignatureSigner, cosignature, generate_cosigner_keys
-from transparency_log.log import Log
-from transparency_log.note import Signer, append_signatures, generate_keys
-from transparency_log.publish import publish_tiles
-from transparency_log.storage.sqlite import SqliteStorage
+from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
+from transparency_log.core.cosignature import CosignatureSigner, cosignature, generate_cosigner_keys
+from transparency_log.core.note import Signer, append_signatures, generate_keys
+from transparency_log.log.lifecycle import Log
+from transparency_log.log.publish import publish_tiles
+from transparency_log.log.storage.sqlite import SqliteStorage
 
 __all__ = [
     "CASES",

@@ -57,7 +57,7 @@ from attest.platform import CPU_SEV_SNP, CPU_TDX, CpuCollection, GpuCollection
 from attest.simulate import gpu as simgpu
 from attest.simulate.snp import SimulatedAmd, der, pem
 from attest.simulate.tdx import SIM_TD_ATTRIBUTES, IntelSimulator
-from transparency_log.errors import FetchError
+from transparency_log.common.errors import FetchError
 
 __all__ = [
     "SIM_NOW",
@@ -124,7 +124,7 @@ class SimulatedTrust:
 
     @classmethod
     def from_json(cls, data: bytes) -> SimulatedTrust:
-        from transparency_log.errors import FormatError
+        from transparency_log.common.errors import FormatError
 
         try:
             value = json.loads(data)

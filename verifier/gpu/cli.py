@@ -18,9 +18,9 @@ from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from attest.collect.cli_gpu import parse_nonce_hex
 from attest.formats.nvidia_opaque import parse_opaque
 from attest.formats.spdm_measurements import parse_report, parse_report_text
-from transparency_log.clitools import parse_time, read_input
-from transparency_log.errors import AttestlogError, TrustConfigError
-from transparency_log.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.clitools import parse_time, read_input
+from transparency_log.common.errors import AttestlogError, TrustConfigError
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_evidence
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL

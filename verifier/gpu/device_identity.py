@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from transparency_log.errors import VerificationError
+from transparency_log.common.errors import VerificationError
 
 __all__ = ["CHECK_DEVICE_DISTINCT", "DeviceIdentity", "check_distinct_devices",
            "device_identity"]

@@ -41,8 +41,8 @@ from cryptography import x509
 from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.formats.nvidia_rim import parse_rim
 from attest.formats.spdm_measurements import parse_report
-from transparency_log.errors import AttestlogError, FetchError
-from transparency_log.http_fetch import Fetch
+from transparency_log.common.errors import AttestlogError, FetchError
+from transparency_log.common.http_fetch import Fetch
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL, OcspCache, OcspStatus, check_chain_ocsp
 from verifier.gpu.policy import (
     NOT_CHECKED,

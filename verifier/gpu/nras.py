@@ -33,7 +33,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from transparency_log.errors import FormatError, SignatureError, VerificationError
+from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
 from verifier.x509chain import PinnedRoot, load_certificate, verify_chain
 

@@ -43,8 +43,13 @@ from attest.collateral.ocsp_fetch import (
     request_url,
 )
 from attest.collateral.ocsp_fetch import cert_fingerprint as _fp
-from transparency_log.errors import FetchError, FormatError, SignatureError, VerificationError
-from transparency_log.http_fetch import Fetch
+from transparency_log.common.errors import (
+    FetchError,
+    FormatError,
+    SignatureError,
+    VerificationError,
+)
+from transparency_log.common.http_fetch import Fetch
 
 __all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "OcspCache", "OcspStatus", "build_request",
            "check_chain_ocsp", "request_url", "verify_response"]

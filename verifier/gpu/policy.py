@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attest.formats.nvidia_opaque import LATEST_OPAQUE_DATA_VERSION, FeatureFlag
-from transparency_log.errors import TrustConfigError
+from transparency_log.common.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable
 
 OCSP_GOOD = "good"

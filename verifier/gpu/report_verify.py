@@ -30,7 +30,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attest.formats.nvidia_opaque import OpaqueData, parse_opaque
 from attest.formats.spdm_measurements import SpdmReport, parse_report
-from transparency_log.errors import ChainError, FormatError, SignatureError, VerificationError
+from transparency_log.common.errors import (
+    ChainError,
+    FormatError,
+    SignatureError,
+    VerificationError,
+)
 from verifier.verified_cache import VerifiedCache
 from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
 

@@ -41,7 +41,7 @@ from signxml import (
 from signxml.exceptions import InvalidInput, InvalidSignature
 
 from attest.formats.nvidia_rim import Rim, RimMeasurement, parse_rim
-from transparency_log.errors import FormatError, SignatureError, VerificationError
+from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
 from verifier.x509chain import PinnedRoot, load_certificate, verify_chain
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from attest.formats.snp_kds_ext import KdsExtensions, parse_kds_extensions
 from attest.formats.snp_report import TURIN, AttestationReport, decode_tcb
-from transparency_log.errors import ChainError, FormatError, VerificationError
+from transparency_log.common.errors import ChainError, FormatError, VerificationError
 from verifier.snp.roots import AmdProductRoots
 from verifier.x509chain import PARSE_MEMO_SIZE, load_certificate, verify_chain
 

@@ -23,14 +23,14 @@ from attest.formats.snp_report import (
     decode_tcb,
     parse_report,
 )
-from transparency_log.clitools import parse_time, read_input
-from transparency_log.errors import (
+from transparency_log.common.clitools import parse_time, read_input
+from transparency_log.common.errors import (
     AttestlogError,
     FetchError,
     FormatError,
     show,
 )
-from transparency_log.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.policy import load_section
 from verifier.render import Output, output_options, waive_option
 from verifier.snp.crl import CHECK as CHECK_CRL

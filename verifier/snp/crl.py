@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from transparency_log.errors import ChainError, StaleError
+from transparency_log.common.errors import ChainError, StaleError
 from verifier.x509chain import load_crl as load_x509_crl
 
 CHECK = "snp.crl"

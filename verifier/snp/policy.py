@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from attest.formats.snp_report import decode_tcb
-from transparency_log.errors import TrustConfigError
+from transparency_log.common.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
 from verifier.snp.verify import SnpVerification
 

@@ -16,7 +16,7 @@ from attest.formats.snp_report import (
     SIGNED_SIZE,
     signed_part,
 )
-from transparency_log.errors import SignatureError
+from transparency_log.common.errors import SignatureError
 
 CHECK = "snp.report.signature"
 _P384_ORDER = int(

@@ -38,7 +38,7 @@ from attest.formats.snp_report import (
     decode_tcb,
     parse_report,
 )
-from transparency_log.errors import (
+from transparency_log.common.errors import (
     AttestlogError,
     FetchError,
     FormatError,

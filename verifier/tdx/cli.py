@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
-from transparency_log.clitools import parse_time, read_input
-from transparency_log.errors import AttestlogError
-from transparency_log.http_fetch import DiskCache, HttpFetcher
+from transparency_log.common.clitools import parse_time, read_input
+from transparency_log.common.errors import AttestlogError
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.policy import load_section, tdx_with_waivers
 from verifier.render import Output, output_options, waive_option
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes

@@ -27,7 +27,12 @@ from typing import Any
 from cryptography import x509
 
 from attest.collateral.pcs_fetch import TdxCollateral as TdxCollateral  # re-exported
-from transparency_log.errors import FormatError, StaleError, TrustConfigError, VerificationError
+from transparency_log.common.errors import (
+    FormatError,
+    StaleError,
+    TrustConfigError,
+    VerificationError,
+)
 from verifier.tdx.quote_verify import cached_inputs, ecdsa_p256_verify, p256_public_key
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches

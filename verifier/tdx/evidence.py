@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from attest.formats.ccel import parse_event_log
 from attest.formats.tdx_quote import TdxQuote, parse_quote
-from transparency_log.errors import AttestlogError, VerificationError
+from transparency_log.common.errors import AttestlogError, VerificationError
 from verifier.tdx.collateral import (
     TdxCollateral,
     VerificationTimes,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from attest.formats.ccel import ALG_SHA384
 from attest.formats.tdx_quote import TdReportBody
-from transparency_log.errors import TrustConfigError
+from transparency_log.common.errors import TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
 from verifier.tdx.collateral import TCB_STATUSES
 from verifier.tdx.rtmr import RtmrReplay

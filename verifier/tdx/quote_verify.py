@@ -36,7 +36,7 @@ from attest.formats.sgx_pck_extensions import (
     parse_sgx_extensions,
 )
 from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQuote
-from transparency_log.errors import FormatError, SignatureError, VerificationError
+from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VendorCaches
 from verifier.x509chain import PARSE_MEMO_SIZE, PinnedRoot, load_pem_bundle, verify_chain_cached

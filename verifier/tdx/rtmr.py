@@ -9,7 +9,7 @@ from __future__ import annotations
 from attest.formats.ccel import EventLog
 from attest.formats.tdx_quote import TdReportBody
 from attest.measure.rtmr_replay import CHECK, RTMR_COUNT, RtmrReplay, replay
-from transparency_log.errors import VerificationError
+from transparency_log.common.errors import VerificationError
 
 __all__ = ["CHECK", "RTMR_COUNT", "RtmrReplay", "check_rtmrs", "replay"]
 

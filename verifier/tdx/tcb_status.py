@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from attest.formats.sgx_pck_extensions import SgxExtensions
 from attest.formats.tdx_quote import EnclaveReportBody, TdReportBody
-from transparency_log.errors import VerificationError
+from transparency_log.common.errors import VerificationError
 from verifier.tdx.collateral import IsvTcbLevel, QeIdentity, TcbInfo, TcbLevel, TdxModuleIdentity
 from verifier.transcript import Transcript
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transparency_log.checkpoint import parse_checkpoint
-from transparency_log.cosignature import CosignatureSigner, cosignature, cosigned_message
-from transparency_log.note import Signer, append_signatures, sign_note
+from transparency_log.core.checkpoint import parse_checkpoint
+from transparency_log.core.cosignature import CosignatureSigner, cosignature, cosigned_message
+from transparency_log.core.note import Signer, append_signatures, sign_note
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE = ROOT / "tests/vectors/tlog/notes/tessera_test_witness_keys.json"

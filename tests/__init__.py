@@ -1,0 +1,1 @@
+"""attestlog's tests (run `pytest` or `make test` from the repository root)."""

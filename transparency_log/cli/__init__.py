@@ -1,0 +1,1 @@
+"""The `tlog` command line."""

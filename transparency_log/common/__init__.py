@@ -1,0 +1,2 @@
+"""Project-wide utilities that attest and verifier use too: the one error hierarchy,
+exit statuses, CLI plumbing, HTTP fetching, state files, ASGI serving and service logging."""

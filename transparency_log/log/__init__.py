@@ -1,0 +1,2 @@
+"""The log itself: its lifecycle (append, integrate, sign) on a storage backend, and
+publishing its tiles as static files."""
