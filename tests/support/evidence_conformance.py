@@ -276,7 +276,8 @@ def _sign_like(builder: x509.CertificateBuilder, original: x509.Certificate, key
 def forge_look_alike(chain: tuple[x509.Certificate, ...]) -> Forged:
     """A look-alike of ``chain`` (leaf first, ending in the vendor root): each certificate
     re-made with the same subject, issuer, serial (cut to the 159 bits a builder takes),
-    validity and extensions (key identifiers re-derived), under a self-made key of the same kind, the last one self-signed.
+    validity and extensions (key identifiers re-derived), under a self-made key of the same
+    kind, the last one self-signed.
     Made once per chain per session."""
     keys: list[Any] = [None] * len(chain)
     certs: list[x509.Certificate] = [None] * len(chain)  # type: ignore[list-item]
