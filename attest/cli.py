@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from transparency_log.common.clitools import LazyGroup
+from transparency_log.common.clitools import LazyGroup, debug_option
 
 # name -> ("module:attribute", short help shown by `attest --help` without importing it)
 COMMANDS = {
@@ -40,5 +40,6 @@ COMMANDS = {
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)
+@debug_option
 def main() -> None:
     """Collect evidence, publish releases and run the node agent."""

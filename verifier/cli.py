@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from transparency_log.common.clitools import LazyGroup
+from transparency_log.common.clitools import LazyGroup, debug_option
 
 # name -> ("module:attribute", short help shown by `verifier --help` without importing it)
 COMMANDS = {
@@ -40,6 +40,7 @@ COMMANDS = {
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)
+@debug_option
 def main() -> None:
     """Verify attestation evidence, bundles and logs; refuse with a named reason."""
 

@@ -15,7 +15,10 @@ answers ``application/json``::
   configuration): the JSON body still carries the transcript and an EAR whose submodules are
   ``none`` with ``verifier_malfunction`` claims; ``Retry-After`` is set.
 
-Never a 500 with a traceback. Body limits and deadlines are the log server's
+- ``500``: a bug of ours while appraising (an exception that is not an AttestlogError): one
+  ``text/plain`` line, never a verdict, and one line in the log.
+
+Never a traceback. Body limits and deadlines are the log server's
 (transparency_log/common/asgi_serving.py). Verifications run one at a time in a worker thread (the
 collateral caches are shared). The clock is a parameter.
 """
@@ -36,7 +39,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from attest.formats.bundle import MAX_BUNDLE_SIZE
-from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.asgi_serving import (
+    BodyError,
+    bug_response,
+    read_body,
+    text_response,
+)
 from transparency_log.common.errors import FetchError, TrustConfigError
 from transparency_log.common.http_fetch import Fetch
 from verifier.ear import EarSigner
@@ -113,7 +121,10 @@ def create_app(policy: Policy, signer: EarSigner, *, now: Callable[[], datetime]
             return err.response()
         if not bundle:
             return text_response(400, "empty body: POST the evidence bundle (CBOR)")
-        result, ear = await run_in_threadpool(appraise, bundle, nonce)
+        try:
+            result, ear = await run_in_threadpool(appraise, bundle, nonce)
+        except Exception as err:  # a bug of ours: a 500, never a verdict
+            return bug_response(log, request.url.path, err)
         body = {"verdict": result.verdict, "ear": ear, "transcript": result.to_json()}
         if isinstance(result.error, FetchError | TrustConfigError):
             return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
@@ -129,8 +140,7 @@ def create_app(policy: Policy, signer: EarSigner, *, now: Callable[[], datetime]
         return text_response(405, "method not allowed")
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return text_response(500, "internal error")
+        return bug_response(log, request.url.path, exc)
 
     return Starlette(
         routes=[Route("/verify", verify, methods=["POST"]),

@@ -21,6 +21,9 @@ Serving (:func:`create_agent_app`, docs/formats.md "Node agent HTTP API"):
   (:mod:`attest.agent.nonce`), remade when older than ``cached_max_age``.
 - ``GET /.well-known/attestlog/simulated-trust``: only with ``--simulate``, the simulated
   roots (attest.simulate.platform.SimulatedTrust JSON).
+- Evidence that cannot be made (an AttestlogError) is a 503 naming the check; a bug of ours
+  (any other exception) a one-line ``500 internal error`` and one line in the log, never a
+  bundle.
 
 The tlog-proof is refreshed every ``proof_refresh`` seconds (:meth:`NodeAgent.refresh`).
 The agent always staples the newest release that lists its measurement and that clients
@@ -59,7 +62,12 @@ from attest.agent.sigstore_staple import SigstoreStaple
 from attest.bundle_builder import build_bundle, collect_evidence
 from attest.formats.bundle import MAX_NONCE, MIN_NONCE
 from attest.platform import CPU_SEV_SNP, LaunchIdentity, Platform, launch_identity
-from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.asgi_serving import (
+    BodyError,
+    bug_response,
+    read_body,
+    text_response,
+)
 from transparency_log.common.errors import AttestlogError, PolicyError, PolicyFailure
 
 __all__ = ["BUNDLE_PATH", "TRUST_PATH", "NodeAgent", "TokenBucket", "boot_agent",
@@ -266,6 +274,8 @@ def create_agent_app(agent: NodeAgent) -> Starlette:
         except AttestlogError as err:
             log.error("bundle failed: %s", err)
             return text_response(503, f"evidence unavailable: {err.check}")
+        except Exception as err:  # a bug of ours: a 500, never a bundle
+            return bug_response(log, request.url.path, err)
         return Response(data, media_type=CBOR, headers={"Cache-Control": "no-store"})
 
     async def get_bundle(request: Request) -> Response:
@@ -276,6 +286,8 @@ def create_agent_app(agent: NodeAgent) -> Starlette:
         except AttestlogError as err:
             log.error("bundle failed: %s", err)
             return text_response(503, f"evidence unavailable: {err.check}")
+        except Exception as err:  # a bug of ours: a 500, never a bundle
+            return bug_response(log, request.url.path, err)
         return Response(data, media_type=CBOR, headers={"Cache-Control": "no-cache"})
 
     async def get_trust(request: Request) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from transparency_log.common.clitools import LazyGroup
+from transparency_log.common.clitools import LazyGroup, debug_option
 
 # name -> ("module:attribute", short help shown by `tlog --help` without importing it)
 COMMANDS = {
@@ -46,5 +46,6 @@ COMMANDS = {
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS)
+@debug_option
 def main() -> None:
     """Operate an RFC 6962 / C2SP transparency log."""

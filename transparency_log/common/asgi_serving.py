@@ -35,7 +35,7 @@ import uvicorn
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-from transparency_log.common.errors import StartupError
+from transparency_log.common.errors import BUG, StartupError, bug_line
 
 KEEP_ALIVE_TIMEOUT = 5
 HEADER_TIMEOUT = 10.0
@@ -258,6 +258,13 @@ def text_response(status: int, message: str, headers: dict[str, str] | None = No
     """A one-line ``text/plain`` answer (errors are never more than one line)."""
     return PlainTextResponse(message.replace("\n", " ").rstrip() + "\n", status_code=status,
                              headers=headers)
+
+
+def bug_response(log: Any, path: str, err: BaseException) -> Response:
+    """A bug of ours while answering ``path`` (an exception that is not an AttestlogError):
+    one line in the log and ``500 internal error``; never a verdict, never a traceback."""
+    log.error("%s on %s", bug_line(err), path)
+    return text_response(500, BUG)
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:

@@ -4,7 +4,13 @@ Errors are one line on stderr with the exit status of their class
 (:class:`transparency_log.common.exit_status.ExitStatus`, README.md "Exit statuses"), never a
 traceback; usage errors exit 64, not click's 2 (which is forged evidence here). With
 ``--json`` (:func:`json_option`) a command prints a JSON object on stdout for every outcome,
-early errors included. ``ATTESTLOG_TRACEBACK=1`` re-raises for debugging.
+early errors included.
+
+Any other exception is a bug of ours, never a verdict: exit 1 (``UNEXPECTED``) with the one
+line ``error: internal error (a bug in attestlog, please report): TYPE: MESSAGE``. Under
+``--debug`` on the root command (``tlog --debug ...``, :func:`debug_option`) or
+``ATTESTLOG_TRACEBACK=1``, the full traceback is printed before that line, and before the
+line of every other error too (whose exit status does not change).
 """
 
 from __future__ import annotations
@@ -15,19 +21,22 @@ import json
 import os
 import sqlite3
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from transparency_log.common.errors import AttestlogError, PolicyError
+from transparency_log.common.errors import AttestlogError, PolicyError, bug_line
 from transparency_log.common.exit_status import ExitStatus
 
 EXIT_UNEXPECTED = ExitStatus.UNEXPECTED
 _JSON = "attestlog.json"  # ctx.meta: the command was given --json
 _PRINTED = "attestlog.json_printed"  # ctx.meta: the command printed its JSON object
 _QUIET = "attestlog.quiet"  # ctx.meta: -q, the exit status only
+_DEBUG = "attestlog.debug"  # ctx.meta: --debug, tracebacks on stderr
+DEBUG_ENV = "ATTESTLOG_TRACEBACK"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 _NO_INPUT = (errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM)
 
@@ -67,6 +76,25 @@ def quiet_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     return click.option("-q", "--quiet", is_flag=True, is_eager=True, callback=remember,
                         help="Print nothing; the exit status is the answer.")(fn)
+
+
+def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--debug`` on a root command: print the traceback of an error before its one line
+    (the same as ``ATTESTLOG_TRACEBACK=1``); a bug still exits 1, other errors keep their
+    status."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value:
+            ctx.meta[_DEBUG] = True
+        return value
+
+    return click.option("--debug", is_flag=True, is_eager=True, expose_value=False,
+                        callback=remember,
+                        help=f"Print the traceback of an error (or set {DEBUG_ENV}=1).")(fn)
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get(_DEBUG) or os.environ.get(DEBUG_ENV))
 
 
 def json_printed() -> None:
@@ -192,38 +220,46 @@ class ErrorHandlingGroup(click.Group):
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
-        debug = bool(os.environ.get("ATTESTLOG_TRACEBACK"))
         try:
             return super().invoke(ctx)
         except click.UsageError as err:
             err.exit_code = ExitStatus.USAGE
             _json_error(ctx, ExitStatus.USAGE, {"kind": "usage", "message": err.format_message()})
             raise
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own: an exit status, a usage problem, ^C
         except AttestlogError as err:
-            if debug:
-                raise
+            _traceback(ctx)
             if not ctx.meta.get(_QUIET):
                 report_error(err)
             _json_error(ctx, err.exit_code, err.to_dict())
             ctx.exit(err.exit_code)
         except OSError as err:
             # A file named on the command line that cannot be read, or a disk that is full.
-            if debug:
-                raise
+            _traceback(ctx)
             line, status = os_error_line(err)
             click.echo(f"error: {line}", err=True)
             _json_error(ctx, status, {"kind": "input", "message": line})
             ctx.exit(status)
-        except (ValueError, sqlite3.Error) as err:
-            # A log database that cannot be written (a full disk), and similar; still one
-            # line, no traceback.
-            if debug:
-                raise
-            status = (ExitStatus.IO_ERROR if isinstance(err, sqlite3.OperationalError)
-                      else ExitStatus.UNEXPECTED)
+        except sqlite3.OperationalError as err:
+            # A log database that cannot be written (a full disk, a locked file).
+            _traceback(ctx)
             click.echo(f"error: {type(err).__name__}: {err}", err=True)
-            _json_error(ctx, status, {"kind": "error", "message": str(err)})
-            ctx.exit(status)
+            _json_error(ctx, ExitStatus.IO_ERROR, {"kind": "error", "message": str(err)})
+            ctx.exit(ExitStatus.IO_ERROR)
+        except Exception as err:  # a bug of ours: exit 1, never a verdict
+            _traceback(ctx)
+            line = bug_line(err)
+            click.echo(f"error: {line}", err=True)
+            _json_error(ctx, ExitStatus.UNEXPECTED, {"kind": "bug", "message": line})
+            ctx.exit(ExitStatus.UNEXPECTED)
+
+
+def _traceback(ctx: click.Context) -> None:
+    """Under ``--debug`` / ``ATTESTLOG_TRACEBACK=1``: the traceback being handled, on stderr."""
+    if _debugging(ctx) and not ctx.meta.get(_DEBUG + ".shown"):
+        ctx.meta[_DEBUG + ".shown"] = True  # a nested group handles the same error once
+        traceback.print_exc(file=sys.stderr)
 
 
 def read_vkey(value: str) -> str:

@@ -43,8 +43,19 @@ __all__ = [
     "StartupError",
     "TrustConfigError",
     "VerificationError",
+    "bug_line",
     "show",
 ]
+
+#: How a command or a service names an exception that is not an :class:`AttestlogError`: a bug
+#: of ours (or a library's exception not caught where the library is called), never a verdict.
+BUG = "internal error (a bug in attestlog, please report)"
+
+
+def bug_line(err: BaseException) -> str:
+    """One line for a bug: ``internal error (...): KeyError: 'x'`` (newlines folded)."""
+    text = f"{BUG}: {type(err).__name__}: {err}"
+    return " ".join(text.split())
 
 
 def show(value: Any) -> str:

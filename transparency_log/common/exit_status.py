@@ -20,8 +20,8 @@ class ExitStatus(IntEnum):
     OK = 0
     """Accepted / done."""
     UNEXPECTED = 1
-    """A bug: an error attestlog has no class for (please report it, with
-    ``ATTESTLOG_TRACEBACK=1``)."""
+    """A bug: an error attestlog has no class for, never a verdict (please report it, with
+    the traceback ``--debug`` or ``ATTESTLOG_TRACEBACK=1`` prints)."""
     FORGED = 2
     """Malformed or false evidence: FormatError, VerificationError (signature, chain, proof,
     consistency)."""
