@@ -43,6 +43,7 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 from attest.formats.nvidia_rim import Rim, RimMeasurement, parse_rim
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
+from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
 from verifier.x509chain import PinnedRoot, load_certificate, verify_chain
 
 RIM_CHAIN_ROLES = ("RIM signer", "RIM L3", "RIM CA", "RIM root")
@@ -82,17 +83,17 @@ class MeasurementMismatch:
 
 
 class RimCache:
-    """Verified RIMs by SHA-256 of the document (+ roots), reused inside their time window."""
+    """Verified RIMs by SHA-256 of the document (+ roots), reused inside their time window;
+    bounded (LRU) and safe to share between threads (verifier/verified_cache.py)."""
 
-    def __init__(self) -> None:
-        self._rims: dict[object, VerifiedRim] = {}
+    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+        self._rims: VerifiedCache[object, VerifiedRim] = VerifiedCache(maxsize)
 
     def get(self, key: object, at: datetime) -> VerifiedRim | None:
-        hit = self._rims.get(key)
-        return hit if hit is not None and hit.not_before <= at <= hit.not_after else None
+        return self._rims.get(key, at)
 
     def put(self, key: object, rim: VerifiedRim) -> None:
-        self._rims[key] = rim
+        self._rims.put(key, rim, rim.not_before, rim.not_after)
 
 
 def embedded_chain(xml: bytes) -> list[x509.Certificate]:
