@@ -52,6 +52,7 @@ from transparency_log.common.errors import (
 )
 from transparency_log.common.http_fetch import Fetch
 from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
+from verifier.x509chain import LOADER_ERRORS
 
 __all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "ChainOcsp", "OcspCache", "OcspStatus",
            "build_request", "chain_ocsp", "check_chain_ocsp", "request_url", "stapled_answers",
@@ -139,11 +140,19 @@ def verify_response(
 ) -> OcspStatus:
     """Check one OCSP answer for ``cert`` (see the module docstring for the check ids)."""
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    try:
+    try:  # cryptography parses the answer's fields (extensions, certificates) lazily too
         resp = ocsp.load_der_ocsp_response(der)
-    except ValueError as err:
+        return _verify_response(resp, cert, issuer, role=role, at=at, nonce=nonce,
+                                trusted=trusted)
+    except LOADER_ERRORS as err:
         raise FormatError("gpu.ocsp.format", f"OCSP answer does not parse: {err}",
                           field=f"{role}.ocsp") from None
+
+
+def _verify_response(
+    resp: ocsp.OCSPResponse, cert: x509.Certificate, issuer: x509.Certificate, *, role: str,
+    at: datetime, nonce: bytes | None, trusted: Sequence[x509.Certificate],
+) -> OcspStatus:
     if resp.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise FormatError("gpu.ocsp.format", "OCSP answer is not successful",
                           field=f"{role}.ocsp.responseStatus", got=resp.response_status.name,
