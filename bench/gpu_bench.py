@@ -27,10 +27,8 @@ from attest.formats.spdm_measurements import parse_report, parse_report_text
 from attest.simulate.gpu import OcspResponder, SimulatedGpu, make_rim_pki, sign_rim
 from transparency_log.common.http_fetch import FetchResponse
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
-from verifier.gpu.policy import GpuPolicy
 from verifier.gpu.report_verify import ChainCache, load_device_chain, verify_gpu_report
 from verifier.gpu.roots import device_identity_root
-from verifier.policy_base import FailureCollector
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, pinned_root
 
@@ -81,14 +79,13 @@ def simulated() -> tuple[Callable[[], None], Callable[[], None]]:
     caches = GpuCaches()
 
     def run(with_fetch: bool = False) -> None:
-        collector = FailureCollector()
         transcript = Transcript()
         for i, (report, chain) in enumerate(reports):
-            verify_gpu_evidence(report, chain, nonce=NONCE, trust=trust, at=NOW,
-                                policy=GpuPolicy(), collector=collector,
-                                transcript=transcript, fetch=fetch if with_fetch else None,
-                                rims=rims, caches=caches, name=f"GPU-{i}")
-        assert not collector.failures, collector.failures
+            result = verify_gpu_evidence(report, chain, nonce=NONCE, trust=trust, at=NOW,
+                                         transcript=transcript,
+                                         fetch=fetch if with_fetch else None, rims=rims,
+                                         caches=caches, name=f"GPU-{i}")
+            assert not result.facts.rim_failures, result.facts.rim_failures
 
     run(with_fetch=True)  # verify chains, RIMs and OCSP once
 

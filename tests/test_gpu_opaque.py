@@ -192,7 +192,8 @@ RIM_PKI = make_rim_pki()
 TRUST = GpuTrust(
     (pinned_root("sim", SIM.device_pki.root_pem(), fingerprint(SIM.device_pki.root).hex()),),
     (pinned_root("simrim", RIM_PKI.root_pem(), fingerprint(RIM_PKI.root).hex()),))
-WAIVE_OCSP = GpuPolicy(waive_ocsp_unavailable=True, require_all_attached=False)
+WAIVE_OCSP = GpuPolicy(require_all_attached=False)
+OCSP_WAIVED = frozenset({"gpu.ocsp"})  # the simulated GPU staples no OCSP answer
 
 
 def current_report(gpu: SimulatedGpu = SIM) -> bytes:
@@ -211,13 +212,12 @@ def signed_rims(gpu: SimulatedGpu = SIM, *, bad_vbios_index: int | None = None
     return sign_rim(driver, RIM_PKI), sign_rim(vbios, RIM_PKI)
 
 
-def evidence(report: bytes, policy: GpuPolicy = WAIVE_OCSP, *, rims: tuple[bytes, ...] = (),
-             source: RimSource | None = None,
-             collector: FailureCollector | None = None) -> GpuEvidenceResult:
+def evidence(report: bytes, *, rims: tuple[bytes, ...] = (),
+             source: RimSource | None = None) -> GpuEvidenceResult:
     return verify_gpu_evidence(
-        report, SIM.chain_pem(), nonce=NONCE, trust=TRUST, at=AT, policy=policy,
-        collector=collector if collector is not None else FailureCollector(),
-        transcript=Transcript(), rims=rims or signed_rims(), rim_source=source, cc_mode="on")
+        report, SIM.chain_pem(), nonce=NONCE, trust=TRUST, at=AT,
+        transcript=Transcript(waive=OCSP_WAIVED), rims=rims or signed_rims(),
+        rim_source=source, cc_mode="on")
 
 
 def test_simulator_emits_the_fields_of_current_firmware() -> None:
@@ -230,7 +230,7 @@ def test_simulator_emits_the_fields_of_current_firmware() -> None:
 def test_report_with_the_new_fields_verifies_and_is_reported() -> None:
     policy = dataclasses.replace(WAIVE_OCSP, feature_modes=("SPT",), chip_infos=("GB100",))
     collector = FailureCollector()
-    result = evidence(current_report(), policy, collector=collector)
+    result = evidence(current_report())
     policy.check([result.facts], attached=1, collector=collector)
     assert collector.failures == []
     facts = result.facts
@@ -241,7 +241,7 @@ def test_report_with_the_new_fields_verifies_and_is_reported() -> None:
 
 
 def _only(policy: GpuPolicy, gpu: SimulatedGpu, check: str) -> PolicyError:
-    result = evidence(current_report(gpu), policy)
+    result = evidence(current_report(gpu))
     with pytest.raises(PolicyError) as err:
         policy.check([result.facts], attached=1)
     assert {f.check for f in err.value.failures} == {check}
@@ -307,7 +307,7 @@ def test_unavailable_driver_rim_and_mismatching_vbios_rim_are_one_refusal() -> N
     _driver, bad_vbios = signed_rims(bad_vbios_index=3)
     collector = FailureCollector()
     offline = RimSource(fetch=None)
-    result = evidence(current_report(), rims=(bad_vbios,), source=offline, collector=collector)
+    result = evidence(current_report(), rims=(bad_vbios,), source=offline)
     WAIVE_OCSP.check([result.facts], attached=1, collector=collector)
     with pytest.raises(PolicyError) as err:
         collector.raise_if_any()
@@ -322,8 +322,8 @@ def test_unavailable_driver_rim_and_mismatching_vbios_rim_are_one_refusal() -> N
 def test_unavailable_rims_alone_are_unreachable_naming_each() -> None:
     with pytest.raises(FetchError) as err:
         verify_gpu_evidence(current_report(), SIM.chain_pem(), nonce=NONCE, trust=TRUST, at=AT,
-                            policy=WAIVE_OCSP, collector=FailureCollector(),
-                            transcript=Transcript(), rim_source=RimSource(fetch=None))
+                            transcript=Transcript(waive=OCSP_WAIVED),
+                            rim_source=RimSource(fetch=None))
     assert err.value.check == "gpu.rim.fetch" and err.value.exit_code == 3
     assert driver_rim_id(SIM.driver_version) in str(err.value)
     assert "NV_GPU_VBIOS_" in str(err.value)

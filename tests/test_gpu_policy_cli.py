@@ -29,8 +29,7 @@ from transparency_log.common.http_fetch import HttpFetcher
 from verifier.cli import main
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.policy import UNAVAILABLE_WAIVED, GpuFacts, GpuPolicy
-from verifier.policy import gpu_with_waivers
-from verifier.policy_base import FailureCollector, StrictTable
+from verifier.policy_base import StrictTable
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, pinned_root
 
@@ -87,17 +86,17 @@ def test_waivers_and_failures_are_all_collected() -> None:
         policy(**STRICT).check([bad], attached=1)
     assert len(err.value.failures) == 6
     # A waiver covers only what could not be had, never "not checked" or a mismatch.
-    waived = gpu_with_waivers(policy(require_cc_mode=False), {"gpu.ocsp", "gpu.rim.fetch"})
+    lenient = policy(require_cc_mode=False)
     with pytest.raises(PolicyError) as err:
-        waived.check([bad], attached=1)
+        lenient.check([bad], attached=1)
     assert {f.check for f in err.value.failures} == {"gpu.policy.ocsp", "gpu.policy.rims"}
+    # "unavailable (waived)" is a fact only verify_gpu_evidence states, and only when the
+    # transcript waived the check (test_unwaived_unavailable_collateral_is_never_a_fact).
     unavailable = GpuFacts("GPU-0", "1", "2", "3", ocsp=UNAVAILABLE_WAIVED,
                            rims=UNAVAILABLE_WAIVED)
-    waived.check([unavailable], attached=1)
+    lenient.check([unavailable], attached=1)
     with pytest.raises(PolicyError):
-        policy(require_cc_mode=False).check([unavailable], attached=1)
-    with pytest.raises(PolicyError):
-        waived.check([GpuFacts(**{**unavailable.__dict__, "rims": "mismatch"})], attached=1)
+        lenient.check([GpuFacts(**{**unavailable.__dict__, "rims": "mismatch"})], attached=1)
 
 
 @pytest.mark.parametrize(("key", "check"), [("unsafe_waive_ocsp", "gpu.ocsp"),
@@ -210,13 +209,12 @@ def test_simulated_evidence_end_to_end_over_fake_services(sim) -> None:
     fetch = HttpFetcher(retries=0)
     caches = GpuCaches()
     transcript = Transcript()
-    collector = FailureCollector()
     result = verify_gpu_evidence(
         gpu.report(NONCE), gpu.chain_pem(), nonce=NONCE, trust=trust, at=NOW,
-        policy=GpuPolicy(), collector=collector, transcript=transcript, fetch=fetch,
+        transcript=transcript, fetch=fetch,
         rim_source=RimSource(fetch=fetch, base_url=base + "/v1/rim/"), ocsp_url=base,
         caches=caches, cc_mode="on")
-    assert collector.failures == []
+    assert result.facts.rim_failures == ()
     assert result.facts.ocsp == "good" and result.facts.rims == "match"
     GpuPolicy(count=1).check([result.facts], attached=1)
     assert transcript.verdict == "accepted"

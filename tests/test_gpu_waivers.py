@@ -28,6 +28,7 @@ from attest.simulate import gpu as simgpu
 from tests.support.pipeline_support import World, make_world
 from transparency_log.common.errors import (
     FetchError,
+    FormatError,
     PolicyError,
     SignatureError,
     TrustConfigError,
@@ -133,6 +134,29 @@ def test_a_revoked_answer_is_checked_when_the_other_answers_are_missing(world: W
     result = _verify(world, _with_ocsp(world, {1: _answer(world, 1, revoked=True)}), "gpu.ocsp")
     assert result.verdict == REFUSED
     assert _failed(result) == {"gpu.ocsp.revoked"}
+
+
+def test_a_revoked_answer_is_not_hidden_by_missing_ones_unwaived(world: World) -> None:
+    """Issue 11: every answer at hand is verified before a missing one refuses, so a revoked
+    certificate is named (gpu.ocsp.revoked), not hidden behind "unreachable" (the leaf, first
+    in the chain, has no answer here)."""
+    result = _verify(world, _with_ocsp(world, {1: _answer(world, 1, revoked=True)}))
+    assert result.verdict == REFUSED and isinstance(result.error, VerificationError)
+    assert _failed(result) == {"gpu.ocsp.revoked"}
+
+
+def test_a_garbage_stapled_answer_is_refused_with_a_warm_cache(world: World) -> None:
+    """Issue 11: a warm OCSP cache does not change the verdict: a stapled answer that is not
+    DER OCSP is refused (FormatError gpu.ocsp) whether or not every certificate of the chain
+    has a cached answer (it was listed and ignored when all were cached)."""
+    caches = VerifierCaches()
+    answers = _all_good(world)
+    assert world.verify(_with_ocsp(world, answers), caches=caches).verdict == ACCEPTED
+    garbage = _with_ocsp(world, {**answers, 2: b"not an OCSP answer"})
+    for run_caches in (caches, VerifierCaches()):  # warm, then cold
+        result = world.verify(garbage, caches=run_caches)
+        assert result.verdict == REFUSED and isinstance(result.error, FormatError)
+        assert _failed(result) == {"gpu.ocsp"}
 
 
 def test_offline_without_answers_is_waived_only_with_the_waiver(world: World) -> None:

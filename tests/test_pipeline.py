@@ -444,12 +444,12 @@ def test_malformed_certificate_field_is_refused_not_a_crash(snp_world: World) ->
 
 def test_a_library_exception_on_hostile_input_is_a_format_refusal(
         snp_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import verifier.pipeline as pipeline
+    import verifier.gpu.stage as gpu_stage
 
     def boom(*args: object, **kwargs: object) -> None:
         raise ValueError("error parsing asn1 value: ParseError { location: [\"issuer\"] }")
 
-    monkeypatch.setattr(pipeline, "verify_gpu_evidence", boom)
+    monkeypatch.setattr(gpu_stage, "verify_gpu_evidence", boom)
     result = snp_world.verify()
     assert_refused(result, "evidence.format", FormatError)
     assert result.error is not None and result.error.field == "nvidia-gpu[0]"

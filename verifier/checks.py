@@ -28,12 +28,15 @@ class CheckNotRun(PolicyError):
     """A check that could not run (a missing input, not a false one); exit code 5.
 
     A PolicyError with one failure ``(check, field, got="not run", want=...)``, so a caller
-    that does not know about waivers still refuses.
+    that does not know about waivers still refuses. ``unwaived``: the refusal to raise instead
+    when the check is not waived, e.g. the FetchError of collateral that cannot be had
+    (exit 3, "unreachable", rather than 5).
     """
 
     def __init__(self, check: str, reason: str, *, field: str = "input",
-                 want: str = "available") -> None:
+                 want: str = "available", unwaived: AttestlogError | None = None) -> None:
         self.reason = reason
+        self.unwaived = unwaived
         super().__init__([PolicyFailure(check, field, NOT_RUN, want, reason)])
 
 

@@ -11,7 +11,7 @@ SHA-256 of its inputs):
    are used only for such a bundle under such a policy (:mod:`verifier.pipeline_trust`).
 2. **Evidence authenticity** — the SEV-SNP report (``snp.*``, verifier/snp/verify.py), the TDX
    quote with its collateral (``tdx.*``, verifier/tdx/evidence.py) and every GPU report
-   (``gpu.*``, verifier/gpu/evidence.py; then ``gpu.ocsp`` with the stapled OCSP answers), with
+   (``gpu.*``, verifier/gpu/stage.py and evidence.py, OCSP with the stapled answers), with
    the collateral the node stapled (then caches, then ``fetch`` unless offline, through the
    fetchers of :mod:`attest.collateral`; whatever the source, the same checks run, and the
    Result's collateral list says ``stapled``, ``cache`` or ``fetched``); then
@@ -52,12 +52,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from cryptography.x509 import ocsp
-
 from attest.binding import gpu_digest
-from attest.collateral.ocsp_fetch import cert_fingerprint as _fp
 from attest.collateral.pcs_fetch import PcsClient, pck_ca_kind
-from attest.collateral.rim_fetch import RimSource
 from attest.formats.bundle import (
     TDX_COLLATERAL_ROLES,
     EvidenceBundle,
@@ -82,11 +78,12 @@ from transparency_log.common.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
 from verifier.collateral_window import CollateralUse
 from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
-from verifier.gpu.evidence import GpuEvidenceResult, check_device_ocsp, verify_gpu_evidence
+from verifier.gpu.evidence import GpuEvidenceResult
 from verifier.gpu.policy import GpuFacts, GpuPolicy
+from verifier.gpu.stage import run_gpu_stage
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
-from verifier.policy import Policy, gpu_with_waivers, tdx_with_waivers
+from verifier.policy import Policy, tdx_with_waivers
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
 from verifier.snp.policy import SnpPolicy
@@ -357,80 +354,7 @@ def _obtain_tdx(run: StageContext, quote: bytes, missing: list[str],
 
 def _gpu_policy(policy: Policy) -> GpuPolicy:
     section = policy.section("gpu")
-    return section if isinstance(section, GpuPolicy) else gpu_with_waivers(GpuPolicy(),
-                                                                           policy.waive)
-
-
-def _stapled_ocsp(run: StageContext, item: GpuEvidence, chain: tuple[Any, ...],
-                  where: str) -> dict[bytes, bytes]:
-    """Map each stapled OCSP answer to the chain certificate it is about (by serial); none
-    needed when every certificate has a current verified answer in the cache."""
-    if all(run.caches.gpu.ocsp.get(c, run.at) is not None for c in chain[:-1]):
-        for name in item.ocsp:
-            run.collateral(name, where)
-        return {}
-    by_serial = {c.serial_number: c for c in chain}
-    out: dict[bytes, bytes] = {}
-    for name in item.ocsp:
-        der = run.current(name, where)
-        if der is None:  # stale, and online: check_chain_ocsp asks the responder
-            continue
-        try:
-            resp = ocsp.load_der_ocsp_response(der)
-            serial = (resp.serial_number if resp.response_status ==
-                      ocsp.OCSPResponseStatus.SUCCESSFUL else None)
-        except ValueError:
-            raise FormatError("gpu.ocsp", "stapled OCSP response is not DER OCSP",
-                              field=f"{where}.ocsp[{name}]") from None
-        cert = by_serial.get(serial)
-        if cert is not None:
-            out[_fp(cert)] = der
-    return out
-
-
-def _verify_gpu(run: StageContext, item: GpuEvidence) -> GpuEvidenceResult:
-    where = f"nvidia-gpu[{item.index}]"
-    gpol = _gpu_policy(run.policy)
-    rims = [run.collateral(name, where) for _, name in sorted(item.rims.items())]
-    source = (RimSource(fetch=run.fetch, cache=run.caches.disk, on_get=run.obtained(where))
-              if run.fetch is not None or run.caches.disk is not None else None)
-    sub = Transcript()
-    try:
-        # The nonce is the binding step's (3); OCSP runs below, with the stapled answers.
-        res = verify_gpu_evidence(
-            item.report, item.cert_chain, nonce=None, trust=run.roots.gpu, at=run.at,
-            policy=gpol, collector=run.failures, check_ocsp=False,
-            transcript=sub, fetch=run.fetch, rims=rims, rim_source=source,
-            caches=run.caches.gpu, name=f"GPU-{item.index}", cc_mode=run.bundle.gpu_state.cc_mode)
-    finally:
-        _merge(run.t, sub, where, drop=("gpu.report.nonce",))
-    chain = res.report.chain.certificates
-    stapled = _stapled_ocsp(run, item, chain, where)
-    sources = ["cache" if run.caches.gpu.ocsp.get(c, run.at) is not None else
-               "stapled" if _fp(c) in stapled else "fetched" for c in chain[:-1]]
-    statuses, ocsp_state = check_device_ocsp(
-        run.t, chain, waive_unavailable=gpol.waive_ocsp_unavailable, where=where, at=run.at,
-        fetch=run.fetch, cache=run.caches.gpu.ocsp, stapled=stapled)
-    by_serial = {s.serial: s for s in statuses}  # the certificates that had an answer
-    for cert, src in zip(chain, sources, strict=False):
-        if (s := by_serial.get(cert.serial_number)) is not None:
-            run.uses.append(CollateralUse(
-                f"{where}.ocsp.{s.role}", "", "ocsp-status", _iso(s.this_update),
-                _iso(s.next_update), where, src))
-    facts = replace(res.facts, ocsp=ocsp_state)
-    for rim in (res.driver_rim, res.vbios_rim):
-        if rim is not None:
-            run.uses.append(CollateralUse(
-                f"{where}.rim.{rim.kind}", "", "nvidia-rim-signer", _iso(rim.not_before),
-                _iso(rim.not_after), where,
-                # not stapled: the RIM id's own entry says whether from cache or the service
-                "stapled" if rim.kind in item.rims else "fetched"))
-    run.gpu_facts.append(facts)
-    return res
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return section if isinstance(section, GpuPolicy) else GpuPolicy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,7 +516,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
             elif isinstance(item, TdxEvidence):
                 result.tdx = _verify_tdx(run, item)
             else:
-                result.gpus.append(_verify_gpu(run, item))
+                result.gpus.append(run_gpu_stage(run, item))
         except AttestlogError:
             raise
         except Exception as err:  # hostile input reaching a library's own parser

@@ -61,7 +61,6 @@ __all__ = [
     "ReleasePolicy",
     "SectionParser",
     "SigstorePolicy",
-    "gpu_with_waivers",
     "load_policy",
     "load_section",
     "parse_policy",
@@ -539,13 +538,6 @@ def load_section(path: str, name: str, parse: Callable[[StrictTable], Any], *,
     return parse(StrictTable(doc[name], name)), waive
 
 
-def gpu_with_waivers(section: GpuPolicy, waive: Collection[str]) -> GpuPolicy:
-    """``[gpu]`` with the top-level waivers ``gpu.ocsp`` (a certificate with no OCSP answer
-    to be had) and ``gpu.rim.fetch`` (a RIM that cannot be had) applied."""
-    return replace(section, waive_ocsp_unavailable="gpu.ocsp" in waive,
-                   waive_rim_unavailable="gpu.rim.fetch" in waive)
-
-
 def tdx_with_waivers(section: TdxPolicy, waive: Collection[str]) -> TdxPolicy:
     """``[tdx]`` with the top-level waivers ``tdx.pck_crl.validity`` and
     ``tdx.root_crl.validity`` (a stale CRL) applied."""
@@ -555,8 +547,6 @@ def tdx_with_waivers(section: TdxPolicy, waive: Collection[str]) -> TdxPolicy:
 
 def _apply_waivers(sections: Mapping[str, object], waive: Collection[str]) -> dict[str, object]:
     out = dict(sections)
-    if isinstance(out.get("gpu"), GpuPolicy):
-        out["gpu"] = gpu_with_waivers(out["gpu"], waive)  # type: ignore[arg-type]
     if isinstance(out.get("tdx"), TdxPolicy):
         out["tdx"] = tdx_with_waivers(out["tdx"], waive)  # type: ignore[arg-type]
     return out

@@ -90,7 +90,8 @@ class Transcript:
 
         Returns ``fn()``'s result, or ``None`` when ``fn`` raised
         :class:`~verifier.checks.CheckNotRun` for this check and ``waive`` names it (recorded
-        ``waived``). Any other :class:`AttestlogError` is recorded as failed and re-raised
+        ``waived``); not waived, its ``unwaived`` error (when it has one) is recorded and
+        raised in its place. Any other :class:`AttestlogError` is recorded as failed and re-raised
         unchanged. ``detail``: the pass text, or a function of the result; ``waive``: the
         waived check ids, when not the transcript's own (a stage judged by its own policy).
         """
@@ -99,8 +100,11 @@ class Transcript:
             result = fn()
         except CheckNotRun as err:
             if err.check == check and check in waived:
-                self.waived(check, f"waived by policy: {err.reason}", **inputs)
+                self.waived(check, f"waived by policy ({check}): {err.reason}", **inputs)
                 return None
+            if err.unwaived is not None:  # the refusal under its own check id
+                self.failed(err.unwaived.check, str(err.unwaived), **inputs)
+                raise err.unwaived from None
             self.failed(check, str(err), **inputs)
             raise
         except AttestlogError as err:

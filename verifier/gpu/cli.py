@@ -25,21 +25,22 @@ from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_eviden
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL
 from verifier.gpu.policy import GpuPolicy
-from verifier.policy import gpu_with_waivers, load_section
+from verifier.policy import load_section
 from verifier.policy_base import FailureCollector
 from verifier.render import Output, output_options, waive_option
 from verifier.transcript import Transcript
 from verifier.x509chain import fingerprint, load_certificate, pinned_root
 
 
-def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> GpuPolicy:
+def load_policy(path: str | None, waive: frozenset[str] = frozenset()
+                ) -> tuple[GpuPolicy, frozenset[str]]:
     """The ``[gpu]`` table of ``--policy`` (a lone report's defaults without one, or when the
-    file has none), with the file's and ``--waive``'s waivers."""
+    file has none), and the waivers: the file's and ``--waive``'s (the transcript's)."""
     policy = GpuPolicy.for_lone_report()
     if path is not None:
         section, waived = load_section(path, "gpu", GpuPolicy.from_table, required=False)
         policy, waive = section or policy, waive | waived
-    return gpu_with_waivers(policy, waive)
+    return policy, waive
 
 
 def _extra_root(path: str, name: str):
@@ -85,7 +86,7 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
         as_json: bool, quiet: bool, verbose: bool) -> None:
     """Verify one GPU attestation REPORT (hex or binary)."""
     at = parse_time(at_text)
-    policy = load_policy(policy_path, waive)
+    policy, waive = load_policy(policy_path, waive)
     out = Output.of(quiet=quiet, verbose=verbose, as_json=as_json)
     nonce = _nonce(nonce_hex)
     trust = GpuTrust.production()
@@ -100,13 +101,13 @@ def gpu(report: str, chain_path: str, nonce_hex: str | None, rim_paths: tuple[st
                        cache=DiskCache(cache_dir) if cache_dir else None,
                        directory=Path(rim_dir) if rim_dir else None)
     report_bytes = parse_report_text(read_input(report))
-    transcript = Transcript()
+    transcript = Transcript(waive=waive)
     collector = FailureCollector()
     result: GpuEvidenceResult | None = None
     try:
         result = verify_gpu_evidence(
             report_bytes, read_input(chain_path), nonce=nonce, trust=trust, at=at,
-            policy=policy, collector=collector, transcript=transcript, fetch=fetch,
+            transcript=transcript, fetch=fetch,
             rims=[read_input(p) for p in rim_paths], rim_source=source, ocsp_url=ocsp_url,
             cc_mode=cc_mode)
         if nras_path:

@@ -1,57 +1,70 @@
 """One GPU's evidence end to end: report authenticity, OCSP, RIMs (the entry point the
-verifier pipeline and ``verifier gpu`` call).
+verifier pipeline's GPU stage, verifier/gpu/stage.py, and ``verifier gpu`` call). It takes no
+policy: it returns the authentic result with every fact ``GpuPolicy.check`` judges, or raises
+the first authenticity error.
 
 Order (each step recorded in the transcript under its check id):
 
-1. report authenticity (verifier/gpu/report_verify.py: format, chain, signature, FWID, nonce);
-2. OCSP for the device chain (verifier/gpu/ocsp.py, :func:`check_device_ocsp`);
+1. report authenticity (verifier/gpu/report_verify.py: format, chain, signature, FWID, nonce;
+   the nonce step is left to the caller when it checks the nonce itself, ``nonce_checked_by``);
+2. OCSP for the device chain (verifier/gpu/ocsp.py :func:`chain_ocsp`: cache, then the
+   node's stapled answers, then the responder), the ``gpu.ocsp`` step;
 3. driver + VBIOS RIMs: given, stapled or fetched (rim_fetch.py), verified (rim_verify.py),
    compared.
 
+(The pipeline runs 3 before 2: ``ocsp_after_rims``.)
+
 Authenticity failures (steps 1, 2, and a RIM's own signature/chain) raise at once. Reference
-value mismatches go to the caller's FailureCollector, so they are reported together with the
-policy failures (``GpuPolicy.check``) as one PolicyError.
+value mismatches (``gpu.rim.driver``, ``gpu.rim.vbios``, ``gpu.rim.measurements``) are recorded
+as failed steps and returned as facts (``GpuFacts.rim_failures``), which ``GpuPolicy.check``
+reports together with the policy failures as one PolicyError.
 
-Waivers (docs/policy.md "Waivers") cover only what cannot be had, never a check of what is at
-hand: ``gpu.ocsp`` waives a device certificate with no OCSP answer (not stapled or cached, and
-offline or the responder unreachable), while every answer that was had is verified (revoked or
-badly signed still refuses); ``gpu.rim.fetch`` waives a RIM that cannot be had, while a RIM at
-hand is verified and compared (a mismatch still refuses).
+What cannot be had raises :class:`verifier.checks.CheckNotRun` inside ``transcript.run``, so
+the transcript's ``waive`` set (the policy's ``waive`` list, docs/policy.md "Waivers") decides,
+and nothing else: ``gpu.ocsp`` for a device certificate with no OCSP answer (not stapled or
+cached, and offline or the responder unreachable); every answer that was had is verified
+(revoked or badly signed refuses, waived or not). ``gpu.rim.fetch`` for a RIM that cannot be
+had; a RIM at hand is verified and compared (a mismatch or a bad signature refuses).
+Not waived, the refusal is the FetchError (exit 3: unreachable, not invalid).
 
-A RIM that cannot be had (not given, not stapled, not cached, offline or the service failing:
-``gpu.rim.fetch``) does not hide the other one: the available RIM is still verified and
-compared. Unwaived, if that comparison finds a problem too, every unavailable RIM joins the
-collector as a ``gpu.rim.fetch`` failure, so one PolicyError names them all; if nothing else
-is wrong, the refusal is the FetchError (exit 3: unreachable, not invalid), naming every
-unavailable RIM.
+A RIM that cannot be had does not hide the other one: the available RIM is still verified and
+compared. Unwaived, if that comparison finds a problem too, every unavailable RIM is one more
+``gpu.rim.fetch`` fact failure, so one PolicyError names them all; if nothing else is wrong,
+the refusal is the FetchError naming every unavailable RIM.
+
+Safe to share between threads: the only shared state is :class:`GpuCaches` (bounded, locked).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
-
-from cryptography import x509
+from typing import TypeVar
 
 from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.formats.nvidia_rim import parse_rim
 from attest.formats.spdm_measurements import parse_report
-from transparency_log.common.errors import AttestlogError, FetchError
+from transparency_log.common.errors import AttestlogError, FetchError, PolicyFailure
 from transparency_log.common.http_fetch import Fetch
-from verifier.gpu.ocsp import NVIDIA_OCSP_URL, OcspCache, OcspStatus, check_chain_ocsp
+from verifier.checks import CheckNotRun
+from verifier.gpu.ocsp import (
+    NVIDIA_OCSP_URL,
+    ChainOcsp,
+    OcspCache,
+    OcspStatus,
+    chain_ocsp,
+    stapled_answers,
+)
 from verifier.gpu.policy import (
-    NOT_CHECKED,
     OCSP_GOOD,
     RIMS_MATCH,
     RIMS_MISMATCH,
     UNAVAILABLE_WAIVED,
     GpuFacts,
-    GpuPolicy,
 )
 from verifier.gpu.report_verify import (
     DEVICE_CHAIN_ROLES,
@@ -74,6 +87,8 @@ from verifier.x509chain import PinnedRoot
 
 CHECK_OCSP = "gpu.ocsp"  # the step, and the waiver of certificates with no answer
 CHECK_RIM_FETCH = "gpu.rim.fetch"  # a RIM that cannot be had, and its waiver
+CHECK_REPORT_NONCE = "gpu.report.nonce"
+T = TypeVar("T")
 _VBIOS_VERSION = re.compile(r"[0-9A-Fa-f]{2}(\.[0-9A-Fa-f]{2}){4}")
 
 
@@ -89,9 +104,10 @@ class GpuTrust:
         return cls((device_identity_root(),), (rim_root(),))
 
 
-@dataclass
+@dataclass(frozen=True)
 class GpuCaches:
-    """Warm caches shared across reports: verified chains, RIMs and OCSP answers."""
+    """Warm caches shared across reports and threads: verified chains, RIMs and OCSP
+    answers, each bounded (LRU) and locked (verifier/verified_cache.py)."""
 
     chains: ChainCache = field(default_factory=ChainCache)
     rims: RimCache = field(default_factory=RimCache)
@@ -103,6 +119,7 @@ class GpuEvidenceResult:
     report: VerifiedGpuReport
     facts: GpuFacts
     ocsp: tuple[OcspStatus, ...]
+    ocsp_sources: tuple[str, ...]  # per status: "cache", "stapled" or "fetched"
     driver_rim: VerifiedRim | None
     vbios_rim: VerifiedRim | None
     mismatches: tuple[MeasurementMismatch, ...]
@@ -121,126 +138,102 @@ def verify_gpu_evidence(
     nonce: bytes | None,
     trust: GpuTrust,
     at: datetime,
-    policy: GpuPolicy,
-    collector: FailureCollector,
     transcript: Transcript,
     fetch: Fetch | None = None,
     rims: Sequence[bytes] = (),
     rim_source: RimSource | None = None,
+    ocsp_stapled: Mapping[str, bytes] | None = None,
     ocsp_url: str = NVIDIA_OCSP_URL,
     caches: GpuCaches | None = None,
     name: str = "GPU-0",
     cc_mode: str | None = None,
-    check_ocsp: bool = True,
+    nonce_checked_by: str | None = None,
+    ocsp_after_rims: bool = False,
 ) -> GpuEvidenceResult:
-    """Verify one GPU's evidence; see the module docstring for the order. ``check_ocsp``
-    False: the caller runs :func:`check_device_ocsp` itself (the pipeline, with the node's
-    stapled answers); the facts then say ``not-checked`` until it does."""
+    """Verify one GPU's evidence; see the module docstring for the order.
+
+    ``nonce``: the nonce the report must carry (None: not checked, recorded as waived);
+    ``nonce_checked_by``: the caller's own step that checks the report's nonce (the pipeline's
+    ``binding.gpu_nonce``): no ``gpu.report.nonce`` step is recorded here then.
+    ``ocsp_stapled``: the node's OCSP answers by name (DER); ``rims``: RIM documents at hand;
+    ``rim_source``: where the others come from. ``cc_mode``: the node-reported CC mode.
+    ``ocsp_after_rims``: steps 2 and 3 the other way round (the pipeline's order,
+    docs/verification.md step 2; it decides which unreachable collateral refuses first).
+    """
     caches = caches or GpuCaches()
-    try:
-        expected = nonce
-        if expected is None:
-            expected = parse_report(report_bytes).request.nonce
-        report = verify_gpu_report(report_bytes, load_device_chain(chain_pem), nonce=expected,
-                                   roots=trust.device_roots, at=at, cache=caches.chains)
-    except AttestlogError as err:
-        transcript.failed(err.check, str(err))
-        raise
-    transcript.passed(report.steps[0], _describe(name, report),
-                      report_sha256=hashlib.sha256(report_bytes).hexdigest(),
-                      chain_sha256=hashlib.sha256(chain_pem).hexdigest())
+    t = transcript
+
+    def report_step() -> VerifiedGpuReport:
+        expected = nonce if nonce is not None else parse_report(report_bytes).request.nonce
+        return verify_gpu_report(report_bytes, load_device_chain(chain_pem), nonce=expected,
+                                 roots=trust.device_roots, at=at, cache=caches.chains)
+
+    report = _recorded(t, report_step)
+    t.passed(report.steps[0], _describe(name, report),
+             report_sha256=hashlib.sha256(report_bytes).hexdigest(),
+             chain_sha256=hashlib.sha256(chain_pem).hexdigest())
     for step in report.steps[1:]:
-        if step == "gpu.report.nonce" and nonce is None:
-            transcript.waived(step, "no expected nonce given: freshness NOT checked",
-                              nonce=expected.hex())
+        if step == CHECK_REPORT_NONCE and nonce_checked_by is not None:
+            continue
+        if step == CHECK_REPORT_NONCE and nonce is None:
+            t.waived(step, "no expected nonce given: freshness NOT checked",
+                     nonce=report.report.request.nonce.hex())
         elif step == "gpu.chain" and report.chain_cached:
-            transcript.passed(step, name, source="cache")
+            t.passed(step, name, source="cache")
         else:
-            transcript.passed(step, name)
+            t.passed(step, name)
 
-    ocsp: tuple[OcspStatus, ...] = ()
-    ocsp_state = NOT_CHECKED
-    if check_ocsp:
-        statuses, ocsp_state = check_device_ocsp(
-            transcript, report.chain.certificates,
-            waive_unavailable=policy.waive_ocsp_unavailable, at=at, fetch=fetch, url=ocsp_url,
-            cache=caches.ocsp)
-        ocsp = tuple(statuses)
+    def ocsp_step() -> tuple[ChainOcsp, str]:
+        chain = report.chain.certificates
+        answers = _recorded(t, lambda: stapled_answers(ocsp_stapled or {}, chain))
+        got = _recorded(t, lambda: chain_ocsp(chain, roles=DEVICE_CHAIN_ROLES, at=at,
+                                              fetch=fetch, url=ocsp_url, cache=caches.ocsp,
+                                              stapled=answers))
+        complete = t.run(CHECK_OCSP, lambda: _all_answered(got),
+                         detail=f"{len(got.statuses)} certificates good")
+        return got, OCSP_GOOD if complete is not None else UNAVAILABLE_WAIVED
 
-    driver = vbios = None
-    mismatches: list[MeasurementMismatch] = []
-    rim_state = NOT_CHECKED
-    docs, unavailable = _rim_documents(report, rims, rim_source, transcript,
-                                       waive=policy.waive_rim_unavailable)
-    try:
-        if "driver" in docs:
-            driver = verify_rim(docs["driver"], kind="driver", roots=trust.rim_roots, at=at,
-                                cache=caches.rims)
-        if "vbios" in docs:
-            vbios = verify_rim(docs["vbios"], kind="vbios", roots=trust.rim_roots, at=at,
-                               cache=caches.rims)
-    except AttestlogError as err:
-        transcript.failed(err.check, str(err))
-        raise
-    if docs:
-        transcript.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic")
-    before = len(collector.failures)
-    mismatches = check_rims(driver_version=report.driver_version,
-                            vbios_version=report.vbios_version,
-                            measurements=report.measurements,
-                            nvdec0_disabled=report.opaque.nvdec0_disabled,
-                            driver=driver, vbios=vbios, collector=collector)
-    new = collector.failures[before:]
-    for failure in new:
-        transcript.failed(failure.check, str(failure).split(": ", 1)[1])
-    active = sum(len(r.rim.active()) for r in (driver, vbios) if r is not None)
-    if new:
-        rim_state = RIMS_MISMATCH
-        if not policy.waive_rim_unavailable:
-            for err in unavailable:
-                collector.fail(err.check, err.field or "RIM", "unavailable",
-                               "a signed RIM (given, stapled, cached or fetched)", err.message)
-    elif unavailable and not policy.waive_rim_unavailable:
-        raise _one_fetch_error(unavailable)
-    elif unavailable:  # waived: what was at hand matched
-        rim_state = UNAVAILABLE_WAIVED
-        if docs:
-            transcript.passed("gpu.rim.measurements", f"{active} active indexes of the "
-                              f"RIM(s) at hand match")
-    elif driver is not None and vbios is not None:
-        rim_state = RIMS_MATCH
-        transcript.passed("gpu.rim.measurements", f"{active} active indexes match")
+    def rim_step() -> _RimOutcome:
+        return _rim_step(t, report, rims, rim_source, trust=trust, at=at, cache=caches.rims)
+
+    if ocsp_after_rims:
+        rim = rim_step()
+        got, ocsp_state = ocsp_step()
+    else:
+        got, ocsp_state = ocsp_step()
+        rim = rim_step()
     o = report.opaque
     facts = GpuFacts(name=name, driver_version=report.driver_version,
                      vbios_version=report.vbios_version, chip_sku=o.chip_sku,
-                     ocsp=ocsp_state, rims=rim_state, cc_mode=cc_mode, chip_info=o.chip_info,
-                     feature_mode=o.feature_mode, opaque_data_version=o.opaque_data_version)
-    return GpuEvidenceResult(report, facts, ocsp, driver, vbios, tuple(mismatches))
+                     ocsp=ocsp_state, rims=rim.state, cc_mode=cc_mode, chip_info=o.chip_info,
+                     feature_mode=o.feature_mode, opaque_data_version=o.opaque_data_version,
+                     rim_failures=rim.failures)
+    return GpuEvidenceResult(report, facts, got.statuses, got.sources, rim.driver, rim.vbios,
+                             rim.mismatches)
 
 
-def check_device_ocsp(transcript: Transcript, chain: Sequence[x509.Certificate], *,
-                      waive_unavailable: bool, where: str = "",
-                      **kwargs: Any) -> tuple[list[OcspStatus], str]:
-    """OCSP for a verified device chain (:func:`verifier.gpu.ocsp.check_chain_ocsp` with
-    ``kwargs``), recorded as the ``gpu.ocsp`` step; returns the statuses and the fact the
-    policy judges (``good``, or ``unavailable (waived)``). Under ``waive_unavailable`` only
-    certificates for which no answer can be had are waived; any answer had is verified."""
-    prefix = f"{where}: " if where else ""
-    missing: list[FetchError] | None = [] if waive_unavailable else None
+def _recorded(t: Transcript, fn: Callable[[], T]) -> T:
+    """An authenticity step whose error names its own check (``gpu.report.signature``,
+    ``gpu.ocsp.revoked``, ``gpu.rim.chain``, ...): a failure is recorded under that id and
+    re-raised; the caller records the passes with their details."""
     try:
-        statuses = check_chain_ocsp(chain, roles=DEVICE_CHAIN_ROLES, unavailable=missing,
-                                    **kwargs)
+        return fn()
     except AttestlogError as err:
-        transcript.failed(err.check, f"{prefix}{err}")
+        t.failed(err.check, str(err))
         raise
-    if missing:
-        transcript.waived(CHECK_OCSP, f"{prefix}waived by policy ({CHECK_OCSP}): no OCSP answer "
-                          f"can be had for {', '.join(e.field or '?' for e in missing)} "
-                          f"({missing[0].message}); revocation NOT checked for it; "
-                          f"{len(statuses)} other certificate(s) good")
-        return statuses, UNAVAILABLE_WAIVED
-    transcript.passed(CHECK_OCSP, f"{prefix}{len(statuses)} certificates good")
-    return statuses, OCSP_GOOD
+
+
+def _all_answered(got: ChainOcsp) -> ChainOcsp:
+    """The ``gpu.ocsp`` step: every certificate had an answer; else it cannot run."""
+    if not got.missing:
+        return got
+    fields = ", ".join(f"{role}.ocsp" for role, _ in got.missing)
+    first = got.missing[0][1]
+    why = first.message if first.check == "gpu.ocsp.fetch" else \
+        f"OCSP responder unreachable: {first.message}"
+    raise CheckNotRun(CHECK_OCSP, f"no OCSP answer can be had for {fields} ({why}); "
+                      f"revocation NOT checked for it; {len(got.statuses)} other "
+                      "certificate(s) good", field=fields, unwaived=first)
 
 
 def _describe(name: str, report: VerifiedGpuReport) -> str:
@@ -254,42 +247,98 @@ def _describe(name: str, report: VerifiedGpuReport) -> str:
     return f"{name}: " + ", ".join(parts)
 
 
-def _rim_documents(report: VerifiedGpuReport, given: Sequence[bytes], source: RimSource | None,
-                   transcript: Transcript, *, waive: bool = False,
-                   ) -> tuple[dict[str, bytes], list[FetchError]]:
-    """The RIM documents by kind, and a FetchError for each one that cannot be had (each also
-    recorded as a ``gpu.rim.fetch`` step: failed, or waived under ``waive``); the caller
-    decides how to refuse."""
+@dataclass(frozen=True)
+class _RimOutcome:
+    driver: VerifiedRim | None
+    vbios: VerifiedRim | None
+    mismatches: tuple[MeasurementMismatch, ...]
+    state: str
+    failures: tuple[PolicyFailure, ...]
+
+
+def _rim_step(t: Transcript, report: VerifiedGpuReport, given: Sequence[bytes],
+              source: RimSource | None, *, trust: GpuTrust, at: datetime,
+              cache: RimCache) -> _RimOutcome:
+    """Step 3: the RIMs had, verified (a bad one raises) and compared (mismatches recorded as
+    failed steps and returned as facts); see the module docstring for unavailable RIMs."""
+    docs, unavailable, waived = _rim_documents(t, report, given, source)
+    verified: dict[str, VerifiedRim] = {}
+    for kind in ("driver", "vbios"):
+        if kind in docs:
+            verified[kind] = _recorded(t, lambda k=kind: verify_rim(
+                docs[k], kind=k, roots=trust.rim_roots, at=at, cache=cache))
+    if docs:
+        t.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic")
+    driver, vbios = verified.get("driver"), verified.get("vbios")
+    found = FailureCollector()
+    mismatches = _recorded(t, lambda: check_rims(
+        driver_version=report.driver_version, vbios_version=report.vbios_version,
+        measurements=report.measurements, nvdec0_disabled=report.opaque.nvdec0_disabled,
+        driver=driver, vbios=vbios, collector=found))
+    for failure in found.failures:
+        t.failed(failure.check, str(failure).split(": ", 1)[1])
+    failures = list(found.failures)
+    active = sum(len(r.rim.active()) for r in verified.values())
+    if failures:
+        state = RIMS_MISMATCH
+        failures += [PolicyFailure(err.check, err.field or "RIM", "unavailable",
+                                   "a signed RIM (given, stapled, cached or fetched)",
+                                   err.message) for err in unavailable]
+    elif unavailable:
+        raise _one_fetch_error(unavailable)
+    elif waived:  # what was at hand matched
+        state = UNAVAILABLE_WAIVED
+        if docs:
+            t.passed("gpu.rim.measurements", f"{active} active indexes of the RIM(s) at hand "
+                     "match")
+    else:
+        state = RIMS_MATCH
+        t.passed("gpu.rim.measurements", f"{active} active indexes match")
+    return _RimOutcome(driver, vbios, tuple(mismatches), state, tuple(failures))
+
+
+def _rim_documents(t: Transcript, report: VerifiedGpuReport, given: Sequence[bytes],
+                   source: RimSource | None) -> tuple[dict[str, bytes], list[FetchError], int]:
+    """The RIM documents by kind; the FetchError of each one that cannot be had and is not
+    waived (a ``gpu.rim.fetch`` step, failed or waived through ``t.run``); how many were
+    waived."""
     docs: dict[str, bytes] = {}
-    unavailable: list[FetchError] = []
     for xml in given:
-        docs[rim_kind(xml)] = xml
+        docs[_recorded(t, lambda x=xml: rim_kind(x))] = xml
     o = report.opaque
     wanted = {"driver": driver_rim_id(report.driver_version or ""),
               "vbios": vbios_rim_id(o.project or "", o.project_sku or "", o.chip_sku or "",
                                     report.vbios_version or "")}
+    unavailable: list[FetchError] = []
+    waived = 0
     for kind, rim_id in wanted.items():
         if kind in docs:
             continue
         try:
             if source is None:
-                raise FetchError("gpu.rim.fetch", f"no {kind} RIM given and no RIM source",
+                raise FetchError(CHECK_RIM_FETCH, f"no {kind} RIM given and no RIM source",
                                  field=rim_id)
             docs[kind] = source.get(rim_id)
         except FetchError as err:
-            if waive:
-                transcript.waived(CHECK_RIM_FETCH, f"waived by policy ({CHECK_RIM_FETCH}): "
-                                  f"the {kind} RIM cannot be had, its measurements NOT "
-                                  f"compared: {err}", rim_id=rim_id)
-            else:
-                transcript.failed(err.check, str(err), rim_id=rim_id)
-            unavailable.append(err)
-    return docs, unavailable
+            try:
+                t.run(CHECK_RIM_FETCH, lambda k=kind, e=err: _not_had(k, e), rim_id=rim_id)
+                waived += 1
+            except FetchError as refused:  # not waived: recorded failed, refused later
+                unavailable.append(refused)
+        except AttestlogError as err:  # had, but malformed (the service's reply)
+            t.failed(err.check, str(err), rim_id=rim_id)
+            raise
+    return docs, unavailable, waived
+
+
+def _not_had(kind: str, err: FetchError) -> None:
+    raise CheckNotRun(CHECK_RIM_FETCH, f"the {kind} RIM cannot be had, its measurements NOT "
+                      f"compared: {err}", field=err.field or kind, unwaived=err)
 
 
 def _one_fetch_error(errors: list[FetchError]) -> FetchError:
     """The refusal when unavailable RIMs are the only problem: all of them in one error."""
     if len(errors) == 1:
         return errors[0]
-    return FetchError("gpu.rim.fetch", "; ".join(dict.fromkeys(e.message for e in errors)),
+    return FetchError(CHECK_RIM_FETCH, "; ".join(dict.fromkeys(e.message for e in errors)),
                       field=", ".join(e.field or "RIM" for e in errors))

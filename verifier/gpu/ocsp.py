@@ -15,10 +15,10 @@ with the node agent), and check the answer:
 
 Answers are cached per certificate and reused while ``at`` is inside their validity. Offline
 (no fetch) uses stapled answers and the cache; a certificate with no answer (offline, or the
-responder unreachable or failing) is a FetchError ``gpu.ocsp.fetch``. Only that can be waived
-(the policy's ``waive = ["gpu.ocsp"]``, docs/policy.md "Waivers"): the caller then passes
-``unavailable`` and gets those errors back instead, while every answer that *can* be had is
-still verified, so a stapled answer that says revoked, or is badly signed, still refuses.
+responder unreachable or failing) is a FetchError ``gpu.ocsp.fetch`` (:func:`chain_ocsp`
+lists them). Only that can be waived (the policy's ``waive = ["gpu.ocsp"]``, docs/policy.md
+"Waivers"; verifier/gpu/evidence.py raises CheckNotRun), while every answer that *can* be had
+is still verified, so a stapled answer that says revoked, or is badly signed, still refuses.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -50,9 +51,12 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.common.http_fetch import Fetch
+from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
+from verifier.x509chain import LOADER_ERRORS
 
-__all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "OcspCache", "OcspStatus", "build_request",
-           "check_chain_ocsp", "request_url", "verify_response"]
+__all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "ChainOcsp", "OcspCache", "OcspStatus",
+           "build_request", "chain_ocsp", "check_chain_ocsp", "request_url", "stapled_answers",
+           "verify_response"]
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -70,17 +74,18 @@ class OcspStatus:
 
 
 class OcspCache:
-    """Verified answers by certificate fingerprint, reused while ``at`` is inside them."""
+    """Verified answers by certificate (certificates hash and compare by DER), reused while
+    ``at`` is inside thisUpdate..nextUpdate; bounded (LRU) and safe to share between threads
+    (verifier/verified_cache.py)."""
 
-    def __init__(self) -> None:
-        self._answers: dict[x509.Certificate, OcspStatus] = {}  # certificates hash by DER
+    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+        self._answers: VerifiedCache[x509.Certificate, OcspStatus] = VerifiedCache(maxsize)
 
     def get(self, cert: x509.Certificate, at: datetime) -> OcspStatus | None:
-        hit = self._answers.get(cert)
-        return hit if hit is not None and hit.this_update <= at <= hit.next_update else None
+        return self._answers.get(cert, at)
 
     def put(self, cert: x509.Certificate, status: OcspStatus) -> None:
-        self._answers[cert] = status
+        self._answers.put(cert, status, status.this_update, status.next_update)
 
 
 def _verify_signed_by(resp: ocsp.OCSPResponse, key: object, role: str) -> None:
@@ -135,11 +140,19 @@ def verify_response(
 ) -> OcspStatus:
     """Check one OCSP answer for ``cert`` (see the module docstring for the check ids)."""
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    try:
+    try:  # cryptography parses the answer's fields (extensions, certificates) lazily too
         resp = ocsp.load_der_ocsp_response(der)
-    except ValueError as err:
+        return _verify_response(resp, cert, issuer, role=role, at=at, nonce=nonce,
+                                trusted=trusted)
+    except LOADER_ERRORS as err:
         raise FormatError("gpu.ocsp.format", f"OCSP answer does not parse: {err}",
                           field=f"{role}.ocsp") from None
+
+
+def _verify_response(
+    resp: ocsp.OCSPResponse, cert: x509.Certificate, issuer: x509.Certificate, *, role: str,
+    at: datetime, nonce: bytes | None, trusted: Sequence[x509.Certificate],
+) -> OcspStatus:
     if resp.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise FormatError("gpu.ocsp.format", "OCSP answer is not successful",
                           field=f"{role}.ocsp.responseStatus", got=resp.response_status.name,
@@ -189,32 +202,48 @@ def _issuer_key_hash(spki_der: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
     return h.finalize()
 
 
-def check_chain_ocsp(
+@dataclass(frozen=True)
+class ChainOcsp:
+    """OCSP for a chain: a verified answer per certificate that had one (leaf first), where
+    it came from (``cache``, ``stapled`` or ``fetched``), and for each certificate whose
+    answer cannot be had its role and the ``gpu.ocsp.fetch`` (or the fetcher's own)
+    FetchError."""
+
+    statuses: tuple[OcspStatus, ...]
+    sources: tuple[str, ...]
+    missing: tuple[tuple[str, FetchError], ...]
+
+
+def chain_ocsp(
     chain: Sequence[x509.Certificate], *, roles: Sequence[str], at: datetime,
     fetch: Fetch | None, url: str = NVIDIA_OCSP_URL, cache: OcspCache | None = None,
     stapled: Mapping[bytes, bytes] | None = None,
     nonce_source: Callable[[int], bytes] = os.urandom,
-    unavailable: list[FetchError] | None = None,
-) -> list[OcspStatus]:
-    """OCSP for every certificate of a verified chain (leaf first) except the root.
+) -> ChainOcsp:
+    """OCSP for every certificate of a verified chain (leaf first) except the root: the
+    cache, then the answer ``stapled`` by the node (by the certificate's SHA-256
+    fingerprint), then the responder through ``fetch`` (absent offline).
 
-    ``stapled`` maps a certificate's SHA-256 fingerprint to a DER OCSP answer the node
-    supplied. Returns one status per certificate or raises the first failure. With
-    ``unavailable`` (a waiver), a certificate whose answer cannot be had is appended there
-    (a ``gpu.ocsp.fetch`` FetchError) instead, and the other certificates are still checked;
-    an answer that was had and does not verify raises whatever ``unavailable`` says.
+    Every answer that was had is verified and the first bad one raises (revoked, badly
+    signed, about another certificate, out of date: never waivable); a certificate with no
+    answer to be had is listed in ``missing``, and the other certificates are still checked.
     """
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    out = []
+    statuses: list[OcspStatus] = []
+    sources: list[str] = []
+    missing: list[tuple[str, FetchError]] = []
     for i in range(len(chain) - 1):
         cert, issuer = chain[i], chain[i + 1]
         role = roles[i] if i < len(roles) else f"cert[{i}]"
         if cache is not None and (hit := cache.get(cert, at)) is not None:
-            out.append(hit)
+            statuses.append(hit)
+            sources.append("cache")
             continue
         der = (stapled or {}).get(_fp(cert))
         nonce = None
+        source = "stapled"
         if der is None:
+            source = "fetched"
             try:
                 if fetch is None:
                     raise FetchError("gpu.ocsp.fetch", "no OCSP answer stapled or cached, "
@@ -222,15 +251,42 @@ def check_chain_ocsp(
                 nonce = nonce_source(NONCE_SIZE)
                 der = fetch_response(fetch, cert, issuer, url=url, nonce=nonce, role=role)
             except FetchError as err:
-                if unavailable is None:
-                    raise
-                unavailable.append(err if err.check == "gpu.ocsp.fetch" else FetchError(
-                    "gpu.ocsp.fetch", f"OCSP responder unreachable: {err.message}",
-                    field=f"{role}.ocsp"))
+                missing.append((role, err))
                 continue
         status = verify_response(der, cert, issuer, role=role, at=at, nonce=nonce,
                                  trusted=chain[i + 1:])
         if cache is not None:
             cache.put(cert, status)
-        out.append(status)
+        statuses.append(status)
+        sources.append(source)
+    return ChainOcsp(tuple(statuses), tuple(sources), tuple(missing))
+
+
+def check_chain_ocsp(chain: Sequence[x509.Certificate], **kwargs: Any) -> list[OcspStatus]:
+    """:func:`chain_ocsp` that raises the first certificate's FetchError when an answer
+    cannot be had (after every answer that was had verified); one status per certificate."""
+    got = chain_ocsp(chain, **kwargs)
+    if got.missing:
+        raise got.missing[0][1]
+    return list(got.statuses)
+
+
+def stapled_answers(answers: Mapping[str, bytes], chain: Sequence[x509.Certificate]
+                    ) -> dict[bytes, bytes]:
+    """The node's stapled OCSP answers (name -> DER) by the SHA-256 fingerprint of the chain
+    certificate each is about (by serial number); an answer about no certificate of the
+    chain is ignored, one that is not DER OCSP is a FormatError ``gpu.ocsp``."""
+    by_serial = {c.serial_number: c for c in chain}
+    out: dict[bytes, bytes] = {}
+    for name, der in answers.items():
+        try:
+            resp = ocsp.load_der_ocsp_response(der)
+            serial = (resp.serial_number if resp.response_status ==
+                      ocsp.OCSPResponseStatus.SUCCESSFUL else None)
+        except ValueError:
+            raise FormatError("gpu.ocsp", "stapled OCSP response is not DER OCSP",
+                              field=f"ocsp[{name}]") from None
+        cert = by_serial.get(serial)
+        if cert is not None:
+            out[_fp(cert)] = der
     return out

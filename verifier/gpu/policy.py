@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attest.formats.nvidia_opaque import LATEST_OPAQUE_DATA_VERSION, FeatureFlag
-from transparency_log.common.errors import TrustConfigError
+from transparency_log.common.errors import PolicyFailure, TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable
 
 OCSP_GOOD = "good"
@@ -37,11 +37,16 @@ class GpuFacts:
     chip_sku: str | None
     ocsp: str = NOT_CHECKED  # "good" once the whole chain answered good
     rims: str = NOT_CHECKED  # "match" once versions and every active index matched
-    # (either may be UNAVAILABLE_WAIVED: see GpuPolicy.waive_ocsp_unavailable)
+    # Either may be UNAVAILABLE_WAIVED: only verify_gpu_evidence says so, and only when the
+    # transcript waived gpu.ocsp / gpu.rim.fetch (the policy's waive list) for what could not
+    # be had, everything at hand having been checked and held.
     cc_mode: str | None = None  # node-reported (NVML): "on", "off" or "devtools"
     chip_info: str | None = None  # opaque CHIP_INFO (Blackwell and later)
     feature_mode: str | None = None  # opaque FEATURE_FLAG: SPT, MPT, PPCIE or UNKNOWN(n)
     opaque_data_version: int = 0  # opaque OPAQUE_DATA_VERSION (0: absent)
+    # The RIM comparison's findings (gpu.rim.driver, gpu.rim.vbios, gpu.rim.measurements with
+    # got and want, and gpu.rim.fetch for a RIM not had, not waived, beside a mismatch).
+    rim_failures: tuple[PolicyFailure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,6 @@ class GpuPolicy:
     chip_infos: tuple[str, ...] | None = None
     feature_modes: tuple[str, ...] | None = None  # names of FeatureFlag
     max_opaque_data_version: int = LATEST_OPAQUE_DATA_VERSION
-    # Set from the policy's top-level waive list, never from [gpu] (docs/policy.md "Waivers"):
-    # gpu.ocsp: a device certificate for which no OCSP answer can be had (not stapled or
-    # cached, and offline or the responder unreachable) is waived; every answer that can be
-    # had is still verified (revoked or badly signed refuses). gpu.rim.fetch: a RIM that
-    # cannot be had is waived; a RIM at hand is still verified and compared.
-    waive_ocsp_unavailable: bool = False
-    waive_rim_unavailable: bool = False
 
     @classmethod
     def from_table(cls, table: StrictTable) -> GpuPolicy:
@@ -150,11 +148,12 @@ class GpuPolicy:
                       "gpu.policy.opaque_version", f"{g.name}.OPAQUE_DATA_VERSION",
                       g.opaque_data_version, f"<= {self.max_opaque_data_version}",
                       "fields of a newer opaque data layout are not known")
-            waived = (UNAVAILABLE_WAIVED,)
-            c.require(g.ocsp in (OCSP_GOOD, *(waived if self.waive_ocsp_unavailable else ())),
-                      "gpu.policy.ocsp", f"{g.name}.ocsp", g.ocsp, OCSP_GOOD)
-            c.require(g.rims in (RIMS_MATCH, *(waived if self.waive_rim_unavailable else ())),
-                      "gpu.policy.rims", f"{g.name}.rims", g.rims, RIMS_MATCH)
+            for f in g.rim_failures:
+                c.fail(f.check, f.field, f.got, f.want, f.message)
+            c.require(g.ocsp in (OCSP_GOOD, UNAVAILABLE_WAIVED), "gpu.policy.ocsp",
+                      f"{g.name}.ocsp", g.ocsp, OCSP_GOOD)
+            c.require(g.rims in (RIMS_MATCH, UNAVAILABLE_WAIVED), "gpu.policy.rims",
+                      f"{g.name}.rims", g.rims, RIMS_MATCH)
         modes = {g.feature_mode for g in gpus} & {FeatureFlag.SPT.name, FeatureFlag.MPT.name}
         c.require(len(modes) < 2, "gpu.policy.feature_mode", "FEATURE_FLAG of the node's GPUs",
                   ", ".join(sorted(modes)), "one of SPT or MPT for every GPU",

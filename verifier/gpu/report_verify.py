@@ -37,7 +37,7 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from verifier.verified_cache import VerifiedCache
-from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain
+from verifier.x509chain import LOADER_ERRORS, PinnedRoot, load_pem_bundle, verify_chain
 
 DEVICE_CHAIN_ROLES = ("GSP FMC leaf", "GSP BROM", "Provisioner ICA", "GH100 Identity",
                       "Device Identity CA")
@@ -116,9 +116,13 @@ def verify_device_chain(
     if len(chain) != expected_length:
         raise ChainError("gpu.chain", "device chain has the wrong number of certificates",
                          field="chain length", got=len(chain), want=expected_length)
-    path, root = verify_chain(chain, roots, at=at, check="gpu.chain",
-                              roles=DEVICE_CHAIN_ROLES)
-    leaf_key = path[0].public_key()
+    try:  # cryptography parses names and extensions lazily: malformed ones raise here
+        path, root = verify_chain(chain, roots, at=at, check="gpu.chain",
+                                  roles=DEVICE_CHAIN_ROLES)
+        leaf_key = path[0].public_key()
+    except LOADER_ERRORS as err:
+        raise FormatError("gpu.chain", f"a device certificate field does not parse: {err}",
+                          field="device chain") from None
     if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or leaf_key.curve.name != "secp384r1":
         raise ChainError("gpu.chain", "attestation key is not ECDSA P-384",
                          field="GSP FMC leaf.subjectPublicKeyInfo", got=type(leaf_key).__name__,

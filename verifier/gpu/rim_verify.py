@@ -43,7 +43,8 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 from attest.formats.nvidia_rim import Rim, RimMeasurement, parse_rim
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
-from verifier.x509chain import PinnedRoot, load_certificate, verify_chain
+from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
+from verifier.x509chain import LOADER_ERRORS, PinnedRoot, load_certificate, verify_chain
 
 RIM_CHAIN_ROLES = ("RIM signer", "RIM L3", "RIM CA", "RIM root")
 NVDEC0_INDEX = 35  # RIM index of the NVDEC0 measurement (SPDM block 36)
@@ -82,17 +83,17 @@ class MeasurementMismatch:
 
 
 class RimCache:
-    """Verified RIMs by SHA-256 of the document (+ roots), reused inside their time window."""
+    """Verified RIMs by SHA-256 of the document (+ roots), reused inside their time window;
+    bounded (LRU) and safe to share between threads (verifier/verified_cache.py)."""
 
-    def __init__(self) -> None:
-        self._rims: dict[object, VerifiedRim] = {}
+    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+        self._rims: VerifiedCache[object, VerifiedRim] = VerifiedCache(maxsize)
 
     def get(self, key: object, at: datetime) -> VerifiedRim | None:
-        hit = self._rims.get(key)
-        return hit if hit is not None and hit.not_before <= at <= hit.not_after else None
+        return self._rims.get(key, at)
 
     def put(self, key: object, rim: VerifiedRim) -> None:
-        self._rims[key] = rim
+        self._rims.put(key, rim, rim.not_before, rim.not_after)
 
 
 def embedded_chain(xml: bytes) -> list[x509.Certificate]:
@@ -125,8 +126,12 @@ def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: dateti
         return hit
     parse_rim(xml)  # structure first: malformed is not forged (refuses DTDs too)
     chain = embedded_chain(xml)
-    path, _root = verify_chain(chain, roots, at=at, check="gpu.rim.chain",
-                               roles=RIM_CHAIN_ROLES)
+    try:  # cryptography parses names and extensions lazily: malformed ones raise here
+        path, _root = verify_chain(chain, roots, at=at, check="gpu.rim.chain",
+                                   roles=RIM_CHAIN_ROLES)
+    except LOADER_ERRORS as err:
+        raise FormatError("gpu.rim.format", f"a {kind} RIM certificate field does not parse: "
+                          f"{err}", field="KeyInfo.X509Data") from None
     signer = path[0]
     config = SignatureConfiguration(verification_time=at, **_CONFIG_FIELDS)
     try:
@@ -136,7 +141,7 @@ def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: dateti
     except InvalidSignature as err:
         raise SignatureError("gpu.rim.signature", f"{kind} RIM XML-DSig does not verify: {err}",
                              field="SignatureValue") from None
-    except InvalidInput as err:
+    except (InvalidInput, ValueError, etree.LxmlError) as err:  # signxml, lxml on bad input
         raise FormatError("gpu.rim.format", f"{kind} RIM signature is malformed: {err}",
                           field="Signature") from None
     signed = etree.tostring(result.signed_xml)  # type: ignore[union-attr]
