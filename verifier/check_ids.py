@@ -108,7 +108,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("fetch.unreachable", _X, "a server could not be reached (after retries)"),
     ("fetch.url", _X, "a URL is not a plain http(s) URL"),
     # NVIDIA GPUs
-    ("gpu.chain", f"{_C} StaleError", "the GPU device chain does not lead to the pinned NVIDIA CA"),
+    ("gpu.chain", f"{_C} StaleError FormatError",
+     "the GPU device chain does not lead to the pinned NVIDIA CA, or has a malformed field"),
     ("gpu.chain.format", _F, "the GPU certificate chain is malformed"),
     ("gpu.collect.cc_mode", _X, "the node's GPUs are not in CC mode: no reports"),
     ("gpu.collect.driver", _X, "NVML did not initialise (no NVIDIA driver)"),
