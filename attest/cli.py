@@ -36,6 +36,14 @@ COMMANDS = {
                "Revoke a release (RELEASE: its entry file, or sha256:HEX of its entry or "
                "statement) or a build (--measurement HEX): sign, log, save the proof "
                "(docs/operations.md)."),
+    "issuer": ("attest.oblivious.cli:issuer_group",
+               "Privacy Pass issuer (token type 2): make its key, serve issuance."),
+    "router": ("attest.oblivious.cli:router_command",
+               "Untrusted router: node directory, one token per request, forward to the "
+               "chosen node."),
+    "relay": ("attest.oblivious.cli:relay_command",
+              "Oblivious HTTP relay (RFC 9458) in front of one router: strips the client, "
+              "rate-limits."),
 }
 
 

@@ -22,14 +22,19 @@ ON_REVOCATION = ("stop", "warn")
 SIM_COLLATERAL = ("simulator", "services")
 
 
-def _fail(message: str, where: str, got: Any = None, want: Any = None) -> TrustConfigError:
-    return TrustConfigError(CHECK, message, field=where, got=got, want=want)
+def _fail(message: str, where: str, got: Any = None, want: Any = None,
+          check: str = CHECK) -> TrustConfigError:
+    return TrustConfigError(check, message, field=where, got=got, want=want)
 
 
 class _Table:
-    def __init__(self, value: Any, where: str) -> None:
+    """A TOML table read fail-closed: every key read is typed, ``finish`` refuses the rest.
+    ``check`` is the check id of its errors (the other services' configs reuse it)."""
+
+    def __init__(self, value: Any, where: str, check: str = CHECK) -> None:
+        self.check = check
         if not isinstance(value, dict):
-            raise _fail("not a table", where or "file")
+            raise _fail("not a table", where or "file", check=check)
         self.value, self.where, self.seen = value, where, set()
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
@@ -37,26 +42,27 @@ class _Table:
         self.seen.add(key)
         if key not in self.value:
             if default is ...:
-                raise _fail("missing key", path)
+                raise _fail("missing key", path, check=self.check)
             return default
         v = self.value[key]
         if isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise _fail("wrong type", path, got="bool")
+            raise _fail("wrong type", path, got="bool", check=self.check)
         if not isinstance(v, kind):
-            raise _fail("wrong type", path, got=type(v).__name__)
+            raise _fail("wrong type", path, got=type(v).__name__, check=self.check)
         return v
 
     def table(self, key: str, *, required: bool = True) -> _Table | None:
         if key not in self.value and not required:
             self.seen.add(key)
             return None
-        return _Table(self.get(key, dict), f"{self.where}.{key}" if self.where else key)
+        return _Table(self.get(key, dict), f"{self.where}.{key}" if self.where else key,
+                      self.check)
 
     def finish(self) -> None:
         extra = sorted(set(self.value) - self.seen)
         if extra:
             where = f"{self.where}.{extra[0]}" if self.where else extra[0]
-            raise _fail("unknown key", where, got=extra[0])
+            raise _fail("unknown key", where, got=extra[0], check=self.check)
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,8 @@ class AgentConfig:
 def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
     v = float(t.get(key, (int, float), default))
     if not lo <= v <= hi:
-        raise _fail("out of range", f"{t.where}.{key}", got=v, want=f"{lo}..{hi}")
+        raise _fail("out of range", f"{t.where}.{key}", got=v, want=f"{lo}..{hi}",
+                    check=t.check)
     return v
 
 
