@@ -57,6 +57,7 @@ from verifier.snp.chain import (
     VerifiedKey,
     check_key_extensions,
     kds_extensions,
+    load_amd_certificate,
     load_key_certificate,
     verify_key_chain,
 )
@@ -317,10 +318,9 @@ class SnpVerifier:
                roots: AmdProductRoots, col: SnpCollateral, at: datetime) -> VerifiedKey:
         """Verify the key's chain and keep it in the cache (valid inside its window)."""
         cert = load_key_certificate(key_der, role)
-        mid = None if mid_der is None else load_certificate(
-            mid_der, check="snp.vcek.format", field="ASK" if role == "VCEK" else "ASVK")
-        ark = None if col.ark is None else load_certificate(
-            col.ark, check="snp.vcek.format", field="ARK")
+        mid = None if mid_der is None else load_amd_certificate(
+            mid_der, "ASK" if role == "VCEK" else "ASVK")
+        ark = None if col.ark is None else load_amd_certificate(col.ark, "ARK")
         vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark)
         self.caches.chains.put(key, vk, vk.not_before, vk.not_after)
         return vk
