@@ -366,9 +366,8 @@ def test_audit_links_statement_and_measurement_revocations() -> None:
 
 
 def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:
-    from tests.test_measure_tdx_mrtd import build_image, expected_mrtd
-
     from attest.release.statement import TdxMeasurement
+    from tests.test_measure_tdx_mrtd import build_image, expected_mrtd
 
     image = build_image()
     d = tmp_path / "tdx"
