@@ -54,6 +54,7 @@ from transparency_log.common.errors import (
 )
 from verifier.checks import CheckNotRun
 from verifier.snp.chain import (
+    PARSE_ERRORS,
     VerifiedKey,
     check_key_extensions,
     kds_extensions,
@@ -116,7 +117,11 @@ class SnpCollateral:
 
 def certificate_role(cert: x509.Certificate) -> str:
     """VCEK, VLEK, ASK, ASVK or ARK from an AMD certificate's subject common name."""
-    cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    try:
+        cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    except PARSE_ERRORS as err:
+        raise FormatError("snp.collateral.format", f"certificate does not parse: {err}",
+                          field="subject") from None
     cn = str(cns[0].value) if cns else ""
     if cn == "SEV-VCEK":
         return "VCEK"
