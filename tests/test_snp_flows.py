@@ -24,7 +24,9 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
+from verifier.checks import CheckNotRun
 from verifier.snp.verify import SnpCollateral, SnpVerifier
+from verifier.transcript import Transcript
 
 PRODUCTS = (MILAN, GENOA, TURIN)
 
@@ -105,15 +107,40 @@ def test_stale_crl_fails() -> None:
     assert e.value.field == "CRL.nextUpdate"
 
 
-def test_offline_without_crl_is_a_fetch_failure_unless_waived() -> None:
+def test_offline_without_crl_cannot_run_and_is_a_failure_unless_waived() -> None:
     s = sim(MILAN)
     col = SnpCollateral(vcek=der(s.vcek()))
-    with pytest.raises(FetchError) as e:
-        SnpVerifier(sim_roots(MILAN)).verify(s.report(version=3), at=AT, collateral=col)
+    t = Transcript()
+    with pytest.raises(CheckNotRun) as e:
+        SnpVerifier(sim_roots(MILAN)).verify(s.report(version=3), at=AT, collateral=col,
+                                             transcript=t)
     assert e.value.check == "snp.crl"
-    res = SnpVerifier(sim_roots(MILAN), unsafe_skip_crl=True).verify(
-        s.report(version=3), at=AT, collateral=col)
-    assert {st.check: st.result for st in res.transcript.steps}["snp.crl"] == "waived"
+    assert [(st.check, st.result) for st in t.steps if st.result != "pass"] == [
+        ("snp.crl", "fail")]
+    res = SnpVerifier(sim_roots(MILAN)).verify(s.report(version=3), at=AT, collateral=col,
+                                               transcript=Transcript(waive={"snp.crl"}))
+    [crl] = [st for st in res.transcript.steps if st.check == "snp.crl"]
+    assert crl.result == "waived" and "revocation of the ASK/ASVK NOT checked" in crl.detail
+    # A waiver never excuses a CRL that is there and refuses (only one that cannot be had).
+    revoked = SnpCollateral(vcek=der(s.vcek()), crl=s.crl((s.ask.serial_number,)))
+    with pytest.raises(ChainError) as e2:
+        SnpVerifier(sim_roots(MILAN)).verify(s.report(version=3), at=AT, collateral=revoked,
+                                             transcript=Transcript(waive={"snp.crl"}))
+    assert e2.value.check == "snp.crl"
+
+
+def test_kds_failing_for_the_crl_cannot_run_and_is_waived_only_by_name() -> None:
+    s = sim(MILAN)
+    col = SnpCollateral(vcek=der(s.vcek()))
+    down = KdsClient(HttpFetcher(sleep=lambda x: None, retries=0), base="http://127.0.0.1:9")
+    with pytest.raises(CheckNotRun) as e:
+        SnpVerifier(sim_roots(MILAN), kds=down).verify(s.report(version=3), at=AT,
+                                                       collateral=col)
+    assert e.value.check == "snp.crl"
+    t = Transcript(waive={"snp.crl"})
+    SnpVerifier(sim_roots(MILAN), kds=down).verify(s.report(version=3), at=AT, collateral=col,
+                                                   transcript=t)
+    assert {st.check: st.result for st in t.steps}["snp.crl"] == "waived"
 
 
 def test_cache_serves_offline_after_one_online_fetch(tmp_path) -> None:

@@ -35,9 +35,12 @@ def test_vcek_is_fetched_once_per_chip_and_tcb(tmp_path: Path) -> None:
     fetch, cache = Counting(), DiskCache(tmp_path)
     kds = KdsClient(fetch, cache)
     tcb = decode_tcb(0x7308000000000003, MILAN)
-    a = kds.vcek(MILAN, b"\x01" * 64, tcb)
-    assert kds.last_source == "kds"
-    assert kds.vcek(MILAN, b"\x01" * 64, tcb) == a and kds.last_source == "cache"
+    sources: list[str] = []
+    a = kds.vcek(MILAN, b"\x01" * 64, tcb, on_get=lambda url, src, body: sources.append(src))
+    assert sources == ["fetched"]
+    assert kds.vcek(MILAN, b"\x01" * 64, tcb,
+                    on_get=lambda url, src, body: sources.append(src)) == a
+    assert sources == ["fetched", "cache"]
     kds.vcek(MILAN, b"\x01" * 64, decode_tcb(0x7408000000000003, MILAN))
     assert len(fetch.urls) == 2
     assert KdsClient(None, cache).vcek(MILAN, b"\x01" * 64, tcb) == a  # offline: cache
@@ -50,7 +53,9 @@ def test_crl_is_refreshed_online_and_falls_back_to_cache(tmp_path: Path) -> None
     kds.crl(MILAN)
     assert len(fetch.urls) == 2
     down = KdsClient(Counting(status=404), cache)
-    assert down.crl(MILAN).startswith(b"body:") and down.last_source == "cache"
+    sources: list[str] = []
+    assert down.crl(MILAN, on_get=lambda url, src, body: sources.append(src)).startswith(
+        b"body:") and sources == ["cache"]
 
 
 def test_offline_or_not_found_without_cache_is_a_fetch_error(tmp_path: Path) -> None:

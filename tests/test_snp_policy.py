@@ -10,7 +10,7 @@ from attest.formats.snp_report import MILAN, TURIN, encode_tcb
 from attest.simulate.snp import der
 from tests.support.snp_fixtures import AT, sim, sim_roots
 from transparency_log.common.errors import PolicyError, TrustConfigError
-from verifier.policy_base import StrictTable
+from verifier.policy_base import FailureCollector, StrictTable
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
 
@@ -32,8 +32,10 @@ def policy(text: str) -> SnpPolicy:
 
 
 def failures(p: SnpPolicy, v: SnpVerification, **kw) -> list[tuple[str, str]]:
+    collector = FailureCollector()
+    p.check(v, collector, **kw)
     try:
-        p.check(v, **kw)
+        collector.raise_if_any()
     except PolicyError as e:
         return [(f.check, f.field) for f in e.failures]
     return []

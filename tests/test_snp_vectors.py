@@ -1,9 +1,9 @@
 """Tests of record: the real SEV-SNP captures in tests/vectors/snp (see its MANIFEST.md),
 verified with their own certificates at the MANIFEST's pinned time, 2026-11-23.
 
-The vectors carry no AMD CRL, so these runs waive ``snp.crl`` with ``unsafe_skip_crl`` (the
-transcript records it as waived); revocation is tested with simulated CRLs in
-test_snp_flows.py.
+The vectors carry no AMD CRL, so these runs waive ``snp.crl`` by name in the transcript's
+``waive`` set, as a policy's ``waive`` list does (the transcript records it as waived);
+revocation is tested with simulated CRLs in test_snp_flows.py.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from attest.formats.snp_report import MILAN, SIGNED_SIZE, decode_tcb, parse_repo
 from attest.simulate.snp import der
 from tests.support.snp_fixtures import AT, REAL, sim, vec
 from transparency_log.common.errors import ChainError, FormatError, PolicyError, SignatureError
+from verifier.policy_base import FailureCollector
 from verifier.snp.chain import load_key_certificate, verify_key_chain
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.roots import amd_roots
 from verifier.snp.signature import verify_report_signature
-from verifier.snp.verify import SnpCollateral, SnpVerifier
+from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
+from verifier.transcript import Transcript
 from verifier.x509chain import clear_parse_memos
+
+WAIVE_CRL = frozenset({"snp.crl"})  # the vectors carry no CRL: the check cannot run
 
 MANIFEST = {
     "go-sev-guest/attestation.bin": dict(
@@ -44,10 +48,17 @@ MANIFEST = {
 }
 
 
+def judge(policy: SnpPolicy, res: SnpVerification, **kw) -> None:
+    """The [snp] rules on an authentic result: every failure raised as one PolicyError."""
+    collector = FailureCollector()
+    policy.check(res, collector, **kw)
+    collector.raise_if_any()
+
+
 def verify_real(name: str, vcek: str | None = None, at: datetime = AT):
-    v = SnpVerifier.production(unsafe_skip_crl=True)
+    v = SnpVerifier.production()
     col = SnpCollateral.from_files([vec(vcek or REAL[name])])
-    return v.verify(vec(name), at=at, collateral=col)
+    return v.verify(vec(name), at=at, collateral=col, transcript=Transcript(waive=WAIVE_CRL))
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
@@ -75,10 +86,10 @@ def test_debug_guest_refused_by_a_no_debug_policy() -> None:
     res = verify_real("go-sev-guest/attestation.bin")
     m = res.report.measurement
     with pytest.raises(PolicyError) as e:
-        SnpPolicy().check(res, measurements=[m])
+        judge(SnpPolicy(), res, measurements=[m])
     assert [f.check for f in e.value.failures] == ["snp.policy.debug"]
     assert e.value.failures[0].field == "POLICY.DEBUG"
-    SnpPolicy(allow_debug=True).check(res, measurements=[m])  # the only objection
+    judge(SnpPolicy(allow_debug=True), res, measurements=[m])  # the only objection
 
 
 def test_trustee_report_needs_the_vcek_for_reported_tcb_not_current_tcb() -> None:
@@ -126,13 +137,13 @@ def test_look_alike_chain_ending_in_a_self_made_root_fails() -> None:
     s = sim(MILAN)
     col = SnpCollateral(vcek=der(s.vcek()), ask=der(s.ask), ark=der(s.ark))
     with pytest.raises(ChainError) as e:
-        SnpVerifier.production(unsafe_skip_crl=True).verify(s.report(version=3), at=AT,
-                                                            collateral=col)
+        SnpVerifier.production().verify(s.report(version=3), at=AT, collateral=col,
+                                        transcript=Transcript(waive=WAIVE_CRL))
     assert e.value.check == "snp.vcek.chain" and "pinned root" in e.value.message
     col = SnpCollateral(vcek=der(s.vcek()), ask=der(s.ask))  # no ARK given: same refusal
     with pytest.raises(ChainError):
-        SnpVerifier.production(unsafe_skip_crl=True).verify(s.report(version=3), at=AT,
-                                                            collateral=col)
+        SnpVerifier.production().verify(s.report(version=3), at=AT, collateral=col,
+                                        transcript=Transcript(waive=WAIVE_CRL))
 
 
 def test_real_turin_vcek_chains_to_the_pinned_turin_ark() -> None:
@@ -157,13 +168,13 @@ def test_every_single_bit_flip_in_the_signed_part_fails_the_signature() -> None:
 def test_bit_flips_through_the_full_pipeline_are_refused() -> None:
     """A deterministic sample of flips through verify(): each is malformed or forged."""
     raw = vec("virtee-sev/report_milan.bin")
-    v = SnpVerifier.production(unsafe_skip_crl=True)
+    v = SnpVerifier.production()
     col = SnpCollateral.from_files([vec(REAL["virtee-sev/report_milan.bin"])])
     for bit in range(0, SIGNED_SIZE * 8, 97):
         b = bytearray(raw)
         b[bit // 8] ^= 1 << (bit % 8)
         with pytest.raises((SignatureError, FormatError)):
-            v.verify(bytes(b), at=AT, collateral=col)
+            v.verify(bytes(b), at=AT, collateral=col, transcript=Transcript(waive=WAIVE_CRL))
 
 
 # --- the cryptography pin ------------------------------------------------------------------
@@ -207,13 +218,13 @@ def test_real_reports_meet_every_tcb_minimum_at_their_own_values(name: str) -> N
                       min_current_tcb=parts(r.current_tcb),
                       min_committed_tcb=parts(r.committed_tcb),
                       min_launch_tcb=parts(r.launch_tcb))
-    exact.check(res, measurements=[r.measurement])
+    judge(exact, res, measurements=[r.measurement])
     provisional = r.current_tcb != r.committed_tcb
     assert provisional == (name == "trustee/test-report.bin")
     strict = SnpPolicy(allow_debug=True, allow_provisional_firmware=False)
     if provisional:
         with pytest.raises(PolicyError) as e:
-            strict.check(res, measurements=[r.measurement])
+            judge(strict, res, measurements=[r.measurement])
         assert [f.check for f in e.value.failures] == ["snp.policy.tcb.provisional"]
     else:
-        strict.check(res, measurements=[r.measurement])
+        judge(strict, res, measurements=[r.measurement])

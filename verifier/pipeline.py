@@ -9,7 +9,7 @@ SHA-256 of its inputs):
    one the client sent; ``policy.simulated``: a bundle made by ``attest.simulate`` is refused
    unless the policy says ``unsafe_allow_simulated_hardware = true``. Simulator trust roots
    are used only for such a bundle under such a policy (:mod:`verifier.pipeline_trust`).
-2. **Evidence authenticity** — the SEV-SNP report (``snp.*``, verifier/snp/verify.py), the TDX
+2. **Evidence authenticity** — the SEV-SNP report (``snp.*``, verifier/snp/stage.py), the TDX
    quote with its collateral (``tdx.*``, verifier/tdx/evidence.py) and every GPU report
    (``gpu.*``, verifier/gpu/stage.py and evidence.py, OCSP with the stapled answers), with
    the collateral the node stapled (then caches, then ``fetch`` unless offline, through the
@@ -87,14 +87,15 @@ from verifier.policy import Policy, tdx_with_waivers
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
 from verifier.snp.policy import SnpPolicy
-from verifier.snp.verify import SnpCollateral, SnpVerification
+from verifier.snp.stage import run_snp_stage
+from verifier.snp.verify import SnpVerification
 from verifier.stage_context import StageContext
 from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
 from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
 from verifier.tdx.tcb_status import RELAUNCH_STATUSES
-from verifier.transcript import FAIL, WAIVED, Transcript
+from verifier.transcript import FAIL, Transcript
 
 __all__ = [
     "ACCEPTED",
@@ -116,7 +117,6 @@ CHECK_NONCE = "binding.nonce"
 CHECK_SIMULATED = "policy.simulated"
 CHECK_MEASUREMENT = "release.measurement"
 CHECK_POLICY_EVIDENCE = "policy.evidence"
-CHECK_SNP_CRL = "snp.crl"
 CHECK_EVIDENCE_FORMAT = "evidence.format"
 ACCEPTED = "accepted"
 REFUSED = "refused"
@@ -272,32 +272,6 @@ def _check_simulated(bundle: EvidenceBundle, policy: Policy) -> str:
 # Step 2: evidence authenticity
 
 
-def _verify_snp(run: StageContext, item: SnpEvidence) -> SnpVerification:
-    where = "sev-snp"
-    certs = {role: run.cert(role, der, where) for role, der in item.certs.items()}
-    crl = run.current(item.collateral["crl"], where) if "crl" in item.collateral else None
-    col = SnpCollateral(vcek=certs.get("vcek"), vlek=certs.get("vlek"), ask=certs.get("ask"),
-                        asvk=certs.get("asvk"), ark=certs.get("ark"), crl=crl)
-    verifier = run.caches.snp_verifier(run.roots, run.fetch)
-    skip = crl is None and verifier.kds is None and run.policy.waives(CHECK_SNP_CRL)
-    if skip:  # no CRL stapled and no way to get one: the check cannot run, and is waived
-        verifier = run.caches.snp_verifier(run.roots, run.fetch, skip_crl=True)
-    sub = Transcript()
-    if verifier.kds is not None:
-        verifier.kds.on_get = run.obtained(where)
-    try:
-        return verifier.verify(item.report, at=run.at, collateral=col, transcript=sub)
-    finally:
-        if verifier.kds is not None:
-            verifier.kds.on_get = None
-        _merge(run.t, sub, where)
-        if skip:
-            for step in run.t.steps:
-                if step.check == CHECK_SNP_CRL and step.result == WAIVED:
-                    step.detail = (f"{where}: waived by policy: no CRL stapled and offline; "
-                                   "revocation of the ASK/ASVK NOT checked")
-
-
 def _tdx_policy(policy: Policy) -> TdxPolicy:
     section = policy.section("tdx")
     return section if isinstance(section, TdxPolicy) else tdx_with_waivers(TdxPolicy(),
@@ -440,7 +414,7 @@ def check_policy(policy: Policy, bundle: EvidenceBundle, *, snp: SnpVerification
         snp_policy = policy.section("snp")
         sp = snp_policy if isinstance(snp_policy, SnpPolicy) else SnpPolicy()
         logged = [m.measurement for m in release.measurements.snp] if release else []
-        section("snp.policy", lambda c: sp.check(snp, measurements=logged),
+        section("snp.policy", lambda c: sp.check(snp, c, measurements=logged),
                 "[snp]" if snp_policy is not None else "[snp] defaults")
     if tdx is not None:
         tp = _tdx_policy(policy)
@@ -512,7 +486,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
         first = len(t.steps)
         try:
             if isinstance(item, SnpEvidence):
-                result.snp = _verify_snp(run, item)
+                result.snp = run_snp_stage(run, item)
             elif isinstance(item, TdxEvidence):
                 result.tdx = _verify_tdx(run, item)
             else:

@@ -18,14 +18,13 @@ from typing import Any
 
 from cryptography import x509
 
-from attest.collateral.kds_fetch import KdsClient
 from transparency_log.common.errors import TrustConfigError
-from transparency_log.common.http_fetch import DiskCache, Fetch
+from transparency_log.common.http_fetch import DiskCache
 from verifier.gpu.evidence import GpuCaches, GpuTrust
 from verifier.snp.roots import AmdProductRoots, amd_roots
-from verifier.snp.verify import SnpVerifier
+from verifier.snp.verify import SnpCaches
 from verifier.tdx.roots import production_roots
-from verifier.verified_cache import VendorCaches, VerifiedCache
+from verifier.verified_cache import VendorCaches
 from verifier.x509chain import PinnedRoot, load_pem_bundle
 
 __all__ = ["TrustRoots", "VerifierCaches", "VerifierTrust"]
@@ -111,27 +110,12 @@ class VerifierTrust:
 @dataclass
 class VerifierCaches:
     """Warm state reused across verifications (house rule: caches never change a verdict,
-    each entry is re-checked against ``at``): SNP chains/CRLs per roots, GPU chains/RIMs/OCSP,
+    each entry is re-checked against ``at``): SNP chains/CRLs (``snp``; keyed by the exact
+    certificates and pinned ARK, so one set serves every root set), GPU chains/RIMs/OCSP,
     TDX verified chains and collateral signatures (``vendor``), and an optional on-disk
     collateral cache (KDS/PCS/RIM responses). Bounded, and safe to share between threads."""
 
     gpu: GpuCaches = field(default_factory=GpuCaches)
     vendor: VendorCaches = field(default_factory=VendorCaches)
     disk: DiskCache | None = None
-    # (roots, fetch, verifier) by (id(roots), id(fetch), skip_crl): holding the roots and the
-    # fetch keeps their ids from being reused by other objects while the entry lives.
-    _snp: VerifiedCache[tuple[int, int, bool], tuple[object, object, SnpVerifier]] = field(
-        default_factory=lambda: VerifiedCache(16))
-
-    def snp_verifier(self, roots: TrustRoots, fetch: Fetch | None, *,
-                     skip_crl: bool = False) -> SnpVerifier:
-        """One SnpVerifier per (roots, fetch), so its chain and CRL caches stay warm.
-        ``skip_crl``: for a policy that waives ``snp.crl`` when it cannot run."""
-        key = (id(roots.snp), id(fetch), skip_crl)
-        hit = self._snp.get(key)
-        if hit is not None and hit[0] is roots.snp and hit[1] is fetch:
-            return hit[2]
-        kds = KdsClient(fetch, self.disk) if fetch is not None or self.disk else None
-        verifier = SnpVerifier(roots.snp, kds=kds, unsafe_skip_crl=skip_crl)
-        self._snp.put(key, (roots.snp, fetch, verifier))
-        return verifier
+    snp: SnpCaches = field(default_factory=SnpCaches)

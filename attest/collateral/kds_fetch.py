@@ -11,6 +11,8 @@ URLs (AMD KDS interface spec 57230, "KDS Interface") are built by pure functions
 each is fetched once) and a :data:`Fetch` callable (``HttpFetcher`` in the CLI: timeouts,
 retries, 429 back-off). With no fetch callable it is offline and serves the cache only.
 Whatever it returns is verified exactly like certificates a node staples (verifier/snp).
+A client holds no per-call state (the ``on_get`` hook is an argument of each call), so one
+client may serve many threads.
 Lives in ``attest`` so the node agent can staple what it fetches; the verifier uses it
 too, for collateral a node did not staple.
 """
@@ -58,48 +60,50 @@ class KdsClient:
         self.fetch = fetch
         self.cache = cache
         self.base = base.rstrip("/")
-        self.last_source = ""
-        self.on_get: SourceHook | None = None
-
-    def _seen(self, url: str, source: str, body: bytes) -> bytes:
-        self.last_source = "kds" if source == "fetched" else source
-        if self.on_get is not None:
-            self.on_get(url, source, body)
-        return body
 
     @property
     def offline(self) -> bool:
         return self.fetch is None
 
-    def _get(self, key: str, url: str, *, prefer_network: bool = False) -> bytes:
+    def _get(self, key: str, url: str, on_get: SourceHook | None, *,
+             prefer_network: bool = False) -> bytes:
+        def seen(source: str, body: bytes) -> bytes:
+            if on_get is not None:
+                on_get(url, source, body)
+            return body
+
         cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None and not (prefer_network and self.fetch is not None):
-            return self._seen(url, "cache", cached)
+            return seen("cache", cached)
         if self.fetch is None:
             if cached is not None:
-                return self._seen(url, "cache", cached)
+                return seen("cache", cached)
             raise FetchError(CHECK, "offline and not in the cache", field=url)
         resp = self.fetch(url)
         if resp.status != 200 or not resp.body:
             if cached is not None:
-                return self._seen(url, "cache", cached)
+                return seen("cache", cached)
             raise FetchError(CHECK, f"KDS answered HTTP {resp.status}", field=url)
         if self.cache is not None:
             self.cache.put(key, resp.body)
-        return self._seen(url, "fetched", resp.body)
+        return seen("fetched", resp.body)
 
-    def vcek(self, product: str, hwid: bytes, tcb: TcbVersion) -> bytes:
-        """The VCEK (DER) for ``hwid`` (CHIP_ID; its first 8 bytes on Turin) at ``tcb``."""
+    def vcek(self, product: str, hwid: bytes, tcb: TcbVersion, *,
+             on_get: SourceHook | None = None) -> bytes:
+        """The VCEK (DER) for ``hwid`` (CHIP_ID; its first 8 bytes on Turin) at ``tcb``;
+        ``on_get`` hears where it came from."""
         hwid = hwid[:8] if product == TURIN else hwid
         url = vcek_url(product, hwid, tcb, base=self.base)
-        return self._get(f"snp/vcek/{product}/{hwid.hex()}/{tcb.raw:016x}", url)
+        return self._get(f"snp/vcek/{product}/{hwid.hex()}/{tcb.raw:016x}", url, on_get)
 
-    def cert_chain(self, product: str, kind: str = "vcek") -> bytes:
+    def cert_chain(self, product: str, kind: str = "vcek", *,
+                   on_get: SourceHook | None = None) -> bytes:
         """The ASK (or ASVK) + ARK PEM bundle."""
         return self._get(f"snp/{kind}/{product}/cert_chain",
-                         cert_chain_url(product, kind, base=self.base))
+                         cert_chain_url(product, kind, base=self.base), on_get)
 
-    def crl(self, product: str, kind: str = "vcek") -> bytes:
+    def crl(self, product: str, kind: str = "vcek", *,
+            on_get: SourceHook | None = None) -> bytes:
         """The product's CRL; online, always refreshed from KDS (the cache is the fallback)."""
         return self._get(f"snp/{kind}/{product}/crl", crl_url(product, kind, base=self.base),
-                         prefer_network=True)
+                         on_get, prefer_network=True)

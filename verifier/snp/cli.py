@@ -24,19 +24,14 @@ from attest.formats.snp_report import (
     parse_report,
 )
 from transparency_log.common.clitools import parse_time, read_input
-from transparency_log.common.errors import (
-    AttestlogError,
-    FetchError,
-    FormatError,
-    show,
-)
+from transparency_log.common.errors import AttestlogError, FormatError, show
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.policy import load_section
+from verifier.policy_base import FailureCollector
 from verifier.render import Output, output_options, waive_option
-from verifier.snp.crl import CHECK as CHECK_CRL
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
-from verifier.transcript import FAIL, Transcript
+from verifier.transcript import Transcript
 
 
 def describe(report: AttestationReport, product: str | None) -> dict[str, Any]:
@@ -115,29 +110,20 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
     else:
         collateral = SnpCollateral(crl=crl_der)
     kds = KdsClient(None if offline else HttpFetcher(), DiskCache(cache_dir), base=kds_url)
-    t = Transcript()
+    # snp.crl that cannot run (no CRL given, KDS unreachable or offline) is waived only by
+    # name, through the transcript, which says so (house rule 5).
+    t = Transcript(waive=frozenset(waive))
     result: SnpVerification | None = None
     error: AttestlogError | None = None
     raw = data[:REPORT_SIZE] if len(data) > REPORT_SIZE else data
     try:
-        try:
-            result = SnpVerifier.production(kds=kds).verify(
-                raw, at=at, collateral=collateral, product=product, transcript=t)
-        except FetchError as err:
-            # snp.crl cannot run (no CRL given, KDS unreachable or offline): waived only by
-            # name, and the transcript says so (house rule 5).
-            crl_step = any(st.check == CHECK_CRL and st.result == FAIL for st in t.steps)
-            if not crl_step or CHECK_CRL not in waive:
-                raise
-            t = Transcript()
-            result = SnpVerifier.production(kds=kds, unsafe_skip_crl=True).verify(
-                raw, at=at, collateral=collateral, product=product, transcript=t)
-            for step in t.steps:
-                if step.check == CHECK_CRL:
-                    step.detail = f"waived (--waive/policy): cannot run: {err}"
+        result = SnpVerifier.production(kds=kds).verify(
+            raw, at=at, collateral=collateral, product=product, transcript=t)
         if policy is not None:
+            collector = FailureCollector()
+            policy.check(result, collector, measurements=allowed)
             try:
-                policy.check(result, measurements=allowed)
+                collector.raise_if_any()
             except AttestlogError as err:
                 t.failed("snp.policy", str(err))
                 raise

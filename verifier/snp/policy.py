@@ -1,9 +1,11 @@
 """The ``[snp]`` table of the policy file (docs/policy.md) and its check.
 
-Applied to an *authentic* report (a :class:`SnpVerification`); every failure is collected
-and raised together as one PolicyError, each naming its check, the field by spec name, got and
-want. Fail-closed: unknown keys are TrustConfigError; with no allowed measurement at all (from
-the policy or the caller, i.e. the log) the measurement check fails.
+Applied to an *authentic* report (a :class:`SnpVerification`, what
+:meth:`verifier.snp.verify.SnpVerifier.verify` returns); every failure is added to the
+caller's FailureCollector (raised together as one PolicyError), each naming its check, the
+field by spec name, got and want. Fail-closed: unknown keys are TrustConfigError; with no
+allowed measurement at all (from the policy or the caller, i.e. the log) the measurement
+check fails.
 """
 
 from __future__ import annotations
@@ -116,11 +118,13 @@ class SnpPolicy:
         t.finish()
         return policy
 
-    def check(self, v: SnpVerification, *, measurements: Iterable[bytes] = (),
-              report_data: bytes | None = None) -> None:
-        """Raise one PolicyError listing every failure. ``measurements`` are allowed launch
-        measurements from the log; ``report_data`` the expected binding (DESIGN.md)."""
-        r, f = v.report, FailureCollector()
+    def check(self, v: SnpVerification, f: FailureCollector, *,
+              measurements: Iterable[bytes] = (), report_data: bytes | None = None) -> None:
+        """Judge every ``[snp]`` rule on the authentic result ``v`` and add each failure to
+        ``f`` (never stops at the first; ``f.raise_if_any()`` raises them as one PolicyError).
+        ``measurements`` are allowed launch measurements from the log; ``report_data`` the
+        expected binding (DESIGN.md)."""
+        r = v.report
         gp, pi = r.guest_policy, r.platform
         f.require(self.allow_debug or not gp.DEBUG, "snp.policy.debug", "POLICY.DEBUG",
                   True, False, "debug guests are refused (allow_debug = false)")
@@ -166,7 +170,6 @@ class SnpPolicy:
         f.require(r.guest_svn >= self.min_guest_svn, "snp.policy.guest_svn", "GUEST_SVN",
                   r.guest_svn, f">= {self.min_guest_svn}")
         _one_of(f, "snp.policy.chip_id", "CHIP_ID", r.chip_id, self.chip_ids)
-        f.raise_if_any()
 
     def _check_tcb(self, v: SnpVerification, f: FailureCollector) -> None:
         """Judge every TCB_VERSION in the report (ABI spec 56860, "ATTESTATION_REPORT").

@@ -1,6 +1,6 @@
 """Verifying one SEV-SNP attestation report: the ordered authenticity steps.
 
-Each step has a stable check id and is recorded in a :class:`Transcript`; the first failure
+Each step has a stable check id and is recorded with :meth:`Transcript.run`; the first failure
 stops verification (house rule 5) and is recorded before the error is raised.
 
 1. ``snp.report.format``    parse the 0x4A0 bytes strictly (versions 2, 3, 5).
@@ -9,26 +9,32 @@ stops verification (house rule 5) and is recorded before the error is raised.
 3. ``snp.vcek.collateral``  the VCEK/VLEK (node-stapled, then cache, then KDS for
                             REPORTED_TCB — not CURRENT_TCB), per SIGNING_KEY.
 4. ``snp.vcek.chain``       ARK -> ASK -> VCEK or ARK -> ASVK -> VLEK to a pinned ARK at ``at``.
-5. ``snp.crl``              the ARK's CRL does not revoke the ASK/ASVK (waived only with
-                            ``unsafe_skip_crl``, and the transcript says so).
+5. ``snp.crl``              the ARK's CRL does not revoke the ASK/ASVK. With no CRL given and
+                            none to be had from KDS (no KDS access, offline and not cached,
+                            KDS failing) the check cannot run: :class:`CheckNotRun`, a
+                            failure unless the transcript's ``waive`` set (the policy's
+                            ``waive`` list) names ``snp.crl``; the waived step says that
+                            revocation was NOT checked.
 6. ``snp.report.signature`` ECDSA P-384/SHA-384 over 0x000..0x29F under that key.
 7. ``snp.vcek.extensions``  hwID == CHIP_ID, SPLs == REPORTED_TCB, productName == product.
 
-Chains (and CRL results) are cached per certificate bytes inside a :class:`SnpVerifier`, so a
-warm verification costs little more than the ECDSA verify itself.
+Verified chains and CRLs are kept in :class:`SnpCaches` (bounded, locked; shared across
+verifiers and threads), so a warm verification costs little more than the ECDSA verify itself.
+A :class:`SnpVerifier` is immutable: the per-call ``on_get`` hook (what KDS served, for the
+transcript's collateral list) is an argument of :meth:`SnpVerifier.verify`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from types import MappingProxyType
 
 from cryptography import x509
 
-from attest.collateral.kds_fetch import KdsClient
+from attest.collateral.kds_fetch import KdsClient, SourceHook
 from attest.formats.snp_certtable import CertTable
 from attest.formats.snp_report import (
     SIGNING_KEY_NONE,
@@ -46,21 +52,23 @@ from transparency_log.common.errors import (
     TrustConfigError,
     VerificationError,
 )
+from verifier.checks import CheckNotRun
 from verifier.snp.chain import (
+    PARSE_ERRORS,
     VerifiedKey,
     check_key_extensions,
     kds_extensions,
+    load_amd_certificate,
     load_key_certificate,
     verify_key_chain,
 )
+from verifier.snp.crl import CHECK as CHECK_CRL
 from verifier.snp.crl import load_crl, verify_crl
 from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VerifiedCache
-from verifier.x509chain import load_certificate, load_pem_bundle
-
-T = TypeVar("T")
+from verifier.x509chain import fingerprint, load_certificate, load_pem_bundle
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,11 @@ class SnpCollateral:
 
 def certificate_role(cert: x509.Certificate) -> str:
     """VCEK, VLEK, ASK, ASVK or ARK from an AMD certificate's subject common name."""
-    cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    try:
+        cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    except PARSE_ERRORS as err:
+        raise FormatError("snp.collateral.format", f"certificate does not parse: {err}",
+                          field="subject") from None
     cn = str(cns[0].value) if cns else ""
     if cn == "SEV-VCEK":
         return "VCEK"
@@ -147,71 +159,115 @@ def _sha(data: bytes | None) -> bytes:
     return hashlib.sha256(data or b"").digest()
 
 
+def _hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class SnpCaches:
+    """Verified SNP facts, reusable by any verifier and thread (verifier/verified_cache.py):
+    key chains (by the exact certificates, product, role and pinned ARK; inside the chain's
+    window), a key certificate's productName, and CRL checks (by the CRL, the intermediate and
+    the ARK; inside thisUpdate .. nextUpdate). Bounded and locked."""
+
+    chains: VerifiedCache[tuple[bytes, ...], VerifiedKey] = field(
+        default_factory=VerifiedCache)
+    key_products: VerifiedCache[bytes, str] = field(default_factory=VerifiedCache)
+    crls: VerifiedCache[tuple[bytes, bytes, bytes], bool] = field(default_factory=VerifiedCache)
+
+
+@dataclass(frozen=True)
+class _Crl:
+    """The CRL for the ``snp.crl`` step: its bytes and source, or why it cannot be had."""
+
+    der: bytes | None
+    source: str
+    missing: AttestlogError | None = None
+
+
+@dataclass(frozen=True, init=False)
 class SnpVerifier:
     """Verifies SEV-SNP reports against explicit trust roots, at an explicit time.
 
     ``roots`` maps product name to its anchors (production: :func:`amd_roots`); ``kds`` gives
-    missing collateral (None: only what is stapled). ``unsafe_skip_crl`` waives the
-    revocation check (recorded as waived in the transcript) — for old captures with no CRL.
+    missing collateral (None: only what is given); ``caches`` the warm verified facts (a fresh
+    :class:`SnpCaches` when not given). Immutable, so one verifier may serve many threads.
     """
 
+    roots: Mapping[str, AmdProductRoots]
+    kds: KdsClient | None
+    caches: SnpCaches
+
     def __init__(self, roots: Mapping[str, AmdProductRoots], *, kds: KdsClient | None = None,
-                 unsafe_skip_crl: bool = False) -> None:
+                 caches: SnpCaches | None = None) -> None:
         if not roots:
             raise TrustConfigError("snp.roots", "no AMD roots configured", field="roots")
-        self.roots = dict(roots)
-        self.kds = kds
-        self.unsafe_skip_crl = unsafe_skip_crl
-        # Bounded, locked caches: one verifier may serve many threads (verified_cache.py).
-        self._chains: VerifiedCache[tuple[bytes, ...], VerifiedKey] = VerifiedCache()
-        self._key_products: VerifiedCache[bytes, str] = VerifiedCache()
-        self._crls: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache()
+        object.__setattr__(self, "roots", MappingProxyType(dict(roots)))
+        object.__setattr__(self, "kds", kds)
+        object.__setattr__(self, "caches", caches if caches is not None else SnpCaches())
 
     @classmethod
     def production(cls, *, kds: KdsClient | None = None,
-                   unsafe_skip_crl: bool = False) -> SnpVerifier:
+                   caches: SnpCaches | None = None) -> SnpVerifier:
         """The embedded, pinned AMD roots for Milan, Genoa and Turin."""
-        return cls(amd_roots(), kds=kds, unsafe_skip_crl=unsafe_skip_crl)
+        return cls(amd_roots(), kds=kds, caches=caches)
 
     # -- the steps -------------------------------------------------------------------------
 
     def verify(self, report: bytes, *, at: datetime,
                collateral: SnpCollateral | None = None, product: str | None = None,
-               transcript: Transcript | None = None) -> SnpVerification:
-        """Run steps 1-7; return the verified result or raise the first failure."""
+               transcript: Transcript | None = None,
+               on_get: SourceHook | None = None) -> SnpVerification:
+        """Run steps 1-7; return the verified result or raise the first failure (also set
+        as ``transcript.error``). ``on_get`` hears each KDS read (url, source, body)."""
         t = transcript if transcript is not None else Transcript()
-        col = collateral or SnpCollateral()
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        raw = bytes(report)
-        rep = _step(t, "snp.report.format", lambda: parse_report(raw),
-                    lambda r: f"version {r.version}, signed by {r.signing_key_name}",
-                    report_sha256=raw)
+        try:
+            return self._verify(bytes(report), at if at.tzinfo else at.replace(tzinfo=UTC),
+                                collateral or SnpCollateral(), product, t, on_get)
+        except AttestlogError as err:
+            t.error = err
+            raise
+
+    def _verify(self, raw: bytes, at: datetime, col: SnpCollateral, product: str | None,
+                t: Transcript, on_get: SourceHook | None) -> SnpVerification:
+        rep: AttestationReport = t.run(
+            "snp.report.format", lambda: parse_report(raw),
+            detail=lambda r: f"version {r.version}, signed by {r.signing_key_name}",
+            report_sha256=_hex(raw))
         role = "VCEK" if rep.signing_key == SIGNING_KEY_VCEK else "VLEK"
-        key_der = col.vcek if role == "VCEK" else col.vlek
-        prod = _step(t, "snp.report.product",
-                     lambda: self._product(rep, product, key_der, role), str)
+        given = col.vcek if role == "VCEK" else col.vlek
+        prod: str = t.run("snp.report.product",
+                          lambda: self._product(rep, product, given, role), detail=str)
         roots = self.roots[prod]
         tcb = decode_tcb(rep.reported_tcb, prod)
-        key_der = _step(t, "snp.vcek.collateral",
-                        lambda: self._key_cert(rep, role, key_der, prod, tcb),
-                        lambda kd: f"{role} from {kd[1]}")[0]
-        vk, hit = _step(t, "snp.vcek.chain",
-                        lambda: self._chain(key_der, role, roots, col, at),
-                        lambda v: f"{v[0].role} <- {'ASK' if v[0].role == 'VCEK' else 'ASVK'}"
-                                  f" <- {roots.ark.name}", key_sha256=key_der)
-        _mark_cached(t, hit)
-        if self.unsafe_skip_crl:
-            t.waived("snp.crl", "unsafe_skip_crl: revocation not checked")
-        else:
-            _, hit = _step(t, "snp.crl", lambda: self._crl(vk, col, prod, at),
-                           lambda r: f"CRL from {r[0]}: intermediate not revoked",
-                           crl_sha256=col.crl)
-            _mark_cached(t, hit)
-        _step(t, "snp.report.signature",
+        key_der, _ = t.run("snp.vcek.collateral",
+                           lambda: self._key_cert(rep, role, given, prod, tcb, on_get),
+                           detail=lambda kd: f"{role} from {kd[1]}")
+        mid_der = col.ask if role == "VCEK" else col.asvk
+        embedded = roots.ask if role == "VCEK" else roots.asvk
+        chain_key = (_sha(key_der), _sha(mid_der) if mid_der is not None else
+                     b"embedded" + (fingerprint(embedded) if embedded is not None else b""),
+                     _sha(col.ark), roots.product.encode(), role.encode(),
+                     roots.ark.fingerprint)
+        cached = self.caches.chains.get(chain_key, at)
+        vk: VerifiedKey = t.run(
+            "snp.vcek.chain",
+            lambda: cached or self._chain(chain_key, key_der, mid_der, role, roots, col, at),
+            detail=lambda v: f"{v.role} <- {'ASK' if v.role == 'VCEK' else 'ASVK'}"
+                             f" <- {roots.ark.name}",
+            key_sha256=_hex(key_der), **_cache_input(cached is not None))
+        crl = self._crl_source(col, vk, prod, on_get)
+        crl_key = (_sha(crl.der), _sha(vk.intermediate.tbs_certificate_bytes),
+                   vk.roots.ark.fingerprint)
+        hit = crl.der is not None and self.caches.crls.get(crl_key, at) is True
+        inputs = {"crl_sha256": _hex(crl.der)} if crl.der is not None else {}
+        t.run(CHECK_CRL, lambda: hit or self._check_crl(crl, crl_key, vk, at),
+              detail=f"CRL from {crl.source}: intermediate not revoked",
+              **inputs, **_cache_input(hit))
+        t.run("snp.report.signature",
               lambda: verify_report_signature(raw, vk.public_key, signer=role),
-              lambda _: f"ECDSA P-384/SHA-384 under the {role}")
-        _step(t, "snp.vcek.extensions", lambda: check_key_extensions(vk, rep, prod), str)
+              detail=f"ECDSA P-384/SHA-384 under the {role}")
+        t.run("snp.vcek.extensions", lambda: check_key_extensions(vk, rep, prod), detail=str)
         return SnpVerification(rep, raw, prod, vk, tcb, at, t)
 
     def _product(self, rep: AttestationReport, given: str | None, key_der: bytes | None,
@@ -226,10 +282,10 @@ class SnpVerifier:
             known["caller"] = given
         if key_der is not None and not known:
             digest = _sha(key_der)
-            named = self._key_products.get(digest)
+            named = self.caches.key_products.get(digest)
             if named is None:
                 named = kds_extensions(load_key_certificate(key_der, role), role).product
-                self._key_products.put(digest, named)
+                self.caches.key_products.put(digest, named)
             if named:
                 known[f"{role}.productName"] = named
         if not known:
@@ -247,7 +303,7 @@ class SnpVerifier:
         return prod
 
     def _key_cert(self, rep: AttestationReport, role: str, key_der: bytes | None, prod: str,
-                  tcb: TcbVersion) -> tuple[bytes, str]:
+                  tcb: TcbVersion, on_get: SourceHook | None) -> tuple[bytes, str]:
         if key_der is not None:
             return key_der, "node"
         if role == "VLEK":
@@ -259,66 +315,72 @@ class SnpVerifier:
         if rep.mask_chip_key or not any(rep.chip_id):
             raise FetchError("snp.vcek.collateral", "CHIP_ID is masked: the VCEK must be "
                              "supplied", field="MASK_CHIP_KEY", got=rep.mask_chip_key)
-        der = self.kds.vcek(prod, rep.chip_id, tcb)
-        return der, self.kds.last_source
+        heard = _Heard(on_get)
+        der = self.kds.vcek(prod, rep.chip_id, tcb, on_get=heard)
+        return der, heard.source
 
-    def _chain(self, key_der: bytes, role: str, roots: AmdProductRoots, col: SnpCollateral,
-               at: datetime) -> tuple[VerifiedKey, bool]:
-        """The verified key, and whether it came from the cache (inside its window)."""
-        mid_der = col.ask if role == "VCEK" else col.asvk
-        key = (_sha(key_der), _sha(mid_der), _sha(col.ark), roots.product.encode(),
-               role.encode(), roots.ark.fingerprint)
-        cached = self._chains.get(key, at)
-        if cached is not None:
-            return cached, True
+    def _chain(self, key: tuple[bytes, ...], key_der: bytes, mid_der: bytes | None, role: str,
+               roots: AmdProductRoots, col: SnpCollateral, at: datetime) -> VerifiedKey:
+        """Verify the key's chain and keep it in the cache (valid inside its window)."""
         cert = load_key_certificate(key_der, role)
-        mid = None if mid_der is None else load_certificate(
-            mid_der, check="snp.vcek.format", field="ASK" if role == "VCEK" else "ASVK")
-        ark = None if col.ark is None else load_certificate(
-            col.ark, check="snp.vcek.format", field="ARK")
+        mid = None if mid_der is None else load_amd_certificate(
+            mid_der, "ASK" if role == "VCEK" else "ASVK")
+        ark = None if col.ark is None else load_amd_certificate(col.ark, "ARK")
         vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark)
-        self._chains.put(key, vk, vk.not_before, vk.not_after)
-        return vk, False
+        self.caches.chains.put(key, vk, vk.not_before, vk.not_after)
+        return vk
 
-    def _crl(self, vk: VerifiedKey, col: SnpCollateral, prod: str,
-             at: datetime) -> tuple[str, bool]:
-        """Where the CRL came from, and whether its verification was reused: a hit needs the
-        same CRL bytes, the same intermediate and ARK, and ``at`` inside thisUpdate ..
-        nextUpdate (outside it the CRL is verified again, and refused as stale)."""
-        source = "node"
-        crl_der = col.crl
-        kind = "vcek" if vk.role == "VCEK" else "vlek"
-        if crl_der is None:
-            if self.kds is None:
-                raise FetchError("snp.crl", "no CRL supplied and no KDS access", field="CRL")
-            crl_der = self.kds.crl(prod, kind)
-            source = self.kds.last_source
-        key = (_sha(crl_der), _sha(vk.intermediate.tbs_certificate_bytes),
-               vk.roots.ark.fingerprint)
-        if self._crls.get(key, at):
-            return source, True
-        crl = load_crl(crl_der)
-        verify_crl(crl, vk.roots.ark.certificate, vk.intermediate, at=at,
+    def _crl_source(self, col: SnpCollateral, vk: VerifiedKey, prod: str,
+                    on_get: SourceHook | None) -> _Crl:
+        """The CRL given with the report, else KDS's (cache, then network); when there is
+        none to be had, why (raised inside the ``snp.crl`` step as CheckNotRun)."""
+        if col.crl is not None:
+            return _Crl(col.crl, "node")
+        if self.kds is None:
+            return _Crl(None, "", CheckNotRun(CHECK_CRL, _not_checked(
+                "no CRL stapled or given and no KDS access (offline)"), field="CRL"))
+        heard = _Heard(on_get)
+        try:
+            der = self.kds.crl(prod, "vcek" if vk.role == "VCEK" else "vlek", on_get=heard)
+        except FetchError as err:
+            return _Crl(None, "", CheckNotRun(CHECK_CRL, _not_checked(
+                f"no CRL stapled or given and none from KDS ({err})"), field="CRL"))
+        except AttestlogError as err:  # not a missing CRL: refused in the step as it is
+            return _Crl(None, "", err)
+        return _Crl(der, heard.source)
+
+    def _check_crl(self, crl: _Crl, key: tuple[bytes, bytes, bytes], vk: VerifiedKey,
+                   at: datetime) -> bool:
+        """Verify the CRL (the ARK's, current at ``at``, not revoking the intermediate) and
+        keep the outcome for thisUpdate .. nextUpdate; outside it the CRL is verified again,
+        and refused as stale."""
+        if crl.der is None:
+            raise crl.missing or CheckNotRun(CHECK_CRL, _not_checked("no CRL"), field="CRL")
+        parsed = load_crl(crl.der)
+        verify_crl(parsed, vk.roots.ark.certificate, vk.intermediate, at=at,
                    role="ASK" if vk.role == "VCEK" else "ASVK")
-        self._crls.put(key, True, crl.last_update_utc, crl.next_update_utc)
-        return source, False
+        self.caches.crls.put(key, True, parsed.last_update_utc, parsed.next_update_utc)
+        return False
 
 
-def _mark_cached(t: Transcript, hit: bool) -> None:
-    """The step just recorded was satisfied from a cache: say so (``source=cache``)."""
-    if hit:
-        t.steps[-1].inputs["source"] = CACHE_SOURCE
+class _Heard:
+    """A per-call ``on_get`` hook: remembers where the last read came from (``kds`` or
+    ``cache``) and passes each read on to the caller's hook."""
+
+    def __init__(self, outer: SourceHook | None) -> None:
+        self.outer = outer
+        self.source = ""
+
+    def __call__(self, url: str, source: str, body: bytes) -> None:
+        self.source = "kds" if source == "fetched" else source
+        if self.outer is not None:
+            self.outer(url, source, body)
 
 
-def _step(t: Transcript, check: str, fn: Callable[[], T], detail: Callable[[T], str],
-          **inputs: bytes | None) -> T:
-    """Run one step, recording pass or fail (with its inputs' SHA-256) in the transcript."""
-    digests = {k: hashlib.sha256(v).hexdigest() for k, v in inputs.items() if v is not None}
-    try:
-        out = fn()
-    except AttestlogError as err:
-        t.failed(check, str(err), **digests)
-        t.error = err
-        raise
-    t.passed(check, detail(out), **digests)
-    return out
+def _not_checked(why: str) -> str:
+    return f"cannot run: {why}; revocation of the ASK/ASVK NOT checked"
+
+
+def _cache_input(hit: bool) -> dict[str, str]:
+    """The step was satisfied from a cache: say so (``source=cache``)."""
+    return {"source": CACHE_SOURCE} if hit else {}
