@@ -32,7 +32,7 @@ def test_real_reports_accepted_with_their_certs(tmp_path: Path, name: str) -> No
     assert res.exit_code == 0, res.output
     assert "MEASUREMENT" in res.output  # the fields: --verbose
     assert re.search(r"snp\.report\.signature +pass ", res.output)
-    assert re.search(r"snp\.crl +waived +waived by policy: cannot run", res.output)
+    assert re.search(r"snp\.crl +waived +waived by policy \(snp\.crl\): cannot run", res.output)
     # Without a policy only authenticity was judged: never reported as acceptance.
     assert "verdict: authentic-only" in res.output and "verdict: accepted" not in res.output
     assert res.stdout.splitlines()[-1] == f"OK: {path(name)} (authentic only: no policy)"

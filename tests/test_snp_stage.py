@@ -127,7 +127,7 @@ def test_crl_that_cannot_run_is_waived_only_by_the_policy_and_says_so(world: Wor
     assert waived.verdict == ACCEPTED, waived.error
     [step] = [s for s in waived.transcript.steps if s.check == "snp.crl"]
     assert step.result == "waived" and step.subject == "sev-snp"
-    assert step.detail.startswith("sev-snp: waived by policy: cannot run")
+    assert step.detail.startswith("sev-snp: waived by policy (snp.crl): cannot run")
     assert "revocation of the ASK/ASVK NOT checked" in step.detail
     # A stapled CRL that revokes the ASK is refused even under the waiver.
     amd = world.fx.platform.amd

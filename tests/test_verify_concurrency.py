@@ -87,12 +87,7 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, World]:
             "tdx": make_world(tmp / "tdx", cpu="tdx", gpus=2)}
 
 
-RACE = pytest.mark.xfail(strict=True, reason="race: fixed by snp11/gpu11 (issue 11): the pipeline "
-                         "sets kds.on_get on the shared SnpVerifier, so KDS fetches are listed "
-                         "in another thread's collateral")
-
-
-@pytest.mark.parametrize("cpu", [pytest.param("sev-snp", marks=RACE), "tdx"])
+@pytest.mark.parametrize("cpu", ["sev-snp", "tdx"])
 def test_threads_sharing_trust_and_caches_give_the_sequential_transcripts(
         worlds: dict[str, World], cpu: str) -> None:
     world = worlds[cpu]
