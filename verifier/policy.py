@@ -67,7 +67,6 @@ __all__ = [
     "parse_policy",
     "register_section",
     "register_waivable",
-    "tdx_with_waivers",
     "validate_waivers",
 ]
 
@@ -546,19 +545,10 @@ def gpu_with_waivers(section: GpuPolicy, waive: Collection[str]) -> GpuPolicy:
                    waive_rim_unavailable="gpu.rim.fetch" in waive)
 
 
-def tdx_with_waivers(section: TdxPolicy, waive: Collection[str]) -> TdxPolicy:
-    """``[tdx]`` with the top-level waivers ``tdx.pck_crl.validity`` and
-    ``tdx.root_crl.validity`` (a stale CRL) applied."""
-    return replace(section, unsafe_accept_stale_crls=frozenset(
-        item for item in STALE_WAIVABLE if f"tdx.{item}.validity" in waive))
-
-
 def _apply_waivers(sections: Mapping[str, object], waive: Collection[str]) -> dict[str, object]:
     out = dict(sections)
     if isinstance(out.get("gpu"), GpuPolicy):
         out["gpu"] = gpu_with_waivers(out["gpu"], waive)  # type: ignore[arg-type]
-    if isinstance(out.get("tdx"), TdxPolicy):
-        out["tdx"] = tdx_with_waivers(out["tdx"], waive)  # type: ignore[arg-type]
     return out
 
 

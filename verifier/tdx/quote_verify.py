@@ -39,7 +39,13 @@ from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQ
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VendorCaches
-from verifier.x509chain import PARSE_MEMO_SIZE, PinnedRoot, load_pem_bundle, verify_chain_cached
+from verifier.x509chain import (
+    LOADER_ERRORS,
+    PARSE_MEMO_SIZE,
+    PinnedRoot,
+    load_pem_bundle,
+    verify_chain_cached,
+)
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 
@@ -88,11 +94,23 @@ def _sgx_extensions(cert: x509.Certificate) -> SgxExtensions:
     except x509.ExtensionNotFound:
         raise FormatError("tdx.pck.extensions", "PCK certificate has no SGX extension",
                           field="SGX Extensions") from None
+    except LOADER_ERRORS as err:  # cryptography decodes the extensions lazily
+        raise FormatError("tdx.pck.extensions", f"undecodable PCK extensions ({err})",
+                          field="PCK.extensions") from None
     value = ext.value
     if not isinstance(value, x509.UnrecognizedExtension):
         raise FormatError("tdx.pck.extensions", "unexpected SGX extension type",
                           field="SGX Extensions")
     return parse_sgx_extensions(value.value)
+
+
+def subject_text(cert: x509.Certificate, *, check: str, role: str) -> str:
+    """The certificate's subject as text; a name cryptography cannot decode is malformed."""
+    try:
+        return cert.subject.rfc4514_string()
+    except LOADER_ERRORS as err:
+        raise FormatError(check, f"undecodable subject name ({err})",
+                          field=f"{role}.subject") from None
 
 
 def load_pck_chain(quote: TdxQuote) -> list[x509.Certificate]:
@@ -157,7 +175,8 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
     if len(path) != 3:
         raise VerificationError("tdx.pck.chain", "PCK chain must be leaf, PCK CA, root",
                                 field="PCK Cert Chain", got=len(path), want=3)
-    t.passed("tdx.pck.chain", f"PCK -> {path[1].subject.rfc4514_string()} -> {root.name}",
+    ca = subject_text(path[1], check="tdx.pck.chain", role="PCK CA")
+    t.passed("tdx.pck.chain", f"PCK -> {ca} -> {root.name}",
              **cached_inputs(hit, at=at.isoformat()))
 
     # (3) SGX extensions of the leaf.
