@@ -47,6 +47,7 @@ from verifier.tdx.quote_verify import (
     ecdsa_p256_verify,
     p256_public_key,
     subject_text,
+    verified_chain,
 )
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
@@ -56,7 +57,6 @@ from verifier.x509chain import (
     PinnedRoot,
     load_crl,
     load_pem_bundle,
-    verify_chain_cached,
 )
 
 #: The CRLs whose staleness the policy may waive by name (``tdx.<item>.validity``).
@@ -117,8 +117,8 @@ def _issuer_chain(pem: bytes | None, roots: Sequence[PinnedRoot], *, at: datetim
     if pem is None:
         raise VerificationError(check, "issuer chain missing", field=f"{role} issuer chain")
     chain = load_pem_bundle(pem, check=check, field=f"{role} issuer chain")
-    path, _, hit = verify_chain_cached(chain, roots, at=at, check=check,
-                                       roles=(role, "Intel SGX Root CA"), cache=cache)
+    path, _, hit = verified_chain(chain, roots, at=at, check=check,
+                                  roles=(role, "Intel SGX Root CA"), cache=cache)
     return path, hit
 
 

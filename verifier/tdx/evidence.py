@@ -43,6 +43,7 @@ from verifier.tdx.quote_verify import (
     QuoteAuthenticity,
     cached_inputs,
     subject_text,
+    verified_chain,
     verify_quote,
 )
 from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
@@ -53,7 +54,6 @@ from verifier.x509chain import (
     LOADER_ERRORS,
     PinnedRoot,
     load_pem_bundle,
-    verify_chain_cached,
 )
 
 
@@ -108,9 +108,8 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
         check = "tdx.pck_crl.chain"
         chain = load_pem_bundle(collateral.pck_crl_issuer_chain, check=check,
                                 field="PCK CRL issuer chain")
-        path, _, hit = verify_chain_cached(chain, roots, at=times.pck_crl,
-                                           check="tdx.pck_crl.chain",
-                                           roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
+        path, _, hit = verified_chain(chain, roots, at=times.pck_crl, check=check,
+                                      roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
         if path[0].public_key() != auth.pck_ca.public_key():
             raise VerificationError("tdx.pck_crl.chain",
                                     "PCK CRL issuer is not the CA that issued the PCK",
