@@ -28,14 +28,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from attest.formats.intel_pcs import split_signed_json  # noqa: E402
 from attest.formats.tdx_quote import parse_quote  # noqa: E402
 from attest.simulate.tdx import IntelSimulator  # noqa: E402
 from bench.vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios, with_cache  # noqa: E402
-from verifier.tdx.collateral import (  # noqa: E402
-    TdxCollateral,
-    VerificationTimes,
-    split_signed_json,
-)
+from verifier.tdx.collateral import TdxCollateral, VerificationTimes  # noqa: E402
 from verifier.tdx.evidence import verify_tdx_evidence  # noqa: E402
 from verifier.tdx.roots import production_roots  # noqa: E402
 from verifier.x509chain import fingerprint, pinned_root  # noqa: E402

@@ -12,7 +12,15 @@ from click.testing import CliRunner
 
 from attest.formats.ccel import parse_event_log
 from attest.simulate.fake_service import FakeService, serve
-from tests.support.tdx_support import GTG, SIM_NOW, read, sim, sim_collateral, sim_root
+from tests.support.tdx_support import (
+    GTG,
+    SIM_NOW,
+    read,
+    sim,
+    sim_collateral,
+    sim_root,
+    verify_judged,
+)
 from tests.support.vectors import vector_path
 from verifier.cli import main
 from verifier.tdx.collateral import VerificationTimes
@@ -129,7 +137,7 @@ def test_event_log_replay_in_the_pipeline() -> None:
     s = sim()
     good = s.quote(body=s.body(rtmr0=rtmrs[0], rtmr1=rtmrs[1], rtmr2=rtmrs[2])).to_bytes()
     kwargs = {"roots": [sim_root(s)], "times": VerificationTimes.uniform(SIM_NOW)}
-    result = verify_tdx_evidence(good, sim_collateral(s), event_log=log_bytes, **kwargs)
+    result = verify_judged(good, sim_collateral(s), event_log=log_bytes, **kwargs)
     assert result.rtmr_replay is not None
     assert [x.check for x in result.transcript.steps][-2:] == ["tdx.rtmr.replay", "tdx.policy"]
     assert sum(len(e) for e in result.rtmr_replay.events_per_rtmr) == 43
@@ -157,11 +165,10 @@ def test_policy_can_require_named_events() -> None:
     assert wanted is not None
     kwargs = {"roots": [sim_root(s)], "times": VerificationTimes.uniform(SIM_NOW)}
     policy = TdxPolicy(required_event_digests=(wanted,))
-    verify_tdx_evidence(quote, sim_collateral(s), event_log=log_bytes, policy=policy, **kwargs)
+    verify_judged(quote, sim_collateral(s), event_log=log_bytes, policy=policy, **kwargs)
     with pytest.raises(PolicyError) as err:
-        verify_tdx_evidence(quote, sim_collateral(s), event_log=log_bytes,
-                            policy=dc_replace(policy, required_event_digests=(bytes(48),)),
-                            **kwargs)
+        verify_judged(quote, sim_collateral(s), event_log=log_bytes,
+                      policy=dc_replace(policy, required_event_digests=(bytes(48),)), **kwargs)
     assert [f.check for f in err.value.failures] == ["tdx.policy.events"]
     with pytest.raises(PolicyError):
-        verify_tdx_evidence(quote, sim_collateral(s), policy=policy, **kwargs)
+        verify_judged(quote, sim_collateral(s), policy=policy, **kwargs)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from attest.formats.intel_pcs import parse_qe_identity, parse_tcb_info, split_signed_json
 from tests.support.tdx_support import (
     SPR_E4,
     SPR_E4_TIME,
@@ -18,14 +19,8 @@ from tests.support.tdx_support import (
     utc,
 )
 from transparency_log.common.errors import FormatError, VerificationError
-from verifier.tdx.collateral import (
-    VerificationTimes,
-    parse_qe_identity,
-    parse_tcb_info,
-    split_signed_json,
-)
+from verifier.tdx.collateral import VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
-from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.roots import production_roots
 from verifier.transcript import WAIVED, Transcript
 
@@ -61,11 +56,11 @@ def test_v5_quote_with_its_collateral_is_up_to_date_with_per_item_times() -> Non
 
 def test_v5_quote_with_stale_crls_waived_by_name() -> None:
     """The other route: CRLs judged at the quote's time, stale, and waived by name in the
-    policy; the transcript says 'waived', never 'pass'."""
+    policy's waive list (the transcript's); the transcript says 'waived', never 'pass'."""
     times = V5_TIMES.override(pck_crl=utc("2026-02-03"), root_crl=utc("2026-02-03"))
-    policy = TdxPolicy(unsafe_accept_stale_crls=frozenset({"pck_crl", "root_crl"}))
+    waive = frozenset({"tdx.pck_crl.validity", "tdx.root_crl.validity"})
     result = verify_tdx_evidence(read(V5), real_collateral(V5_TCB), roots=production_roots(),
-                                 times=times, policy=policy)
+                                 times=times, transcript=Transcript(waive=waive))
     assert result.tcb.status == "UpToDate"
     steps = {s.check: s for s in result.transcript.steps}
     for item in ("pck_crl", "root_crl"):
@@ -86,7 +81,7 @@ def test_stale_crl_is_refused_without_a_waiver() -> None:
     with pytest.raises(VerificationError):
         verify_tdx_evidence(read(V5), real_collateral(V5_TCB), roots=production_roots(),
                             times=times,
-                            policy=TdxPolicy(unsafe_accept_stale_crls=frozenset({"pck_crl"})))
+                            transcript=Transcript(waive=frozenset({"tdx.pck_crl.validity"})))
 
 
 @pytest.mark.parametrize(("item", "when", "check"), [

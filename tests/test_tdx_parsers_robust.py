@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.formats.ccel import parse_ccel_table, parse_event_log
+from attest.formats.intel_pcs import parse_tcb_info, split_signed_json
 from attest.formats.sgx_pck_extensions import parse_sgx_extensions
 from attest.formats.tdx_quote import parse_quote
 from tests.support.tdx_support import SPR_E4, V5, read
 from transparency_log.common.errors import FormatError
-from verifier.tdx.collateral import parse_tcb_info, split_signed_json
 
 QUOTE_V4 = read(SPR_E4)
 QUOTE_V5 = read(V5)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from attest.simulate.tdx import SIM_TEE_TCB_SVN, IntelSimulator
-from tests.support.tdx_support import SIM_NOW, sim, sim_collateral, sim_root
+from tests.support.tdx_support import SIM_NOW, sim, sim_collateral, sim_root, verify_judged
 from transparency_log.common.errors import AttestlogError, VerificationError
 from verifier.tdx.collateral import VerificationTimes
-from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
+from verifier.tdx.evidence import TdxResult
 from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.tcb_status import converge
 from verifier.transcript import Transcript
@@ -31,9 +31,9 @@ def s() -> IntelSimulator:
 
 def run(s: IntelSimulator, *, quote: bytes | None = None, policy: TdxPolicy = ALL,
         transcript: Transcript | None = None, **collateral: Any) -> TdxResult:
-    return verify_tdx_evidence(quote or s.quote().to_bytes(), sim_collateral(s, **collateral),
-                               roots=[sim_root(s)], times=VerificationTimes.uniform(SIM_NOW),
-                               policy=policy, transcript=transcript)
+    return verify_judged(quote or s.quote().to_bytes(), sim_collateral(s, **collateral),
+                         roots=[sim_root(s)], times=VerificationTimes.uniform(SIM_NOW),
+                         policy=policy, transcript=transcript)
 
 
 def fails_only(s: IntelSimulator, check: str, kind: type = VerificationError,

@@ -53,16 +53,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from attest.binding import gpu_digest
-from attest.collateral.pcs_fetch import PcsClient, pck_ca_kind
 from attest.formats.bundle import (
-    TDX_COLLATERAL_ROLES,
     EvidenceBundle,
     GpuEvidence,
     SnpEvidence,
     TdxEvidence,
     decode_bundle,
 )
-from attest.formats.tdx_quote import parse_quote
 from attest.release.dsse import VerifiedEntry
 from attest.release.statement import Release
 from transparency_log.client.checkpoint_store import CheckpointStore, ConsistencyFetch
@@ -83,18 +80,16 @@ from verifier.gpu.policy import GpuFacts, GpuPolicy
 from verifier.gpu.stage import run_gpu_stage
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
-from verifier.policy import Policy, tdx_with_waivers
+from verifier.policy import Policy
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
 from verifier.snp.policy import SnpPolicy
 from verifier.snp.stage import run_snp_stage
 from verifier.snp.verify import SnpVerification
 from verifier.stage_context import StageContext
-from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTimes
-from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
+from verifier.tdx.evidence import TdxResult
 from verifier.tdx.policy import TdxPolicy
-from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
-from verifier.tdx.tcb_status import RELAUNCH_STATUSES
+from verifier.tdx.stage import run_tdx_stage
 from verifier.transcript import FAIL, Transcript
 
 __all__ = [
@@ -272,58 +267,6 @@ def _check_simulated(bundle: EvidenceBundle, policy: Policy) -> str:
 # Step 2: evidence authenticity
 
 
-def _tdx_policy(policy: Policy) -> TdxPolicy:
-    section = policy.section("tdx")
-    return section if isinstance(section, TdxPolicy) else tdx_with_waivers(TdxPolicy(),
-                                                                           policy.waive)
-
-
-def _verify_tdx(run: StageContext, item: TdxEvidence) -> TdxResult:
-    where = "tdx"
-    given = {role: data for role, name in item.collateral.items()
-             if (data := run.current(name, where)) is not None}
-    missing = [r for r in TDX_COLLATERAL_ROLES if r not in given]
-    if missing and (run.fetch is not None or run.caches.disk is not None):
-        try:
-            given.update(_obtain_tdx(run, item.quote, missing, where))
-        except AttestlogError as err:
-            run.t.failed(err.check, f"{where}: {err}")
-            raise
-    col = TdxCollateral(**given)
-    # Authenticity only: the [tdx] rules are applied in step 6 with the other policy checks.
-    everything = TdxPolicy(accepted_tcb_statuses=TCB_STATUSES + RELAUNCH_STATUSES,
-                           allow_debug=True, require_sept_ve_disable=False,
-                           unsafe_accept_stale_crls=_tdx_policy(run.policy)
-                           .unsafe_accept_stale_crls)
-    sub = Transcript()
-    try:
-        return verify_tdx_evidence(item.quote, col, roots=run.roots.tdx,
-                                   times=VerificationTimes.uniform(run.at), policy=everything,
-                                   transcript=sub, cache=run.caches.vendor)
-    finally:
-        _merge(run.t, sub, where, drop=("tdx.policy",))
-
-
-def _obtain_tdx(run: StageContext, quote: bytes, missing: list[str],
-                where: str) -> dict[str, bytes]:
-    """The TDX collateral the node did not staple, from the cache or Intel PCS (offline: the
-    cache only). Verified afterwards exactly like stapled collateral."""
-    chain = load_pck_chain(parse_quote(quote))
-    fmspc = sgx_extensions(chain[0]).fmspc
-    pcs = PcsClient(run.fetch, cache=run.caches.disk)
-    pcs.on_get = run.obtained(where)
-    out: dict[str, bytes] = {}
-    want = set(missing)
-    if want & {"tcb_info", "tcb_info_issuer_chain"}:
-        out["tcb_info"], out["tcb_info_issuer_chain"] = pcs.tcb_info(fmspc)  # type: ignore[assignment]
-    if want & {"qe_identity", "qe_identity_issuer_chain"}:
-        out["qe_identity"], out["qe_identity_issuer_chain"] = pcs.qe_identity()  # type: ignore[assignment]
-    if want & {"pck_crl", "pck_crl_issuer_chain"}:
-        ca = pck_ca_kind(chain[0].issuer.rfc4514_string())
-        out["pck_crl"], out["pck_crl_issuer_chain"] = pcs.pck_crl(ca)  # type: ignore[assignment]
-    if "root_crl" in want:
-        out["root_crl"] = pcs.root_crl()
-    return out  # a fetched item replaces its issuer chain too
 
 
 def _gpu_policy(policy: Policy) -> GpuPolicy:
@@ -417,9 +360,9 @@ def check_policy(policy: Policy, bundle: EvidenceBundle, *, snp: SnpVerification
         section("snp.policy", lambda c: sp.check(snp, c, measurements=logged),
                 "[snp]" if snp_policy is not None else "[snp] defaults")
     if tdx is not None:
-        tp = _tdx_policy(policy)
-        section("tdx.policy", lambda c: tp.check(tdx.quote.body, tdx.tcb, tdx.rtmr_replay),
-                f"TCB status {tdx.tcb.status}")
+        tdx_policy = policy.section("tdx")
+        tp = tdx_policy if isinstance(tdx_policy, TdxPolicy) else TdxPolicy()
+        section("tdx.policy", lambda c: tp.check(tdx, c), f"TCB status {tdx.tcb.status}")
     if gpu_facts or bundle.gpu_state.attached:
         gp = _gpu_policy(policy)
         section("gpu.policy", lambda c: gp.check(gpu_facts, attached=bundle.gpu_state.attached,
@@ -488,7 +431,7 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
             if isinstance(item, SnpEvidence):
                 result.snp = run_snp_stage(run, item)
             elif isinstance(item, TdxEvidence):
-                result.tdx = _verify_tdx(run, item)
+                result.tdx = run_tdx_stage(run, item)
             else:
                 result.gpus.append(run_gpu_stage(run, item))
         except AttestlogError:

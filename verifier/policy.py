@@ -66,7 +66,6 @@ __all__ = [
     "parse_policy",
     "register_section",
     "register_waivable",
-    "tdx_with_waivers",
     "validate_waivers",
 ]
 
@@ -538,17 +537,10 @@ def load_section(path: str, name: str, parse: Callable[[StrictTable], Any], *,
     return parse(StrictTable(doc[name], name)), waive
 
 
-def tdx_with_waivers(section: TdxPolicy, waive: Collection[str]) -> TdxPolicy:
-    """``[tdx]`` with the top-level waivers ``tdx.pck_crl.validity`` and
-    ``tdx.root_crl.validity`` (a stale CRL) applied."""
-    return replace(section, unsafe_accept_stale_crls=frozenset(
-        item for item in STALE_WAIVABLE if f"tdx.{item}.validity" in waive))
 
 
 def _apply_waivers(sections: Mapping[str, object], waive: Collection[str]) -> dict[str, object]:
     out = dict(sections)
-    if isinstance(out.get("tdx"), TdxPolicy):
-        out["tdx"] = tdx_with_waivers(out["tdx"], waive)  # type: ignore[arg-type]
     return out
 
 

@@ -71,6 +71,9 @@ class PcsClient:
     Cache first: a cached item is used as is unless ``refresh`` is set (stale collateral is
     then refused by the verifier, and a refresh fetches anew). Each item is cached under its
     URL; the issuer chain under the URL plus ``#issuer-chain``.
+
+    No state changes after construction (safe to share between threads): each call takes its
+    own ``on_get`` hook, called with (url, "cache" | "fetched", body) for what it returns.
     """
 
     def __init__(self, fetch: Fetch | None, *, cache: DiskCache | None = None,
@@ -81,16 +84,16 @@ class PcsClient:
         self.base = base.rstrip("/")
         self.root_crl_url = root_crl_url
         self.refresh = refresh
-        self.on_get: SourceHook | None = None  # (url, "cache" | "fetched", body)
 
-    def _get(self, url: str, chain_header: str | None) -> tuple[bytes, bytes | None]:
+    def _get(self, url: str, chain_header: str | None,
+             on_get: SourceHook | None) -> tuple[bytes, bytes | None]:
         chain_key = url + "#issuer-chain"
         if self.cache is not None and not self.refresh:
             body = self.cache.get(url)
             chain = self.cache.get(chain_key) if chain_header else None
             if body is not None and (chain_header is None or chain is not None):
-                if self.on_get is not None:
-                    self.on_get(url, "cache", body)
+                if on_get is not None:
+                    on_get(url, "cache", body)
                 return body, chain
         if self.fetch is None:
             raise FetchError(CHECK, "offline and not in the cache", field=url)
@@ -107,28 +110,33 @@ class PcsClient:
             self.cache.put(url, resp.body)
             if chain_bytes is not None:
                 self.cache.put(chain_key, chain_bytes)
-        if self.on_get is not None:
-            self.on_get(url, "fetched", resp.body)
+        if on_get is not None:
+            on_get(url, "fetched", resp.body)
         return resp.body, chain_bytes
 
-    def tcb_info(self, fmspc: bytes) -> tuple[bytes, bytes | None]:
+    def tcb_info(self, fmspc: bytes, *,
+                 on_get: SourceHook | None = None) -> tuple[bytes, bytes | None]:
         """TCB Info JSON for ``fmspc`` and its issuer chain (PEM)."""
-        return self._get(tcb_info_url(self.base, fmspc), "TCB-Info-Issuer-Chain")
+        return self._get(tcb_info_url(self.base, fmspc), "TCB-Info-Issuer-Chain", on_get)
 
-    def qe_identity(self) -> tuple[bytes, bytes | None]:
+    def qe_identity(self, *, on_get: SourceHook | None = None) -> tuple[bytes, bytes | None]:
         """TD QE Identity JSON and its issuer chain (PEM)."""
-        return self._get(qe_identity_url(self.base), "SGX-Enclave-Identity-Issuer-Chain")
+        return self._get(qe_identity_url(self.base), "SGX-Enclave-Identity-Issuer-Chain",
+                         on_get)
 
-    def pck_crl(self, pck_ca: str = "platform") -> tuple[bytes, bytes | None]:
+    def pck_crl(self, pck_ca: str = "platform", *,
+                on_get: SourceHook | None = None) -> tuple[bytes, bytes | None]:
         """The PCK CRL (DER) of the ``platform`` or ``processor`` CA and its issuer chain."""
-        return self._get(pck_crl_url(self.base, pck_ca), "SGX-PCK-CRL-Issuer-Chain")
+        return self._get(pck_crl_url(self.base, pck_ca), "SGX-PCK-CRL-Issuer-Chain", on_get)
 
-    def root_crl(self) -> bytes:
+    def root_crl(self, *, on_get: SourceHook | None = None) -> bytes:
         """The Intel SGX Root CA CRL (DER)."""
-        return self._get(self.root_crl_url, None)[0]
+        return self._get(self.root_crl_url, None, on_get)[0]
 
-    def collateral(self, fmspc: bytes, *, pck_ca: str = "platform") -> TdxCollateral:
-        tcb, tcb_chain = self.tcb_info(fmspc)
-        qe, qe_chain = self.qe_identity()
-        crl, crl_chain = self.pck_crl(pck_ca)
-        return TdxCollateral(tcb, tcb_chain, qe, qe_chain, crl, crl_chain, self.root_crl())
+    def collateral(self, fmspc: bytes, *, pck_ca: str = "platform",
+                   on_get: SourceHook | None = None) -> TdxCollateral:
+        tcb, tcb_chain = self.tcb_info(fmspc, on_get=on_get)
+        qe, qe_chain = self.qe_identity(on_get=on_get)
+        crl, crl_chain = self.pck_crl(pck_ca, on_get=on_get)
+        return TdxCollateral(tcb, tcb_chain, qe, qe_chain, crl, crl_chain,
+                             self.root_crl(on_get=on_get))

@@ -26,6 +26,7 @@ from attest.formats import der
 from attest.formats.bundle import decode_bundle, encode_bundle
 from attest.formats.cbor_scan import scan
 from attest.formats.ccel import parse_ccel_table, parse_event_log
+from attest.formats.intel_pcs import parse_qe_identity_response, parse_tcb_info_response
 from attest.formats.nvidia_opaque import parse_opaque
 from attest.formats.nvidia_rim import parse_rim
 from attest.formats.sgx_pck_extensions import parse_sgx_extensions
@@ -75,7 +76,6 @@ from transparency_log.witness.service import parse_add_checkpoint
 from verifier.gpu.nras import parse_nras_answer
 from verifier.snp.chain import kds_extensions, load_key_certificate
 from verifier.snp.crl import load_crl as load_snp_crl
-from verifier.tdx.collateral import parse_qe_identity, parse_tcb_info, split_signed_json
 from verifier.x509chain import load_crl as load_x509_crl
 from verifier.x509chain import load_pem_bundle
 
@@ -349,16 +349,6 @@ def agent_config(data: bytes) -> Any:
     return parse_config(data, EXAMPLES)
 
 
-def tcb_info(data: bytes) -> Any:
-    _, member, _ = split_signed_json(data, "tcbInfo", check="tdx.tcb_info.format")
-    return parse_tcb_info(member)
-
-
-def qe_identity(data: bytes) -> Any:
-    _, member, _ = split_signed_json(data, "enclaveIdentity", check="tdx.qe_identity.format")
-    return parse_qe_identity(member)
-
-
 @cache
 def nras_answers() -> tuple[bytes, ...]:
     (_, overall), detached = _sim_nras_answer()
@@ -546,9 +536,10 @@ PARSERS: tuple[Target, ...] = (
     Target("verifier_policy", policy, policies),
     Target("agent_config", agent_config,
            lambda: ((EXAMPLES / "agent.example.toml").read_bytes(),)),
-    Target("tdx_tcb_info", tcb_info, lambda: (read("sample_tcbinfo_response_v5"),
-                                              read("sample_tcbInfo_response"))),
-    Target("tdx_qe_identity", qe_identity, lambda: (read("sample_qeIdentity_response"),)),
+    Target("tdx_tcb_info", parse_tcb_info_response,
+           lambda: (read("sample_tcbinfo_response_v5"), read("sample_tcbInfo_response"))),
+    Target("tdx_qe_identity", parse_qe_identity_response,
+           lambda: (read("sample_qeIdentity_response"),)),
     Target("tdx_crl", tdx_crl, crls),
     Target("snp_crl", load_snp_crl, crls),
     Target("x509_pem_bundle", pem_bundle, pem_chains, examples=25),

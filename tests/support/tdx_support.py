@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from attest.simulate.tdx import IntelSimulator
 from tests.support.vectors import vector_path
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes
+from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
+from verifier.tdx.policy import TdxPolicy
+from verifier.transcript import Transcript
 from verifier.x509chain import PinnedRoot, fingerprint, pinned_root
 
 GTG = "go-tdx-guest"
@@ -59,3 +62,13 @@ def sim_collateral(s: IntelSimulator, **replace: bytes) -> TdxCollateral:
     values = asdict(s.collateral())
     values.update(replace)
     return TdxCollateral(**values)
+
+
+def verify_judged(quote: bytes, collateral: TdxCollateral, *, policy: TdxPolicy | None = None,
+                  transcript: Transcript | None = None, **kwargs: object) -> TdxResult:
+    """What ``verifier tdx`` does: verify (authenticity), then judge with ``policy``
+    (default ``TdxPolicy()``), recording the policy step in the same transcript."""
+    t = transcript if transcript is not None else Transcript()
+    result = verify_tdx_evidence(quote, collateral, transcript=t, **kwargs)  # type: ignore[arg-type]
+    (policy if policy is not None else TdxPolicy()).apply(result, t)
+    return result

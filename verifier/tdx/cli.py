@@ -19,7 +19,7 @@ from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
 from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import AttestlogError
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
-from verifier.policy import load_section, tdx_with_waivers
+from verifier.policy import load_section
 from verifier.render import Output, output_options, waive_option
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
@@ -30,14 +30,15 @@ from verifier.transcript import Transcript
 from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_root
 
 
-def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> TdxPolicy:
-    """The ``[tdx]`` table of ``--policy`` (defaults without one), with the file's and
-    ``--waive``'s waivers."""
+def load_policy(path: str | None,
+                waive: frozenset[str] = frozenset()) -> tuple[TdxPolicy, frozenset[str]]:
+    """The ``[tdx]`` table of ``--policy`` (defaults without one), and the waived check ids
+    (the file's and ``--waive``'s): the transcript's ``waive`` set."""
     policy = TdxPolicy()
     if path is not None:
         section, waived = load_section(path, "tdx", TdxPolicy.from_table, required=False)
         policy, waive = section or policy, waive | waived
-    return tdx_with_waivers(policy, waive)
+    return policy, waive
 
 
 def _file(path: str | None) -> bytes | None:
@@ -109,7 +110,7 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
             raise click.BadParameter(f"expected ITEM=TIME, got {item}")
         overrides[name] = parse_time(value)
     times = VerificationTimes.uniform(at).override(**overrides)
-    policy = load_policy(policy_file, waive)
+    policy, waive = load_policy(policy_file, waive)
     out = Output.of(quiet=quiet, verbose=verbose, as_json=as_json)
     roots: list[PinnedRoot] = []
     for path in extra_roots:
@@ -122,14 +123,15 @@ def tdx_command(quote_file: str, tcb_info: str | None, qe_identity: str | None,
     signing = _file(tcb_signing_chain)
     collateral = TdxCollateral(_file(tcb_info), signing, _file(qe_identity), signing,
                                _file(pck_crl), _file(pck_crl_chain), _file(root_crl))
-    transcript = Transcript()
+    transcript = Transcript(waive=waive)
     try:
         if None in (collateral.tcb_info, collateral.qe_identity, collateral.pck_crl,
                     collateral.root_crl):
             collateral = _complete(raw, collateral, offline=offline, cache_dir=cache_dir,
                                    pcs_url=pcs_url, root_crl_url=root_crl_url)
-        result = verify_tdx_evidence(raw, collateral, roots=roots, times=times, policy=policy,
+        result = verify_tdx_evidence(raw, collateral, roots=roots, times=times,
                                      transcript=transcript, event_log=_file(event_log))
+        policy.apply(result, transcript)
     except AttestlogError as err:
         transcript.error = transcript.error or err
         _print(transcript, times, _parsed_or_none(raw), None, out, quote_file)

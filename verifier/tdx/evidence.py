@@ -1,18 +1,23 @@
-"""Verify one TDX quote with its collateral, in a numbered, documented order.
+"""Verify one TDX quote with its collateral, in a numbered, documented order: authenticity
+only. No policy here: the result carries every fact the ``[tdx]`` policy judges
+(:meth:`verifier.tdx.policy.TdxPolicy.check`), and the pipeline adapter is
+verifier/tdx/stage.py.
 
-Steps (each records its check id in the transcript; authenticity failures stop at once):
+Steps (each records its check id in the transcript; the first failure stops):
 
 1. ``tdx.quote.format``            parse (attest.formats.tdx_quote)
 2. ``tdx.quote.header`` ... ``tdx.quote.signature``   quote_verify.verify_quote
-3. ``tdx.root_crl.*``              Root CA CRL: signature by the root, window; the PCK CA
-                                   and the TCB signing certificate are not revoked
+3. ``tdx.root_crl.*``              Root CA CRL: signature by the root, window (past its
+                                   nextUpdate: ``waived`` iff the transcript's waive set
+                                   names ``tdx.root_crl.validity``); the PCK CA and the TCB
+                                   signing certificate are not revoked
 4. ``tdx.pck_crl.*``               PCK CRL: chain, signature by the PCK CA that issued the
-                                   leaf, window; the PCK leaf is not revoked
+                                   leaf, window (waivable as step 3); the PCK leaf is not
+                                   revoked
 5. ``tdx.tcb_info.*``              TCB Info: chain, signature, window
 6. ``tdx.qe.identity.*``           QE Identity: chain, signature, window
 7. ``tdx.tcb.*``, ``tdx.qe.identity``   TCB level matching and convergence (tcb_status)
 8. ``tdx.rtmr.replay``             (with an event log) the CCEL replay equals RTMR0-2
-9. ``tdx.policy.*``                the ``[tdx]`` policy, all failures collected
 
 Missing collateral is a failure (a check that cannot run never passes silently).
 """
@@ -24,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attest.formats.ccel import parse_event_log
-from attest.formats.tdx_quote import TdxQuote, parse_quote
-from transparency_log.common.errors import AttestlogError, VerificationError
+from attest.formats.tdx_quote import TdReportBody, TdxQuote, parse_quote
+from transparency_log.common.errors import AttestlogError, FormatError, VerificationError
 from verifier.tdx.collateral import (
     TdxCollateral,
     VerificationTimes,
@@ -34,13 +39,22 @@ from verifier.tdx.collateral import (
     verify_qe_identity,
     verify_tcb_info,
 )
-from verifier.tdx.policy import TdxPolicy
-from verifier.tdx.quote_verify import QuoteAuthenticity, cached_inputs, verify_quote
+from verifier.tdx.quote_verify import (
+    QuoteAuthenticity,
+    cached_inputs,
+    subject_text,
+    verified_chain,
+    verify_quote,
+)
 from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import PinnedRoot, load_pem_bundle, verify_chain_cached
+from verifier.x509chain import (
+    LOADER_ERRORS,
+    PinnedRoot,
+    load_pem_bundle,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,11 @@ class TdxResult:
     transcript: Transcript
     rtmr_replay: RtmrReplay | None = None
 
+    @property
+    def body(self) -> TdReportBody:
+        """The TD report body the policy judges (TDATTRIBUTES, MRTD, RTMRs, ...)."""
+        return self.quote.body
+
 
 def _missing(item: str) -> VerificationError:
     check = "tdx.qe.identity" if item == "qe_identity" else f"tdx.{item}"
@@ -59,13 +78,13 @@ def _missing(item: str) -> VerificationError:
 
 def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                       roots: Sequence[PinnedRoot], times: VerificationTimes,
-                      waivers: frozenset[str], transcript: Transcript,
+                      transcript: Transcript,
                       cache: VendorCaches | None = None) -> None:
     """Steps 3 and 4: the Root CA CRL and the PCK CRL."""
     if collateral.root_crl is None:
         raise _missing("root_crl")
     root_crl = verify_crl(collateral.root_crl, auth.root.certificate, item="root_crl",
-                          at=times.root_crl, waivers=waivers, transcript=transcript,
+                          at=times.root_crl, transcript=transcript,
                           cache=cache)
     require_not_revoked(root_crl, auth.pck_ca, check="tdx.root_crl.revocation", role="PCK CA")
     signers = []
@@ -73,7 +92,12 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
         if chain is not None:
             signers += load_pem_bundle(chain, check="tdx.tcb_info.chain", field="issuer chain")
     for cert in signers:
-        if cert.issuer == auth.root.certificate.subject and cert != auth.root.certificate:
+        try:  # cryptography decodes the name lazily
+            issued_by_root = cert.issuer == auth.root.certificate.subject
+        except LOADER_ERRORS as err:
+            raise FormatError("tdx.tcb_info.chain", f"undecodable issuer name ({err})",
+                              field="issuer chain") from None
+        if issued_by_root and cert != auth.root.certificate:
             require_not_revoked(root_crl, cert, check="tdx.root_crl.revocation",
                                 role="TCB Signing")
     transcript.passed("tdx.root_crl.revocation", "PCK CA and TCB signing not revoked")
@@ -81,21 +105,21 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
     if collateral.pck_crl is None:
         raise _missing("pck_crl")
     if collateral.pck_crl_issuer_chain is not None:
-        chain = load_pem_bundle(collateral.pck_crl_issuer_chain, check="tdx.pck_crl.chain",
+        check = "tdx.pck_crl.chain"
+        chain = load_pem_bundle(collateral.pck_crl_issuer_chain, check=check,
                                 field="PCK CRL issuer chain")
-        path, _, hit = verify_chain_cached(chain, roots, at=times.pck_crl,
-                                           check="tdx.pck_crl.chain",
-                                           roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
+        path, _, hit = verified_chain(chain, roots, at=times.pck_crl, check=check,
+                                      roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
         if path[0].public_key() != auth.pck_ca.public_key():
             raise VerificationError("tdx.pck_crl.chain",
                                     "PCK CRL issuer is not the CA that issued the PCK",
                                     field="PCK CRL issuer chain",
-                                    got=path[0].subject.rfc4514_string(),
-                                    want=auth.pck_ca.subject.rfc4514_string())
-        transcript.passed("tdx.pck_crl.chain", path[0].subject.rfc4514_string(),
+                                    got=subject_text(path[0], check=check, role="PCK CA"),
+                                    want=subject_text(auth.pck_ca, check=check, role="PCK CA"))
+        transcript.passed(check, subject_text(path[0], check=check, role="PCK CA"),
                           **cached_inputs(hit, at=times.pck_crl.isoformat()))
     crl = verify_crl(collateral.pck_crl, auth.pck_ca, item="pck_crl", at=times.pck_crl,
-                     waivers=waivers, transcript=transcript, cache=cache)
+                     transcript=transcript, cache=cache)
     require_not_revoked(crl, auth.pck_leaf, check="tdx.pck_crl.revocation", role="PCK")
     transcript.passed("tdx.pck_crl.revocation", f"PCK serial {auth.pck_leaf.serial_number:x}")
 
@@ -106,16 +130,17 @@ def verify_tdx_evidence(
     *,
     roots: Sequence[PinnedRoot],
     times: VerificationTimes,
-    policy: TdxPolicy | None = None,
     transcript: Transcript | None = None,
     event_log: bytes | None = None,
     cache: VendorCaches | None = None,
 ) -> TdxResult:
-    """Steps 1-8. Raises the first authenticity error, or one PolicyError with all failures.
+    """Steps 1-8: an authentic :class:`TdxResult`, or the first error (recorded as failed).
 
     ``roots`` are the trusted Intel roots (production: verifier.tdx.roots.production_roots());
-    ``times`` the instant per collateral item; ``policy`` defaults to ``TdxPolicy()``.
-    The transcript (passed in or fresh) records every step, the times used and any waiver.
+    ``times`` the instant per collateral item. The transcript (passed in or fresh) records
+    every step and the times used; its ``waive`` set (the policy's ``waive`` list) is the
+    only way a stale CRL passes, recorded ``waived``. No policy is applied: judge the
+    result with :meth:`verifier.tdx.policy.TdxPolicy.check`.
     ``event_log`` (the CCEL log area) is replayed and must reproduce RTMR0-2; its events are
     returned in the result so a caller can check the ones it expects.
     ``cache``: verified chains and collateral signatures reused across calls (each entry
@@ -124,14 +149,13 @@ def verify_tdx_evidence(
     """
     cache = cache if cache is not None else VendorCaches()
     t = transcript if transcript is not None else Transcript()
-    pol = policy if policy is not None else TdxPolicy()
     try:
         quote = parse_quote(quote_bytes)
         t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
                  sha256=hashlib.sha256(quote_bytes).hexdigest())
         auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t, cache=cache)
-        verify_revocation(auth, collateral, roots=roots, times=times,
-                          waivers=pol.unsafe_accept_stale_crls, transcript=t, cache=cache)
+        verify_revocation(auth, collateral, roots=roots, times=times, transcript=t,
+                          cache=cache)
         if collateral.tcb_info is None:
             raise _missing("tcb_info")
         info = verify_tcb_info(collateral.tcb_info, collateral.tcb_info_issuer_chain,
@@ -148,8 +172,6 @@ def verify_tdx_evidence(
             replayed = check_rtmrs(parse_event_log(event_log), quote.body)
             t.passed("tdx.rtmr.replay", "RTMR0-2 reproduced by "
                      f"{sum(len(e) for e in replayed.events_per_rtmr)} events")
-        pol.check(quote.body, tcb, replayed)
-        t.passed("tdx.policy", f"accepted statuses {', '.join(pol.accepted_tcb_statuses)}")
     except AttestlogError as err:
         t.error = err
         t.failed(err.check, str(err))

@@ -1,6 +1,8 @@
 """The ``[tdx]`` table of the policy file (docs/policy.md) and its checks.
 
-Every rule is checked and every failure collected into one PolicyError (house rule 5).
+:meth:`TdxPolicy.check` judges an authentic result of verifier/tdx/evidence.py (the TCB
+status, the TD attributes, the measurements, the replayed events) and adds every failure to
+a collector (house rule 5); it never verifies anything itself.
 Allow-lists for MRTD and RTMR0-2 normally come from the transparency log (the release's
 expected measurements) and are passed by the caller; the table can also name them.
 An empty allow-list means "not constrained by this policy"; the defaults are strict where
@@ -10,20 +12,35 @@ the hardware offers a safe setting: TCB status UpToDate only, DEBUG off, SEPT_VE
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from attest.formats.ccel import ALG_SHA384
+from attest.formats.intel_pcs import TCB_STATUSES
 from attest.formats.tdx_quote import TdReportBody
-from transparency_log.common.errors import TrustConfigError
+from transparency_log.common.errors import PolicyError, TrustConfigError
 from verifier.policy_base import FailureCollector, StrictTable, parse_hex
-from verifier.tdx.collateral import TCB_STATUSES
 from verifier.tdx.rtmr import RtmrReplay
 from verifier.tdx.tcb_status import RELAUNCH_STATUSES, TcbStatus
+from verifier.transcript import Transcript
 
 
 def _hex_list(table: StrictTable, key: str, size: int) -> tuple[bytes, ...]:
     values = table.get_list(key, str, [])
     return tuple(parse_hex(v, size, field=f"tdx.{key}[{i}]") for i, v in enumerate(values))
+
+
+class TdxFacts(Protocol):
+    """What the ``[tdx]`` rules judge; :class:`verifier.tdx.evidence.TdxResult` has it."""
+
+    @property
+    def body(self) -> TdReportBody: ...
+
+    @property
+    def tcb(self) -> TcbStatus: ...
+
+    @property
+    def rtmr_replay(self) -> RtmrReplay | None: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +60,6 @@ class TdxPolicy:
     report_data: bytes | None = None
     min_tee_tcb_svn: bytes | None = None
     required_event_digests: tuple[bytes, ...] = ()
-    unsafe_accept_stale_crls: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def from_table(cls, table: StrictTable) -> TdxPolicy:
@@ -85,15 +101,12 @@ class TdxPolicy:
                        report_data=report_data if report_data is not None
                        else self.report_data)
 
-    def check(self, body: TdReportBody, tcb: TcbStatus | None,
-              replay: RtmrReplay | None = None) -> None:
-        """Check every rule; raise one PolicyError listing all failures. ``replay`` is the
-        verified CCEL replay (needed when ``required_event_digests`` is set)."""
-        f = FailureCollector()
-        if tcb is None:
-            f.fail("tdx.policy.tcb_status", "tcbStatus", "(not evaluated)",
-                   list(self.accepted_tcb_statuses), "TCB status could not be evaluated")
-        elif tcb.status not in self.accepted_tcb_statuses:
+    def check(self, result: TdxFacts, f: FailureCollector) -> None:
+        """Check every rule against an authentic ``result``; add each failure to ``f``
+        (``tdx.policy.*``). ``result.rtmr_replay`` is the verified CCEL replay (needed when
+        ``required_event_digests`` is set)."""
+        body, tcb, replay = result.body, result.tcb, result.rtmr_replay
+        if tcb.status not in self.accepted_tcb_statuses:
             f.fail("tdx.policy.tcb_status", "tcbStatus", tcb.status,
                    " | ".join(self.accepted_tcb_statuses),
                    "advisories: " + ", ".join(tcb.advisory_ids) if tcb.advisory_ids else "")
@@ -133,7 +146,19 @@ class TdxPolicy:
                 for digest in self.required_event_digests:
                     f.require(digest in seen, "tdx.policy.events", "event digest", "(absent)",
                               digest, "required event not in the replayed log")
-        f.raise_if_any()
+
+    def apply(self, result: TdxFacts, transcript: Transcript) -> None:
+        """For a caller judging one quote alone (``verifier tdx``): :meth:`check`, then one
+        step (``tdx.policy`` when accepted, else the first failure's check id, detail every
+        failure) and one PolicyError with every failure. The pipeline uses :meth:`check`."""
+        f = FailureCollector()
+        self.check(result, f)
+        if f.failures:
+            err = PolicyError(f.failures)
+            transcript.failed(err.check, str(err))
+            raise err
+        transcript.passed("tdx.policy",
+                          f"accepted statuses {', '.join(self.accepted_tcb_statuses)}")
 
 
 def _one_of(values: Sequence[bytes]) -> str:

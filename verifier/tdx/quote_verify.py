@@ -39,7 +39,13 @@ from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQ
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VendorCaches
-from verifier.x509chain import PARSE_MEMO_SIZE, PinnedRoot, load_pem_bundle, verify_chain_cached
+from verifier.x509chain import (
+    LOADER_ERRORS,
+    PARSE_MEMO_SIZE,
+    PinnedRoot,
+    load_pem_bundle,
+    verify_chain_cached,
+)
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 
@@ -88,11 +94,35 @@ def _sgx_extensions(cert: x509.Certificate) -> SgxExtensions:
     except x509.ExtensionNotFound:
         raise FormatError("tdx.pck.extensions", "PCK certificate has no SGX extension",
                           field="SGX Extensions") from None
+    except LOADER_ERRORS as err:  # cryptography decodes the extensions lazily
+        raise FormatError("tdx.pck.extensions", f"undecodable PCK extensions ({err})",
+                          field="PCK.extensions") from None
     value = ext.value
     if not isinstance(value, x509.UnrecognizedExtension):
         raise FormatError("tdx.pck.extensions", "unexpected SGX extension type",
                           field="SGX Extensions")
     return parse_sgx_extensions(value.value)
+
+
+def verified_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot], *,
+                   at: datetime, check: str, roles: Sequence[str],
+                   cache: VendorCaches | None) -> tuple[list[x509.Certificate], PinnedRoot, bool]:
+    """:func:`verifier.x509chain.verify_chain_cached`, with what cryptography cannot decode
+    lazily (a name, an extension) refused as FormatError ``check``, never a ValueError."""
+    try:
+        return verify_chain_cached(chain, roots, at=at, check=check, roles=roles, cache=cache)
+    except LOADER_ERRORS as err:
+        raise FormatError(check, f"undecodable certificate ({err})",
+                          field=f"{roles[0]} chain") from None
+
+
+def subject_text(cert: x509.Certificate, *, check: str, role: str) -> str:
+    """The certificate's subject as text; a name cryptography cannot decode is malformed."""
+    try:
+        return cert.subject.rfc4514_string()
+    except LOADER_ERRORS as err:
+        raise FormatError(check, f"undecodable subject name ({err})",
+                          field=f"{role}.subject") from None
 
 
 def load_pck_chain(quote: TdxQuote) -> list[x509.Certificate]:
@@ -152,12 +182,13 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
 
     # (2) PCK chain to a pinned root.
     chain = load_pck_chain(quote)
-    path, root, hit = verify_chain_cached(chain, roots, at=at, check="tdx.pck.chain",
+    path, root, hit = verified_chain(chain, roots, at=at, check="tdx.pck.chain",
                                           roles=PCK_ROLES, cache=cache)
     if len(path) != 3:
         raise VerificationError("tdx.pck.chain", "PCK chain must be leaf, PCK CA, root",
                                 field="PCK Cert Chain", got=len(path), want=3)
-    t.passed("tdx.pck.chain", f"PCK -> {path[1].subject.rfc4514_string()} -> {root.name}",
+    ca = subject_text(path[1], check="tdx.pck.chain", role="PCK CA")
+    t.passed("tdx.pck.chain", f"PCK -> {ca} -> {root.name}",
              **cached_inputs(hit, at=at.isoformat()))
 
     # (3) SGX extensions of the leaf.

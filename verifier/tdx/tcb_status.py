@@ -33,10 +33,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attest.formats.intel_pcs import (
+    IsvTcbLevel,
+    QeIdentity,
+    TcbInfo,
+    TcbLevel,
+    TdxModuleIdentity,
+)
 from attest.formats.sgx_pck_extensions import SgxExtensions
 from attest.formats.tdx_quote import EnclaveReportBody, TdReportBody
 from transparency_log.common.errors import VerificationError
-from verifier.tdx.collateral import IsvTcbLevel, QeIdentity, TcbInfo, TcbLevel, TdxModuleIdentity
+from verifier.tdx.collateral import pcs_time
 from verifier.transcript import Transcript
 
 NO_MATCH = "no matching TCB level"
@@ -212,7 +219,7 @@ def tcb_status(info: TcbInfo, qe_identity: QeIdentity, ext: SgxExtensions, body:
     t.passed("tdx.qe.identity", f"ISVSVN {qe.isv_svn}: {qe_level.status}")
     launch = _evaluate(info, ext, body, body.tee_tcb_svn, qe_level)
     t.passed("tdx.tcb.level", f"{launch.level.status} "
-             f"(tcbDate {launch.level.tcb_date.date().isoformat()})")
+             f"(tcbDate {pcs_time(launch.level.tcb_date).date().isoformat()})")
     module_id = f"TDX_{body.tee_tcb_svn[1]:02X}" if launch.module is not None else None
     t.passed("tdx.tcb.module", f"{module_id}: {launch.module.status}" if launch.module
              is not None else "tdxModule identity matches (no module TCB levels)")
@@ -225,7 +232,7 @@ def tcb_status(info: TcbInfo, qe_identity: QeIdentity, ext: SgxExtensions, body:
         t.passed("tdx.tcb.relaunch", f"launch (TEE_TCB_SVN) {launch.status}, current "
                  f"(TEE_TCB_SVN2) {current.status}: {status}")
     result = TcbStatus(status, tuple(advisories), launch.level.status,
-                       launch.level.tcb_date.isoformat(), module_id,
+                       pcs_time(launch.level.tcb_date).isoformat(), module_id,
                        launch.module.status if launch.module is not None else None,
                        qe_level.status, info.tcb_evaluation_data_number, launch.status,
                        current_status)

@@ -1,0 +1,385 @@
+"""Intel PCS JSON collateral for TDX, parsed strictly: TCB Info v3 and TD QE Identity v2.
+
+Specs: Intel PCS API v4 ("Get TDX TCB Info", "Get TD QE Identity"); Intel TDX DCAP Quote
+Verification, "TCB Info V3" and "Enclave Identity V2" JSON schemas. A response is
+``{"tcbInfo": {...}, "signature": "<hex r||s>"}`` (``enclaveIdentity`` for the QE
+Identity); the signature is over the **exact JSON text** of the member, so
+:func:`split_signed_json` returns those bytes as they appear in the response.
+
+A pure parser (DESIGN.md house rule 1): bytes in, frozen dataclasses out, or
+:class:`FormatError` naming the field. No cryptography and no clock here: the signature,
+the issuer chain and the ``issueDate``/``nextUpdate`` window are checked by
+verifier/tdx/collateral.py. Timestamps stay text (``YYYY-MM-DDThh:mm:ssZ``, checked to name a
+real date and time; no ``datetime`` in a parser), turned into instants by the verifier.
+Decoding is strict (house rule 2): duplicate keys, non-standard constants, unknown members,
+wrong JSON types and out-of-range numbers are refused.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from transparency_log.common.errors import FormatError
+
+TCB_STATUSES = ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
+                "ConfigurationAndSWHardeningNeeded", "OutOfDate",
+                "OutOfDateConfigurationNeeded", "Revoked")
+MAX_COLLATERAL_BYTES = 1 << 20
+CHECK_TCB_INFO = "tdx.tcb_info.format"
+CHECK_QE_IDENTITY = "tdx.qe.identity.format"
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
+
+
+# ---------------------------------------------------------------- strict JSON helpers
+
+def _no_dups(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_dups, parse_constant=_reject_constant)
+
+
+def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, Any, bytes]:
+    """Split ``{"<member>": {...}, "signature": "<hex>"}`` into (exact member text, member
+    value, signature bytes). Only these two keys are allowed, each once."""
+    if len(body) > MAX_COLLATERAL_BYTES:
+        raise FormatError(check, "collateral too large", field=member, got=len(body),
+                          want=f"<= {MAX_COLLATERAL_BYTES}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(check, "collateral is not UTF-8", field=member) from None
+    ws = " \t\r\n"
+    spans: dict[str, tuple[int, int, Any]] = {}
+    try:
+        i = len(text) - len(text.lstrip(ws))
+        if text[i:i + 1] != "{":
+            raise ValueError("not a JSON object")
+        i += 1
+        while True:
+            while text[i] in ws:
+                i += 1
+            if text[i] == "}" and not spans:
+                raise ValueError("empty object")
+            key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+            while text[i] in ws:
+                i += 1
+            if text[i] != ":":
+                raise ValueError("expected ':'")
+            i += 1
+            while text[i] in ws:
+                i += 1
+            value, end = _DECODER.raw_decode(text, i)
+            if key in spans:
+                raise ValueError(f"duplicate key {key!r}")
+            spans[key] = (i, end, value)
+            i = end
+            while text[i] in ws:
+                i += 1
+            if text[i] == "}":
+                i += 1
+                break
+            if text[i] != ",":
+                raise ValueError("expected ',' or '}'")
+            i += 1
+        if text[i:].strip(ws):
+            raise ValueError("trailing data after the JSON object")
+    except (ValueError, IndexError, RecursionError) as err:
+        raise FormatError(check, f"collateral is not valid JSON: {err}", field=member) from None
+    if set(spans) != {member, "signature"}:
+        raise FormatError(check, "unexpected top-level keys", field=member,
+                          got=",".join(sorted(spans)), want=f"{member},signature")
+    start, end, value = spans[member]
+    sig_hex = spans["signature"][2]
+    if not isinstance(sig_hex, str) or len(sig_hex) != 128 or not _HEX_RE.match(sig_hex):
+        raise FormatError(check, "signature is not 64 bytes of hex", field="signature")
+    return text[start:end].encode("utf-8"), value, bytes.fromhex(sig_hex)
+
+
+class _Obj:
+    """Typed, fail-closed access to one JSON object of the collateral (private: to be replaced
+    by the project's one strict mapping reader)."""
+
+    def __init__(self, value: Any, path: str, check: str) -> None:
+        if not isinstance(value, dict):
+            raise FormatError(check, "expected a JSON object", field=path)
+        self.d, self.path, self.check = value, path, check
+        self.seen: set[str] = set()
+
+    def get(self, key: str, kind: type, *, optional: bool = False) -> Any:
+        self.seen.add(key)
+        if key not in self.d:
+            if optional:
+                return None
+            raise FormatError(self.check, "missing member", field=f"{self.path}.{key}")
+        v = self.d[key]
+        if isinstance(v, bool) or not isinstance(v, kind):
+            raise FormatError(self.check, "wrong JSON type", field=f"{self.path}.{key}",
+                              got=type(v).__name__, want=kind.__name__)
+        return v
+
+    def uint(self, key: str, limit: int = 0xFFFF) -> int:
+        v = self.get(key, int)
+        if not 0 <= v <= limit:
+            raise FormatError(self.check, "out of range", field=f"{self.path}.{key}", got=v,
+                              want=f"0..{limit}")
+        return v
+
+    def hexbytes(self, key: str, size: int) -> bytes:
+        v = self.get(key, str)
+        if len(v) != 2 * size or not _HEX_RE.match(v):
+            raise FormatError(self.check, "not hex of the right size", field=f"{self.path}.{key}",
+                              got=v, want=f"{size} bytes")
+        return bytes.fromhex(v)
+
+    def time(self, key: str) -> str:
+        """A UTC timestamp ``YYYY-MM-DDThh:mm:ssZ`` naming a real instant, as its text."""
+        v = self.get(key, str)
+        if not _TIME_RE.match(v):
+            raise FormatError(self.check, "not a UTC timestamp", field=f"{self.path}.{key}",
+                              got=v, want="YYYY-MM-DDThh:mm:ssZ")
+        year, month, day, hour, minute, second = (int(x) for x in re.split(r"[-T:Z]", v)[:6])
+        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+                and hour < 24 and minute < 60 and second < 60 and year >= 1):
+            raise FormatError(self.check, "invalid date", field=f"{self.path}.{key}", got=v)
+        return v
+
+    def status(self) -> str:
+        v = self.get("tcbStatus", str)
+        if v not in TCB_STATUSES:
+            raise FormatError(self.check, "unknown TCB status", field=f"{self.path}.tcbStatus",
+                              got=v, want=" | ".join(TCB_STATUSES))
+        return v
+
+    def advisories(self) -> tuple[str, ...]:
+        ids = self.get("advisoryIDs", list, optional=True) or []
+        if not all(isinstance(a, str) for a in ids):
+            raise FormatError(self.check, "advisory IDs must be strings",
+                              field=f"{self.path}.advisoryIDs")
+        return tuple(ids)
+
+    def items(self, key: str) -> list[_Obj]:
+        return [_Obj(v, f"{self.path}.{key}[{i}]", self.check)
+                for i, v in enumerate(self.get(key, list))]
+
+    def done(self) -> None:
+        extra = sorted(set(self.d) - self.seen)
+        if extra:
+            raise FormatError(self.check, "unknown member(s): " + ", ".join(extra),
+                              field=f"{self.path}.{extra[0]}")
+
+
+# ---------------------------------------------------------------- TCB Info (TDX, v3)
+
+@dataclass(frozen=True)
+class TcbLevel:
+    """One entry of tcbInfo.tcbLevels (platform) in Intel's order (highest first)."""
+
+    sgx_components: tuple[int, ...]
+    pcesvn: int
+    tdx_components: tuple[int, ...]
+    tcb_date: str  # YYYY-MM-DDThh:mm:ssZ (UTC)
+    status: str
+    advisory_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IsvTcbLevel:
+    """A TCB level keyed by one ISVSVN (TDX module identities and QE identity)."""
+
+    isvsvn: int
+    tcb_date: str  # YYYY-MM-DDThh:mm:ssZ (UTC)
+    status: str
+    advisory_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TdxModuleIdentity:
+    id: str  # "TDX_01" ...; "" for the legacy tdxModule member
+    mrsigner: bytes
+    attributes: bytes
+    attributes_mask: bytes
+    tcb_levels: tuple[IsvTcbLevel, ...]
+
+
+@dataclass(frozen=True)
+class TcbInfo:
+    id: str
+    version: int
+    issue_date: str  # YYYY-MM-DDThh:mm:ssZ (UTC)
+    next_update: str
+    fmspc: bytes
+    pce_id: bytes
+    tcb_type: int
+    tcb_evaluation_data_number: int
+    tdx_module: TdxModuleIdentity
+    tdx_module_identities: tuple[TdxModuleIdentity, ...]
+    tcb_levels: tuple[TcbLevel, ...]
+
+
+def _components(o: _Obj, key: str) -> tuple[int, ...]:
+    comps = o.items(key)
+    if len(comps) != 16:
+        raise FormatError(o.check, "expected 16 components", field=f"{o.path}.{key}",
+                          got=len(comps), want=16)
+    out = []
+    for c in comps:
+        out.append(c.uint("svn", 0xFF))
+        c.get("category", str, optional=True)
+        c.get("type", str, optional=True)
+        c.done()
+    return tuple(out)
+
+
+def _isv_levels(o: _Obj) -> tuple[IsvTcbLevel, ...]:
+    out = []
+    for lv in o.items("tcbLevels"):
+        tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", o.check)
+        svn = tcb.uint("isvsvn")
+        tcb.done()
+        out.append(IsvTcbLevel(svn, lv.time("tcbDate"), lv.status(), lv.advisories()))
+        lv.done()
+    return tuple(out)
+
+
+def _module(o: _Obj, with_id: bool) -> TdxModuleIdentity:
+    ident = o.get("id", str) if with_id else ""
+    mod = TdxModuleIdentity(ident, o.hexbytes("mrsigner", 48), o.hexbytes("attributes", 8),
+                            o.hexbytes("attributesMask", 8),
+                            _isv_levels(o) if with_id else ())
+    o.done()
+    return mod
+
+
+def _open(value: Any, member: str, check: str, ident: str, version: int) -> _Obj:
+    """The member's object, whose ``id`` and ``version`` must be ``ident`` and ``version``."""
+    o = _Obj(value, member, check)
+    got = (o.get("id", str), o.get("version", int))
+    if got != (ident, version):
+        raise FormatError(check, f"not a {ident} v{version}", field=f"{member}.id/version",
+                          got=f"{got[0]}/{got[1]}", want=f"{ident}/{version}")
+    return o
+
+
+def parse_tcb_info(value: Any) -> TcbInfo:
+    """The ``tcbInfo`` member of a TDX TCB Info v3 response, strictly."""
+    check = CHECK_TCB_INFO
+    o = _open(value, "tcbInfo", check, "TDX", 3)
+    levels = []
+    for lv in o.items("tcbLevels"):
+        tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", check)
+        levels.append(TcbLevel(_components(tcb, "sgxtcbcomponents"), tcb.uint("pcesvn"),
+                               _components(tcb, "tdxtcbcomponents"), lv.time("tcbDate"),
+                               lv.status(), lv.advisories()))
+        tcb.done()
+        lv.done()
+    idents = o.get("tdxModuleIdentities", list, optional=True)
+    info = TcbInfo(
+        "TDX", 3, o.time("issueDate"), o.time("nextUpdate"), o.hexbytes("fmspc", 6),
+        o.hexbytes("pceId", 2), o.uint("tcbType"), o.uint("tcbEvaluationDataNumber", 1 << 32),
+        _module(_Obj(o.get("tdxModule", dict), "tcbInfo.tdxModule", check), False),
+        tuple(_module(m, True) for m in o.items("tdxModuleIdentities")) if idents is not None
+        else (),
+        tuple(levels))
+    o.done()
+    if info.tcb_type != 0:
+        raise FormatError(check, "unsupported tcbType", field="tcbInfo.tcbType",
+                          got=info.tcb_type, want=0)
+    return info
+
+
+# ---------------------------------------------------------------- QE Identity (TD_QE, v2)
+
+@dataclass(frozen=True)
+class QeIdentity:
+    id: str
+    version: int
+    issue_date: str  # YYYY-MM-DDThh:mm:ssZ (UTC)
+    next_update: str
+    tcb_evaluation_data_number: int
+    miscselect: bytes
+    miscselect_mask: bytes
+    attributes: bytes
+    attributes_mask: bytes
+    mrsigner: bytes
+    isvprodid: int
+    tcb_levels: tuple[IsvTcbLevel, ...]
+
+
+def parse_qe_identity(value: Any) -> QeIdentity:
+    """The ``enclaveIdentity`` member of a TD QE Identity v2 response, strictly."""
+    o = _open(value, "enclaveIdentity", CHECK_QE_IDENTITY, "TD_QE", 2)
+    out = QeIdentity("TD_QE", 2, o.time("issueDate"), o.time("nextUpdate"),
+                     o.uint("tcbEvaluationDataNumber", 1 << 32), o.hexbytes("miscselect", 4),
+                     o.hexbytes("miscselectMask", 4), o.hexbytes("attributes", 16),
+                     o.hexbytes("attributesMask", 16), o.hexbytes("mrsigner", 32),
+                     o.uint("isvprodid"), _isv_levels(o))
+    o.done()
+    return out
+
+
+# ---------------------------------------------------------------- signed responses
+
+@dataclass(frozen=True)
+class SignedTcbInfo:
+    """A TCB Info response: the exact signed ``tcbInfo`` text, its parse, the signature."""
+
+    signed: bytes
+    info: TcbInfo
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedQeIdentity:
+    """A TD QE Identity response: the exact signed ``enclaveIdentity`` text, its parse, the
+    signature."""
+
+    signed: bytes
+    identity: QeIdentity
+    signature: bytes
+
+
+def parse_tcb_info_response(body: bytes) -> SignedTcbInfo:
+    """A whole PCS "Get TDX TCB Info" response body, strictly."""
+    raw, value, sig = split_signed_json(body, "tcbInfo", check=CHECK_TCB_INFO)
+    return SignedTcbInfo(raw, parse_tcb_info(value), sig)
+
+
+def parse_qe_identity_response(body: bytes) -> SignedQeIdentity:
+    """A whole PCS "Get TD QE Identity" response body, strictly."""
+    raw, value, sig = split_signed_json(body, "enclaveIdentity", check=CHECK_QE_IDENTITY)
+    return SignedQeIdentity(raw, parse_qe_identity(value), sig)
+
+
+__all__ = [
+    "CHECK_QE_IDENTITY",
+    "CHECK_TCB_INFO",
+    "MAX_COLLATERAL_BYTES",
+    "TCB_STATUSES",
+    "IsvTcbLevel",
+    "QeIdentity",
+    "SignedQeIdentity",
+    "SignedTcbInfo",
+    "TcbInfo",
+    "TcbLevel",
+    "TdxModuleIdentity",
+    "parse_qe_identity",
+    "parse_qe_identity_response",
+    "parse_tcb_info",
+    "parse_tcb_info_response",
+    "split_signed_json",
+]
