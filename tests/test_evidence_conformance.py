@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.formats import snp_report, spdm_measurements, tdx_quote
+from attest.formats.intel_pcs import parse_qe_identity, parse_tcb_info, split_signed_json
 from attest.simulate.tdx import raw_signature
 from tests.support.evidence_conformance import *  # noqa: F403
 from tests.support.evidence_conformance import (
@@ -60,13 +61,7 @@ from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.roots import rim_root
 from verifier.snp.roots import AmdProductRoots
 from verifier.snp.verify import SnpCollateral, SnpVerifier
-from verifier.tdx.collateral import (
-    TdxCollateral,
-    VerificationTimes,
-    parse_qe_identity,
-    parse_tcb_info,
-    split_signed_json,
-)
+from verifier.tdx.collateral import TdxCollateral, VerificationTimes, pcs_time
 from verifier.tdx.evidence import verify_tdx_evidence
 from verifier.tdx.quote_verify import load_pck_chain
 from verifier.tdx.roots import production_roots
@@ -288,9 +283,10 @@ class Tdx:
         issuer = _window(_pem_certs(col["pck_crl_issuer_chain"]))
         return [
             Window("PCK chain", "pck_chain", *_window(self._pck_chain(case.evidence)), pck, pck),
-            Window("TCB Info", "tcb_info", tcb.issue_date, tcb.next_update,
+            Window("TCB Info", "tcb_info", pcs_time(tcb.issue_date), pcs_time(tcb.next_update),
                    stale("tcb_info"), stale("tcb_info")),
-            Window("QE Identity", "qe_identity", qe.issue_date, qe.next_update,
+            Window("QE Identity", "qe_identity", pcs_time(qe.issue_date),
+                   pcs_time(qe.next_update),
                    stale("qe.identity"), stale("qe.identity")),
             Window("TCB signing chain", "tcb_signing_chain",
                    *_window(_pem_certs(col["tcb_info_issuer_chain"])), signing, signing),
@@ -418,21 +414,8 @@ class Gpu:
 
 ADAPTERS = {a.name: a for a in (Snp(), Tdx(), Gpu())}
 
-# Findings of this suite in code others are rewriting (issue 11): (test, vendor) -> reason.
-# Strict: the lead removes the entry when the fix is merged.
-X509_LAZY = ("verifier/x509chain.py (_check_is_ca:150, _check_link:165, _verify_chain:279) and "
-             "verifier/tdx/collateral.py verify_crl:498 read certificate/CRL fields lazily: a "
-             "malformed field escapes as cryptography's ValueError (issue 11)")
-KNOWN_BUGS = {("test_bit_flips_sampled_collateral", "tdx"): X509_LAZY,
-              ("test_bit_flips_sampled_collateral", "nvidia-gpu"): X509_LAZY,
-              ("test_bit_flips_sampled_evidence", "tdx"): X509_LAZY}
-
-
 @pytest.fixture(params=sorted(ADAPTERS))
 def adapter(request: pytest.FixtureRequest) -> object:
-    reason = KNOWN_BUGS.get((request.function.__name__, request.param))
-    if reason is not None:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
     return ADAPTERS[request.param]
 
 
@@ -441,7 +424,7 @@ def adapter(request: pytest.FixtureRequest) -> object:
 @pytest.mark.parametrize(("offset", "bit"), [(0x8B, 7), (0x413, 5)])
 def test_snp_ask_with_a_malformed_field_is_refused_by_our_error(offset: int, bit: int) -> None:
     """A bit flip in the stapled ASK's issuer (0x8b) or CRL distribution point (0x413): the
-    DER still loads, the field does not parse. Today: ValueError from cryptography."""
+    DER still loads, the field does not parse (it was a ValueError from cryptography)."""
     snp = ADAPTERS["sev-snp"]
     record = snp.record()
     ask = bytearray(record.collateral["ASK"])
@@ -450,12 +433,11 @@ def test_snp_ask_with_a_malformed_field_is_refused_by_our_error(offset: int, bit
         snp.verify(record.with_item("ASK", bytes(ask)))
 
 
-@pytest.mark.xfail(strict=True, reason="verifier/x509chain.py load_pem_bundle ignores a cut-off "
-                   "trailing PEM block (cryptography skips text that is not a whole block)")
 @pytest.mark.parametrize("item", _TDX_PEM)
 def test_issuer_chain_cut_inside_its_last_block_is_refused(item: str) -> None:
     """An issuer chain cut inside the Root CA's PEM block: the signer alone still chains to
-    the pinned root, so the damaged text is accepted today instead of refused as malformed."""
+    the pinned root: the damaged text must be refused as malformed, not read as a shorter
+    bundle (cryptography skips text that is not a whole PEM block)."""
     tdx = ADAPTERS["tdx"]
     record = tdx.record()
     chain = record.collateral[item]

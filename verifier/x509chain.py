@@ -83,11 +83,35 @@ def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate
     return _load_certificate(bytes(data), check=check, field=field)
 
 
+def _fields_parse(cert: x509.Certificate, *, check: str, field: str) -> x509.Certificate:
+    """cryptography decodes a certificate's names, validity, extensions and key lazily, on
+    first use: read them all now, so a malformed field is a FormatError naming it here and
+    never a ValueError escaping from a later check (RFC 5280 §4.1)."""
+    reads: dict[str, Callable[[], object]] = {
+        "subject": lambda: cert.subject.rfc4514_string(),
+        "issuer": lambda: cert.issuer.rfc4514_string(),
+        "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
+        "signatureAlgorithm": lambda: cert.signature_algorithm_oid,
+        "extensions": lambda: list(cert.extensions),
+        "subjectPublicKeyInfo": cert.public_key,
+    }
+    for name, read in reads.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                read()
+        except (*LOADER_ERRORS, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:
+            raise FormatError(check, f"certificate field does not parse: {err}",
+                              field=f"{field}.{name}") from None
+    return cert
+
+
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
-    return _load_pem_or_der(data, x509.load_pem_x509_certificate,
+    cert = _load_pem_or_der(data, x509.load_pem_x509_certificate,
                             x509.load_der_x509_certificate, check=check, field=field,
                             what="certificate")
+    return _fields_parse(cert, check=check, field=field)
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
@@ -103,7 +127,14 @@ def _load_pem_bundle(data: bytes, *, check: str, field: str) -> tuple[x509.Certi
             certs = x509.load_pem_x509_certificates(data)
     except LOADER_ERRORS as err:
         raise FormatError(check, f"certificate bundle does not parse: {err}", field=field) from None
-    return tuple(certs)
+    # cryptography skips text that is not a whole PEM block: a block cut off (or a stray
+    # BEGIN line) must not pass as a shorter bundle.
+    begins = data.count(b"-----BEGIN ")
+    if begins != len(certs) or data.count(b"-----END ") != len(certs):
+        raise FormatError(check, f"certificate bundle has {begins} PEM block(s) but "
+                          f"{len(certs)} whole certificate(s)", field=field)
+    return tuple(_fields_parse(c, check=check, field=f"{field}[{i}]")
+                 for i, c in enumerate(certs))
 
 
 def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
@@ -114,8 +145,22 @@ def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocati
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
-    return _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, check=check,
-                            field=field, what="CRL")
+    crl = _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, check=check,
+                           field=field, what="CRL")
+    reads: dict[str, Callable[[], object]] = {  # decoded lazily: read now (RFC 5280 §5.1)
+        "issuer": lambda: crl.issuer.rfc4514_string(),
+        "thisUpdate": lambda: (crl.last_update_utc, crl.next_update_utc),
+        "signatureAlgorithm": lambda: crl.signature_algorithm_oid,
+        "revokedCertificates": lambda: [(r.serial_number, r.revocation_date_utc) for r in crl],
+        "extensions": lambda: list(crl.extensions),
+    }
+    for name, read in reads.items():
+        try:
+            read()
+        except (*LOADER_ERRORS, x509.DuplicateExtension) as err:
+            raise FormatError(check, f"CRL field does not parse: {err}",
+                              field=f"{field}.{name}") from None
+    return crl
 
 
 def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:

@@ -88,15 +88,18 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                           cache=cache)
     require_not_revoked(root_crl, auth.pck_ca, check="tdx.root_crl.revocation", role="PCK CA")
     signers = []
-    for chain in (collateral.tcb_info_issuer_chain, collateral.qe_identity_issuer_chain):
+    for chain, check, name in (
+            (collateral.tcb_info_issuer_chain, "tdx.tcb_info.chain", "tcb_info_issuer_chain"),
+            (collateral.qe_identity_issuer_chain, "tdx.qe.identity.chain",
+             "qe_identity_issuer_chain")):
         if chain is not None:
-            signers += load_pem_bundle(chain, check="tdx.tcb_info.chain", field="issuer chain")
-    for cert in signers:
+            signers += [(cert, check, name)
+                        for cert in load_pem_bundle(chain, check=check, field=name)]
+    for cert, check, name in signers:
         try:  # cryptography decodes the name lazily
             issued_by_root = cert.issuer == auth.root.certificate.subject
         except LOADER_ERRORS as err:
-            raise FormatError("tdx.tcb_info.chain", f"undecodable issuer name ({err})",
-                              field="issuer chain") from None
+            raise FormatError(check, f"undecodable issuer name ({err})", field=name) from None
         if issued_by_root and cert != auth.root.certificate:
             require_not_revoked(root_crl, cert, check="tdx.root_crl.revocation",
                                 role="TCB Signing")
