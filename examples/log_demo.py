@@ -16,7 +16,8 @@ from pathlib import Path
 from transparency_log.common.errors import VerificationError
 from transparency_log.core import tiles
 from transparency_log.core.checkpoint import open_checkpoint
-from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys
 from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.publish import publish_tiles

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from transparency_log.common.errors import FormatError, ProofError
 from transparency_log.core import merkle, tiles
 from transparency_log.core.checkpoint import open_checkpoint
-from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.log.lifecycle import Log, extend_tree, recompute_tree
 from transparency_log.log.publish import publish_tiles

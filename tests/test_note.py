@@ -13,13 +13,13 @@ from transparency_log.common.errors import (
     TrustConfigError,
     VerificationError,
 )
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.note import (
     MAX_NOTE_SIZE,
     MAX_SIGNATURES,
     Note,
     NoteSignature,
     Signer,
-    Verifier,
     append_signatures,
     generate_keys,
     key_id_for,

@@ -36,7 +36,8 @@ from transparency_log.client.checkpoint_store import CheckpointStore
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.errors import ConsistencyError
 from transparency_log.core.cosignature import cosignature
-from transparency_log.core.note import Verifier, append_signatures, parse_note
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import append_signatures, parse_note
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.publish import publish_tiles
 from transparency_log.log.storage.sqlite import SqliteStorage

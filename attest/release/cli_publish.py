@@ -71,7 +71,7 @@ from attest.release.submit_client import SubmitAuth, submit_entry
 from transparency_log.client.log_client import LogClient, source_for
 from transparency_log.common.clitools import read_input
 from transparency_log.common.errors import AttestlogError, SignatureError, TrustConfigError
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.core.witness_policy import parse_witness_policy
 

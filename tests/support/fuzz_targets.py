@@ -18,7 +18,6 @@ from typing import Any
 
 from cryptography import x509
 
-import transparency_log.core.note_foreign  # noqa: F401  (registers the ECDSA and RFC 6962 verifiers)
 from attest.agent.config import parse_config
 from attest.agent.nonce import parse_time_nonce
 from attest.collateral.rim_fetch import decode_rim_service_reply
@@ -61,7 +60,8 @@ from tests.support.vectors import vector_path
 from transparency_log.client.checkpoint_store import StoredCheckpoint
 from transparency_log.core.checkpoint import parse_checkpoint
 from transparency_log.core.cosignature import parse_cosignature
-from transparency_log.core.note import Verifier, open_note, parse_note
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import open_note, parse_note
 from transparency_log.core.tiles import (
     bundle_leaf_hashes,
     decode_entry_bundle,

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from transparency_log.common.errors import FormatError, SignatureError, TrustConfigError
 from transparency_log.core.checkpoint import parse_checkpoint
+from transparency_log.core.key_types import ed25519_public_key, ed25519_verify
 from transparency_log.core.note import (
     CHECK_KEY,
     ED25519_KEY_SIZE,
@@ -40,8 +41,6 @@ from transparency_log.core.note import (
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
     NoteSignature,
-    ed25519_public_key,
-    ed25519_verify,
     generate_key_pair,
     key_id_for,
     parse_vkey,
