@@ -39,7 +39,7 @@ from attest.formats.bundle import MAX_BUNDLE_SIZE
 from transparency_log.common.asgi_serving import BodyError, read_body, text_response
 from transparency_log.common.errors import FetchError, TrustConfigError
 from transparency_log.common.http_fetch import Fetch
-from verifier.ear import EarSigner
+from verifier.ear_token import EarSigner
 from verifier.pipeline import Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy
