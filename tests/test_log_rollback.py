@@ -33,7 +33,7 @@ from transparency_log.serve.server import Submitters, create_app
 from transparency_log.serve.service import LogService
 from verifier.cli import main as verifier_main
 from verifier.cli_verify import _state
-from verifier.log_checks import check_consistency
+from verifier.log_view_checks import check_consistency
 from verifier.policy import load_policy
 
 ORIGIN = "example.com/rollback-test"

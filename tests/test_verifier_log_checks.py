@@ -45,16 +45,14 @@ from verifier.checks import CheckNotRun
 from verifier.log_checks import (
     LOG_CHECKS,
     LogEvidence,
-    check_checkpoint_age,
     check_inclusion,
     check_log_signature,
     check_release_signature,
     check_release_sigstore,
-    check_revoked,
     check_witness_quorum,
-    checkpoint_time,
     verify_log,
 )
+from verifier.log_view_checks import check_checkpoint_age, check_revoked, checkpoint_time
 from verifier.policy import Policy, parse_policy
 from verifier.revocations import RevocationMirror
 from verifier.transcript import Transcript
