@@ -248,10 +248,9 @@ def test_forged_rim_fetched_is_refused_like_a_stapled_one(tmp_path: Path) -> Non
 
 def test_agent_cli_refuses_to_start_without_collateral(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_node_agent import run_agent, write_config
-
     from attest.agent import cli_agent
     from attest.simulate.node_fixture import make_node_fixture
+    from tests.test_node_agent import run_agent, write_config
 
     monkeypatch.setattr(cli_agent, "HttpFetcher", lambda: HttpFetcher(retries=0))
     f = make_node_fixture(tmp_path / "world", gpus=0)
@@ -275,7 +274,7 @@ def test_agent_cli_refuses_to_start_without_collateral(tmp_path: Path,
 
 
 def test_collateral_config_is_fail_closed(tmp_path: Path) -> None:
-    from test_node_agent import write_config
+    from tests.test_node_agent import write_config
 
     for extra, field in (('[collateral]\nstapel = true\n', "collateral.stapel"),
                          ('[collateral]\namd_kds = "ftp://x"\n', "collateral.amd_kds"),
@@ -346,10 +345,9 @@ def test_agent_serves_stapled_bundles_verified_offline_and_refreshes(tmp_path: P
 
 
 def test_hardware_snp_certificate_table_completed_with_the_crl(tmp_path: Path) -> None:
-    from test_node_platform import NONCE, _snp_ioctl, node_key
-
     from attest.platform import detect_platform
     from attest.simulate.fake_kds import fake_kds
+    from tests.test_node_platform import NONCE, _snp_ioctl, node_key
 
     amd = SimulatedAmd.create("Milan")
     (tmp_path / "sev-guest").write_bytes(b"")
@@ -368,12 +366,12 @@ def test_hardware_snp_certificate_table_completed_with_the_crl(tmp_path: Path) -
 
 def test_hardware_tdx_quote_gets_pcs_collateral(tmp_path: Path) -> None:
     from cryptography import x509
-    from test_node_platform import NONCE, FakeTdxKernel, node_key
 
     from attest.formats.bundle import TDX_COLLATERAL_ROLES
     from attest.platform import detect_platform
     from attest.simulate.fake_service import FakeService
     from attest.simulate.platform import SIM_NOW
+    from tests.test_node_platform import NONCE, FakeTdxKernel, node_key
     from verifier.tdx.collateral import TdxCollateral, VerificationTimes
     from verifier.tdx.evidence import verify_tdx_evidence
     from verifier.x509chain import PinnedRoot

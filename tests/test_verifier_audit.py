@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 import verifier.cli_audit as cli_audit
 from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
-from attest.release.statement import Artifact, Measurements, Release, SnpMeasurement, Subject
+from attest.release.measurements import Measurements, SnpMeasurement
+from attest.release.statement import Artifact, Release, Subject
 from tests.support.log_fixtures import (
     AT_TS,
     LOG_SIGNER,
@@ -367,9 +368,8 @@ def test_audit_links_statement_and_measurement_revocations() -> None:
 
 
 def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:
-    from test_measure_tdx_mrtd import build_image, expected_mrtd
-
-    from attest.release.statement import TdxMeasurement
+    from attest.release.measurements import TdxMeasurement
+    from tests.test_measure_tdx_mrtd import build_image, expected_mrtd
 
     image = build_image()
     d = tmp_path / "tdx"

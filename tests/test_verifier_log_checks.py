@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from attest.release.dsse import entry_statement_digest, open_entry, sign_statement
-from attest.release.statement import Measurements, SnpMeasurement
+from attest.release.measurements import Measurements, SnpMeasurement
 from tests.support.log_fixtures import (
     AT,
     AT_TS,
