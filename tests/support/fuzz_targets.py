@@ -377,8 +377,8 @@ def _nras_pki() -> Any:
 
 @cache
 def _sim_nras_answer() -> Any:
-    from attest.simulate.gpu import good_gpu_claims
-    from attest.simulate.gpu import nras_tokens as make_tokens
+    from attest.simulate.gpu_nras import good_gpu_claims
+    from attest.simulate.gpu_nras import nras_tokens as make_tokens
     return make_tokens(_nras_pki(), "k1", nonce=bytes(32), now=NRAS_AT,
                        gpu_claims={"GPU-0": good_gpu_claims(bytes(32))})
 
@@ -391,7 +391,7 @@ def nras_tokens() -> tuple[bytes, ...]:
 
 def nras_token(data: bytes) -> Any:
     """The bytes as the str a JSON answer gives (lone surrogates included), then verified."""
-    from attest.simulate.gpu import jwks_for
+    from attest.simulate.gpu_nras import jwks_for
     from verifier.gpu.nras import verify_token
     from verifier.x509chain import fingerprint, pinned_root
     pki = _nras_pki()
