@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given
 
 from tests.support.fuzz_support import HttpRequest, asgi_call, fuzz_settings, http_requests
-from tests.support.fuzz_targets import release_entries, witness_bodies
+from tests.support.fuzz_targets import release_entries
+from tests.support.fuzz_tlog import witness_bodies
 from tests.support.log_fixtures import LOG_SKEY, LOG_VKEY, ORIGIN, FakeLog
 from tests.support.tlog_net import TOKEN, token_submitters
 from transparency_log.core.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
