@@ -74,6 +74,7 @@ __all__ = [
     "generate_keys",
     "key_id_for",
     "open_note",
+    "open_signer_key",
     "parse_note",
     "parse_vkey",
     "sign_note",
@@ -213,27 +214,36 @@ class NoteSigner(Protocol):
         ...
 
 
+def open_signer_key(skey: str, types: tuple[int, ...]
+                    ) -> tuple[str, int, Ed25519PrivateKey, bytes]:
+    """An Ed25519 signer key string ``PRIVATE+KEY+name+hex8+base64(type || 32-byte seed)`` whose
+    type is one of ``types`` -> (name, type, private key, raw public key), its written key ID
+    checked. Errors never echo key material (TrustConfigError ``note.key``)."""
+    skey = skey.strip() if isinstance(skey, str) else ""
+    if not skey.startswith(PRIVATE_PREFIX):
+        raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
+                               field="skey")
+    name, written_id, sig_type, seed = split_key_string(skey[len(PRIVATE_PREFIX):], "skey")
+    if sig_type not in types:
+        raise TrustConfigError(CHECK_KEY, "unsupported signer key type", field="skey type",
+                               got=f"0x{sig_type:02x}",
+                               want=" or ".join(f"0x{t:02x}" for t in types))
+    if len(seed) != ED25519_KEY_SIZE:
+        raise TrustConfigError(CHECK_KEY, "Ed25519 seed must be 32 bytes", field="skey key",
+                               got=len(seed), want=ED25519_KEY_SIZE)
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    require_key_id(name, written_id, key_id_for(name, sig_type, public), "skey")
+    return name, sig_type, private, public
+
+
 class Signer:
     """An Ed25519 signer key string ``PRIVATE+KEY+name+hex8+base64(0x01 || seed)``."""
 
     def __init__(self, skey: str) -> None:
-        skey = skey.strip() if isinstance(skey, str) else ""
-        if not skey.startswith(PRIVATE_PREFIX):
-            raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
-                                   field="skey")
-        body = skey[len(PRIVATE_PREFIX):]
-        name, written_id, sig_type, seed = split_key_string(body, "skey")
-        if sig_type != SIG_ED25519:
-            raise TrustConfigError(CHECK_KEY, "unsupported signer key type", field="skey type",
-                                   got=f"0x{sig_type:02x}", want="0x01")
-        if len(seed) != ED25519_KEY_SIZE:
-            raise TrustConfigError(CHECK_KEY, "Ed25519 seed must be 32 bytes", field="skey key",
-                                   got=len(seed), want=ED25519_KEY_SIZE)
-        self._private = Ed25519PrivateKey.from_private_bytes(seed)
-        self.public_key = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        require_key_id(name, written_id, key_id_for(name, sig_type, self.public_key), "skey")
+        name, sig_type, self._private, self.public_key = open_signer_key(skey, (SIG_ED25519,))
         self.name = name
-        self.key_id = written_id
+        self.key_id = key_id_for(name, sig_type, self.public_key)
 
     def sign(self, text: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``text`` (without the key ID)."""
