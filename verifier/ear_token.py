@@ -107,26 +107,28 @@ def _alg_for(key: Any) -> str:
                            got=type(key).__name__, want="Ed25519 or ECDSA P-256")
 
 
+def _load_pem_key(pem: bytes, private: bool, field: str) -> Any:
+    kind = "private" if private else "public"
+    try:
+        key = (serialization.load_pem_private_key(pem, password=None) if private
+               else serialization.load_pem_public_key(pem))
+    except (ValueError, TypeError) as err:
+        raise TrustConfigError(CHECK_KEY, f"not a PEM {kind} key ({err})",
+                               field=field) from None
+    _alg_for(key)
+    return key
+
+
 def load_signing_key(pem: bytes) -> ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
     """A PEM (PKCS#8) Ed25519 or ECDSA P-256 private key, or TrustConfigError ``ear.key``."""
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as err:
-        raise TrustConfigError(CHECK_KEY, f"not a PEM private key ({err})",
-                               field="--ear-key") from None
-    _alg_for(key)
+    key = _load_pem_key(pem, True, "--ear-key")
     assert isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey)
     return key
 
 
 def load_verification_key(pem: bytes) -> ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey:
     """A PEM (SubjectPublicKeyInfo) Ed25519 or ECDSA P-256 public key, or TrustConfigError."""
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError) as err:
-        raise TrustConfigError(CHECK_KEY, f"not a PEM public key ({err})",
-                               field="--key") from None
-    _alg_for(key)
+    key = _load_pem_key(pem, False, "--key")
     assert isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey)
     return key
 
