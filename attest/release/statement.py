@@ -45,7 +45,7 @@ from attest.release.json_fields import as_object
 from attest.release.measurements import CHECK, MEASUREMENT_SIZE, SHA256_SIZE, Measurements
 from attest.release.measurements import statement_error as _fail
 from transparency_log.common.errors import FormatError
-from transparency_log.core.parse_cache import parse_once
+from transparency_log.common.parse_cache import parse_once
 
 __all__ = [
     "ARTIFACT_KINDS",
@@ -290,7 +290,7 @@ class Revocation:
 @parse_once(max_entries=1024, max_input=MAX_ENTRY_SIZE)
 def parse_statement(data: bytes) -> Release | Revocation:
     """Parse a statement's canonical JSON bytes strictly (FormatError on anything else).
-    A statement parsed before is not parsed again (:mod:`transparency_log.core.parse_cache`)."""
+    A statement parsed before is not parsed again (:mod:`transparency_log.common.parse_cache`)."""
     if len(data) > MAX_ENTRY_SIZE:
         raise FormatError("release.entry.size", "statement larger than a log entry",
                           got=len(data), want=f"<= {MAX_ENTRY_SIZE}")

@@ -53,7 +53,7 @@ from transparency_log.common.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.core.parse_cache import parse_once
+from transparency_log.common.parse_cache import parse_once
 
 __all__ = [
     "MAX_NOTE_SIZE",
@@ -320,7 +320,7 @@ def parse_note(msg: bytes) -> tuple[bytes, list[NoteSignature]]:
 
     Identical signature lines are returned once. No signature is verified: callers that
     trust the text must use :func:`open_note`. The parse of a note seen before is reused
-    (:mod:`transparency_log.core.parse_cache`).
+    (:mod:`transparency_log.common.parse_cache`).
     """
     text, sigs = _parse_note(msg)
     return text, list(sigs)
