@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from attest.release.dsse import VerifiedEntry
 from attest.release.statement import Release
 from transparency_log.client.checkpoint_store import (
+    CHECK_CONSISTENCY,  # the store raises ConsistencyError with this check id on a fork
     CheckpointStore,
     ConsistencyFetch,
     ConsistencyResult,
@@ -47,7 +48,6 @@ __all__ = [
     "posix_seconds",
 ]
 
-CHECK_CONSISTENCY = "log.consistency"
 CHECK_CHECKPOINT_AGE = "log.checkpoint.age"
 CHECK_REVOKED = "release.revoked"
 # Step 8 could not run: the policy wants a revocation mirror covering the node's checkpoint and
