@@ -56,12 +56,13 @@ from transparency_log.core.cosignature import (  # noqa: E402
     cosignature,
     generate_cosigner_keys,
 )
-from transparency_log.core.note import Signer, Verifier, append_signatures, generate_keys  # noqa: E402
+from transparency_log.core.key_types import Verifier  # noqa: E402
+from transparency_log.core.note import Signer, append_signatures, generate_keys  # noqa: E402
 from transparency_log.core.tlog_proof import TlogProof, verify_tlog_proof  # noqa: E402
 from transparency_log.core.witness_policy import parse_witness_policy  # noqa: E402
 
 try:  # so that the same script measures the code before issue 15 too
-    from transparency_log.core.parse_cache import clear_parse_caches
+    from transparency_log.common.parse_cache import clear_parse_caches
 except ImportError:  # pragma: no cover
     def clear_parse_caches() -> None:
         pass

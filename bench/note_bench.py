@@ -30,6 +30,7 @@ from transparency_log.core.cosignature import (
     cosignature,
     generate_cosigner_keys,
 )
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.merkle import (
     CompactRange,
     inclusion_ranges,
@@ -37,7 +38,7 @@ from transparency_log.core.merkle import (
     root_from_inclusion_proof,
     verify_inclusion,
 )
-from transparency_log.core.note import Signer, Verifier, append_signatures, generate_keys
+from transparency_log.core.note import Signer, append_signatures, generate_keys
 from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
 from transparency_log.core.witness_policy import parse_witness_policy
 

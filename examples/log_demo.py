@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from transparency_log.common.errors import VerificationError
-from transparency_log.core import tiles
+from transparency_log.core import tile_reader
 from transparency_log.core.checkpoint import open_checkpoint
-from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys
 from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.publish import publish_tiles
@@ -89,7 +90,7 @@ def main() -> int:
                 print(f"  {path}")
             print(f"{stats.written} files for tree size {stats.size}")
             served_cp, _ = open_checkpoint((public / "checkpoint").read_bytes(), Verifier(vkey))
-            remote = tiles.TileReader(lambda p: (public / p).read_bytes(), served_cp.size)
+            remote = tile_reader.TileReader(lambda p: (public / p).read_bytes(), served_cp.size)
             same = remote.inclusion_proof(42) == list(proof.hashes)
             print(f"a client reading only the static files gets the same proof: {same}")
             if not same or remote.root() != served_cp.root:

@@ -22,7 +22,7 @@ from tests.support.pipeline_support import World, make_world, policy_text
 from tests.support.vectors import vector_path
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.errors import TrustConfigError
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from verifier.pipeline import ACCEPTED, REFUSED
 from verifier.policy import parse_policy
 

@@ -23,7 +23,8 @@ from transparency_log.core.checkpoint import (
     parse_decimal,
     sign_checkpoint,
 )
-from transparency_log.core.note import Signer, Verifier, generate_keys, sign_note
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys, sign_note
 
 SUMDB = load_json_vector("tlog", "notes", "sumdb_checkpoint_6476701.json")
 SUMDB2 = load_json_vector("tlog", "notes", "sumdb_checkpoint_31700353.json")

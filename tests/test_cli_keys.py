@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from transparency_log.cli.main import main
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.core.cosignature import CosignatureSigner, CosignatureVerifier, cosignature
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.merkle import MemoryTree
-from transparency_log.core.note import Signer, Verifier, append_signatures
+from transparency_log.core.note import Signer, append_signatures
 from transparency_log.core.tlog_proof import TlogProof
 
 ENTRIES = [b"release %d" % i for i in range(6)]

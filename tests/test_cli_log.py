@@ -11,7 +11,8 @@ from transparency_log.cli.main import main
 from transparency_log.common.errors import ProofError
 from transparency_log.core import merkle, tiles
 from transparency_log.core.checkpoint import open_checkpoint
-from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import generate_keys
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
 
 ORIGIN = "example.com/cli-log"

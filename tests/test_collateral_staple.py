@@ -316,7 +316,7 @@ def test_agent_serves_stapled_bundles_verified_offline_and_refreshes(tmp_path: P
     from attest.agent.service import boot_agent
     from attest.simulate.node_fixture import release_key
     from transparency_log.client.log_client import LogClient, directory_source
-    from transparency_log.core.note import Verifier
+    from transparency_log.core.key_types import Verifier
     from verifier.pipeline import verify_bundle
 
     world = make_world(tmp_path, cpu="sev-snp", gpus=1)

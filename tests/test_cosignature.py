@@ -25,10 +25,10 @@ from transparency_log.core.cosignature import (
     parse_cosignature,
     verify_cosignature,
 )
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.note import (
     NoteSignature,
     Signer,
-    Verifier,
     append_signatures,
     generate_keys,
     key_id_for,

@@ -14,10 +14,8 @@ import pytest
 from tests.support.doc_blocks import (
     ROOT,
     Block,
-    DocRun,
     cli_problems,
     documents,
-    group_alive,
     marking_problems,
     missing_paths,
     parse_blocks,
@@ -25,6 +23,7 @@ from tests.support.doc_blocks import (
     shell_commands,
     static_problems,
 )
+from tests.support.doc_run import DocRun, group_alive
 
 DOCS = documents()
 RUN_DOCS = [d for d in DOCS if any(runnable(parse_blocks(d)))]

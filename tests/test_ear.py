@@ -1,4 +1,4 @@
-"""EAR attestation results (verifier/ear.py, verifier/cli_ear.py; docs/ear.md): the appraisal
+"""EAR attestation results (verifier/ear.py, ear_token.py, cli_ear.py; docs/ear.md): the appraisal
 of a real pipeline Result per submodule, signing, a relying party decoding ours with pyjwt
 alone, and the forgeries `verifier ear verify` refuses (each built here, at run time)."""
 
@@ -25,15 +25,8 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from verifier.cli import main
-from verifier.ear import (
-    PROFILE,
-    EarSigner,
-    appraise,
-    build_claims,
-    load_verification_key,
-    tier_of,
-    verify_ear,
-)
+from verifier.ear import PROFILE, appraise, tier_of
+from verifier.ear_token import EarSigner, build_claims, load_verification_key, verify_ear
 from verifier.pipeline import Result
 from verifier.policy import parse_policy
 from verifier.transcript import Transcript

@@ -20,11 +20,13 @@ import pytest
 from hypothesis import given
 
 from tests.support.fuzz_support import HttpRequest, asgi_call, fuzz_settings, http_requests
-from tests.support.fuzz_targets import release_entries, witness_bodies
+from tests.support.fuzz_targets import release_entries
+from tests.support.fuzz_tlog import witness_bodies
 from tests.support.log_fixtures import LOG_SKEY, LOG_VKEY, ORIGIN, FakeLog
 from tests.support.tlog_net import TOKEN, token_submitters
 from transparency_log.core.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
-from transparency_log.core.note import Signer, Verifier
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer
 from transparency_log.core.tiles import entries_path, tile_path
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.storage.sqlite import SqliteStorage

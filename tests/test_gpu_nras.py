@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import jwt
 import pytest
 
-from attest.simulate.gpu import good_gpu_claims, jwks_for, make_chain, nras_tokens
+from attest.simulate.gpu import make_chain
+from attest.simulate.gpu_nras import good_gpu_claims, jwks_for, nras_tokens
 from tests.support.vectors import load_json_vector
 from transparency_log.common.errors import (
     ChainError,

@@ -14,15 +14,12 @@ from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.simulate.fake_service import serve
 from attest.simulate.gpu import (
     SimulatedGpu,
-    dump_json,
     fake_nvidia_service,
-    good_gpu_claims,
-    jwks_for,
     make_chain,
     make_rim_pki,
-    nras_tokens,
     sign_rim,
 )
+from attest.simulate.gpu_nras import dump_json, good_gpu_claims, jwks_for, nras_tokens
 from tests.support.vectors import vector_path
 from transparency_log.common.errors import PolicyError, TrustConfigError
 from transparency_log.common.http_fetch import HttpFetcher

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transparency_log.common.errors import FormatError, ProofError
-from transparency_log.core import merkle, tiles
+from transparency_log.core import merkle, tile_reader, tiles
 from transparency_log.core.checkpoint import open_checkpoint
-from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.log.lifecycle import Log, extend_tree, recompute_tree
 from transparency_log.log.publish import publish_tiles
@@ -136,7 +137,7 @@ def test_published_tile_tree_gives_the_databases_proofs(log: Log, tmp_path: Path
         assert stats.size == n
         cp, _ = open_checkpoint((out / "checkpoint").read_bytes(), Verifier(VKEY))
         assert cp.size == n
-        remote = tiles.TileReader(file_fetcher(out), n)
+        remote = tile_reader.TileReader(file_fetcher(out), n)
         assert remote.root() == cp.root
         for index in [0, n - 1, *rng.sample(range(n), min(n, 20))]:
             assert remote.inclusion_proof(index) == log.inclusion_proof(index)
@@ -155,7 +156,7 @@ def test_published_tile_tree_gives_the_databases_proofs(log: Log, tmp_path: Path
                                             if t.width == 256])
     # a reader of an older size whose partial tile was deleted falls back to the full tile
     (out / "tile/0/000.p/3").unlink()
-    old = tiles.TileReader(file_fetcher(out), 3)
+    old = tile_reader.TileReader(file_fetcher(out), 3)
     assert old.inclusion_proof(1) == log.inclusion_proof(1, 3)
 
 

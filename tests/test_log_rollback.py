@@ -24,7 +24,8 @@ from transparency_log.client.checkpoint_store import CHECK_CONSISTENCY, Checkpoi
 from transparency_log.client.log_client import LogClient, directory_source, monitor
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import ConsistencyError, FetchError
-from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.publish import publish_tiles
 from transparency_log.log.storage.sqlite import SqliteStorage
@@ -32,7 +33,7 @@ from transparency_log.serve.server import Submitters, create_app
 from transparency_log.serve.service import LogService
 from verifier.cli import main as verifier_main
 from verifier.cli_verify import _state
-from verifier.log_checks import check_consistency
+from verifier.log_view_checks import check_consistency
 from verifier.policy import load_policy
 
 ORIGIN = "example.com/rollback-test"

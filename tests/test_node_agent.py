@@ -36,7 +36,7 @@ from tests.support.log_fixtures import relogged_variant
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import FormatError, PolicyError, TrustConfigError
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 
 SEED = "attestlog-sim-node"  # the node fixture's simulated build
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

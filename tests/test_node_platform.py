@@ -37,7 +37,7 @@ from transparency_log.common.errors import (
     SignatureError,
     VerificationError,
 )
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from verifier.binding_check import check_binding
 from verifier.gpu.ocsp import check_chain_ocsp
 from verifier.gpu.report_verify import DEVICE_CHAIN_ROLES, load_device_chain, verify_gpu_report

@@ -92,7 +92,7 @@ def test_publish_and_revoke(tmp_path: Path, log_server, auth: str) -> None:
     assert result.exit_code == 0, result.output
     entry = (tmp_path / "build" / "node.img.release.json").read_bytes()
     proof = parse_tlog_proof((tmp_path / "build" / "node.img.tlog-proof").read_bytes())
-    from transparency_log.core.note import Verifier
+    from transparency_log.core.key_types import Verifier
 
     assert verify_tlog_proof(entry, proof, Verifier(vkey)).size >= 1
     pub = ReleasePublicKey.from_text((tmp_path / "rel.pub").read_text())

@@ -30,9 +30,10 @@ from transparency_log.common.errors import (
     SignatureError,
     VerificationError,
 )
+from transparency_log.common.parse_cache import clear_parse_caches, parse_once
 from transparency_log.core.checkpoint import Checkpoint, parse_checkpoint
-from transparency_log.core.note import Verifier, _parse_note, parse_note
-from transparency_log.core.parse_cache import clear_parse_caches, parse_once
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import _parse_note, parse_note
 from transparency_log.core.tlog_proof import TlogProof, verify_tlog_proof
 from transparency_log.core.witness_policy import WitnessPolicy, parse_witness_policy
 from verifier.log_checks import LogEvidence, verify_log

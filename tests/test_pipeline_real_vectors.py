@@ -35,7 +35,7 @@ from attest.formats.bundle import EvidenceBundle, GpuState, SnpEvidence
 from attest.formats.snp_report import parse_report
 from attest.formats.tdx_quote import parse_quote
 from attest.release.dsse import sign_statement
-from attest.release.statement import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
+from attest.release.measurements import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
 from tests.support.bundle_samples import (
     NODE_KEY,
     NONCE,

@@ -9,15 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from attest.release.dsse import entry_digest, entry_statement_digest, open_entry, sign_statement
 from attest.release.keys import ReleaseSigningKey
-from attest.release.statement import (
-    Artifact,
-    GpuAllowList,
-    Measurements,
-    Release,
-    Revocation,
-    SnpMeasurement,
-    Subject,
-)
+from attest.release.measurements import GpuAllowList, Measurements, SnpMeasurement
+from attest.release.statement import Artifact, Release, Revocation, Subject
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "formats.md"
 

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from attest.release import canonical_json
+from attest.release.measurements import Measurements
 from attest.release.statement import (
     MAX_ENTRY_SIZE,
     RELEASE_PREDICATE_TYPE,
     REVOCATION_PREDICATE_TYPE,
     Artifact,
-    Measurements,
     Release,
     Revocation,
     parse_statement,

@@ -22,7 +22,8 @@ from tests.support.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
 from tests.support.tlog_net import CLI, ORIGIN, free_port, tlog
 from transparency_log.common.errors import StartupError
 from transparency_log.core.checkpoint import open_checkpoint
-from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import generate_keys
 from transparency_log.core.witness_policy import check_quorum, parse_witness_policy
 
 EXIT_STARTUP = StartupError.exit_code

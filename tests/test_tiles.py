@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.support.vectors import load_json_vector
 from transparency_log.common.errors import FormatError
-from transparency_log.core import merkle, tiles
+from transparency_log.core import merkle, tile_reader, tiles
 
 PATHS = load_json_vector("tlog", "tiles", "tile_paths.json")
 
@@ -131,7 +131,7 @@ def fetcher(files: dict[str, bytes]):
 @given(st.integers(1, 70000 // 8), st.data())
 def test_proofs_from_tiles_match_reference(size: int, data: st.DataObject) -> None:
     tree = merkle.MemoryTree(i.to_bytes(4, "big") for i in range(size))
-    reader = tiles.TileReader(fetcher(publish_memory_tree(tree)), size)
+    reader = tile_reader.TileReader(fetcher(publish_memory_tree(tree)), size)
     assert reader.root() == tree.root()
     index = data.draw(st.integers(0, size - 1))
     assert reader.inclusion_proof(index) == tree.inclusion_proof(index)
@@ -142,7 +142,7 @@ def test_proofs_from_tiles_match_reference(size: int, data: st.DataObject) -> No
 def test_reader_for_older_size_uses_full_tile_when_partial_is_gone() -> None:
     tree = merkle.MemoryTree(i.to_bytes(4, "big") for i in range(70000))
     files = publish_memory_tree(tree)  # level 0 partials of size 70000 only
-    reader = tiles.TileReader(fetcher(files), 70000)
+    reader = tile_reader.TileReader(fetcher(files), 70000)
     old = reader.at_size(1000)  # needs tile/0/003.p/232, published only as full tile
     assert "tile/0/003.p/232" not in files
     assert old.root() == tree.root(1000)
@@ -153,7 +153,7 @@ def test_reader_for_older_size_uses_full_tile_when_partial_is_gone() -> None:
 
 
 def test_reader_refuses_nodes_outside_the_tree() -> None:
-    reader = tiles.TileReader(fetcher({}), 10)
+    reader = tile_reader.TileReader(fetcher({}), 10)
     with pytest.raises(ValueError):
         reader.read(0, 10)
     with pytest.raises(ValueError):
@@ -229,7 +229,7 @@ def test_bundle_entries_and_leaf_hashes_match_decode(entries: list[bytes], size:
 
 
 def test_tile_cache_is_bounded_lru() -> None:
-    cache = tiles.TileCache(2)
+    cache = tile_reader.TileCache(2)
     cache.put((0, 0, 256), [b"a"])
     cache.put((0, 1, 256), [b"b"])
     assert cache.get((0, 0, 256)) == [b"a"]  # now most recent

@@ -25,7 +25,8 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.core import merkle
-from transparency_log.core.note import Signer, Verifier, generate_keys, sign_note
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys, sign_note
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.publish import publish_tiles
 from transparency_log.log.storage.sqlite import SqliteStorage

@@ -20,7 +20,8 @@ import requests
 from tests.support.pg_fixtures import pg_schema, postgres_dsn  # noqa: F401
 from tests.support.tlog_net import CLI, free_port, tlog
 from transparency_log.client.log_client import LogClient, http_source, monitor
-from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import generate_keys
 
 ORIGIN = "example.com/crash-test"
 TOKEN = "crash-token"

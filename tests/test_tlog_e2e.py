@@ -14,7 +14,8 @@ from transparency_log.client.log_client import CheckpointStore, LogClient, http_
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import ConsistencyError, VerificationError
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.core.note import Signer, Verifier
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
 from transparency_log.core.witness_policy import parse_witness_policy
 from transparency_log.log.lifecycle import Log

@@ -16,8 +16,9 @@ from transparency_log.common.errors import (
 )
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.core.cosignature import CosignatureSigner, cosignature, generate_cosigner_keys
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.merkle import MemoryTree
-from transparency_log.core.note import Signer, Verifier, append_signatures, generate_keys
+from transparency_log.core.note import Signer, append_signatures, generate_keys
 from transparency_log.core.tlog_proof import (
     HEADER,
     MAX_PROOF_HASHES,

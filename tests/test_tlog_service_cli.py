@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.support.tlog_net import CLI, free_port, tlog
 from transparency_log.cli.main import main
-from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import generate_keys
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
 from transparency_log.core.witness_policy import parse_witness_policy
 from transparency_log.serve.server import sign_submission

@@ -12,7 +12,8 @@ from tests.support.vectors import load_json_vector
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.core import merkle
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
-from transparency_log.core.note import Signer, Verifier, generate_keys, parse_note
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys, parse_note
 from transparency_log.witness.service import (
     SIZE_CONTENT_TYPE,
     AddCheckpointRequest,

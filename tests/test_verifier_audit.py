@@ -4,26 +4,22 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner
 
 import verifier.cli_audit as cli_audit
 from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
-from attest.release.statement import Artifact, Measurements, Release, SnpMeasurement, Subject
+from attest.release.measurements import Measurements, SnpMeasurement
+from attest.release.statement import Artifact, Release, Subject
+from tests.support.audit_log import ReleaseLog, audit, sha
 from tests.support.log_fixtures import (
-    AT_TS,
-    LOG_SIGNER,
     LOG_VKEY,
     ORIGIN,
     OTHER_RELEASE_KEY,
     RELEASE_KEY,
-    WITNESS_SIGNERS,
     measurement_revocation_entry,
     policy_toml,
     release_entry,
@@ -35,17 +31,11 @@ from tests.support.tlog_net import TOKEN, log_network
 from transparency_log.client.checkpoint_store import CheckpointStore
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.errors import ConsistencyError
-from transparency_log.core.cosignature import cosignature
-from transparency_log.core.note import Verifier, append_signatures, parse_note
-from transparency_log.log.lifecycle import Log
-from transparency_log.log.publish import publish_tiles
-from transparency_log.log.storage.sqlite import SqliteStorage
+from transparency_log.core.key_types import Verifier
 from verifier.audit import AuditOptions, Auditor, audit_entries
 from verifier.audit_reproduce import find_artifact, reproduce_release
-from verifier.cli import main
 from verifier.policy import load_policy
 
-NOW = datetime(2026, 11, 23, tzinfo=UTC)
 VECTORS = Path(__file__).parent / "vectors" / "snp" / "sev-snp-measure"
 OVMF = (VECTORS / "ovmf_AmdSev_suffix.bin").read_bytes()
 CMDLINE = b"console=ttyS0 loglevel=7"
@@ -57,28 +47,6 @@ SNP_WITH_KERNEL = bytes.fromhex(
 SNP_NO_KERNEL = bytes.fromhex(
     "e1e1ca029dd7973ab9513295be68198472dcd4fc834bd9af9b63f6e8a1674dbf"
     "281a9278a4a2ebe0eed9f22adbcd0e2b")
-
-
-def sha(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-class ReleaseLog:
-    """A SQLite release log published as a tile directory, its checkpoint cosigned by the
-    first two fixture witnesses (the policy's quorum)."""
-
-    def __init__(self, tmp: Path, name: str = "log") -> None:
-        self.storage = SqliteStorage(tmp / f"{name}.db")
-        self.log = Log(self.storage, ORIGIN)
-        self.dir = tmp / name
-
-    def add(self, *entries: bytes, witnesses: tuple[int, ...] = (0, 1)) -> None:
-        self.log.add(list(entries))
-        note = self.log.publish(LOG_SIGNER, NOW)
-        publish_tiles(self.log, self.dir)
-        text, _ = parse_note(note)
-        sigs = [cosignature(text, WITNESS_SIGNERS[i], AT_TS - 60) for i in witnesses]
-        (self.dir / "checkpoint").write_bytes(append_signatures(note, sigs) if sigs else note)
 
 
 def snp_release(n: int, measurement: bytes, *, kernel: bool = True) -> Release:
@@ -113,11 +81,6 @@ def artifacts(tmp_path: Path) -> Path:
     for data in (OVMF, b"", CMDLINE):
         (d / sha(data).hex()).write_bytes(data)
     return d
-
-
-def audit(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["audit", *args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_clean_log_audits_ok_and_lists_releases_and_revocations(tmp_path, policy_file) -> None:
@@ -366,7 +329,7 @@ def test_audit_links_statement_and_measurement_revocations() -> None:
 
 
 def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:
-    from attest.release.statement import TdxMeasurement
+    from attest.release.measurements import TdxMeasurement
     from tests.test_measure_tdx_mrtd import build_image, expected_mrtd
 
     image = build_image()
@@ -393,73 +356,6 @@ def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:
         Artifact("firmware", "TDVF.fd", sha(OVMF)),))
     result = reproduce_release(release, not_tdvf)
     assert result.status == "mismatch" and "no firmware artifact is a TDVF image" in result.notes
-
-
-SIGSTORE_ROOT = Path(__file__).parent / "vectors" / "sigstore" / "trusted_root"
-WHEEL_BUNDLE = Path(__file__).parent / "vectors" / "sigstore" / "bundles" / \
-    "bundle_v3_github.whl.sigstore"
-
-
-def sigstore_policy_file(tmp_path: Path) -> Path:
-    path = tmp_path / "sigstore-policy.toml"
-    path.write_text(policy_toml(extra=(
-        "[release.sigstore]\nrepository = \"trailofbits/rfc8785.py\"\n"
-        "workflow = \".github/workflows/release.yml\"\nref = \"refs/tags/v0.1.2\"\n"
-        f"trusted_root = \"{SIGSTORE_ROOT / 'production.trusted_root.json'}\"\n")))
-    return path
-
-
-def payload_sha256(entry: bytes) -> str:
-    from attest.release.dsse import parse_entry
-
-    return sha(parse_entry(entry).payload).hex()
-
-
-def test_sigstore_bundles_are_checked_against_the_policy_identity(tmp_path) -> None:
-    entries = [release_entry(0), release_entry(1)]
-    log = ReleaseLog(tmp_path)
-    log.add(*entries)
-    bundles = tmp_path / "bundles"
-    bundles.mkdir()
-    # A real GitHub Actions bundle by the policy's identity, but over another artifact.
-    (bundles / f"{payload_sha256(entries[0])}.sigstore.json").write_bytes(
-        WHEEL_BUNDLE.read_bytes())
-    policy = sigstore_policy_file(tmp_path)
-    code, out, _ = audit(str(log.dir), "--policy", str(policy), "--json")
-    assert code == 0 and json.loads(out)["checks"]["sigstore"] is False  # no bundle folder
-    code, out, err = audit(str(log.dir), "--policy", str(policy), "--json",
-                           "--sigstore-bundles", str(bundles))
-    assert code == cli_audit.EXIT_FLAGGED, err
-    report = json.loads(out)
-    assert report["checks"]["sigstore"] is True
-    flags = {f["index"]: f for f in report["flags"]}
-    assert set(flags) == {0, 1} and {f["check"] for f in flags.values()} == {"release.sigstore"}
-    assert "release.sigstore.artifact" in flags[0]["message"]  # signs something else
-    assert "absent" in flags[1]["message"]
-
-
-def test_a_verifying_sigstore_bundle_names_its_signer(tmp_path, monkeypatch) -> None:
-    """The wiring: the bundle named by the statement's SHA-256 reaches the check, and the SAN
-    it returns is listed (no real bundle signs our test statements)."""
-    import verifier.audit as audit_module
-
-    entry = release_entry(0)
-    seen: list[tuple[dict[bytes, str], bytes | None]] = []
-
-    def fake_check(targets: dict[bytes, str], bundle: bytes | None, _policy: object) -> str:
-        seen.append((dict(targets), bundle))
-        return "https://github.com/example/ci@refs/tags/v1"
-
-    monkeypatch.setattr(audit_module, "check_release_sigstore", fake_check)
-    bundles = tmp_path / "bundles"
-    bundles.mkdir()
-    (bundles / f"{payload_sha256(entry)}.sigstore.json").write_bytes(b"bundle")
-    policy = load_policy(sigstore_policy_file(tmp_path))
-    releases, _, flags = audit_entries([entry], AuditOptions(release=policy.release,
-                                                             sigstore_dir=bundles))
-    assert flags == () and releases[0].sigstore_san.endswith("@refs/tags/v1")  # type: ignore[union-attr]
-    # the policy's default signs = "statement": the statement digest is the only target
-    assert seen == [({bytes.fromhex(payload_sha256(entry)): "statement"}, b"bundle")]
 
 
 def test_long_runs_draw_a_progress_bar_on_stderr(tmp_path, policy_file, monkeypatch) -> None:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from tests.support.pipeline_support import World, make_world
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import FetchError
-from verifier.ear import EarSigner, verify_ear
+from verifier.ear_token import EarSigner, verify_ear
 from verifier.serve import ServiceLimits, create_app
 
 

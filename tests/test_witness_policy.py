@@ -18,10 +18,10 @@ from transparency_log.core.cosignature import (
     cosignature,
     generate_cosigner_keys,
 )
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.note import (
     NoteSignature,
     Signer,
-    Verifier,
     append_signatures,
     generate_keys,
 )

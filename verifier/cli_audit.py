@@ -27,7 +27,7 @@ from transparency_log.client.log_client import LogClient, source_for
 from transparency_log.common.clitools import json_printed, vkey_option
 from transparency_log.common.errors import FetchError, TrustConfigError
 from transparency_log.common.exit_status import ExitStatus
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.witness_policy import WitnessPolicy
 from verifier.audit import AuditOptions, Auditor, AuditReport
 from verifier.audit_reproduce import DEFAULT_SNP_GUEST_FEATURES

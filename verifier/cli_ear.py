@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from transparency_log.common.clitools import read_input
 from transparency_log.common.errors import TrustConfigError
-from verifier.ear import (
+from verifier.ear_token import (
     CHECK_KEY,
     EarSigner,
     load_signing_key,

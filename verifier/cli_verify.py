@@ -27,7 +27,7 @@ from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import AttestlogError, TrustConfigError
 from transparency_log.common.exit_status import ExitStatus
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
-from verifier.ear import EarSigner
+from verifier.ear_token import EarSigner
 from verifier.pipeline import ACCEPTED, REFUSED, Result, run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy

@@ -52,7 +52,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from attest.release.dsse import VerifiedEntry, open_entry, parse_entry
@@ -76,34 +76,38 @@ from transparency_log.core.merkle import leaf_hash, verify_inclusion
 from transparency_log.core.note import Note
 from transparency_log.core.tlog_proof import TlogProof, parse_tlog_proof
 from transparency_log.core.witness_policy import QuorumResult, check_cosignatures
-from verifier.checks import CheckNotRun, with_check
+from verifier.checks import with_check
+from verifier.log_view_checks import (
+    CHECK_CHECKPOINT_AGE,
+    CHECK_CONSISTENCY,
+    CHECK_REVOCATIONS_UNAVAILABLE,
+    CHECK_REVOKED,
+    check_checkpoint_age,
+    check_consistency,
+    check_revocations_available,
+    check_revoked,
+    iso_utc,
+    mirror_covers,
+    posix_seconds,
+)
 from verifier.policy import LogPolicy, Policy, ReleasePolicy, SigstorePolicy
 from verifier.revocations import KnownRevocations
 from verifier.transcript import Transcript
 
 __all__ = [
-    "CHECK_CHECKPOINT_AGE",
-    "CHECK_CONSISTENCY",
     "CHECK_INCLUSION",
     "CHECK_LOG_SIGNATURE",
     "CHECK_RELEASE_SIGNATURE",
     "CHECK_RELEASE_SIGSTORE",
-    "CHECK_REVOCATIONS_UNAVAILABLE",
-    "CHECK_REVOKED",
     "CHECK_WITNESS_QUORUM",
     "LOG_CHECKS",
     "LogEvidence",
     "LogResult",
-    "check_checkpoint_age",
-    "check_consistency",
     "check_inclusion",
     "check_log_signature",
     "check_release_signature",
     "check_release_sigstore",
-    "check_revocations_available",
-    "check_revoked",
     "check_witness_quorum",
-    "checkpoint_time",
     "release_sigstore_targets",
     "statement_sha256",
     "verify_log",
@@ -114,15 +118,6 @@ CHECK_RELEASE_SIGSTORE = "release.sigstore"
 CHECK_LOG_SIGNATURE = "log.signature"
 CHECK_WITNESS_QUORUM = "log.witness.quorum"
 CHECK_INCLUSION = "log.inclusion"
-CHECK_CONSISTENCY = "log.consistency"
-CHECK_CHECKPOINT_AGE = "log.checkpoint.age"
-CHECK_REVOKED = "release.revoked"
-# Step 8 could not run: the policy wants a revocation mirror covering the node's checkpoint and
-# the client has none, or one that is behind (a configuration problem, not a revoked release).
-CHECK_REVOCATIONS_UNAVAILABLE = "release.revocations.unavailable"
-_CONFIGURE_MIRROR = ("keep a revocation mirror: pass --state DIR and --log-url URL (the log's "
-                     "tiles) to the verifier, or set [log] revocations = \"stapled\" in the "
-                     "policy to rely on the node's stapled checkpoint and max_checkpoint_age")
 
 LOG_CHECKS = (CHECK_RELEASE_SIGNATURE, CHECK_RELEASE_SIGSTORE, CHECK_LOG_SIGNATURE,
               CHECK_WITNESS_QUORUM, CHECK_INCLUSION, CHECK_CONSISTENCY, CHECK_CHECKPOINT_AGE,
@@ -142,16 +137,6 @@ def _as_check(check: str) -> Iterator[None]:
         if renamed is err:
             raise
         raise renamed from None
-
-
-def _posix(at: datetime) -> int:
-    if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
-    return int(at.timestamp())
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,12 +219,12 @@ def check_witness_quorum(note: Note, checkpoint: Checkpoint, log: LogPolicy,
     the quorum, and none is dated more than ``max_cosignature_skew`` seconds after ``at``."""
     with _as_check(CHECK_WITNESS_QUORUM):
         quorum = check_cosignatures(note, checkpoint, log.witness_policy)
-    limit = _posix(at) + log.max_cosignature_skew
+    limit = posix_seconds(at) + log.max_cosignature_skew
     future = sorted((ts, name) for name, ts in quorum.cosigned.items() if ts > limit)
     if future:
         ts, name = future[-1]
         raise VerificationError(CHECK_WITNESS_QUORUM, "cosignature dated in the future",
-                                field=f"timestamp of {name}", got=f"{ts} ({_iso(ts)})",
+                                field=f"timestamp of {name}", got=f"{ts} ({iso_utc(ts)})",
                                 want=f"<= {limit} (at + {log.max_cosignature_skew} s)")
     return quorum
 
@@ -251,110 +236,6 @@ def check_inclusion(entry: bytes, index: int, hashes: Sequence[bytes],
     one that leads elsewhere)."""
     with _as_check(CHECK_INCLUSION):
         verify_inclusion(index, checkpoint.size, leaf_hash(entry), hashes, checkpoint.root)
-
-
-# --------------------------------------------------------------------------------------------
-# 6, 7, 8: the client's own view
-
-
-def check_consistency(checkpoint_note: bytes, checkpoint: Checkpoint,
-                      store: CheckpointStore | None,
-                      fetch_proof: ConsistencyFetch | None) -> ConsistencyResult:
-    """Step 6, ``log.consistency``: compare-and-swap against the client's last-seen checkpoint
-    (:class:`transparency_log.client.checkpoint_store.CheckpointStore`); a fork raises
-    ConsistencyError with the evidence kept. Without a store, or offline when a proof is
-    needed, the check cannot run."""
-    if store is None:
-        raise CheckNotRun(CHECK_CONSISTENCY, "no last-seen checkpoint store configured",
-                          field="checkpoint store")
-
-    def offline(old_size: int, new_size: int) -> list[bytes]:
-        raise CheckNotRun(CHECK_CONSISTENCY, f"a consistency proof {old_size} -> {new_size} "
-                          "is needed and no log is reachable (offline)",
-                          field="consistency proof", want="fetchable")
-
-    return store.update(checkpoint_note, checkpoint, fetch_proof or offline)
-
-
-def checkpoint_time(quorum: QuorumResult) -> int | None:
-    """The checkpoint's time: the newest verified policy-witness cosignature timestamp."""
-    return max(quorum.cosigned.values(), default=None)
-
-
-def check_checkpoint_age(quorum: QuorumResult, log: LogPolicy, at: datetime) -> int:
-    """Step 7, ``log.checkpoint.age``: ``at - checkpoint_time <= max_checkpoint_age``.
-
-    Returns the age in seconds. PolicyError when too old; CheckNotRun when no policy witness
-    cosigned (nothing dates the checkpoint).
-    """
-    when = checkpoint_time(quorum)
-    if when is None:
-        raise CheckNotRun(CHECK_CHECKPOINT_AGE, "no witness cosignature dates the checkpoint",
-                          field="cosignature timestamp", want="a policy witness cosignature")
-    now = _posix(at)
-    age = max(0, now - when)
-    if age > log.max_checkpoint_age:
-        raise PolicyError([PolicyFailure(
-            CHECK_CHECKPOINT_AGE, "checkpoint age (s)", age, f"<= {log.max_checkpoint_age}",
-            f"newest cosignature {_iso(when)}, verifying at {_iso(now)}")])
-    return age
-
-
-def check_revocations_available(checkpoint: Checkpoint, known: KnownRevocations | None,
-                                log: LogPolicy) -> str:
-    """Step 8's precondition, ``release.revocations.unavailable``: with ``[log] revocations =
-    "mirror"`` the client's mirror (``known``) must cover at least the node's checkpoint (sync
-    it first); otherwise :class:`CheckNotRun` naming what to configure. Always passes in
-    ``"stapled"`` mode. Returns a one-line detail."""
-    if log.revocations != "mirror":
-        return "stapled-only: no mirror needed"
-    if _mirror_covers(known, checkpoint):
-        assert known is not None
-        return f"mirror at tree size {known.size} covers the checkpoint (size {checkpoint.size})"
-    if known is None:
-        raise CheckNotRun(CHECK_REVOCATIONS_UNAVAILABLE,
-                          f"policy wants a revocation mirror and the client has none; "
-                          f"{_CONFIGURE_MIRROR}", field="revocation mirror")
-    raise CheckNotRun(CHECK_REVOCATIONS_UNAVAILABLE,
-                      f"revocation mirror at size {known.size} is behind the node's checkpoint "
-                      f"(size {checkpoint.size}); pass --log-url URL with --state so the mirror "
-                      f"is synced before verifying",
-                      field="revocation mirror size", want=f">= {checkpoint.size}")
-
-
-def _mirror_covers(known: KnownRevocations | None, checkpoint: Checkpoint) -> bool:
-    return known is not None and known.size >= checkpoint.size
-
-
-def check_revoked(verified: VerifiedEntry, checkpoint: Checkpoint,
-                  known: KnownRevocations | None, log: LogPolicy, *,
-                  require_mirror: bool = True) -> str:
-    """Step 8, ``release.revoked``: no valid revocation of this release is known: none of
-    its statement digest (whatever entry carries it) and none of a measurement it lists.
-
-    ``[log] revocations = "mirror"``: ``known`` (the client's mirror) must cover at least the
-    node's checkpoint (:func:`check_revocations_available`, unless ``require_mirror`` is
-    False because the policy waived it); ``"stapled"``: the client keeps no mirror; any
-    ``known`` revocations given are still honoured, and freshness rests on step 7. Returns a
-    one-line detail for the transcript.
-    """
-    if require_mirror:
-        check_revocations_available(checkpoint, known, log)
-    release = verified.statement
-    if not isinstance(release, Release):  # step 1 refuses these; fail closed all the same
-        raise VerificationError(CHECK_REVOKED, "the entry is not a release",
-                                field="predicateType", got=release.predicate_type)
-    record = (known.revocation_of(verified.statement_digest, release)
-              if known is not None else None)
-    if record is not None:
-        raise PolicyError([PolicyFailure(
-            CHECK_REVOKED, "release statement digest", verified.statement_digest,
-            "not revoked", record.describe())])
-    if known is None:
-        if log.revocations == "mirror":
-            return "no revocation mirror (waived): no revocation known"
-        return "stapled-only: no revocation known; freshness bounded by log.checkpoint.age"
-    return f"not revoked as of tree size {known.size}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,7 +339,7 @@ def verify_log(evidence: LogEvidence, policy: Policy, at: datetime, *,
         # A missing or stale mirror is its own step (release.revocations.unavailable), recorded
         # only when it fails or is waived, so the refusal names the configuration rather than
         # a revocation; waived, the revocations the client does know still count.
-        if policy.log.revocations == "mirror" and not _mirror_covers(revocations, cp):
+        if policy.log.revocations == "mirror" and not mirror_covers(revocations, cp):
             step(CHECK_REVOCATIONS_UNAVAILABLE,  # raises unless waived
                  lambda: check_revocations_available(cp, revocations, policy.log))
         step(CHECK_REVOKED, lambda: check_revoked(verified, cp, revocations, policy.log,

@@ -37,7 +37,7 @@ from attest.release.sigstore_binding import SIGNS
 from attest.release.sigstore_check import SigstoreIdentity, load_trusted_root
 from transparency_log.common.errors import TrustConfigError
 from transparency_log.core.cosignature import CosignatureVerifier
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.witness_policy import (
     WitnessPolicy,
     parse_witness_policy,

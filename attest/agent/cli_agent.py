@@ -35,7 +35,7 @@ from transparency_log.common.errors import (
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from transparency_log.common.service_logging import configure_logging, log_format_option
 from transparency_log.common.state_files import HeldLock, try_hold
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.tlog_proof import TlogProof
 
 log = logging.getLogger("attest.agent.cli")

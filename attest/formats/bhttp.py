@@ -214,13 +214,19 @@ def encode_request(req: BinaryRequest, *, truncate: bool = False) -> bytes:
     return bytes(out)
 
 
-def decode_request(data: bytes) -> BinaryRequest:
-    """Parse a known-length request strictly (module docstring)."""
+def _known_length(data: bytes, framing_indicator: int, what: str) -> Reader:
+    """A reader past the Framing Indicator, which must be ``framing_indicator`` (§3.3)."""
     r = Reader(data, check=CHECK)
     framing = read_varint(r, "Framing Indicator")
-    if framing != FRAMING_KNOWN_LENGTH_REQUEST:
-        raise FormatError(CHECK, "not a known-length request", field="Framing Indicator",
-                          got=framing, want=FRAMING_KNOWN_LENGTH_REQUEST)
+    if framing != framing_indicator:
+        raise FormatError(CHECK, f"not a known-length {what}", field="Framing Indicator",
+                          got=framing, want=framing_indicator)
+    return r
+
+
+def decode_request(data: bytes) -> BinaryRequest:
+    """Parse a known-length request strictly (module docstring)."""
+    r = _known_length(data, FRAMING_KNOWN_LENGTH_REQUEST, "request")
     method = _read_bytes(r, "Method", MAX_METHOD)
     if not method:
         raise FormatError(CHECK, "empty method", field="Method")
@@ -261,11 +267,7 @@ def encode_response(resp: BinaryResponse, *, truncate: bool = False) -> bytes:
 
 def decode_response(data: bytes) -> BinaryResponse:
     """Parse a known-length response strictly (module docstring)."""
-    r = Reader(data, check=CHECK)
-    framing = read_varint(r, "Framing Indicator")
-    if framing != FRAMING_KNOWN_LENGTH_RESPONSE:
-        raise FormatError(CHECK, "not a known-length response", field="Framing Indicator",
-                          got=framing, want=FRAMING_KNOWN_LENGTH_RESPONSE)
+    r = _known_length(data, FRAMING_KNOWN_LENGTH_RESPONSE, "response")
     informational: list[tuple[int, Fields]] = []
     status = _read_status(r)
     while status < 200:

@@ -242,17 +242,8 @@ class QeReportCertificationData:
                               field="QE Authentication Data.Size", got=auth_size,
                               want=f"<= {MAX_QE_AUTH_DATA}")
         auth = r.take(auth_size, "QE Authentication Data")
-        inner_type = r.uint(2, "QE Certification Data Type")
-        if inner_type != CERT_DATA_PCK_CHAIN:
-            raise FormatError(CHECK, "unsupported inner certification data type",
-                              field="QE Certification Data Type", got=inner_type,
-                              want=CERT_DATA_PCK_CHAIN)
-        inner_size = r.uint(4, "QE Certification Data.Size")
-        if inner_size != r.remaining:
-            raise FormatError(CHECK, "inner certification data size disagrees with its container",
-                              field="QE Certification Data.Size", got=inner_size,
-                              want=r.remaining)
-        chain = r.rest()
+        inner_type, chain = _certification_data(r, "QE Certification Data", CERT_DATA_PCK_CHAIN,
+                                                "its container")
         if not chain:
             raise FormatError(CHECK, "empty PCK certificate chain", field="PCK Cert Chain")
         return cls(qe_report, sig, auth, chain, inner_type)
@@ -263,6 +254,21 @@ class QeReportCertificationData:
                 + len(self.qe_auth_data).to_bytes(2, "little") + self.qe_auth_data
                 + self.inner_type.to_bytes(2, "little")
                 + len(self.pck_cert_chain).to_bytes(4, "little") + self.pck_cert_chain)
+
+
+def _certification_data(r: Reader, name: str, want_type: int, container: str
+                        ) -> tuple[int, bytes]:
+    """A Certification Data header (u16 type, u32 size; A.3.9) of the one supported type
+    ``want_type``, whose data fills the rest of ``container``: (type, data)."""
+    ctype = r.uint(2, f"{name} Type")
+    if ctype != want_type:
+        raise FormatError(CHECK, f"unsupported {name} type", field=f"{name} Type",
+                          got=ctype, want=want_type)
+    size = r.uint(4, f"{name}.Size")
+    if size != r.remaining:
+        raise FormatError(CHECK, f"{name} size disagrees with {container}",
+                          field=f"{name}.Size", got=size, want=r.remaining)
+    return ctype, r.rest()
 
 
 @dataclass(frozen=True)
@@ -279,16 +285,9 @@ class QuoteSignatureData:
         r = Reader(data, check=CHECK)
         sig = r.take(ECDSA_SIG_SIZE, "Quote Signature")
         key = r.take(ECDSA_KEY_SIZE, "ECDSA Attestation Key")
-        ctype = r.uint(2, "Certification Data Type")
-        if ctype != CERT_DATA_QE_REPORT:
-            raise FormatError(CHECK, "unsupported certification data type",
-                              field="Certification Data Type", got=ctype,
-                              want=CERT_DATA_QE_REPORT)
-        size = r.uint(4, "Certification Data.Size")
-        if size != r.remaining:
-            raise FormatError(CHECK, "certification data size disagrees with the signature data",
-                              field="Certification Data.Size", got=size, want=r.remaining)
-        return cls(sig, key, QeReportCertificationData.parse(r.rest()), ctype)
+        ctype, cert = _certification_data(r, "Certification Data", CERT_DATA_QE_REPORT,
+                                          "the signature data")
+        return cls(sig, key, QeReportCertificationData.parse(cert), ctype)
 
     def to_bytes(self) -> bytes:
         cert = self.certification.to_bytes()

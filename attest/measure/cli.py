@@ -82,7 +82,7 @@ def measure_snp(ovmf_path: str, kernel: str | None, initrd: str | None, cmdline:
         ovmf_digest=ovmf_hash)
     if as_json:
         from attest.release import canonical_json
-        from attest.release.statement import SnpMeasurement
+        from attest.release.measurements import SnpMeasurement
 
         entry = SnpMeasurement(vcpus, vcpu_type or "default", vmm.value, digest)
         click.echo(canonical_json.encode(entry.to_json()).decode("utf-8"))

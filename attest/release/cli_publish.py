@@ -53,25 +53,16 @@ from attest.measure.snp_launch import (
 )
 from attest.release.dsse import VerifiedEntry, entry_digest, open_entry, sign_statement
 from attest.release.keys import ReleasePublicKey, load_signing_key_file
+from attest.release.measurements import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
 from attest.release.revocation_index import RevocationIndex, RevocationRecord
 from attest.release.sigstore_binding import sigstore_targets
 from attest.release.sigstore_check import signed_digest
-from attest.release.statement import (
-    ARTIFACT_KINDS,
-    Artifact,
-    GpuAllowList,
-    Measurements,
-    Release,
-    Revocation,
-    SnpMeasurement,
-    Subject,
-    TdxMeasurement,
-)
+from attest.release.statement import ARTIFACT_KINDS, Artifact, Release, Revocation, Subject
 from attest.release.submit_client import SubmitAuth, submit_entry
 from transparency_log.client.log_client import LogClient, source_for
 from transparency_log.common.clitools import read_input
 from transparency_log.common.errors import AttestlogError, SignatureError, TrustConfigError
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.core.witness_policy import parse_witness_policy
 

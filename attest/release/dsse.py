@@ -47,7 +47,7 @@ from attest.release.json_fields import as_object
 from attest.release.keys import ReleasePublicKey, ReleaseSigningKey
 from attest.release.statement import MAX_ENTRY_SIZE, Release, Revocation, parse_statement
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
-from transparency_log.core.parse_cache import parse_once
+from transparency_log.common.parse_cache import parse_once
 
 __all__ = [
     "MAX_SIGNATURES",
@@ -122,7 +122,7 @@ class Envelope:
 def parse_entry(data: bytes) -> Envelope:
     """Strictly parse a log entry into an Envelope (signatures NOT checked: see open_entry).
 
-    An entry parsed before is not parsed again (:mod:`transparency_log.core.parse_cache`): audit
+    An entry parsed before is not parsed again (:mod:`transparency_log.common.parse_cache`): audit
     and the verifier's log checks look at one entry in several steps."""
     if len(data) > MAX_ENTRY_SIZE:
         raise FormatError("release.entry.size", "entry larger than a log entry",

@@ -21,7 +21,8 @@ attestlog defines two predicate types (docs/formats.md, "Release entries"):
     every log entry carrying that statement is revoked, whatever signatures surround it;
   - a build **measurement** (name :data:`REVOKED_MEASUREMENT_NAME`, digest ``sha384`` = a
     48-byte launch measurement): every release that lists it
-    (:meth:`Measurements.listed`) is revoked, including releases logged later.
+    (:meth:`attest.release.measurements.Measurements.listed`) is revoked, including releases
+    logged later.
 
 Statements are written and read as RFC 8785 canonical JSON with only integers and strings
 (:mod:`attest.release.canonical_json`). Parsing is strict: unknown or missing fields, wrong
@@ -40,9 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from attest.release import canonical_json
-from attest.release.json_fields import Fields, as_object
+from attest.release.json_fields import as_object
+from attest.release.measurements import CHECK, MEASUREMENT_SIZE, SHA256_SIZE, Measurements
+from attest.release.measurements import statement_error as _fail
 from transparency_log.common.errors import FormatError
-from transparency_log.core.parse_cache import parse_once
+from transparency_log.common.parse_cache import parse_once
 
 __all__ = [
     "ARTIFACT_KINDS",
@@ -54,15 +57,10 @@ __all__ = [
     "REVOKES_MEASUREMENT",
     "REVOKES_STATEMENT",
     "STATEMENT_TYPE",
-    "VMM_TYPES",
     "Artifact",
-    "GpuAllowList",
-    "Measurements",
     "Release",
     "Revocation",
-    "SnpMeasurement",
     "Subject",
-    "TdxMeasurement",
     "parse_statement",
 ]
 
@@ -76,27 +74,15 @@ REVOKED_MEASUREMENT_NAME = "attestlog-measurement"
 MAX_ENTRY_SIZE = 65535
 
 ARTIFACT_KINDS = ("firmware", "kernel", "initrd", "cmdline", "disk", "other")
-VMM_TYPES = ("qemu", "ec2", "gce")
 
-SHA256_SIZE = 32
-MEASUREMENT_SIZE = 48  # SNP MEASUREMENT, TDX MRTD/RTMRn: SHA-384
 
 MAX_SUBJECTS = 16
 MAX_ARTIFACTS = 64
-MAX_SNP = 64
-MAX_VERSIONS = 64
 MAX_REASON = 1024
 
-CHECK = "release.statement"
-
 _NAME = re.compile(r"[\x21-\x7e][\x20-\x7e]*")  # printable ASCII, no leading space
-_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]*")
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _URI = re.compile(r"[a-z][a-z0-9+.-]*:[\x21-\x7e]+")
-
-
-def _fail(message: str, field: str, got: Any = None, want: Any = None) -> FormatError:
-    return FormatError(CHECK, message, field=field, got=got, want=want)
 
 
 @dataclass(frozen=True)
@@ -139,138 +125,6 @@ class Artifact:
                   f.hex("sha256", size=SHA256_SIZE))
         f.finish()
         return out
-
-
-@dataclass(frozen=True)
-class SnpMeasurement:
-    """The SNP launch MEASUREMENT (48 bytes) for one vCPU count/type and VMM type."""
-
-    vcpus: int
-    vcpu_type: str
-    vmm_type: str
-    measurement: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {"vcpus": self.vcpus, "vcpu_type": self.vcpu_type, "vmm_type": self.vmm_type,
-                "measurement": self.measurement.hex()}
-
-    @classmethod
-    def from_json(cls, value: Any, path: str) -> SnpMeasurement:
-        f = as_object(value, path, CHECK)
-        out = cls(f.integer("vcpus", lo=1, hi=4096),
-                  f.string("vcpu_type", max_len=64, pattern=_VERSION),
-                  f.string("vmm_type", choices=VMM_TYPES),
-                  f.hex("measurement", size=MEASUREMENT_SIZE))
-        f.finish()
-        return out
-
-
-@dataclass(frozen=True)
-class TdxMeasurement:
-    """TDX MRTD and RTMR0-2 (48 bytes each); RTMR3 is the workload's and is not pinned."""
-
-    mrtd: bytes
-    rtmr0: bytes
-    rtmr1: bytes
-    rtmr2: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {"mrtd": self.mrtd.hex(), "rtmr0": self.rtmr0.hex(), "rtmr1": self.rtmr1.hex(),
-                "rtmr2": self.rtmr2.hex()}
-
-    @classmethod
-    def from_json(cls, value: Any, path: str) -> TdxMeasurement:
-        f = as_object(value, path, CHECK)
-        out = cls(*(f.hex(k, size=MEASUREMENT_SIZE) for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2")))
-        f.finish()
-        return out
-
-
-def _versions(f: Fields, key: str) -> tuple[str, ...]:
-    items = f.list(key, max_items=MAX_VERSIONS, min_items=1)
-    path = f.sub(key)
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not 0 < len(item) <= 64 or not _VERSION.fullmatch(item):
-            raise _fail("malformed version", f"{path}[{i}]", got=repr(item)[:80],
-                        want=_VERSION.pattern)
-    if len(set(items)) != len(items):
-        raise _fail("duplicate version", path)
-    return tuple(items)
-
-
-@dataclass(frozen=True)
-class GpuAllowList:
-    """The NVIDIA GPU driver and VBIOS versions this release accepts."""
-
-    drivers: tuple[str, ...]
-    vbios: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"drivers": list(self.drivers), "vbios": list(self.vbios)}
-
-    @classmethod
-    def from_json(cls, value: Any, path: str) -> GpuAllowList:
-        f = as_object(value, path, CHECK)
-        out = cls(_versions(f, "drivers"), _versions(f, "vbios"))
-        f.finish()
-        return out
-
-
-@dataclass(frozen=True)
-class Measurements:
-    """Expected measurements; at least one of ``snp``/``tdx`` (a node needs a CPU TEE)."""
-
-    snp: tuple[SnpMeasurement, ...] = ()
-    tdx: TdxMeasurement | None = None
-    gpu: GpuAllowList | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.snp:
-            out["snp"] = [m.to_json() for m in self.snp]
-        if self.tdx is not None:
-            out["tdx"] = self.tdx.to_json()
-        if self.gpu is not None:
-            out["gpu"] = self.gpu.to_json()
-        return out
-
-    def validate(self, path: str) -> None:
-        if not self.snp and self.tdx is None:
-            raise _fail("no CPU TEE measurement (need snp or tdx)", path)
-        if len(self.snp) > MAX_SNP:
-            raise _fail("too many snp entries", f"{path}.snp", got=len(self.snp),
-                        want=f"<= {MAX_SNP}")
-        keys = [(m.vcpus, m.vcpu_type, m.vmm_type) for m in self.snp]
-        if len(set(keys)) != len(keys):
-            raise _fail("duplicate (vcpus, vcpu_type, vmm_type)", f"{path}.snp")
-
-    @classmethod
-    def from_json(cls, value: Any, path: str) -> Measurements:
-        f = as_object(value, path, CHECK)
-        snp: tuple[SnpMeasurement, ...] = ()
-        if f.has("snp"):
-            items = f.list("snp", max_items=MAX_SNP, min_items=1)
-            snp = tuple(SnpMeasurement.from_json(v, f"{f.sub('snp')}[{i}]")
-                        for i, v in enumerate(items))
-        tdx = TdxMeasurement.from_json(f.raw("tdx"), f.sub("tdx")) if f.has("tdx") else None
-        gpu = GpuAllowList.from_json(f.raw("gpu"), f.sub("gpu")) if f.has("gpu") else None
-        f.finish()
-        out = cls(snp, tdx, gpu)
-        out.validate(path)
-        return out
-
-    def listed(self) -> frozenset[bytes]:
-        """Every 48-byte measurement this release lists: each ``snp[].measurement`` and the
-        TDX ``mrtd``/``rtmr0``-``2``. A measurement revocation of any of them revokes the
-        release (docs/formats.md, "Revocation predicate")."""
-        out = {m.measurement for m in self.snp}
-        if self.tdx is not None:
-            out.update((self.tdx.mrtd, self.tdx.rtmr0, self.tdx.rtmr1, self.tdx.rtmr2))
-        return frozenset(out)
-
-    def snp_match(self, measurement: bytes) -> SnpMeasurement | None:
-        """The SNP configuration whose MEASUREMENT equals ``measurement``, if any."""
-        return next((m for m in self.snp if m.measurement == measurement), None)
 
 
 def _statement(subjects: tuple[Subject, ...], predicate_type: str,
@@ -436,7 +290,7 @@ class Revocation:
 @parse_once(max_entries=1024, max_input=MAX_ENTRY_SIZE)
 def parse_statement(data: bytes) -> Release | Revocation:
     """Parse a statement's canonical JSON bytes strictly (FormatError on anything else).
-    A statement parsed before is not parsed again (:mod:`transparency_log.core.parse_cache`)."""
+    A statement parsed before is not parsed again (:mod:`transparency_log.common.parse_cache`)."""
     if len(data) > MAX_ENTRY_SIZE:
         raise FormatError("release.entry.size", "statement larger than a log entry",
                           got=len(data), want=f"<= {MAX_ENTRY_SIZE}")

@@ -49,16 +49,8 @@ from attest.bundle_builder import build_bundle
 from attest.formats.bundle import EvidenceBundle
 from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
 from attest.release.keys import ReleaseSigningKey
-from attest.release.statement import (
-    Artifact,
-    GpuAllowList,
-    Measurements,
-    Release,
-    Revocation,
-    SnpMeasurement,
-    Subject,
-    TdxMeasurement,
-)
+from attest.release.measurements import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
+from attest.release.statement import Artifact, Release, Revocation, Subject
 from attest.simulate.platform import SIM_NOW, SimulatedPlatform, SimulatedTrust
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.core.cosignature import CosignatureSigner, cosignature, generate_cosigner_keys

@@ -8,9 +8,10 @@ the lines before it (blank lines between are allowed):
     <!-- no-run: why this block cannot run in a test -->   (real hardware, systemd, a CI job)
     <!-- expect-exit: 5 -->                                   (a one-command block that fails)
 
-The blocks of one document run in order, in one temporary directory (a copy of examples/ and
-a link to tests/vectors beside them, as in a checkout), with the project's virtualenv first on
-PATH and a private HOME/XDG tree. Shell variables set by one block are seen by the next.
+The blocks of one document run in order (:class:`tests.support.doc_run.DocRun`), in one
+temporary directory (a copy of examples/ and a link to tests/vectors beside them, as in a
+checkout), with the project's virtualenv first on PATH and a private HOME/XDG tree. Shell
+variables set by one block are seen by the next.
 `127.0.0.1:PORT` in a document names a port for the reader; the test maps each to a free
 port. A block may start a server in the background (`... &`): the test waits for the
 `--listen` address (or the `listen` key of a `--config` file) named in that block, and kills
@@ -23,20 +24,12 @@ resolve. A block with no language that starts with one of our commands is an err
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
-import os
 import re
 import shlex
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -49,10 +42,6 @@ CLI_ROOTS = {"tlog": "transparency_log.cli.main", "attest": "attest.cli",
 COMMAND_WORDS = (*CLI_ROOTS, "make", "python", "pip", "curl", "$ ")
 DIRECTIVE = re.compile(r"<!--\s*(no-run|expect-exit)\s*:\s*(.*?)\s*-->", re.S)
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
-LOOPBACK_PORT = re.compile(r"(?<![\d.])(127\.0\.0\.1|localhost):(\d{2,5})\b")
-LISTEN_ARG = re.compile(r"--listen[ =]['\"]?(?:127\.0\.0\.1|localhost):(\d+)")
-LISTEN_KEY = re.compile(r"^\s*listen\s*=\s*['\"](?:127\.0\.0\.1|localhost):(\d+)['\"]", re.M)
-CONFIG_ARG = re.compile(r"--config[ =]['\"]?([^\s'\"]+)")
 
 
 def documents() -> list[Path]:
@@ -157,7 +146,7 @@ def marking_problems(block: Block) -> list[str]:
 
 # ----------------------------------------------------------------- reading shell commands
 
-def _logical_lines(text: str) -> list[str]:
+def logical_lines(text: str) -> list[str]:
     """Lines with backslash continuations joined, comments and here-documents left out."""
     out: list[str] = []
     current = ""
@@ -187,7 +176,7 @@ def shell_commands(text: str) -> list[list[str]]:
     """The simple commands of a shell block, each as its words (control operators split,
     comments dropped); words of unbalanced or exotic syntax are kept as they come."""
     commands: list[list[str]] = []
-    for line in _logical_lines(text):
+    for line in logical_lines(text):
         lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()<>")
         lexer.whitespace_split = True
         lexer.commenters = "#"
@@ -332,169 +321,6 @@ def static_problems(block: Block) -> list[str]:
                          for w in words[1:] if not w.startswith("-") and "=" not in w
                          and w not in targets]
     return problems
-
-
-# ----------------------------------------------------------------- running a document
-
-_SAVE_STATE = r"""
-__doc_state_save() {
-  local __doc_rc=$? __doc_v
-  {
-    for __doc_v in $(compgen -v); do
-      case "$__doc_v" in
-        __doc_*|BASH*|FUNCNAME|PIPESTATUS|_|OPTIND|OPTARG|LINENO|RANDOM|SECONDS) continue;;
-      esac
-      grep -qxF "$__doc_v" <<<"$__doc_base" && continue
-      declare -p "$__doc_v" 2>/dev/null \
-        | sed 's/^declare -\([a-zA-Z]*\)/declare -g\1/;s/^declare -g- /declare -g /'
-    done
-    printf 'cd %q\n' "$PWD"
-  } > "$__DOC_STATE.new" && mv "$__DOC_STATE.new" "$__DOC_STATE"
-  exit "$__doc_rc"
-}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-@dataclass
-class DocRun:
-    """One document's executable blocks run in order in `work` (see the module docstring)."""
-
-    doc: Path
-    work: Path
-    ports: dict[str, int] = field(default_factory=dict)
-    groups: list[int] = field(default_factory=list)
-    transcript: list[str] = field(default_factory=list)
-
-    def localise(self, text: str) -> str:
-        """Each `127.0.0.1:PORT` of the document becomes a free port (the same one each time)."""
-        def sub(m: re.Match[str]) -> str:
-            if m.group(2) not in self.ports:
-                self.ports[m.group(2)] = free_port()
-            return f"{m.group(1)}:{self.ports[m.group(2)]}"
-        return LOOPBACK_PORT.sub(sub, text)
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ATTESTLOG_", "PYTEST", "XDG_"))}
-        home = self.work / ".home"
-        env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-                   HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-                   XDG_STATE_HOME=str(home / ".local/state"),
-                   XDG_CACHE_HOME=str(home / ".cache"), NO_COLOR="1",
-                   PYTHONDONTWRITEBYTECODE="1", __DOC_STATE=str(self.work / ".doc-state.sh"))
-        return env
-
-    def prepare(self) -> None:
-        shutil.copytree(ROOT / "examples", self.work / "examples")
-        (self.work / "tests").mkdir()
-        (self.work / "tests" / "vectors").symlink_to(ROOT / "tests" / "vectors")
-        (self.work / ".home").mkdir()
-
-    def run_block(self, n: int, block: Block, timeout: float = 120.0) -> str | None:
-        """Run one block; the failure as text, or None."""
-        text = self.localise(block.text)
-        out_path = self.work / f".block{n}.out"
-        if block.lang in PYTHON_LANGS:
-            script = self.work / f".block{n}.py"
-            script.write_text(text)
-            argv = [sys.executable, str(script)]
-        else:
-            script = self.work / f".block{n}.sh"
-            script.write_text(
-                '__doc_base="$(compgen -v)"\n' + _SAVE_STATE
-                + '[ -f "$__DOC_STATE" ] && source "$__DOC_STATE"\n'
-                + "trap __doc_state_save EXIT\nset -euo pipefail\n" + text)
-            argv = ["bash", str(script)]
-        started = time.monotonic()
-        with open(out_path, "wb") as out:
-            proc = subprocess.Popen(argv, cwd=self.work, env=self.env(), stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-            self.groups.append(proc.pid)
-            try:
-                rc = proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                rc = None
-        output = out_path.read_text(errors="replace")
-        took = time.monotonic() - started
-        self.transcript.append(f"--- {block.where} ({took:.1f}s, exit {rc})\n{output}")
-        if rc is None:
-            return f"{block.where}: did not finish within {timeout:.0f}s\n{output[-3000:]}"
-        want = 0 if block.expect_exit is None else block.expect_exit
-        if rc != want:
-            return (f"{block.where}: exit status {rc}, want {want}\n--- block:\n{text}"
-                    f"--- output:\n{output[-4000:]}")
-        for port in self.listen_ports(text):
-            if not wait_for_port(port, 30.0):
-                return (f"{block.where}: nothing listens on 127.0.0.1:{port} 30 s after the "
-                        f"block started it\n--- output:\n{output[-3000:]}")
-        return None
-
-    def listen_ports(self, text: str) -> list[int]:
-        """The ports a block starts servers on: `--listen` in a line ending in `&`, or the
-        `listen` key of that line's `--config` file."""
-        ports: list[int] = []
-        for line in _logical_lines(text):
-            if not line.rstrip().endswith("&") or line.rstrip().endswith("&&"):
-                continue
-            ports += [int(p) for p in LISTEN_ARG.findall(line)]
-            for config in CONFIG_ARG.findall(line):
-                path = self.work / config
-                if path.is_file():
-                    ports += [int(p) for p in LISTEN_KEY.findall(path.read_text())]
-        return ports
-
-    def stop(self) -> list[str]:
-        """SIGTERM every process group the blocks started, then SIGKILL what is left;
-        returns the groups that needed SIGKILL."""
-        alive = []
-        for pgid in self.groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGTERM)
-                alive.append(pgid)
-        deadline = time.monotonic() + 10
-        stubborn = []
-        for pgid in alive:
-            while time.monotonic() < deadline and group_alive(pgid):
-                time.sleep(0.05)
-            if group_alive(pgid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
-                stubborn.append(str(pgid))
-        return stubborn
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie leader still counts; reap what we can
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(-pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def runnable(blocks: list[Block]) -> Iterator[Block]:

@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 
 from attest.release.dsse import parse_entry, sign_statement
-from attest.release.statement import Measurements, Revocation, SnpMeasurement
+from attest.release.measurements import Measurements, SnpMeasurement
+from attest.release.statement import Revocation
 from tests.support.log_fixtures import (
     LOG_SIGNER,
     ORIGIN,

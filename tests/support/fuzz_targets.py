@@ -18,7 +18,6 @@ from typing import Any
 
 from cryptography import x509
 
-import transparency_log.core.note_foreign  # noqa: F401  (registers the ECDSA and RFC 6962 verifiers)
 from attest.agent.config import parse_config
 from attest.agent.nonce import parse_time_nonce
 from attest.collateral.rim_fetch import decode_rim_service_reply
@@ -48,31 +47,15 @@ from attest.release.keys import ReleasePublicKey, ReleaseSigningKey
 from attest.release.statement import parse_statement
 from tests.support.bundle_samples import snp_bundle, tdx_bundle
 from tests.support.fuzz_support import Target
+from tests.support.fuzz_tlog import TLOG_PARSERS
 from tests.support.log_fixtures import (
-    LOG_VKEY,
     RELEASE_KEY,
-    WITNESS_VKEYS,
-    FakeLog,
     policy_toml,
     release_entry,
     revocation_entry,
 )
 from tests.support.tdx_support import GCP, SPR_E4, V5, read
 from tests.support.vectors import vector_path
-from transparency_log.client.checkpoint_store import StoredCheckpoint
-from transparency_log.core.checkpoint import parse_checkpoint
-from transparency_log.core.cosignature import parse_cosignature
-from transparency_log.core.note import Verifier, open_note, parse_note
-from transparency_log.core.tiles import (
-    bundle_leaf_hashes,
-    decode_entry_bundle,
-    decode_hash_tile,
-    encode_entry_bundle,
-    parse_tile_path,
-)
-from transparency_log.core.tlog_proof import parse_tlog_proof
-from transparency_log.core.witness_policy import parse_witness_policy
-from transparency_log.witness.service import parse_add_checkpoint
 from verifier.gpu.nras import parse_nras_answer
 from verifier.snp.chain import kds_extensions, load_key_certificate
 from verifier.snp.crl import load_crl as load_snp_crl
@@ -84,10 +67,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def _vec(*parts: str) -> bytes:
     return vector_path(*parts).read_bytes()
-
-
-def _json_vec(*parts: str) -> Any:
-    return json.loads(_vec(*parts))
 
 
 # --------------------------------------------------------------------------- seeds
@@ -185,126 +164,6 @@ def bundles() -> tuple[bytes, ...]:
 
 
 @cache
-def notes() -> tuple[bytes, ...]:
-    out = []
-    for p in sorted(vector_path("tlog", "notes").glob("*.json")):
-        value = json.loads(p.read_text())
-        # tessera_test_witness_keys.json holds keys; its "note" is prose about them
-        if "keys" not in p.name and isinstance(value.get("note"), str):
-            out.append(value["note"].encode())
-    return (*out, *checkpoint_notes())
-
-
-@cache
-def checkpoint_notes() -> tuple[bytes, ...]:
-    log = FakeLog([b"a", b"b", b"c"])
-    return (_json_vec("tlog", "notes", "sumdb_checkpoint_6476701.json")["note"].encode(),
-            log.note(), log.note(2, witnesses=(0,)))
-
-
-@cache
-def note_verifiers() -> tuple[Verifier, ...]:
-    keys = [LOG_VKEY, *WITNESS_VKEYS[:1]]
-    for p in sorted(vector_path("tlog", "notes").glob("*.json")):
-        value = json.loads(p.read_text())
-        if isinstance(value, dict):
-            keys.extend(k for k in value.get("vkeys", []) if isinstance(k, str))
-    out = []
-    for k in keys:
-        try:
-            out.append(Verifier(k))
-        except Exception:
-            continue
-    return tuple(out)
-
-
-def open_with_known_keys(data: bytes) -> Any:
-    return open_note(data, note_verifiers())
-
-
-def checkpoint_text(data: bytes) -> Any:
-    return parse_checkpoint(parse_note(data)[0])
-
-
-@cache
-def checkpoint_texts() -> tuple[bytes, ...]:
-    return tuple(parse_note(n)[0] for n in checkpoint_notes())
-
-
-@cache
-def cosignatures() -> tuple[bytes, ...]:
-    _, sigs = parse_note(FakeLog([b"a"]).note())
-    return tuple(s.signature for s in sigs[1:])  # the witnesses' (the first is the log's)
-
-
-def cosignature_blob(data: bytes) -> Any:
-    return parse_cosignature(data)
-
-
-@cache
-def tlog_proofs() -> tuple[bytes, ...]:
-    log = FakeLog([b"a", b"b", b"c", b"d", b"e"])
-    return (log.proof(3).to_text(), log.proof(0, 1).to_text())
-
-
-@cache
-def witness_bodies() -> tuple[bytes, ...]:
-    ex = _json_vec("tlog", "witness", "c2sp_tlog_witness_examples.json")
-    body = ex["add_checkpoint_request_body"]
-    log = FakeLog([b"a", b"b", b"c"])
-    proof = "".join(base64.b64encode(h).decode() + "\n" for h in log.consistency(1, 3))
-    return (body.encode(), f"old 1\n{proof}\n".encode() + log.note())
-
-
-@cache
-def witness_policies() -> tuple[bytes, ...]:
-    lines = [f"log {LOG_VKEY}"] + [f"witness w{i} {v}" for i, v in enumerate(WITNESS_VKEYS)]
-    return (("\n".join([*lines, "group g 2 w0 w1 w2", "quorum g"]) + "\n").encode(),
-            ("\n".join([*lines[:2], "quorum w0"]) + "\n").encode())
-
-
-def tile_path(data: bytes) -> Any:
-    return parse_tile_path(data.decode("utf-8", "surrogateescape"))
-
-
-@cache
-def tile_paths() -> tuple[bytes, ...]:
-    value = _json_vec("tlog", "tiles", "tile_paths.json")
-    found: list[str] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, str) and v.startswith("tile/"):
-            found.append(v)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-
-    walk(value)
-    indices = [c["path"] for c in value["c2sp_tlog_tiles"]["index_encoding"]]
-    return (*(f"tile/0/{i}".encode() for i in indices), *(f"tile/entries/{i}.p/7".encode()
-                                                          for i in indices))
-
-
-def hash_tile(data: bytes) -> Any:
-    """The first byte chooses the width (1-256), the rest is the tile."""
-    return decode_hash_tile(data[1:], data[0] + 1) if data else None
-
-
-@cache
-def hash_tiles() -> tuple[bytes, ...]:
-    return (b"\x02" + bytes(range(32)) * 3, b"\xff" + bytes(32 * 256))
-
-
-@cache
-def entry_bundles() -> tuple[bytes, ...]:
-    return (encode_entry_bundle([b"a", b"bb", b""[:0] + b"c" * 300]),
-            encode_entry_bundle([release_entry(0)]))
-
-
-@cache
 def release_entries() -> tuple[bytes, ...]:
     rel = release_entry(0)
     return (rel, release_entry(1), revocation_entry(rel))
@@ -367,8 +226,8 @@ def _nras_pki() -> Any:
 
 @cache
 def _sim_nras_answer() -> Any:
-    from attest.simulate.gpu import good_gpu_claims
-    from attest.simulate.gpu import nras_tokens as make_tokens
+    from attest.simulate.gpu_nras import good_gpu_claims
+    from attest.simulate.gpu_nras import nras_tokens as make_tokens
     return make_tokens(_nras_pki(), "k1", nonce=bytes(32), now=NRAS_AT,
                        gpu_claims={"GPU-0": good_gpu_claims(bytes(32))})
 
@@ -381,7 +240,7 @@ def nras_tokens() -> tuple[bytes, ...]:
 
 def nras_token(data: bytes) -> Any:
     """The bytes as the str a JSON answer gives (lone surrogates included), then verified."""
-    from attest.simulate.gpu import jwks_for
+    from attest.simulate.gpu_nras import jwks_for
     from verifier.gpu.nras import verify_token
     from verifier.x509chain import fingerprint, pinned_root
     pki = _nras_pki()
@@ -488,10 +347,6 @@ def signing_key(data: bytes) -> Any:
     return ReleaseSigningKey.from_pem(data)
 
 
-def stored_checkpoint(data: bytes) -> Any:
-    return StoredCheckpoint.from_note(data)
-
-
 PARSERS: tuple[Target, ...] = (
     # attest/formats
     Target("snp_report", parse_report, snp_reports),
@@ -511,20 +366,7 @@ PARSERS: tuple[Target, ...] = (
     Target("bundle_cbor", decode_bundle, bundles),
     Target("cbor_scan", cbor_scan, bundles),
     Target("der", der_walk, lambda: (*vceks()[:1], *pck_extensions())),
-    # transparency_log
-    Target("note", parse_note, notes),
-    Target("note_open", open_with_known_keys, notes),
-    Target("checkpoint", checkpoint_text, checkpoint_notes),
-    Target("checkpoint_body", parse_checkpoint, checkpoint_texts),
-    Target("stored_checkpoint", stored_checkpoint, checkpoint_notes),
-    Target("cosignature", cosignature_blob, cosignatures),
-    Target("tlog_proof", parse_tlog_proof, tlog_proofs),
-    Target("witness_policy", parse_witness_policy, witness_policies),
-    Target("witness_add_checkpoint_body", parse_add_checkpoint, witness_bodies),
-    Target("tile_path", tile_path, tile_paths),
-    Target("hash_tile", hash_tile, hash_tiles),
-    Target("entry_bundle", decode_entry_bundle, entry_bundles),
-    Target("entry_bundle_leaves", bundle_leaf_hashes, entry_bundles),
+    *TLOG_PARSERS,
     # attest/release
     Target("release_entry_dsse", parse_entry, release_entries),
     Target("release_entry_open", open_release_entry, release_entries),

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from attest.release.statement import (
-    Artifact,
-    GpuAllowList,
-    Measurements,
-    Release,
-    SnpMeasurement,
-    Subject,
-    TdxMeasurement,
-)
+from attest.release.measurements import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
+from attest.release.statement import Artifact, Release, Subject
 
 # The SNP launch MEASUREMENT of tests/vectors/snp MANIFEST's second vector.
 SNP_MEASUREMENT = bytes.fromhex(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.core.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
-from transparency_log.core.note import Signer, Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Signer, generate_keys
 from transparency_log.core.witness_policy import parse_witness_policy
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.storage.sqlite import SqliteStorage

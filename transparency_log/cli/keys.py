@@ -10,7 +10,8 @@ import click
 
 from transparency_log.common.clitools import read_input, vkey_option, write_key_pair
 from transparency_log.core.cosignature import generate_cosigner_keys
-from transparency_log.core.note import Verifier, generate_keys
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import generate_keys
 from transparency_log.core.tlog_proof import parse_tlog_proof, verify_tlog_proof_detailed
 from transparency_log.core.witness_policy import parse_witness_policy
 

@@ -36,7 +36,7 @@ from transparency_log.common.errors import FetchError, StartupError, TrustConfig
 from transparency_log.common.service_logging import configure_logging, log_format_option
 from transparency_log.common.state_files import HeldLock, try_hold
 from transparency_log.core.cosignature import CosignatureSigner, cosign, generate_cosigner_keys
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.witness_policy import WitnessPolicy, parse_witness_policy
 from transparency_log.log.lifecycle import Log, require_writer_lock
 from transparency_log.log.storage.base import LogStorage

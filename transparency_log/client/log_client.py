@@ -44,7 +44,7 @@ from transparency_log.client.checkpoint_store import (
 )
 from transparency_log.common.errors import ConsistencyError, FetchError, FormatError, ProofError
 from transparency_log.common.http_fetch import HttpFetcher, PipelinedFetcher
-from transparency_log.core import merkle, tiles
+from transparency_log.core import merkle, tile_reader, tiles
 from transparency_log.core.checkpoint import Checkpoint, open_checkpoint
 from transparency_log.core.note import NoteVerifier
 from transparency_log.core.witness_policy import QuorumResult, WitnessPolicy, check_quorum
@@ -152,7 +152,7 @@ class LogClient:
         # (level, index, width) never changes in an append-only log, and every proof built
         # from them is verified against a signed root, so a cached tile can only make a
         # proof fail, never pass; the cache is emptied when one fails.
-        self._proof_tiles = tiles.TileCache()
+        self._proof_tiles = tile_reader.TileCache()
 
     def _get(self, path: str) -> bytes:
         try:
@@ -171,11 +171,12 @@ class LogClient:
         """Fetch and verify the log's current checkpoint (no state involved)."""
         return self.verify_note(self._get("checkpoint"))
 
-    def reader(self, size: int, cache: tiles.TileCache | None = None) -> tiles.TileReader:
+    def reader(self, size: int,
+               cache: tile_reader.TileCache | None = None) -> tile_reader.TileReader:
         def fetch(path: str) -> bytes:
             return self.fetch(path)
 
-        return tiles.TileReader(fetch, size, cache)
+        return tile_reader.TileReader(fetch, size, cache)
 
     def fetch_consistency(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 PROOF(old_size, D[0:new_size]) built from the log's hash tiles (a

@@ -25,6 +25,7 @@ import base64
 from dataclasses import dataclass
 
 from transparency_log.common.errors import FormatError, VerificationError
+from transparency_log.common.parse_cache import parse_once
 from transparency_log.core.note import (
     MAX_NOTE_SIZE,
     PARSE_CACHE_MAX_NOTE,
@@ -36,7 +37,6 @@ from transparency_log.core.note import (
     open_note,
     sign_note,
 )
-from transparency_log.core.parse_cache import parse_once
 
 __all__ = [
     "HASH_SIZE",
@@ -124,7 +124,7 @@ class Checkpoint:
 
 def parse_checkpoint(text: bytes) -> Checkpoint:
     """Parse a checkpoint note text (without signatures) strictly; FormatError otherwise.
-    A text seen before is not parsed again (:mod:`transparency_log.core.parse_cache`)."""
+    A text seen before is not parsed again (:mod:`transparency_log.common.parse_cache`)."""
     if not isinstance(text, bytes | bytearray):
         raise FormatError(CHECK_FORMAT, "checkpoint must be bytes", got=type(text).__name__)
     if len(text) > MAX_NOTE_SIZE:

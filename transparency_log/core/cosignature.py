@@ -27,23 +27,19 @@ from __future__ import annotations
 import base64
 import struct
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from transparency_log.common.errors import FormatError, SignatureError, TrustConfigError
 from transparency_log.core.checkpoint import parse_checkpoint
+from transparency_log.core.key_types import ed25519_public_key, ed25519_verify
 from transparency_log.core.note import (
     CHECK_KEY,
     ED25519_KEY_SIZE,
     ED25519_SIG_SIZE,
-    PRIVATE_PREFIX,
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
     NoteSignature,
-    ed25519_public_key,
-    ed25519_verify,
     generate_key_pair,
     key_id_for,
+    open_signer_key,
     parse_vkey,
     require_key_id,
     split_key_string,
@@ -154,14 +150,7 @@ class CosignatureSigner:
     """A witness's Ed25519 key ``PRIVATE+KEY+name+hex8+base64(type || seed)``, type 0x04/0x01."""
 
     def __init__(self, skey: str) -> None:
-        skey = skey.strip() if isinstance(skey, str) else ""
-        if not skey.startswith(PRIVATE_PREFIX):
-            raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
-                                   field="skey")
-        name, written_id, sig_type, seed = _cosigner_key(skey[len(PRIVATE_PREFIX):], "skey")
-        self._private = Ed25519PrivateKey.from_private_bytes(seed)
-        public = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        require_key_id(name, written_id, key_id_for(name, sig_type, public), "skey")
+        name, _, self._private, public = open_signer_key(skey, _ACCEPTED_TYPES)
         self.name = name
         self.public_key = public
         self.key_id = key_id_for(name, SIG_COSIGNATURE_V1, public)

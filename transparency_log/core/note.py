@@ -27,10 +27,11 @@ Caps (the spec asks for a limit and at least 16 signatures): at most
 :data:`MAX_SIGNATURES` signature lines (counted before duplicates are dropped, as Go does) and
 :data:`MAX_NOTE_SIZE` bytes. Identical signature lines are counted once.
 
-Besides Ed25519 (0x01), verifier keys of type 0x02 (ECDSA, transparency-dev/formats) and 0x05
-(RFC 6962 ``TreeHeadSignature``, c2sp.org/static-ct-api) are verified by
-:mod:`transparency_log.core.note_foreign`; cosignature keys (0x04) by
-:mod:`transparency_log.core.cosignature`.
+This module knows the signature type *bytes* and Ed25519 signing; which types a verifier key
+may have and what verifies each (Ed25519 here, ECDSA and RFC 6962 in
+:mod:`transparency_log.core.note_foreign`, cosignatures in
+:mod:`transparency_log.core.cosignature`) is decided in one place,
+:mod:`transparency_log.core.key_types` (its :class:`~transparency_log.core.key_types.Verifier`).
 """
 
 from __future__ import annotations
@@ -39,15 +40,11 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from transparency_log.common.errors import (
@@ -56,7 +53,7 @@ from transparency_log.common.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.core.parse_cache import parse_once
+from transparency_log.common.parse_cache import parse_once
 
 __all__ = [
     "MAX_NOTE_SIZE",
@@ -70,7 +67,6 @@ __all__ = [
     "NoteSigner",
     "NoteVerifier",
     "Signer",
-    "Verifier",
     "append_signatures",
     "b64decode_canonical",
     "check_note_chars",
@@ -78,6 +74,7 @@ __all__ = [
     "generate_keys",
     "key_id_for",
     "open_note",
+    "open_signer_key",
     "parse_note",
     "parse_vkey",
     "sign_note",
@@ -194,28 +191,6 @@ def require_key_id(name: str, written: bytes, derived: bytes, what: str) -> None
                                got=written, want=derived)
 
 
-def ed25519_public_key(raw: bytes, what: str) -> Ed25519PublicKey:
-    if len(raw) != ED25519_KEY_SIZE:
-        raise TrustConfigError(CHECK_KEY, "Ed25519 public key must be 32 bytes", field=what,
-                               got=len(raw), want=ED25519_KEY_SIZE)
-    try:
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError as err:
-        raise TrustConfigError(CHECK_KEY, f"invalid Ed25519 public key: {err}",
-                               field=what) from None
-
-
-def ed25519_verify(public: Ed25519PublicKey, message: bytes, sig: bytes) -> bool:
-    """True iff ``sig`` is a valid RFC 8032 Ed25519 signature of ``message``."""
-    if len(sig) != ED25519_SIG_SIZE:
-        return False
-    try:
-        public.verify(sig, message)
-    except InvalidSignature:
-        return False
-    return True
-
-
 @runtime_checkable
 class NoteVerifier(Protocol):
     """Anything that can check note signatures of one (name, key ID)."""
@@ -239,85 +214,36 @@ class NoteSigner(Protocol):
         ...
 
 
-# Verifiers for signature types other than Ed25519 register here (note_foreign, by type byte).
-_FOREIGN_VERIFIERS: dict[int, Callable[[str, bytes, bytes], tuple[bytes, Callable[..., bool]]]] = {}
-
-
-def register_verifier_type(
-    sig_type: int, factory: Callable[[str, bytes, bytes], tuple[bytes, Callable[..., bool]]]
-) -> None:
-    """Register ``factory(name, key_id_as_written, material) -> (key_id, verify)`` for a type."""
-    _FOREIGN_VERIFIERS[sig_type] = factory
-
-
-class Verifier:
-    """A verifier key string: Ed25519 (type 0x01), and ECDSA (0x02) / RFC 6962 (0x05).
-
-    ``Verifier("name+hex8+base64")``; ``.name``, ``.key_id`` (4 bytes), ``.sig_type``,
-    ``.verify(text, sig) -> bool``. A key ID that does not match the key, an unknown type, a
-    public key of the wrong size: TrustConfigError (check ``note.key``).
-    """
-
-    def __init__(self, vkey: str) -> None:
-        name, written_id, sig_type, material = parse_vkey(vkey)
-        self.name = name
-        self.sig_type = sig_type
-        self.vkey = vkey.strip()
-        self._public: Ed25519PublicKey | None = None
-        self._foreign: Callable[..., bool] | None = None
-        if sig_type == SIG_ED25519:
-            self._public = ed25519_public_key(material, "vkey key")
-            require_key_id(name, written_id, key_id_for(name, sig_type, material), "vkey")
-            self.key_id = written_id
-            self.public_key = material
-        elif sig_type in (SIG_ECDSA, SIG_RFC6962):
-            import transparency_log.core.note_foreign  # noqa: F401  (registers these types)
-
-            derived, verify = _FOREIGN_VERIFIERS[sig_type](name, written_id, material)
-            require_key_id(name, written_id, derived, "vkey")
-            self.key_id = derived
-            self.public_key = material
-            self._foreign = verify
-        elif sig_type == SIG_COSIGNATURE_V1:
-            raise TrustConfigError(CHECK_KEY, "type 0x04 is a cosignature key: use "
-                                   "transparency_log.core.cosignature.CosignatureVerifier",
-                                   field="vkey type", got=sig_type, want=SIG_ED25519)
-        else:
-            raise TrustConfigError(CHECK_KEY, "unsupported signature type", field="vkey type",
-                                   got=f"0x{sig_type:02x}", want="0x01, 0x02 or 0x05")
-
-    def verify(self, text: bytes, sig: bytes) -> bool:
-        """True iff ``sig`` (without the key ID) signs ``text`` under this key."""
-        if self._foreign is not None:
-            return self._foreign(text, sig)
-        assert self._public is not None
-        return ed25519_verify(self._public, text, sig)
-
-    def __repr__(self) -> str:
-        return f"Verifier({self.vkey!r})"
+def open_signer_key(skey: str, types: tuple[int, ...]
+                    ) -> tuple[str, int, Ed25519PrivateKey, bytes]:
+    """An Ed25519 signer key string ``PRIVATE+KEY+name+hex8+base64(type || 32-byte seed)`` whose
+    type is one of ``types`` -> (name, type, private key, raw public key), its written key ID
+    checked. Errors never echo key material (TrustConfigError ``note.key``)."""
+    skey = skey.strip() if isinstance(skey, str) else ""
+    if not skey.startswith(PRIVATE_PREFIX):
+        raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
+                               field="skey")
+    name, written_id, sig_type, seed = split_key_string(skey[len(PRIVATE_PREFIX):], "skey")
+    if sig_type not in types:
+        raise TrustConfigError(CHECK_KEY, "unsupported signer key type", field="skey type",
+                               got=f"0x{sig_type:02x}",
+                               want=" or ".join(f"0x{t:02x}" for t in types))
+    if len(seed) != ED25519_KEY_SIZE:
+        raise TrustConfigError(CHECK_KEY, "Ed25519 seed must be 32 bytes", field="skey key",
+                               got=len(seed), want=ED25519_KEY_SIZE)
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    require_key_id(name, written_id, key_id_for(name, sig_type, public), "skey")
+    return name, sig_type, private, public
 
 
 class Signer:
     """An Ed25519 signer key string ``PRIVATE+KEY+name+hex8+base64(0x01 || seed)``."""
 
     def __init__(self, skey: str) -> None:
-        skey = skey.strip() if isinstance(skey, str) else ""
-        if not skey.startswith(PRIVATE_PREFIX):
-            raise TrustConfigError(CHECK_KEY, "signer key must start with PRIVATE+KEY+",
-                                   field="skey")
-        body = skey[len(PRIVATE_PREFIX):]
-        name, written_id, sig_type, seed = split_key_string(body, "skey")
-        if sig_type != SIG_ED25519:
-            raise TrustConfigError(CHECK_KEY, "unsupported signer key type", field="skey type",
-                                   got=f"0x{sig_type:02x}", want="0x01")
-        if len(seed) != ED25519_KEY_SIZE:
-            raise TrustConfigError(CHECK_KEY, "Ed25519 seed must be 32 bytes", field="skey key",
-                                   got=len(seed), want=ED25519_KEY_SIZE)
-        self._private = Ed25519PrivateKey.from_private_bytes(seed)
-        self.public_key = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        require_key_id(name, written_id, key_id_for(name, sig_type, self.public_key), "skey")
+        name, sig_type, self._private, self.public_key = open_signer_key(skey, (SIG_ED25519,))
         self.name = name
-        self.key_id = written_id
+        self.key_id = key_id_for(name, sig_type, self.public_key)
 
     def sign(self, text: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``text`` (without the key ID)."""
@@ -394,7 +320,7 @@ def parse_note(msg: bytes) -> tuple[bytes, list[NoteSignature]]:
 
     Identical signature lines are returned once. No signature is verified: callers that
     trust the text must use :func:`open_note`. The parse of a note seen before is reused
-    (:mod:`transparency_log.core.parse_cache`).
+    (:mod:`transparency_log.common.parse_cache`).
     """
     text, sigs = _parse_note(msg)
     return text, list(sigs)

@@ -16,7 +16,8 @@ mistaken for signatures of our Ed25519 keys.
   tree_size u64 || root[32]`` built from the checkpoint in the note text, whose origin must
   equal the key name.
 
-Importing this module registers both types with :class:`transparency_log.core.note.Verifier`.
+Each type's ``*_verifier(name, spki) -> (key_id, verify)`` is chosen by the one
+key-type dispatch, :mod:`transparency_log.core.key_types`; nothing is registered on import.
 """
 
 from __future__ import annotations
@@ -32,14 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from transparency_log.common.errors import FormatError, TrustConfigError
-from transparency_log.core.note import (
-    CHECK_KEY,
-    SIG_ECDSA,
-    SIG_RFC6962,
-    register_verifier_type,
-)
+from transparency_log.core.checkpoint import parse_checkpoint
+from transparency_log.core.note import CHECK_KEY, SIG_RFC6962
 
-__all__ = ["ecdsa_key_id", "rfc6962_key_id", "rfc6962_vkey"]
+__all__ = ["ecdsa_key_id", "ecdsa_verifier", "rfc6962_key_id", "rfc6962_verifier",
+           "rfc6962_vkey"]
 
 _CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 
@@ -70,8 +68,9 @@ def ecdsa_key_id(spki: bytes) -> bytes:
     return hashlib.sha256(spki).digest()[:4]
 
 
-def _ecdsa_factory(name: str, written_id: bytes,
-                   spki: bytes) -> tuple[bytes, Callable[[bytes, bytes], bool]]:
+def ecdsa_verifier(name: str, spki: bytes) -> tuple[bytes, Callable[[bytes, bytes], bool]]:
+    """A type-0x02 key's (key ID, verify); the key ID as written is checked by
+    the caller."""
     key = _load_ec_key(spki, _CURVES)
 
     def verify(text: bytes, sig: bytes) -> bool:
@@ -94,8 +93,6 @@ def rfc6962_vkey(name: str, spki: bytes) -> str:
 
 
 def _tree_head_signature_input(name: str, text: bytes, timestamp: int) -> bytes | None:
-    from transparency_log.core.checkpoint import parse_checkpoint
-
     try:
         cp = parse_checkpoint(text)
     except FormatError:
@@ -105,8 +102,9 @@ def _tree_head_signature_input(name: str, text: bytes, timestamp: int) -> bytes 
     return struct.pack(">BBQQ", 0, 1, timestamp, cp.size) + cp.root
 
 
-def _rfc6962_factory(name: str, written_id: bytes,
-                     spki: bytes) -> tuple[bytes, Callable[[bytes, bytes], bool]]:
+def rfc6962_verifier(name: str, spki: bytes) -> tuple[bytes, Callable[[bytes, bytes], bool]]:
+    """A type-0x05 key's (key ID, verify); the key ID as written is checked by
+    the caller."""
     key = _load_ec_key(spki, (ec.SECP256R1,))
 
     def verify(text: bytes, sig: bytes) -> bool:
@@ -121,6 +119,3 @@ def _rfc6962_factory(name: str, written_id: bytes,
 
     return rfc6962_key_id(name, spki), verify
 
-
-register_verifier_type(SIG_ECDSA, _ecdsa_factory)
-register_verifier_type(SIG_RFC6962, _rfc6962_factory)

@@ -16,7 +16,7 @@ File format (tlog-policy §"Policy file syntax and structure"), one item per lin
   ``quorum`` line (§"Defining a witness group", §"Defining the quorum").
 - Two logs (or two witnesses) that wrap the same public key are duplicates and refused
   (§"Public key representation").
-- Log vkeys are note keys (:class:`transparency_log.core.note.Verifier`), witness vkeys are
+- Log vkeys are note keys (:class:`transparency_log.core.key_types.Verifier`), witness vkeys are
   cosignature keys of type 0x04 or 0x01
   (:class:`transparency_log.core.cosignature.CosignatureVerifier`).
 
@@ -47,7 +47,8 @@ from transparency_log.common.errors import (
 )
 from transparency_log.core.checkpoint import Checkpoint, parse_checkpoint, parse_decimal
 from transparency_log.core.cosignature import CosignatureVerifier
-from transparency_log.core.note import Note, NoteVerifier, Verifier, open_note
+from transparency_log.core.key_types import Verifier
+from transparency_log.core.note import Note, NoteVerifier, open_note
 
 __all__ = [
     "MAX_ENTRIES",

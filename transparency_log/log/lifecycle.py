@@ -13,9 +13,9 @@ The three stages are named as Tessera names them:
    signer as a C2SP tlog-checkpoint and stored. The time is a parameter (the caller's clock).
 
 Proofs (:meth:`Log.inclusion_proof`, :meth:`Log.consistency_proof`) are built from the stored
-hash tiles by the same :class:`~transparency_log.core.tiles.TileReader` a remote client uses on the
-published tile tree, so what the log serves and what it proves cannot disagree. Entry bundles
-are not stored twice: they are encoded from the stored entries when published.
+hash tiles by the same :class:`~transparency_log.core.tile_reader.TileReader` a remote client
+uses on the published tile tree, so what the log serves and what it proves cannot disagree.
+Entry bundles are not stored twice: they are encoded from the stored entries when published.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from transparency_log.common.errors import FormatError, StartupError
-from transparency_log.core import merkle, tiles
+from transparency_log.core import merkle, tile_reader, tiles
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.core.note import NoteSigner
 from transparency_log.core.tlog_proof import TlogProof
@@ -145,7 +145,8 @@ class Log:
         self.storage = storage
         self.origin = origin
         self.chunk = chunk
-        self._reader = tiles.TileReader(self._fetch_stored, 0, tiles.TileCache(cache_tiles))
+        self._reader = tile_reader.TileReader(self._fetch_stored, 0,
+                                              tile_reader.TileCache(cache_tiles))
 
     # -- 1. sequencing -----------------------------------------------------------------------
     def add(self, entries: Sequence[bytes]) -> list[int]:
@@ -205,7 +206,7 @@ class Log:
             raise FileNotFoundError(path)
         return data[:want]
 
-    def reader(self, size: int | None = None) -> tiles.TileReader:
+    def reader(self, size: int | None = None) -> tile_reader.TileReader:
         """A node reader over the stored tiles for tree ``size`` (default: integrated size)."""
         integrated = self.storage.tree_state().size
         size = integrated if size is None else size

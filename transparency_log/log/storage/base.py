@@ -99,6 +99,31 @@ def validate_entries(entries: Sequence[bytes]) -> None:
         check_entry(e)
 
 
+def assign_indexes(batch: Sequence[tuple[Sequence[bytes], Sequence[bytes]]],
+                   known: dict[bytes, int], next_index: int
+                   ) -> tuple[list[list[int]], list[tuple[int, bytes, bytes]], int]:
+    """Sequence a group of appends with de-duplication (the ``append`` contract above).
+
+    ``batch``: each call's (leaf hashes, entries); ``known``: leaf hash -> index of what is
+    stored already (updated in place); ``next_index``: the first free index. Returns each
+    call's indexes, the new rows ``(index, leaf hash, entry)`` to store, and the next free
+    index. An entry already stored, or earlier in the group, gets its first index.
+    """
+    rows: list[tuple[int, bytes, bytes]] = []
+    results: list[list[int]] = []
+    for hashes, entries in batch:
+        out = []
+        for h, e in zip(hashes, entries, strict=True):
+            index = known.get(h)
+            if index is None:
+                index = known[h] = next_index
+                rows.append((index, h, e))
+                next_index += 1
+            out.append(index)
+        results.append(out)
+    return results, rows, next_index
+
+
 @runtime_checkable
 class LogStorage(Protocol):
     """What the log needs from a durable store. See the module docstring for the contract."""

@@ -44,7 +44,12 @@ import psycopg
 
 from transparency_log.common.errors import TrustConfigError
 from transparency_log.core import merkle
-from transparency_log.log.storage.base import StorageConflictError, TreeState, validate_entries
+from transparency_log.log.storage.base import (
+    StorageConflictError,
+    TreeState,
+    assign_indexes,
+    validate_entries,
+)
 
 SCHEMA_VERSION = "1"
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -234,18 +239,8 @@ class PostgresStorage:
             known: dict[bytes, int] = dict(conn.execute(  # type: ignore[arg-type]
                 f"SELECT leaf_hash, idx FROM {self._t('entries')} "  # noqa: S608
                 "WHERE leaf_hash = ANY(%s)", (wanted,)).fetchall())
-            rows: list[tuple[int, bytes, bytes]] = []
-            results: list[list[int]] = []
-            for j in batch:
-                out = []
-                for h, e in zip(j.hashes, j.entries, strict=True):
-                    index = known.get(h)
-                    if index is None:
-                        index = known[h] = next_index
-                        rows.append((index, h, e))
-                        next_index += 1
-                    out.append(index)
-                results.append(out)
+            results, rows, next_index = assign_indexes(
+                [(j.hashes, j.entries) for j in batch], known, next_index)
             if rows:
                 with conn.cursor() as cur, cur.copy(
                         f"COPY {self._t('entries')} (idx, leaf_hash, data) FROM STDIN") as copy:

@@ -32,7 +32,12 @@ from dataclasses import dataclass, field
 from transparency_log.common.errors import FormatError, InputFileError
 from transparency_log.common.state_files import HeldLock, try_hold
 from transparency_log.core import merkle
-from transparency_log.log.storage.base import StorageConflictError, TreeState, validate_entries
+from transparency_log.log.storage.base import (
+    StorageConflictError,
+    TreeState,
+    assign_indexes,
+    validate_entries,
+)
 
 SCHEMA_VERSION = 1
 _LOOKUP_CHUNK = 500  # host parameters per IN (...) query (SQLite's default limit is 32766)
@@ -239,16 +244,9 @@ class SqliteStorage:
     def _sequence(self, conn: sqlite3.Connection, batch: list[_Pending]) -> None:
         next_index = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()[0]
         known = _lookup(conn, list({h: None for p in batch for h in p.hashes}))
-        rows: list[tuple[int, bytes, bytes]] = []
-        for p in batch:
-            out = []
-            for h, e in zip(p.hashes, p.entries, strict=True):
-                index = known.get(h)
-                if index is None:
-                    index = known[h] = next_index
-                    rows.append((index, h, e))
-                    next_index += 1
-                out.append(index)
+        results, rows, _ = assign_indexes([(p.hashes, p.entries) for p in batch], known,
+                                          next_index)
+        for p, out in zip(batch, results, strict=True):
             p.indexes = out
         conn.executemany("INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)", rows)
         conn.executemany("INSERT INTO dedup (key, idx) VALUES (?, ?)",

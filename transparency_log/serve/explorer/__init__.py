@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from transparency_log.common.errors import TrustConfigError
-from transparency_log.core.note import Verifier
+from transparency_log.core.key_types import Verifier
 from transparency_log.core.witness_policy import parse_witness_policy
 from transparency_log.log.publish import write_atomic
 
