@@ -40,10 +40,10 @@ from tests.support.evidence_conformance import (
     der_boundaries,
     der_regions,
     expect,
-    forge_look_alike,
     inner_points,
     pem_inner_points,
 )
+from tests.support.look_alike import forge_look_alike
 from tests.support.snp_fixtures import AT as SNP_AT
 from tests.support.snp_fixtures import vec as snp_vec
 from tests.support.tdx_support import V5, V5_TIMES, read, real_collateral

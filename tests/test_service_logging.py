@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from tests.support.tlog_net import CLI, free_port, tlog
 from transparency_log.cli.main import main
 from transparency_log.common.service_logging import JsonFormatter, TextFormatter
+from transparency_log.common.throttled_log import ThrottledLog
 from transparency_log.core.note import generate_keys
-from transparency_log.serve.throttled_log import ThrottledLog
 
 ORIGIN = "example.com/logging-log"
 TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) [\w.]+: .+")

@@ -12,7 +12,7 @@ each with a UTC timestamp, a level and the logger's name; optionally one JSON ob
 
 uvicorn's own loggers go through the same handler (asgi_serving passes ``log_config=None``).
 A warning that would repeat at the publisher's rate goes through the service's throttled log
-(``transparency_log/serve/throttled_log.py``).
+(``transparency_log/common/throttled_log.py``).
 """
 
 from __future__ import annotations

@@ -58,9 +58,9 @@ from starlette.routing import Route
 
 from transparency_log.common.asgi_serving import BodyError, read_body, text_response
 from transparency_log.common.errors import FormatError, TrustConfigError
+from transparency_log.common.throttled_log import ThrottledLog, one_line
 from transparency_log.core import tiles
 from transparency_log.serve.explorer import CONTENT_SECURITY_POLICY
-from transparency_log.serve.throttled_log import ThrottledLog, one_line
 
 log = logging.getLogger("transparency_log.serve.server")
 

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from transparency_log.common.errors import AttestlogError, FormatError
+from transparency_log.common.throttled_log import ThrottledLog, one_line
 from transparency_log.core import merkle, tiles
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint
 from transparency_log.core.key_types import Verifier
@@ -44,7 +45,6 @@ from transparency_log.core.tlog_proof import TlogProof
 from transparency_log.core.witness_policy import WitnessPolicy, check_quorum
 from transparency_log.log.lifecycle import Log
 from transparency_log.log.storage.base import StorageConflictError
-from transparency_log.serve.throttled_log import ThrottledLog, one_line
 from transparency_log.witness.client import WitnessClient
 
 log = logging.getLogger("transparency_log.serve.service")
