@@ -83,13 +83,12 @@ from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_bin
 from verifier.collateral_window import CollateralUse
 from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
 from verifier.gpu.evidence import GpuEvidenceResult, check_device_ocsp, verify_gpu_evidence
-from verifier.gpu.policy import GpuFacts, GpuPolicy
+from verifier.gpu.policy import GpuFacts
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
-from verifier.policy import Policy, gpu_with_waivers, tdx_with_waivers
+from verifier.policy import Policy
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
-from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification
 from verifier.stage_context import StageContext
 from verifier.tdx.collateral import TCB_STATUSES, TdxCollateral, VerificationTimes
@@ -301,12 +300,6 @@ def _verify_snp(run: StageContext, item: SnpEvidence) -> SnpVerification:
                                    "revocation of the ASK/ASVK NOT checked")
 
 
-def _tdx_policy(policy: Policy) -> TdxPolicy:
-    section = policy.section("tdx")
-    return section if isinstance(section, TdxPolicy) else tdx_with_waivers(TdxPolicy(),
-                                                                           policy.waive)
-
-
 def _verify_tdx(run: StageContext, item: TdxEvidence) -> TdxResult:
     where = "tdx"
     given = {role: data for role, name in item.collateral.items()
@@ -322,8 +315,7 @@ def _verify_tdx(run: StageContext, item: TdxEvidence) -> TdxResult:
     # Authenticity only: the [tdx] rules are applied in step 6 with the other policy checks.
     everything = TdxPolicy(accepted_tcb_statuses=TCB_STATUSES + RELAUNCH_STATUSES,
                            allow_debug=True, require_sept_ve_disable=False,
-                           unsafe_accept_stale_crls=_tdx_policy(run.policy)
-                           .unsafe_accept_stale_crls)
+                           unsafe_accept_stale_crls=run.policy.tdx.unsafe_accept_stale_crls)
     sub = Transcript()
     try:
         return verify_tdx_evidence(item.quote, col, roots=run.roots.tdx,
@@ -355,12 +347,6 @@ def _obtain_tdx(run: StageContext, quote: bytes, missing: list[str],
     return out  # a fetched item replaces its issuer chain too
 
 
-def _gpu_policy(policy: Policy) -> GpuPolicy:
-    section = policy.section("gpu")
-    return section if isinstance(section, GpuPolicy) else gpu_with_waivers(GpuPolicy(),
-                                                                           policy.waive)
-
-
 def _stapled_ocsp(run: StageContext, item: GpuEvidence, chain: tuple[Any, ...],
                   where: str) -> dict[bytes, bytes]:
     """Map each stapled OCSP answer to the chain certificate it is about (by serial); none
@@ -390,7 +376,7 @@ def _stapled_ocsp(run: StageContext, item: GpuEvidence, chain: tuple[Any, ...],
 
 def _verify_gpu(run: StageContext, item: GpuEvidence) -> GpuEvidenceResult:
     where = f"nvidia-gpu[{item.index}]"
-    gpol = _gpu_policy(run.policy)
+    gpol = run.policy.gpu
     rims = [run.collateral(name, where) for _, name in sorted(item.rims.items())]
     source = (RimSource(fetch=run.fetch, cache=run.caches.disk, on_get=run.obtained(where))
               if run.fetch is not None or run.caches.disk is not None else None)
@@ -513,17 +499,15 @@ def check_policy(policy: Policy, bundle: EvidenceBundle, *, snp: SnpVerification
         f"cpu {cpu.TYPE if cpu else 'none'}, {n_gpus} GPU(s), CC mode "
         f"{bundle.gpu_state.cc_mode}")
     if snp is not None:
-        snp_policy = policy.section("snp")
-        sp = snp_policy if isinstance(snp_policy, SnpPolicy) else SnpPolicy()
         logged = [m.measurement for m in release.measurements.snp] if release else []
-        section("snp.policy", lambda c: sp.check(snp, measurements=logged),
-                "[snp]" if snp_policy is not None else "[snp] defaults")
+        section("snp.policy", lambda c: policy.snp.check(snp, measurements=logged),
+                "[snp]" if "snp" in policy.tables else "[snp] defaults")
     if tdx is not None:
-        tp = _tdx_policy(policy)
+        tp = policy.tdx
         section("tdx.policy", lambda c: tp.check(tdx.quote.body, tdx.tcb, tdx.rtmr_replay),
                 f"TCB status {tdx.tcb.status}")
     if gpu_facts or bundle.gpu_state.attached:
-        gp = _gpu_policy(policy)
+        gp = policy.gpu
         section("gpu.policy", lambda c: gp.check(gpu_facts, attached=bundle.gpu_state.attached,
                                                  collector=c),
                 f"{len(gpu_facts)} of {bundle.gpu_state.attached} attached GPU(s)")

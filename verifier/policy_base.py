@@ -10,7 +10,7 @@ composes them. Policy checks never stop at the first failure: they add to a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from transparency_log.common.errors import PolicyError, PolicyFailure, TrustConfigError
@@ -37,6 +37,31 @@ class StrictTable(StrictMapping):
     def table(self, key: str) -> StrictTable | None:
         """A nested table, or None when absent."""
         return self.mapping(key)
+
+
+def config_error(check: str, message: str, field: str, got: Any = None,
+                 want: Any = None) -> TrustConfigError:
+    """A policy file refusal naming ``field`` (CLI exit 4)."""
+    return TrustConfigError(check, message, field=field, got=got, want=want)
+
+
+def int_in(t: StrictTable, where: str, key: str, lo: int, hi: int,
+           default: Any = MISSING) -> int:
+    """``where.key``: an integer in ``lo..hi`` (``default`` when absent)."""
+    value = t.get(key, int, default)
+    if not lo <= value <= hi:
+        raise config_error(CHECK_SCHEMA, "out of range", f"{where}.{key}", got=value,
+                           want=f"{lo}..{hi}")
+    return value
+
+
+def choice(t: StrictTable, where: str, key: str, choices: Sequence[str], default: str) -> str:
+    """``where.key``: one of ``choices`` (``default`` when absent)."""
+    value = t.get(key, str, default)
+    if value not in choices:
+        raise config_error(CHECK_SCHEMA, "unknown value", f"{where}.{key}", got=value,
+                           want=" | ".join(choices))
+    return value
 
 
 def parse_hex(value: str, size: int | None, *, field: str) -> bytes:

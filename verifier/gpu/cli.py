@@ -25,7 +25,8 @@ from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_eviden
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL
 from verifier.gpu.policy import GpuPolicy
-from verifier.policy import gpu_with_waivers, load_section
+from verifier.policy import gpu_with_waivers
+from verifier.policy import load_policy as policy_file
 from verifier.policy_base import FailureCollector
 from verifier.render import Output, output_options, waive_option
 from verifier.transcript import Transcript
@@ -35,11 +36,11 @@ from verifier.x509chain import fingerprint, load_certificate, pinned_root
 def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> GpuPolicy:
     """The ``[gpu]`` table of ``--policy`` (a lone report's defaults without one, or when the
     file has none), with the file's and ``--waive``'s waivers."""
-    policy = GpuPolicy.for_lone_report()
-    if path is not None:
-        section, waived = load_section(path, "gpu", GpuPolicy.from_table, required=False)
-        policy, waive = section or policy, waive | waived
-    return gpu_with_waivers(policy, waive)
+    if path is None:
+        return gpu_with_waivers(GpuPolicy.for_lone_report(), waive)
+    full = policy_file(path).with_waivers(waive)  # the one loader, the whole file
+    return full.gpu if "gpu" in full.tables else gpu_with_waivers(GpuPolicy.for_lone_report(),
+                                                                  full.waive)
 
 
 def _extra_root(path: str, name: str):

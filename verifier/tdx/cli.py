@@ -19,7 +19,8 @@ from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
 from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import AttestlogError
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
-from verifier.policy import load_section, tdx_with_waivers
+from verifier.policy import load_policy as policy_file
+from verifier.policy import tdx_with_waivers
 from verifier.render import Output, output_options, waive_option
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
@@ -32,12 +33,10 @@ from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_
 
 def load_policy(path: str | None, waive: frozenset[str] = frozenset()) -> TdxPolicy:
     """The ``[tdx]`` table of ``--policy`` (defaults without one), with the file's and
-    ``--waive``'s waivers."""
-    policy = TdxPolicy()
-    if path is not None:
-        section, waived = load_section(path, "tdx", TdxPolicy.from_table, required=False)
-        policy, waive = section or policy, waive | waived
-    return tdx_with_waivers(policy, waive)
+    ``--waive``'s waivers. The file is read whole by the one loader (docs/policy.md)."""
+    if path is None:
+        return tdx_with_waivers(TdxPolicy(), waive)
+    return policy_file(path).with_waivers(waive).tdx
 
 
 def _file(path: str | None) -> bytes | None:
