@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from attest.cli import main as attest_main
+from tests.support.log_fixtures import policy_toml
 from transparency_log.cli.main import main as tlog_main
 from transparency_log.common.clitools import ErrorHandlingGroup
 from transparency_log.common.errors import (
@@ -162,7 +163,7 @@ def test_waive_refuses_an_authenticity_check_on_every_verifier_command(command: 
 
 def test_old_tdx_waiver_key_names_its_replacement(tmp_path: Path) -> None:
     policy = tmp_path / "p.toml"
-    policy.write_text('[tdx]\nunsafe_accept_stale_crls = ["root_crl"]\n')
+    policy.write_text(policy_toml(extra='[tdx]\nunsafe_accept_stale_crls = ["root_crl"]\n'))
     result = CliRunner().invoke(verifier_main, ["tdx", str(policy), "--policy", str(policy)])
     assert result.exit_code == ExitStatus.TRUST_CONFIG, result.output
     assert 'waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]' in result.output
@@ -259,7 +260,7 @@ def test_one_item_commands_take_the_policy_from_env_and_config(tmp_path: Path, m
     and `gpu` too, with the same precedence: each policy file here waives an id of its own
     that is not waivable, so the refusal (exit 4) names the file that was used."""
     for name in ("config", "env", "flag"):
-        (tmp_path / f"{name}.toml").write_text(f'waive = ["from-{name}"]\n')
+        (tmp_path / f"{name}.toml").write_text(policy_toml(top={"waive": [f"from-{name}"]}))
     (tmp_path / "attestlog").mkdir()
     (tmp_path / "attestlog" / "config.toml").write_text(
         f'policy = "{tmp_path}/config.toml"\n')

@@ -23,6 +23,7 @@ from attest.formats.nvidia_opaque import FeatureFlag, OpaqueData, OpaqueField, O
 from attest.formats.spdm_measurements import parse_report
 from attest.simulate.gpu import SimulatedGpu, make_rim_pki, sign_rim
 from tests.support.bitflip_support import Refusal, flip_every_bit
+from tests.support.log_fixtures import policy_toml
 from tests.support.vectors import load_json_vector
 from transparency_log.common.errors import (
     FetchError,
@@ -161,9 +162,9 @@ def _write_real_current(tmp_path: Path) -> list[str]:
 
 def test_cli_reports_the_real_current_report(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('waive = ["gpu.ocsp", "gpu.rim.fetch"]\n[gpu]\n'
-                      'require_cc_mode = false\nrequire_all_attached = false\n'
-                      'feature_modes = ["PPCIE"]\n')
+    policy.write_text(policy_toml(top={"waive": ["gpu.ocsp", "gpu.rim.fetch"]},
+                                  extra='[gpu]\nrequire_cc_mode = false\n'
+                                  'require_all_attached = false\nfeature_modes = ["PPCIE"]\n'))
     result = run_cli(*_write_real_current(tmp_path), "--policy", str(policy), "--verbose")
     assert result.exit_code == 0, result.output
     assert "4274 bytes, 64 measurement blocks, 0 trailing" in result.output
@@ -335,8 +336,8 @@ def test_cli_offline_names_the_unavailable_rim_and_the_mismatch(tmp_path: Path) 
     (tmp_path / "vbios.xml").write_bytes(signed_rims(bad_vbios_index=3)[1])
     (tmp_path / "device_root.pem").write_bytes(SIM.device_pki.root_pem())
     (tmp_path / "rim_root.pem").write_bytes(RIM_PKI.root_pem())
-    (tmp_path / "policy.toml").write_text('waive = ["gpu.ocsp"]\n[gpu]\n'
-                                          "require_all_attached = false\n")
+    (tmp_path / "policy.toml").write_text(policy_toml(
+        top={"waive": ["gpu.ocsp"]}, extra="[gpu]\nrequire_all_attached = false\n"))
     result = run_cli(str(tmp_path / "report.bin"), "--chain", str(tmp_path / "chain.pem"),
                      "--nonce", NONCE.hex(), "--rim", str(tmp_path / "vbios.xml"), "--offline",
                      "--at", AT.isoformat(), "--policy", str(tmp_path / "policy.toml"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from attest.simulate.gpu import (
     sign_rim,
 )
 from attest.simulate.gpu_nras import dump_json, good_gpu_claims, jwks_for, nras_tokens
+from tests.support.log_fixtures import policy_toml
 from tests.support.vectors import vector_path
 from transparency_log.common.errors import PolicyError, TrustConfigError
 from transparency_log.common.http_fetch import HttpFetcher
@@ -118,8 +120,11 @@ def run(*args: str):
 
 
 def write_policy(tmp_path: Path, text: str) -> str:
+    """``text``'s waive list and [gpu] table in a whole policy file (the one loader's)."""
+    waive, _, table = text.rpartition("[gpu]")
+    top = {"waive": tomllib.loads(waive)["waive"]} if waive.strip() else None
     path = tmp_path / "policy.toml"
-    path.write_text(text)
+    path.write_text(policy_toml(top=top, extra="[gpu]" + table))
     return str(path)
 
 

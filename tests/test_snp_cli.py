@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from attest.formats.snp_certtable import VCEK_GUID, CertTable, CertTableEntry, serialize_cert_table
+from tests.support.log_fixtures import policy_toml
 from tests.support.snp_fixtures import REAL, vec
 from verifier.cli import main
 
@@ -40,7 +41,7 @@ def test_real_reports_accepted_with_their_certs(tmp_path: Path, name: str) -> No
 
 def test_policy_and_measurement_give_acceptance(tmp_path: Path) -> None:
     pol = tmp_path / "p.toml"
-    pol.write_text("[snp]\nallow_debug = false\n")
+    pol.write_text(policy_toml(extra="[snp]\nallow_debug = false\n"))
     name = "virtee-sev/report_milan.bin"
     m = "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d" \
         "3e1a0dc39b2c60bd95b9c480cd81841f"
@@ -64,7 +65,7 @@ def test_extended_report_with_its_certificate_table(tmp_path: Path) -> None:
 
 def test_debug_policy_refusal_exits_5_naming_the_check(tmp_path: Path) -> None:
     pol = tmp_path / "p.toml"
-    pol.write_text("[snp]\nallow_debug = false\n")
+    pol.write_text(policy_toml(extra="[snp]\nallow_debug = false\n"))
     name = "go-sev-guest/attestation.bin"
     m = "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b" \
         "6bdf8a9ece31a5a608eb0cf2e4872b01"
@@ -98,7 +99,7 @@ def test_exit_codes(tmp_path: Path) -> None:
     # snp.crl cannot run (CheckNotRun, a policy failure unless waived by name).
     assert no_crl.exit_code == 5 and "offline" in no_crl.output and "snp.crl" in no_crl.output
     bad = tmp_path / "bad.toml"
-    bad.write_text("[snp]\nallow_debugg = true\n")
+    bad.write_text(policy_toml(extra="[snp]\nallow_debugg = true\n"))
     assert run(tmp_path, path(name), "--policy", str(bad)).exit_code == 4
     short = tmp_path / "short.bin"
     short.write_bytes(vec(name)[:100])

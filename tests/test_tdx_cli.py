@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from attest.formats.ccel import parse_event_log
 from attest.simulate.fake_service import FakeService, serve
+from tests.support.log_fixtures import policy_toml
 from tests.support.tdx_support import (
     GTG,
     SIM_NOW,
@@ -39,6 +40,8 @@ V5_ARGS = [v("quote_v5_sample.dat"), "--tcb-info", v("sample_tcbinfo_response_v5
            "--offline", "--at", "2026-02-03", "--at-item", "tcb_signing_chain=2025-05-01",
            "--at-item", "qe_identity=2023-07-01"]
 
+STALE_WAIVERS = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]
+
 
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["tdx", *args])
@@ -47,7 +50,7 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_v5_with_per_item_times_and_waived_crls(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]\n[tdx]\n')
+    policy.write_text(policy_toml(top={"waive": STALE_WAIVERS}, extra="[tdx]\n"))
     code, out = invoke(*V5_ARGS, "--policy", str(policy), "--verbose")
     assert code == 0, out
     assert "TCB status           UpToDate" in out
@@ -60,7 +63,7 @@ def test_v5_with_per_item_times_and_waived_crls(tmp_path: Path) -> None:
 
 def test_json_transcript_records_times_and_waivers(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    policy.write_text('waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]\n[tdx]\n')
+    policy.write_text(policy_toml(top={"waive": STALE_WAIVERS}, extra="[tdx]\n"))
     code, out = invoke(*V5_ARGS, "--policy", str(policy), "--json")
     assert code == 0, out
     doc = json.loads(out)
@@ -90,11 +93,11 @@ def test_spr_e4_no_matching_tcb_level_exits_2() -> None:
 
 def test_policy_refusal_exits_5_and_bad_policy_exits_4(tmp_path: Path) -> None:
     policy = tmp_path / "p.toml"
-    policy.write_text('waive = ["tdx.pck_crl.validity", "tdx.root_crl.validity"]\n[tdx]\n'
-                      f'mrtd = ["{"00" * 48}"]\nallow_debug = false\n')
+    policy.write_text(policy_toml(top={"waive": STALE_WAIVERS},
+                                 extra=f'[tdx]\nmrtd = ["{"00" * 48}"]\nallow_debug = false\n'))
     code, out = invoke(*V5_ARGS, "--policy", str(policy))
     assert code == 5 and "MRTD" in out
-    policy.write_text("[tdx]\nmrtd_typo = []\n")
+    policy.write_text(policy_toml(extra="[tdx]\nmrtd_typo = []\n"))
     assert invoke(*V5_ARGS, "--policy", str(policy))[0] == 4
 
 

@@ -1,4 +1,5 @@
-"""The policy file (verifier/policy.py, docs/policy.md): fail-closed parsing, registry, lint CLI."""
+"""The policy file (verifier/policy.py, docs/policy.md): fail-closed parsing, the typed vendor
+tables, the one loader of every command, lint CLI."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ from tests.support.log_fixtures import (
 from tests.support.vectors import vector_path
 from transparency_log.common.errors import PolicyError, TrustConfigError
 from verifier.cli import main
+from verifier.gpu.policy import GpuPolicy
 from verifier.policy import (
     LOG_WAIVABLE,
     EvidencePolicy,
-    PolicyRegistry,
     load_policy,
     parse_policy,
 )
-from verifier.policy_base import FailureCollector, StrictTable
+from verifier.policy_base import FailureCollector
+from verifier.snp.policy import SnpPolicy
+from verifier.tdx.policy import TdxPolicy
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "policy.example.toml"
 
@@ -59,7 +62,8 @@ def test_example_file_loads() -> None:
     assert policy.evidence == EvidencePolicy(("sev-snp", "tdx"), True, True)
     assert policy.waive == frozenset({"log.consistency"})
     assert policy.unsafe_allow_simulated_hardware is False
-    assert policy.sections == {}
+    assert (policy.snp, policy.tdx, policy.gpu) == (SnpPolicy(), TdxPolicy(), GpuPolicy())
+    assert policy.tables == frozenset()  # no vendor table: the vendors' defaults
 
 
 def test_fixture_policy_defaults() -> None:
@@ -102,11 +106,9 @@ def test_unknown_key_is_refused_by_name(text: str, field: str) -> None:
 
 
 def test_unknown_section_is_refused() -> None:
-    # a fresh registry: the process-wide one may have [snp] registered by verifier/snp
-    err = refused(policy_toml(extra="[snp]\nallow_debug = false\n"), registry=PolicyRegistry())
-    assert err.field == "snp"
-    assert "no verifier module is registered" in err.message
-    assert refused(policy_toml(extra="[sgx]\nx = 1\n")).field == "sgx"
+    err = refused(policy_toml(extra="[sgx]\nx = 1\n"))
+    assert (err.check, err.field) == ("policy.schema", "sgx")
+    assert "unknown section [sgx]" in err.message
 
 
 @pytest.mark.parametrize(
@@ -377,54 +379,29 @@ def test_waiving_twice_refused() -> None:
     assert err.check == "policy.waive"
 
 
-class FakeSnpPolicy:
-    """Stands in for verifier/snp's SnpPolicy: reads its table strictly."""
-
-    def __init__(self, allow_debug: bool) -> None:
-        self.allow_debug = allow_debug
-
-    @classmethod
-    def from_table(cls, t: StrictTable) -> FakeSnpPolicy:
-        out = cls(t.get("allow_debug", bool, False))
-        t.finish()
-        return out
-
-
-def test_registered_section_is_parsed_by_its_module() -> None:
-    registry = PolicyRegistry()
-    registry.register_section("snp", FakeSnpPolicy.from_table, waivable=["snp.vcek.crl"])
-    text = policy_toml(top={"waive": ["snp.vcek.crl"]},
-                       extra="[snp]\nallow_debug = true\n")
-    policy = parse(text, registry=registry)
-    snp = policy.section("snp")
-    assert isinstance(snp, FakeSnpPolicy) and snp.allow_debug
-    assert policy.section("tdx") is None
-    assert policy.waives("snp.vcek.crl")
-    err = refused(policy_toml(extra="[snp]\nallow_debugg = true\n"), registry=registry)
+def test_vendor_tables_are_typed_fields() -> None:
+    text = policy_toml(top={"waive": ["snp.crl"]}, extra="[snp]\nallow_debug = true\n")
+    policy = parse(text)
+    assert isinstance(policy.snp, SnpPolicy) and policy.snp.allow_debug
+    assert policy.tables == frozenset({"snp"})
+    assert policy.tdx == TdxPolicy()  # absent: the vendor's defaults
+    assert policy.waives("snp.crl")
+    err = refused(policy_toml(extra="[snp]\nallow_debugg = true\n"))
     assert err.field == "snp.allow_debugg"
-    assert refused(policy_toml(extra="[snp]\nallow_debug = 1\n"),
-                   registry=registry).field == "snp.allow_debug"
+    assert refused(policy_toml(extra="[snp]\nallow_debug = 1\n")).field == "snp.allow_debug"
 
 
-def test_section_without_parser_check_still_fails_closed() -> None:
-    """A parser that forgets finish(): the framework calls it anyway."""
-    registry = PolicyRegistry()
-    registry.register_section("gpu", lambda t: t.get("drivers", list, []))
-    err = refused(policy_toml(extra="[gpu]\nvbios = []\n"), registry=registry)
-    assert err.field == "gpu.vbios"
+def test_vendor_table_unknown_key_fails_closed() -> None:
+    err = refused(policy_toml(extra="[gpu]\nvbios = []\n"))
+    assert (err.check, err.field) == ("policy.schema", "gpu.vbios")
 
 
-def test_registry_refuses_bad_registrations() -> None:
-    registry = PolicyRegistry()
-    for name in ("log", "release", "evidence", "waive", "version", "Bad Name", ""):
-        with pytest.raises(ValueError):
-            registry.register_section(name, FakeSnpPolicy.from_table)
-    registry.register_section("snp", FakeSnpPolicy.from_table)
-    registry.register_section("snp", FakeSnpPolicy.from_table)  # idempotent
-    with pytest.raises(ValueError):
-        registry.register_section("snp", lambda t: None)
-    with pytest.raises(ValueError):
-        registry.register_waivable("not a check id")
+def test_waivers_reach_the_typed_vendor_tables() -> None:
+    policy = parse(policy_toml(top={"waive": ["gpu.ocsp", "tdx.root_crl.validity"]}))
+    assert policy.gpu.waive_ocsp_unavailable and not policy.gpu.waive_rim_unavailable
+    assert policy.tdx.unsafe_accept_stale_crls == frozenset({"root_crl"})
+    more = policy.with_waivers({"gpu.rim.fetch"})
+    assert more.gpu.waive_rim_unavailable and more.tdx == policy.tdx
 
 
 # --- verifier policy check -----------------------------------------------------------------------
@@ -485,3 +462,50 @@ def test_cli_policy_check_names_the_key(tmp_path: Path) -> None:
     assert result.exit_code == 4
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "log.max_age" in lines[0] and lines[0].startswith("error:")
+
+
+# --- the one loader: the one-item commands read the whole file ---------------------------------
+
+
+def _vendor_attacks() -> dict[str, tuple[str, str, str]]:
+    """Policy files the full loader refuses, each with a valid vendor table: (text, check,
+    what the refusal names). The old per-vendor loader read only its own table."""
+    own = "[snp]\nallow_debug = false\n[tdx]\n[gpu]\nrequire_cc_mode = false\n"
+    return {
+        "unknown-section": (policy_toml(extra=own + "[sgx]\nx = 1\n"), "policy.schema", "sgx"),
+        "version": (policy_toml(top={"version": 2}, extra=own), "policy.version", "version"),
+        "no-log": ("version = 1\n" + own, "policy.schema", "log"),
+        "size-cap": (policy_toml(extra=own) + "#" * (1 << 20) + "\n", "policy.syntax",
+                     "too large"),
+        "unknown-key": (policy_toml(top={"colour": "blue"}, extra=own), "policy.schema",
+                        "colour"),
+    }
+
+
+@pytest.mark.parametrize("attack", sorted(_vendor_attacks()))
+@pytest.mark.parametrize("command", ["snp", "tdx", "gpu"])
+def test_one_item_commands_refuse_what_the_full_loader_refuses(tmp_path: Path, command: str,
+                                                               attack: str) -> None:
+    text, check, named = _vendor_attacks()[attack]
+    policy = tmp_path / "policy.toml"
+    policy.write_text(text)
+    (tmp_path / "input.bin").write_bytes(b"\x00" * 64)
+    args = [command, str(tmp_path / "input.bin"), "--offline", "--policy", str(policy)]
+    if command == "gpu":
+        args += ["--chain", str(tmp_path / "input.bin")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 4, result.output  # TrustConfigError, before the input is read
+    assert f"{check}:" in result.output and named in result.output
+
+
+def test_one_item_command_applies_its_table_of_the_whole_file(tmp_path: Path) -> None:
+    """The file `verifier verify` takes works unchanged for `verifier tdx`: its [tdx] table and
+    waive list apply (the loader is load_policy, so they are the verify command's values)."""
+    from verifier.tdx.cli import load_policy as tdx_policy
+
+    path = tmp_path / "policy.toml"
+    path.write_text(policy_toml(top={"waive": ["tdx.root_crl.validity"]},
+                                extra="[tdx]\nallow_debug = true\n"))
+    whole = load_policy(path)
+    assert tdx_policy(str(path)) == whole.tdx
+    assert whole.tdx.allow_debug and whole.tdx.unsafe_accept_stale_crls == {"root_crl"}

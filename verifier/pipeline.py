@@ -76,19 +76,17 @@ from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_bin
 from verifier.collateral_window import CollateralUse
 from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
 from verifier.gpu.evidence import GpuEvidenceResult
-from verifier.gpu.policy import GpuFacts, GpuPolicy
+from verifier.gpu.policy import GpuFacts
 from verifier.gpu.stage import run_gpu_stage
 from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy
 from verifier.policy_base import FailureCollector
 from verifier.revocations import KnownRevocations
-from verifier.snp.policy import SnpPolicy
 from verifier.snp.stage import run_snp_stage
 from verifier.snp.verify import SnpVerification
 from verifier.stage_context import StageContext
 from verifier.tdx.evidence import TdxResult
-from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.stage import run_tdx_stage
 from verifier.transcript import FAIL, Transcript
 
@@ -269,11 +267,6 @@ def _check_simulated(bundle: EvidenceBundle, policy: Policy) -> str:
 
 
 
-def _gpu_policy(policy: Policy) -> GpuPolicy:
-    section = policy.section("gpu")
-    return section if isinstance(section, GpuPolicy) else GpuPolicy()
-
-
 # --------------------------------------------------------------------------------------------
 # Step 5: measurement match
 
@@ -354,17 +347,13 @@ def check_policy(policy: Policy, bundle: EvidenceBundle, *, snp: SnpVerification
         f"cpu {cpu.TYPE if cpu else 'none'}, {n_gpus} GPU(s), CC mode "
         f"{bundle.gpu_state.cc_mode}")
     if snp is not None:
-        snp_policy = policy.section("snp")
-        sp = snp_policy if isinstance(snp_policy, SnpPolicy) else SnpPolicy()
         logged = [m.measurement for m in release.measurements.snp] if release else []
-        section("snp.policy", lambda c: sp.check(snp, c, measurements=logged),
-                "[snp]" if snp_policy is not None else "[snp] defaults")
+        section("snp.policy", lambda c: policy.snp.check(snp, c, measurements=logged),
+                "[snp]" if "snp" in policy.tables else "[snp] defaults")
     if tdx is not None:
-        tdx_policy = policy.section("tdx")
-        tp = tdx_policy if isinstance(tdx_policy, TdxPolicy) else TdxPolicy()
-        section("tdx.policy", lambda c: tp.check(tdx, c), f"TCB status {tdx.tcb.status}")
+        section("tdx.policy", lambda c: policy.tdx.check(tdx, c), f"TCB status {tdx.tcb.status}")
     if gpu_facts or bundle.gpu_state.attached:
-        gp = _gpu_policy(policy)
+        gp = policy.gpu
         section("gpu.policy", lambda c: gp.check(gpu_facts, attached=bundle.gpu_state.attached,
                                                  collector=c),
                 f"{len(gpu_facts)} of {bundle.gpu_state.attached} attached GPU(s)")

@@ -10,102 +10,58 @@ composes them. Policy checks never stop at the first failure: they add to a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from difflib import get_close_matches
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from transparency_log.common.errors import PolicyError, PolicyFailure, TrustConfigError
+from transparency_log.common.strict_mapping import MISSING, TOML, StrictMapping
 
-T = TypeVar("T")
-_MISSING = object()
+CHECK_SCHEMA = "policy.schema"
 
 
-class StrictTable:
-    """A read-once view over one TOML table; :meth:`finish` refuses keys nobody read."""
+class StrictTable(StrictMapping):
+    """A read-once view over one policy table: the project's one strict mapping reader
+    (transparency_log/common/strict_mapping.py) with TrustConfigError and ``policy.schema``;
+    :meth:`finish` refuses keys nobody read."""
 
     def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, dict):
-            raise TrustConfigError("policy.schema", "must be a table", field=path,
-                                   got=type(data).__name__, want="table")
-        self._data = data
-        self._path = path
-        self._seen: set[str] = set()
+        super().__init__(data, path, error=TrustConfigError, check=CHECK_SCHEMA, style=TOML)
 
-    def _name(self, key: str) -> str:
-        return f"{self._path}.{key}" if self._path else key
-
-    def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> Any:
-        """The value of ``key``, which must be of ``kind``; ``default`` when absent."""
-        self._seen.add(key)
-        if key not in self._data:
-            if default is _MISSING:
-                typo = self._typo_of(key)
-                if typo is not None:  # `orgin = ...`: name the typo, not a missing key
-                    raise TrustConfigError("policy.schema",
-                                           f"unknown key (did you mean {key!r}?)",
-                                           field=self._name(typo))
-                raise TrustConfigError("policy.schema", "required key missing",
-                                       field=self._name(key))
-            return default
-        value = self._data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # bool is an int in Python; refuse it where an int is wanted.
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds)
-        if not ok:
-            raise TrustConfigError("policy.schema", "wrong type", field=self._name(key),
-                                   got=type(value).__name__,
-                                   want="|".join(k.__name__ for k in kinds))
-        return value
-
-    def get_list(self, key: str, item: type[T], default: Any = _MISSING) -> list[T] | Any:
-        """A list whose every item is of type ``item``."""
-        value = self.get(key, list, default)
-        if value is default:
-            return value
-        for i, v in enumerate(value):
-            if not isinstance(v, item) or (isinstance(v, bool) and item is not bool):
-                raise TrustConfigError("policy.schema", "wrong item type",
-                                       field=f"{self._name(key)}[{i}]",
-                                       got=type(v).__name__, want=item.__name__)
-        return value
-
-    def get_hex(self, key: str, size: int | None = None, default: Any = _MISSING) -> Any:
+    def get_hex(self, key: str, size: int | None = None, default: Any = MISSING) -> Any:
         """A lowercase or uppercase hex string decoded to bytes, optionally of exact size."""
         value = self.get(key, str, default)
-        if value is default:
+        if key not in self.value:
             return value
-        return parse_hex(value, size, field=self._name(key))
-
-    def removed(self, key: str, replacement: str) -> None:
-        """Refuse a key that no longer exists, naming what replaced it."""
-        if key in self._data:
-            raise TrustConfigError("policy.schema", f"removed key: use {replacement}",
-                                   field=self._name(key))
+        return parse_hex(value, size, field=self.sub(key))
 
     def table(self, key: str) -> StrictTable | None:
         """A nested table, or None when absent."""
-        value = self.get(key, dict, None)
-        return None if value is None else StrictTable(value, self._name(key))
+        return self.mapping(key)
 
-    def _typo_of(self, key: str) -> str | None:
-        """An unread key of this table that looks like a misspelling of ``key``."""
-        unread = [k for k in self._data if k not in self._seen and k != key]
-        near = get_close_matches(key, unread, n=1, cutoff=0.75)
-        return near[0] if near else None
 
-    def finish(self) -> None:
-        """Refuse any key that was not read (fail closed on typos and unknown options),
-        naming the closest known key (difflib) when there is one."""
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            near = get_close_matches(unknown[0], sorted(self._seen), n=1, cutoff=0.75)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise TrustConfigError("policy.schema",
-                                   "unknown key(s): " + ", ".join(unknown) + hint,
-                                   field=self._name(unknown[0]))
+def config_error(check: str, message: str, field: str, got: Any = None,
+                 want: Any = None) -> TrustConfigError:
+    """A policy file refusal naming ``field`` (CLI exit 4)."""
+    return TrustConfigError(check, message, field=field, got=got, want=want)
+
+
+def int_in(t: StrictTable, where: str, key: str, lo: int, hi: int,
+           default: Any = MISSING) -> int:
+    """``where.key``: an integer in ``lo..hi`` (``default`` when absent)."""
+    value = t.get(key, int, default)
+    if not lo <= value <= hi:
+        raise config_error(CHECK_SCHEMA, "out of range", f"{where}.{key}", got=value,
+                           want=f"{lo}..{hi}")
+    return value
+
+
+def choice(t: StrictTable, where: str, key: str, choices: Sequence[str], default: str) -> str:
+    """``where.key``: one of ``choices`` (``default`` when absent)."""
+    value = t.get(key, str, default)
+    if value not in choices:
+        raise config_error(CHECK_SCHEMA, "unknown value", f"{where}.{key}", got=value,
+                           want=" | ".join(choices))
+    return value
 
 
 def parse_hex(value: str, size: int | None, *, field: str) -> bytes:
@@ -113,9 +69,9 @@ def parse_hex(value: str, size: int | None, *, field: str) -> bytes:
     try:
         out = bytes.fromhex(value)
     except ValueError:
-        raise TrustConfigError("policy.schema", "not hex", field=field, got=value) from None
+        raise TrustConfigError(CHECK_SCHEMA, "not hex", field=field, got=value) from None
     if size is not None and len(out) != size:
-        raise TrustConfigError("policy.schema", "wrong length", field=field,
+        raise TrustConfigError(CHECK_SCHEMA, "wrong length", field=field,
                                got=len(out), want=size)
     return out
 

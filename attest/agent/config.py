@@ -5,13 +5,14 @@ or a value of the wrong type, is a TrustConfigError naming it (exit 4)."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from attest.collateral.stapler import CollateralServices
 from attest.release.keys import ReleasePublicKey
 from transparency_log.common.errors import TrustConfigError
+from transparency_log.common.strict_mapping import TOML, StrictMapping
 from transparency_log.core.witness_policy import WitnessPolicy, parse_witness_policy
 
 __all__ = ["AgentConfig", "AgentSettings", "CollateralSettings", "SimulateSettings",
@@ -27,42 +28,12 @@ def _fail(message: str, where: str, got: Any = None, want: Any = None,
     return TrustConfigError(check, message, field=where, got=got, want=want)
 
 
-class _Table:
-    """A TOML table read fail-closed: every key read is typed, ``finish`` refuses the rest.
-    ``check`` is the check id of its errors (the other services' configs reuse it)."""
+_STYLE = replace(TOML, root="file", hints=False)
 
-    def __init__(self, value: Any, where: str, check: str = CHECK) -> None:
-        self.check = check
-        if not isinstance(value, dict):
-            raise _fail("not a table", where or "file", check=check)
-        self.value, self.where, self.seen = value, where, set()
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        path = f"{self.where}.{key}" if self.where else key
-        self.seen.add(key)
-        if key not in self.value:
-            if default is ...:
-                raise _fail("missing key", path, check=self.check)
-            return default
-        v = self.value[key]
-        if isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise _fail("wrong type", path, got="bool", check=self.check)
-        if not isinstance(v, kind):
-            raise _fail("wrong type", path, got=type(v).__name__, check=self.check)
-        return v
-
-    def table(self, key: str, *, required: bool = True) -> _Table | None:
-        if key not in self.value and not required:
-            self.seen.add(key)
-            return None
-        return _Table(self.get(key, dict), f"{self.where}.{key}" if self.where else key,
-                      self.check)
-
-    def finish(self) -> None:
-        extra = sorted(set(self.value) - self.seen)
-        if extra:
-            where = f"{self.where}.{extra[0]}" if self.where else extra[0]
-            raise _fail("unknown key", where, got=extra[0], check=self.check)
+def _table(value: Any) -> StrictMapping:
+    """The file's top-level table, read with the project's one strict mapping reader."""
+    return StrictMapping(value, "", error=TrustConfigError, check=CHECK, style=_STYLE)
 
 
 @dataclass(frozen=True)
@@ -122,17 +93,16 @@ class AgentConfig:
         return self.collateral.cache_dir or self.state_dir / "collateral"
 
 
-def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
+def _number(t: StrictMapping, key: str, default: float, lo: float, hi: float) -> float:
     v = float(t.get(key, (int, float), default))
     if not lo <= v <= hi:
-        raise _fail("out of range", f"{t.where}.{key}", got=v, want=f"{lo}..{hi}",
-                    check=t.check)
+        raise _fail("out of range", t.sub(key), got=v, want=f"{lo}..{hi}")
     return v
 
 
 def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
     try:
-        top = _Table(tomllib.loads(data.decode("utf-8")), "")
+        top = _table(tomllib.loads(data.decode("utf-8")))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise _fail(f"not TOML: {err}", "file") from None
     listen = top.get("listen", str, "127.0.0.1:8443")
@@ -140,14 +110,14 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
     hostnames = top.get("hostnames", list, ["localhost"])
     if not hostnames or not all(isinstance(h, str) and h for h in hostnames):
         raise _fail("want a non-empty list of host names", "hostnames")
-    log = top.table("log")
+    log = top.mapping("log", required=True)
     assert log is not None
     url = log.get("url", str)
     vkey = log.get("vkey", str)
     wp_text = log.get("witness_policy", str, None)
     log.finish()
     witness_policy = parse_witness_policy(wp_text.encode()) if wp_text is not None else None
-    rel = top.table("release")
+    rel = top.mapping("release", required=True)
     assert rel is not None
     keys_text = rel.get("keys", list)
     if not keys_text or not all(isinstance(k, str) for k in keys_text):
@@ -157,7 +127,7 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
     sigstore_dir = rel.get("sigstore_bundles", str, None)
     rel.finish()
     settings = AgentSettings()
-    ag = top.table("agent", required=False)
+    ag = top.mapping("agent")
     if ag is not None:
         on_rev = ag.get("on_revocation", str, "stop")
         if on_rev not in ON_REVOCATION:
@@ -168,7 +138,7 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
                                  _number(ag, "cached_max_age", 60, 1, 86400), on_rev)
         ag.finish()
     sim = SimulateSettings()
-    st = top.table("simulate", required=False)
+    st = top.mapping("simulate")
     if st is not None:
         sim = SimulateSettings(st.get("cpu", str, "sev-snp"), int(_number(st, "gpus", 1, 0, 8)),
                                st.get("cc_mode", str, "on"), st.get("seed", str, "attestlog-sim"),
@@ -177,14 +147,14 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
             raise _fail("unknown value", "simulate.collateral", got=sim.collateral,
                         want=SIM_COLLATERAL)
         st.finish()
-    collateral = _collateral(top.table("collateral", required=False), base_dir)
+    collateral = _collateral(top.mapping("collateral"), base_dir)
     top.finish()
     return AgentConfig(listen, state_dir, url, vkey, keys, threshold, witness_policy,
                        tuple(hostnames), settings, sim, collateral,
                        base_dir / sigstore_dir if sigstore_dir is not None else None)
 
 
-def _collateral(t: _Table | None, base_dir: Path) -> CollateralSettings:
+def _collateral(t: StrictMapping | None, base_dir: Path) -> CollateralSettings:
     if t is None:
         return CollateralSettings()
     d = CollateralServices()

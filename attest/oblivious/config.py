@@ -7,13 +7,13 @@ it (exit 4). Relative paths are relative to the file's folder.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from attest.agent.config import _number, _Table
 from attest.formats.node_directory import check_node_id, check_url
 from attest.formats.privacy_pass_http import b64url_decode
 from transparency_log.common.errors import FormatError, TrustConfigError
+from transparency_log.common.strict_mapping import TOML, StrictMapping
 
 ISSUER_CHECK = "issuer.config"
 ROUTER_CHECK = "router.config"
@@ -23,10 +23,25 @@ GATEWAY_PATH = "/.well-known/ohttp-gateway"  # RFC 9540 §3
 MAX_BODY = 16 * 1024 * 1024
 
 
-def _read(path: str | Path, check: str) -> tuple[_Table, Path]:
+_STYLE = replace(TOML, root="file", hints=False)
+
+
+def _table(value: object, path: str, check: str) -> StrictMapping:
+    """A config table read with the project's one strict mapping reader (errors: ``check``)."""
+    return StrictMapping(value, path, error=TrustConfigError, check=check, style=_STYLE)
+
+
+def _number(t: StrictMapping, key: str, default: float, lo: float, hi: float) -> float:
+    v = float(t.get(key, (int, float), default))
+    if not lo <= v <= hi:
+        raise t.fail("out of range", key, got=v, want=f"{lo}..{hi}")
+    return v
+
+
+def _read(path: str | Path, check: str) -> tuple[StrictMapping, Path]:
     p = Path(path)
     try:
-        top = _Table(tomllib.loads(p.read_bytes().decode("utf-8")), "", check)
+        top = _table(tomllib.loads(p.read_bytes().decode("utf-8")), "", check)
     except OSError as err:
         raise TrustConfigError(check, f"cannot read config: {err.strerror or err}",
                                field="file", got=str(p)) from None
@@ -35,16 +50,16 @@ def _read(path: str | Path, check: str) -> tuple[_Table, Path]:
     return top, p.parent
 
 
-def _url(t: _Table, key: str, default: str | None = None) -> str:
+def _url(t: StrictMapping, key: str, default: str | None = None) -> str:
     value = t.get(key, str) if default is None else t.get(key, str, default)
     try:
         return check_url(value, key)
     except FormatError as err:
-        raise TrustConfigError(t.check, "want an http(s) URL", field=f"{t.where or ''}{key}",
+        raise TrustConfigError(t.check, "want an http(s) URL", field=f"{t.path or ''}{key}",
                                got=err.got) from None
 
 
-def _listen(t: _Table, default: str) -> tuple[str, int]:
+def _listen(t: StrictMapping, default: str) -> tuple[str, int]:
     listen = t.get("listen", str, default)
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -61,7 +76,7 @@ class Limits:
     upstream_timeout: float = 60.0
 
 
-def _limits(t: _Table | None) -> tuple[Limits, _Table | None]:
+def _limits(t: StrictMapping | None) -> tuple[Limits, StrictMapping | None]:
     if t is None:
         return Limits(), None
     return Limits(int(_number(t, "max_request_bytes", 1024 * 1024, 1, MAX_BODY)),
@@ -90,7 +105,7 @@ def load_issuer_config(path: str | Path) -> IssuerConfig:
     key = base / top.get("private_key", str)
     uri = _url(top, "request_uri", f"http://{host}:{port}/token-request")
     not_before = top.get("not_before", int, None)
-    acc = top.table("accounts")
+    acc = top.mapping("accounts", required=True)
     assert acc is not None
     accounts = {}
     for name in list(acc.value):
@@ -100,7 +115,7 @@ def load_issuer_config(path: str | Path) -> IssuerConfig:
         raise TrustConfigError(ISSUER_CHECK, "no account may ask for tokens",
                                field="accounts")
     quota = 1000
-    lim = top.table("limits", required=False)
+    lim = top.mapping("limits")
     if lim is not None:
         quota = int(_number(lim, "tokens_per_account_per_hour", 1000, 1, 10**9))
         lim.finish()
@@ -146,7 +161,7 @@ def load_router_config(path: str | Path) -> RouterConfig:
     top, base = _read(path, ROUTER_CHECK)
     host, port = _listen(top, "127.0.0.1:8700")
     origin = top.get("origin", str)
-    iss = top.table("issuer")
+    iss = top.mapping("issuer", required=True)
     assert iss is not None
     name = iss.get("name", str)
     key_text = iss.get("token_key", str)
@@ -158,22 +173,22 @@ def load_router_config(path: str | Path) -> RouterConfig:
                                got=err.got) from None
     directory = _url(iss, "directory")
     iss.finish()
-    spent = _spent(top.table("spent_tokens"), base)
+    spent = _spent(top.mapping("spent_tokens", required=True), base)
     nodes_raw = top.get("nodes", list)
-    nodes = tuple(_node(_Table(item, f"nodes[{i}]", ROUTER_CHECK))
+    nodes = tuple(_node(_table(item, f"nodes[{i}]", ROUTER_CHECK))
                   for i, item in enumerate(nodes_raw))
     if not nodes:
         raise TrustConfigError(ROUTER_CHECK, "no node to route to", field="nodes")
     if len({n.id for n in nodes}) != len(nodes):
         raise TrustConfigError(ROUTER_CHECK, "a node id is listed twice", field="nodes")
-    limits, lim = _limits(top.table("limits", required=False))
+    limits, lim = _limits(top.mapping("limits"))
     if lim is not None:
         lim.finish()
     top.finish()
     return RouterConfig(host, port, origin, name, token_key, directory, spent, nodes, limits)
 
 
-def _spent(t: _Table | None, base: Path) -> SpentTokensSettings:
+def _spent(t: StrictMapping | None, base: Path) -> SpentTokensSettings:
     assert t is not None
     backend = t.get("backend", str, "sqlite")
     if backend == "sqlite":
@@ -188,13 +203,13 @@ def _spent(t: _Table | None, base: Path) -> SpentTokensSettings:
     return out
 
 
-def _node(t: _Table) -> RouterNode:
+def _node(t: StrictMapping) -> RouterNode:
     node_id = t.get("id", str)
     try:
         check_node_id(node_id)
     except FormatError as err:
         raise TrustConfigError(ROUTER_CHECK, "bad node id (1-63 of a-z 0-9 -)",
-                               field=f"{t.where}.id", got=err.got) from None
+                               field=f"{t.path}.id", got=err.got) from None
     url = _url(t, "url").rstrip("/")
     node = RouterNode(node_id, url, _url(t, "bundle_url", url + BUNDLE_PATH),
                       _url(t, "gateway_url", url + GATEWAY_PATH),
@@ -223,7 +238,7 @@ def load_relay_config(path: str | Path) -> RelayConfig:
     top, _base = _read(path, RELAY_CHECK)
     host, port = _listen(top, "127.0.0.1:8800")
     router = _url(top, "router").rstrip("/")
-    limits, lim = _limits(top.table("limits", required=False))
+    limits, lim = _limits(top.mapping("limits"))
     rates = (200.0, 400, 5.0, 20)
     if lim is not None:
         rates = (_number(lim, "requests_per_second", 200, 0.01, 10**6),

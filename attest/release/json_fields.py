@@ -2,7 +2,9 @@
 
 Every value is read by name with its expected type; unknown names are a FormatError naming the
 field by its dotted path (``predicate.artifacts[2].sha256``), and so are wrong types, strings
-that are not canonical lowercase hex of the right size, and lists over their cap.
+that are not canonical lowercase hex of the right size, and lists over their cap. The reading
+itself is the project's one strict mapping reader (transparency_log/common/strict_mapping.py,
+JSON style); this module adds the value checks JSON release documents need.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from typing import Any
 
 from transparency_log.common.errors import FormatError
+from transparency_log.common.strict_mapping import JSON, StrictMapping
 
 __all__ = ["Fields", "as_list", "as_object", "hex_bytes"]
 
@@ -18,16 +21,11 @@ _HEX = re.compile(r"[0-9a-f]*")
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    return JSON.kind(type(value))
 
 
 def as_object(value: Any, path: str, check: str) -> Fields:
-    if not isinstance(value, dict):
-        raise FormatError(check, "wrong type", field=path, got=_kind(value), want="object")
+    """``value`` read as a JSON object (FormatError ``check`` if it is not one)."""
     return Fields(value, path, check)
 
 
@@ -50,33 +48,15 @@ def hex_bytes(value: Any, path: str, check: str, *, size: int) -> bytes:
     return bytes.fromhex(value)
 
 
-class Fields:
+class Fields(StrictMapping):
     """Reads the members of one JSON object; :meth:`finish` refuses the ones not read."""
 
-    def __init__(self, obj: dict[str, Any], path: str, check: str) -> None:
-        self.obj = obj
-        self.path = path
-        self.check = check
-        self.seen: set[str] = set()
-
-    def sub(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def has(self, key: str) -> bool:
-        return key in self.obj
-
-    def raw(self, key: str) -> Any:
-        if key not in self.obj:
-            raise FormatError(self.check, "missing field", field=self.sub(key))
-        self.seen.add(key)
-        return self.obj[key]
+    def __init__(self, obj: Any, path: str, check: str) -> None:
+        super().__init__(obj, path, error=FormatError, check=check, style=JSON)
 
     def string(self, key: str, *, max_len: int = 1024, pattern: re.Pattern[str] | None = None,
                choices: tuple[str, ...] | None = None) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str):
-            raise FormatError(self.check, "wrong type", field=self.sub(key), got=_kind(value),
-                              want="string")
+        value = self.get(key, str)
         if not 0 < len(value) <= max_len:
             raise FormatError(self.check, "string length out of range", field=self.sub(key),
                               got=len(value), want=f"1..{max_len}")
@@ -89,10 +69,7 @@ class Fields:
         return value
 
     def integer(self, key: str, *, lo: int, hi: int) -> int:
-        value = self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise FormatError(self.check, "wrong type", field=self.sub(key), got=_kind(value),
-                              want="integer")
+        value = self.get(key, int)
         if not lo <= value <= hi:
             raise FormatError(self.check, "integer out of range", field=self.sub(key),
                               got=value, want=f"{lo}..{hi}")
@@ -102,14 +79,8 @@ class Fields:
         return hex_bytes(self.raw(key), self.sub(key), self.check, size=size)
 
     def object(self, key: str) -> Fields:
-        return as_object(self.raw(key), self.sub(key), self.check)
+        return self.nested(self.raw(key), self.sub(key))
 
     def list(self, key: str, *, max_items: int, min_items: int = 0) -> list:
         return as_list(self.raw(key), self.sub(key), self.check, max_items=max_items,
                        min_items=min_items)
-
-    def finish(self) -> None:
-        extra = sorted(set(self.obj) - self.seen)
-        if extra:
-            raise FormatError(self.check, "unknown field", field=self.sub(extra[0]),
-                              got=", ".join(extra))

@@ -25,7 +25,7 @@ from verifier.gpu.evidence import GpuEvidenceResult, GpuTrust, verify_gpu_eviden
 from verifier.gpu.nras import NRAS_ISSUER, parse_nras_answer, verify_nras
 from verifier.gpu.ocsp import NVIDIA_OCSP_URL
 from verifier.gpu.policy import GpuPolicy
-from verifier.policy import load_section
+from verifier.policy import load_policy as policy_file
 from verifier.policy_base import FailureCollector
 from verifier.render import Output, output_options, waive_option
 from verifier.transcript import Transcript
@@ -35,12 +35,12 @@ from verifier.x509chain import fingerprint, load_certificate, pinned_root
 def load_policy(path: str | None, waive: frozenset[str] = frozenset()
                 ) -> tuple[GpuPolicy, frozenset[str]]:
     """The ``[gpu]`` table of ``--policy`` (a lone report's defaults without one, or when the
-    file has none), and the waivers: the file's and ``--waive``'s (the transcript's)."""
-    policy = GpuPolicy.for_lone_report()
-    if path is not None:
-        section, waived = load_section(path, "gpu", GpuPolicy.from_table, required=False)
-        policy, waive = section or policy, waive | waived
-    return policy, waive
+    file has none), and the waivers: the file's and ``--waive``'s (the transcript's). The file
+    is read whole by the one loader (docs/policy.md)."""
+    if path is None:
+        return GpuPolicy.for_lone_report(), waive
+    full = policy_file(path).with_waivers(waive)
+    return (full.gpu if "gpu" in full.tables else GpuPolicy.for_lone_report()), full.waive
 
 
 def _extra_root(path: str, name: str):

@@ -26,10 +26,9 @@ from attest.formats.snp_report import (
 from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import AttestlogError, FormatError, show
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
-from verifier.policy import load_section
+from verifier.policy import load_policy
 from verifier.policy_base import FailureCollector
 from verifier.render import Output, output_options, waive_option
-from verifier.snp.policy import SnpPolicy
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
 from verifier.transcript import Transcript
 
@@ -91,9 +90,8 @@ def snp(report: str, certs: tuple[str, ...], crl: str | None, policy_path: str |
     data = read_input(report)
     policy = None
     if policy_path:
-        section, waived = load_section(policy_path, "snp", SnpPolicy.from_table,
-                                       required=False)
-        policy, waive = section or SnpPolicy(), waive | waived
+        full = load_policy(policy_path).with_waivers(waive)  # the one loader, the whole file
+        policy, waive = full.snp, full.waive
     allowed = []
     for m in measurements:
         try:

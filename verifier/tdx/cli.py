@@ -19,7 +19,7 @@ from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
 from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import AttestlogError
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
-from verifier.policy import load_section
+from verifier.policy import load_policy as policy_file
 from verifier.render import Output, output_options, waive_option
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes
 from verifier.tdx.evidence import verify_tdx_evidence
@@ -33,12 +33,12 @@ from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_
 def load_policy(path: str | None,
                 waive: frozenset[str] = frozenset()) -> tuple[TdxPolicy, frozenset[str]]:
     """The ``[tdx]`` table of ``--policy`` (defaults without one), and the waived check ids
-    (the file's and ``--waive``'s): the transcript's ``waive`` set."""
-    policy = TdxPolicy()
-    if path is not None:
-        section, waived = load_section(path, "tdx", TdxPolicy.from_table, required=False)
-        policy, waive = section or policy, waive | waived
-    return policy, waive
+    (the file's and ``--waive``'s): the transcript's ``waive`` set. The file is read whole by
+    the one loader (docs/policy.md)."""
+    if path is None:
+        return TdxPolicy(), waive
+    full = policy_file(path).with_waivers(waive)
+    return full.tdx, full.waive
 
 
 def _file(path: str | None) -> bytes | None:
