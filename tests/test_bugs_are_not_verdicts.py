@@ -146,7 +146,7 @@ def test_verifier_serve_answers_a_bug_with_500(monkeypatch: pytest.MonkeyPatch,
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     import verifier.serve as serve
-    from verifier.ear import EarSigner
+    from verifier.ear_token import EarSigner
 
     monkeypatch.setattr(serve, "run_pipeline", _bug)  # the policy is never reached
     signer = EarSigner(ed25519.Ed25519PrivateKey.generate(), "attestlog test")
