@@ -23,8 +23,8 @@ from tests.support.vectors import vector_path
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.errors import TrustConfigError
 from transparency_log.core.key_types import Verifier
-from verifier.pipeline import ACCEPTED, REFUSED
 from verifier.policy import parse_policy
+from verifier.result import ACCEPTED, REFUSED
 
 BUNDLES = vector_path("sigstore", "bundles")
 WHEEL_BUNDLE = BUNDLES / "bundle_v3_github.whl.sigstore"

@@ -27,8 +27,8 @@ from attest.simulate.tdx import IntelSimulator
 from tests.support.pipeline_support import World, make_world
 from transparency_log.common.errors import FetchError, TrustConfigError
 from transparency_log.common.http_fetch import DiskCache, Fetch, FetchResponse, HttpFetcher
-from verifier.pipeline import ACCEPTED, REFUSED
 from verifier.pipeline_trust import VerifierCaches
+from verifier.result import ACCEPTED, REFUSED
 
 
 def services(base: str) -> CollateralServices:

@@ -27,8 +27,8 @@ from transparency_log.common.errors import (
 from verifier.cli import main
 from verifier.ear import PROFILE, appraise, tier_of
 from verifier.ear_token import EarSigner, build_claims, load_verification_key, verify_ear
-from verifier.pipeline import Result
 from verifier.policy import parse_policy
+from verifier.result import Result
 from verifier.transcript import Transcript
 
 AT = "2026-11-23T12:00:00Z"

@@ -35,9 +35,9 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.common.http_fetch import FetchResponse
-from verifier.pipeline import ACCEPTED, REFUSED, Result
 from verifier.pipeline_trust import VerifierCaches
 from verifier.policy import Policy, validate_waivers
+from verifier.result import ACCEPTED, REFUSED, Result
 from verifier.transcript import FAIL, WAIVED
 
 

@@ -52,9 +52,12 @@ from tests.support.vectors import vector_path
 from transparency_log.common.errors import VerificationError
 from verifier.cli import main
 from verifier.log_checks import LogEvidence, verify_log
-from verifier.pipeline import Result, check_measurements, check_policy, run_pipeline
+from verifier.measurement_match import check_measurements
+from verifier.pipeline import run_pipeline
 from verifier.policy import Policy, parse_policy
 from verifier.policy_base import FailureCollector
+from verifier.policy_step import check_policy
+from verifier.result import Result
 from verifier.transcript import FAIL, PASS, WAIVED, Transcript
 
 SNP_AT = datetime(2025, 1, 1, tzinfo=UTC)

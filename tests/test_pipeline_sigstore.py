@@ -23,8 +23,8 @@ from attest.release.statement import Artifact, Release, parse_statement
 from tests.support.pipeline_support import World, make_world, policy_text
 from tests.support.vectors import vector_path
 from transparency_log.common.errors import PolicyError, SignatureError, VerificationError
-from verifier.pipeline import ACCEPTED, REFUSED, Result
 from verifier.policy import Policy, parse_policy
+from verifier.result import ACCEPTED, REFUSED, Result
 from verifier.transcript import FAIL, PASS
 
 WHEEL_SHA256 = bytes.fromhex("c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201")

@@ -29,9 +29,9 @@ from tests.support.snp_fixtures import AT, REAL, vec
 from tests.test_collateral_staple import bare_bundle, routed
 from transparency_log.common.errors import AttestlogError
 from verifier.checks import CheckNotRun
-from verifier.pipeline import ACCEPTED, REFUSED, Result
 from verifier.pipeline_trust import TrustRoots, VerifierCaches
 from verifier.policy import Policy, parse_policy
+from verifier.result import ACCEPTED, REFUSED, Result
 from verifier.snp.stage import run_snp_stage
 from verifier.stage_context import StageContext
 from verifier.transcript import Transcript

@@ -27,8 +27,8 @@ from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE
 from attest.simulate.fake_service import serve
 from tests.support.pipeline_support import World, make_world
 from transparency_log.common.http_fetch import FetchResponse, HttpFetcher
-from verifier.pipeline import Result
 from verifier.pipeline_trust import VerifierCaches
+from verifier.result import Result
 
 THREADS = 8
 ROUNDS = 3

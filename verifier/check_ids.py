@@ -118,7 +118,6 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("ear.key", _T, "the EAR signing or verifying key is unusable"),
     ("ear.nonce", _V, "the EAR answers another nonce"),
     ("ear.signature", _S, "the EAR's signature does not verify"),
-    ("evidence.format", _F, "a library's parser failed on hostile evidence (the item)"),
     # HTTP fetching
     ("fetch.encoding", _X, "a response's Content-Encoding is not supported"),
     ("fetch.headers", _X, "a response has too many headers"),

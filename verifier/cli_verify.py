@@ -28,10 +28,11 @@ from transparency_log.common.errors import AttestlogError, TrustConfigError
 from transparency_log.common.exit_status import ExitStatus
 from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.ear_token import EarSigner
-from verifier.pipeline import ACCEPTED, REFUSED, Result, run_pipeline
+from verifier.pipeline import run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, load_policy
 from verifier.render import Output, output_options, waive_option
+from verifier.result import ACCEPTED, REFUSED, Result
 
 __all__ = ["bundle_command", "node_command"]
 

@@ -47,7 +47,8 @@ from transparency_log.common.errors import (
     PolicyError,
     TrustConfigError,
 )
-from verifier.pipeline import ACCEPTED, CHECK_POLICY_EVIDENCE, Result
+from verifier.policy_step import CHECK_POLICY_EVIDENCE
+from verifier.result import ACCEPTED, Result
 from verifier.transcript import FAIL, PASS, WAIVED, Step
 
 __all__ = [

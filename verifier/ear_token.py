@@ -39,7 +39,7 @@ from verifier.ear import (
     tier_of,
     transcript_sha256,
 )
-from verifier.pipeline import Result
+from verifier.result import Result
 
 __all__ = [
     "CHECK_ALG",

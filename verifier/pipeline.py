@@ -47,25 +47,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
 
 from attest.binding import gpu_digest
 from attest.formats.bundle import (
     EvidenceBundle,
-    GpuEvidence,
     SnpEvidence,
     TdxEvidence,
     decode_bundle,
 )
-from attest.release.dsse import VerifiedEntry
-from attest.release.statement import Release
 from transparency_log.client.checkpoint_store import CheckpointStore, ConsistencyFetch
 from transparency_log.common.errors import (
     AttestlogError,
-    FormatError,
     PolicyError,
     PolicyFailure,
     TrustConfigError,
@@ -73,170 +66,29 @@ from transparency_log.common.errors import (
 )
 from transparency_log.common.http_fetch import Fetch
 from verifier.binding_check import CHECK_GPU_NONCE, CHECK_REPORT_DATA, check_binding
-from verifier.collateral_window import CollateralUse
 from verifier.gpu.device_identity import CHECK_DEVICE_DISTINCT, check_distinct_devices
-from verifier.gpu.evidence import GpuEvidenceResult
-from verifier.gpu.policy import GpuFacts
 from verifier.gpu.stage import run_gpu_stage
-from verifier.log_checks import LogEvidence, LogResult, check_release_signature, verify_log
+from verifier.log_checks import LogEvidence, check_release_signature, verify_log
+from verifier.measurement_match import CHECK_MEASUREMENT, check_measurements
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy
-from verifier.policy_base import FailureCollector
+from verifier.policy_step import check_policy
+from verifier.result import Result
 from verifier.revocations import KnownRevocations
 from verifier.snp.stage import run_snp_stage
-from verifier.snp.verify import SnpVerification
 from verifier.stage_context import StageContext
-from verifier.tdx.evidence import TdxResult
 from verifier.tdx.stage import run_tdx_stage
 from verifier.transcript import FAIL, Transcript
 
-__all__ = [
-    "ACCEPTED",
-    "CHECK_FORMAT",
-    "CHECK_MEASUREMENT",
-    "CHECK_NONCE",
-    "CHECK_SIMULATED",
-    "REFUSED",
-    "MatchedMeasurement",
-    "Result",
-    "check_measurements",
-    "check_policy",
-    "run_pipeline",
-    "verify_bundle",
-]
+__all__ = ["CHECK_FORMAT", "CHECK_NONCE", "CHECK_SIMULATED", "run_pipeline", "verify_bundle"]
 
 CHECK_FORMAT = "bundle.format"
 CHECK_NONCE = "binding.nonce"
 CHECK_SIMULATED = "policy.simulated"
-CHECK_MEASUREMENT = "release.measurement"
-CHECK_POLICY_EVIDENCE = "policy.evidence"
-CHECK_EVIDENCE_FORMAT = "evidence.format"
-ACCEPTED = "accepted"
-REFUSED = "refused"
-
-T = TypeVar("T")
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class MatchedMeasurement:
-    """A node measurement that matched the logged release: which, its value, and the
-    release's entry it matched (e.g. the SNP vCPU configuration)."""
-
-    kind: str  # "sev-snp" | "tdx" | "nvidia-gpu"
-    field: str  # spec name: MEASUREMENT, MRTD, RTMR0..2, GPU-<i>.DRIVER_VERSION ...
-    value: str  # hex, or a version string
-    release_entry: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "field": self.field, "value": self.value,
-                "release_entry": self.release_entry}
-
-
-@dataclass
-class Result:
-    """The outcome of one verification (accepted or refused) and everything it rested on."""
-
-    transcript: Transcript
-    at: datetime
-    policy_digest: bytes
-    bundle_sha256: bytes
-    bundle: EvidenceBundle | None = None
-    release_entry: VerifiedEntry | None = None
-    log: LogResult | None = None
-    measurements: list[MatchedMeasurement] = field(default_factory=list)
-    collateral: list[CollateralUse] = field(default_factory=list)
-    snp: SnpVerification | None = None
-    tdx: TdxResult | None = None
-    gpus: list[GpuEvidenceResult] = field(default_factory=list)
-    gpu_facts: list[GpuFacts] = field(default_factory=list)  # what [gpu] judged, per GPU
-
-    @property
-    def error(self) -> AttestlogError | None:
-        return self.transcript.error
-
-    @property
-    def verdict(self) -> str:
-        return self.transcript.verdict
-
-    @property
-    def accepted(self) -> bool:
-        return self.verdict == ACCEPTED
-
-    @property
-    def release(self) -> Release | None:
-        stmt = self.release_entry.statement if self.release_entry is not None else None
-        return stmt if isinstance(stmt, Release) else None
-
-    @property
-    def node_key(self) -> bytes | None:
-        """The node's key (DER SPKI) — pin the TLS connection to it only when accepted."""
-        return self.bundle.node_key if self.bundle is not None else None
-
-    def to_json(self) -> dict[str, Any]:
-        """The transcript (docs/verification.md, "Transcript JSON")."""
-        out: dict[str, Any] = {
-            "verdict": self.verdict,
-            "at": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "policy_sha256": self.policy_digest.hex(),
-            "bundle_sha256": self.bundle_sha256.hex(),
-        }
-        b = self.bundle
-        if b is not None:
-            out["bundle"] = {"nonce": b.nonce.hex(), "node_key_sha256": _sha(b.node_key),
-                             "simulated": b.simulated,
-                             "evidence": [_item_name(e) for e in b.evidence],
-                             "gpu_state": {"cc_mode": b.gpu_state.cc_mode,
-                                           "attached": b.gpu_state.attached}}
-        out["steps"] = self.transcript.to_dict()["steps"]
-        out["collateral"] = [c.to_dict() for c in self.collateral]
-        if self.release_entry is not None:
-            rel: dict[str, Any] = {"entry_digest": self.release_entry.digest.hex(),
-                                   "signers": list(self.release_entry.signers)}
-            if self.release is not None:
-                rel.update(repository=self.release.repository, commit=self.release.commit,
-                           subjects=[s.to_json() for s in self.release.subjects])
-            out["release"] = rel
-        if self.log is not None:
-            cp = self.log.checkpoint
-            out["log"] = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(),
-                          "cosigned": dict(sorted(self.log.quorum.cosigned.items())),
-                          "checkpoint_age_s": self.log.checkpoint_age}
-        out["measurements"] = [m.to_dict() for m in self.measurements]
-        if self.error is not None:
-            out["error"] = self.error.to_dict()
-        return out
-
-
-def _item_name(item: SnpEvidence | TdxEvidence | GpuEvidence) -> str:
-    return f"{item.TYPE}[{item.index}]" if isinstance(item, GpuEvidence) else item.TYPE
-
-
-# --------------------------------------------------------------------------------------------
-# Recording helpers
-
-
-def _merge(into: Transcript, sub: Transcript, where: str, *, drop: tuple[str, ...] = ()) -> None:
-    """Copy an evidence verifier's own transcript steps into the pipeline's, prefixed with the
-    item they concern; ``drop`` removes steps the pipeline runs itself."""
-    for step in sub.steps:
-        if step.check in drop:
-            continue
-        detail = f"{where}: {step.detail}" if step.detail else where
-        into.steps.append(replace(step, detail=detail))
-
-
-def _malformed(t: Transcript, where: str, err: Exception) -> FormatError:
-    """A library (cryptography's lazy X.509 field parsing, lxml's schema check of a RIM) met
-    input it cannot parse and raised its own exception: that is malformed evidence, refused
-    as FormatError ``evidence.format`` naming the item, never a crash."""
-    out = FormatError(CHECK_EVIDENCE_FORMAT, f"malformed evidence ({type(err).__name__}: "
-                      f"{str(err)[:200]})", field=where)
-    t.failed(CHECK_EVIDENCE_FORMAT, str(out))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,104 +111,6 @@ def _check_simulated(bundle: EvidenceBundle, policy: Policy) -> str:
             "evidence from attest.simulate; the policy does not set "
             "unsafe_allow_simulated_hardware = true")])
     return "UNSAFE: simulated hardware, simulator roots (unsafe_allow_simulated_hardware)"
-
-
-# --------------------------------------------------------------------------------------------
-# Step 2: evidence authenticity
-
-
-
-
-# --------------------------------------------------------------------------------------------
-# Step 5: measurement match
-
-
-def check_measurements(release: Release, *, snp: SnpVerification | None = None,
-                       tdx: TdxResult | None = None,
-                       gpus: list[GpuEvidenceResult] | tuple[()] = (),
-                       collector: FailureCollector) -> list[MatchedMeasurement]:
-    """Step 5, ``release.measurement``: every node measurement is among the release's.
-
-    Adds one failure per mismatch to ``collector``; returns what matched.
-    """
-    m = release.measurements
-    matched: list[MatchedMeasurement] = []
-    check = CHECK_MEASUREMENT
-    if snp is not None:
-        got = snp.report.measurement
-        hit = m.snp_match(got)
-        if hit is None:
-            collector.fail(check, "MEASUREMENT", got,
-                           " | ".join(s.measurement.hex() for s in m.snp) or "(release lists "
-                           "no SNP measurement)", "the node's launch measurement is not logged")
-        else:
-            matched.append(MatchedMeasurement("sev-snp", "MEASUREMENT", got.hex(),
-                                              f"vcpus={hit.vcpus} {hit.vcpu_type} "
-                                              f"{hit.vmm_type}"))
-    if tdx is not None:
-        body = tdx.quote.body
-        if m.tdx is None:
-            collector.fail(check, "MRTD", body.mrtd, "(release lists no TDX measurement)")
-        else:
-            for name in ("mrtd", "rtmr0", "rtmr1", "rtmr2"):
-                got, want = getattr(body, name), getattr(m.tdx, name)
-                if got == want:
-                    matched.append(MatchedMeasurement("tdx", name.upper(), got.hex()))
-                else:
-                    collector.fail(check, name.upper(), got, want, "not the logged value")
-    for g in gpus:
-        name = g.facts.name
-        for label, got, allowed in (
-                ("DRIVER_VERSION", g.report.driver_version, m.gpu.drivers if m.gpu else ()),
-                ("VBIOS_VERSION", g.report.vbios_version, m.gpu.vbios if m.gpu else ())):
-            if got is not None and got.lower() in {a.lower() for a in allowed}:
-                matched.append(MatchedMeasurement("nvidia-gpu", f"{name}.{label}", got))
-            else:
-                collector.fail(check, f"{name}.{label}", got or "(absent)",
-                               " | ".join(allowed) or "(release lists no GPU versions)",
-                               "not among the release's allowed versions")
-    return matched
-
-
-# --------------------------------------------------------------------------------------------
-# Step 6: policy
-
-
-def check_policy(policy: Policy, bundle: EvidenceBundle, *, snp: SnpVerification | None,
-                 tdx: TdxResult | None, gpu_facts: list[GpuFacts], release: Release | None,
-                 collector: FailureCollector, transcript: Transcript) -> None:
-    """Step 6: ``[evidence]``, ``[snp]``, ``[tdx]``, ``[gpu]``; every failure to ``collector``
-    and one transcript step per table."""
-
-    def section(check: str, fn: Callable[[FailureCollector], None], ok: str) -> None:
-        local = FailureCollector()
-        try:
-            fn(local)
-        except PolicyError as err:
-            local.failures.extend(err.failures)
-        collector.failures.extend(local.failures)
-        if local.failures:
-            transcript.failed(check, "; ".join(str(f) for f in local.failures))
-        else:
-            transcript.passed(check, ok)
-
-    cpu = bundle.cpu_evidence
-    n_gpus = len(bundle.gpu_evidence)
-    section(CHECK_POLICY_EVIDENCE, lambda c: policy.evidence.check(
-        [cpu.TYPE] if cpu is not None else [], [bundle.gpu_state.cc_mode == "on"] * n_gpus, c),
-        f"cpu {cpu.TYPE if cpu else 'none'}, {n_gpus} GPU(s), CC mode "
-        f"{bundle.gpu_state.cc_mode}")
-    if snp is not None:
-        logged = [m.measurement for m in release.measurements.snp] if release else []
-        section("snp.policy", lambda c: policy.snp.check(snp, c, measurements=logged),
-                "[snp]" if "snp" in policy.tables else "[snp] defaults")
-    if tdx is not None:
-        section("tdx.policy", lambda c: policy.tdx.check(tdx, c), f"TCB status {tdx.tcb.status}")
-    if gpu_facts or bundle.gpu_state.attached:
-        gp = policy.gpu
-        section("gpu.policy", lambda c: gp.check(gpu_facts, attached=bundle.gpu_state.attached,
-                                                 collector=c),
-                f"{len(gpu_facts)} of {bundle.gpu_state.attached} attached GPU(s)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,22 +168,15 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
                        uses=result.collateral, gpu_facts=result.gpu_facts)
 
     # (2) evidence authenticity: the first failure stops.
+    # Each vendor stage records its steps about its item and turns the libraries' exceptions
+    # into our errors where it calls them; anything else escaping is a bug of ours (exit 1).
     for item in bundle.evidence:
-        first = len(t.steps)
-        try:
-            if isinstance(item, SnpEvidence):
-                result.snp = run_snp_stage(run, item)
-            elif isinstance(item, TdxEvidence):
-                result.tdx = run_tdx_stage(run, item)
-            else:
-                result.gpus.append(run_gpu_stage(run, item))
-        except AttestlogError:
-            raise
-        except Exception as err:  # hostile input reaching a library's own parser
-            raise _malformed(t, _item_name(item), err) from None
-        finally:  # each step of this item says which item it is about (Step.subject)
-            for s in t.steps[first:]:
-                s.subject = s.subject or _item_name(item)
+        if isinstance(item, SnpEvidence):
+            result.snp = run_snp_stage(run, item)
+        elif isinstance(item, TdxEvidence):
+            result.tdx = run_tdx_stage(run, item)
+        else:
+            result.gpus.append(run_gpu_stage(run, item))
     if result.gpus:
         chains = [(item.index, g.report.chain.certificates)
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)]

@@ -42,8 +42,9 @@ from urllib3.poolmanager import PoolManager
 from attest.formats.bundle import MAX_BUNDLE_SIZE
 from transparency_log.common.errors import FetchError, TrustConfigError, VerificationError
 from transparency_log.common.http_fetch import network_reason
-from verifier.pipeline import Result, run_pipeline
+from verifier.pipeline import run_pipeline
 from verifier.policy import Policy
+from verifier.result import Result
 
 __all__ = [
     "BUNDLE_PATH",

@@ -48,9 +48,10 @@ from transparency_log.common.asgi_serving import (
 from transparency_log.common.errors import FetchError, TrustConfigError
 from transparency_log.common.http_fetch import Fetch
 from verifier.ear_token import EarSigner
-from verifier.pipeline import Result, run_pipeline
+from verifier.pipeline import run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy
+from verifier.result import Result
 
 __all__ = ["ServiceLimits", "create_app"]
 

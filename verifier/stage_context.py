@@ -64,8 +64,9 @@ class StageContext:
         except ValueError:
             stale = False
         if stale:
-            self.t.passed("collateral.stale", f"{used_by}: stapled {name} expired {until}; "
-                          "fetching a current one")
+            with self.t.about(used_by):
+                self.t.passed("collateral.stale",
+                              f"stapled {name} expired {until}; fetching a current one")
         return None if stale else data
 
     def obtained(self, used_by: str) -> Callable[[str, str, bytes], None]:

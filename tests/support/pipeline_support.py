@@ -27,9 +27,10 @@ from attest.simulate.node_fixture import NodeFixture, make_node_fixture
 from tests.support.tlog_net import free_port
 from transparency_log.client.checkpoint_store import CheckpointStore
 from transparency_log.client.log_client import LogClient, directory_source
-from verifier.pipeline import Result, run_pipeline
+from verifier.pipeline import run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, parse_policy
+from verifier.result import Result
 from verifier.revocations import RevocationMirror
 
 
