@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transparency_log.common.errors import FormatError
+from transparency_log.common.strict_mapping import JSON, StrictMapping
 
 TCB_STATUSES = ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                 "ConfigurationAndSWHardeningNeeded", "OutOfDate",
@@ -110,39 +111,25 @@ def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, A
     return text[start:end].encode("utf-8"), value, bytes.fromhex(sig_hex)
 
 
-class _Obj:
-    """Typed, fail-closed access to one JSON object of the collateral (private: to be replaced
-    by the project's one strict mapping reader)."""
+class _Obj(StrictMapping):
+    """One JSON object of Intel PCS collateral, read with the project's one strict mapping
+    reader (unknown members refused at :meth:`finish`), plus the typed members PCS documents
+    use (uint, hex, UTC timestamp, TCB status, advisory IDs)."""
 
     def __init__(self, value: Any, path: str, check: str) -> None:
-        if not isinstance(value, dict):
-            raise FormatError(check, "expected a JSON object", field=path)
-        self.d, self.path, self.check = value, path, check
-        self.seen: set[str] = set()
-
-    def get(self, key: str, kind: type, *, optional: bool = False) -> Any:
-        self.seen.add(key)
-        if key not in self.d:
-            if optional:
-                return None
-            raise FormatError(self.check, "missing member", field=f"{self.path}.{key}")
-        v = self.d[key]
-        if isinstance(v, bool) or not isinstance(v, kind):
-            raise FormatError(self.check, "wrong JSON type", field=f"{self.path}.{key}",
-                              got=type(v).__name__, want=kind.__name__)
-        return v
+        super().__init__(value, path, error=FormatError, check=check, style=JSON)
 
     def uint(self, key: str, limit: int = 0xFFFF) -> int:
         v = self.get(key, int)
         if not 0 <= v <= limit:
-            raise FormatError(self.check, "out of range", field=f"{self.path}.{key}", got=v,
+            raise self.fail("out of range", key, got=v,
                               want=f"0..{limit}")
         return v
 
     def hexbytes(self, key: str, size: int) -> bytes:
         v = self.get(key, str)
         if len(v) != 2 * size or not _HEX_RE.match(v):
-            raise FormatError(self.check, "not hex of the right size", field=f"{self.path}.{key}",
+            raise self.fail("not hex of the right size", key,
                               got=v, want=f"{size} bytes")
         return bytes.fromhex(v)
 
@@ -150,37 +137,31 @@ class _Obj:
         """A UTC timestamp ``YYYY-MM-DDThh:mm:ssZ`` naming a real instant, as its text."""
         v = self.get(key, str)
         if not _TIME_RE.match(v):
-            raise FormatError(self.check, "not a UTC timestamp", field=f"{self.path}.{key}",
+            raise self.fail("not a UTC timestamp", key,
                               got=v, want="YYYY-MM-DDThh:mm:ssZ")
         year, month, day, hour, minute, second = (int(x) for x in re.split(r"[-T:Z]", v)[:6])
         if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
                 and hour < 24 and minute < 60 and second < 60 and year >= 1):
-            raise FormatError(self.check, "invalid date", field=f"{self.path}.{key}", got=v)
+            raise self.fail("invalid date", key, got=v)
         return v
 
     def status(self) -> str:
         v = self.get("tcbStatus", str)
         if v not in TCB_STATUSES:
-            raise FormatError(self.check, "unknown TCB status", field=f"{self.path}.tcbStatus",
+            raise self.fail("unknown TCB status", "tcbStatus",
                               got=v, want=" | ".join(TCB_STATUSES))
         return v
 
     def advisories(self) -> tuple[str, ...]:
-        ids = self.get("advisoryIDs", list, optional=True) or []
+        ids = self.get("advisoryIDs", list, None) or []
         if not all(isinstance(a, str) for a in ids):
             raise FormatError(self.check, "advisory IDs must be strings",
                               field=f"{self.path}.advisoryIDs")
         return tuple(ids)
 
     def items(self, key: str) -> list[_Obj]:
-        return [_Obj(v, f"{self.path}.{key}[{i}]", self.check)
+        return [self.nested(v, f"{self.sub(key)}[{i}]")
                 for i, v in enumerate(self.get(key, list))]
-
-    def done(self) -> None:
-        extra = sorted(set(self.d) - self.seen)
-        if extra:
-            raise FormatError(self.check, "unknown member(s): " + ", ".join(extra),
-                              field=f"{self.path}.{extra[0]}")
 
 
 # ---------------------------------------------------------------- TCB Info (TDX, v3)
@@ -239,9 +220,9 @@ def _components(o: _Obj, key: str) -> tuple[int, ...]:
     out = []
     for c in comps:
         out.append(c.uint("svn", 0xFF))
-        c.get("category", str, optional=True)
-        c.get("type", str, optional=True)
-        c.done()
+        c.get("category", str, None)
+        c.get("type", str, None)
+        c.finish()
     return tuple(out)
 
 
@@ -250,9 +231,9 @@ def _isv_levels(o: _Obj) -> tuple[IsvTcbLevel, ...]:
     for lv in o.items("tcbLevels"):
         tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", o.check)
         svn = tcb.uint("isvsvn")
-        tcb.done()
+        tcb.finish()
         out.append(IsvTcbLevel(svn, lv.time("tcbDate"), lv.status(), lv.advisories()))
-        lv.done()
+        lv.finish()
     return tuple(out)
 
 
@@ -261,7 +242,7 @@ def _module(o: _Obj, with_id: bool) -> TdxModuleIdentity:
     mod = TdxModuleIdentity(ident, o.hexbytes("mrsigner", 48), o.hexbytes("attributes", 8),
                             o.hexbytes("attributesMask", 8),
                             _isv_levels(o) if with_id else ())
-    o.done()
+    o.finish()
     return mod
 
 
@@ -285,9 +266,9 @@ def parse_tcb_info(value: Any) -> TcbInfo:
         levels.append(TcbLevel(_components(tcb, "sgxtcbcomponents"), tcb.uint("pcesvn"),
                                _components(tcb, "tdxtcbcomponents"), lv.time("tcbDate"),
                                lv.status(), lv.advisories()))
-        tcb.done()
-        lv.done()
-    idents = o.get("tdxModuleIdentities", list, optional=True)
+        tcb.finish()
+        lv.finish()
+    idents = o.get("tdxModuleIdentities", list, None)
     info = TcbInfo(
         "TDX", 3, o.time("issueDate"), o.time("nextUpdate"), o.hexbytes("fmspc", 6),
         o.hexbytes("pceId", 2), o.uint("tcbType"), o.uint("tcbEvaluationDataNumber", 1 << 32),
@@ -295,7 +276,7 @@ def parse_tcb_info(value: Any) -> TcbInfo:
         tuple(_module(m, True) for m in o.items("tdxModuleIdentities")) if idents is not None
         else (),
         tuple(levels))
-    o.done()
+    o.finish()
     if info.tcb_type != 0:
         raise FormatError(check, "unsupported tcbType", field="tcbInfo.tcbType",
                           got=info.tcb_type, want=0)
@@ -328,7 +309,7 @@ def parse_qe_identity(value: Any) -> QeIdentity:
                      o.hexbytes("miscselectMask", 4), o.hexbytes("attributes", 16),
                      o.hexbytes("attributesMask", 16), o.hexbytes("mrsigner", 32),
                      o.uint("isvprodid"), _isv_levels(o))
-    o.done()
+    o.finish()
     return out
 
 
