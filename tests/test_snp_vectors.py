@@ -15,6 +15,7 @@ import cryptography
 import pytest
 from cryptography import x509
 
+from attest.certificates import clear_parse_memos
 from attest.collateral.kds_fetch import vcek_url
 from attest.formats.snp_report import MILAN, SIGNED_SIZE, decode_tcb, parse_report
 from attest.simulate.snp import der
@@ -27,7 +28,6 @@ from verifier.snp.roots import amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.snp.verify import SnpCollateral, SnpVerification, SnpVerifier
 from verifier.transcript import Transcript
-from verifier.x509chain import clear_parse_memos
 
 WAIVE_CRL = frozenset({"snp.crl"})  # the vectors carry no CRL: the check cannot run
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attest.certificates import load_certificate
 from attest.formats.tdx_quote import parse_quote
 from tests.support.bitflip_support import flip_every_bit
 from tests.support.tdx_support import (
@@ -38,7 +39,7 @@ from verifier.tdx.evidence import verify_tdx_evidence
 from verifier.tdx.quote_verify import verify_quote
 from verifier.tdx.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca, production_roots
 from verifier.transcript import Transcript
-from verifier.x509chain import load_certificate, pinned_root
+from verifier.x509chain import pinned_root
 
 PINNED = {SPR_E4: utc("2023-06-20"), V5: utc("2026-02-03"), GCP: utc("2024-08-01")}
 CHECKS = ["tdx.quote.header", "tdx.pck.chain", "tdx.pck.extensions", "tdx.qe.report.signature",

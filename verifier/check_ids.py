@@ -106,6 +106,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     # transparency_log core formats
     ("checkpoint.format", _F, "a checkpoint is malformed (C2SP tlog-checkpoint)"),
     ("checkpoint.origin", _V, "a checkpoint is for another log"),
+    ("collateral.describe", _F, "describing a blob for the transcript (internal, never a refusal)"),
     ("collateral.stale", "-", "a stapled item expired; a current one is fetched"),
     ("config.schema", _T, "an unknown key or wrong type in the client config file"),
     ("config.syntax", _T, "the client config file is not TOML"),
@@ -400,7 +401,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("tiles.hash_tile", _F, "a hash tile is malformed"),
     ("tiles.path", _F, "a tile path is malformed"),
     ("tlog_proof.format", _F, "a tlog-proof is malformed (C2SP tlog-proof)"),
-    ("tls.node_key", f"NodeKeyMismatch {_T}", "the TLS server holds the bundle's node key"),
+    ("tls.node_key", f"NodeKeyMismatch {_T} {_F}", "the TLS server holds the bundle's node key"),
     ("trust.root", _T, "a trust root file is unusable"),
     ("trust.root.pin", _T, "an embedded root does not match its pin"),
     ("trust.simulated", _T, "a simulated root is unusable"),

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography import x509
 from cryptography.x509 import ocsp
+
+from attest.certificates import load_certificate, load_crl, load_pem_bundle
+from transparency_log.common.errors import FormatError
 
 __all__ = ["CollateralUse", "describe_collateral"]
 
@@ -55,30 +56,31 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _window(data: bytes) -> tuple[str, datetime | str | None, datetime | str | None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # non-positive serials in some vendor certificates
-        if data[:1] == b"\x30":
-            for kind, load in (("x509-certificate", x509.load_der_x509_certificate),
-                               ("x509-crl", x509.load_der_x509_crl),
-                               ("ocsp-response", ocsp.load_der_ocsp_response)):
-                try:
-                    obj: Any = load(data)
-                except Exception:  # noqa: S112 (sniffing: try the next kind)
-                    continue
-                if kind == "x509-certificate":
-                    return kind, obj.not_valid_before_utc, obj.not_valid_after_utc
-                if kind == "x509-crl":
-                    return kind, obj.last_update_utc, obj.next_update_utc
-                if obj.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
-                    return kind, obj.this_update_utc, obj.next_update_utc
-                return kind, None, None
-        if data.lstrip().startswith(b"-----BEGIN CERTIFICATE"):
-            try:
-                certs = x509.load_pem_x509_certificates(data)
-            except ValueError:
-                return "pem", None, None
-            return ("x509-chain", max(c.not_valid_before_utc for c in certs),
-                    min(c.not_valid_after_utc for c in certs))
+    if data[:1] == b"\x30":  # DER: a certificate, a CRL or an OCSP response
+        try:
+            cert = load_certificate(data, check="collateral.describe", field="blob")
+            return "x509-certificate", cert.not_valid_before_utc, cert.not_valid_after_utc
+        except FormatError:
+            pass
+        try:
+            crl = load_crl(data, check="collateral.describe", field="blob")
+            return "x509-crl", crl.last_update_utc, crl.next_update_utc
+        except FormatError:
+            pass
+        try:
+            resp = ocsp.load_der_ocsp_response(data)
+        except (ValueError, TypeError):
+            return "opaque", None, None
+        if resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return "ocsp-response", resp.this_update_utc, resp.next_update_utc
+        return "ocsp-response", None, None
+    if data.lstrip().startswith(b"-----BEGIN CERTIFICATE"):
+        try:
+            certs = load_pem_bundle(data, check="collateral.describe", field="blob")
+        except FormatError:
+            return "pem", None, None
+        return ("x509-chain", max(c.not_valid_before_utc for c in certs),
+                min(c.not_valid_after_utc for c in certs))
     if data.lstrip().startswith(b"{"):
         try:
             doc = json.loads(data)

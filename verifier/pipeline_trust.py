@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
+from attest.certificates import load_pem_bundle
 from transparency_log.common.errors import TrustConfigError
 from transparency_log.common.http_fetch import DiskCache
 from verifier.gpu.evidence import GpuCaches, GpuTrust
@@ -25,7 +26,7 @@ from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.verify import SnpCaches
 from verifier.tdx.roots import production_roots
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import PinnedRoot, load_pem_bundle
+from verifier.x509chain import PinnedRoot
 
 __all__ = ["TrustRoots", "VerifierCaches", "VerifierTrust"]
 

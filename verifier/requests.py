@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
@@ -39,6 +38,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.poolmanager import PoolManager
 
+from attest.certificates import load_certificate
 from attest.formats.bundle import MAX_BUNDLE_SIZE
 from transparency_log.common.errors import FetchError, TrustConfigError, VerificationError
 from transparency_log.common.http_fetch import network_reason
@@ -71,7 +71,7 @@ class NodeKeyMismatch(VerificationError):
 
 def peer_spki(cert_der: bytes) -> bytes:
     """The DER SubjectPublicKeyInfo of a DER certificate."""
-    cert = x509.load_der_x509_certificate(cert_der)
+    cert = load_certificate(cert_der, check=CHECK_TLS_KEY, field="TLS certificate")
     return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 

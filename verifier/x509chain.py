@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
-from typing import TypeVar
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from transparency_log.common.errors import ChainError, FormatError, StaleError, TrustConfigError
+from attest.certificates import (
+    load_certificate,
+)
+from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches
 
 
@@ -42,125 +43,6 @@ def fingerprint(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
-
-
-T = TypeVar("T")
-
-LOADER_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
-"""What ``cryptography``'s X.509 loaders raise on malformed input (an unknown version number is
-``InvalidVersion``, not a ValueError)."""
-
-
-PARSE_MEMO_SIZE = 256
-"""How many parsed objects (certificates, bundles, CRLs) are kept by their exact bytes: parsing
-is a pure function of the bytes and the parsed objects are immutable, so they are parsed once."""
-
-
-def clear_parse_memos() -> None:
-    """Forget every parsed object (for tests that replace the loaders)."""
-    for memo in (_load_certificate, _load_pem_bundle, _load_crl):
-        memo.cache_clear()
-
-
-def _load_pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], *,
-                     check: str, field: str, what: str) -> T:
-    """One PEM or DER object; loader warnings silenced, a refusal is a FormatError."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pem(data) if data.lstrip().startswith(b"-----BEGIN") else der(data)
-    except LOADER_ERRORS as err:
-        raise FormatError(check, f"{what} does not parse: {err}", field=field) from None
-
-
-def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
-    """Load one PEM or DER certificate; a refusal of the loader is a FormatError, not a crash.
-
-    Warnings from the loader (AMD VCEKs have non-positive serial numbers, which recent
-    ``cryptography`` releases warn about) are silenced here: the certificate is still checked
-    in full by the chain verification. Parsed once per bytes.
-    """
-    return _load_certificate(bytes(data), check=check, field=field)
-
-
-def _fields_parse(cert: x509.Certificate, *, check: str, field: str) -> x509.Certificate:
-    """cryptography decodes a certificate's names, validity, extensions and key lazily, on
-    first use: read them all now, so a malformed field is a FormatError naming it here and
-    never a ValueError escaping from a later check (RFC 5280 §4.1)."""
-    reads: dict[str, Callable[[], object]] = {
-        "subject": lambda: cert.subject.rfc4514_string(),
-        "issuer": lambda: cert.issuer.rfc4514_string(),
-        "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
-        "signatureAlgorithm": lambda: cert.signature_algorithm_oid,
-        "extensions": lambda: list(cert.extensions),
-        "subjectPublicKeyInfo": cert.public_key,
-    }
-    for name, read in reads.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                read()
-        except (*LOADER_ERRORS, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:
-            raise FormatError(check, f"certificate field does not parse: {err}",
-                              field=f"{field}.{name}") from None
-    return cert
-
-
-@lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
-    cert = _load_pem_or_der(data, x509.load_pem_x509_certificate,
-                            x509.load_der_x509_certificate, check=check, field=field,
-                            what="certificate")
-    return _fields_parse(cert, check=check, field=field)
-
-
-def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
-    """Load a PEM bundle of one or more certificates, in order (parsed once per bytes)."""
-    return list(_load_pem_bundle(bytes(data), check=check, field=field))
-
-
-@lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _load_pem_bundle(data: bytes, *, check: str, field: str) -> tuple[x509.Certificate, ...]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            certs = x509.load_pem_x509_certificates(data)
-    except LOADER_ERRORS as err:
-        raise FormatError(check, f"certificate bundle does not parse: {err}", field=field) from None
-    # cryptography skips text that is not a whole PEM block: a block cut off (or a stray
-    # BEGIN line) must not pass as a shorter bundle.
-    begins = data.count(b"-----BEGIN ")
-    if begins != len(certs) or data.count(b"-----END ") != len(certs):
-        raise FormatError(check, f"certificate bundle has {begins} PEM block(s) but "
-                          f"{len(certs)} whole certificate(s)", field=field)
-    return tuple(_fields_parse(c, check=check, field=f"{field}[{i}]")
-                 for i, c in enumerate(certs))
-
-
-def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
-    """Load a PEM or DER CRL (RFC 5280 §5); a refusal of the loader is a FormatError. Parsed
-    once per bytes."""
-    return _load_crl(bytes(data), check=check, field=field)
-
-
-@lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
-    crl = _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, check=check,
-                           field=field, what="CRL")
-    reads: dict[str, Callable[[], object]] = {  # decoded lazily: read now (RFC 5280 §5.1)
-        "issuer": lambda: crl.issuer.rfc4514_string(),
-        "thisUpdate": lambda: (crl.last_update_utc, crl.next_update_utc),
-        "signatureAlgorithm": lambda: crl.signature_algorithm_oid,
-        "revokedCertificates": lambda: [(r.serial_number, r.revocation_date_utc) for r in crl],
-        "extensions": lambda: list(crl.extensions),
-    }
-    for name, read in reads.items():
-        try:
-            read()
-        except (*LOADER_ERRORS, x509.DuplicateExtension) as err:
-            raise FormatError(check, f"CRL field does not parse: {err}",
-                              field=f"{field}.{name}") from None
-    return crl
 
 
 def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from attest.certificates import load_pem_bundle
 from attest.collateral.kds_fetch import KDS_BASE, KdsClient
 from attest.collateral.ocsp_fetch import NVIDIA_OCSP_URL, cert_fingerprint, fetch_response
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
@@ -43,7 +44,7 @@ from attest.formats.snp_report import decode_tcb, parse_report
 from attest.formats.spdm_measurements import parse_report as parse_spdm_report
 from attest.formats.tdx_quote import parse_quote
 from attest.platform import CpuCollection, GpuCollection, Platform
-from transparency_log.common.errors import AttestlogError, FetchError
+from transparency_log.common.errors import AttestlogError, FetchError, FormatError
 from transparency_log.common.http_fetch import DiskCache, Fetch
 
 __all__ = ["CHECK", "CollateralServices", "CollateralStapler", "StaplingPlatform"]
@@ -157,11 +158,12 @@ class CollateralStapler:
         quote = parse_quote(item.quote)
         pem = quote.signature_data.certification.pck_cert_chain.rstrip(b"\x00")
         try:
-            leaf = x509.load_pem_x509_certificates(pem)[0]
+            leaf = load_pem_bundle(pem, check=f"{CHECK}.tdx.fmspc", field="pck_cert_chain")[0]
             ext = leaf.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSIONS_OID))
             fmspc = parse_sgx_extensions(ext.value.value).fmspc  # type: ignore[attr-defined]
             ca = pck_ca_kind(leaf.issuer.rfc4514_string())
-        except (ValueError, IndexError, AttributeError, x509.ExtensionNotFound) as err:
+        except (FormatError, ValueError, IndexError, AttributeError,
+                x509.ExtensionNotFound) as err:
             raise FetchError(f"{CHECK}.tdx.fmspc", f"cannot read the FMSPC from the quote's PCK "
                              f"certificate: {err}", field="PCK Cert Chain") from None
         pcs = PcsClient(self.fetch, base=self.services.intel_pcs,
@@ -211,8 +213,9 @@ class CollateralStapler:
         ocsp_names = list(item.ocsp)
         if not ocsp_names:
             try:
-                chain = x509.load_pem_x509_certificates(item.cert_chain)
-            except ValueError as err:
+                chain = load_pem_bundle(item.cert_chain, check=f"{CHECK}.gpu.ocsp",
+                                        field=f"GPU-{item.index}.cert_chain")
+            except FormatError as err:
                 raise FetchError(f"{CHECK}.gpu.ocsp", f"cannot read the GPU certificate chain: "
                                  f"{err}", field=f"GPU-{item.index}.cert_chain") from None
             for i in range(len(chain) - 1):
@@ -227,8 +230,9 @@ class CollateralStapler:
 
 def _pem_ders(pem: bytes, check: str) -> list[bytes]:
     try:
-        return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem)]
-    except ValueError as err:
+        return [c.public_bytes(Encoding.DER)
+                for c in load_pem_bundle(pem, check=check, field="cert_chain")]
+    except FormatError as err:
         raise FetchError(check, f"not a PEM certificate bundle: {err}", field="cert_chain") \
             from None
 

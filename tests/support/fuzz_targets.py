@@ -20,6 +20,8 @@ from cryptography import x509
 
 from attest.agent.config import parse_config
 from attest.agent.nonce import parse_time_nonce
+from attest.certificates import load_crl as load_x509_crl
+from attest.certificates import load_pem_bundle
 from attest.collateral.rim_fetch import decode_rim_service_reply
 from attest.formats import der
 from attest.formats.bundle import decode_bundle, encode_bundle
@@ -59,8 +61,6 @@ from tests.support.vectors import vector_path
 from verifier.gpu.nras import parse_nras_answer
 from verifier.snp.chain import kds_extensions, load_key_certificate
 from verifier.snp.crl import load_crl as load_snp_crl
-from verifier.x509chain import load_crl as load_x509_crl
-from verifier.x509chain import load_pem_bundle
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

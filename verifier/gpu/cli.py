@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from attest.certificates import load_certificate
 from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE, RimSource
 from attest.collect.cli_gpu import parse_nonce_hex
 from attest.formats.nvidia_opaque import parse_opaque
@@ -29,7 +30,7 @@ from verifier.policy import load_policy as policy_file
 from verifier.policy_base import FailureCollector
 from verifier.render import Output, output_options, waive_option
 from verifier.transcript import Transcript
-from verifier.x509chain import fingerprint, load_certificate, pinned_root
+from verifier.x509chain import fingerprint, pinned_root
 
 
 def load_policy(path: str | None, waive: frozenset[str] = frozenset()

@@ -33,9 +33,10 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attest.certificates import load_certificate
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
-from verifier.x509chain import PinnedRoot, load_certificate, verify_chain
+from verifier.x509chain import PinnedRoot, verify_chain
 
 NRAS_ISSUER = "https://nras.attestation.nvidia.com"
 LEEWAY = timedelta(seconds=60)

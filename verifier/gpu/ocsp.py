@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from attest.certificates import LOADER_ERRORS
 from attest.collateral.ocsp_fetch import (
     NONCE_SIZE,
     NVIDIA_OCSP_URL,
@@ -52,7 +53,6 @@ from transparency_log.common.errors import (
 )
 from transparency_log.common.http_fetch import Fetch
 from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
-from verifier.x509chain import LOADER_ERRORS
 
 __all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "ChainOcsp", "OcspCache", "OcspStatus",
            "build_request", "chain_ocsp", "check_chain_ocsp", "request_url", "stapled_answers",

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from attest.certificates import LOADER_ERRORS, load_pem_bundle
 from attest.formats.nvidia_opaque import OpaqueData, parse_opaque
 from attest.formats.spdm_measurements import SpdmReport, parse_report
 from transparency_log.common.errors import (
@@ -37,7 +38,7 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from verifier.verified_cache import VerifiedCache
-from verifier.x509chain import LOADER_ERRORS, PinnedRoot, load_pem_bundle, verify_chain
+from verifier.x509chain import PinnedRoot, verify_chain
 
 DEVICE_CHAIN_ROLES = ("GSP FMC leaf", "GSP BROM", "Provisioner ICA", "GH100 Identity",
                       "Device Identity CA")

@@ -40,11 +40,12 @@ from signxml import (
 )
 from signxml.exceptions import InvalidInput, InvalidSignature
 
+from attest.certificates import LOADER_ERRORS, load_certificate
 from attest.formats.nvidia_rim import Rim, RimMeasurement, parse_rim
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.policy_base import FailureCollector
 from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
-from verifier.x509chain import LOADER_ERRORS, PinnedRoot, load_certificate, verify_chain
+from verifier.x509chain import PinnedRoot, verify_chain
 
 RIM_CHAIN_ROLES = ("RIM signer", "RIM L3", "RIM CA", "RIM root")
 NVDEC0_INDEX = 35  # RIM index of the NVDEC0 measurement (SPDM block 36)

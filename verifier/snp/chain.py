@@ -17,48 +17,27 @@ from functools import lru_cache
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_certificate
 from attest.formats.snp_kds_ext import KdsExtensions, parse_kds_extensions
 from attest.formats.snp_report import TURIN, AttestationReport, decode_tcb
 from transparency_log.common.errors import ChainError, FormatError, VerificationError
 from verifier.snp.roots import AmdProductRoots
-from verifier.x509chain import LOADER_ERRORS, PARSE_MEMO_SIZE, load_certificate, verify_chain
+from verifier.x509chain import verify_chain
 
 CHAIN_CHECK = "snp.vcek.chain"
 EXT_CHECK = "snp.vcek.extensions"
-#: What ``cryptography`` raises on a malformed field it parses lazily.
-PARSE_ERRORS = (*LOADER_ERRORS, x509.DuplicateExtension)
-
-
 def load_key_certificate(data: bytes, role: str) -> x509.Certificate:
     """Load a VCEK/VLEK (PEM or DER). AMD VCEKs have non-positive serial numbers, which
     ``cryptography`` warns about (and a future release may refuse): a refusal is a FormatError
     naming the certificate, never a crash."""
     check = f"snp.{role.lower()}.format"
-    return parsed(load_certificate(data, check=check, field=role), check=check, field=role)
+    return load_certificate(data, check=check, field=role)  # every field read at load
 
 
 def load_amd_certificate(data: bytes, role: str) -> x509.Certificate:
     """Load a supplied ASK, ASVK or ARK (PEM or DER); FormatError ``snp.vcek.format``."""
     check = "snp.vcek.format"
-    return parsed(load_certificate(data, check=check, field=role), check=check, field=role)
-
-
-def parsed(cert: x509.Certificate, *, check: str, field: str) -> x509.Certificate:
-    """``cert`` with every field the chain check reads parsed now: ``cryptography`` parses
-    names, validity, extensions and the key lazily and raises ValueError (or
-    UnsupportedAlgorithm) on first access; here that is a FormatError naming the field."""
-    reads = {"issuer": lambda: cert.issuer, "subject": lambda: cert.subject,
-             "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
-             "signatureAlgorithm": lambda: cert.signature_algorithm_oid,
-             "extensions": lambda: list(cert.extensions),
-             "subjectPublicKeyInfo": cert.public_key}
-    for name, read in reads.items():
-        try:
-            read()
-        except PARSE_ERRORS as err:
-            raise FormatError(check, f"certificate does not parse: {err}",
-                              field=f"{field}.{name}") from None
-    return cert
+    return load_certificate(data, check=check, field=role)  # every field read at load
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
@@ -68,7 +47,7 @@ def kds_extensions(cert: x509.Certificate, role: str = "VCEK") -> KdsExtensions:
     values: dict[str, bytes] = {}
     try:
         exts = list(cert.extensions)
-    except PARSE_ERRORS as err:
+    except LOADER_ERRORS as err:
         raise FormatError(f"snp.{role.lower()}.format", f"extensions do not parse: {err}",
                           field=role) from None
     for ext in exts:

@@ -34,6 +34,7 @@ from types import MappingProxyType
 
 from cryptography import x509
 
+from attest.certificates import LOADER_ERRORS, load_certificates
 from attest.collateral.kds_fetch import KdsClient, SourceHook
 from attest.formats.snp_certtable import CertTable
 from attest.formats.snp_report import (
@@ -54,7 +55,6 @@ from transparency_log.common.errors import (
 )
 from verifier.checks import CheckNotRun
 from verifier.snp.chain import (
-    PARSE_ERRORS,
     VerifiedKey,
     check_key_extensions,
     kds_extensions,
@@ -68,7 +68,7 @@ from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VerifiedCache
-from verifier.x509chain import fingerprint, load_certificate, load_pem_bundle
+from verifier.x509chain import fingerprint
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,7 @@ class SnpCollateral:
         from cryptography.hazmat.primitives.serialization import Encoding
 
         for blob in blobs:
-            if blob.lstrip().startswith(b"-----BEGIN"):
-                certs = load_pem_bundle(blob, check="snp.collateral.format", field="certs")
-            else:
-                certs = [load_certificate(blob, check="snp.collateral.format", field="certs")]
-            for cert in certs:
+            for cert in load_certificates(blob, check="snp.collateral.format", field="certs"):
                 role = certificate_role(cert)
                 if role in found:
                     raise FormatError("snp.collateral.format", "certificate given twice",
@@ -119,7 +115,7 @@ def certificate_role(cert: x509.Certificate) -> str:
     """VCEK, VLEK, ASK, ASVK or ARK from an AMD certificate's subject common name."""
     try:
         cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    except PARSE_ERRORS as err:
+    except LOADER_ERRORS as err:
         raise FormatError("snp.collateral.format", f"certificate does not parse: {err}",
                           field="subject") from None
     cn = str(cns[0].value) if cns else ""

@@ -14,6 +14,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from attest.certificates import load_pem_bundle
 from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL, PcsClient, pck_ca_kind
 from attest.formats.tdx_quote import SPEC_NAMES, TdxQuote, parse_quote
 from transparency_log.common.clitools import parse_time, read_input
@@ -27,7 +28,7 @@ from verifier.tdx.policy import TdxPolicy
 from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
 from verifier.tdx.roots import production_roots
 from verifier.transcript import Transcript
-from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_root
+from verifier.x509chain import PinnedRoot, fingerprint, pinned_root
 
 
 def load_policy(path: str | None,

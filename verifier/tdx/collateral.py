@@ -27,6 +27,7 @@ from functools import lru_cache
 
 from cryptography import x509
 
+from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_crl, load_pem_bundle
 from attest.collateral.pcs_fetch import TdxCollateral as TdxCollateral  # re-exported
 from attest.formats.intel_pcs import (
     QeIdentity,
@@ -51,13 +52,7 @@ from verifier.tdx.quote_verify import (
 )
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import (
-    LOADER_ERRORS,
-    PARSE_MEMO_SIZE,
-    PinnedRoot,
-    load_crl,
-    load_pem_bundle,
-)
+from verifier.x509chain import PinnedRoot
 
 #: The CRLs whose staleness the policy may waive by name (``tdx.<item>.validity``).
 STALE_WAIVABLE = ("pck_crl", "root_crl")

@@ -28,6 +28,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from attest.certificates import LOADER_ERRORS, load_pem_bundle
 from attest.formats.ccel import parse_event_log
 from attest.formats.tdx_quote import TdReportBody, TdxQuote, parse_quote
 from transparency_log.common.errors import AttestlogError, FormatError, VerificationError
@@ -50,11 +51,7 @@ from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import (
-    LOADER_ERRORS,
-    PinnedRoot,
-    load_pem_bundle,
-)
+from verifier.x509chain import PinnedRoot
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_pem_bundle
 from attest.formats.sgx_pck_extensions import (
     SGX_EXTENSIONS_OID,
     SgxExtensions,
@@ -39,13 +40,7 @@ from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQ
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VendorCaches
-from verifier.x509chain import (
-    LOADER_ERRORS,
-    PARSE_MEMO_SIZE,
-    PinnedRoot,
-    load_pem_bundle,
-    verify_chain_cached,
-)
+from verifier.x509chain import PinnedRoot, verify_chain_cached
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 

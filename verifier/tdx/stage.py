@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from attest.certificates import LOADER_ERRORS
 from attest.collateral.pcs_fetch import PcsClient, TdxCollateral, pck_ca_kind
 from attest.formats.bundle import TDX_COLLATERAL_ROLES, TdxEvidence
 from attest.formats.tdx_quote import parse_quote
@@ -28,7 +29,6 @@ from verifier.stage_context import StageContext
 from verifier.tdx.collateral import VerificationTimes
 from verifier.tdx.evidence import TdxResult, verify_tdx_evidence
 from verifier.tdx.quote_verify import load_pck_chain, sgx_extensions
-from verifier.x509chain import LOADER_ERRORS
 
 __all__ = ["ITEM", "obtain_tdx_collateral", "run_tdx_stage"]
 

@@ -15,9 +15,10 @@ from importlib import resources
 
 from cryptography import x509
 
+from attest.certificates import load_pem_bundle
 from attest.formats.snp_report import GENOA, MILAN, PRODUCTS, TURIN
 from transparency_log.common.errors import TrustConfigError
-from verifier.x509chain import PinnedRoot, fingerprint, load_pem_bundle, pinned_root
+from verifier.x509chain import PinnedRoot, fingerprint, pinned_root
 
 # product -> (ARK, ASK, ASVK) SHA-256 fingerprints of the DER encodings.
 PINS: dict[str, tuple[str, str, str]] = {
