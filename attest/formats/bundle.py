@@ -39,17 +39,19 @@ This module is the codec and the public API; the limits and check ids are in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import cbor2
 
 from attest.formats.bundle_items import (
     Evidence,
-    EvidenceBundle,
     GpuEvidence,
     GpuState,
     SnpEvidence,
     TdxEvidence,
+    frozen_map,
 )
 from attest.formats.bundle_limits import (  # noqa: F401 (re-exported: the bundle's API)
     BUNDLE_VERSION,
@@ -136,6 +138,44 @@ __all__ = [
 # --------------------------------------------------------------------------- encoding
 
 
+@dataclass(frozen=True)
+class EvidenceBundle:
+    """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)").
+
+    ``sigstore_bundle`` (optional, key absent when None) is the release's Sigstore bundle as
+    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step."""
+
+    nonce: bytes
+    node_key: bytes
+    simulated: bool
+    evidence: tuple[Evidence, ...]
+    release: bytes
+    tlog_proof: bytes
+    collateral: Mapping[str, bytes] = field(default_factory=dict)
+    gpu_state: GpuState = GpuState()
+    version: int = BUNDLE_VERSION
+    sigstore_bundle: bytes | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evidence", tuple(self.evidence))
+        object.__setattr__(self, "collateral", frozen_map(self.collateral))
+
+    @property
+    def cpu_evidence(self) -> SnpEvidence | TdxEvidence | None:
+        """The SEV-SNP or TDX item, if any (there is at most one, and it comes first)."""
+        first = self.evidence[0] if self.evidence else None
+        return first if isinstance(first, SnpEvidence | TdxEvidence) else None
+
+    @property
+    def gpu_evidence(self) -> tuple[GpuEvidence, ...]:
+        """The GPU items in increasing index order."""
+        return tuple(e for e in self.evidence if isinstance(e, GpuEvidence))
+
+    def encode(self) -> bytes:
+        """:func:`encode_bundle` of this bundle."""
+        return encode_bundle(self)
+
+
 def _item_to_cbor(item: Evidence) -> dict[str, Any]:
     if isinstance(item, SnpEvidence):
         return {"type": TYPE_SNP, "report": item.report, "certs": dict(item.certs),
@@ -209,7 +249,7 @@ def decode_bundle(data: bytes) -> EvidenceBundle:
         value = cbor2.loads(data)
     except Exception as err:  # cbor2 raises several classes on hostile input
         raise FormatError(CHECK_CBOR, f"not well-formed CBOR: {err}", field="bundle") from None
-    bundle = from_value(value)
+    bundle = EvidenceBundle(**from_value(value))
     try:
         again = deterministic_cbor(to_cbor_value(bundle))
     except Exception as err:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from attest.formats.bundle_limits import BUNDLE_VERSION, TYPE_GPU, TYPE_SNP, TYPE_TDX
+from attest.formats.bundle_limits import TYPE_GPU, TYPE_SNP, TYPE_TDX
 
 
-def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(sorted(value.items())))
 
 
@@ -33,8 +33,8 @@ class SnpEvidence:
     collateral: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "certs", _frozen_map(self.certs))
-        object.__setattr__(self, "collateral", _frozen_map(self.collateral))
+        object.__setattr__(self, "certs", frozen_map(self.certs))
+        object.__setattr__(self, "collateral", frozen_map(self.collateral))
 
     def references(self) -> Iterable[tuple[str, str]]:
         """(role path, collateral name) pairs this item uses."""
@@ -51,7 +51,7 @@ class TdxEvidence:
     collateral: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "collateral", _frozen_map(self.collateral))
+        object.__setattr__(self, "collateral", frozen_map(self.collateral))
 
     def references(self) -> Iterable[tuple[str, str]]:
         return ((f"collateral.{k}", v) for k, v in self.collateral.items())
@@ -75,7 +75,7 @@ class GpuEvidence:
     ocsp: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rims", _frozen_map(self.rims))
+        object.__setattr__(self, "rims", frozen_map(self.rims))
         object.__setattr__(self, "ocsp", tuple(self.ocsp))
 
     def references(self) -> Iterable[tuple[str, str]]:
@@ -98,42 +98,3 @@ class GpuState:
 
     cc_mode: str = "absent"
     attached: int = 0
-
-
-@dataclass(frozen=True)
-class EvidenceBundle:
-    """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)").
-
-    ``sigstore_bundle`` (optional, key absent when None) is the release's Sigstore bundle as
-    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step."""
-
-    nonce: bytes
-    node_key: bytes
-    simulated: bool
-    evidence: tuple[Evidence, ...]
-    release: bytes
-    tlog_proof: bytes
-    collateral: Mapping[str, bytes] = field(default_factory=dict)
-    gpu_state: GpuState = GpuState()
-    version: int = BUNDLE_VERSION
-    sigstore_bundle: bytes | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "evidence", tuple(self.evidence))
-        object.__setattr__(self, "collateral", _frozen_map(self.collateral))
-
-    @property
-    def cpu_evidence(self) -> SnpEvidence | TdxEvidence | None:
-        """The SEV-SNP or TDX item, if any (there is at most one, and it comes first)."""
-        first = self.evidence[0] if self.evidence else None
-        return first if isinstance(first, SnpEvidence | TdxEvidence) else None
-
-    @property
-    def gpu_evidence(self) -> tuple[GpuEvidence, ...]:
-        """The GPU items in increasing index order."""
-        return tuple(e for e in self.evidence if isinstance(e, GpuEvidence))
-
-    def encode(self) -> bytes:
-        from attest.formats.bundle import encode_bundle  # the codec sits above the model
-
-        return encode_bundle(self)

@@ -11,7 +11,6 @@ from typing import Any
 
 from attest.formats.bundle_items import (
     Evidence,
-    EvidenceBundle,
     GpuEvidence,
     GpuState,
     SnpEvidence,
@@ -252,7 +251,9 @@ def _check_references(evidence: tuple[Evidence, ...], collateral: Mapping[str, b
                     f"collateral[{unused[0]}]", got=unused[0])
 
 
-def from_value(value: Any) -> EvidenceBundle:
+def from_value(value: Any) -> dict[str, Any]:
+    """The fields of an :class:`~attest.formats.bundle.EvidenceBundle`, each checked against
+    the schema (docs/formats.md, "Evidence bundle (CBOR)")."""
     m = _map(value, "")
     version = _uint(m.raw("version"), "version", max_value=2**64 - 1)
     if version != BUNDLE_VERSION:
@@ -272,5 +273,6 @@ def from_value(value: Any) -> EvidenceBundle:
                 if m.has("sigstore_bundle") else None)
     m.finish()
     _check_references(evidence, collateral)
-    return EvidenceBundle(nonce, node_key, simulated, evidence, release, tlog_proof,
-                          collateral, gpu_state, version, sigstore)
+    return {"nonce": nonce, "node_key": node_key, "simulated": simulated, "evidence": evidence,
+            "release": release, "tlog_proof": tlog_proof, "collateral": collateral,
+            "gpu_state": gpu_state, "version": version, "sigstore_bundle": sigstore}

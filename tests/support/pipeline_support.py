@@ -27,11 +27,13 @@ from attest.simulate.node_fixture import NodeFixture, make_node_fixture
 from tests.support.tlog_net import free_port
 from transparency_log.client.checkpoint_store import CheckpointStore
 from transparency_log.client.log_client import LogClient, directory_source
+from transparency_log.common.errors import PolicyError
 from verifier.pipeline import run_pipeline
 from verifier.pipeline_trust import VerifierCaches, VerifierTrust
 from verifier.policy import Policy, parse_policy
-from verifier.result import Result
+from verifier.result import REFUSED, Result
 from verifier.revocations import RevocationMirror
+from verifier.transcript import FAIL
 
 
 @dataclass
@@ -177,3 +179,20 @@ def https_node(app: NodeApp, tls_key: ec.EllipticCurvePrivateKey, directory: Pat
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def failed_checks(result: Result) -> set[str]:
+    """Every check id the refusal names: failed steps and the error's (policy) failures."""
+    out = {s.check for s in result.transcript.steps if s.result == FAIL}
+    err = result.error
+    if isinstance(err, PolicyError):
+        out |= {f.check for f in err.failures}
+    elif err is not None:
+        out.add(err.check)
+    return out
+
+
+def assert_refused(result: Result, check: str, error: type[Exception]) -> None:
+    assert result.verdict == REFUSED
+    assert isinstance(result.error, error), result.error
+    assert check in failed_checks(result), (check, failed_checks(result), str(result.error))
