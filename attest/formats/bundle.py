@@ -152,7 +152,7 @@ class EvidenceBundle:
     release: bytes
     tlog_proof: bytes
     collateral: Mapping[str, bytes] = field(default_factory=dict)
-    gpu_state: GpuState = GpuState()
+    gpu_state: GpuState = field(default_factory=GpuState)
     version: int = BUNDLE_VERSION
     sigstore_bundle: bytes | None = None
 
