@@ -71,6 +71,7 @@ class StubNode:
     claimed_gpus: int = 1
     answered: list[bytes] = field(default_factory=list)  # plaintext contents it opened
     failed: int = 0  # requests it could not open
+    raw: list[bytes] = field(default_factory=list)  # encapsulated requests as received
 
 
 class Late:
@@ -79,6 +80,11 @@ class Late:
     app: Any = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # before the inner app exists
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
         await self.app(scope, receive, send)
 
 
@@ -97,8 +103,9 @@ def node_farm(world: World, nodes: dict[str, StubNode]) -> Starlette:
     async def gateway(request: Request) -> Response:
         node = nodes[request.path_params["node"]]
         gw = Gateway([GatewayKey(KEY_ID, node.held)])
+        node.raw.append(await request.body())
         try:
-            message, responder = gw.decapsulate(await request.body())
+            message, responder = gw.decapsulate(node.raw[-1])
             inner = decode_request(message)
         except AttestlogError:
             node.failed += 1
