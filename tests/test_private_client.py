@@ -125,7 +125,7 @@ def test_a_replayed_bundle_is_refused(world, spent) -> None:
         stale = {}
 
         def replaying(entry, nonce):
-            from verifier.private.sources import http_bundle_source
+            from verifier.private.fetch import http_bundle_source
 
             if entry.id == "node-a":
                 stale.setdefault("b", http_bundle_source()(entry, b"\x01" * 32))

@@ -23,13 +23,13 @@ import click
 from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import TrustConfigError
 from verifier.cli_verify import _common, _pipeline_args, _policy
-from verifier.private.sources import KeyConfigSource, unbound_key_config
+from verifier.private.fetch import KeyConfigSource, unbound_key_config
 from verifier.render import Output, output_options, waive_option
 
 __all__ = ["KEY_CONFIGS", "request_command"]
 
 #: How an accepted bundle's HPKE key configuration is read; fail-closed until the evidence
-#: binds one (verifier/private/sources.py).
+#: binds one (verifier/private/fetch.py).
 KEY_CONFIGS: KeyConfigSource = unbound_key_config
 
 
@@ -84,7 +84,7 @@ def request_command(url: str, relay: str, method: str | None, headers: tuple[str
                     state: str | None, cache_dir: str | None, log_url: str | None,
                     simulated_trust: str | None, as_json: bool, quiet: bool, verbose: bool,
                     waive: frozenset[str]) -> None:
-    """Send one request privately: OHTTP to a node the client verified and chose."""
+    """Send one request privately: OHTTP through a relay to a node the client verified and chose."""
     from verifier.private import IssuerTokens, PrivateClient
 
     data = read_input(data_file) if data_file is not None else b""

@@ -3,7 +3,7 @@
 1. GET the node directory through the relay (``/.well-known/attestlog/node-directory``,
    attest/formats/node_directory.py); the router that wrote it is untrusted.
 2. For every listed node: a fresh 32-byte nonce from the client's randomness, the node's
-   bundle for it (:class:`~verifier.private.sources.BundleSource`), verified with
+   bundle for it (:class:`~verifier.private.fetch.BundleSource`), verified with
    :func:`verifier.pipeline.run_pipeline` under the client's policy, offline unless given a
    ``fetch`` (stapled collateral and caches). A node that is unreachable, refused, or whose
    evidence binds no HPKE key configuration is not a candidate (:attr:`Outcome.refused`
@@ -48,7 +48,7 @@ from transparency_log.common.errors import AttestlogError, FetchError
 from verifier.pipeline import Result, run_pipeline
 from verifier.policy import Policy
 from verifier.private.choice import Rng, Weighted, choose
-from verifier.private.sources import (
+from verifier.private.fetch import (
     BundleSource,
     KeyConfigSource,
     TokenSource,
