@@ -33,6 +33,9 @@ COMMANDS = {
                "check."),
     "ear": ("verifier.cli_ear:ear_group",
             "EAT Attestation Results (IETF RATS EAR): make a key, check a token."),
+    "request": ("verifier.cli_request:request_command",
+                "Send one request privately: OHTTP through a relay to a node the client "
+                "verified and chose."),
     "serve": ("verifier.cli_serve:serve_cmd",
               "Serve POST /verify?nonce=HEX (body: an evidence bundle): answers the EAR and "
               "the transcript as JSON."),
@@ -47,7 +50,7 @@ def main() -> None:
 
 _CLIENT = {"policy": "policy_path", "state": "state", "log_url": "log_url"}
 # The one-item commands read their own table of the same policy file (and its waivers).
-main.config_commands = {"node": _CLIENT, "bundle": _CLIENT,  # type: ignore[attr-defined]
+main.config_commands = {"node": _CLIENT, "bundle": _CLIENT, "request": _CLIENT,  # type: ignore[attr-defined]
                         "audit": {"policy": "policy_file", "state": "state_dir"},
                         "snp": {"policy": "policy_path"}, "tdx": {"policy": "policy_file"},
                         "gpu": {"policy": "policy_path"}}

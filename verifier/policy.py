@@ -9,6 +9,7 @@ Layout (docs/policy.md has every key, its type, default and the check it governs
     [release]   accepted release keys, threshold; optional [release.sigstore] identity
     [evidence]  which evidence is required (cpu = one of, gpu_required, all_gpus_cc)
     [snp] [tdx] [gpu]                        # the vendors' rules; defaults when absent
+    [private]   min_nodes: private requests (verifier request); defaults when absent
 
 Fail-closed (DESIGN.md "Policy"): an unknown key, an unknown table, a value of the wrong type
 or an unknown waiver is a :class:`TrustConfigError` (CLI exit 4) naming the key.
@@ -38,6 +39,7 @@ from verifier.gpu.policy import GpuPolicy
 from verifier.policy_base import CHECK_SCHEMA, StrictTable, config_error, unsafe_settings
 from verifier.policy_evidence import CPU_EVIDENCE, EvidencePolicy
 from verifier.policy_log import LOG_WAIVABLE, MAX_CHECKPOINT_AGE, LogPolicy
+from verifier.policy_private import PrivatePolicy
 from verifier.policy_release import ReleasePolicy, SigstorePolicy
 from verifier.snp.policy import SnpPolicy
 from verifier.tdx.collateral import STALE_WAIVABLE
@@ -54,6 +56,7 @@ __all__ = [
     "EvidencePolicy",
     "LogPolicy",
     "Policy",
+    "PrivatePolicy",
     "ReleasePolicy",
     "SigstorePolicy",
     "load_policy",
@@ -69,7 +72,7 @@ CHECK_WAIVE = "policy.waive"
 
 #: The vendor tables, each optional (its vendor's defaults when absent).
 VENDOR_TABLES = ("snp", "tdx", "gpu")
-_TABLES = ("log", "release", "evidence", *VENDOR_TABLES)
+_TABLES = ("log", "release", "evidence", "private", *VENDOR_TABLES)
 _TOP_KEYS = frozenset({"version", "unsafe_allow_simulated_hardware", "waive", *_TABLES})
 
 #: The waivable check ids (docs/policy.md, "Waivers"): checks that cannot run or whose
@@ -95,6 +98,7 @@ class Policy:
     snp: SnpPolicy = field(default_factory=SnpPolicy)
     tdx: TdxPolicy = field(default_factory=TdxPolicy)
     gpu: GpuPolicy = field(default_factory=GpuPolicy)
+    private: PrivatePolicy = field(default_factory=PrivatePolicy)
     waive: frozenset[str] = frozenset()
     unsafe_allow_simulated_hardware: bool = False
     digest: bytes = b""  # SHA-256 of the file's bytes
@@ -211,6 +215,9 @@ def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
     evidence_table = top.table("evidence")
     evidence = (EvidencePolicy.from_table(evidence_table) if evidence_table is not None
                 else EvidencePolicy())
+    private_table = top.table("private")
+    private = (PrivatePolicy.from_table(private_table) if private_table is not None
+               else PrivatePolicy())
     vendor: dict[str, Any] = {}
     for name, parse, default in (("snp", SnpPolicy.from_table, SnpPolicy),
                                  ("tdx", TdxPolicy.from_table, TdxPolicy),
@@ -223,7 +230,7 @@ def parse_policy(data: bytes, *, base_dir: Path | str | None = None,
     waive = validate_waivers(top.get_list("waive", str, []))
     top.finish()
     return Policy(log=log, release=release, evidence=evidence, snp=vendor["snp"],
-                  tdx=vendor["tdx"], gpu=vendor["gpu"], waive=waive,
+                  tdx=vendor["tdx"], gpu=vendor["gpu"], private=private, waive=waive,
                   unsafe_allow_simulated_hardware=unsafe,
                   digest=hashlib.sha256(bytes(data)).digest(), version=version, source=source,
                   warnings=_warnings(doc, log, waive),
