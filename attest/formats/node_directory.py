@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from attest.formats.privacy_pass_http import b64url_decode, b64url_encode
 from transparency_log.common.errors import FormatError
+from transparency_log.common.strict_mapping import JSON, StrictMapping
 
 CHECK = "router.directory"
 VERSION = 1
@@ -37,8 +38,7 @@ MAX_URL = 2048
 MAX_DIRECTORY_LEN = 4 * 1024 * 1024
 NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _URL = re.compile(r"https?://[!-~]+")
-_KEYS = {"version", "token_challenge", "issuer_directory", "nodes"}
-_NODE_KEYS = {"id", "url", "bundle_url", "gpus"}
+_STYLE = replace(JSON, root="directory")
 
 
 def node_path(node_id: str) -> str:
@@ -116,32 +116,22 @@ class NodeDirectory:
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise FormatError(CHECK, f"node directory is not JSON: {err}",
                               field="directory") from None
-        _exact_keys(doc, _KEYS, "directory")
-        if doc["version"] != VERSION or isinstance(doc["version"], bool):
-            raise FormatError(CHECK, "unknown node directory version", field="version",
-                              got=repr(doc["version"])[:16], want=VERSION)
-        challenge = doc["token_challenge"]
-        if not isinstance(challenge, str):
-            raise FormatError(CHECK, "not a string", field="token_challenge")
-        nodes = doc["nodes"]
-        if not isinstance(nodes, list):
-            raise FormatError(CHECK, "not a list", field="nodes")
+        top = StrictMapping(doc, "", error=FormatError, check=CHECK, style=_STYLE)
+        version = top.get("version", int)
+        if version != VERSION:
+            raise top.fail("unknown node directory version", "version", got=version,
+                           want=VERSION)
+        challenge = top.get("token_challenge", str)
         entries = []
-        for item in nodes:
-            _exact_keys(item, _NODE_KEYS, "nodes[]")
-            entries.append(NodeEntry(id=item["id"], url=item["url"],
-                                     bundle_url=item["bundle_url"], gpus=item["gpus"]))
+        for i, item in enumerate(top.get("nodes", list)):
+            node = top.nested(item, f"nodes[{i}]")
+            entries.append(NodeEntry(id=node.raw("id"), url=node.raw("url"),
+                                     bundle_url=node.raw("bundle_url"), gpus=node.raw("gpus")))
+            node.finish()
+        issuer_directory = top.raw("issuer_directory")
+        top.finish()
         return cls(token_challenge=b64url_decode(challenge, "token_challenge"),
-                   issuer_directory=doc["issuer_directory"], nodes=tuple(entries))
-
-
-def _exact_keys(doc: Any, keys: set[str], field: str) -> None:
-    if not isinstance(doc, dict):
-        raise FormatError(CHECK, "not a JSON object", field=field)
-    if set(doc) != keys:
-        odd = sorted(set(doc) ^ keys)
-        raise FormatError(CHECK, "missing or unknown member", field=f"{field}.{odd[0]}",
-                          want=sorted(keys))
+                   issuer_directory=issuer_directory, nodes=tuple(entries))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
