@@ -26,7 +26,7 @@ from typing import Any
 
 from attest.formats.privacy_pass_http import b64url_decode, b64url_encode
 from transparency_log.common.errors import FormatError
-from transparency_log.common.strict_mapping import JSON, StrictMapping
+from transparency_log.common.strict_mapping import JSON, StrictMapping, strict_json
 
 CHECK = "router.directory"
 VERSION = 1
@@ -110,12 +110,8 @@ class NodeDirectory:
         if len(data) > MAX_DIRECTORY_LEN:
             raise FormatError(CHECK, "node directory too large", field="directory",
                               got=len(data), want=f"<= {MAX_DIRECTORY_LEN}")
-        try:
-            doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                             parse_constant=_no_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FormatError(CHECK, f"node directory is not JSON: {err}",
-                              field="directory") from None
+        doc = strict_json(data, error=FormatError, check=CHECK, what="node directory",
+                          field="directory")
         top = StrictMapping(doc, "", error=FormatError, check=CHECK, style=_STYLE)
         version = top.get("version", int)
         if version != VERSION:
@@ -132,17 +128,3 @@ class NodeDirectory:
         top.finish()
         return cls(token_challenge=b64url_decode(challenge, "token_challenge"),
                    issuer_directory=issuer_directory, nodes=tuple(entries))
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise FormatError(CHECK, "duplicate name in the node directory", field=name)
-        out[name] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise FormatError(CHECK, "NaN/Infinity in the node directory", field="directory",
-                      got=name)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transparency_log.common.errors import FormatError
+from transparency_log.common.strict_mapping import strict_json
 
 CHECK = "privacypass.format"
 SCHEME = "PrivateToken"
@@ -315,12 +316,8 @@ class IssuerDirectory:
         if len(data) > MAX_DIRECTORY_LEN:
             raise FormatError(CHECK, "issuer directory too large", field="directory",
                               got=len(data), want=f"<= {MAX_DIRECTORY_LEN}")
-        try:
-            doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                             parse_constant=_no_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FormatError(CHECK, f"issuer directory is not JSON: {err}",
-                              field="directory") from None
+        doc = strict_json(data, error=FormatError, check=CHECK, what="issuer directory",
+                          field="directory")
         if not isinstance(doc, dict):
             raise FormatError(CHECK, "issuer directory is not a JSON object", field="directory")
         uri = doc.get("issuer-request-uri")
@@ -332,20 +329,6 @@ class IssuerDirectory:
             raise FormatError(CHECK, f"token-keys must be a list of 1..{MAX_TOKEN_KEYS} keys",
                               field="token-keys", got=repr(keys)[:64])
         return cls(issuer_request_uri=uri, token_keys=tuple(_key_entry(k) for k in keys))
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise FormatError(CHECK, "duplicate name in the issuer directory", field=name)
-        out[name] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise FormatError(CHECK, "NaN/Infinity in the issuer directory", field="directory",
-                      got=name)
 
 
 def _uint(value: Any, field: str, limit: int) -> int:

@@ -41,7 +41,12 @@ from attest.formats.privacy_pass_http import (
     TokenKeyEntry,
 )
 from attest.private.privacy_pass import Issuer, Rng
-from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.asgi_serving import (
+    ONE_LINE_ERRORS,
+    BodyError,
+    read_body,
+    text_response,
+)
 from transparency_log.common.errors import AttestlogError
 from transparency_log.common.throttled_log import ThrottledLog, one_line
 from transparency_log.serve.server import AuthError, Submitters
@@ -112,13 +117,7 @@ def create_issuer_app(issuer: Issuer, *, accounts: Submitters, request_uri: str,
         return Response(response.encode(), media_type=TOKEN_RESPONSE_MEDIA_TYPE,
                         headers={"Cache-Control": "no-store"})
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return text_response(404, "not found")
-
-    async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return text_response(405, "method not allowed")
-
     return Starlette(routes=[
         Route(DIRECTORY_PATH, get_directory, methods=["GET", "HEAD"]),
         Route(ISSUE_PATH, token_request, methods=["POST"]),
-    ], exception_handlers={404: not_found, 405: method_not_allowed})
+    ], exception_handlers=ONE_LINE_ERRORS)

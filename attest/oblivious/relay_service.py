@@ -47,7 +47,12 @@ from attest.formats.node_directory import MEDIA_TYPE as DIRECTORY_MEDIA_TYPE
 from attest.formats.ohttp import MEDIA_TYPE_REQUEST
 from attest.formats.privacy_pass_http import SCHEME
 from attest.oblivious.forward_client import Forwarder, Upstream
-from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.asgi_serving import (
+    ONE_LINE_ERRORS,
+    BodyError,
+    read_body,
+    text_response,
+)
 from transparency_log.common.errors import FetchError
 from transparency_log.common.throttled_log import ThrottledLog, one_line
 
@@ -138,13 +143,7 @@ def create_relay_app(router: str, *, forwarder: Forwarder, limits: ClientLimits,
         up = await upstream("GET", DIRECTORY_PATH, None, {"Accept": DIRECTORY_MEDIA_TYPE})
         return up if isinstance(up, Response) else answer(up)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return text_response(404, "not found")
-
-    async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return text_response(405, "method not allowed")
-
     return Starlette(routes=[
         Route(DIRECTORY_PATH, directory, methods=["GET"]),
         Route("/nodes/{node}", relay, methods=["POST"]),
-    ], exception_handlers={404: not_found, 405: method_not_allowed})
+    ], exception_handlers=ONE_LINE_ERRORS)

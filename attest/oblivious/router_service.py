@@ -44,7 +44,12 @@ from attest.formats.privacy_pass_http import (
 from attest.oblivious.forward_client import Forwarder
 from attest.oblivious.spent_tokens import SpentTokenStore, spend_key
 from attest.private.privacy_pass import IssuerKey, verify_token
-from transparency_log.common.asgi_serving import BodyError, read_body, text_response
+from transparency_log.common.asgi_serving import (
+    ONE_LINE_ERRORS,
+    BodyError,
+    read_body,
+    text_response,
+)
 from transparency_log.common.errors import AttestlogError, FetchError
 from transparency_log.common.throttled_log import ThrottledLog, one_line
 
@@ -109,13 +114,7 @@ def create_router_app(directory: NodeDirectory, gateways: Mapping[str, str], *,
         return Response(answer.body, media_type=RESPONSE_MEDIA_TYPE,
                         headers={"Cache-Control": "no-store"})
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return text_response(404, "not found")
-
-    async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return text_response(405, "method not allowed")
-
     return Starlette(routes=[
         Route(DIRECTORY_PATH, get_directory, methods=["GET", "HEAD"]),
         Route("/nodes/{node}", forward, methods=["POST"]),
-    ], exception_handlers={404: not_found, 405: method_not_allowed})
+    ], exception_handlers=ONE_LINE_ERRORS)

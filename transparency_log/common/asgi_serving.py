@@ -260,6 +260,19 @@ def text_response(status: int, message: str, headers: dict[str, str] | None = No
                              headers=headers)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return text_response(404, "not found")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return text_response(405, "method not allowed")
+
+
+ONE_LINE_ERRORS: dict[Any, Any] = {404: _not_found, 405: _not_allowed}
+"""Starlette ``exception_handlers`` answering an unknown path (404) and a wrong method (405)
+with one line, as every error of every service."""
+
+
 def bug_response(log: Any, path: str, err: BaseException) -> Response:
     """A bug of ours while answering ``path`` (an exception that is not an AttestlogError):
     one line in the log and ``500 internal error``; never a verdict, never a traceback."""

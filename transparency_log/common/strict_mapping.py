@@ -18,6 +18,7 @@ Pure: no cryptography, no clock, no I/O, so attest/formats can use it.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -171,3 +172,27 @@ def _is(value: Any, kinds: tuple[type, ...]) -> bool:
     if isinstance(value, bool) and bool not in kinds:
         return False
     return isinstance(value, kinds)
+
+
+def strict_json(data: bytes, *, error: ErrorClass, check: str, what: str,
+                field: str = "document") -> Any:
+    """UTF-8 JSON (RFC 8259) decoded strictly, as I-JSON asks (RFC 7493 §2.3): a member name
+    given twice and the non-standard constants NaN/Infinity are refused, as is bad UTF-8 or
+    bad JSON; every refusal is ``error(check, ...)`` naming ``what``."""
+
+    def members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in pairs:
+            if name in out:
+                raise error(check, f"duplicate name in the {what}", field=name)
+            out[name] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise error(check, f"NaN/Infinity in the {what}", field=field, got=name)
+
+    try:
+        return json.loads(bytes(data).decode("utf-8"), object_pairs_hook=members,
+                          parse_constant=constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(check, f"{what} is not JSON: {err}", field=field) from None
