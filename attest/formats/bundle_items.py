@@ -105,7 +105,10 @@ class EvidenceBundle:
     """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)").
 
     ``sigstore_bundle`` (optional, key absent when None) is the release's Sigstore bundle as
-    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step."""
+    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step.
+    ``ohttp_keys`` (optional, key absent when None) is the node's HPKE request key
+    configuration (``application/ohttp-keys``, RFC 9458 §3.2), bound into REPORT_DATA and
+    the GPU nonces (docs/formats.md, "Binding")."""
 
     nonce: bytes
     node_key: bytes
@@ -117,6 +120,7 @@ class EvidenceBundle:
     gpu_state: GpuState = GpuState()
     version: int = BUNDLE_VERSION
     sigstore_bundle: bytes | None = None
+    ohttp_keys: bytes | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", tuple(self.evidence))
