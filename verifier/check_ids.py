@@ -58,6 +58,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("agent.collateral.tdx.root_crl", _X, "the Intel Root CA CRL cannot be had"),
     ("agent.collateral.tdx.tcb_info", _X, "the Intel TCB Info cannot be had from PCS"),
     ("agent.config", _T, "the agent's configuration or state folder is unusable"),
+    ("agent.gateway.upstream", "-", "a private request's inference upstream is missing or "
+     "unreachable (answered encapsulated, 502/503)"),
     ("agent.gpu.cc_mode", _P, "the node's GPUs are not in confidential-computing mode"),
     ("agent.listen", "StartupError", "the agent's listening address cannot be bound"),
     ("agent.nonce", _F, "a client nonce is malformed (size, cached-bundle form)"),
