@@ -45,6 +45,7 @@ from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import FormatError, TrustConfigError, VerificationError
 from transparency_log.core.key_types import Verifier
+from verifier.cli_bundle import summarize
 from verifier.ohttp_keys import check_served_key_config
 from verifier.policy import parse_policy
 from verifier.transcript import FAIL
@@ -293,3 +294,11 @@ def test_echo_backend_echoes() -> None:
                          headers={"Content-Type": "text/x-test"})
     assert r.content == b"hi" and r.headers["content-type"].startswith("text/x-test")
     assert r.headers["x-echo-path"] == "/a/b?c=1" and r.headers["x-echo-method"] == "PUT"
+
+
+def test_bundle_inspect_names_the_key_configuration(world: World) -> None:
+    keys = world.fx.decoded.ohttp_keys
+    assert keys is not None
+    summary = summarize(world.fx.decoded, world.fx.bundle)
+    assert summary["ohttp_keys"]["size"] == len(keys)
+    assert summarize(world.rebundle(ohttp_keys=None), world.fx.bundle)["ohttp_keys"] is None
