@@ -1,11 +1,20 @@
-"""Binding evidence to the client's nonce, the node's key and the GPUs (DESIGN.md, "Binding").
+"""Binding evidence to the client's nonce, the node's keys and the GPUs (DESIGN.md, "Binding").
 
 docs/formats.md, "Binding", specifies it byte by byte::
 
-    node_key_digest = SHA-256(node_key)                          node_key: DER SPKI bytes
-    gpu_digest      = SHA-256(CBOR([cc_mode, attached, [[index, report, cert_chain], ...]]))
-    REPORT_DATA     = SHA-512("attestlog/v1" || nonce || node_key_digest || gpu_digest)
-    GPU nonce(i)    = SHA-256("attestlog/gpu/v2" || nonce || node_key_digest || uint32be(i))
+    node_key_digest  = SHA-256(node_key)                         node_key: DER SPKI bytes
+    ohttp_keys_digest = SHA-256(ohttp_keys)                      b"" when the bundle has none
+    gpu_digest       = SHA-256(CBOR([cc_mode, attached, [[index, report, cert_chain], ...]]))
+    REPORT_DATA      = SHA-512("attestlog/v2" || nonce || node_key_digest || ohttp_keys_digest
+                               || gpu_digest)
+    GPU nonce(i)     = SHA-256("attestlog/gpu/v3" || nonce || node_key_digest
+                               || ohttp_keys_digest || uint32be(i))
+
+- ``ohttp_keys`` is the node's HPKE request key configuration exactly as the bundle carries
+  it and the agent serves it at ``/.well-known/ohttp-gateway`` (``application/ohttp-keys``,
+  RFC 9458 §3.2; RFC 9540 §3). A list is never empty, so "no key" (SHA-256 of the empty
+  string) and any key list are distinct. Domains ``v2``/``gpu/v3`` (issue 13) replace
+  ``v1``/``gpu/v2``, which did not commit to the HPKE key; only the current domains verify.
 
 - ``REPORT_DATA`` is the SEV-SNP report's 64-byte REPORT_DATA (SEV-SNP ABI spec, Table 22,
   offset 0x50) or the TDX TD report's 64-byte REPORTDATA.
@@ -20,8 +29,8 @@ docs/formats.md, "Binding", specifies it byte by byte::
   32-byte SPDM nonce ``GPU nonce(i)``; the GPU signs it inside its report, and the CPU report
   commits to the GPU reports, so a GPU report from another node or session, a report relayed
   for another nonce, evidence bound to another TLS key, or a report moved to another index
-  (two GPUs swapped, one report presented twice) fails the comparison. Domain ``v2``: ``v1``
-  gave every GPU the same nonce (issue 16).
+  (two GPUs swapped, one report presented twice) fails the comparison. The GPU domain's
+  ``gpu/v1`` gave every GPU the same nonce (issue 16).
 
 The string prefixes are ASCII without a terminator; ``||`` is concatenation.
 """
@@ -56,11 +65,12 @@ __all__ = [
     "gpu_nonce",
     "gpu_nonces",
     "node_key_digest",
+    "ohttp_keys_digest",
     "report_data",
 ]
 
-REPORT_DATA_DOMAIN = b"attestlog/v1"
-GPU_NONCE_DOMAIN = b"attestlog/gpu/v2"
+REPORT_DATA_DOMAIN = b"attestlog/v2"
+GPU_NONCE_DOMAIN = b"attestlog/gpu/v3"
 REPORT_DATA_SIZE = 64  # SNP REPORT_DATA, TDX REPORTDATA
 GPU_NONCE_SIZE = 32  # SPDM GET_MEASUREMENTS requester nonce (DSP0274 §10.11)
 GPU_INDEX_SIZE = 4  # the GPU index, big-endian, last in the GPU nonce's input
@@ -75,6 +85,12 @@ def _check_nonce(nonce: bytes) -> None:
 def node_key_digest(node_key: bytes) -> bytes:
     """SHA-256 of the node key's DER SubjectPublicKeyInfo bytes."""
     return hashlib.sha256(node_key).digest()
+
+
+def ohttp_keys_digest(ohttp_keys: bytes | None) -> bytes:
+    """SHA-256 of the ``application/ohttp-keys`` bytes the bundle carries (of ``b""`` when
+    it carries none: the evidence then binds no HPKE key)."""
+    return hashlib.sha256(ohttp_keys if ohttp_keys is not None else b"").digest()
 
 
 def gpu_encoding(gpu_state: GpuState, gpu_items: Iterable[GpuEvidence]) -> bytes:
@@ -97,34 +113,45 @@ def gpu_digest(gpu_state: GpuState, gpu_items: Iterable[GpuEvidence]) -> bytes:
 
 
 def report_data(nonce: bytes, node_key: bytes, gpu_state: GpuState,
-                gpu_items: Iterable[GpuEvidence]) -> bytes:
-    """The 64-byte SNP REPORT_DATA / TDX REPORTDATA binding nonce, node key and GPU evidence."""
+                gpu_items: Iterable[GpuEvidence], *, ohttp_keys: bytes | None = None) -> bytes:
+    """The 64-byte SNP REPORT_DATA / TDX REPORTDATA binding nonce, node key, HPKE key
+    configuration (``ohttp_keys``; None: the node offers none) and GPU evidence."""
     _check_nonce(nonce)
     return hashlib.sha512(REPORT_DATA_DOMAIN + nonce + node_key_digest(node_key)
+                          + ohttp_keys_digest(ohttp_keys)
                           + gpu_digest(gpu_state, gpu_items)).digest()
 
 
-def gpu_nonce(nonce: bytes, node_key: bytes, index: int) -> bytes:
+def gpu_nonce(nonce: bytes, node_key: bytes, index: int, *,
+              ohttp_keys: bytes | None = None) -> bytes:
     """The 32-byte SPDM nonce the GPU at ``index`` is asked to sign."""
     _check_nonce(nonce)
     if not 0 <= index <= MAX_GPU_INDEX:
         raise FormatError("binding.gpu_nonce", "GPU index out of range", field="evidence.index",
                           got=index, want=f"0..{MAX_GPU_INDEX}")
     return hashlib.sha256(GPU_NONCE_DOMAIN + nonce + node_key_digest(node_key)
+                          + ohttp_keys_digest(ohttp_keys)
                           + index.to_bytes(GPU_INDEX_SIZE, "big")).digest()
 
 
-def gpu_nonces(nonce: bytes, node_key: bytes) -> Callable[[int], bytes]:
-    """``index -> gpu_nonce(nonce, node_key, index)``: what a node hands its GPU collector."""
+def gpu_nonces(nonce: bytes, node_key: bytes, *,
+               ohttp_keys: bytes | None = None) -> Callable[[int], bytes]:
+    """``index -> gpu_nonce(nonce, node_key, index, ohttp_keys=...)``: what a node hands its
+    GPU collector."""
     _check_nonce(nonce)
-    return functools.partial(gpu_nonce, nonce, node_key)
+    return functools.partial(_gpu_nonce_at, nonce, node_key, ohttp_keys)
+
+
+def _gpu_nonce_at(nonce: bytes, node_key: bytes, ohttp_keys: bytes | None, index: int) -> bytes:
+    return gpu_nonce(nonce, node_key, index, ohttp_keys=ohttp_keys)
 
 
 def bundle_report_data(bundle: EvidenceBundle) -> bytes:
     """The REPORT_DATA a bundle's CPU report must carry."""
-    return report_data(bundle.nonce, bundle.node_key, bundle.gpu_state, bundle.gpu_evidence)
+    return report_data(bundle.nonce, bundle.node_key, bundle.gpu_state, bundle.gpu_evidence,
+                       ohttp_keys=bundle.ohttp_keys)
 
 
 def bundle_gpu_nonce(bundle: EvidenceBundle, index: int) -> bytes:
     """The SPDM nonce a bundle's GPU report at ``index`` must carry."""
-    return gpu_nonce(bundle.nonce, bundle.node_key, index)
+    return gpu_nonce(bundle.nonce, bundle.node_key, index, ohttp_keys=bundle.ohttp_keys)

@@ -58,10 +58,16 @@ def test_report_data_known_answer() -> None:
     # array(1) array(3) uint 1, bytes(1) 'r', bytes(1) 'c'
     encoding = bytes.fromhex("83626f6e02" "8183014172" "4163")
     assert gpu_encoding(ON_2, items) == encoding
-    want = hashlib.sha512(b"attestlog/v1" + bytes(32) + hashlib.sha256(b"\x30\x00").digest()
-                          + hashlib.sha256(encoding).digest()).digest()
+    no_keys = hashlib.sha256(b"").digest()
+    want = hashlib.sha512(b"attestlog/v2" + bytes(32) + hashlib.sha256(b"\x30\x00").digest()
+                          + no_keys + hashlib.sha256(encoding).digest()).digest()
     assert report_data(bytes(32), b"\x30\x00", ON_2, items) == want
     assert len(want) == 64
+    keys = b"\x00\x01k"  # opaque here: the bundle decoder judges the key list
+    with_keys = hashlib.sha512(b"attestlog/v2" + bytes(32) + hashlib.sha256(b"\x30\x00").digest()
+                               + hashlib.sha256(keys).digest()
+                               + hashlib.sha256(encoding).digest()).digest()
+    assert report_data(bytes(32), b"\x30\x00", ON_2, items, ohttp_keys=keys) == with_keys
 
 
 def test_no_gpu_digest() -> None:
@@ -72,12 +78,14 @@ def test_no_gpu_digest() -> None:
 
 def test_gpu_nonce_known_answer() -> None:
     # docs/formats.md "Binding": the index is the last input, 4 bytes big-endian.
-    for index in (0, 1, 255):
-        want = hashlib.sha256(b"attestlog/gpu/v2" + bytes(range(32))
-                              + hashlib.sha256(NODE_KEY).digest()
-                              + index.to_bytes(4, "big")).digest()
-        assert gpu_nonce(bytes(range(32)), NODE_KEY, index) == want
-        assert gpu_nonces(bytes(range(32)), NODE_KEY)(index) == want
+    for keys in (None, b"\x00\x01k"):
+        for index in (0, 1, 255):
+            want = hashlib.sha256(b"attestlog/gpu/v3" + bytes(range(32))
+                                  + hashlib.sha256(NODE_KEY).digest()
+                                  + hashlib.sha256(keys or b"").digest()
+                                  + index.to_bytes(4, "big")).digest()
+            assert gpu_nonce(bytes(range(32)), NODE_KEY, index, ohttp_keys=keys) == want
+            assert gpu_nonces(bytes(range(32)), NODE_KEY, ohttp_keys=keys)(index) == want
     assert node_key_digest(NODE_KEY) == hashlib.sha256(NODE_KEY).digest()
 
 
@@ -127,8 +135,12 @@ def test_every_input_changes_report_data() -> None:
             *bundle.evidence[:2], dataclasses.replace(bundle.evidence[2], cert_chain=b"x"))),
         dataclasses.replace(bundle, gpu_state=GpuState("devtools", 2)),
         dataclasses.replace(bundle, gpu_state=GpuState("on", 3)),
+        dataclasses.replace(bundle, ohttp_keys=b"\x00\x01k"),
+        dataclasses.replace(bundle, ohttp_keys=b"\x00\x01K"),
     ]
     assert len({bundle_report_data(v) for v in variants} | {base}) == len(variants) + 1
+    gpu_nonces_of = {bundle_gpu_nonce(v, 0) for v in variants[-2:]}
+    assert len(gpu_nonces_of | {bundle_gpu_nonce(bundle, 0)}) == 3
 
 
 def test_collateral_references_are_not_bound() -> None:

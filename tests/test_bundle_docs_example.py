@@ -11,6 +11,7 @@ from attest.binding import (
     gpu_digest,
     gpu_encoding,
     node_key_digest,
+    ohttp_keys_digest,
 )
 from attest.formats.bundle import GpuState, decode_bundle, encode_bundle
 from tests.support.bundle_samples import docs_example
@@ -35,12 +36,13 @@ def test_encoding_example_is_byte_exact() -> None:
 
 def test_binding_example_values() -> None:
     bundle = docs_example()
-    block = _block_after("For the worked example above:")
+    block = _block_after("For the worked example above")
     rd = bundle_report_data(bundle).hex()
     state, gpus = bundle.gpu_state, bundle.gpu_evidence
     assert f"gpu_encoding    {gpu_encoding(state, gpus).hex()}\n" in block
     assert f"gpu_digest      {gpu_digest(state, gpus).hex()}\n" in block
     assert f"node_key_digest {node_key_digest(bundle.node_key).hex()}\n" in block
+    assert f"ohttp_keys_digest {ohttp_keys_digest(bundle.ohttp_keys).hex()}\n" in block
     assert f"REPORTDATA      {rd[:64]}\n                {rd[64:]}\n" in block
     (gpu,) = gpus
     assert block.endswith(f"GPU nonce({gpu.index})    {bundle_gpu_nonce(bundle, gpu.index).hex()}")

@@ -39,7 +39,8 @@ def rebound(world: World, gpu_items: tuple[GpuEvidence, ...]) -> EvidenceBundle:
     one under test sees genuine, bound evidence); collateral no item names is dropped."""
     fx = world.fx
     bundle = decode_bundle(fx.bundle)
-    rd = report_data(fx.nonce, fx.node_key, bundle.gpu_state, gpu_items)
+    rd = report_data(fx.nonce, fx.node_key, bundle.gpu_state, gpu_items,
+                     ohttp_keys=bundle.ohttp_keys)
     evidence = (fx.platform.collect_cpu(rd).item, *gpu_items)
     used = {name for item in evidence for _, name in item.references()}
     return dataclasses.replace(bundle, evidence=evidence, collateral={

@@ -1,17 +1,22 @@
-"""Check that a bundle's evidence is bound to its nonce, node key and GPUs (DESIGN.md, "Binding").
+"""Check that a bundle's evidence is bound to its nonce, node keys and GPUs (DESIGN.md, "Binding").
 
 The caller (the pipeline) has already verified each report's signature and extracted the
 bound fields with the evidence parsers; this step only compares them with the values
 :mod:`attest.binding` derives from the bundle (docs/formats.md, "Binding"):
 
 1. ``binding.report_data``: the SEV-SNP ``REPORT_DATA`` or TDX ``REPORTDATA`` equals
-   SHA-512("attestlog/v1" || nonce || SHA-256(node_key) || gpu_digest). A bundle
-   without a CPU item has nothing that binds its GPUs to the node key, and fails here.
+   SHA-512("attestlog/v2" || nonce || SHA-256(node_key) || SHA-256(ohttp_keys) ||
+   gpu_digest). A bundle without a CPU item has nothing that binds its GPUs to the node key,
+   and fails here. ``binding.ohttp_keys`` instead when the bundle carries an HPKE key
+   configuration and the report binds *no* key configuration (REPORT_DATA is the value for
+   the same bundle without ``ohttp_keys``): a key added to a node's evidence after the fact.
+   Any other HPKE key swap (evidence made for key A, bundle showing key B) cannot be told
+   apart from other tampering and fails ``binding.report_data``.
 2. ``binding.gpu_nonce``: the report of the GPU item at index ``i`` carries the SPDM
-   requester nonce SHA-256("attestlog/gpu/v2" || nonce || SHA-256(node_key) || uint32be(i));
-   a nonce must be given for exactly the bundle's GPU indices. The index fixes each report's
-   position: a report moved to another index (GPUs swapped, one report presented twice)
-   fails here.
+   requester nonce SHA-256("attestlog/gpu/v3" || nonce || SHA-256(node_key) ||
+   SHA-256(ohttp_keys) || uint32be(i)); a nonce must be given for exactly the bundle's GPU
+   indices. The index fixes each report's position: a report moved to another index (GPUs
+   swapped, one report presented twice) fails here.
 
 A mismatch is a VerificationError (well formed, but not bound: relayed, swapped or meant for
 another key) naming the field, got and want in hex. Stops at the first failure.
@@ -19,6 +24,7 @@ another key) naming the field, got and want in hex. Stops at the first failure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,10 +32,12 @@ from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_digest
 from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence
 from transparency_log.common.errors import VerificationError
 
-__all__ = ["CHECK_GPU_NONCE", "CHECK_REPORT_DATA", "BindingResult", "check_binding"]
+__all__ = ["CHECK_GPU_NONCE", "CHECK_OHTTP_KEYS", "CHECK_REPORT_DATA", "BindingResult",
+           "check_binding"]
 
 CHECK_REPORT_DATA = "binding.report_data"
 CHECK_GPU_NONCE = "binding.gpu_nonce"
+CHECK_OHTTP_KEYS = "binding.ohttp_keys"
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,15 @@ def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
     if report_data is None:
         raise VerificationError(CHECK_REPORT_DATA, f"no {field} extracted from the report",
                                 field=field, want=want_rd)
+    if report_data != want_rd and bundle.ohttp_keys is not None and report_data == (
+            bundle_report_data(dataclasses.replace(bundle, ohttp_keys=None))):
+        raise VerificationError(CHECK_OHTTP_KEYS, f"{cpu.TYPE} {field} binds no HPKE key "
+                                "configuration: the bundle's ohttp_keys is not the node's",
+                                field="ohttp_keys", got=report_data, want=want_rd)
     if report_data != want_rd:
         raise VerificationError(CHECK_REPORT_DATA, f"{cpu.TYPE} {field} does not bind this "
-                                "nonce, node key and GPU evidence", field=field,
-                                got=report_data, want=want_rd)
+                                "nonce, node key, HPKE key configuration and GPU evidence",
+                                field=field, got=report_data, want=want_rd)
 
     indices = tuple(g.index for g in bundle.gpu_evidence)
     if set(gpu_nonces) != set(indices):

@@ -58,6 +58,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("agent.collateral.tdx.root_crl", _X, "the Intel Root CA CRL cannot be had"),
     ("agent.collateral.tdx.tcb_info", _X, "the Intel TCB Info cannot be had from PCS"),
     ("agent.config", _T, "the agent's configuration or state folder is unusable"),
+    ("agent.gateway.upstream", "-", "a private request's inference upstream is missing or "
+     "unreachable (answered encapsulated, 502/503)"),
     ("agent.gpu.cc_mode", _P, "the node's GPUs are not in confidential-computing mode"),
     ("agent.listen", "StartupError", "the agent's listening address cannot be bound"),
     ("agent.nonce", _F, "a client nonce is malformed (size, cached-bundle form)"),
@@ -72,7 +74,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("binding.gpu_items", _F, "the bundle's GPU items are not one per index"),
     ("binding.gpu_nonce", f"{_F} {_V}", "a GPU report does not sign the nonce of its index"),
     ("binding.nonce", f"{_F} {_V}", "the bundle does not answer the client's nonce"),
-    ("binding.report_data", _V, "REPORT_DATA/REPORTDATA does not commit to nonce, key, GPUs"),
+    ("binding.ohttp_keys", _V, "the evidence binds no (or another) HPKE key configuration"),
+    ("binding.report_data", _V, "REPORT_DATA/REPORTDATA does not commit to nonce, keys, GPUs"),
     ("blindrsa.blind", _T, "blinding cannot draw a value in range (RFC 9474)"),
     ("blindrsa.encode", _F, "EMSA-PSS encoding fails for this key (RFC 9474)"),
     ("blindrsa.input", _F, "a blind RSA input has the wrong size (RFC 9474)"),

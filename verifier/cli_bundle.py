@@ -78,6 +78,7 @@ def summarize(bundle: EvidenceBundle, data: bytes) -> dict[str, Any]:
         "collateral": {name: _blob(b) for name, b in bundle.collateral.items()},
         "sigstore_bundle": (_blob(bundle.sigstore_bundle)
                             if bundle.sigstore_bundle is not None else None),
+        "ohttp_keys": _blob(bundle.ohttp_keys) if bundle.ohttp_keys is not None else None,
         "binding": binding,
     }
 
@@ -123,6 +124,9 @@ def _text(s: dict[str, Any]) -> list[str]:
     sig = s["sigstore_bundle"]
     lines.append(f"sigstore    {blob(sig)} (the release's Sigstore bundle)" if sig else
                  "sigstore    none")
+    keys = s["ohttp_keys"]
+    lines.append(f"ohttp_keys  {blob(keys)} (the node's HPKE key configuration)" if keys else
+                 "ohttp_keys  none (the node takes no private requests)")
     lines.append("binding (values the reports must carry; not checked here)")
     lines += [f"  {k:<16} {v}" for k, v in s["binding"].items()]
     if s["simulated"]:

@@ -17,10 +17,10 @@ SHA-256 of its inputs):
    Result's collateral list says ``stapled``, ``cache`` or ``fetched``); then
    ``gpu.device.distinct`` (verifier/gpu/device_identity.py): the GPU items come from as
    many distinct devices. The first failure stops the pipeline.
-3. **Binding** — ``binding.report_data`` and ``binding.gpu_nonce``
-   (:func:`verifier.binding_check.check_binding`): REPORT_DATA/REPORTDATA and each GPU's SPDM
-   nonce commit to the nonce, the node key, the GPU evidence and each GPU's index. A failure
-   stops.
+3. **Binding** — ``binding.report_data`` (or ``binding.ohttp_keys``) and
+   ``binding.gpu_nonce`` (:func:`verifier.binding_check.check_binding`): REPORT_DATA/
+   REPORTDATA and each GPU's SPDM nonce commit to the nonce, the node key, the node's HPKE
+   key configuration, the GPU evidence and each GPU's index. A failure stops.
 4. **Log** — :func:`verifier.log_checks.verify_log`: ``release.signature``,
    (``release.sigstore``), ``log.signature``, ``log.witness.quorum``, ``log.inclusion``,
    ``log.consistency`` (against the client's last-seen checkpoint), then the policy checks
@@ -49,7 +49,7 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from attest.binding import gpu_digest
+from attest.binding import gpu_digest, ohttp_keys_digest
 from attest.formats.bundle import (
     EvidenceBundle,
     SnpEvidence,
@@ -190,17 +190,19 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
     gpu_nonces = {item.index: g.report.report.request.nonce
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)}
     rd_inputs = {"node_key_sha256": _sha(bundle.node_key),
+                 "ohttp_keys_sha256": ohttp_keys_digest(bundle.ohttp_keys).hex(),
                  "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex()}
+    bound_what = ("commits to nonce, node key, HPKE key configuration and GPU evidence"
+                  if bundle.ohttp_keys is not None else
+                  "commits to nonce, node key and GPU evidence (no HPKE key configuration)")
     try:
         bound = check_binding(bundle, report_data=report_data, gpu_nonces=gpu_nonces)
     except VerificationError as err:
         if err.check == CHECK_GPU_NONCE:  # checked after, and only when, REPORT_DATA matched
-            t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
-                     **rd_inputs)
+            t.passed(CHECK_REPORT_DATA, bound_what, **rd_inputs)
         t.failed(err.check, str(err), **rd_inputs)
         raise
-    t.passed(CHECK_REPORT_DATA, "commits to nonce, node key and GPU evidence",
-             report_data=bound.report_data.hex(), **rd_inputs)
+    t.passed(CHECK_REPORT_DATA, bound_what, report_data=bound.report_data.hex(), **rd_inputs)
     t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry their bound nonce",
              gpu_nonces=",".join(n.hex() for n in bound.gpu_nonces))
 

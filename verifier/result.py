@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence, TdxEvidence
+from attest.formats.ohttp import KeyConfig
 from attest.release.dsse import VerifiedEntry
 from attest.release.statement import Release
 from transparency_log.common.errors import AttestlogError
@@ -16,6 +17,7 @@ from verifier.collateral_window import CollateralUse
 from verifier.gpu.evidence import GpuEvidenceResult
 from verifier.gpu.policy import GpuFacts
 from verifier.log_checks import LogResult
+from verifier.ohttp_keys import attested_key_config
 from verifier.snp.verify import SnpVerification
 from verifier.tdx.evidence import TdxResult
 from verifier.transcript import Transcript
@@ -84,6 +86,13 @@ class Result:
     def node_key(self) -> bytes | None:
         """The node's key (DER SPKI) — pin the TLS connection to it only when accepted."""
         return self.bundle.node_key if self.bundle is not None else None
+
+    @property
+    def ohttp_key_config(self) -> KeyConfig:
+        """The node's attested HPKE key configuration to encapsulate private requests to
+        (:func:`verifier.ohttp_keys.attested_key_config`: refused with ``binding.ohttp_keys``
+        unless this Result is accepted and its evidence binds one)."""
+        return attested_key_config(self)
 
     def to_json(self) -> dict[str, Any]:
         """The transcript (docs/verification.md, "Transcript JSON")."""

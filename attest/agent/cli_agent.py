@@ -17,6 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from attest.agent.config import AgentConfig, load_config
+from attest.agent.gateway import GATEWAY_PATH, NodeGateway
 from attest.agent.node_identity import make_node_identity
 from attest.agent.release_lookup import OwnRelease, ReleaseTracker
 from attest.agent.service import BUNDLE_PATH, NodeAgent, boot_agent, create_agent_app
@@ -162,7 +163,8 @@ def _boot_and_serve(cfg: AgentConfig, simulate: bool, unlogged_entry: str | None
         agent = boot_agent(platform, identity, make_tracker, settings=cfg.agent,
                            wall=time.time, monotonic=time.monotonic,
                            unsafe_unlogged=_unlogged(unlogged_entry) if unlogged_entry
-                           else None, sigstore=sigstore)
+                           else None, sigstore=sigstore,
+                           gateway=NodeGateway.generate(cfg.gateway))
     except AttestlogError as err:
         _refuse(err)
         return
@@ -191,6 +193,10 @@ def _serve(agent: NodeAgent, sock: socket.socket, key_path: Path, cert_path: Pat
     log.info("attest agent: %s; release sha256:%s (log index %d, checkpoint size %d); "
              "serving https://%s:%s%s", agent.platform.describe(), own.digest.hex(), own.index,
              own.checkpoint_size, host, port, BUNDLE_PATH)
+    if agent.gateway is not None:
+        log.info("attest agent: OHTTP gateway at %s (request key id %d, in memory only); "
+                 "inference upstream %s", GATEWAY_PATH, agent.gateway.key_config.key_id,
+                 agent.gateway.upstream or "NOT CONFIGURED: private requests get 503")
     if agent.sigstore is not None:
         found = agent.sigstore.for_entry(own.entry) is not None
         if found:

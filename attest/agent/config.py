@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from attest.agent.gateway import GatewaySettings
 from attest.collateral.stapler import CollateralServices
 from attest.release.keys import ReleasePublicKey
 from transparency_log.common.errors import TrustConfigError
@@ -87,6 +88,7 @@ class AgentConfig:
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     collateral: CollateralSettings = field(default_factory=CollateralSettings)
     sigstore_bundles: Path | None = None  # [release] sigstore_bundles: folder to staple from
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
 
     @property
     def collateral_cache(self) -> Path:
@@ -148,10 +150,26 @@ def parse_config(data: bytes, base_dir: Path) -> AgentConfig:
                         want=SIM_COLLATERAL)
         st.finish()
     collateral = _collateral(top.mapping("collateral"), base_dir)
+    gateway = _gateway(top.mapping("gateway"))
     top.finish()
     return AgentConfig(listen, state_dir, url, vkey, keys, threshold, witness_policy,
                        tuple(hostnames), settings, sim, collateral,
-                       base_dir / sigstore_dir if sigstore_dir is not None else None)
+                       base_dir / sigstore_dir if sigstore_dir is not None else None, gateway)
+
+
+def _gateway(t: StrictMapping | None) -> GatewaySettings:
+    """``[gateway]``: ``upstream`` (the local inference backend's base URL, http(s)) and
+    ``timeout`` (seconds, 0.1..3600, default 60)."""
+    if t is None:
+        return GatewaySettings()
+    upstream = t.get("upstream", str, None)
+    if upstream is not None and (not upstream.startswith(("https://", "http://"))
+                                 or any(c in upstream for c in "?# \t\r\n")):
+        raise _fail("want an http(s) base URL without query or fragment", "gateway.upstream",
+                    got=upstream)
+    out = GatewaySettings(upstream, _number(t, "timeout", 60, 0.1, 3600))
+    t.finish()
+    return out
 
 
 def _collateral(t: StrictMapping | None, base_dir: Path) -> CollateralSettings:

@@ -21,6 +21,11 @@ Serving (:func:`create_agent_app`, docs/formats.md "Node agent HTTP API"):
   (:mod:`attest.agent.nonce`), remade when older than ``cached_max_age``.
 - ``GET /.well-known/attestlog/simulated-trust``: only with ``--simulate``, the simulated
   roots (attest.simulate.platform.SimulatedTrust JSON).
+- ``GET /.well-known/ohttp-gateway`` (RFC 9540 §3): the node's HPKE key configuration
+  (``application/ohttp-keys``), the one every bundle binds (``ohttp_keys``);
+  ``POST /.well-known/ohttp-gateway`` with a ``message/ohttp-req`` body: the OHTTP gateway
+  (:mod:`attest.agent.gateway`), answered ``message/ohttp-res``. A request not encapsulated
+  to this node's key is a one-line 400 naming the check; nothing of a request is logged.
 - Evidence that cannot be made (an AttestlogError) is a 503 naming the check; a bug of ours
   (any other exception) a one-line ``500 internal error`` and one line in the log, never a
   bundle.
@@ -55,12 +60,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from attest.agent.config import AgentSettings
+from attest.agent.gateway import GATEWAY_PATH, MAX_ENCAPSULATED_REQUEST, NodeGateway
 from attest.agent.node_identity import NodeIdentity
 from attest.agent.nonce import is_time_nonce, time_nonce
 from attest.agent.release_lookup import CHECK_REVOKED, OwnRelease, ReleaseTracker
 from attest.agent.sigstore_staple import SigstoreStaple
 from attest.bundle_builder import build_bundle, collect_evidence
 from attest.formats.bundle import MAX_NONCE, MIN_NONCE
+from attest.formats.ohttp import MEDIA_TYPE_KEYS, MEDIA_TYPE_REQUEST, MEDIA_TYPE_RESPONSE
 from attest.platform import CPU_SEV_SNP, LaunchIdentity, Platform, launch_identity
 from transparency_log.common.asgi_serving import (
     BodyError,
@@ -70,7 +77,7 @@ from transparency_log.common.asgi_serving import (
 )
 from transparency_log.common.errors import AttestlogError, PolicyError, PolicyFailure
 
-__all__ = ["BUNDLE_PATH", "TRUST_PATH", "NodeAgent", "TokenBucket", "boot_agent",
+__all__ = ["BUNDLE_PATH", "GATEWAY_PATH", "TRUST_PATH", "NodeAgent", "TokenBucket", "boot_agent",
            "create_agent_app", "probe_identity"]
 
 log = logging.getLogger("attest.agent")
@@ -130,6 +137,7 @@ class NodeAgent:
     trust_json: bytes | None = None
     stopped: str | None = None
     sigstore: SigstoreStaple | None = None
+    gateway: NodeGateway | None = None  # the OHTTP gateway and its request key (bound)
 
     def __post_init__(self) -> None:
         self.bucket = TokenBucket(self.settings.fresh_per_second, self.settings.fresh_burst,
@@ -140,9 +148,10 @@ class NodeAgent:
     def bundle(self, nonce: bytes) -> bytes:
         own = self.own
         sigstore = self.sigstore.for_entry(own.entry) if self.sigstore is not None else None
+        ohttp_keys = self.gateway.ohttp_keys if self.gateway is not None else None
         return build_bundle(self.platform, nonce, self.identity.node_key, own.entry,
                             own.tlog_proof, simulated=self.simulated,
-                            sigstore_bundle=sigstore).encode()
+                            sigstore_bundle=sigstore, ohttp_keys=ohttp_keys).encode()
 
     def cached_bundle(self) -> bytes:
         with self._lock:
@@ -225,9 +234,11 @@ def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callabl
         wall: Callable[[], float], monotonic: Callable[[], float],
         random: Callable[[int], bytes] = os.urandom,
         unsafe_unlogged: Callable[[ReleaseTracker, PolicyError], OwnRelease] | None = None,
-        sigstore: SigstoreStaple | None = None) -> NodeAgent:
+        sigstore: SigstoreStaple | None = None,
+        gateway: NodeGateway | None = None) -> NodeAgent:
     """Boot steps 1-3 (module docstring); raises on any refusal. ``sigstore``: the Sigstore
-    bundles to staple with the release (:mod:`attest.agent.sigstore_staple`)."""
+    bundles to staple with the release (:mod:`attest.agent.sigstore_staple`); ``gateway``: the
+    OHTTP gateway whose request key every bundle binds."""
     ident = probe_identity(platform, identity.node_key, random)
     tracker = make_tracker(ident)
     try:
@@ -241,7 +252,7 @@ def boot_agent(platform: Platform, identity: NodeIdentity, make_tracker: Callabl
     return NodeAgent(platform, identity, tracker, own, settings, wall, monotonic,
                      simulated=platform.simulated, random=random,
                      trust_json=trust().to_json() if platform.simulated and trust else None,
-                     sigstore=sigstore)
+                     sigstore=sigstore, gateway=gateway)
 
 
 def create_agent_app(agent: NodeAgent) -> Starlette:
@@ -295,10 +306,43 @@ def create_agent_app(agent: NodeAgent) -> Starlette:
             return text_response(404, "not found")
         return Response(agent.trust_json, media_type="application/json")
 
+    async def get_keys(request: Request) -> Response:
+        if agent.gateway is None:
+            return text_response(404, "not found")
+        return Response(agent.gateway.ohttp_keys, media_type=MEDIA_TYPE_KEYS,
+                        headers={"Cache-Control": "no-cache"})
+
+    async def post_gateway(request: Request) -> Response:
+        """RFC 9458 §5: never logs or answers anything of the request in the clear."""
+        gateway = agent.gateway
+        if gateway is None:
+            return text_response(404, "not found")
+        if (r := unavailable()) is not None:
+            return r
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != MEDIA_TYPE_REQUEST:
+            return text_response(415, f"want Content-Type: {MEDIA_TYPE_REQUEST}")
+        try:
+            body = await read_body(request, MAX_ENCAPSULATED_REQUEST, 30.0)
+        except BodyError as err:
+            return err.response()
+        try:
+            data = await run_in_threadpool(gateway.answer, body)
+        except AttestlogError as err:  # not for this key: nothing was decrypted
+            return text_response(400, f"{err.check}: not a request encapsulated to this "
+                                      "node's key")
+        except Exception as err:  # a bug of ours; its message may hold request bytes
+            log.error("internal error on the OHTTP gateway: %s", type(err).__name__)
+            return text_response(500, "internal error")
+        return Response(data, media_type=MEDIA_TYPE_RESPONSE,
+                        headers={"Cache-Control": "no-store"})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return text_response(404, "not found")
 
     routes = [Route(BUNDLE_PATH, post_bundle, methods=["POST"]),
               Route(BUNDLE_PATH, get_bundle, methods=["GET"]),
-              Route(TRUST_PATH, get_trust, methods=["GET"])]
+              Route(TRUST_PATH, get_trust, methods=["GET"]),
+              Route(GATEWAY_PATH, get_keys, methods=["GET"]),
+              Route(GATEWAY_PATH, post_gateway, methods=["POST"])]
     return Starlette(routes=routes, exception_handlers={404: not_found})

@@ -69,10 +69,11 @@ class CollectedEvidence:
 NonceFor = Callable[[int], bytes]
 
 
-def gpu_spdm_nonce(nonce: bytes, node_key: bytes, index: int) -> bytes:
-    """docs/formats.md "Binding": SHA-256(b"attestlog/gpu/v2" || nonce || SHA-256(node key)
-    || uint32be(index))."""
-    return gpu_nonce(nonce, node_key, index)
+def gpu_spdm_nonce(nonce: bytes, node_key: bytes, index: int, *,
+                   ohttp_keys: bytes | None = None) -> bytes:
+    """docs/formats.md "Binding": SHA-256(b"attestlog/gpu/v3" || nonce || SHA-256(node key)
+    || SHA-256(ohttp_keys) || uint32be(index))."""
+    return gpu_nonce(nonce, node_key, index, ohttp_keys=ohttp_keys)
 
 
 def load_nvml() -> ModuleType:

@@ -14,7 +14,9 @@ tags, no floats) with text keys::
      "release": bytes,                        the logged release entry (canonical DSSE JSON)
      "tlog_proof": bytes,                     the C2SP tlog-proof text the log made for it
      "collateral": {NAME: bytes, ...},        stapled vendor collateral, referenced by NAME
-     ? "sigstore_bundle": bytes}              optional: the release's Sigstore bundle (JSON)
+     ? "sigstore_bundle": bytes,              optional: the release's Sigstore bundle (JSON)
+     ? "ohttp_keys": bytes}                   optional: the node's HPKE key configuration
+                                              (application/ohttp-keys, RFC 9458 §3.2)
 
     ITEM = {"type": "sev-snp", "report": bytes(1184), "certs": {ROLE: DER, ...},
             "collateral": {"crl": NAME}}
@@ -77,6 +79,7 @@ from attest.formats.bundle_limits import (  # noqa: F401 (re-exported: the bundl
     MAX_NODE_KEY,
     MAX_NONCE,
     MAX_OCSP_PER_GPU,
+    MAX_OHTTP_KEYS,
     MAX_RELEASE,
     MAX_SIGSTORE_BUNDLE,
     MAX_TDX_QUOTE,
@@ -114,6 +117,7 @@ __all__ = [
     "MAX_NODE_KEY",
     "MAX_NONCE",
     "MAX_OCSP_PER_GPU",
+    "MAX_OHTTP_KEYS",
     "MAX_RELEASE",
     "MAX_SIGSTORE_BUNDLE",
     "MAX_TDX_QUOTE",
@@ -143,7 +147,10 @@ class EvidenceBundle:
     """A decoded evidence bundle (docs/formats.md, "Evidence bundle (CBOR)").
 
     ``sigstore_bundle`` (optional, key absent when None) is the release's Sigstore bundle as
-    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step."""
+    stapled by the node: opaque here, judged by the verifier's ``release.sigstore`` step.
+    ``ohttp_keys`` (optional, key absent when None) is the node's HPKE request key
+    configuration (``application/ohttp-keys``, RFC 9458 §3.2), bound into REPORT_DATA and
+    the GPU nonces (docs/formats.md, "Binding")."""
 
     nonce: bytes
     node_key: bytes
@@ -155,6 +162,7 @@ class EvidenceBundle:
     gpu_state: GpuState = field(default_factory=GpuState)
     version: int = BUNDLE_VERSION
     sigstore_bundle: bytes | None = None
+    ohttp_keys: bytes | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", tuple(self.evidence))
@@ -205,6 +213,8 @@ def to_cbor_value(bundle: EvidenceBundle) -> dict[str, Any]:
     }
     if bundle.sigstore_bundle is not None:
         value["sigstore_bundle"] = bundle.sigstore_bundle
+    if bundle.ohttp_keys is not None:
+        value["ohttp_keys"] = bundle.ohttp_keys
     return value
 
 

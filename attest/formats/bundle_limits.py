@@ -26,6 +26,7 @@ MAX_GPU_ATTACHED = 256
 MAX_OCSP_PER_GPU = 8
 MAX_RELEASE = 65535  # a log entry (attest.release.statement.MAX_ENTRY_SIZE)
 MAX_TLOG_PROOF = 65536
+MAX_OHTTP_KEYS = 4096  # application/ohttp-keys: one X25519 config with 2 suites is 49 bytes
 MAX_SIGSTORE_BUNDLE = 65536  # a Sigstore bundle v0.1-v0.3 JSON (the vectors': 5.6-11 KiB)
 MAX_COLLATERAL_ENTRIES = 64
 MAX_COLLATERAL_NAME = 128

@@ -35,6 +35,7 @@ from attest.formats.bundle_limits import (
     MAX_NODE_KEY,
     MAX_NONCE,
     MAX_OCSP_PER_GPU,
+    MAX_OHTTP_KEYS,
     MAX_RELEASE,
     MAX_SIGSTORE_BUNDLE,
     MAX_TDX_QUOTE,
@@ -48,6 +49,7 @@ from attest.formats.bundle_limits import (
     TYPE_SNP,
     TYPE_TDX,
 )
+from attest.formats.ohttp import decode_key_config_list, encode_key_config_list
 from transparency_log.common.errors import FormatError
 from transparency_log.common.strict_mapping import CBOR, StrictMapping
 
@@ -251,6 +253,21 @@ def _check_references(evidence: tuple[Evidence, ...], collateral: Mapping[str, b
                     f"collateral[{unused[0]}]", got=unused[0])
 
 
+def _ohttp_keys(m: StrictMapping) -> bytes:
+    """An ``application/ohttp-keys`` list (RFC 9458 §3.2) of configurations all of which this
+    project implements: decoding it and encoding it again gives the same bytes (nothing
+    skipped, nothing malformed)."""
+    data = _blob_of(m, "ohttp_keys", max_size=MAX_OHTTP_KEYS)
+    try:
+        again = encode_key_config_list(decode_key_config_list(data))
+    except FormatError as err:
+        raise _fail(f"not an application/ohttp-keys list: {err.message}", "ohttp_keys") from None
+    if again != data:
+        raise _fail("holds a key configuration this project does not implement", "ohttp_keys",
+                    want="X25519 + HKDF-SHA256 with AES-128-GCM / ChaCha20-Poly1305 only")
+    return data
+
+
 def from_value(value: Any) -> dict[str, Any]:
     """The fields of an :class:`~attest.formats.bundle.EvidenceBundle`, each checked against
     the schema (docs/formats.md, "Evidence bundle (CBOR)")."""
@@ -271,8 +288,10 @@ def from_value(value: Any) -> dict[str, Any]:
     collateral = _collateral(m.raw("collateral"))
     sigstore = (_blob_of(m, "sigstore_bundle", max_size=MAX_SIGSTORE_BUNDLE)
                 if m.has("sigstore_bundle") else None)
+    ohttp_keys = _ohttp_keys(m) if m.has("ohttp_keys") else None
     m.finish()
     _check_references(evidence, collateral)
     return {"nonce": nonce, "node_key": node_key, "simulated": simulated, "evidence": evidence,
             "release": release, "tlog_proof": tlog_proof, "collateral": collateral,
-            "gpu_state": gpu_state, "version": version, "sigstore_bundle": sigstore}
+            "gpu_state": gpu_state, "version": version, "sigstore_bundle": sigstore,
+            "ohttp_keys": ohttp_keys}

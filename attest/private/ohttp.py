@@ -42,6 +42,7 @@ from attest.formats.ohttp import (
     SymmetricSuite,
     decode_encapsulated_request,
     decode_encapsulated_response,
+    encode_key_config_list,
     response_nonce_size,
 )
 from attest.private.errors import DecryptError
@@ -186,6 +187,16 @@ class GatewayKey:
     def config(self) -> KeyConfig:
         """The public Key Config (RFC 9458 §3.1) clients encapsulate to."""
         return KeyConfig(self.key_id, self.kem_id, self.private_key.public_bytes(), self.suites)
+
+    def ohttp_keys(self) -> bytes:
+        """The ``application/ohttp-keys`` body (RFC 9458 §3.2) listing this one key: what the
+        node serves at ``/.well-known/ohttp-gateway`` and its evidence binds."""
+        return encode_key_config_list([self.config()])
+
+    @classmethod
+    def generate(cls, rng: Rng) -> GatewayKey:
+        """A fresh key (RFC 9180 §7.1.3 GenerateKeyPair) with a random Key Identifier."""
+        return cls(rng(1)[0], PrivateKey.generate(rng))
 
 
 class ServerResponse(_Once):

@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attest.bundle_builder import build_bundle
 from attest.formats.bundle import EvidenceBundle
+from attest.private.hpke import PrivateKey
+from attest.private.ohttp import GatewayKey
 from attest.release.dsse import entry_digest, entry_statement_digest, sign_statement
 from attest.release.keys import ReleaseSigningKey
 from attest.release.measurements import GpuAllowList, Measurements, SnpMeasurement, TdxMeasurement
@@ -180,6 +182,7 @@ class NodeFixture:
     directory: Path
     previous_checkpoint: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    ohttp_key: GatewayKey | None = None  # the HPKE request key the bundle binds
 
     def append_entries(self, entries: list[bytes], *, timestamp: int | None = None) -> bytes:
         """Log more entries (e.g. a revocation made after the node booted): sequence them,
@@ -230,6 +233,12 @@ def _node_key() -> bytes:
                                 ec.SECP256R1())
     return key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _ohttp_key() -> GatewayKey:
+    """The node's HPKE request key (RFC 9180 DeriveKeyPair from a fixed seed; Key Identifier
+    1): a test can decapsulate what a client encapsulated to the bundle's key."""
+    return GatewayKey(1, PrivateKey.derive(_seed("ohttp-key")))
 
 
 def _cosigned(log: Log, signer: Signer, witnesses: list[CosignatureSigner],
@@ -296,8 +305,9 @@ def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
 
     nonce = nonce if nonce is not None else _seed("nonce")
     node_key = _node_key()
+    ohttp_key = _ohttp_key()
     bundle = build_bundle(platform, nonce, node_key, entry, proof, simulated=True,
-                          sigstore_bundle=sigstore_bundle)
+                          sigstore_bundle=sigstore_bundle, ohttp_keys=ohttp_key.ohttp_keys())
     policy = policy_toml(log_vkey=vkey, witness_vkeys=[v for _, v in witness_keys], quorum=2,
                          release_key_text=rkey.public.to_text(), gpus=gpus,
                          gpu_driver=platform.gpu_driver, gpu_vbios=platform.gpu_vbios)
@@ -307,5 +317,6 @@ def make_node_fixture(directory: str | os.PathLike[str], *, case: str = "ok",
                        release_digest=entry_digest(entry), tlog_proof=proof, log_vkey=vkey,
                        witness_vkeys=[v for _, v in witness_keys],
                        release_public_key=rkey.public.to_text(), entries=entries,
-                       tiles_dir=tiles_dir, directory=root, previous_checkpoint=previous)
+                       tiles_dir=tiles_dir, directory=root, previous_checkpoint=previous,
+                       ohttp_key=ohttp_key)
 
