@@ -24,6 +24,9 @@ _MEMOS = (("verifier.x509chain", "_load_certificate"), ("verifier.x509chain", "_
 
 def clear_parse_memos() -> None:
     """Forget parsed certificates, CRLs, extensions and collateral (a cold start)."""
+    own = getattr(importlib.import_module("verifier.x509chain"), "clear_parse_memos", None)
+    if own is not None:  # every memo the loaders keep, whatever this checkout names them
+        own()
     for module, name in _MEMOS:
         memo = getattr(importlib.import_module(module), name, None)
         if hasattr(memo, "cache_clear"):

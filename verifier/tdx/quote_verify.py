@@ -44,6 +44,7 @@ from verifier.x509chain import (
     PARSE_MEMO_SIZE,
     PinnedRoot,
     load_pem_bundle,
+    name_text,
     verify_chain_cached,
 )
 
@@ -119,7 +120,7 @@ def verified_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot
 def subject_text(cert: x509.Certificate, *, check: str, role: str) -> str:
     """The certificate's subject as text; a name cryptography cannot decode is malformed."""
     try:
-        return cert.subject.rfc4514_string()
+        return name_text(cert)  # memoized per certificate
     except LOADER_ERRORS as err:
         raise FormatError(check, f"undecodable subject name ({err})",
                           field=f"{role}.subject") from None
