@@ -113,7 +113,7 @@ def _name_text(cert: x509.Certificate, which: str) -> str:
 
 def name_text(cert: x509.Certificate, which: str = "subject") -> str:
     """The certificate's ``subject`` or ``issuer`` as RFC 4514 text (memoized; a certificate
-    loaded here has had both decoded at load, so this never meets a malformed name)."""
+    loaded here had both names decoded at load, so this meets no malformed name)."""
     return _name_text(cert, which)
 
 
@@ -126,9 +126,9 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     Once per certificate: the first instance of a DER is returned for every later equal one,
     so what it decoded (cryptography keeps a decoded name, extension list and key on the
     object) is reused by every chain, bundle and check that meets the same certificate."""
-    reads: dict[str, Callable[[], object]] = {
-        "subject": lambda: _name_text(cert, "subject"),
-        "issuer": lambda: _name_text(cert, "issuer"),
+    reads: dict[str, Callable[[], object]] = {  # the RFC 4514 texts are built when needed
+        "subject": lambda: cert.subject,
+        "issuer": lambda: cert.issuer,
         "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
         "signatureAlgorithm": lambda: cert.signature_algorithm_oid,
         "extensions": lambda: list(cert.extensions),
@@ -192,7 +192,7 @@ def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocati
 def _load_crl(data: bytes) -> x509.CertificateRevocationList:
     crl = _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, what="CRL")
     reads: dict[str, Callable[[], object]] = {  # decoded lazily: read now (RFC 5280 §5.1)
-        "issuer": lambda: crl.issuer.rfc4514_string(),
+        "issuer": lambda: crl.issuer,
         "thisUpdate": lambda: (crl.last_update_utc, crl.next_update_utc),
         "signatureAlgorithm": lambda: crl.signature_algorithm_oid,
         "revokedCertificates": lambda: [(r.serial_number, r.revocation_date_utc) for r in crl],

@@ -231,7 +231,27 @@ class TcbInfo:
     tcb_levels: tuple[TcbLevel, ...]
 
 
+_COMPONENT_KEYS = frozenset({"svn", "category", "type"})
+
+
+def _plain_components(raw: list[Any]) -> tuple[int, ...] | None:
+    """The 16 SVNs when every component is well formed (what the member-by-member reader
+    below accepts), else None: that reader then names the first fault."""
+    if len(raw) != 16:
+        return None
+    for c in raw:
+        if (type(c) is not dict or not c.keys() <= _COMPONENT_KEYS
+                or type(c.get("svn")) is not int or not 0 <= c["svn"] <= 0xFF
+                or not isinstance(c.get("category", ""), str)
+                or not isinstance(c.get("type", ""), str)):
+            return None
+    return tuple(c["svn"] for c in raw)
+
+
 def _components(o: _Obj, key: str) -> tuple[int, ...]:
+    plain = _plain_components(o.get(key, list))
+    if plain is not None:
+        return plain
     comps = o.items(key)
     if len(comps) != 16:
         raise FormatError(o.check, "expected 16 components", field=f"{o.path}.{key}",

@@ -60,8 +60,19 @@ def read_all(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def decode_oid(value: bytes) -> str:
-    """Dotted text of a DER OBJECT IDENTIFIER's contents."""
-    return der.decode_oid(value, check=CHECK)
+    """Dotted text of a DER OBJECT IDENTIFIER's contents. The OIDs of the profile are looked
+    up in a table of their DER contents (built once from the text); any other contents are
+    decoded, strictly, by attest.formats.der."""
+    known = _PROFILE_OIDS.get(bytes(value))
+    return known if known is not None else der.decode_oid(value, check=CHECK)
+
+
+_PROFILE_OIDS = {encode_oid(oid): oid for oid in (
+    [f"{SGX_EXTENSIONS_OID}.{i}" for i in range(1, 8)]
+    + [f"{SGX_EXTENSIONS_OID}.2.{i}" for i in range(1, 19)]
+    + [f"{SGX_EXTENSIONS_OID}.7.{i}" for i in range(1, 4)])}
+"""The DER contents of the profile's OIDs (§1.5), for :func:`decode_oid`."""
+
 
 
 def decode_uint(value: bytes, field: str) -> int:

@@ -100,9 +100,10 @@ class VerificationTimes:
         return {f.name: getattr(self, f.name).isoformat() for f in fields(self)}
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
 def pcs_time(text: str) -> datetime:
     """A PCS timestamp (``YYYY-MM-DDThh:mm:ssZ``, already checked by the parser) as an
-    instant."""
+    instant (memoized: the same few timestamps recur in every verification)."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
@@ -216,6 +217,20 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _crl_facts(data: bytes, item: str) -> tuple[x509.CertificateRevocationList, x509.Name, str,
+                                                datetime, datetime | None]:
+    """The CRL, its issuer (name and RFC 4514 text), thisUpdate and nextUpdate, read once per
+    exact bytes (a refusal is never memoized)."""
+    crl = load_crl(data, check=f"tdx.{item}.format", field=item)
+    try:  # cryptography decodes the names and the times lazily
+        issuer_name = crl.issuer
+        return (crl, issuer_name, issuer_name.rfc4514_string(), crl.last_update_utc,
+                crl.next_update_utc)
+    except LOADER_ERRORS as err:
+        raise FormatError(f"tdx.{item}.format", f"undecodable CRL ({err})", field=item) from None
+
+
 def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime,
                transcript: Transcript,
                cache: VendorCaches | None = None) -> x509.CertificateRevocationList:
@@ -224,13 +239,7 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
     ``cache``: the signature of these exact CRL bytes by this exact issuer is reused (a new
     CRL is new bytes, so it is verified); the window is checked every time."""
     base = f"tdx.{item}"
-    crl = load_crl(data, check=f"{base}.format", field=item)
-    try:  # cryptography decodes the names and the times lazily
-        issuer_name, this_update, next_update = (crl.issuer, crl.last_update_utc,
-                                                 crl.next_update_utc)
-        issuer_text = issuer_name.rfc4514_string()
-    except LOADER_ERRORS as err:
-        raise FormatError(f"{base}.format", f"undecodable CRL ({err})", field=item) from None
+    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(bytes(data), item)
     if issuer_name != issuer.subject:
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
                                 field=f"{item}.issuer", got=issuer_text,
