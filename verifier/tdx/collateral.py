@@ -45,6 +45,7 @@ from transparency_log.common.errors import (
 from verifier.tdx.quote_verify import (
     cached_inputs,
     ecdsa_p256_verify,
+    instant_text,
     p256_public_key,
     subject_text,
     verified_chain,
@@ -153,12 +154,13 @@ def _window(check: str, item: str, issued: datetime, next_update: datetime, at: 
             *, transcript: Transcript, waivable: bool = False) -> None:
     """``issued <= at <= next_update`` or StaleError. A ``waivable`` item past its nextUpdate
     is recorded ``waived`` instead when the transcript's ``waive`` set names ``check``."""
-    detail = f"{issued.isoformat()} .. {next_update.isoformat()} at {at.isoformat()}"
+    at_text = instant_text(at)
+    detail = f"{instant_text(issued)} .. {instant_text(next_update)} at {at_text}"
     if issued <= at <= next_update:
-        transcript.passed(check, detail, at=at.isoformat())
+        transcript.passed(check, detail, at=at_text)
         return
     if at > next_update and waivable and check in transcript.waive:
-        transcript.waived(check, f"stale, waived by name ({item}): {detail}", at=at.isoformat())
+        transcript.waived(check, f"stale, waived by name ({item}): {detail}", at=at_text)
         return
     state = "not yet valid" if at < issued else "expired"
     raise StaleError(check, f"{item} {state}", field=f"{item}.nextUpdate"
@@ -177,7 +179,7 @@ def verify_tcb_info(body: bytes, issuer_chain: bytes | None, *, roots: Sequence[
                               check="tdx.tcb_info.chain", role="TCB Signing", cache=cache)
     transcript.passed("tdx.tcb_info.chain",
                       subject_text(path[0], check="tdx.tcb_info.chain", role="TCB Signing"),
-                      **cached_inputs(hit, at=times.tcb_signing_chain.isoformat()))
+                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
     hit = _signed_by(cache, path[0], sig, raw, check="tdx.tcb_info.signature",
                      field="tcbInfo.signature", role="TCB Signing")
     transcript.passed("tdx.tcb_info.signature",
@@ -201,7 +203,7 @@ def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
                               check="tdx.qe.identity.chain", role="TCB Signing", cache=cache)
     transcript.passed("tdx.qe.identity.chain",
                       subject_text(path[0], check="tdx.qe.identity.chain", role="TCB Signing"),
-                      **cached_inputs(hit, at=times.tcb_signing_chain.isoformat()))
+                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
     hit = _signed_by(cache, path[0], sig, raw, check="tdx.qe.identity.signature",
                      field="enclaveIdentity.signature", role="TCB Signing")
     transcript.passed("tdx.qe.identity.signature",

@@ -157,6 +157,13 @@ class QuoteAuthenticity:
         return self.pck_path[1]
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def instant_text(at: datetime) -> str:
+    """``at.isoformat()``, memoized: a verification writes the same few instants into many
+    steps (datetimes are immutable and hash by value)."""
+    return at.isoformat()
+
+
 def cached_inputs(hit: bool, **inputs: str) -> dict[str, str]:
     """A step's transcript inputs, with ``source=cache`` when its verification was reused."""
     return {**inputs, "source": CACHE_SOURCE} if hit else inputs
@@ -190,7 +197,7 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
                                 field="PCK Cert Chain", got=len(path), want=3)
     ca = subject_text(path[1], check="tdx.pck.chain", role="PCK CA")
     t.passed("tdx.pck.chain", f"PCK -> {ca} -> {root.name}",
-             **cached_inputs(hit, at=at.isoformat()))
+             **cached_inputs(hit, at=instant_text(at)))
 
     # (3) SGX extensions of the leaf.
     ext = sgx_extensions(path[0])
