@@ -20,7 +20,8 @@ _MEMOS = (("verifier.x509chain", "_load_certificate"), ("verifier.x509chain", "_
           ("verifier.tdx.collateral", "_parsed_tcb_info"),
           ("verifier.tdx.collateral", "_parsed_qe_identity"),
           ("verifier.snp.chain", "kds_extensions"),
-          ("verifier.tdx.collateral", "pcs_time"), ("verifier.tdx.collateral", "_crl_facts"))
+          ("verifier.tdx.collateral", "pcs_time"), ("verifier.tdx.collateral", "_crl_facts"),
+          ("attest.formats.intel_pcs", "_time_fault"))
 
 
 def clear_parse_memos() -> None:

@@ -21,6 +21,7 @@ import calendar
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from transparency_log.common.errors import FormatError
@@ -38,11 +39,13 @@ _HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
 # ---------------------------------------------------------------- strict JSON helpers
 
 def _no_dups(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key repeated: name the first repeat
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
 
 
@@ -110,6 +113,19 @@ def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, A
     return text[start:end].encode("utf-8"), value, bytes.fromhex(sig_hex)
 
 
+@lru_cache(maxsize=1024)
+def _time_fault(v: str) -> str:
+    """"" for a ``YYYY-MM-DDThh:mm:ssZ`` naming a real instant, "form" or "date" otherwise (a
+    pure function of the text, and the same dates recur in every TCB level: memoized)."""
+    if not _TIME_RE.match(v):
+        return "form"
+    year, month, day, hour, minute, second = (int(x) for x in re.split(r"[-T:Z]", v)[:6])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour < 24 and minute < 60 and second < 60 and year >= 1):
+        return "date"
+    return ""
+
+
 class _Obj:
     """Typed, fail-closed access to one JSON object of the collateral (private: to be replaced
     by the project's one strict mapping reader)."""
@@ -149,12 +165,11 @@ class _Obj:
     def time(self, key: str) -> str:
         """A UTC timestamp ``YYYY-MM-DDThh:mm:ssZ`` naming a real instant, as its text."""
         v = self.get(key, str)
-        if not _TIME_RE.match(v):
+        fault = _time_fault(v)
+        if fault == "form":
             raise FormatError(self.check, "not a UTC timestamp", field=f"{self.path}.{key}",
                               got=v, want="YYYY-MM-DDThh:mm:ssZ")
-        year, month, day, hour, minute, second = (int(x) for x in re.split(r"[-T:Z]", v)[:6])
-        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-                and hour < 24 and minute < 60 and second < 60 and year >= 1):
+        if fault:
             raise FormatError(self.check, "invalid date", field=f"{self.path}.{key}", got=v)
         return v
 

@@ -49,11 +49,19 @@ def read_tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
 def read_all(data: bytes) -> list[tuple[int, bytes]]:
     """All TLVs of a constructed value's contents, which they must fill exactly."""
     out: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos < len(data):
+    pos, size = 0, len(data)
+    while pos < size:
         if len(out) >= MAX_DEPTH_ITEMS:
             raise FormatError(CHECK, "too many DER elements", field="DER",
                               want=f"<= {MAX_DEPTH_ITEMS}")
+        # Nearly every element here is short (one length byte < 0x80, X.690 §8.1.3.4): read
+        # it inline; anything else (and every fault) goes through the full reader.
+        if pos + 2 <= size and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:
+            end = pos + 2 + data[pos + 1]
+            if end <= size:
+                out.append((data[pos], data[pos + 2:end]))
+                pos = end
+                continue
         tag, value, pos = read_tlv(data, pos)
         out.append((tag, value))
     return out
