@@ -118,7 +118,7 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                                 field="PCK CRL issuer chain")
         path, _, hit = verified_chain(chain, roots, at=times.pck_crl, check=check,
                                       roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
-        if path[0].public_key() != auth.pck_ca.public_key():
+        if path[0] != auth.pck_ca and path[0].public_key() != auth.pck_ca.public_key():
             raise VerificationError("tdx.pck_crl.chain",
                                     "PCK CRL issuer is not the CA that issued the PCK",
                                     field="PCK CRL issuer chain",
