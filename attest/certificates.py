@@ -20,14 +20,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from transparency_log.common.errors import FormatError
 
 __all__ = ["LOADER_ERRORS", "PARSE_MEMO_SIZE", "clear_parse_memos", "load_certificate",
-           "load_certificates", "load_crl", "load_pem_bundle"]
+           "load_certificates", "load_crl", "load_pem_bundle", "name_text"]
 
 T = TypeVar("T")
 
 LOADER_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion,
                  x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 """What ``cryptography``'s X.509 loaders raise on malformed input (an unknown version number is
-``InvalidVersion``, not a ValueError)."""
+``InvalidVersion``, not a ValueError; a repeated extension ``DuplicateExtension``)."""
 
 
 PARSE_MEMO_SIZE = 256
@@ -36,20 +36,38 @@ is a pure function of the bytes and the parsed objects are immutable, so they ar
 
 
 def clear_parse_memos() -> None:
-    """Forget every parsed object (for tests that replace the loaders)."""
-    for memo in (_load_certificate, _load_pem_bundle, _load_crl):
+    """Forget every parsed object (for tests that replace the loaders, and cold benches)."""
+    for memo in (_load_certificate, _load_pem_bundle, _load_crl, _checked_certificate,
+                 _name_text):
         memo.cache_clear()
 
 
+class _ParseFailure(Exception):
+    """A refusal of a bytes-keyed loader, turned into the caller's FormatError by
+    :func:`_as_format_error` (a memo keyed by the bytes alone serves every caller; failures
+    are never memoized, so each caller gets its own check id and field)."""
+
+    def __init__(self, message: str, suffix: str = "") -> None:
+        super().__init__(message)
+        self.message, self.suffix = message, suffix
+
+
+def _as_format_error(load: Callable[[bytes], T], data: bytes, *, check: str, field: str) -> T:
+    try:
+        return load(bytes(data))
+    except _ParseFailure as err:
+        raise FormatError(check, err.message, field=field + err.suffix) from None
+
+
 def _load_pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], *,
-                     check: str, field: str, what: str) -> T:
-    """One PEM or DER object; loader warnings silenced, a refusal is a FormatError."""
+                     what: str) -> T:
+    """One PEM or DER object; loader warnings silenced, a refusal is a _ParseFailure."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pem(data) if data.lstrip().startswith(b"-----BEGIN") else der(data)
     except LOADER_ERRORS as err:
-        raise FormatError(check, f"{what} does not parse: {err}", field=field) from None
+        raise _ParseFailure(f"{what} does not parse: {err}") from None
 
 
 def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
@@ -59,75 +77,100 @@ def load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate
     ``cryptography`` releases warn about) are silenced here: the certificate is still checked
     in full by the chain verification. Parsed once per bytes.
     """
-    return _load_certificate(bytes(data), check=check, field=field)
+    return _as_format_error(_load_certificate, data, check=check, field=field)
 
 
-def _fields_parse(cert: x509.Certificate, *, check: str, field: str) -> x509.Certificate:
+_NAME_READS = {"subject": lambda c: c.subject, "issuer": lambda c: c.issuer}
+
+
+@lru_cache(maxsize=4 * PARSE_MEMO_SIZE)
+def _name_text(cert: x509.Certificate, which: str) -> str:
+    """The RFC 4514 text of the certificate's subject or issuer, built once per certificate
+    (certificates hash and compare by their DER)."""
+    return _NAME_READS[which](cert).rfc4514_string()  # type: ignore[no-any-return]
+
+
+def name_text(cert: x509.Certificate, which: str = "subject") -> str:
+    """The certificate's ``subject`` or ``issuer`` as RFC 4514 text (memoized; a certificate
+    loaded here had both names decoded at load, so this meets no malformed name)."""
+    return _name_text(cert, which)
+
+
+@lru_cache(maxsize=4 * PARSE_MEMO_SIZE)
+def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     """cryptography decodes a certificate's names, validity, extensions and key lazily, on
-    first use: read them all now, so a malformed field is a FormatError naming it here and
-    never a ValueError escaping from a later check (RFC 5280 §4.1)."""
-    reads: dict[str, Callable[[], object]] = {
-        "subject": lambda: cert.subject.rfc4514_string(),
-        "issuer": lambda: cert.issuer.rfc4514_string(),
+    first use: read them all now, so a malformed field is refused here (a _ParseFailure naming
+    it) and never a ValueError escaping from a later check (RFC 5280 §4.1).
+
+    Once per certificate: the first instance of a DER is returned for every later equal one,
+    so what it decoded (cryptography keeps a decoded name, extension list and key on the
+    object) is reused by every chain, bundle and check that meets the same certificate."""
+    reads: dict[str, Callable[[], object]] = {  # the RFC 4514 texts are built when needed
+        "subject": lambda: cert.subject,
+        "issuer": lambda: cert.issuer,
         "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
         "signatureAlgorithm": lambda: cert.signature_algorithm_oid,
         "extensions": lambda: list(cert.extensions),
         "subjectPublicKeyInfo": cert.public_key,
     }
-    for name, read in reads.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, read in reads.items():
+            try:
                 read()
-        except LOADER_ERRORS as err:
-            raise FormatError(check, f"certificate field does not parse: {err}",
-                              field=f"{field}.{name}") from None
+            except LOADER_ERRORS as err:
+                raise _ParseFailure(f"certificate field does not parse: {err}",
+                                    f".{name}") from None
     return cert
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _load_certificate(data: bytes, *, check: str, field: str) -> x509.Certificate:
+def _load_certificate(data: bytes) -> x509.Certificate:
     cert = _load_pem_or_der(data, x509.load_pem_x509_certificate,
-                            x509.load_der_x509_certificate, check=check, field=field,
-                            what="certificate")
-    return _fields_parse(cert, check=check, field=field)
+                            x509.load_der_x509_certificate, what="certificate")
+    return _checked_certificate(cert)
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
-    """Load a PEM bundle of one or more certificates, in order (parsed once per bytes)."""
-    return list(_load_pem_bundle(bytes(data), check=check, field=field))
+    """Load a PEM bundle of one or more certificates, in order (parsed once per bytes,
+    whichever check asks)."""
+    return list(_as_format_error(_load_pem_bundle, data, check=check, field=field))
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _load_pem_bundle(data: bytes, *, check: str, field: str) -> tuple[x509.Certificate, ...]:
+def _load_pem_bundle(data: bytes) -> tuple[x509.Certificate, ...]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             certs = x509.load_pem_x509_certificates(data)
     except LOADER_ERRORS as err:
-        raise FormatError(check, f"certificate bundle does not parse: {err}", field=field) from None
+        raise _ParseFailure(f"certificate bundle does not parse: {err}") from None
     # cryptography skips text that is not a whole PEM block: a block cut off (or a stray
     # BEGIN line) must not pass as a shorter bundle.
     begins = data.count(b"-----BEGIN ")
     if begins != len(certs) or data.count(b"-----END ") != len(certs):
-        raise FormatError(check, f"certificate bundle has {begins} PEM block(s) but "
-                          f"{len(certs)} whole certificate(s)", field=field)
-    return tuple(_fields_parse(c, check=check, field=f"{field}[{i}]")
-                 for i, c in enumerate(certs))
+        raise _ParseFailure(f"certificate bundle has {begins} PEM block(s) but "
+                            f"{len(certs)} whole certificate(s)")
+    out = []
+    for i, cert in enumerate(certs):
+        try:
+            out.append(_checked_certificate(cert))
+        except _ParseFailure as err:
+            raise _ParseFailure(err.message, f"[{i}]{err.suffix}") from None
+    return tuple(out)
 
 
 def load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
     """Load a PEM or DER CRL (RFC 5280 §5); a refusal of the loader is a FormatError. Parsed
     once per bytes."""
-    return _load_crl(bytes(data), check=check, field=field)
+    return _as_format_error(_load_crl, data, check=check, field=field)
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocationList:
-    crl = _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, check=check,
-                           field=field, what="CRL")
+def _load_crl(data: bytes) -> x509.CertificateRevocationList:
+    crl = _load_pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl, what="CRL")
     reads: dict[str, Callable[[], object]] = {  # decoded lazily: read now (RFC 5280 §5.1)
-        "issuer": lambda: crl.issuer.rfc4514_string(),
+        "issuer": lambda: crl.issuer,
         "thisUpdate": lambda: (crl.last_update_utc, crl.next_update_utc),
         "signatureAlgorithm": lambda: crl.signature_algorithm_oid,
         "revokedCertificates": lambda: [(r.serial_number, r.revocation_date_utc) for r in crl],
@@ -137,8 +180,7 @@ def _load_crl(data: bytes, *, check: str, field: str) -> x509.CertificateRevocat
         try:
             read()
         except LOADER_ERRORS as err:
-            raise FormatError(check, f"CRL field does not parse: {err}",
-                              field=f"{field}.{name}") from None
+            raise _ParseFailure(f"CRL field does not parse: {err}", f".{name}") from None
     return crl
 
 

@@ -19,11 +19,16 @@ _MEMOS = (("verifier.x509chain", "_load_certificate"), ("verifier.x509chain", "_
           ("verifier.x509chain", "_load_crl"), ("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("verifier.tdx.collateral", "_parsed_tcb_info"),
           ("verifier.tdx.collateral", "_parsed_qe_identity"),
-          ("verifier.snp.chain", "kds_extensions"))
+          ("verifier.snp.chain", "kds_extensions"),
+          ("verifier.tdx.collateral", "pcs_time"), ("verifier.tdx.collateral", "_crl_facts"),
+          ("attest.formats.intel_pcs", "_time_fault"))
 
 
 def clear_parse_memos() -> None:
     """Forget parsed certificates, CRLs, extensions and collateral (a cold start)."""
+    own = getattr(importlib.import_module("attest.certificates"), "clear_parse_memos", None)
+    if own is not None:  # every memo the loaders keep, whatever this checkout names them
+        own()
     for module, name in _MEMOS:
         memo = getattr(importlib.import_module(module), name, None)
         if hasattr(memo, "cache_clear"):

@@ -21,6 +21,7 @@ import calendar
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from transparency_log.common.errors import FormatError
@@ -39,11 +40,13 @@ _HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
 # ---------------------------------------------------------------- strict JSON helpers
 
 def _no_dups(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key repeated: name the first repeat
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
 
 
@@ -111,6 +114,19 @@ def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, A
     return text[start:end].encode("utf-8"), value, bytes.fromhex(sig_hex)
 
 
+@lru_cache(maxsize=1024)
+def _time_fault(v: str) -> str:
+    """"" for a ``YYYY-MM-DDThh:mm:ssZ`` naming a real instant, "form" or "date" otherwise (a
+    pure function of the text, and the same dates recur in every TCB level: memoized)."""
+    if not _TIME_RE.match(v):
+        return "form"
+    year, month, day, hour, minute, second = (int(x) for x in re.split(r"[-T:Z]", v)[:6])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour < 24 and minute < 60 and second < 60 and year >= 1):
+        return "date"
+    return ""
+
+
 class _Obj(StrictMapping):
     """One JSON object of Intel PCS collateral, read with the project's one strict mapping
     reader (unknown members refused at :meth:`finish`), plus the typed members PCS documents
@@ -136,12 +152,10 @@ class _Obj(StrictMapping):
     def time(self, key: str) -> str:
         """A UTC timestamp ``YYYY-MM-DDThh:mm:ssZ`` naming a real instant, as its text."""
         v = self.get(key, str)
-        if not _TIME_RE.match(v):
-            raise self.fail("not a UTC timestamp", key,
-                              got=v, want="YYYY-MM-DDThh:mm:ssZ")
-        year, month, day, hour, minute, second = (int(x) for x in re.split(r"[-T:Z]", v)[:6])
-        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-                and hour < 24 and minute < 60 and second < 60 and year >= 1):
+        fault = _time_fault(v)
+        if fault == "form":
+            raise self.fail("not a UTC timestamp", key, got=v, want="YYYY-MM-DDThh:mm:ssZ")
+        if fault:
             raise self.fail("invalid date", key, got=v)
         return v
 
@@ -212,7 +226,27 @@ class TcbInfo:
     tcb_levels: tuple[TcbLevel, ...]
 
 
+_COMPONENT_KEYS = frozenset({"svn", "category", "type"})
+
+
+def _plain_components(raw: list[Any]) -> tuple[int, ...] | None:
+    """The 16 SVNs when every component is well formed (what the member-by-member reader
+    below accepts), else None: that reader then names the first fault."""
+    if len(raw) != 16:
+        return None
+    for c in raw:
+        if (type(c) is not dict or not c.keys() <= _COMPONENT_KEYS
+                or type(c.get("svn")) is not int or not 0 <= c["svn"] <= 0xFF
+                or not isinstance(c.get("category", ""), str)
+                or not isinstance(c.get("type", ""), str)):
+            return None
+    return tuple(c["svn"] for c in raw)
+
+
 def _components(o: _Obj, key: str) -> tuple[int, ...]:
+    plain = _plain_components(o.get(key, list))
+    if plain is not None:
+        return plain
     comps = o.items(key)
     if len(comps) != 16:
         raise FormatError(o.check, "expected 16 components", field=f"{o.path}.{key}",

@@ -49,19 +49,38 @@ def read_tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
 def read_all(data: bytes) -> list[tuple[int, bytes]]:
     """All TLVs of a constructed value's contents, which they must fill exactly."""
     out: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos < len(data):
+    pos, size = 0, len(data)
+    while pos < size:
         if len(out) >= MAX_DEPTH_ITEMS:
             raise FormatError(CHECK, "too many DER elements", field="DER",
                               want=f"<= {MAX_DEPTH_ITEMS}")
+        # Nearly every element here is short (one length byte < 0x80, X.690 §8.1.3.4): read
+        # it inline; anything else (and every fault) goes through the full reader.
+        if pos + 2 <= size and data[pos + 1] < 0x80 and data[pos] & 0x1F != 0x1F:
+            end = pos + 2 + data[pos + 1]
+            if end <= size:
+                out.append((data[pos], data[pos + 2:end]))
+                pos = end
+                continue
         tag, value, pos = read_tlv(data, pos)
         out.append((tag, value))
     return out
 
 
 def decode_oid(value: bytes) -> str:
-    """Dotted text of a DER OBJECT IDENTIFIER's contents."""
-    return der.decode_oid(value, check=CHECK)
+    """Dotted text of a DER OBJECT IDENTIFIER's contents. The OIDs of the profile are looked
+    up in a table of their DER contents (built once from the text); any other contents are
+    decoded, strictly, by attest.formats.der."""
+    known = _PROFILE_OIDS.get(bytes(value))
+    return known if known is not None else der.decode_oid(value, check=CHECK)
+
+
+_PROFILE_OIDS = {encode_oid(oid): oid for oid in (
+    [f"{SGX_EXTENSIONS_OID}.{i}" for i in range(1, 8)]
+    + [f"{SGX_EXTENSIONS_OID}.2.{i}" for i in range(1, 19)]
+    + [f"{SGX_EXTENSIONS_OID}.7.{i}" for i in range(1, 4)])}
+"""The DER contents of the profile's OIDs (§1.5), for :func:`decode_oid`."""
+
 
 
 def decode_uint(value: bytes, field: str) -> int:

@@ -46,6 +46,7 @@ from transparency_log.common.errors import (
 from verifier.tdx.quote_verify import (
     cached_inputs,
     ecdsa_p256_verify,
+    instant_text,
     p256_public_key,
     subject_text,
     verified_chain,
@@ -95,9 +96,10 @@ class VerificationTimes:
         return {f.name: getattr(self, f.name).isoformat() for f in fields(self)}
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
 def pcs_time(text: str) -> datetime:
     """A PCS timestamp (``YYYY-MM-DDThh:mm:ssZ``, already checked by the parser) as an
-    instant."""
+    instant (memoized: the same few timestamps recur in every verification)."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
@@ -147,12 +149,13 @@ def _window(check: str, item: str, issued: datetime, next_update: datetime, at: 
             *, transcript: Transcript, waivable: bool = False) -> None:
     """``issued <= at <= next_update`` or StaleError. A ``waivable`` item past its nextUpdate
     is recorded ``waived`` instead when the transcript's ``waive`` set names ``check``."""
-    detail = f"{issued.isoformat()} .. {next_update.isoformat()} at {at.isoformat()}"
+    at_text = instant_text(at)
+    detail = f"{instant_text(issued)} .. {instant_text(next_update)} at {at_text}"
     if issued <= at <= next_update:
-        transcript.passed(check, detail, at=at.isoformat())
+        transcript.passed(check, detail, at=at_text)
         return
     if at > next_update and waivable and check in transcript.waive:
-        transcript.waived(check, f"stale, waived by name ({item}): {detail}", at=at.isoformat())
+        transcript.waived(check, f"stale, waived by name ({item}): {detail}", at=at_text)
         return
     state = "not yet valid" if at < issued else "expired"
     raise StaleError(check, f"{item} {state}", field=f"{item}.nextUpdate"
@@ -171,7 +174,7 @@ def verify_tcb_info(body: bytes, issuer_chain: bytes | None, *, roots: Sequence[
                               check="tdx.tcb_info.chain", role="TCB Signing", cache=cache)
     transcript.passed("tdx.tcb_info.chain",
                       subject_text(path[0], check="tdx.tcb_info.chain", role="TCB Signing"),
-                      **cached_inputs(hit, at=times.tcb_signing_chain.isoformat()))
+                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
     hit = _signed_by(cache, path[0], sig, raw, check="tdx.tcb_info.signature",
                      field="tcbInfo.signature", role="TCB Signing")
     transcript.passed("tdx.tcb_info.signature",
@@ -195,7 +198,7 @@ def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
                               check="tdx.qe.identity.chain", role="TCB Signing", cache=cache)
     transcript.passed("tdx.qe.identity.chain",
                       subject_text(path[0], check="tdx.qe.identity.chain", role="TCB Signing"),
-                      **cached_inputs(hit, at=times.tcb_signing_chain.isoformat()))
+                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
     hit = _signed_by(cache, path[0], sig, raw, check="tdx.qe.identity.signature",
                      field="enclaveIdentity.signature", role="TCB Signing")
     transcript.passed("tdx.qe.identity.signature",
@@ -211,6 +214,20 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _crl_facts(data: bytes, item: str) -> tuple[x509.CertificateRevocationList, x509.Name, str,
+                                                datetime, datetime | None]:
+    """The CRL, its issuer (name and RFC 4514 text), thisUpdate and nextUpdate, read once per
+    exact bytes (a refusal is never memoized)."""
+    crl = load_crl(data, check=f"tdx.{item}.format", field=item)
+    try:  # cryptography decodes the names and the times lazily
+        issuer_name = crl.issuer
+        return (crl, issuer_name, issuer_name.rfc4514_string(), crl.last_update_utc,
+                crl.next_update_utc)
+    except LOADER_ERRORS as err:
+        raise FormatError(f"tdx.{item}.format", f"undecodable CRL ({err})", field=item) from None
+
+
 def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime,
                transcript: Transcript,
                cache: VendorCaches | None = None) -> x509.CertificateRevocationList:
@@ -219,13 +236,7 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
     ``cache``: the signature of these exact CRL bytes by this exact issuer is reused (a new
     CRL is new bytes, so it is verified); the window is checked every time."""
     base = f"tdx.{item}"
-    crl = load_crl(data, check=f"{base}.format", field=item)
-    try:  # cryptography decodes the names and the times lazily
-        issuer_name, this_update, next_update = (crl.issuer, crl.last_update_utc,
-                                                 crl.next_update_utc)
-        issuer_text = issuer_name.rfc4514_string()
-    except LOADER_ERRORS as err:
-        raise FormatError(f"{base}.format", f"undecodable CRL ({err})", field=item) from None
+    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(bytes(data), item)
     if issuer_name != issuer.subject:
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
                                 field=f"{item}.issuer", got=issuer_text,

@@ -28,6 +28,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from attest.certificates import LOADER_ERRORS, load_pem_bundle
 from attest.formats.ccel import parse_event_log
 from attest.formats.tdx_quote import TdReportBody, TdxQuote, parse_quote
@@ -43,6 +45,7 @@ from verifier.tdx.collateral import (
 from verifier.tdx.quote_verify import (
     QuoteAuthenticity,
     cached_inputs,
+    instant_text,
     subject_text,
     verified_chain,
     verify_quote,
@@ -84,20 +87,22 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                           at=times.root_crl, transcript=transcript,
                           cache=cache)
     require_not_revoked(root_crl, auth.pck_ca, check="tdx.root_crl.revocation", role="PCK CA")
-    signers = []
+    signers: dict[x509.Certificate, tuple[str, str]] = {}  # the same TCB signer counts once
     for chain, check, name in (
             (collateral.tcb_info_issuer_chain, "tdx.tcb_info.chain", "tcb_info_issuer_chain"),
             (collateral.qe_identity_issuer_chain, "tdx.qe.identity.chain",
              "qe_identity_issuer_chain")):
         if chain is not None:
-            signers += [(cert, check, name)
-                        for cert in load_pem_bundle(chain, check=check, field=name)]
-    for cert, check, name in signers:
+            for cert in load_pem_bundle(chain, check=check, field=name):
+                signers.setdefault(cert, (check, name))
+    for cert, (check, name) in signers.items():
+        if cert == auth.root.certificate:
+            continue
         try:  # cryptography decodes the name lazily
             issued_by_root = cert.issuer == auth.root.certificate.subject
         except LOADER_ERRORS as err:
             raise FormatError(check, f"undecodable issuer name ({err})", field=name) from None
-        if issued_by_root and cert != auth.root.certificate:
+        if issued_by_root:
             require_not_revoked(root_crl, cert, check="tdx.root_crl.revocation",
                                 role="TCB Signing")
     transcript.passed("tdx.root_crl.revocation", "PCK CA and TCB signing not revoked")
@@ -110,14 +115,14 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                                 field="PCK CRL issuer chain")
         path, _, hit = verified_chain(chain, roots, at=times.pck_crl, check=check,
                                       roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
-        if path[0].public_key() != auth.pck_ca.public_key():
+        if path[0] != auth.pck_ca and path[0].public_key() != auth.pck_ca.public_key():
             raise VerificationError("tdx.pck_crl.chain",
                                     "PCK CRL issuer is not the CA that issued the PCK",
                                     field="PCK CRL issuer chain",
                                     got=subject_text(path[0], check=check, role="PCK CA"),
                                     want=subject_text(auth.pck_ca, check=check, role="PCK CA"))
         transcript.passed(check, subject_text(path[0], check=check, role="PCK CA"),
-                          **cached_inputs(hit, at=times.pck_crl.isoformat()))
+                          **cached_inputs(hit, at=instant_text(times.pck_crl)))
     crl = verify_crl(collateral.pck_crl, auth.pck_ca, item="pck_crl", at=times.pck_crl,
                      transcript=transcript, cache=cache)
     require_not_revoked(crl, auth.pck_leaf, check="tdx.pck_crl.revocation", role="PCK")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_pem_bundle
+from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_pem_bundle, name_text
 from attest.formats.sgx_pck_extensions import (
     SGX_EXTENSIONS_OID,
     SgxExtensions,
@@ -114,7 +114,7 @@ def verified_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot
 def subject_text(cert: x509.Certificate, *, check: str, role: str) -> str:
     """The certificate's subject as text; a name cryptography cannot decode is malformed."""
     try:
-        return cert.subject.rfc4514_string()
+        return name_text(cert)  # memoized per certificate
     except LOADER_ERRORS as err:
         raise FormatError(check, f"undecodable subject name ({err})",
                           field=f"{role}.subject") from None
@@ -151,6 +151,13 @@ class QuoteAuthenticity:
         return self.pck_path[1]
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def instant_text(at: datetime) -> str:
+    """``at.isoformat()``, memoized: a verification writes the same few instants into many
+    steps (datetimes are immutable and hash by value)."""
+    return at.isoformat()
+
+
 def cached_inputs(hit: bool, **inputs: str) -> dict[str, str]:
     """A step's transcript inputs, with ``source=cache`` when its verification was reused."""
     return {**inputs, "source": CACHE_SOURCE} if hit else inputs
@@ -184,7 +191,7 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
                                 field="PCK Cert Chain", got=len(path), want=3)
     ca = subject_text(path[1], check="tdx.pck.chain", role="PCK CA")
     t.passed("tdx.pck.chain", f"PCK -> {ca} -> {root.name}",
-             **cached_inputs(hit, at=at.isoformat()))
+             **cached_inputs(hit, at=instant_text(at)))
 
     # (3) SGX extensions of the leaf.
     ext = sgx_extensions(path[0])
