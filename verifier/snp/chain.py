@@ -32,33 +32,15 @@ PARSE_ERRORS = (*LOADER_ERRORS, x509.DuplicateExtension)
 def load_key_certificate(data: bytes, role: str) -> x509.Certificate:
     """Load a VCEK/VLEK (PEM or DER). AMD VCEKs have non-positive serial numbers, which
     ``cryptography`` warns about (and a future release may refuse): a refusal is a FormatError
-    naming the certificate, never a crash."""
+    naming the certificate, never a crash. Every field the chain check reads (names, validity,
+    signature algorithm, extensions, key) is parsed at load (verifier/x509chain.py)."""
     check = f"snp.{role.lower()}.format"
-    return parsed(load_certificate(data, check=check, field=role), check=check, field=role)
+    return load_certificate(data, check=check, field=role)
 
 
 def load_amd_certificate(data: bytes, role: str) -> x509.Certificate:
     """Load a supplied ASK, ASVK or ARK (PEM or DER); FormatError ``snp.vcek.format``."""
-    check = "snp.vcek.format"
-    return parsed(load_certificate(data, check=check, field=role), check=check, field=role)
-
-
-def parsed(cert: x509.Certificate, *, check: str, field: str) -> x509.Certificate:
-    """``cert`` with every field the chain check reads parsed now: ``cryptography`` parses
-    names, validity, extensions and the key lazily and raises ValueError (or
-    UnsupportedAlgorithm) on first access; here that is a FormatError naming the field."""
-    reads = {"issuer": lambda: cert.issuer, "subject": lambda: cert.subject,
-             "validity": lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc),
-             "signatureAlgorithm": lambda: cert.signature_algorithm_oid,
-             "extensions": lambda: list(cert.extensions),
-             "subjectPublicKeyInfo": cert.public_key}
-    for name, read in reads.items():
-        try:
-            read()
-        except PARSE_ERRORS as err:
-            raise FormatError(check, f"certificate does not parse: {err}",
-                              field=f"{field}.{name}") from None
-    return cert
+    return load_certificate(data, check="snp.vcek.format", field=role)
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
@@ -105,7 +87,7 @@ def verify_key_chain(key_cert: x509.Certificate, roots: AmdProductRoots, *, role
         raise ChainError(CHAIN_CHECK, f"no {mid_role} for {roots.product}", field=mid_role)
     chain = [key_cert, mid] + ([ark] if ark is not None else [])
     path, _ = verify_chain(chain, [roots.ark], at=at, check=CHAIN_CHECK,
-                           roles=[role, mid_role, "ARK"])
+                           roles=[role, mid_role, "ARK"], pinned=roots.intermediate_fingerprints)
     key = key_cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise ChainError(CHAIN_CHECK, f"{role} key is not ECDSA P-384",

@@ -323,9 +323,9 @@ class SnpVerifier:
                roots: AmdProductRoots, col: SnpCollateral, at: datetime) -> VerifiedKey:
         """Verify the key's chain and keep it in the cache (valid inside its window)."""
         cert = load_key_certificate(key_der, role)
-        mid = None if mid_der is None else load_amd_certificate(
-            mid_der, "ASK" if role == "VCEK" else "ASVK")
-        ark = None if col.ark is None else load_amd_certificate(col.ark, "ARK")
+        mid = None if mid_der is None else _given(roots, mid_der, "ASK" if role == "VCEK"
+                                                  else "ASVK")
+        ark = None if col.ark is None else _given(roots, col.ark, "ARK")
         vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark)
         self.caches.chains.put(key, vk, vk.not_before, vk.not_after)
         return vk
@@ -361,6 +361,12 @@ class SnpVerifier:
                    role="ASK" if vk.role == "VCEK" else "ASVK")
         self.caches.crls.put(key, True, parsed.last_update_utc, parsed.next_update_utc)
         return False
+
+
+def _given(roots: AmdProductRoots, der: bytes, role: str) -> x509.Certificate:
+    """A supplied ASK/ASVK/ARK: the embedded certificate when byte-identical to it (compared by
+    SHA-256), else the supplied bytes loaded (and verified in the chain like any other)."""
+    return roots.embedded(role, _sha(der)) or load_amd_certificate(der, role)
 
 
 class _Heard:
