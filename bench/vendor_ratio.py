@@ -19,7 +19,9 @@ _MEMOS = (("verifier.x509chain", "_load_certificate"), ("verifier.x509chain", "_
           ("verifier.x509chain", "_load_crl"), ("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("verifier.tdx.collateral", "_parsed_tcb_info"),
           ("verifier.tdx.collateral", "_parsed_qe_identity"),
-          ("verifier.snp.chain", "kds_extensions"))
+          ("verifier.snp.chain", "kds_extensions"),
+          ("verifier.gpu.report_verify", "_parsed_report"),
+          ("verifier.snp.verify", "_parsed_report"))
 
 
 def clear_parse_memos() -> None:

@@ -18,12 +18,12 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.formats.spdm_measurements import parse_report_text
+from bench.vendor_ratio import clear_parse_memos
 from tests.support.vectors import ASSETS, vector_path
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.snp.roots import amd_roots
 from verifier.snp.verify import SnpCaches, SnpCollateral, SnpVerifier
 from verifier.transcript import Transcript
-from verifier.x509chain import clear_parse_memos
 
 GOLDEN = ASSETS / "transcripts" / "vendor_real.json"
 SNP_AT = datetime(2026, 11, 23, tzinfo=UTC)

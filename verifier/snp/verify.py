@@ -30,6 +30,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 
 from cryptography import x509
@@ -68,7 +69,12 @@ from verifier.snp.roots import AmdProductRoots, amd_roots
 from verifier.snp.signature import verify_report_signature
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VerifiedCache
-from verifier.x509chain import fingerprint, load_certificate, load_pem_bundle
+from verifier.x509chain import (
+    PARSE_MEMO_SIZE,
+    fingerprint,
+    load_certificate,
+    load_pem_bundle,
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,12 @@ class SnpVerification:
         return self.key.extensions.spls()
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _parsed_report(raw: bytes) -> AttestationReport:
+    """The report parsed once per exact bytes (immutable; a failed parse is not kept)."""
+    return parse_report(raw)
+
+
 def _sha(data: bytes | None) -> bytes:
     return hashlib.sha256(data or b"").digest()
 
@@ -231,7 +243,7 @@ class SnpVerifier:
     def _verify(self, raw: bytes, at: datetime, col: SnpCollateral, product: str | None,
                 t: Transcript, on_get: SourceHook | None) -> SnpVerification:
         rep: AttestationReport = t.run(
-            "snp.report.format", lambda: parse_report(raw),
+            "snp.report.format", lambda: _parsed_report(raw),
             detail=lambda r: f"version {r.version}, signed by {r.signing_key_name}",
             report_sha256=_hex(raw))
         role = "VCEK" if rep.signing_key == SIGNING_KEY_VCEK else "VLEK"
