@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-_MEMOS = (("verifier.x509chain", "_load_certificate"), ("verifier.x509chain", "_load_pem_bundle"),
-          ("verifier.x509chain", "_load_crl"), ("verifier.tdx.quote_verify", "_sgx_extensions"),
+_MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("verifier.tdx.collateral", "_parsed_tcb_info"),
           ("verifier.tdx.collateral", "_parsed_qe_identity"),
           ("verifier.snp.chain", "kds_extensions"),
           ("verifier.tdx.collateral", "pcs_time"), ("verifier.tdx.collateral", "_crl_facts"),
-          ("attest.formats.intel_pcs", "_time_fault"))
+          ("attest.formats.intel_pcs", "_time_fault"),
+          ("verifier.gpu.report_verify", "_parsed_report"),
+          ("verifier.snp.verify", "_parsed_report"))
 
 
 def clear_parse_memos() -> None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.certificates import (
     load_certificate,
@@ -39,10 +41,28 @@ class PinnedRoot:
 
 
 def fingerprint(cert: x509.Certificate) -> bytes:
-    """SHA-256 of the certificate's DER encoding."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+    """SHA-256 of the certificate's DER encoding. Remembered per certificate object (a bounded
+    memo keyed by identity that holds the object, so an id is never reused while its entry
+    lives): cryptography re-encodes the DER on each ``public_bytes``, which costs as much as a
+    small fraction of a signature verify."""
+    key = id(cert)
+    with _FP_LOCK:
+        hit = _FP_MEMO.get(key)
+        if hit is not None and hit[0] is cert:
+            _FP_MEMO.move_to_end(key)
+            return hit[1]
+    fp = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+    with _FP_LOCK:
+        _FP_MEMO[key] = (cert, fp)
+        _FP_MEMO.move_to_end(key)
+        while len(_FP_MEMO) > _FP_MEMO_SIZE:
+            _FP_MEMO.popitem(last=False)
+    return fp
 
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+
+_FP_MEMO: OrderedDict[int, tuple[x509.Certificate, bytes]] = OrderedDict()
+_FP_MEMO_SIZE = 1024
+_FP_LOCK = threading.Lock()
 
 
 def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:
@@ -104,20 +124,40 @@ def _check_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str
         ) from None
 
 
-_SELF_SIGNED: set[bytes] = set()
-_SELF_SIGNED_LOCK = threading.Lock()
+_PINNED_LINKS: set[tuple[bytes, bytes]] = set()
+_PINNED_LINKS_LOCK = threading.Lock()
+
+
+def _pinned_link_known(child_fp: bytes, issuer_fp: bytes) -> bool:
+    with _PINNED_LINKS_LOCK:
+        return (child_fp, issuer_fp) in _PINNED_LINKS
+
+
+def _pinned_link_verified(child_fp: bytes, issuer_fp: bytes) -> None:
+    """Remember a verified link between two certificates that are trust configuration (each
+    pinned by its SHA-256 or shipped as package data): the DER of both is fixed, so the
+    signature's outcome cannot change and is verified once per process. Only successes are
+    remembered; the time checks of both certificates still run on every call. The set holds
+    at most the pairs of the configured trust anchors."""
+    with _PINNED_LINKS_LOCK:
+        _PINNED_LINKS.add((child_fp, issuer_fp))
+
+
+def _check_pinned_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str,
+                       child_role: str, issuer_role: str) -> None:
+    """:func:`_check_link` between two pinned certificates, verified once per process (the
+    root's self-signature, an embedded intermediate under its pinned root)."""
+    key = (fingerprint(child), fingerprint(issuer))
+    if _pinned_link_known(*key):
+        return
+    _check_link(child, issuer, check=check, child_role=child_role, issuer_role=issuer_role)
+    _pinned_link_verified(*key)
 
 
 def _check_root_self_signed(cert: x509.Certificate, *, check: str, role: str) -> None:
     """The pinned root's self-signature, verified once per process per root (its DER is fixed
     by the pin, so the outcome cannot change); a failure is never remembered."""
-    fp = fingerprint(cert)
-    with _SELF_SIGNED_LOCK:
-        if fp in _SELF_SIGNED:
-            return
-    _check_link(cert, cert, check=check, child_role=role, issuer_role=role)
-    with _SELF_SIGNED_LOCK:
-        _SELF_SIGNED.add(fp)
+    _check_pinned_link(cert, cert, check=check, child_role=role, issuer_role=role)
 
 
 def verify_chain(
@@ -128,6 +168,7 @@ def verify_chain(
     check: str,
     roles: Sequence[str] | None = None,
     cache: VendorCaches | None = None,
+    pinned: Collection[bytes] = frozenset(),
 ) -> tuple[list[x509.Certificate], PinnedRoot]:
     """Verify ``chain`` (leaf first) up to one of ``roots`` at time ``at``.
 
@@ -135,10 +176,12 @@ def verify_chain(
     one) or with the certificate the root issued. ``roles`` names the certificates for
     messages (for example ``["VCEK", "ASK", "ARK"]``). Returns the full path, root included,
     and the root used. Raises ChainError naming the failed link. ``cache``: see
-    :func:`verify_chain_cached`.
+    :func:`verify_chain_cached`. ``pinned``: SHA-256 fingerprints of certificates that are
+    trust configuration like the roots (an embedded intermediate): the signature of such a
+    certificate by a pinned root is verified once per process (the time checks run always).
     """
     path, root, _ = verify_chain_cached(chain, roots, at=at, check=check, roles=roles,
-                                        cache=cache)
+                                        cache=cache, pinned=pinned)
     return path, root
 
 
@@ -150,6 +193,7 @@ def verify_chain_cached(
     check: str,
     roles: Sequence[str] | None = None,
     cache: VendorCaches | None = None,
+    pinned: Collection[bytes] = frozenset(),
 ) -> tuple[list[x509.Certificate], PinnedRoot, bool]:
     """:func:`verify_chain`, reusing a path verified before when ``cache`` holds these exact
     certificates under these exact roots and ``at`` is inside the path's validity window.
@@ -167,7 +211,7 @@ def verify_chain_cached(
         if hit is not None:
             path, root = hit  # type: ignore[misc]
             return list(path), root, True
-    path, root = _verify_chain(chain, roots, at=at, check=check, roles=roles)
+    path, root = _verify_chain(chain, roots, at=at, check=check, roles=roles, pinned=pinned)
     if cache is not None:
         fps = tuple(r.fingerprint for r in roots)
         for i in range(len(chain)):
@@ -180,6 +224,7 @@ def verify_chain_cached(
 
 def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot], *,
                   at: datetime, check: str, roles: Sequence[str] | None,
+                  pinned: Collection[bytes] = frozenset(),
                   ) -> tuple[list[x509.Certificate], PinnedRoot]:
     if not chain:
         raise ChainError(check, "empty certificate chain", field="chain")
@@ -194,11 +239,15 @@ def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]
         # The last certificate is not a pinned root: it must be issued by one (the link's
         # signature is checked once, below, like every other link).
         candidates = [r for r in roots if r.certificate.subject == last.issuer]
+        last_pinned = last_fp in pinned
         for cand in candidates:
-            try:
-                last.verify_directly_issued_by(cand.certificate)
-            except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-                continue
+            if not (last_pinned and _pinned_link_known(last_fp, cand.fingerprint)):
+                try:
+                    last.verify_directly_issued_by(cand.certificate)
+                except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+                    continue
+                if last_pinned:
+                    _pinned_link_verified(last_fp, cand.fingerprint)
             root = cand
             path.append(cand.certificate)
             break
@@ -219,8 +268,10 @@ def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]
         _check_is_ca(path[i + 1], check=check, role=_role(names, i + 1))
         if appended and i == len(path) - 2:
             continue  # verified when the issuing root was chosen above
-        _check_link(path[i], path[i + 1], check=check, child_role=_role(names, i),
-                    issuer_role=_role(names, i + 1))
+        link = _check_pinned_link if (pinned and i == len(path) - 2
+                                      and fingerprint(path[i]) in pinned) else _check_link
+        link(path[i], path[i + 1], check=check, child_role=_role(names, i),
+             issuer_role=_role(names, i + 1))
     # The root must be self-signed (it is pinned by its SHA-256, so this holds for good once
     # checked: it is verified once per process, not per call).
     _check_root_self_signed(path[-1], check=check, role=_role(names, len(path) - 1))

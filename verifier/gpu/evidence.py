@@ -47,7 +47,6 @@ from typing import TypeVar
 
 from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.formats.nvidia_rim import parse_rim
-from attest.formats.spdm_measurements import parse_report
 from transparency_log.common.errors import AttestlogError, FetchError, PolicyFailure
 from transparency_log.common.http_fetch import Fetch
 from verifier.checks import CheckNotRun
@@ -71,6 +70,7 @@ from verifier.gpu.report_verify import (
     ChainCache,
     VerifiedGpuReport,
     load_device_chain,
+    parsed_report,
     verify_gpu_report,
 )
 from verifier.gpu.rim_verify import (
@@ -164,7 +164,7 @@ def verify_gpu_evidence(
     t = transcript
 
     def report_step() -> VerifiedGpuReport:
-        expected = nonce if nonce is not None else parse_report(report_bytes).request.nonce
+        expected = nonce if nonce is not None else parsed_report(report_bytes)[0].request.nonce
         return verify_gpu_report(report_bytes, load_device_chain(chain_pem), nonce=expected,
                                  roots=trust.device_roots, at=at, cache=caches.chains)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from attest.certificates import LOADER_ERRORS, load_pem_bundle
+from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_pem_bundle
 from attest.formats.nvidia_opaque import OpaqueData, parse_opaque
 from attest.formats.spdm_measurements import SpdmReport, parse_report
 from transparency_log.common.errors import (
@@ -110,10 +111,18 @@ def verify_device_chain(
     cache: ChainCache | None = None, expected_length: int = DEVICE_CHAIN_LENGTH,
 ) -> VerifiedChain:
     """Step 2: the device chain to a pinned root (``gpu.chain``)."""
+    return _device_chain(chain, roots, at=at, cache=cache, expected_length=expected_length)[0]
+
+
+def _device_chain(
+    chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot], *, at: datetime,
+    cache: ChainCache | None, expected_length: int = DEVICE_CHAIN_LENGTH,
+) -> tuple[VerifiedChain, bool]:
+    """:func:`verify_device_chain` and whether the chain came from ``cache`` (one lookup)."""
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     key = _chain_key(chain, roots)
     if cache is not None and (hit := cache.get(key, at)) is not None:
-        return hit
+        return hit, True
     if len(chain) != expected_length:
         raise ChainError("gpu.chain", "device chain has the wrong number of certificates",
                          field="chain length", got=len(chain), want=expected_length)
@@ -134,12 +143,25 @@ def verify_device_chain(
         not_after=min(c.not_valid_after_utc for c in path))
     if cache is not None:
         cache.put(key, verified)
-    return verified
+    return verified, False
 
 
 def _chain_key(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]) -> object:
     """Certificates compare and hash by their DER, so the tuple is an exact key."""
     return (tuple(chain), tuple(r.certificate for r in roots))
+
+
+def parsed_report(report_bytes: bytes) -> tuple[SpdmReport, OpaqueData]:
+    """Step 1's parse: the SPDM request || response and its opaque TLVs, strictly. Parsed
+    once per exact bytes (a bounded memo; the parsed objects are immutable; a parse that
+    fails is not remembered and fails again)."""
+    return _parsed_report(bytes(report_bytes))
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _parsed_report(report_bytes: bytes) -> tuple[SpdmReport, OpaqueData]:
+    report = parse_report(report_bytes)
+    return report, parse_opaque(report.response.opaque_data)
 
 
 def verify_report_signature(report: SpdmReport, key: ec.EllipticCurvePublicKey) -> None:
@@ -201,15 +223,12 @@ def verify_gpu_report(
     cache: ChainCache | None = None,
 ) -> VerifiedGpuReport:
     """Run steps 1-5; return the verified report or raise the first failure."""
-    report = parse_report(report_bytes)
-    opaque = parse_opaque(report.response.opaque_data)
+    report, opaque = parsed_report(report_bytes)
     if not report.request.signature_requested:
         raise FormatError("gpu.report.format", "the request did not ask for a signature",
                           field="GET_MEASUREMENTS.Param1", got=report.request.param1,
                           want="bit 0 set")
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    cached = cache is not None and cache.get(_chain_key(chain, roots), at) is not None
-    verified_chain = verify_device_chain(chain, roots, at=at, cache=cache)
+    verified_chain, cached = _device_chain(chain, roots, at=at, cache=cache)
     verify_report_signature(report, verified_chain.leaf_key)
     check_fwid(opaque, verified_chain.certificates[0])
     check_nonce(report, nonce)

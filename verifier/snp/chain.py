@@ -29,15 +29,15 @@ EXT_CHECK = "snp.vcek.extensions"
 def load_key_certificate(data: bytes, role: str) -> x509.Certificate:
     """Load a VCEK/VLEK (PEM or DER). AMD VCEKs have non-positive serial numbers, which
     ``cryptography`` warns about (and a future release may refuse): a refusal is a FormatError
-    naming the certificate, never a crash."""
+    naming the certificate, never a crash. Every field the chain check reads (names, validity,
+    signature algorithm, extensions, key) is parsed at load (verifier/x509chain.py)."""
     check = f"snp.{role.lower()}.format"
     return load_certificate(data, check=check, field=role)  # every field read at load
 
 
 def load_amd_certificate(data: bytes, role: str) -> x509.Certificate:
     """Load a supplied ASK, ASVK or ARK (PEM or DER); FormatError ``snp.vcek.format``."""
-    check = "snp.vcek.format"
-    return load_certificate(data, check=check, field=role)  # every field read at load
+    return load_certificate(data, check="snp.vcek.format", field=role)
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
@@ -84,7 +84,7 @@ def verify_key_chain(key_cert: x509.Certificate, roots: AmdProductRoots, *, role
         raise ChainError(CHAIN_CHECK, f"no {mid_role} for {roots.product}", field=mid_role)
     chain = [key_cert, mid] + ([ark] if ark is not None else [])
     path, _ = verify_chain(chain, [roots.ark], at=at, check=CHAIN_CHECK,
-                           roles=[role, mid_role, "ARK"])
+                           roles=[role, mid_role, "ARK"], pinned=roots.intermediate_fingerprints)
     key = key_cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise ChainError(CHAIN_CHECK, f"{role} key is not ECDSA P-384",

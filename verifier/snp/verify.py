@@ -30,11 +30,16 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 
 from cryptography import x509
 
-from attest.certificates import LOADER_ERRORS, load_certificates
+from attest.certificates import (
+    LOADER_ERRORS,
+    PARSE_MEMO_SIZE,
+    load_certificates,
+)
 from attest.collateral.kds_fetch import KdsClient, SourceHook
 from attest.formats.snp_certtable import CertTable
 from attest.formats.snp_report import (
@@ -151,6 +156,12 @@ class SnpVerification:
         return self.key.extensions.spls()
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _parsed_report(raw: bytes) -> AttestationReport:
+    """The report parsed once per exact bytes (immutable; a failed parse is not kept)."""
+    return parse_report(raw)
+
+
 def _sha(data: bytes | None) -> bytes:
     return hashlib.sha256(data or b"").digest()
 
@@ -227,7 +238,7 @@ class SnpVerifier:
     def _verify(self, raw: bytes, at: datetime, col: SnpCollateral, product: str | None,
                 t: Transcript, on_get: SourceHook | None) -> SnpVerification:
         rep: AttestationReport = t.run(
-            "snp.report.format", lambda: parse_report(raw),
+            "snp.report.format", lambda: _parsed_report(raw),
             detail=lambda r: f"version {r.version}, signed by {r.signing_key_name}",
             report_sha256=_hex(raw))
         role = "VCEK" if rep.signing_key == SIGNING_KEY_VCEK else "VLEK"
@@ -319,9 +330,9 @@ class SnpVerifier:
                roots: AmdProductRoots, col: SnpCollateral, at: datetime) -> VerifiedKey:
         """Verify the key's chain and keep it in the cache (valid inside its window)."""
         cert = load_key_certificate(key_der, role)
-        mid = None if mid_der is None else load_amd_certificate(
-            mid_der, "ASK" if role == "VCEK" else "ASVK")
-        ark = None if col.ark is None else load_amd_certificate(col.ark, "ARK")
+        mid = None if mid_der is None else _given(roots, mid_der, "ASK" if role == "VCEK"
+                                                  else "ASVK")
+        ark = None if col.ark is None else _given(roots, col.ark, "ARK")
         vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark)
         self.caches.chains.put(key, vk, vk.not_before, vk.not_after)
         return vk
@@ -357,6 +368,12 @@ class SnpVerifier:
                    role="ASK" if vk.role == "VCEK" else "ASVK")
         self.caches.crls.put(key, True, parsed.last_update_utc, parsed.next_update_utc)
         return False
+
+
+def _given(roots: AmdProductRoots, der: bytes, role: str) -> x509.Certificate:
+    """A supplied ASK/ASVK/ARK: the embedded certificate when byte-identical to it (compared by
+    SHA-256), else the supplied bytes loaded (and verified in the chain like any other)."""
+    return roots.embedded(role, _sha(der)) or load_amd_certificate(der, role)
 
 
 class _Heard:

@@ -10,7 +10,7 @@ match its pin is a TrustConfigError at load time, never a silent substitution.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 from cryptography import x509
@@ -47,6 +47,27 @@ class AmdProductRoots:
     ask: x509.Certificate
     asvk: x509.Certificate | None
     simulated: bool = False
+
+    @cached_property
+    def _embedded(self) -> dict[str, tuple[bytes, x509.Certificate]]:
+        """role -> (SHA-256 of the DER, certificate) of the pinned ARK and embedded ASK/ASVK."""
+        out = {"ARK": (self.ark.fingerprint, self.ark.certificate),
+               "ASK": (fingerprint(self.ask), self.ask)}
+        if self.asvk is not None:
+            out["ASVK"] = (fingerprint(self.asvk), self.asvk)
+        return out
+
+    @cached_property
+    def intermediate_fingerprints(self) -> frozenset[bytes]:
+        """SHA-256 of the embedded ASK and ASVK: trust configuration like the ARK, so their
+        signature by the ARK is verified once per process (verifier/x509chain.py)."""
+        return frozenset(fp for role, (fp, _) in self._embedded.items() if role != "ARK")
+
+    def embedded(self, role: str, der_sha256: bytes) -> x509.Certificate | None:
+        """The embedded ASK/ASVK or the pinned ARK when ``der_sha256`` is its fingerprint (the
+        node sent a byte-identical copy: no need to parse it again), else None."""
+        fp, cert = self._embedded.get(role, (b"", None))
+        return cert if cert is not None and fp == der_sha256 else None
 
 
 def _pinned(cert: x509.Certificate, pin: str, name: str) -> x509.Certificate:
