@@ -16,10 +16,8 @@ import requests
 from starlette.applications import Starlette
 
 from attest.agent.config import parse_config
-from attest.agent.gateway import GATEWAY_PATH, NodeGateway
-from attest.agent.node_identity import make_node_identity
-from attest.agent.release_lookup import ReleaseTracker
-from attest.agent.service import BUNDLE_PATH, NodeAgent, boot_agent, create_agent_app
+from attest.agent.gateway import GATEWAY_PATH
+from attest.agent.service import BUNDLE_PATH, NodeAgent, create_agent_app
 from attest.binding import report_data
 from attest.bundle_builder import build_bundle
 from attest.formats.bhttp import (
@@ -39,12 +37,10 @@ from attest.formats.ohttp import (
 from attest.private.hpke import PrivateKey
 from attest.private.ohttp import GatewayKey, encapsulate_request
 from attest.simulate.echo_backend import create_echo_app
-from attest.simulate.platform import SimulatedPlatform
-from tests.support.pipeline_support import World, make_world, policy_text
-from transparency_log.client.log_client import LogClient, directory_source
+from tests.support.node_agents import agent_config, agent_policy_text, boot
+from tests.support.pipeline_support import World, make_world
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import FormatError, TrustConfigError, VerificationError
-from transparency_log.core.key_types import Verifier
 from verifier.cli_bundle import summarize
 from verifier.ohttp_keys import check_served_key_config
 from verifier.policy import parse_policy
@@ -170,22 +166,6 @@ def counted_echo(counter: Counter) -> Starlette:
     return app  # type: ignore[return-value]
 
 
-def boot(world: World, upstream: str | None) -> NodeAgent:
-    fx = world.fx
-    platform = SimulatedPlatform(cpu="sev-snp", gpus=1, seed=b"attestlog-sim-node", now=fx.now)
-    client = LogClient(directory_source(fx.tiles_dir), Verifier(fx.log_vkey))
-    cfg = parse_config(_config(fx, upstream).encode(), fx.directory)
-    return boot_agent(platform, make_node_identity(fx.now), lambda ident: ReleaseTracker(
-        client, cfg.release_keys, ident), settings=cfg.agent, wall=fx.now.timestamp,
-        monotonic=lambda: 0.0, gateway=NodeGateway.generate(cfg.gateway))
-
-
-def _config(fx, upstream: str | None) -> str:  # type: ignore[no-untyped-def]
-    gateway = f'[gateway]\nupstream = "{upstream}"\ntimeout = 5\n' if upstream else ""
-    return (f'state_dir = "state"\n[log]\nurl = "{fx.tiles_dir}"\nvkey = "{fx.log_vkey}"\n'
-            f'[release]\nkeys = ["{fx.release_public_key.strip()}"]\n{gateway}')
-
-
 @pytest.fixture
 def node(world: World) -> Iterator[tuple[str, NodeAgent, Counter]]:
     counter = Counter()
@@ -216,8 +196,7 @@ def test_private_request_round_trips_through_the_gateway(
     nonce = os.urandom(32)
     bundle = requests.post(url + BUNDLE_PATH, data=nonce, timeout=30).content
     # the agent staples no OCSP answer for a fresh nonce here: waive that (and only that)
-    policy = parse_policy(policy_text(world.fx, replace=(
-        'waive = ["log.consistency"]', 'waive = ["gpu.ocsp"]'), drop_waiver=False).encode())
+    policy = parse_policy(agent_policy_text(world).encode())
     result = world.verify(bundle, nonce=nonce, policy=policy)
     assert result.accepted, str(result.error)
     caplog.set_level(logging.DEBUG)
@@ -284,7 +263,7 @@ def test_each_boot_binds_a_fresh_key(world: World) -> None:
 @pytest.mark.parametrize("upstream", ["ftp://127.0.0.1:1", "http://127.0.0.1:1/?q=1"])
 def test_gateway_upstream_must_be_an_http_base_url(world: World, upstream: str) -> None:
     with pytest.raises(TrustConfigError) as info:
-        parse_config(_config(world.fx, upstream).encode(), world.fx.directory)
+        parse_config(agent_config(world.fx, upstream).encode(), world.fx.directory)
     assert info.value.check == "agent.config" and info.value.field == "gateway.upstream"
 
 

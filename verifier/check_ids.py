@@ -244,7 +244,6 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("privacypass.key_id", _V, "a Privacy Pass token was issued under another key"),
     ("privacypass.signature", _S, "a Privacy Pass token's authenticator does not verify"),
     ("private.fetch", _X, "the node directory or a node's bundle cannot be had (client)"),
-    ("private.key_config", _V, "an accepted bundle binds no usable HPKE key configuration"),
     ("private.min_nodes", _P, "fewer nodes verified than [private] min_nodes: nothing sent"),
     ("private.send", _X, "the private request was not answered with message/ohttp-res"),
     ("private.token", f"{_X} {_T}", "no Privacy Pass token could be had from the issuer"),

@@ -23,14 +23,15 @@ import click
 from transparency_log.common.clitools import parse_time, read_input
 from transparency_log.common.errors import TrustConfigError
 from verifier.cli_verify import _common, _pipeline_args, _policy
-from verifier.private.fetch import KeyConfigSource, unbound_key_config
+from verifier.ohttp_keys import attested_key_config
+from verifier.private.fetch import KeyConfigSource
 from verifier.render import Output, output_options, waive_option
 
 __all__ = ["KEY_CONFIGS", "request_command"]
 
-#: How an accepted bundle's HPKE key configuration is read; fail-closed until the evidence
-#: binds one (verifier/private/fetch.py).
-KEY_CONFIGS: KeyConfigSource = unbound_key_config
+#: How an accepted bundle's HPKE key configuration is read: the one its evidence binds
+#: (``binding.ohttp_keys`` when none; verifier/ohttp_keys.py).
+KEY_CONFIGS: KeyConfigSource = attested_key_config
 
 
 def _options(fn):  # type: ignore[no-untyped-def]

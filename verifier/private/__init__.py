@@ -4,8 +4,7 @@ facts only, send one OHTTP request through the relay with an anonymous token."""
 
 from verifier.private.choice import CHECK_MIN_NODES, Weighted, choose
 from verifier.private.client import BUCKETS, Candidate, Outcome, PrivateClient, attested_gpus
-from verifier.private.fetch import IssuerTokens, KeyConfigSource, unbound_key_config
+from verifier.private.fetch import IssuerTokens, KeyConfigSource
 
 __all__ = ["BUCKETS", "CHECK_MIN_NODES", "Candidate", "IssuerTokens", "KeyConfigSource",
-           "Outcome", "PrivateClient", "Weighted", "attested_gpus", "choose",
-           "unbound_key_config"]
+           "Outcome", "PrivateClient", "Weighted", "attested_gpus", "choose"]

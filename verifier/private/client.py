@@ -6,8 +6,8 @@
    bundle for it (:class:`~verifier.private.fetch.BundleSource`), verified with
    :func:`verifier.pipeline.run_pipeline` under the client's policy, offline unless given a
    ``fetch`` (stapled collateral and caches). A node that is unreachable, refused, or whose
-   evidence binds no HPKE key configuration is not a candidate (:attr:`Outcome.refused`
-   says why).
+   evidence binds no HPKE key configuration (``binding.ohttp_keys``) is not a candidate
+   (:attr:`Outcome.refused` says why).
 3. Choose (verifier/private/choice.py): weighted by the attested GPU count only, with the
    client's randomness; ``private.min_nodes`` refuses to send when too few verified.
 4. Binary HTTP (RFC 9292, known-length) request, zero-padded (§3.8) to the smallest of
@@ -45,6 +45,7 @@ from attest.formats.ohttp import MEDIA_TYPE_REQUEST, MEDIA_TYPE_RESPONSE, KeyCon
 from attest.formats.privacy_pass_http import authorization
 from attest.private.ohttp import encapsulate_request
 from transparency_log.common.errors import AttestlogError, FetchError
+from verifier.ohttp_keys import attested_key_config
 from verifier.pipeline import Result, run_pipeline
 from verifier.policy import Policy
 from verifier.private.choice import Rng, Weighted, choose
@@ -55,7 +56,6 @@ from verifier.private.fetch import (
     get_ok,
     http,
     http_bundle_source,
-    unbound_key_config,
 )
 
 __all__ = ["BUCKETS", "CHECK_SEND", "Candidate", "Outcome", "PrivateClient", "attested_gpus"]
@@ -94,14 +94,16 @@ class Outcome:
 class PrivateClient:
     """Send requests privately through ``relay`` (module docstring).
 
-    ``key_configs``: how to read an accepted result's HPKE key configuration (default: none
-    can be read, every node is refused); ``tokens``: one Privacy Pass token per challenge;
+    ``key_configs``: how to read an accepted result's HPKE key configuration (default: the
+    one its evidence binds, :func:`verifier.ohttp_keys.attested_key_config`; a node whose
+    evidence binds none is refused with ``binding.ohttp_keys``); ``tokens``: one Privacy
+    Pass token per challenge;
     ``rng``: the client's randomness (nonces, the choice, HPKE); ``clock``: the verification
     time; ``pipeline``: more :func:`run_pipeline` arguments (trust, caches, revocations,
     checkpoint_store, fetch; offline by default)."""
 
     def __init__(self, relay: str, policy: Policy, *, tokens: TokenSource,
-                 key_configs: KeyConfigSource = unbound_key_config,
+                 key_configs: KeyConfigSource = attested_key_config,
                  bundles: BundleSource | None = None, rng: Rng = os.urandom,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  timeout: float = 60.0, **pipeline: Any) -> None:

@@ -3,9 +3,8 @@ directory, each node's evidence bundle, the node's attested HPKE key configurati
 Privacy Pass token. Each is a small callable so that tests and deployments can swap it.
 
 - :class:`KeyConfigSource`: the OHTTP key configuration (RFC 9458 §3) that an **accepted**
-  verification result binds. Until the evidence binds the node's HPKE key (issue 13, "The
-  node's request key"), :func:`unbound_key_config` refuses every node
-  (``private.key_config``): fail closed.
+  verification result binds; the default is :func:`verifier.ohttp_keys.attested_key_config`
+  (``binding.ohttp_keys`` when the evidence binds none: fail closed).
 - :class:`BundleSource`: a node's evidence bundle for a nonce the client drew
   (:func:`http_bundle_source` POSTs it to the directory's ``bundle_url``).
 - :class:`TokenSource`: one token for the directory's challenge (:class:`IssuerTokens`:
@@ -34,16 +33,14 @@ from attest.formats.privacy_pass_http import (
 )
 from attest.private import privacy_pass as pp
 from attest.private.hpke import Rng
-from transparency_log.common.errors import FetchError, VerificationError
+from transparency_log.common.errors import FetchError
 from transparency_log.common.http_fetch import network_reason
 from verifier.pipeline import Result
 
-__all__ = ["CHECK_FETCH", "CHECK_KEY_CONFIG", "CHECK_TOKEN", "BundleSource", "IssuerTokens",
-           "KeyConfigSource", "TokenSource", "http", "http_bundle_source",
-           "unbound_key_config"]
+__all__ = ["CHECK_FETCH", "CHECK_TOKEN", "BundleSource", "IssuerTokens", "KeyConfigSource",
+           "TokenSource", "http", "http_bundle_source"]
 
 CHECK_FETCH = "private.fetch"
-CHECK_KEY_CONFIG = "private.key_config"
 CHECK_TOKEN = "private.token"  # noqa: S105 (a check id)
 MAX_ANSWER = 16 * 1024 * 1024 + 4096  # the largest padding bucket, and OHTTP's overhead
 _NO_UA = {"User-Agent": None}  # requests drops a header set to None
@@ -51,7 +48,7 @@ _NO_UA = {"User-Agent": None}  # requests drops a header set to None
 
 class KeyConfigSource(Protocol):
     """The HPKE key configuration an accepted :class:`Result` binds; raises a
-    VerificationError (``private.key_config``) when it binds none."""
+    VerificationError (``binding.ohttp_keys``) when it binds none."""
 
     def __call__(self, result: Result) -> KeyConfig: ...
 
@@ -63,13 +60,6 @@ class BundleSource(Protocol):
 
 
 TokenSource = Callable[[bytes], bytes]  # TokenChallenge bytes -> encoded Token
-
-
-def unbound_key_config(result: Result) -> KeyConfig:
-    """Fail closed until the evidence binds an HPKE key configuration (see module doc)."""
-    raise VerificationError(CHECK_KEY_CONFIG, "the evidence binds no HPKE key configuration "
-                            "(this build cannot read one from a bundle)",
-                            field="ohttp key config")
 
 
 def http(method: str, url: str, *, body: bytes | None = None,
