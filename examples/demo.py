@@ -13,9 +13,13 @@ The story:
  4. a client verifies both nodes (`verifier node URL`: every signature, certificate chain,
     binding, the log evidence, the policy, and the TLS key): A is accepted, B refused
     (`log.inclusion`);
- 5. build A is revoked (`attest revoke`); the client now refuses A too (`release.revoked`).
+ 5. a private request to node A (`verifier request`): a Privacy Pass token from the issuer
+    (`attest issuer serve`), OHTTP to the HPKE key node A's evidence binds, through an
+    oblivious relay (`attest relay`) and an untrusted router (`attest router`) that checks
+    and spends the token; node A's gateway decrypts and asks its echo backend;
+ 6. build A is revoked (`attest revoke`); the client now refuses A too (`release.revoked`).
 
-With ``ATTESTLOG_DEMO_EAR=1`` (or ``--ear``) each verdict of step 4 and 5 is also written as
+With ``ATTESTLOG_DEMO_EAR=1`` (or ``--ear``) each verdict of step 4 and 6 is also written as
 an EAR (IETF RATS attestation result, a JWT signed by a verifier key made here) and shown by
 ``verifier ear verify`` (docs/ear.md).
 
@@ -158,6 +162,57 @@ def verify_node(name: str, url: str, work: Path, *, trust: str, log_url: str,
     return accepted, verdict + " " + refusal
 
 
+def private_request(procs: Processes, work: Path, node_url: str, trust: str,
+                    log_url: str) -> None:
+    """Issue 13's path on 127.0.0.1: a Privacy Pass issuer (token type 2), an untrusted router
+    that checks and spends the token, an oblivious relay, and node A's OHTTP gateway in front
+    of the echo backend. The client verifies node A's evidence, encapsulates to the HPKE key
+    that evidence binds, and decrypts the answer; relay and router see only ciphertext."""
+    run(["attest", "issuer", "keygen", "--out", "issuer.key"], work)
+    account = os.urandom(32).hex()
+    (work / "account.token").write_text(account)
+    ports = {name: free_port() for name in ("issuer", "router", "relay")}
+    issuer_url = f"http://127.0.0.1:{ports['issuer']}"
+    (work / "issuer.toml").write_text(
+        f'listen = "127.0.0.1:{ports["issuer"]}"\nprivate_key = "issuer.key"\n'
+        f'request_uri = "{issuer_url}/token-request"\n'
+        f'[accounts]\ndemo = "{hashlib.sha256(account.encode()).hexdigest()}"\n')
+    token_key = (work / "issuer.vkey").read_text().strip()
+    # node A's certificate is self-signed for its attested key: the router trusts it by file
+    (work / "router.toml").write_text(
+        f'listen = "127.0.0.1:{ports["router"]}"\norigin = "router.attestlog.test"\n'
+        f'nodes_ca_file = "node-a/node-cert.pem"\n'
+        f'[issuer]\nname = "issuer.attestlog.test"\ntoken_key = "{token_key}"\n'
+        f'directory = "{issuer_url}/.well-known/private-token-issuer-directory"\n'
+        f'[spent_tokens]\nbackend = "sqlite"\npath = "spent.sqlite"\n'
+        f'[[nodes]]\nid = "node-a"\nurl = "{node_url}"\ngpus = 1\n')
+    (work / "relay.toml").write_text(
+        f'listen = "127.0.0.1:{ports["relay"]}"\nrouter = "http://127.0.0.1:{ports["router"]}"\n')
+    for name, argv in (("issuer", ["attest", "issuer", "serve", "--config", "issuer.toml"]),
+                       ("router", ["attest", "router", "--config", "router.toml"]),
+                       ("relay", ["attest", "relay", "--config", "relay.toml"])):
+        wait_for_port(ports[name], procs.start(name, argv), name)
+    # one node in this directory: a demo-only min_nodes = 1 (docs/threats.md: a client wants
+    # several verified nodes to choose from, so that no one node can be targeted)
+    policy = (work / "client-policy.toml").read_text() + "\n[private]\nmin_nodes = 1\n"
+    (work / "private-policy.toml").write_text(policy)
+    (work / "prompt.json").write_text('{"prompt": "hello from a private client"}\n')
+    out = run(["verifier", "request", "https://inference.attestlog.test/v1/chat",
+               "--relay", f"http://127.0.0.1:{ports['relay']}", "--policy",
+               "private-policy.toml", "--simulated-trust", trust, "--state", "client-state",
+               "--log-url", log_url, "--data", "prompt.json", "-H",
+               "content-type: application/json", "--account-token-file", "account.token"],
+              work, check=False)
+    shown = (out.stdout.strip() or out.stderr.strip()).splitlines()
+    say("\n".join("   " + line for line in shown[:6]))
+    if out.returncode != 0 or "hello from a private client" not in out.stdout:
+        raise RuntimeError("the private request to node A failed")
+    for name in ("relay", "router"):
+        if "hello from a private client" in procs.log_of(name):
+            raise RuntimeError(f"the {name} logged plaintext")
+    say("   the relay and the router saw only the encapsulated request and the token")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -242,6 +297,10 @@ def main(serve: bool = False) -> int:
 
         step(3, "two simulated nodes boot: A (SEV-SNP + 1 GPU) and B (TDX + 1 GPU)")
         pub = (work / "release.pub").read_text().strip()
+        # the nodes' inference backend: a small echo server behind each node's OHTTP gateway
+        echo_port = free_port()
+        echo = procs.start("echo", [sys.executable, "-m", "attest.simulate.echo_backend",
+                                    "--listen", f"127.0.0.1:{echo_port}"])
         urls, base, trust = {}, {}, {}
         for build, cpu in (("a", "sev-snp"), ("b", "tdx")):
             port = free_port()
@@ -259,7 +318,9 @@ def main(serve: bool = False) -> int:
                 # on_revocation = "warn": keep serving after a revocation, as a compromised
                 # node would, so the client's refusal can be shown.
                 f'[agent]\nproof_refresh = 1\non_revocation = "warn"\n'
+                f'[gateway]\nupstream = "http://127.0.0.1:{echo_port}"\n'
                 f'[simulate]\ncpu = "{cpu}"\ngpus = 1\nseed = "demo-build-{build}"\n')
+        wait_for_port(echo_port, echo, "echo backend")
         node_a = procs.start("node-a", ["attest", "agent", "--config", "node-a.toml",
                                         "--simulate"])
         wait_for_port(int(urls["a"].split(":")[2].split("/")[0]), node_a, "node A")
@@ -289,7 +350,10 @@ def main(serve: bool = False) -> int:
         if not ok_a or ok_b or "log.inclusion" not in why_b:
             raise RuntimeError("unexpected verdicts")
 
-        step(5, "build A is revoked; the client refuses node A too")
+        step(5, "a private request to node A: OHTTP through a relay, with an anonymous token")
+        private_request(procs, work, base["a"], trust["a"], log_url)
+
+        step(6, "build A is revoked; the client refuses node A too")
         out = run(["attest", "revoke", f"sha256:{digest_a}", "--reason",
                    "demo: CVE in the inference server", "--log", log_url, "--log-vkey", vkey,
                    "--witness-policy", "witnesses.policy", "--release-key", "release.key",
@@ -300,8 +364,9 @@ def main(serve: bool = False) -> int:
         ok_a, why_a = verify_node("node A", base["a"], work, trust=trust["a"], log_url=log_url)
         if ok_a or "release.revoked" not in why_a:
             raise RuntimeError("node A should now be refused")
-        say(f"\ndone in {time.monotonic() - started:.1f}s: accepted the logged build, refused "
-            "the unlogged one (log.inclusion) and the revoked one (release.revoked)")
+        say(f"\ndone in {time.monotonic() - started:.1f}s: accepted the logged build, sent it "
+            "a private request, refused the unlogged one (log.inclusion) and the revoked one "
+            "(release.revoked)")
         say(f"explorer: {log_url}/ (the log verified in your browser; docs/explorer.md)")
         if serve:
             say("serving the log and its witnesses until Ctrl-C ...")

@@ -22,11 +22,14 @@ def test_log_demo_runs() -> None:
 
 
 def test_demo_end_to_end() -> None:
-    """`make demo`: log + 2 witnesses, publish, two simulated nodes, client verdicts, revoke."""
+    """`make demo`: log + 2 witnesses, publish, two simulated nodes, client verdicts, a private
+    request to node A through issuer, router and relay, revoke."""
     out = _run("demo.py").stdout
     assert "REFUSING TO START: agent.release.not_logged" in out
     assert "node A: verdict: ACCEPTED" in out
     assert "node B: verdict: REFUSED  by log.inclusion" in out
     assert "node A: verdict: REFUSED  by release.revoked" in out
-    assert "stopped all 5 background processes" in out
+    assert re.search(r"^   node node-a \(of 1 verified\): HTTP 200$", out, re.M)
+    assert '"prompt": "hello from a private client"' in out
+    assert "stopped all 9 background processes" in out
     assert re.search(r"^explorer: http://127\.0\.0\.1:[0-9]+/ ", out, re.M)

@@ -133,7 +133,8 @@ def router_app_from_config(cfg):  # type: ignore[no-untyped-def]
     app = create_router_app(directory, {n.id: n.gateway_url for n in cfg.nodes},
                             issuer=issuer, spent=spent,
                             forwarder=Forwarder(cfg.limits.upstream_timeout,
-                                                cfg.limits.max_request_bytes),
+                                                cfg.limits.max_request_bytes,
+                                                ca_file=cfg.nodes_ca_file),
                             max_request_bytes=cfg.limits.max_request_bytes,
                             body_timeout=cfg.limits.body_timeout)
     return app, spent

@@ -155,6 +155,7 @@ class RouterConfig:
     spent_tokens: SpentTokensSettings
     nodes: tuple[RouterNode, ...]
     limits: Limits
+    nodes_ca_file: str | None = None  # PEM trust anchors of the nodes' HTTPS gateways
 
 
 def load_router_config(path: str | Path) -> RouterConfig:
@@ -184,8 +185,13 @@ def load_router_config(path: str | Path) -> RouterConfig:
     limits, lim = _limits(top.mapping("limits"))
     if lim is not None:
         lim.finish()
+    ca = top.get("nodes_ca_file", str, None)
+    if ca is not None and not (base / ca).is_file():
+        raise TrustConfigError(ROUTER_CHECK, "not a readable PEM file", field="nodes_ca_file",
+                               got=ca)
     top.finish()
-    return RouterConfig(host, port, origin, name, token_key, directory, spent, nodes, limits)
+    return RouterConfig(host, port, origin, name, token_key, directory, spent, nodes, limits,
+                        None if ca is None else str(base / ca))
 
 
 def _spent(t: StrictMapping | None, base: Path) -> SpentTokensSettings:

@@ -28,9 +28,14 @@ class Upstream:
 
 
 class Forwarder:
-    def __init__(self, timeout: float, max_response_bytes: int) -> None:
+    """``ca_file``: the PEM trust anchors for HTTPS upstreams (the router's ``nodes_ca_file``:
+    nodes serve self-signed certificates for their attested keys); None: the system's."""
+
+    def __init__(self, timeout: float, max_response_bytes: int, *,
+                 ca_file: str | None = None) -> None:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        self.ca_file = ca_file
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -38,6 +43,8 @@ class Forwarder:
         if session is None:
             session = requests.Session()
             session.trust_env = False
+            if self.ca_file is not None:
+                session.verify = self.ca_file
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             self._local.session = session
         return session

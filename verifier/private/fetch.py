@@ -35,7 +35,8 @@ from attest.private import privacy_pass as pp
 from attest.private.hpke import Rng
 from transparency_log.common.errors import FetchError
 from transparency_log.common.http_fetch import network_reason
-from verifier.pipeline import Result
+from verifier.requests import PinnedAdapter
+from verifier.result import Result
 
 __all__ = ["CHECK_FETCH", "CHECK_TOKEN", "BundleSource", "IssuerTokens", "KeyConfigSource",
            "TokenSource", "http", "http_bundle_source"]
@@ -64,12 +65,20 @@ TokenSource = Callable[[bytes], bytes]  # TokenChallenge bytes -> encoded Token
 
 def http(method: str, url: str, *, body: bytes | None = None,
          headers: dict[str, str] | None = None, timeout: float = 30.0,
-         cap: int = MAX_ANSWER, check: str = CHECK_FETCH) -> requests.Response:
+         cap: int = MAX_ANSWER, check: str = CHECK_FETCH,
+         self_authenticating: bool = False) -> requests.Response:
     """One request on a fresh connection, no cookies, no User-Agent; the body read up to
-    ``cap`` bytes into ``resp._content``. FetchError (``check``) when unreachable or over."""
+    ``cap`` bytes into ``resp._content``. FetchError (``check``) when unreachable or over.
+
+    ``self_authenticating``: the answer proves itself (an evidence bundle answering a fresh
+    nonce), so an HTTPS server's certificate is not checked against CAs: a node's certificate
+    is self-signed for the key its evidence binds (verifier/requests.py, as `verifier node`).
+    """
     merged: dict[str, str | None] = {**_NO_UA, **(headers or {})}
     try:
         with requests.Session() as s:
+            if self_authenticating:
+                s.mount("https://", PinnedAdapter(None))
             resp = s.request(method, url, data=body, headers=merged, timeout=timeout,
                              stream=True, allow_redirects=False)
             try:
@@ -109,7 +118,8 @@ def http_bundle_source(timeout: float = 10.0) -> BundleSource:
     def fetch(entry: NodeEntry, nonce: bytes) -> bytes:
         resp = http("POST", entry.bundle_url, body=bytes(nonce), timeout=timeout,
                     cap=MAX_BUNDLE_SIZE, headers={"Content-Type": "application/octet-stream",
-                                                  "Accept": "application/cbor"})
+                                                  "Accept": "application/cbor"},
+                    self_authenticating=True)
         return _ok(resp, entry.bundle_url, CHECK_FETCH)
 
     return fetch
