@@ -163,50 +163,57 @@ def _window(check: str, item: str, issued: datetime, next_update: datetime, at: 
                             want=f"{issued.isoformat()} .. {next_update.isoformat()}")
 
 
+def _signed_document(body: bytes, issuer_chain: bytes | None, raw: bytes, sig: bytes, *,
+                     prefix: str, item: str, member: str, detail: str, issued: str,
+                     next_update: str, at: datetime, roots: Sequence[PinnedRoot],
+                     times: VerificationTimes, transcript: Transcript,
+                     cache: VendorCaches | None) -> None:
+    """The three checks of a signed Intel PCS document (TCB Info, QE Identity; Intel PCS API
+    v4): ``<prefix>.chain`` the TCB signing chain to the pinned root, ``<prefix>.signature``
+    over the exact ``member`` text, ``<prefix>.validity`` the issueDate..nextUpdate window at
+    ``at``. ``cache``: the chain and the signature are reused; the window is checked every
+    time."""
+    path, hit = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
+                              check=f"{prefix}.chain", role="TCB Signing", cache=cache)
+    transcript.passed(f"{prefix}.chain",
+                      subject_text(path[0], check=f"{prefix}.chain", role="TCB Signing"),
+                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
+    hit = _signed_by(cache, path[0], sig, raw, check=f"{prefix}.signature",
+                     field=f"{member}.signature", role="TCB Signing")
+    transcript.passed(f"{prefix}.signature", detail, **cached_inputs(hit, sha256=_digest(body)))
+    _window(f"{prefix}.validity", item, pcs_time(issued), pcs_time(next_update), at,
+            transcript=transcript)
+
+
 def verify_tcb_info(body: bytes, issuer_chain: bytes | None, *, roots: Sequence[PinnedRoot],
                     times: VerificationTimes, transcript: Transcript,
                     cache: VendorCaches | None = None) -> TcbInfo:
-    """Chain, signature over the exact ``tcbInfo`` text, validity window at ``times.tcb_info``.
-    ``cache``: the chain and the signature are reused; the window is checked every time."""
+    """Chain, signature over the exact ``tcbInfo`` text, validity window at ``times.tcb_info``
+    (:func:`_signed_document`)."""
     parsed = _parsed_tcb_info(bytes(body))
-    raw, info, sig = parsed.signed, parsed.info, parsed.signature
-    path, hit = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
-                              check="tdx.tcb_info.chain", role="TCB Signing", cache=cache)
-    transcript.passed("tdx.tcb_info.chain",
-                      subject_text(path[0], check="tdx.tcb_info.chain", role="TCB Signing"),
-                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
-    hit = _signed_by(cache, path[0], sig, raw, check="tdx.tcb_info.signature",
-                     field="tcbInfo.signature", role="TCB Signing")
-    transcript.passed("tdx.tcb_info.signature",
-                      f"FMSPC {info.fmspc.hex()}, tcbEvaluationDataNumber "
-                      f"{info.tcb_evaluation_data_number}",
-                      **cached_inputs(hit, sha256=_digest(body)))
-    _window("tdx.tcb_info.validity", "tcb_info", pcs_time(info.issue_date),
-            pcs_time(info.next_update),
-            times.tcb_info, transcript=transcript)
+    info = parsed.info
+    _signed_document(body, issuer_chain, parsed.signed, parsed.signature,
+                     prefix="tdx.tcb_info", item="tcb_info", member="tcbInfo",
+                     detail=f"FMSPC {info.fmspc.hex()}, tcbEvaluationDataNumber "
+                            f"{info.tcb_evaluation_data_number}",
+                     issued=info.issue_date, next_update=info.next_update, at=times.tcb_info,
+                     roots=roots, times=times, transcript=transcript, cache=cache)
     return info
 
 
 def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
                        roots: Sequence[PinnedRoot], times: VerificationTimes,
                        transcript: Transcript, cache: VendorCaches | None = None) -> QeIdentity:
-    """Chain, signature over the exact ``enclaveIdentity`` text, validity window (``cache``:
-    as :func:`verify_tcb_info`)."""
+    """Chain, signature over the exact ``enclaveIdentity`` text, validity window at
+    ``times.qe_identity`` (:func:`_signed_document`)."""
     parsed = _parsed_qe_identity(bytes(body))
-    raw, ident, sig = parsed.signed, parsed.identity, parsed.signature
-    path, hit = _issuer_chain(issuer_chain, roots, at=times.tcb_signing_chain,
-                              check="tdx.qe.identity.chain", role="TCB Signing", cache=cache)
-    transcript.passed("tdx.qe.identity.chain",
-                      subject_text(path[0], check="tdx.qe.identity.chain", role="TCB Signing"),
-                      **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
-    hit = _signed_by(cache, path[0], sig, raw, check="tdx.qe.identity.signature",
-                     field="enclaveIdentity.signature", role="TCB Signing")
-    transcript.passed("tdx.qe.identity.signature",
-                      f"tcbEvaluationDataNumber {ident.tcb_evaluation_data_number}",
-                      **cached_inputs(hit, sha256=_digest(body)))
-    _window("tdx.qe.identity.validity", "qe_identity", pcs_time(ident.issue_date),
-            pcs_time(ident.next_update),
-            times.qe_identity, transcript=transcript)
+    ident = parsed.identity
+    _signed_document(body, issuer_chain, parsed.signed, parsed.signature,
+                     prefix="tdx.qe.identity", item="qe_identity", member="enclaveIdentity",
+                     detail=f"tcbEvaluationDataNumber {ident.tcb_evaluation_data_number}",
+                     issued=ident.issue_date, next_update=ident.next_update,
+                     at=times.qe_identity, roots=roots, times=times, transcript=transcript,
+                     cache=cache)
     return ident
 
 
