@@ -280,26 +280,25 @@ def create_agent_app(agent: NodeAgent) -> Starlette:
         if wait:
             return text_response(429, "too many fresh reports; retry later or GET the "
                                       "cached bundle", {"Retry-After": str(max(1, int(wait + 1)))})
-        try:
-            data = await run_in_threadpool(agent.bundle, nonce)
-        except AttestlogError as err:
-            log.error("bundle failed: %s", err)
-            return text_response(503, f"evidence unavailable: {err.check}")
-        except Exception as err:  # a bug of ours: a 500, never a bundle
-            return bug_response(log, request.url.path, err)
-        return Response(data, media_type=CBOR, headers={"Cache-Control": "no-store"})
+        return await bundle_response(request, lambda: agent.bundle(nonce), "no-store")
 
     async def get_bundle(request: Request) -> Response:
         if (r := unavailable()) is not None:
             return r
+        return await bundle_response(request, agent.cached_bundle, "no-cache")
+
+    async def bundle_response(request: Request, make: Callable[[], bytes],
+                              cache_control: str) -> Response:
+        """A bundle made off the event loop: 503 naming the check when the evidence cannot
+        be had, 500 for a bug of ours (never a bundle)."""
         try:
-            data = await run_in_threadpool(agent.cached_bundle)
+            data = await run_in_threadpool(make)
         except AttestlogError as err:
             log.error("bundle failed: %s", err)
             return text_response(503, f"evidence unavailable: {err.check}")
         except Exception as err:  # a bug of ours: a 500, never a bundle
             return bug_response(log, request.url.path, err)
-        return Response(data, media_type=CBOR, headers={"Cache-Control": "no-cache"})
+        return Response(data, media_type=CBOR, headers={"Cache-Control": cache_control})
 
     async def get_trust(request: Request) -> Response:
         if agent.trust_json is None:
