@@ -15,18 +15,19 @@ from attest.agent.config import load_config
 from attest.agent.service import probe_identity
 from attest.bundle_builder import build_bundle
 from attest.collateral.kds_fetch import KDS_BASE
-from attest.collateral.ocsp_fetch import NVIDIA_OCSP_URL
-from attest.collateral.pcs_fetch import PCS_BASE, ROOT_CRL_URL
-from attest.collateral.rim_fetch import NVIDIA_RIM_SERVICE
+from attest.collateral.pcs_fetch import PCS_BASE
 from attest.collateral.stapler import CollateralServices, CollateralStapler, StaplingPlatform
 from attest.formats.bundle import decode_bundle
 from attest.simulate import gpu as simgpu
 from attest.simulate.fake_service import serve
 from attest.simulate.snp import SimulatedAmd, der
 from attest.simulate.tdx import IntelSimulator
+from tests.support.collateral_fetch import bare_bundle, routed
+from tests.support.hardware_fakes import NONCE, FakeTdxKernel, fake_snp_ioctl, node_key
+from tests.support.node_agents import run_agent, write_config
 from tests.support.pipeline_support import World, make_world
 from transparency_log.common.errors import FetchError, TrustConfigError
-from transparency_log.common.http_fetch import DiskCache, Fetch, FetchResponse, HttpFetcher
+from transparency_log.common.http_fetch import DiskCache, HttpFetcher
 from verifier.pipeline_trust import VerifierCaches
 from verifier.result import ACCEPTED, REFUSED
 
@@ -119,35 +120,6 @@ def test_refresh_refetches_and_keeps_the_last_on_failure(tmp_path: Path) -> None
 
 # --------------------------------------------------------------------------------------------
 # The client: collateral the node did not staple is fetched when online (verified the same way)
-
-
-def bare_bundle(world: World) -> bytes:
-    fx = world.fx
-    bare = copy.copy(fx.platform)
-    bare.bare = True
-    return build_bundle(bare, fx.nonce, fx.node_key, fx.release_entry, fx.tlog_proof,
-                        simulated=True).encode()
-
-
-VENDOR_BASES = (KDS_BASE, PCS_BASE, NVIDIA_RIM_SERVICE.removesuffix("/v1/rim/"),
-                NVIDIA_OCSP_URL)
-
-
-def routed(base: str, urls: list[str] | None = None) -> Fetch:
-    """The production vendor URLs, answered by the fake service at ``base``."""
-    http = HttpFetcher(retries=0)
-
-    def fetch(url: str) -> FetchResponse:
-        if urls is not None:
-            urls.append(url)
-        if url == ROOT_CRL_URL:
-            return http(base + "/IntelSGXRootCA.der")
-        for vendor in VENDOR_BASES:
-            if url.startswith(vendor):
-                return http(base + url[len(vendor):])
-        raise AssertionError(f"unexpected URL {url}")
-
-    return fetch
 
 
 @pytest.mark.parametrize("cpu", ["sev-snp", "tdx"])
@@ -250,7 +222,6 @@ def test_agent_cli_refuses_to_start_without_collateral(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from attest.agent import cli_agent
     from attest.simulate.node_fixture import make_node_fixture
-    from tests.test_node_agent import run_agent, write_config
 
     monkeypatch.setattr(cli_agent, "HttpFetcher", lambda: HttpFetcher(retries=0))
     f = make_node_fixture(tmp_path / "world", gpus=0)
@@ -274,8 +245,6 @@ def test_agent_cli_refuses_to_start_without_collateral(tmp_path: Path,
 
 
 def test_collateral_config_is_fail_closed(tmp_path: Path) -> None:
-    from tests.test_node_agent import write_config
-
     for extra, field in (('[collateral]\nstapel = true\n', "collateral.stapel"),
                          ('[collateral]\namd_kds = "ftp://x"\n', "collateral.amd_kds"),
                          ('[collateral]\nstaple_collateral = "no"\n',
@@ -347,12 +316,11 @@ def test_agent_serves_stapled_bundles_verified_offline_and_refreshes(tmp_path: P
 def test_hardware_snp_certificate_table_completed_with_the_crl(tmp_path: Path) -> None:
     from attest.platform import detect_platform
     from attest.simulate.fake_kds import fake_kds
-    from tests.test_node_platform import NONCE, _snp_ioctl, node_key
 
     amd = SimulatedAmd.create("Milan")
     (tmp_path / "sev-guest").write_bytes(b"")
     hw = detect_platform(tsm_root=tmp_path / "none", sev_device=tmp_path / "sev-guest",
-                         tdx_device=tmp_path / "x", snp_ioctl=_snp_ioctl(amd), nvml=False)
+                         tdx_device=tmp_path / "x", snp_ioctl=fake_snp_ioctl(amd), nvml=False)
     kds = fake_kds({"Milan": amd})
     with serve(kds) as base:
         platform = StaplingPlatform(hw, CollateralStapler(HttpFetcher(retries=0),
@@ -371,7 +339,6 @@ def test_hardware_tdx_quote_gets_pcs_collateral(tmp_path: Path) -> None:
     from attest.platform import detect_platform
     from attest.simulate.fake_service import FakeService
     from attest.simulate.platform import SIM_NOW
-    from tests.test_node_platform import NONCE, FakeTdxKernel, node_key
     from verifier.tdx.collateral import TdxCollateral, VerificationTimes
     from verifier.tdx.evidence import verify_tdx_evidence
     from verifier.x509chain import PinnedRoot

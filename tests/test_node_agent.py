@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner
 
 from attest.agent import cli_agent
 from attest.agent.config import load_config, parse_config
@@ -25,7 +24,6 @@ from attest.agent.service import (
     boot_agent,
     create_agent_app,
 )
-from attest.cli import main
 from attest.formats.bundle import decode_bundle
 from attest.platform import detect_platform
 from attest.release.dsse import entry_statement_digest, sign_statement
@@ -33,30 +31,13 @@ from attest.release.statement import Revocation
 from attest.simulate.node_fixture import make_node_fixture, release_key, simulated_release
 from attest.simulate.platform import SimulatedPlatform
 from tests.support.log_fixtures import relogged_variant
+from tests.support.node_agents import SEED, run_agent, write_config
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.asgi_serving import serve_in_thread
 from transparency_log.common.errors import FormatError, PolicyError, TrustConfigError
 from transparency_log.core.key_types import Verifier
 
-SEED = "attestlog-sim-node"  # the node fixture's simulated build
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def write_config(tmp_path: Path, tiles: Path, vkey: str, *, cpu: str = "sev-snp",
-                 gpus: int = 1, cc_mode: str = "on", extra: str = "") -> Path:
-    path = tmp_path / "agent.toml"
-    pub = release_key().public.to_text().strip()
-    path.write_text(f'listen = "127.0.0.1:1"\nstate_dir = "state"\n'
-                    f'[log]\nurl = "{tiles}"\nvkey = "{vkey}"\n'
-                    f'[release]\nkeys = ["{pub}"]\n{extra}'
-                    f'[simulate]\ncpu = "{cpu}"\ngpus = {gpus}\ncc_mode = "{cc_mode}"\n'
-                    f'seed = "{SEED}"\n')
-    return path
-
-
-def run_agent(config: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["agent", "--config", str(config), *args])
-    return result.exit_code, result.output
 
 
 @pytest.mark.parametrize(("case", "check", "code"), [

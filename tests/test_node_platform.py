@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 import verifier.gpu.policy  # registers [gpu]
 import verifier.snp.policy  # registers [snp]
 import verifier.tdx.policy  # noqa: F401  (registers [tdx])
 from attest.binding import gpu_nonce
 from attest.bundle_builder import build_bundle, collect_evidence
-from attest.collect.tdx import TsmFs
 from attest.formats.bundle import decode_bundle
 from attest.formats.snp_report import parse_report
 from attest.formats.tdx_quote import parse_quote
@@ -26,6 +23,7 @@ from attest.platform import CPU_SEV_SNP, CPU_TDX, detect_platform, launch_identi
 from attest.simulate.gpu import FakeNvml, SimulatedGpu
 from attest.simulate.node_fixture import CASES, make_node_fixture
 from attest.simulate.platform import SIM_NOW, SimulatedPlatform, SimulatedTrust
+from tests.support.hardware_fakes import NONCE, FakeTdxKernel, FakeTsm, fake_snp_ioctl, node_key
 from transparency_log.client.checkpoint_store import CheckpointStore, StoredCheckpoint
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.common.errors import (
@@ -47,13 +45,6 @@ from verifier.revocations import RevocationMirror
 from verifier.snp.roots import AmdProductRoots
 from verifier.snp.verify import SnpCollateral, SnpVerifier
 from verifier.x509chain import PinnedRoot, fingerprint, pinned_root
-
-NONCE = bytes(range(32))
-
-
-def node_key() -> bytes:
-    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _root(pem: bytes, name: str) -> PinnedRoot:
@@ -187,24 +178,6 @@ def test_trust_document_is_strict() -> None:
 # --------------------------------------------------------------------------- detection
 
 
-class FakeTsm(TsmFs):
-    """configfs-tsm whose entries appear with a provider file (as the kernel makes them)."""
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.made: list[Path] = []
-
-    def mkdir(self, path: Path) -> None:
-        path.mkdir()
-        (path / "provider").write_text(self.provider + "\n")
-        self.made.append(path)
-
-    def rmdir(self, path: Path) -> None:
-        for f in path.iterdir():
-            f.unlink()
-        path.rmdir()
-
-
 @pytest.mark.parametrize(("provider", "cpu"), [("sev_guest", CPU_SEV_SNP),
                                                ("tdx_guest", CPU_TDX)])
 def test_detect_configfs_tsm_provider(tmp_path: Path, provider: str, cpu: str) -> None:
@@ -302,58 +275,6 @@ def test_node_fixture_tdx_with_platform_knobs(tmp_path: Path) -> None:
 # TDX via a fake configfs-tsm kernel, GPUs via a fake NVML; the bundle binds and decodes.
 
 
-def _snp_ioctl(amd):
-    import ctypes
-    from dataclasses import replace as dc_replace
-
-    from attest.collect.snp import _ExtReportReq, _GuestRequest
-    from attest.formats.snp_certtable import (
-        NAME_GUIDS,
-        CertTable,
-        CertTableEntry,
-        serialize_cert_table,
-    )
-    from attest.simulate.snp import der
-
-    table = serialize_cert_table(CertTable(tuple(
-        CertTableEntry(NAME_GUIDS[name], der(cert))
-        for name, cert in (("VCEK", amd.vcek()), ("ASK", amd.ask), ("ARK", amd.ark)))))
-
-    def ioctl(fd: int, request: int, arg: ctypes.Structure) -> int:
-        g = _GuestRequest.from_buffer(arg)
-        req = _ExtReportReq.from_address(g.req_data)
-        report = amd.sign(dc_replace(amd.report_template(version=3),
-                                     report_data=bytes(req.data.user_data)))
-        resp = bytearray(0x20) + bytearray(report)
-        resp[4:8] = (0x4A0).to_bytes(4, "little")
-        ctypes.memmove(g.resp_data, bytes(resp), len(resp))
-        ctypes.memmove(req.certs_address, table, len(table))
-        req.certs_len = len(table)
-        return 0
-
-    return ioctl
-
-
-class FakeTdxKernel(FakeTsm):
-    """configfs-tsm for TDX: writing inblob makes outblob a simulated quote over it."""
-
-    def __init__(self) -> None:
-        super().__init__("tdx_guest")
-        from attest.simulate.tdx import IntelSimulator
-
-        self.intel = IntelSimulator(now=SIM_NOW)
-
-    def mkdir(self, path: Path) -> None:
-        super().mkdir(path)
-        (path / "generation").write_text("0\n")
-
-    def write(self, path: Path, data: bytes) -> None:
-        super().write(path, data)
-        if path.name == "inblob":
-            (path.parent / "outblob").write_bytes(self.intel.quote(report_data=data).to_bytes())
-            (path.parent / "generation").write_text("1\n")
-
-
 def _check_bound(bundle) -> None:
     from attest.formats.spdm_measurements import parse_report as parse_spdm
 
@@ -370,7 +291,7 @@ def test_hardware_snp_platform_builds_a_bound_bundle(tmp_path: Path) -> None:
     amd = SimulatedAmd.create("Milan")
     (tmp_path / "sev-guest").write_bytes(b"")
     platform = detect_platform(tsm_root=tmp_path / "none", sev_device=tmp_path / "sev-guest",
-                               tdx_device=tmp_path / "x", snp_ioctl=_snp_ioctl(amd),
+                               tdx_device=tmp_path / "x", snp_ioctl=fake_snp_ioctl(amd),
                                nvml=FakeNvml(gpus=[SimulatedGpu(), SimulatedGpu(seed=b"g1")]))
     bundle = build_bundle(platform, NONCE, node_key(), b"r", b"p", simulated=False)
     assert not decode_bundle(bundle.encode()).simulated

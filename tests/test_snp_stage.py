@@ -24,9 +24,9 @@ import pytest
 
 from attest.formats.bundle import EvidenceBundle, SnpEvidence, decode_bundle
 from attest.simulate.fake_service import serve
+from tests.support.collateral_fetch import bare_bundle, routed
 from tests.support.pipeline_support import World, make_world
 from tests.support.snp_fixtures import AT, REAL, vec
-from tests.test_collateral_staple import bare_bundle, routed
 from transparency_log.common.errors import AttestlogError
 from verifier.checks import CheckNotRun
 from verifier.pipeline_trust import TrustRoots, VerifierCaches

@@ -27,6 +27,7 @@ from tests.support.log_fixtures import (
     revocation_entry,
 )
 from tests.support.release_samples import sample_release
+from tests.support.tdvf_image import build_image, expected_mrtd
 from tests.support.tlog_net import TOKEN, log_network
 from transparency_log.client.checkpoint_store import CheckpointStore
 from transparency_log.client.log_client import LogClient, directory_source
@@ -330,7 +331,6 @@ def test_audit_links_statement_and_measurement_revocations() -> None:
 
 def test_reproduce_tdx_mrtd_from_a_tdvf_image(tmp_path) -> None:
     from attest.release.measurements import TdxMeasurement
-    from tests.test_measure_tdx_mrtd import build_image, expected_mrtd
 
     image = build_image()
     d = tmp_path / "tdx"

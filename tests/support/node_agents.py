@@ -1,22 +1,48 @@
 """Simulated node agents (attest/agent) for the tests of the private path (issue 13): booted
 in-process on the world's simulated platform, each with a fresh OHTTP gateway key, in front
-of a configured inference upstream; and an ASGI tap that records what a server received."""
+of a configured inference upstream; and an ASGI tap that records what a server received.
+Also the `attest agent` command run on a written config (``write_config``, ``run_agent``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from click.testing import CliRunner
 
 from attest.agent.config import parse_config
 from attest.agent.gateway import NodeGateway
 from attest.agent.node_identity import make_node_identity
 from attest.agent.release_lookup import ReleaseTracker
 from attest.agent.service import NodeAgent, boot_agent
-from attest.simulate.node_fixture import NodeFixture
+from attest.cli import main
+from attest.simulate.node_fixture import NodeFixture, release_key
 from attest.simulate.platform import SimulatedPlatform
 from tests.support.pipeline_support import World, policy_text
 from transparency_log.client.log_client import LogClient, directory_source
 from transparency_log.core.key_types import Verifier
+
+SEED = "attestlog-sim-node"  # the node fixture's simulated build
+
+
+def write_config(tmp_path: Path, tiles: Path, vkey: str, *, cpu: str = "sev-snp",
+                 gpus: int = 1, cc_mode: str = "on", extra: str = "") -> Path:
+    """An `attest agent` config file for the simulated build (``[simulate]`` table)."""
+    path = tmp_path / "agent.toml"
+    pub = release_key().public.to_text().strip()
+    path.write_text(f'listen = "127.0.0.1:1"\nstate_dir = "state"\n'
+                    f'[log]\nurl = "{tiles}"\nvkey = "{vkey}"\n'
+                    f'[release]\nkeys = ["{pub}"]\n{extra}'
+                    f'[simulate]\ncpu = "{cpu}"\ngpus = {gpus}\ncc_mode = "{cc_mode}"\n'
+                    f'seed = "{SEED}"\n')
+    return path
+
+
+def run_agent(config: Path, *args: str) -> tuple[int, str]:
+    """``attest agent --config CONFIG ARGS``: (exit code, output)."""
+    result = CliRunner().invoke(main, ["agent", "--config", str(config), *args])
+    return result.exit_code, result.output
 
 
 def agent_config(fx: NodeFixture, upstream: str | None) -> str:
@@ -29,7 +55,7 @@ def boot(world: World, upstream: str | None, *, gateway: bool = True) -> NodeAge
     """A node agent on the world's simulated platform (1 GPU); with ``gateway`` a fresh
     request key that every bundle binds, else bundles that bind no HPKE key."""
     fx = world.fx
-    platform = SimulatedPlatform(cpu="sev-snp", gpus=1, seed=b"attestlog-sim-node", now=fx.now)
+    platform = SimulatedPlatform(cpu="sev-snp", gpus=1, seed=SEED.encode(), now=fx.now)
     client = LogClient(directory_source(fx.tiles_dir), Verifier(fx.log_vkey))
     cfg = parse_config(agent_config(fx, upstream).encode(), fx.directory)
     return boot_agent(platform, make_node_identity(fx.now), lambda ident: ReleaseTracker(
