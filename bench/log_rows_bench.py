@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from bench.note_bench import build  # noqa: E402
-from transparency_log.core import merkle, tiles  # noqa: E402
 from transparency_log.client.log_client import LogClient, VerifiedCheckpoint, monitor  # noqa: E402
+from transparency_log.core import merkle, tiles  # noqa: E402
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint  # noqa: E402
 from transparency_log.core.cosignature import (  # noqa: E402
     CosignatureSigner,
