@@ -22,7 +22,8 @@ _MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("verifier.tdx.collateral", "pcs_time"), ("verifier.tdx.collateral", "_crl_facts"),
           ("attest.formats.intel_pcs", "_time_fault"),
           ("verifier.gpu.report_verify", "_parsed_report"),
-          ("verifier.snp.verify", "_parsed_report"))
+          ("verifier.snp.verify", "_parsed_report"),
+          ("verifier.collateral_window", "described"))
 
 
 def clear_parse_memos() -> None:

@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.x509 import ocsp
@@ -97,11 +98,24 @@ def _window(data: bytes) -> tuple[str, datetime | str | None, datetime | str | N
     return "opaque", None, None
 
 
+DESCRIBED_MAX = 4096
+"""How many distinct blobs :func:`described` remembers (least recently used forgotten)."""
+
+
+@lru_cache(maxsize=DESCRIBED_MAX)
+def described(data: bytes) -> tuple[str, str, str | None, str | None]:
+    """(sha256 hex, kind, from, until) of one blob, by its exact bytes. A pure function of
+    the bytes, so remembered (bounded; ``lru_cache`` is thread-safe): a warm run lists the
+    same stapled blobs without parsing them again (issue 15). It only describes: every blob
+    is still judged by its own check."""
+    kind, start, end = _window(data)
+    return (hashlib.sha256(data).hexdigest(), kind,
+            start if isinstance(start, str) or start is None else _iso(start),
+            end if isinstance(end, str) or end is None else _iso(end))
+
+
 def describe_collateral(name: str, data: bytes, used_by: str = "",
                         source: str = "stapled") -> CollateralUse:
     """The transcript entry for one blob (never raises: unknown content is ``opaque``)."""
-    kind, start, end = _window(bytes(data))
-    return CollateralUse(
-        name, hashlib.sha256(data).hexdigest(), kind,
-        start if isinstance(start, str) or start is None else _iso(start),
-        end if isinstance(end, str) or end is None else _iso(end), used_by, source)
+    sha, kind, start, end = described(bytes(data))
+    return CollateralUse(name, sha, kind, start, end, used_by, source)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import cached_property
 
 from attest.formats.binary import Reader
 from transparency_log.common.errors import FormatError
@@ -154,7 +155,7 @@ class OpaqueField:
     type: int
     value: bytes
 
-    @property
+    @cached_property
     def name(self) -> str:
         return type_name(self.type)
 
@@ -162,9 +163,15 @@ class OpaqueField:
     def kind(self) -> Kind:
         return kind_of(self.type)
 
+    @cached_property
+    def _decoded(self) -> Decoded:
+        # Parsed once per field (issue 15): a field is immutable bytes, so its decoding is
+        # too; a FormatError is not cached and is raised again on the next call.
+        return decode_value(self.kind, self.value, self.name)
+
     def decode(self) -> Decoded:
         """The Data decoded by the field's kind (FormatError ``gpu.report.opaque`` if not)."""
-        return decode_value(self.kind, self.value, self.name)
+        return self._decoded
 
     def show(self) -> str:
         """The decoded value as one line of text (for transcripts and the CLI)."""
@@ -194,8 +201,15 @@ class OpaqueData:
 
     fields: tuple[OpaqueField, ...]
 
+    @cached_property
+    def _by_type(self) -> dict[int, OpaqueField]:
+        out: dict[int, OpaqueField] = {}
+        for f in self.fields:
+            out.setdefault(f.type, f)  # the first of a type, as a scan in wire order finds
+        return out
+
     def field(self, kind: OpaqueType) -> OpaqueField | None:
-        return next((f for f in self.fields if f.type == kind), None)
+        return self._by_type.get(kind)
 
     def get(self, kind: OpaqueType) -> bytes | None:
         """The raw Data of a field, or None when absent."""
