@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -38,7 +39,10 @@ __all__ = ["CHECK_DEVICE_DISTINCT", "DeviceIdentity", "check_distinct_devices",
 CHECK_DEVICE_DISTINCT = "gpu.device.distinct"
 
 
+@lru_cache(maxsize=1024)
 def _spki_digest(cert: x509.Certificate) -> bytes:
+    # Remembered by the certificate itself (hashed and compared by its DER, bounded): a warm
+    # run reuses the digests of the chains it saw before (issue 15).
     spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).digest()
 

@@ -14,6 +14,7 @@ binding step's (``binding.gpu_nonce``, verifier/binding_check.py), so no
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from attest.collateral.rim_fetch import RimSource
 from attest.formats.bundle import GpuEvidence
@@ -56,5 +57,6 @@ def run_gpu_stage(ctx: StageContext, item: GpuEvidence) -> GpuEvidenceResult:
     return res
 
 
+@lru_cache(maxsize=1024)
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
