@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 from urllib.parse import quote
 
 from cryptography import x509
@@ -27,8 +28,10 @@ NONCE_SIZE = 32
 CHECK = "gpu.ocsp.fetch"
 
 
+@lru_cache(maxsize=1024)
 def cert_fingerprint(cert: x509.Certificate) -> bytes:
-    """SHA-256 of the certificate's DER (how stapled answers are keyed and named)."""
+    """SHA-256 of the certificate's DER (how stapled answers are keyed and named);
+    remembered per certificate (hashed and compared by its DER; bounded, issue 15)."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
 
 

@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -271,6 +272,16 @@ def check_chain_ocsp(chain: Sequence[x509.Certificate], **kwargs: Any) -> list[O
     return list(got.statuses)
 
 
+@lru_cache(maxsize=1024)
+def _answer_serial(der: bytes) -> int | None:
+    """The serial number an OCSP answer is about (None unless SUCCESSFUL), by its exact bytes
+    (bounded memo, issue 15; a ValueError is raised again each time). Only sorts answers to
+    certificates: each is verified by ``gpu.ocsp`` all the same."""
+    resp = ocsp.load_der_ocsp_response(der)
+    return (resp.serial_number if resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+            else None)
+
+
 def stapled_answers(answers: Mapping[str, bytes], chain: Sequence[x509.Certificate]
                     ) -> dict[bytes, bytes]:
     """The node's stapled OCSP answers (name -> DER) by the SHA-256 fingerprint of the chain
@@ -280,9 +291,7 @@ def stapled_answers(answers: Mapping[str, bytes], chain: Sequence[x509.Certifica
     out: dict[bytes, bytes] = {}
     for name, der in answers.items():
         try:
-            resp = ocsp.load_der_ocsp_response(der)
-            serial = (resp.serial_number if resp.response_status ==
-                      ocsp.OCSPResponseStatus.SUCCESSFUL else None)
+            serial = _answer_serial(der)
         except ValueError:
             raise FormatError("gpu.ocsp", "stapled OCSP response is not DER OCSP",
                               field=f"ocsp[{name}]") from None
