@@ -198,25 +198,29 @@ def verify_chain_cached(
     """:func:`verify_chain`, reusing a path verified before when ``cache`` holds these exact
     certificates under these exact roots and ``at`` is inside the path's validity window.
 
+    The key is the SHA-256 of each certificate's DER and each root's pin: the same exact
+    bytes as keying on the certificates themselves, without re-hashing the DER per lookup.
     Returns (path, root, from_cache). After a full verification the path and each of its
     proper suffixes (an intermediate's own chain, such as the PCK CRL issuer chain inside
     the PCK chain) are recorded with their windows.
     """
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    key: object = None
     if cache is not None and chain and roots:
-        key = (tuple(chain), tuple(r.fingerprint for r in roots))
-        hit = cache.chains.get(key, at)
+        # Keyed on SHA-256 fingerprints (memoized per certificate object), not on the
+        # certificates: hashing a certificate re-hashes its DER on every call.
+        fps = tuple(r.fingerprint for r in roots)
+        hit = cache.chains.get((tuple(fingerprint(c) for c in chain), fps), at)
         if hit is not None:
             path, root = hit  # type: ignore[misc]
             return list(path), root, True
     path, root = _verify_chain(chain, roots, at=at, check=check, roles=roles, pinned=pinned)
     if cache is not None:
         fps = tuple(r.fingerprint for r in roots)
+        chain_fps = tuple(fingerprint(c) for c in chain)
         for i in range(len(chain)):
             sub = tuple(path[i:])
-            cache.chains.put((tuple(chain[i:]), fps), (sub, root),
+            cache.chains.put((chain_fps[i:], fps), (sub, root),
                              max(c.not_valid_before_utc for c in sub),
                              min(c.not_valid_after_utc for c in sub))
     return path, root, False

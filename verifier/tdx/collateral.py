@@ -53,7 +53,7 @@ from verifier.tdx.quote_verify import (
 )
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import PinnedRoot
+from verifier.x509chain import PinnedRoot, fingerprint
 
 #: The CRLs whose staleness the policy may waive by name (``tdx.<item>.validity``).
 STALE_WAIVABLE = ("pck_crl", "root_crl")
@@ -135,7 +135,7 @@ def _signed_by(cache: VendorCaches | None, signer: x509.Certificate, sig: bytes,
                check: str, field: str, role: str) -> bool:
     """ECDSA P-256 signature ``sig`` over ``raw`` by ``signer``, reused from ``cache`` when
     these exact bytes verified under this exact certificate before. True on a cache hit."""
-    memo = (check, raw, sig, signer)
+    memo = (check, raw, sig, fingerprint(signer))
     if cache is not None and cache.signature_known(memo):
         return True
     key = p256_public_key(signer, check=check, role=role)
@@ -248,7 +248,7 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
                                 field=f"{item}.issuer", got=issuer_text,
                                 want=subject_text(issuer, check=f"{base}.signature", role=item))
-    memo = (f"{base}.signature", bytes(data), issuer)
+    memo = (f"{base}.signature", bytes(data), fingerprint(issuer))
     hit = cache is not None and cache.signature_known(memo)
     if not hit:
         try:

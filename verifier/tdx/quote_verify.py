@@ -40,7 +40,7 @@ from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQ
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VendorCaches
-from verifier.x509chain import PinnedRoot, verify_chain_cached
+from verifier.x509chain import PinnedRoot, fingerprint, verify_chain_cached
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 
@@ -200,7 +200,7 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
     # (4) QE report signed by the PCK key.
     pck_key = p256_public_key(path[0], check="tdx.qe.report.signature", role="PCK")
     memo = ("tdx.qe.report.signature", cert_data.qe_report, cert_data.qe_report_signature,
-            path[0])
+            fingerprint(path[0]))
     hit = cache is not None and cache.signature_known(memo)
     if not hit:
         ecdsa_p256_verify(pck_key, cert_data.qe_report_signature, cert_data.qe_report,
