@@ -24,7 +24,7 @@ from attest.certificates import (
     load_certificate,
 )
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
-from verifier.verified_cache import VendorCaches
+from verifier.verified_cache import VendorCaches, VerifiedCache
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,21 @@ def fingerprint(cert: x509.Certificate) -> bytes:
 _FP_MEMO: OrderedDict[int, tuple[x509.Certificate, bytes]] = OrderedDict()
 _FP_MEMO_SIZE = 1024
 _FP_LOCK = threading.Lock()
+
+
+def issuer_named(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``child.issuer == issuer.subject`` (RFC 5280 §4.1.2.4), remembered per pair of exact
+    certificates (by SHA-256; cryptography compares names attribute by attribute in Python).
+    A pure function of the two DERs; a name that does not decode raises and is not kept."""
+    key = (fingerprint(child), fingerprint(issuer))
+    hit = _NAMED.get(key)
+    if hit is None:
+        hit = child.issuer == issuer.subject
+        _NAMED.put(key, hit)
+    return hit
+
+
+_NAMED: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache(_FP_MEMO_SIZE)
 
 
 def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:
