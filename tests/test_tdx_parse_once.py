@@ -8,10 +8,13 @@ from dataclasses import replace
 import pytest
 
 from attest.formats.tdx_quote import parse_quote
-from tests.support.tdx_support import SIM_NOW, sim, sim_root
-from transparency_log.common.errors import SignatureError
+from tests.support.tdx_support import SIM_NOW, sim, sim_collateral, sim_root
+from transparency_log.common.errors import SignatureError, VerificationError
+from verifier.tdx.collateral import VerificationTimes
+from verifier.tdx.evidence import verify_tdx_evidence
 from verifier.tdx.quote_verify import verify_quote
-from verifier.transcript import Transcript
+from verifier.transcript import FAIL, Transcript
+from verifier.verified_cache import VendorCaches
 
 
 def test_parsed_quote_is_reused_and_signs_its_exact_bytes() -> None:
@@ -33,3 +36,21 @@ def test_a_replaced_body_does_not_inherit_the_parsed_signed_span() -> None:
         verify_quote(forged, roots=[sim_root(s)], at=SIM_NOW, transcript=t)
     assert err.value.check == "tdx.quote.signature"
     assert [step.check for step in t.steps][-1] == "tdx.qe.report_data"
+
+
+def test_a_root_crl_revoking_the_tcb_signer_is_refused_after_a_warm_run() -> None:
+    """The revocation step tells TCB signers apart by fingerprint and remembers which one the
+    root issued: on a warm cache a new Root CA CRL naming the TCB signing certificate (and
+    nothing else) is still refused by tdx.root_crl.revocation."""
+    s = sim()
+    roots, quote, cache = [sim_root(s)], s.quote().to_bytes(), VendorCaches()
+    times = VerificationTimes.uniform(SIM_NOW)
+    verify_tdx_evidence(quote, sim_collateral(s), roots=roots, times=times, cache=cache)
+    revoked = sim_collateral(s, root_crl=s.root_crl(revoked=(s.tcb_signing_cert.serial_number,)))
+    t = Transcript()
+    with pytest.raises(VerificationError) as err:
+        verify_tdx_evidence(quote, revoked, roots=roots, times=times, transcript=t,
+                            cache=cache)
+    assert err.value.check == "tdx.root_crl.revocation"
+    assert "TCB Signing" in str(err.value)
+    assert [step.check for step in t.steps if step.result == FAIL] == ["tdx.root_crl.revocation"]
