@@ -52,7 +52,7 @@ from verifier.tdx.quote_verify import (
     verified_chain,
 )
 from verifier.transcript import Transcript
-from verifier.verified_cache import VendorCaches
+from verifier.verified_cache import VendorCaches, VerifiedCache
 from verifier.x509chain import PinnedRoot, fingerprint
 
 #: The CRLs whose staleness the policy may waive by name (``tdx.<item>.validity``).
@@ -235,6 +235,20 @@ def _crl_facts(data: bytes, item: str) -> tuple[x509.CertificateRevocationList, 
         raise FormatError(f"tdx.{item}.format", f"undecodable CRL ({err})", field=item) from None
 
 
+def _crl_issued_by(data: bytes, issuer_name: x509.Name, issuer: x509.Certificate) -> bool:
+    """The CRL's issuer name equals ``issuer``'s subject (RFC 5280 §6.3.3 b), remembered per
+    exact CRL bytes and issuer certificate (by SHA-256): a pure function of both."""
+    key = (data, fingerprint(issuer))
+    same = _CRL_ISSUERS.get(key)
+    if same is None:
+        same = issuer_name == issuer.subject
+        _CRL_ISSUERS.put(key, same)
+    return same
+
+
+_CRL_ISSUERS: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache(PARSE_MEMO_SIZE)
+
+
 def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime,
                transcript: Transcript,
                cache: VendorCaches | None = None) -> x509.CertificateRevocationList:
@@ -243,12 +257,13 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
     ``cache``: the signature of these exact CRL bytes by this exact issuer is reused (a new
     CRL is new bytes, so it is verified); the window is checked every time."""
     base = f"tdx.{item}"
-    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(bytes(data), item)
-    if issuer_name != issuer.subject:
+    data = bytes(data)
+    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(data, item)
+    if not _crl_issued_by(data, issuer_name, issuer):
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
                                 field=f"{item}.issuer", got=issuer_text,
                                 want=subject_text(issuer, check=f"{base}.signature", role=item))
-    memo = (f"{base}.signature", bytes(data), fingerprint(issuer))
+    memo = (f"{base}.signature", data, fingerprint(issuer))
     hit = cache is not None and cache.signature_known(memo)
     if not hit:
         try:
