@@ -54,3 +54,27 @@ def test_a_root_crl_revoking_the_tcb_signer_is_refused_after_a_warm_run() -> Non
     assert err.value.check == "tdx.root_crl.revocation"
     assert "TCB Signing" in str(err.value)
     assert [step.check for step in t.steps if step.result == FAIL] == ["tdx.root_crl.revocation"]
+
+
+def test_tcb_outcome_is_replayed_identically_and_never_hides_a_refusal() -> None:
+    """tdx.tcb.* outcomes are remembered per exact inputs: a warm run records the same steps
+    as the cold one, and a TCB Info with no level the platform meets, met after the warm
+    runs on the same quote and cache, is refused by tdx.tcb.level (only that check)."""
+    s = sim()
+    roots, quote, cache = [sim_root(s)], s.quote().to_bytes(), VendorCaches()
+    times = VerificationTimes.uniform(SIM_NOW)
+    runs = [Transcript() for _ in range(2)]
+    for t in runs:
+        verify_tdx_evidence(quote, sim_collateral(s), roots=roots, times=times, transcript=t,
+                            cache=cache)
+    tcb = [[(st.check, st.result, st.detail) for st in t.steps if st.check.startswith(
+        ("tdx.tcb.", "tdx.qe.identity"))] for t in runs]
+    assert tcb[0] == tcb[1] and ("tdx.tcb.level", "pass") in [(c, r) for c, r, _ in tcb[0]]
+    higher = tuple(v + 1 for v in s.extensions.tcb_comp_svns)
+    unmet = sim_collateral(s, tcb_info=s.tcb_info(levels=[s.tcb_level("UpToDate",
+                                                                      sgx=higher)]))
+    t = Transcript()
+    with pytest.raises(VerificationError) as err:
+        verify_tdx_evidence(quote, unmet, roots=roots, times=times, transcript=t, cache=cache)
+    assert err.value.check == "tdx.tcb.level"
+    assert [step.check for step in t.steps if step.result == FAIL] == ["tdx.tcb.level"]
