@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,23 +43,20 @@ def fingerprint(cert: x509.Certificate) -> bytes:
     """SHA-256 of the certificate's DER encoding. Remembered per certificate object (a bounded
     memo keyed by identity that holds the object, so an id is never reused while its entry
     lives): cryptography re-encodes the DER on each ``public_bytes``, which costs as much as a
-    small fraction of a signature verify."""
-    key = id(cert)
-    with _FP_LOCK:
-        hit = _FP_MEMO.get(key)
-        if hit is not None and hit[0] is cert:
-            _FP_MEMO.move_to_end(key)
-            return hit[1]
+    small fraction of a signature verify. A lookup takes no lock (a dict read is atomic);
+    inserts and the eviction of the oldest entries are serialized by the lock."""
+    hit = _FP_MEMO.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
     fp = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
     with _FP_LOCK:
-        _FP_MEMO[key] = (cert, fp)
-        _FP_MEMO.move_to_end(key)
+        _FP_MEMO[id(cert)] = (cert, fp)
         while len(_FP_MEMO) > _FP_MEMO_SIZE:
-            _FP_MEMO.popitem(last=False)
+            del _FP_MEMO[next(iter(_FP_MEMO))]
     return fp
 
 
-_FP_MEMO: OrderedDict[int, tuple[x509.Certificate, bytes]] = OrderedDict()
+_FP_MEMO: dict[int, tuple[x509.Certificate, bytes]] = {}
 _FP_MEMO_SIZE = 1024
 _FP_LOCK = threading.Lock()
 
