@@ -180,7 +180,7 @@ def _signed_document(body: bytes, issuer_chain: bytes | None, raw: bytes, sig: b
                       **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
     hit = _signed_by(cache, path[0], sig, raw, check=f"{prefix}.signature",
                      field=f"{member}.signature", role="TCB Signing")
-    transcript.passed(f"{prefix}.signature", detail, **cached_inputs(hit, sha256=_digest(body)))
+    transcript.passed(f"{prefix}.signature", detail, **cached_inputs(hit, sha256=sha256_hex(body)))
     _window(f"{prefix}.validity", item, pcs_time(issued), pcs_time(next_update), at,
             transcript=transcript)
 
@@ -217,7 +217,14 @@ def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
     return ident
 
 
-def _digest(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 (hex) a transcript step records for its input bytes; once per exact bytes
+    (a pure function; the memo holds the bytes, keyed by them)."""
+    return _sha256_hex(bytes(data))
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -276,7 +283,7 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
         if cache is not None:
             cache.signature_verified(memo)
     transcript.passed(f"{base}.signature", issuer_text,
-                      **cached_inputs(hit, sha256=_digest(data)))
+                      **cached_inputs(hit, sha256=sha256_hex(data)))
     if next_update is None:
         raise FormatError(f"{base}.format", "CRL has no nextUpdate", field=f"{item}.nextUpdate")
     _window(f"{base}.validity", item, this_update, next_update, _utc(at),

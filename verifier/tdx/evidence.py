@@ -24,7 +24,6 @@ Missing collateral is a failure (a check that cannot run never passes silently).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from verifier.tdx.collateral import (
     TdxCollateral,
     VerificationTimes,
     require_not_revoked,
+    sha256_hex,
     verify_crl,
     verify_qe_identity,
     verify_tcb_info,
@@ -159,7 +159,7 @@ def verify_tdx_evidence(
     try:
         quote = parse_quote(quote_bytes)
         t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
-                 sha256=hashlib.sha256(quote_bytes).hexdigest())
+                 sha256=sha256_hex(quote_bytes))
         auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t, cache=cache)
         verify_revocation(auth, collateral, roots=roots, times=times, transcript=t,
                           cache=cache)
