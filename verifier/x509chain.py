@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from attest.certificates import (
     load_certificate,
 )
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
-from verifier.verified_cache import VendorCaches
+from verifier.verified_cache import VendorCaches, VerifiedCache
 
 
 @dataclass(frozen=True)
@@ -44,25 +43,37 @@ def fingerprint(cert: x509.Certificate) -> bytes:
     """SHA-256 of the certificate's DER encoding. Remembered per certificate object (a bounded
     memo keyed by identity that holds the object, so an id is never reused while its entry
     lives): cryptography re-encodes the DER on each ``public_bytes``, which costs as much as a
-    small fraction of a signature verify."""
-    key = id(cert)
-    with _FP_LOCK:
-        hit = _FP_MEMO.get(key)
-        if hit is not None and hit[0] is cert:
-            _FP_MEMO.move_to_end(key)
-            return hit[1]
+    small fraction of a signature verify. A lookup takes no lock (a dict read is atomic);
+    inserts and the eviction of the oldest entries are serialized by the lock."""
+    hit = _FP_MEMO.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
     fp = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
     with _FP_LOCK:
-        _FP_MEMO[key] = (cert, fp)
-        _FP_MEMO.move_to_end(key)
+        _FP_MEMO[id(cert)] = (cert, fp)
         while len(_FP_MEMO) > _FP_MEMO_SIZE:
-            _FP_MEMO.popitem(last=False)
+            del _FP_MEMO[next(iter(_FP_MEMO))]
     return fp
 
 
-_FP_MEMO: OrderedDict[int, tuple[x509.Certificate, bytes]] = OrderedDict()
+_FP_MEMO: dict[int, tuple[x509.Certificate, bytes]] = {}
 _FP_MEMO_SIZE = 1024
 _FP_LOCK = threading.Lock()
+
+
+def issuer_named(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``child.issuer == issuer.subject`` (RFC 5280 §4.1.2.4), remembered per pair of exact
+    certificates (by SHA-256; cryptography compares names attribute by attribute in Python).
+    A pure function of the two DERs; a name that does not decode raises and is not kept."""
+    key = (fingerprint(child), fingerprint(issuer))
+    hit = _NAMED.get(key)
+    if hit is None:
+        hit = child.issuer == issuer.subject
+        _NAMED.put(key, hit)
+    return hit
+
+
+_NAMED: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache(_FP_MEMO_SIZE)
 
 
 def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:
@@ -198,25 +209,29 @@ def verify_chain_cached(
     """:func:`verify_chain`, reusing a path verified before when ``cache`` holds these exact
     certificates under these exact roots and ``at`` is inside the path's validity window.
 
+    The key is the SHA-256 of each certificate's DER and each root's pin: the same exact
+    bytes as keying on the certificates themselves, without re-hashing the DER per lookup.
     Returns (path, root, from_cache). After a full verification the path and each of its
     proper suffixes (an intermediate's own chain, such as the PCK CRL issuer chain inside
     the PCK chain) are recorded with their windows.
     """
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    key: object = None
     if cache is not None and chain and roots:
-        key = (tuple(chain), tuple(r.fingerprint for r in roots))
-        hit = cache.chains.get(key, at)
+        # Keyed on SHA-256 fingerprints (memoized per certificate object), not on the
+        # certificates: hashing a certificate re-hashes its DER on every call.
+        fps = tuple(r.fingerprint for r in roots)
+        hit = cache.chains.get((tuple(fingerprint(c) for c in chain), fps), at)
         if hit is not None:
             path, root = hit  # type: ignore[misc]
             return list(path), root, True
     path, root = _verify_chain(chain, roots, at=at, check=check, roles=roles, pinned=pinned)
     if cache is not None:
         fps = tuple(r.fingerprint for r in roots)
+        chain_fps = tuple(fingerprint(c) for c in chain)
         for i in range(len(chain)):
             sub = tuple(path[i:])
-            cache.chains.put((tuple(chain[i:]), fps), (sub, root),
+            cache.chains.put((chain_fps[i:], fps), (sub, root),
                              max(c.not_valid_before_utc for c in sub),
                              min(c.not_valid_after_utc for c in sub))
     return path, root, False

@@ -29,6 +29,7 @@ Judgements (versions accepted, signatures, policy) are left to the verifier.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from attest.formats.binary import Reader, mbz, require_min_size, require_size, u16le, u32le
 from transparency_log.common.errors import FormatError
@@ -226,8 +227,9 @@ class QeReportCertificationData:
     pck_cert_chain: bytes  # type 5 data: PEM certificates, leaf first (may end in NUL)
     inner_type: int = CERT_DATA_PCK_CHAIN
 
-    @property
+    @cached_property
     def qe_report_body(self) -> EnclaveReportBody:
+        """The decoded QE report (decoded once per object: ``qe_report`` is immutable)."""
         return EnclaveReportBody.parse(self.qe_report)
 
     @classmethod
@@ -313,7 +315,15 @@ class TdxQuote:
 
     @property
     def signed_bytes(self) -> bytes:
-        """The span the attestation key signs: header (+ v5 body descriptor) + body."""
+        """The span the attestation key signs: header (+ v5 body descriptor) + body.
+
+        For a quote from :func:`parse_quote` this is the exact slice of the parsed bytes
+        (kept on the object, not a dataclass field, so ``dataclasses.replace`` never carries
+        it to a quote with other fields); otherwise it is serialized from the fields, which
+        gives the same bytes for a parsed quote (the parser is strict and round-trips)."""
+        span = self.__dict__.get("_signed_span")
+        if span is not None:
+            return span
         body = self.body.to_bytes()
         if self.header.version == QUOTE_VERSION_4:
             return self.header.to_bytes() + body
@@ -325,14 +335,24 @@ class TdxQuote:
         return self.signed_bytes + len(sig).to_bytes(4, "little") + sig + self.trailing
 
 
+PARSE_MEMO_SIZE = 256
+"""How many parsed quotes are kept by their exact bytes (parsing is a pure function of the
+bytes and a TdxQuote is immutable; a refusal raises and is never kept)."""
+
+
 def parse_quote(data: bytes) -> TdxQuote:
     """Parse a TDX quote v4 or v5. Raises FormatError naming the field on any defect.
 
     Checks that the structure is self-consistent (version, body type and sizes, certification
     data types and sizes, reserved bytes); attestation key type, TEE type and vendor are
-    checked here too since no other layout is defined for them.
+    checked here too since no other layout is defined for them. Parsed once per exact bytes
+    (a bounded, thread-safe memo: the same quote object is returned for the same bytes).
     """
-    data = bytes(data)
+    return _parse_quote(bytes(data))
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _parse_quote(data: bytes) -> TdxQuote:
     require_min_size(data, HEADER_SIZE, check=CHECK, field="Quote")
     header = QuoteHeader.parse(data[:HEADER_SIZE])
     if header.attestation_key_type != ATT_KEY_TYPE_ECDSA_P256:
@@ -365,8 +385,12 @@ def parse_quote(data: bytes) -> TdxQuote:
     if sig_size > MAX_SIGNATURE_DATA:
         raise FormatError(CHECK, "signature data too large", field="Quote Signature Data Len",
                           got=sig_size, want=f"<= {MAX_SIGNATURE_DATA}")
+    signed_end = r.pos - 4
     sig = QuoteSignatureData.parse(r.take(sig_size, "Quote Signature Data"))
-    return TdxQuote(header, body, sig, body_type, r.rest())
+    quote = TdxQuote(header, body, sig, body_type, r.rest())
+    # Not a field: the exact signed span (A.3: everything before the Signature Data Len).
+    object.__setattr__(quote, "_signed_span", data[:signed_end])
+    return quote
 
 
 def _fixed(value: bytes, size: int, field: str) -> bytes:

@@ -52,8 +52,8 @@ from verifier.tdx.quote_verify import (
     verified_chain,
 )
 from verifier.transcript import Transcript
-from verifier.verified_cache import VendorCaches
-from verifier.x509chain import PinnedRoot
+from verifier.verified_cache import VendorCaches, VerifiedCache
+from verifier.x509chain import PinnedRoot, fingerprint
 
 #: The CRLs whose staleness the policy may waive by name (``tdx.<item>.validity``).
 STALE_WAIVABLE = ("pck_crl", "root_crl")
@@ -135,7 +135,7 @@ def _signed_by(cache: VendorCaches | None, signer: x509.Certificate, sig: bytes,
                check: str, field: str, role: str) -> bool:
     """ECDSA P-256 signature ``sig`` over ``raw`` by ``signer``, reused from ``cache`` when
     these exact bytes verified under this exact certificate before. True on a cache hit."""
-    memo = (check, raw, sig, signer)
+    memo = (check, raw, sig, fingerprint(signer))
     if cache is not None and cache.signature_known(memo):
         return True
     key = p256_public_key(signer, check=check, role=role)
@@ -180,7 +180,7 @@ def _signed_document(body: bytes, issuer_chain: bytes | None, raw: bytes, sig: b
                       **cached_inputs(hit, at=instant_text(times.tcb_signing_chain)))
     hit = _signed_by(cache, path[0], sig, raw, check=f"{prefix}.signature",
                      field=f"{member}.signature", role="TCB Signing")
-    transcript.passed(f"{prefix}.signature", detail, **cached_inputs(hit, sha256=_digest(body)))
+    transcript.passed(f"{prefix}.signature", detail, **cached_inputs(hit, sha256=sha256_hex(body)))
     _window(f"{prefix}.validity", item, pcs_time(issued), pcs_time(next_update), at,
             transcript=transcript)
 
@@ -217,7 +217,14 @@ def verify_qe_identity(body: bytes, issuer_chain: bytes | None, *,
     return ident
 
 
-def _digest(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 (hex) a transcript step records for its input bytes; once per exact bytes
+    (a pure function; the memo holds the bytes, keyed by them)."""
+    return _sha256_hex(bytes(data))
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -235,6 +242,20 @@ def _crl_facts(data: bytes, item: str) -> tuple[x509.CertificateRevocationList, 
         raise FormatError(f"tdx.{item}.format", f"undecodable CRL ({err})", field=item) from None
 
 
+def _crl_issued_by(data: bytes, issuer_name: x509.Name, issuer: x509.Certificate) -> bool:
+    """The CRL's issuer name equals ``issuer``'s subject (RFC 5280 §6.3.3 b), remembered per
+    exact CRL bytes and issuer certificate (by SHA-256): a pure function of both."""
+    key = (data, fingerprint(issuer))
+    same = _CRL_ISSUERS.get(key)
+    if same is None:
+        same = issuer_name == issuer.subject
+        _CRL_ISSUERS.put(key, same)
+    return same
+
+
+_CRL_ISSUERS: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache(PARSE_MEMO_SIZE)
+
+
 def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime,
                transcript: Transcript,
                cache: VendorCaches | None = None) -> x509.CertificateRevocationList:
@@ -243,12 +264,13 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
     ``cache``: the signature of these exact CRL bytes by this exact issuer is reused (a new
     CRL is new bytes, so it is verified); the window is checked every time."""
     base = f"tdx.{item}"
-    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(bytes(data), item)
-    if issuer_name != issuer.subject:
+    data = bytes(data)
+    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(data, item)
+    if not _crl_issued_by(data, issuer_name, issuer):
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
                                 field=f"{item}.issuer", got=issuer_text,
                                 want=subject_text(issuer, check=f"{base}.signature", role=item))
-    memo = (f"{base}.signature", bytes(data), issuer)
+    memo = (f"{base}.signature", data, fingerprint(issuer))
     hit = cache is not None and cache.signature_known(memo)
     if not hit:
         try:
@@ -261,7 +283,7 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
         if cache is not None:
             cache.signature_verified(memo)
     transcript.passed(f"{base}.signature", issuer_text,
-                      **cached_inputs(hit, sha256=_digest(data)))
+                      **cached_inputs(hit, sha256=sha256_hex(data)))
     if next_update is None:
         raise FormatError(f"{base}.format", "CRL has no nextUpdate", field=f"{item}.nextUpdate")
     _window(f"{base}.validity", item, this_update, next_update, _utc(at),

@@ -24,7 +24,6 @@ Missing collateral is a failure (a check that cannot run never passes silently).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from verifier.tdx.collateral import (
     TdxCollateral,
     VerificationTimes,
     require_not_revoked,
+    sha256_hex,
     verify_crl,
     verify_qe_identity,
     verify_tcb_info,
@@ -54,7 +54,7 @@ from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import PinnedRoot
+from verifier.x509chain import PinnedRoot, fingerprint, issuer_named
 
 
 @dataclass(frozen=True)
@@ -87,19 +87,20 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                           at=times.root_crl, transcript=transcript,
                           cache=cache)
     require_not_revoked(root_crl, auth.pck_ca, check="tdx.root_crl.revocation", role="PCK CA")
-    signers: dict[x509.Certificate, tuple[str, str]] = {}  # the same TCB signer counts once
+    # The same TCB signer counts once; certificates are told apart by their SHA-256.
+    signers: dict[bytes, tuple[x509.Certificate, str, str]] = {}
     for chain, check, name in (
             (collateral.tcb_info_issuer_chain, "tdx.tcb_info.chain", "tcb_info_issuer_chain"),
             (collateral.qe_identity_issuer_chain, "tdx.qe.identity.chain",
              "qe_identity_issuer_chain")):
         if chain is not None:
             for cert in load_pem_bundle(chain, check=check, field=name):
-                signers.setdefault(cert, (check, name))
-    for cert, (check, name) in signers.items():
-        if cert == auth.root.certificate:
+                signers.setdefault(fingerprint(cert), (cert, check, name))
+    for fp, (cert, check, name) in signers.items():
+        if fp == auth.root.fingerprint:
             continue
         try:  # cryptography decodes the name lazily
-            issued_by_root = cert.issuer == auth.root.certificate.subject
+            issued_by_root = issuer_named(cert, auth.root.certificate)
         except LOADER_ERRORS as err:
             raise FormatError(check, f"undecodable issuer name ({err})", field=name) from None
         if issued_by_root:
@@ -115,7 +116,8 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
                                 field="PCK CRL issuer chain")
         path, _, hit = verified_chain(chain, roots, at=times.pck_crl, check=check,
                                       roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
-        if path[0] != auth.pck_ca and path[0].public_key() != auth.pck_ca.public_key():
+        if (fingerprint(path[0]) != fingerprint(auth.pck_ca)
+                and path[0].public_key() != auth.pck_ca.public_key()):
             raise VerificationError("tdx.pck_crl.chain",
                                     "PCK CRL issuer is not the CA that issued the PCK",
                                     field="PCK CRL issuer chain",
@@ -157,7 +159,7 @@ def verify_tdx_evidence(
     try:
         quote = parse_quote(quote_bytes)
         t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
-                 sha256=hashlib.sha256(quote_bytes).hexdigest())
+                 sha256=sha256_hex(quote_bytes))
         auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t, cache=cache)
         verify_revocation(auth, collateral, roots=roots, times=times, transcript=t,
                           cache=cache)

@@ -39,8 +39,8 @@ from attest.formats.sgx_pck_extensions import (
 from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQuote
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
-from verifier.verified_cache import CACHE_SOURCE, VendorCaches
-from verifier.x509chain import PinnedRoot, verify_chain_cached
+from verifier.verified_cache import CACHE_SOURCE, VendorCaches, VerifiedCache
+from verifier.x509chain import PinnedRoot, fingerprint, verify_chain_cached
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 
@@ -61,11 +61,17 @@ def ecdsa_p256_verify(public_key: ec.EllipticCurvePublicKey, signature_rs: bytes
 
 
 def raw_p256_key(xy: bytes, *, check: str, field: str) -> ec.EllipticCurvePublicKey:
-    """An uncompressed P-256 point from its raw 64-byte X||Y encoding."""
+    """An uncompressed P-256 point from its raw 64-byte X||Y encoding (decoded once per exact
+    bytes: the point check is a pure function of them; a refusal is never memoized)."""
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + xy)
+        return _p256_point(bytes(xy))
     except ValueError:
         raise VerificationError(check, "not a point on P-256", field=field, got=xy) from None
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _p256_point(xy: bytes) -> ec.EllipticCurvePublicKey:
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + xy)
 
 
 def p256_public_key(cert: x509.Certificate, *, check: str, role: str) -> ec.EllipticCurvePublicKey:
@@ -114,10 +120,23 @@ def verified_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot
 def subject_text(cert: x509.Certificate, *, check: str, role: str) -> str:
     """The certificate's subject as text; a name cryptography cannot decode is malformed."""
     try:
-        return name_text(cert)  # memoized per certificate
+        return _subject_texts(fingerprint(cert), cert)
     except LOADER_ERRORS as err:
         raise FormatError(check, f"undecodable subject name ({err})",
                           field=f"{role}.subject") from None
+
+
+def _subject_texts(fp: bytes, cert: x509.Certificate) -> str:
+    """``name_text(cert)`` remembered by the certificate's SHA-256 ``fp`` (a lookup by the
+    certificate object would re-hash its DER); a name that does not decode is never kept."""
+    text = _SUBJECTS.get(fp)
+    if text is None:
+        text = name_text(cert)
+        _SUBJECTS.put(fp, text)
+    return text
+
+
+_SUBJECTS: VerifiedCache[bytes, str] = VerifiedCache(4 * PARSE_MEMO_SIZE)
 
 
 def load_pck_chain(quote: TdxQuote) -> list[x509.Certificate]:
@@ -200,7 +219,7 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
     # (4) QE report signed by the PCK key.
     pck_key = p256_public_key(path[0], check="tdx.qe.report.signature", role="PCK")
     memo = ("tdx.qe.report.signature", cert_data.qe_report, cert_data.qe_report_signature,
-            path[0])
+            fingerprint(path[0]))
     hit = cache is not None and cache.signature_known(memo)
     if not hit:
         ecdsa_p256_verify(pck_key, cert_data.qe_report_signature, cert_data.qe_report,

@@ -45,6 +45,7 @@ from attest.formats.tdx_quote import EnclaveReportBody, TdReportBody
 from transparency_log.common.errors import VerificationError
 from verifier.tdx.collateral import pcs_time
 from verifier.transcript import Transcript
+from verifier.verified_cache import VerifiedCache
 
 NO_MATCH = "no matching TCB level"
 RELAUNCH_STATUSES = ("TDRelaunchAdvised", "TDRelaunchAdvisedConfigurationNeeded")
@@ -210,8 +211,40 @@ def _evaluate(info: TcbInfo, ext: SgxExtensions, body: TdReportBody, svn: bytes,
 
 def tcb_status(info: TcbInfo, qe_identity: QeIdentity, ext: SgxExtensions, body: TdReportBody,
                qe: EnclaveReportBody, *, transcript: Transcript | None = None) -> TcbStatus:
-    """Steps 1-6: the converged TCB status with its advisory IDs."""
+    """Steps 1-6: the converged TCB status with its advisory IDs.
+
+    The outcome is a pure function of the five (immutable) inputs: a success is remembered
+    per exact input objects (by identity, the entry holding them, so an id is never reused
+    while it lives: the parse-once memos hand back the same objects for the same bytes) and
+    its steps are recorded again, the same ones in the same order. A refusal is recomputed
+    every time, its passed steps recorded before it is raised."""
     t = transcript if transcript is not None else Transcript()
+    key = (id(info), id(qe_identity), id(ext), id(body), id(qe))
+    hit = _OUTCOMES.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], (info, qe_identity, ext, body, qe),
+                                                       strict=True)):
+        _, result, steps = hit
+    else:
+        inner = Transcript()
+        try:
+            result = _tcb_status(info, qe_identity, ext, body, qe, inner)
+        finally:
+            for step in inner.steps:
+                t.passed(step.check, step.detail)
+        steps = tuple((step.check, step.detail) for step in inner.steps)
+        _OUTCOMES.put(key, ((info, qe_identity, ext, body, qe), result, steps))
+        return result
+    for check, detail in steps:
+        t.passed(check, detail)
+    return result
+
+
+_OUTCOMES: VerifiedCache[tuple[int, ...], tuple[tuple[object, ...], TcbStatus,
+                                                tuple[tuple[str, str], ...]]] = VerifiedCache()
+
+
+def _tcb_status(info: TcbInfo, qe_identity: QeIdentity, ext: SgxExtensions,
+                body: TdReportBody, qe: EnclaveReportBody, t: Transcript) -> TcbStatus:
     if info.fmspc != ext.fmspc:
         raise VerificationError("tdx.tcb.fmspc", "TCB Info is for another platform",
                                 field="FMSPC", got=info.fmspc, want=ext.fmspc)
