@@ -23,7 +23,12 @@ _MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("attest.formats.intel_pcs", "_time_fault"),
           ("verifier.gpu.report_verify", "_parsed_report"),
           ("verifier.snp.verify", "_parsed_report"),
-          ("verifier.collateral_window", "described"))
+          ("verifier.collateral_window", "described"),
+          ("attest.formats.tdx_quote", "_parse_quote"),
+          ("verifier.tdx.quote_verify", "_p256_point"),
+          ("verifier.tdx.collateral", "_sha256_hex"),
+          ("verifier.x509chain", "_NAMED"), ("verifier.tdx.quote_verify", "_SUBJECTS"),
+          ("verifier.tdx.collateral", "_CRL_ISSUERS"))
 
 
 def clear_parse_memos() -> None:
@@ -35,6 +40,8 @@ def clear_parse_memos() -> None:
         memo = getattr(importlib.import_module(module), name, None)
         if hasattr(memo, "cache_clear"):
             memo.cache_clear()  # type: ignore[union-attr]
+        elif hasattr(memo, "clear"):  # a bounded VerifiedCache
+            memo.clear()  # type: ignore[union-attr]
 
 
 def with_cache(fn: Callable[..., Any], cache: object, **kwargs: Any) -> Any:
