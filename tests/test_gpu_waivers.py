@@ -25,7 +25,7 @@ from cryptography.x509 import ocsp
 
 from attest.formats.bundle import EvidenceBundle
 from attest.simulate import gpu as simgpu
-from tests.support.pipeline_support import World, make_world
+from tests.support.pipeline_support import World, failed_checks, make_world
 from transparency_log.common.errors import (
     FetchError,
     FormatError,
@@ -38,22 +38,12 @@ from transparency_log.common.http_fetch import FetchResponse
 from verifier.pipeline_trust import VerifierCaches
 from verifier.policy import Policy, validate_waivers
 from verifier.result import ACCEPTED, REFUSED, Result
-from verifier.transcript import FAIL, WAIVED
+from verifier.transcript import WAIVED
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return make_world(tmp_path_factory.mktemp("gpu-waivers"), gpus=1)
-
-
-def _failed(result: Result) -> set[str]:
-    out = {s.check for s in result.transcript.steps if s.result == FAIL}
-    err = result.error
-    if isinstance(err, PolicyError):
-        out |= {f.check for f in err.failures}
-    elif err is not None:
-        out.add(err.check)
-    return out
 
 
 def _results(result: Result) -> dict[str, str]:
@@ -117,7 +107,7 @@ def test_a_revoked_stapled_answer_is_refused_even_with_the_waiver(world: World) 
     for waive in ((), ("gpu.ocsp",)):
         result = _verify(world, _with_ocsp(world, answers), *waive)
         assert result.verdict == REFUSED and isinstance(result.error, VerificationError)
-        assert _failed(result) == {"gpu.ocsp.revoked"}, (waive, _failed(result))
+        assert failed_checks(result) == {"gpu.ocsp.revoked"}, (waive, failed_checks(result))
 
 
 def test_a_badly_signed_stapled_answer_is_refused_even_with_the_waiver(world: World) -> None:
@@ -125,7 +115,7 @@ def test_a_badly_signed_stapled_answer_is_refused_even_with_the_waiver(world: Wo
     tampered = good[:-1] + bytes([good[-1] ^ 0x01])  # the last byte of the ECDSA signature
     result = _verify(world, _with_ocsp(world, {**_all_good(world), 1: tampered}), "gpu.ocsp")
     assert result.verdict == REFUSED and isinstance(result.error, SignatureError)
-    assert _failed(result) == {"gpu.ocsp.signature"}
+    assert failed_checks(result) == {"gpu.ocsp.signature"}
 
 
 def test_a_revoked_answer_is_checked_when_the_other_answers_are_missing(world: World) -> None:
@@ -133,7 +123,7 @@ def test_a_revoked_answer_is_checked_when_the_other_answers_are_missing(world: W
     leaf's issuer, revoked) is still verified, whatever comes first in the chain."""
     result = _verify(world, _with_ocsp(world, {1: _answer(world, 1, revoked=True)}), "gpu.ocsp")
     assert result.verdict == REFUSED
-    assert _failed(result) == {"gpu.ocsp.revoked"}
+    assert failed_checks(result) == {"gpu.ocsp.revoked"}
 
 
 def test_a_revoked_answer_is_not_hidden_by_missing_ones_unwaived(world: World) -> None:
@@ -142,7 +132,7 @@ def test_a_revoked_answer_is_not_hidden_by_missing_ones_unwaived(world: World) -
     in the chain, has no answer here)."""
     result = _verify(world, _with_ocsp(world, {1: _answer(world, 1, revoked=True)}))
     assert result.verdict == REFUSED and isinstance(result.error, VerificationError)
-    assert _failed(result) == {"gpu.ocsp.revoked"}
+    assert failed_checks(result) == {"gpu.ocsp.revoked"}
 
 
 def test_a_garbage_stapled_answer_is_refused_with_a_warm_cache(world: World) -> None:
@@ -156,14 +146,14 @@ def test_a_garbage_stapled_answer_is_refused_with_a_warm_cache(world: World) -> 
     for run_caches in (caches, VerifierCaches()):  # warm, then cold
         result = world.verify(garbage, caches=run_caches)
         assert result.verdict == REFUSED and isinstance(result.error, FormatError)
-        assert _failed(result) == {"gpu.ocsp"}
+        assert failed_checks(result) == {"gpu.ocsp"}
 
 
 def test_offline_without_answers_is_waived_only_with_the_waiver(world: World) -> None:
     bare = _with_ocsp(world, {})
     unwaived = _verify(world, bare)
     assert unwaived.verdict == REFUSED and isinstance(unwaived.error, FetchError)
-    assert _failed(unwaived) == {"gpu.ocsp.fetch"}
+    assert failed_checks(unwaived) == {"gpu.ocsp.fetch"}
     waived = _verify(world, bare, "gpu.ocsp")
     assert waived.verdict == ACCEPTED, waived.error
     step = next(s for s in waived.transcript.steps if s.check == "gpu.ocsp")
@@ -188,7 +178,7 @@ def test_an_unreachable_responder_is_waived(world: World) -> None:
 
     bare = _with_ocsp(world, {})
     result = _verify(world, bare, fetch=unreachable)
-    assert result.verdict == REFUSED and "fetch.unreachable" in _failed(result)
+    assert result.verdict == REFUSED and "fetch.unreachable" in failed_checks(result)
     result = _verify(world, bare, "gpu.ocsp", fetch=unreachable)
     assert result.verdict == ACCEPTED, result.error
     assert _results(result)["gpu.ocsp"] == WAIVED and calls
@@ -226,14 +216,14 @@ def test_a_mismatching_rim_is_refused_even_with_the_waiver(world: World) -> None
     for waive in ((), ("gpu.rim.fetch",)):
         result = _verify(world, _with_rims(world, bad_driver=True), *waive)
         assert result.verdict == REFUSED and isinstance(result.error, PolicyError)
-        assert _failed(result) == RIM_MISMATCH, _failed(result)
+        assert failed_checks(result) == RIM_MISMATCH, failed_checks(result)
 
 
 def test_a_mismatching_rim_is_refused_when_the_other_is_waived(world: World) -> None:
     result = _verify(world, _with_rims(world, bad_driver=True, drop=("vbios",)),
                      "gpu.rim.fetch")
     assert result.verdict == REFUSED
-    assert _failed(result) == RIM_MISMATCH
+    assert failed_checks(result) == RIM_MISMATCH
     assert _results(result)["gpu.rim.fetch"] == WAIVED
 
 
@@ -241,7 +231,7 @@ def test_rims_that_cannot_be_had_are_waived_only_with_the_waiver(world: World) -
     bare = _with_rims(world, drop=("driver", "vbios"))
     unwaived = _verify(world, bare)
     assert unwaived.verdict == REFUSED and isinstance(unwaived.error, FetchError)
-    assert _failed(unwaived) == {"gpu.rim.fetch"}
+    assert failed_checks(unwaived) == {"gpu.rim.fetch"}
     waived = _verify(world, bare, "gpu.rim.fetch")
     assert waived.verdict == ACCEPTED, waived.error
     steps = [s for s in waived.transcript.steps if s.result == WAIVED]
