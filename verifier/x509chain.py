@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -171,6 +172,15 @@ def _check_root_self_signed(cert: x509.Certificate, *, check: str, role: str) ->
     _check_pinned_link(cert, cert, check=check, child_role=role, issuer_role=role)
 
 
+class VerifiedPath(NamedTuple):
+    """A verified chain: the full path (root included), the pinned root it ends in, and
+    whether it came from the cache (for the transcript's ``source=cache``)."""
+
+    path: list[x509.Certificate]
+    root: PinnedRoot
+    from_cache: bool
+
+
 def verify_chain(
     chain: Sequence[x509.Certificate],
     roots: Sequence[PinnedRoot],
@@ -180,38 +190,21 @@ def verify_chain(
     roles: Sequence[str] | None = None,
     cache: VendorCaches | None = None,
     pinned: Collection[bytes] = frozenset(),
-) -> tuple[list[x509.Certificate], PinnedRoot]:
+) -> VerifiedPath:
     """Verify ``chain`` (leaf first) up to one of ``roots`` at time ``at``.
 
     The chain may end with a copy of the root (it must then be byte-identical to the pinned
     one) or with the certificate the root issued. ``roles`` names the certificates for
-    messages (for example ``["VCEK", "ASK", "ARK"]``). Returns the full path, root included,
-    and the root used. Raises ChainError naming the failed link. ``cache``: see
-    :func:`verify_chain_cached`. ``pinned``: SHA-256 fingerprints of certificates that are
-    trust configuration like the roots (an embedded intermediate): the signature of such a
-    certificate by a pinned root is verified once per process (the time checks run always).
-    """
-    path, root, _ = verify_chain_cached(chain, roots, at=at, check=check, roles=roles,
-                                        cache=cache, pinned=pinned)
-    return path, root
+    messages (for example ``["VCEK", "ASK", "ARK"]``). Raises ChainError naming the failed
+    link. ``pinned``: SHA-256 fingerprints of certificates that are trust configuration like
+    the roots (an embedded intermediate): the signature of such a certificate by a pinned
+    root is verified once per process (the time checks run always).
 
-
-def verify_chain_cached(
-    chain: Sequence[x509.Certificate],
-    roots: Sequence[PinnedRoot],
-    *,
-    at: datetime,
-    check: str,
-    roles: Sequence[str] | None = None,
-    cache: VendorCaches | None = None,
-    pinned: Collection[bytes] = frozenset(),
-) -> tuple[list[x509.Certificate], PinnedRoot, bool]:
-    """:func:`verify_chain`, reusing a path verified before when ``cache`` holds these exact
+    ``cache``: a path verified before is reused when the cache holds these exact
     certificates under these exact roots and ``at`` is inside the path's validity window.
-
     The key is the SHA-256 of each certificate's DER and each root's pin: the same exact
     bytes as keying on the certificates themselves, without re-hashing the DER per lookup.
-    Returns (path, root, from_cache). After a full verification the path and each of its
+    After a full verification the path and each of its
     proper suffixes (an intermediate's own chain, such as the PCK CRL issuer chain inside
     the PCK chain) are recorded with their windows.
     """
@@ -224,7 +217,7 @@ def verify_chain_cached(
         hit = cache.chains.get((tuple(fingerprint(c) for c in chain), fps), at)
         if hit is not None:
             path, root = hit  # type: ignore[misc]
-            return list(path), root, True
+            return VerifiedPath(list(path), root, True)
     path, root = _verify_chain(chain, roots, at=at, check=check, roles=roles, pinned=pinned)
     if cache is not None:
         fps = tuple(r.fingerprint for r in roots)
@@ -234,7 +227,7 @@ def verify_chain_cached(
             cache.chains.put((chain_fps[i:], fps), (sub, root),
                              max(c.not_valid_before_utc for c in sub),
                              min(c.not_valid_after_utc for c in sub))
-    return path, root, False
+    return VerifiedPath(path, root, False)
 
 
 def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot], *,

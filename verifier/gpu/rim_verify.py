@@ -128,7 +128,7 @@ def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: dateti
     parse_rim(xml)  # structure first: malformed is not forged (refuses DTDs too)
     chain = embedded_chain(xml)
     try:  # cryptography parses names and extensions lazily: malformed ones raise here
-        path, _root = verify_chain(chain, roots, at=at, check="gpu.rim.chain",
+        path, _root, _ = verify_chain(chain, roots, at=at, check="gpu.rim.chain",
                                    roles=RIM_CHAIN_ROLES)
     except LOADER_ERRORS as err:
         raise FormatError("gpu.rim.format", f"a {kind} RIM certificate field does not parse: "

@@ -83,7 +83,7 @@ def verify_key_chain(key_cert: x509.Certificate, roots: AmdProductRoots, *, role
     if mid is None:
         raise ChainError(CHAIN_CHECK, f"no {mid_role} for {roots.product}", field=mid_role)
     chain = [key_cert, mid] + ([ark] if ark is not None else [])
-    path, _ = verify_chain(chain, [roots.ark], at=at, check=CHAIN_CHECK,
+    path, _, _ = verify_chain(chain, [roots.ark], at=at, check=CHAIN_CHECK,
                            roles=[role, mid_role, "ARK"], pinned=roots.intermediate_fingerprints)
     key = key_cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":

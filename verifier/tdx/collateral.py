@@ -49,11 +49,10 @@ from verifier.tdx.quote_verify import (
     instant_text,
     p256_public_key,
     subject_text,
-    verified_chain,
 )
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches, VerifiedCache
-from verifier.x509chain import PinnedRoot, fingerprint
+from verifier.x509chain import PinnedRoot, fingerprint, verify_chain
 
 #: The CRLs whose staleness the policy may waive by name (``tdx.<item>.validity``).
 STALE_WAIVABLE = ("pck_crl", "root_crl")
@@ -114,7 +113,7 @@ def _issuer_chain(pem: bytes | None, roots: Sequence[PinnedRoot], *, at: datetim
     if pem is None:
         raise VerificationError(check, "issuer chain missing", field=f"{role} issuer chain")
     chain = load_pem_bundle(pem, check=check, field=f"{role} issuer chain")
-    path, _, hit = verified_chain(chain, roots, at=at, check=check,
+    path, _, hit = verify_chain(chain, roots, at=at, check=check,
                                   roles=(role, "Intel SGX Root CA"), cache=cache)
     return path, hit
 

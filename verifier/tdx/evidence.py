@@ -47,14 +47,13 @@ from verifier.tdx.quote_verify import (
     cached_inputs,
     instant_text,
     subject_text,
-    verified_chain,
     verify_quote,
 )
 from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
-from verifier.x509chain import PinnedRoot, fingerprint, issuer_named
+from verifier.x509chain import PinnedRoot, fingerprint, issuer_named, verify_chain
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
         check = "tdx.pck_crl.chain"
         chain = load_pem_bundle(collateral.pck_crl_issuer_chain, check=check,
                                 field="PCK CRL issuer chain")
-        path, _, hit = verified_chain(chain, roots, at=times.pck_crl, check=check,
+        path, _, hit = verify_chain(chain, roots, at=times.pck_crl, check=check,
                                       roles=("PCK CA", "Intel SGX Root CA"), cache=cache)
         if (fingerprint(path[0]) != fingerprint(auth.pck_ca)
                 and path[0].public_key() != auth.pck_ca.public_key()):

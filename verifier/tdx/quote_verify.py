@@ -40,7 +40,7 @@ from attest.formats.tdx_quote import INTEL_QE_VENDOR_ID, EnclaveReportBody, TdxQ
 from transparency_log.common.errors import FormatError, SignatureError, VerificationError
 from verifier.transcript import Transcript
 from verifier.verified_cache import CACHE_SOURCE, VendorCaches, VerifiedCache
-from verifier.x509chain import PinnedRoot, fingerprint, verify_chain_cached
+from verifier.x509chain import PinnedRoot, fingerprint, verify_chain
 
 PCK_ROLES = ("PCK", "PCK CA", "Intel SGX Root CA")
 
@@ -103,18 +103,6 @@ def _sgx_extensions(cert: x509.Certificate) -> SgxExtensions:
         raise FormatError("tdx.pck.extensions", "unexpected SGX extension type",
                           field="SGX Extensions")
     return parse_sgx_extensions(value.value)
-
-
-def verified_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot], *,
-                   at: datetime, check: str, roles: Sequence[str],
-                   cache: VendorCaches | None) -> tuple[list[x509.Certificate], PinnedRoot, bool]:
-    """:func:`verifier.x509chain.verify_chain_cached`, with what cryptography cannot decode
-    lazily (a name, an extension) refused as FormatError ``check``, never a ValueError."""
-    try:
-        return verify_chain_cached(chain, roots, at=at, check=check, roles=roles, cache=cache)
-    except LOADER_ERRORS as err:
-        raise FormatError(check, f"undecodable certificate ({err})",
-                          field=f"{roles[0]} chain") from None
 
 
 def subject_text(cert: x509.Certificate, *, check: str, role: str) -> str:
@@ -203,7 +191,7 @@ def verify_quote(quote: TdxQuote, *, roots: Sequence[PinnedRoot], at: datetime,
 
     # (2) PCK chain to a pinned root.
     chain = load_pck_chain(quote)
-    path, root, hit = verified_chain(chain, roots, at=at, check="tdx.pck.chain",
+    path, root, hit = verify_chain(chain, roots, at=at, check="tdx.pck.chain",
                                           roles=PCK_ROLES, cache=cache)
     if len(path) != 3:
         raise VerificationError("tdx.pck.chain", "PCK chain must be leaf, PCK CA, root",
