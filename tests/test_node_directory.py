@@ -95,3 +95,21 @@ def test_relay_config_refuses_a_bad_router_url(tmp_path) -> None:
     assert err.value.check == "relay.config"
     f.write_text('router = "http://127.0.0.1:8700"\n[limits]\nclient_burst = 3\n')
     assert load_relay_config(f).client_burst == 3
+
+
+def test_router_trusts_node_gateways_only_by_a_file_it_can_read(tmp_path) -> None:
+    """``nodes_ca_file``: the trust anchors of the nodes' self-signed HTTPS gateways; a path
+    that is not a readable file is refused by name (router.config), never ignored."""
+    from attest.cli import main
+
+    CliRunner().invoke(main, ["issuer", "keygen", "--out", str(tmp_path / "iss.key")])
+    key_text = (tmp_path / "iss.vkey").read_text().strip()
+    cfg_file = tmp_path / "router.toml"
+    cfg_file.write_text('nodes_ca_file = "nodes-ca.pem"\n' + ROUTER_TOML.format(key=key_text))
+    with pytest.raises(TrustConfigError) as err:
+        load_router_config(cfg_file)
+    assert err.value.check == "router.config" and err.value.field == "nodes_ca_file"
+    (tmp_path / "nodes-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load_router_config(cfg_file).nodes_ca_file == str(tmp_path / "nodes-ca.pem")
+    cfg_file.write_text(ROUTER_TOML.format(key=key_text))
+    assert load_router_config(cfg_file).nodes_ca_file is None  # the system's CAs
