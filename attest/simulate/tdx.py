@@ -292,6 +292,9 @@ class IntelSimulator:
             b = b.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial)
                 .revocation_date(this_update).build())
+        b = (b.add_extension(x509.CRLNumber(1), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
+                            critical=False))
         return b.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
 
     def root_crl(self, *, revoked: tuple[int, ...] = (), this_update: datetime | None = None,
