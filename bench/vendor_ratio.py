@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 _MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
@@ -86,3 +90,43 @@ def print_rows(bare_name: str, bare_ms: float,
 
 def ratio_text(ms: float, bare_ms: float) -> str:
     return f"{ms / bare_ms:.2f}x"
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    """One row of issue 15's table: ours as text and as a number comparable with the target
+    (a ratio, or ms for the proof row), the peer's figure or why it was not run."""
+
+    operation: str
+    ours: str
+    value: float
+    target: float
+    peer: str = "–"
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.target
+
+    @property
+    def target_text(self) -> str:
+        return f"<= {self.target:g}{'x' if self.unit == 'x' else ' ' + self.unit}"
+
+
+def run_peer(python: str | None, script: str, args: list[str], *, what: str,
+             timeout: int = 900) -> dict[str, Any] | str:
+    """Run ``script`` with a peer venv's ``python`` in a temporary directory (outside our tree:
+    a peer's package may be called ``verifier`` too); its last stdout line is JSON. Returns
+    that object, or why it was not run / failed (one line)."""
+    if python is None:
+        return f"not run: no venv given for {what} (see bench/peers.md)"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            proc = subprocess.run([python, "-c", script, *args], cwd=tmp, capture_output=True,
+                                  text=True, timeout=timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"not run: {what}: {exc}"[:160]
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1].strip()
+        return f"failed: {what}: {last[:120]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
