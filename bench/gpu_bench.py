@@ -8,14 +8,20 @@ Rows:
   a warm chain cache.
 - "8 bare P-384 verifications": only the ECDSA verifications inside (the floor).
 
-Run: .venv/bin/python -m bench.gpu_bench   (prints a table; never asserted on time)
+First the issue 15 rows (one real H100 report, cold and warm, as ratios to one bare P-384
+verify; with ``--peer-python``, NVIDIA's nv-local-gpu-verifier on the same sample, see
+bench/peers.md).
+
+Run: .venv/bin/python -m bench.gpu_bench [--peer-python P]  (prints a table; never asserted)
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from attest.simulate.gpu import OcspResponder, SimulatedGpu, make_rim_pki, sign_rim
+from bench.vendor_ratio import IssueRow, print_rows, ratio_text
 from transparency_log.common.http_fetch import FetchResponse
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.report_verify import ChainCache, load_device_chain, verify_gpu_report
@@ -38,6 +45,7 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 NONCE = bytes(range(32))
 REAL_NONCE = bytes.fromhex("931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb")
 RUNS = 30
+PEER_FIGURE = "19.3x (nv-local-gpu-verifier, from the issue)"
 
 
 def timed_together(fns: list[Callable[[], None]]) -> list[tuple[float, float]]:
@@ -115,11 +123,21 @@ def real() -> Callable[[], None]:
     return run
 
 
-def issue_rows() -> None:
-    """Issue 15's rows: one real H100 report, cold (fresh chain cache, parse memos cleared:
-    4 chain links + the report, 5 P-384 verifies) and warm, against one bare P-384 verify."""
+@dataclass
+class GpuFigures:
+    bare_ms: float
+    ms: dict[str, float]
+    peer: dict | str  # type: ignore[type-arg]
 
-    from bench.vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios
+
+def measure_issue(rounds: int = 7, peer_python: str | None = None) -> GpuFigures:
+    """Issue 15's rows: one real H100 report, cold (fresh chain cache, parse memos cleared:
+    4 chain links + the report, 5 P-384 verifies) and warm, against one bare P-384 verify;
+    the peer (nv-local-gpu-verifier: its chain + report signature, no cache) on NVIDIA's same
+    sample against a bare P-384 verify in its process."""
+
+    from bench.vendor_ratio import clear_parse_memos, ratios
+    from bench.verify_bench import peer_figures
 
     data = parse_report_text((VECTORS / "hopperAttestationReport.txt").read_bytes())
     pem = (VECTORS / "hopperCertChain.txt").read_bytes()
@@ -141,18 +159,46 @@ def issue_rows() -> None:
     bare_ms, ms = ratios(bare, {
         "cold": cold,
         "warm": lambda: verify_gpu_report(data, load_device_chain(pem), nonce=REAL_NONCE,
-                                          roots=roots, at=NOW, cache=warm)})
-    print_rows("ECDSA P-384 verify", bare_ms, [
-        ("H100 report (real), cold (floor 5 P-384 verifies)", ms["cold"],
-         ratio_text(ms["cold"], bare_ms), "<= 5.5x"),
-        ("H100 report (real), warm", ms["warm"], ratio_text(ms["warm"], bare_ms), "<= 1.2x"),
-        ("peer: nv-local-gpu-verifier, cold", None,
-         "19.3x (from the issue; bench/verify_bench.py --peer-python runs it)", ""),
+                                          roots=roots, at=NOW, cache=warm)}, rounds=rounds)
+    got = (peer_figures(peer_python, max(rounds * 3, 10), 1) if peer_python
+           else "not run: no nv-local-gpu-verifier venv given (--peer-python)")
+    return GpuFigures(bare_ms, ms, got)
+
+
+def peer_text(got: dict | str) -> str:  # type: ignore[type-arg]
+    if isinstance(got, str):
+        return f"{got} (issue: {PEER_FIGURE})"
+    return (f"{got['median'] / got['bare']:.2f}x (nv-local-gpu-verifier {got['median']:.3f} ms:"
+            f" chain + report signature; its bare P-384 {got['bare']:.3f} ms)")
+
+
+def issue_rows(rounds: int = 7, peer_python: str | None = None) -> list[IssueRow]:
+    f = measure_issue(rounds, peer_python)
+    return [IssueRow("H100 report, cold (floor: 5 P-384 verifies)",
+                     f"{f.ms['cold']:.3f} ms = {ratio_text(f.ms['cold'], f.bare_ms)}",
+                     f.ms["cold"] / f.bare_ms, 5.5, peer_text(f.peer)),
+            IssueRow("H100 report, warm",
+                     f"{f.ms['warm']:.3f} ms = {ratio_text(f.ms['warm'], f.bare_ms)}",
+                     f.ms["warm"] / f.bare_ms, 1.2)]
+
+
+def print_issue_rows(rounds: int, peer_python: str | None) -> None:
+    f = measure_issue(rounds, peer_python)
+    print_rows("ECDSA P-384 verify", f.bare_ms, [
+        ("H100 report (real), cold (floor 5 P-384 verifies)", f.ms["cold"],
+         ratio_text(f.ms["cold"], f.bare_ms), "<= 5.5x"),
+        ("H100 report (real), warm", f.ms["warm"], ratio_text(f.ms["warm"], f.bare_ms),
+         "<= 1.2x"),
+        ("peer: nv-local-gpu-verifier, same NVIDIA sample, cold", None, peer_text(f.peer), ""),
     ])
 
 
 def main() -> None:
-    issue_rows()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--peer-python", help="python of a venv with nv-local-gpu-verifier")
+    args = ap.parse_args()
+    print_issue_rows(args.rounds, args.peer_python)
     print()
     full, bare = simulated()
     names = ["8 simulated GPUs, full evidence (warm caches)",

@@ -31,8 +31,6 @@ nv-local-gpu-verifier``).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from attest.formats.spdm_measurements import parse_report as parse_spdm  # noqa:
 from attest.release.dsse import pae, parse_entry  # noqa: E402
 from attest.simulate.node_fixture import make_node_fixture  # noqa: E402
 from bench.note_bench import timed  # noqa: E402
+from bench.vendor_ratio import run_peer  # noqa: E402
 from transparency_log.client.checkpoint_store import CheckpointStore  # noqa: E402
 from transparency_log.client.log_client import LogClient, directory_source  # noqa: E402
 from transparency_log.core.cosignature import CosignatureVerifier  # noqa: E402
@@ -87,25 +86,40 @@ def once():
         ar = AttestationReport(report, settings)
         assert ar.verify_signature(chain[0].to_cryptography(), settings.signature_length,
                                    settings.HashFunction)
-once()
-t = []
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+leaf = certs()[0].to_cryptography().public_key()
+sig = report[-96:]  # SPDM GET_MEASUREMENTS response: r || s, 48 bytes big-endian each
+der = encode_dss_signature(int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big"))
+def bare():
+    leaf.verify(der, report[:-96], ec.ECDSA(hashes.SHA384()))
+once(); bare()
+t, b = [], []
 for _ in range(runs):
     t0 = time.perf_counter(); once(); t.append((time.perf_counter() - t0) * 1e3)
+    t0 = time.perf_counter()
+    for _ in range(gpus): bare()
+    b.append((time.perf_counter() - t0) * 1e3 / gpus)
 t.sort()
-print(json.dumps({"median": statistics.median(t), "p90": t[int(len(t) * 0.9)]}))
+print(json.dumps({"median": statistics.median(t), "p90": t[int(len(t) * 0.9)],
+                  "bare": statistics.median(b)}))
 """
+
+
+def peer_figures(python: str | None, runs: int, gpus: int) -> dict | str:  # type: ignore[type-arg]
+    """nv-local-gpu-verifier, ``gpus`` x (chain + report signature) per run: {"median", "p90"}
+    ms and "bare" (one bare P-384 verify of the report in its process), or why not run."""
+    # run outside our tree: its package is `verifier` too
+    return run_peer(python, PEER_SCRIPT, [str(runs), str(gpus)], what="nv-local-gpu-verifier")
 
 
 def peer(python: str | None, runs: int, gpus: int) -> tuple[str, tuple[float, float] | None]:
     if python is None:
         return "peer: not run (give --peer-python with nv-local-gpu-verifier installed)", None
-    with tempfile.TemporaryDirectory() as tmp:  # outside our tree: its package is `verifier` too
-        proc = subprocess.run([python, "-c", PEER_SCRIPT, str(runs), str(gpus)], cwd=tmp,
-                              capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return f"peer: nv-local-gpu-verifier failed to run: {last[:80]}", None
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    doc = peer_figures(python, runs, gpus)
+    if isinstance(doc, str):
+        return f"peer: {doc}", None
     return (f"peer: nv-local-gpu-verifier, {gpus} x (chain + report signature)",
             (doc["median"], doc["p90"]))
 
