@@ -9,14 +9,14 @@ Rows (these machines are noisy: every figure is next to its reference, measured 
    over the
    time of the **pure-Python RFC 6962 root** of the same entries on the same interpreter
    (``hashlib`` leaf hashes, then pairwise levels: the least any replay can do).
-   Best of ``--repeat`` runs each. Peer: aics-tlog 2.92x (from the issue: it needs
-   Python >= 3.12 and is not installable here).
+   Best of ``--repeat`` runs each. Peer (``--peer-python``, a Python >= 3.12 venv with
+   aics-tlog, bench/peers.md): its ``audit_tiles`` over the same reference in its process.
 2. **inclusion proof built from tiles + verified** in the same tree:
    :meth:`transparency_log.client.log_client.LogClient.prove`, median of ``--runs`` random
    indices, in
    ms, next to one Ed25519 verify: cold (a new client each proof: no tile cached) and warm
    (one client: the tiles of earlier proofs are reused, so mostly the leaf's tiles are read).
-   Peer: aics-tlog 929 ms (from the issue).
+   Peer: aics-tlog's ``inclusion_proof_from_tiles`` through a new ``VerifiedTileReader``.
 3. **checkpoint + 2 cosignatures + inclusion proof** (:func:`transparency_log.core.tlog_proof.
    verify_tlog_proof` with a 2-of-2 witness policy, 20-hash path) over **one bare Ed25519
    verify** (``cryptography``, key loaded once); it contains 3 of them. Twice: the same
@@ -28,7 +28,7 @@ Rows (these machines are noisy: every figure is next to its reference, measured 
    parse caches emptied before each.
 
 Run: ``.venv/bin/python -m bench.log_rows_bench [--leaves N] [--entry-size B] [--runs R]
-[--repeat K] [--skip-audit]``. 10^6 leaves take ~1 GiB of memory and minutes.
+[--repeat K] [--skip-audit] [--peer-python P]``. 10^6 leaves take ~1 GiB of memory and minutes.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from bench.note_bench import build  # noqa: E402
+from bench.vendor_ratio import IssueRow, run_peer  # noqa: E402
 from transparency_log.client.log_client import LogClient, VerifiedCheckpoint, monitor  # noqa: E402
 from transparency_log.core import merkle, tiles  # noqa: E402
 from transparency_log.core.checkpoint import Checkpoint, sign_checkpoint  # noqa: E402
@@ -79,6 +80,78 @@ def clear_caches() -> None:
 ORIGIN = "bench.example/log"
 PEER_AUDIT = "aics-tlog 2.92x (from the issue)"
 PEER_PROOF = "aics-tlog 929 ms (from the issue)"
+
+# aics-tlog (PyPI; needs Python >= 3.12) over the same entries, in its own process: its
+# materialised tiles in memory, ``audit_tiles`` (every tile and entry bundle authenticated
+# against the root) over the same pure-Python RFC 6962 root, and inclusion proofs built from
+# tiles through a new ``VerifiedTileReader`` each (cold, as our cold row) and verified.
+PEER_SCRIPT = r"""
+import gc, hashlib, json, random, statistics, sys, time
+from aics_tlog.tiles import MemoryTileReader, inclusion_proof_from_tiles, materialise_tiles
+from aics_tlog.tree import verify_leaf_inclusion
+from aics_tlog.verified import VerifiedTileReader, audit_tiles
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+n, size, repeat, proofs = (int(a) for a in sys.argv[1:5])
+pad = b"\xa5" * max(0, size - 8)
+entries = [i.to_bytes(8, "big") + pad for i in range(n)]
+def reference_root():
+    sha = hashlib.sha256
+    level = [sha(b"\x00" + e).digest() for e in entries]
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest()
+               for i in range(0, len(level) - 1, 2)]
+        if len(level) & 1:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+reader = MemoryTileReader(materialise_tiles(entries))
+def timed(fn):
+    gc.collect(); gc.disable()
+    try:
+        t = time.perf_counter(); out = fn(); return time.perf_counter() - t, out
+    finally:
+        gc.enable()
+ratios = []
+for _ in range(repeat):
+    ref_s, root = timed(reference_root)
+    audit_s, _ = timed(lambda: audit_tiles(reader, n, root))
+    ratios.append(audit_s / ref_s)
+rng = random.Random(7)
+proof_ms = []
+for i in [rng.randrange(n) for _ in range(proofs)]:
+    def prove(i=i):
+        p = inclusion_proof_from_tiles(VerifiedTileReader(reader, n, root), i, n)
+        assert verify_leaf_inclusion(entries[i], i, n, p, root)
+    proof_ms.append(timed(prove)[0] * 1e3)
+key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+pub, msg = key.public_key(), b"x" * 120
+sig = key.sign(msg)
+t = time.perf_counter()
+for _ in range(2000):
+    pub.verify(sig, msg)
+ed_us = (time.perf_counter() - t) / 2000 * 1e6
+print(json.dumps({"audit_ratio": statistics.median(ratios), "proof_ms": statistics.median(proof_ms),
+                  "ed25519_us": ed_us}))
+"""
+
+
+def peer_figures(python: str | None, leaves: int, entry_size: int, repeat: int,
+                 proofs: int = 5) -> dict | str:  # type: ignore[type-arg]
+    """aics-tlog on a log of the same ``leaves`` entries: {"audit_ratio", "proof_ms",
+    "ed25519_us"}, or why it was not run."""
+    if python is None:
+        return "not run: no aics-tlog venv given (--peer-python; it needs Python >= 3.12)"
+    return run_peer(python, PEER_SCRIPT, [str(leaves), str(entry_size), str(repeat),
+                                          str(proofs)], what="aics-tlog", timeout=3600)
+
+
+def peer_texts(got: dict | str) -> tuple[str, str]:  # type: ignore[type-arg]
+    """(audit, proof) peer cells."""
+    if isinstance(got, str):
+        return f"{got} (issue: {PEER_AUDIT})", f"{got} (issue: {PEER_PROOF})"
+    return (f"aics-tlog {got['audit_ratio']:.2f}x (audit_tiles over the same reference root)",
+            f"aics-tlog {got['proof_ms']:.1f} ms (new VerifiedTileReader per proof; its Ed25519"
+            f" verify {got['ed25519_us']:.1f} µs)")
 
 
 def make_entries(n: int, size: int) -> list[bytes]:
@@ -207,20 +280,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-audit", action="store_true", help="rows 2-4 only")
+    ap.add_argument("--peer-python", help="python (>= 3.12) of a venv with aics-tlog")
     args = ap.parse_args()
 
-    ed_key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-    ed_pub = ed_key.public_key()
-    msg = b"x" * 120
-    ed_sig = ed_key.sign(msg)
-
-    def ed_verify() -> None:
-        ed_pub.verify(ed_sig, msg)
-
+    ed_verify = bare_ed25519()
 
     rows: list[tuple[str, str, str, str]] = []
-
-    build_s = tree_rows(args, ed_verify, rows)
+    peer = peer_texts(peer_figures(args.peer_python, args.leaves, args.entry_size, args.repeat)
+                      if args.peer_python else "not run (give --peer-python)")
+    build_s = tree_rows(args, ed_verify, rows, peer)
     # row 3: checkpoint + 2 cosignatures + a real 20-hash path in a 10^6 tree
     rows.extend(tlog_proof_row(args.runs, ed_verify))
     rows.append(entry_open_row(args.runs, ed_verify))
@@ -234,9 +302,52 @@ def main() -> None:
         print(f"{name:<{width}}  {got:>34}  {ref:<42}  {peer}")
 
 
+def bare_ed25519() -> Callable[[], None]:
+    """One bare Ed25519 verify (key loaded once): the reference of rows 2-4."""
+    ed_key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    ed_pub = ed_key.public_key()
+    msg = b"x" * 120
+    ed_sig = ed_key.sign(msg)
+
+    def ed_verify() -> None:
+        ed_pub.verify(ed_sig, msg)
+
+    return ed_verify
+
+
+def issue_rows(leaves: int = 1_000_000, *, entry_size: int = 256, runs: int = 500,
+               repeat: int = 3, peer_python: str | None = None) -> list[IssueRow]:
+    """Issue 15's three log rows: whole-log audit (ratio to the pure-Python root), inclusion
+    proof from tiles + verified (cold: a new client, in ms), checkpoint + 2 cosignatures +
+    inclusion proof (caches emptied, ratio to one Ed25519 verify)."""
+    args = argparse.Namespace(leaves=leaves, entry_size=entry_size, runs=runs, repeat=repeat,
+                              skip_audit=False)
+    got = (peer_figures(peer_python, leaves, entry_size, repeat) if peer_python
+           else "not run: no aics-tlog venv given (--peer-log; it needs Python >= 3.12)")
+    audit_peer, proof_peer = peer_texts(got)
+    figures: dict[str, float] = {}
+    ed_verify = bare_ed25519()
+    tree_rows(args, ed_verify, [], figures=figures)
+    tlog_proof_row(runs, ed_verify, figures)
+    return [
+        IssueRow(f"whole-log audit at {leaves:,} (vs the pure-Python RFC 6962 root)",
+                 f"{figures['audit']:.2f}x its time", figures["audit"], 1.2, audit_peer),
+        IssueRow(f"inclusion proof built from tiles + verified, {leaves:,} (new client)",
+                 f"{figures['proof cold']:.3f} ms (warm client {figures['proof warm']:.3f} ms)",
+                 figures["proof cold"], 0.5, proof_peer, unit="ms"),
+        IssueRow("checkpoint + 2 cosignatures + inclusion proof (caches emptied)",
+                 f"{figures['tlog_proof cold']:.2f}x one Ed25519 verify (same proof again: "
+                 f"{figures['tlog_proof warm']:.2f}x)", figures["tlog_proof cold"], 3.2),
+    ]
+
+
 def tree_rows(args: argparse.Namespace, ed_verify: Callable[[], None],
-              rows: list[tuple[str, str, str, str]]) -> float:
-    """Rows 1 and 2 over a tile tree of ``--leaves`` entries; returns its build time."""
+              rows: list[tuple[str, str, str, str]], peer: tuple[str, str] = (PEER_AUDIT,
+                                                                              PEER_PROOF),
+              figures: dict[str, float] | None = None) -> float:
+    """Rows 1 and 2 over a tile tree of ``--leaves`` entries; returns its build time.
+    ``figures`` receives the numbers: "audit" (ratio), "proof cold" / "proof warm" (ms)."""
+    figures = {} if figures is None else figures
     log_skey, log_vkey = generate_keys(ORIGIN, seed=bytes(32))
     signer, verifier = Signer(log_skey), Verifier(log_vkey)
     t0 = time.perf_counter()
@@ -255,11 +366,12 @@ def tree_rows(args: argparse.Namespace, ed_verify: Callable[[], None],
             audit_s = best(lambda: audit_log_level(source, verifier), 1)
             ratios.append(audit_s / ref_s)
             ref_best, audit_best = min(ref_best, ref_s), min(audit_best, audit_s)
+        figures["audit"] = statistics.median(ratios)
         rows.append((f"whole-log audit, log level, {args.leaves:,} x {args.entry_size} B",
                      f"{statistics.median(ratios):.2f}x ({args.leaves / audit_best:,.0f}"
                      " leaves/s)",
                      f"pure-Python RFC 6962 root {args.leaves / ref_best:,.0f} leaves/s",
-                     PEER_AUDIT))
+                     peer[0]))
 
     vcp = VerifiedCheckpoint(cp, files["checkpoint"])
     rng = random.Random(7)
@@ -272,14 +384,19 @@ def tree_rows(args: argparse.Namespace, ed_verify: Callable[[], None],
             (LogClient(source, verifier) if fresh else client).prove(entries[i], i, vcp)
 
         ratio, us, ed_us = paired(prove, ed_verify, max(args.runs // 20, 5), 20)
+        figures["proof cold" if fresh else "proof warm"] = us / 1e3
         rows.append((f"inclusion proof from tiles + verified, {args.leaves:,}, {label}",
                      f"{us / 1e3:.3f} ms = {ratio:.2f}x Ed25519",
-                     f"1 Ed25519 verify {ed_us:.1f} µs", PEER_PROOF))
+                     f"1 Ed25519 verify {ed_us:.1f} µs", peer[1]))
     return build_s
 
 
 
-def tlog_proof_row(runs: int, ed_verify: Callable[[], None]) -> list[tuple[str, str, str, str]]:
+def tlog_proof_row(runs: int, ed_verify: Callable[[], None],
+                   figures: dict[str, float] | None = None) -> list[tuple[str, str, str, str]]:
+    """Row 3, twice (same proof each call; caches emptied); ``figures`` receives the ratios
+    as "tlog_proof warm" / "tlog_proof cold"."""
+    figures = {} if figures is None else figures
     leaves = 1_000_000
     index = leaves * 2 // 3 + 1
     entry, path, root = build(leaves, index)
@@ -304,6 +421,7 @@ def tlog_proof_row(runs: int, ed_verify: Callable[[], None]) -> list[tuple[str, 
             verify_tlog_proof(entry, proof, verifier, policy)
 
         ratio, us, ed_us = paired(check, ed_verify, max(runs // 10, 5), 20)
+        figures["tlog_proof cold" if cold else "tlog_proof warm"] = ratio
         out.append((f"checkpoint + 2 cosignatures + inclusion proof (10^6), {label}",
                     f"{us:.1f} µs = {ratio:.2f}x Ed25519", f"1 Ed25519 verify {ed_us:.1f} µs",
                     "-"))
