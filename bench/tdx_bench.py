@@ -7,7 +7,9 @@ Rows:
   (each still re-checked against its time; the quote's own signature is always verified);
 - peer: dcap-qvl (Rust, PyPI wheel) on the same simulated v4 quote and collateral, timed
   against a bare P-256 verify in *its* process, when ``--peer-python`` names a venv with
-  ``dcap-qvl`` and ``cryptography``; otherwise the issue's figure, marked as such.
+  ``dcap-qvl`` and ``cryptography``; otherwise the issue's figure, marked as such. The peer is
+  also tried once on the real v5 vectors at the TCB Info's time and prints what it says (their
+  collateral has no common validity time: it refuses; bench/peers.md).
 
 Run by hand: ``.venv/bin/python -m bench.tdx_bench [--peer-python /tmp/venv/bin/python]``.
 Prints a table; never run as a test.
