@@ -196,9 +196,14 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
                    result.tdx.quote.body.report_data if result.tdx is not None else None)
     gpu_nonces = {item.index: g.report.report.request.nonce
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)}
-    rd_inputs = {"node_key_sha256": _sha(bundle.node_key),
-                 "ohttp_keys_sha256": ohttp_keys_digest(bundle.ohttp_keys).hex(),
-                 "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex()}
+
+    def rd_inputs(digest: bytes | None = None) -> dict[str, str]:
+        """The inputs REPORT_DATA binds; ``digest``: the GPU digest when already computed."""
+        gpus = gpu_digest(bundle.gpu_state, bundle.gpu_evidence) if digest is None else digest
+        return {"node_key_sha256": _sha(bundle.node_key),
+                "ohttp_keys_sha256": ohttp_keys_digest(bundle.ohttp_keys).hex(),
+                "gpu_digest": gpus.hex()}
+
     bound_what = ("commits to nonce, node key, HPKE key configuration and GPU evidence"
                   if bundle.ohttp_keys is not None else
                   "commits to nonce, node key and GPU evidence (no HPKE key configuration)")
@@ -206,10 +211,11 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
         bound = check_binding(bundle, report_data=report_data, gpu_nonces=gpu_nonces)
     except VerificationError as err:
         if err.check == CHECK_GPU_NONCE:  # checked after, and only when, REPORT_DATA matched
-            t.passed(CHECK_REPORT_DATA, bound_what, **rd_inputs)
-        t.failed(err.check, str(err), **rd_inputs)
+            t.passed(CHECK_REPORT_DATA, bound_what, **rd_inputs())
+        t.failed(err.check, str(err), **rd_inputs())
         raise
-    t.passed(CHECK_REPORT_DATA, bound_what, report_data=bound.report_data.hex(), **rd_inputs)
+    t.passed(CHECK_REPORT_DATA, bound_what, report_data=bound.report_data.hex(),
+             **rd_inputs(bound.gpu_digest))
     t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry their bound nonce",
              gpu_nonces=",".join(n.hex() for n in bound.gpu_nonces))
 
