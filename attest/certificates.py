@@ -20,7 +20,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from transparency_log.common.errors import FormatError
 
 __all__ = ["LOADER_ERRORS", "PARSE_MEMO_SIZE", "clear_parse_memos", "load_certificate",
-           "load_certificates", "load_crl", "load_pem_bundle", "name_text"]
+           "load_certificates", "load_crl", "load_pem_bundle", "name_text",
+           "register_parse_memo"]
 
 T = TypeVar("T")
 
@@ -35,11 +36,23 @@ PARSE_MEMO_SIZE = 256
 is a pure function of the bytes and the parsed objects are immutable, so they are parsed once."""
 
 
+_REGISTERED_MEMOS: list[Callable[[], None]] = []
+
+
+def register_parse_memo(clear: Callable[[], None]) -> None:
+    """Have :func:`clear_parse_memos` also call ``clear``: another module's parse-once memo
+    (e.g. the verifier's decoded bundles), so a cold run forgets it too."""
+    if clear not in _REGISTERED_MEMOS:
+        _REGISTERED_MEMOS.append(clear)
+
+
 def clear_parse_memos() -> None:
     """Forget every parsed object (for tests that replace the loaders, and cold benches)."""
     for memo in (_load_certificate, _load_pem_bundle, _load_crl, _checked_certificate,
                  _name_text):
         memo.cache_clear()
+    for clear in tuple(_REGISTERED_MEMOS):
+        clear()
 
 
 class _ParseFailure(Exception):

@@ -32,7 +32,8 @@ _MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("verifier.tdx.quote_verify", "_p256_point"),
           ("verifier.tdx.collateral", "_sha256_hex"),
           ("verifier.x509chain", "_NAMED"), ("verifier.tdx.quote_verify", "_SUBJECTS"),
-          ("verifier.tdx.collateral", "_CRL_ISSUERS"))
+          ("verifier.tdx.collateral", "_CRL_ISSUERS"),
+          ("attest.formats.bundle_memo", "BUNDLE_MEMO"))
 
 
 def clear_parse_memos() -> None:

@@ -5,10 +5,12 @@ The steps, in this order (each recorded in the transcript under its stable check
 SHA-256 of its inputs):
 
 1. **Bundle** — ``bundle.format``: strict deterministic-CBOR decode
-   (:func:`attest.formats.bundle.decode_bundle`); ``binding.nonce``: the bundle's nonce is the
-   one the client sent; ``policy.simulated``: a bundle made by ``attest.simulate`` is refused
-   unless the policy says ``unsafe_allow_simulated_hardware = true``. Simulator trust roots
-   are used only for such a bundle under such a policy (:mod:`verifier.pipeline_trust`).
+   (:func:`attest.formats.bundle.decode_bundle`, once per exact bytes:
+   :mod:`attest.formats.bundle_memo`, ``source=cache`` when reused); ``binding.nonce``:
+   the bundle's nonce is the one the client sent; ``policy.simulated``: a bundle made by
+   ``attest.simulate`` is refused unless the policy says ``unsafe_allow_simulated_hardware =
+   true``. Simulator trust roots are used only for such a bundle under such a policy
+   (:mod:`verifier.pipeline_trust`).
 2. **Evidence authenticity** — the SEV-SNP report (``snp.*``, verifier/snp/stage.py), the TDX
    quote with its collateral (``tdx.*``, verifier/tdx/evidence.py) and every GPU report
    (``gpu.*``, verifier/gpu/stage.py and evidence.py, OCSP with the stapled answers), with
@@ -50,12 +52,9 @@ import hmac
 from datetime import datetime
 
 from attest.binding import gpu_digest, ohttp_keys_digest
-from attest.formats.bundle import (
-    EvidenceBundle,
-    SnpEvidence,
-    TdxEvidence,
-    decode_bundle,
-)
+from attest.certificates import register_parse_memo
+from attest.formats.bundle import EvidenceBundle, SnpEvidence, TdxEvidence
+from attest.formats.bundle_memo import BUNDLE_MEMO
 from transparency_log.client.checkpoint_store import CheckpointStore, ConsistencyFetch
 from transparency_log.common.errors import (
     AttestlogError,
@@ -79,12 +78,15 @@ from verifier.snp.stage import run_snp_stage
 from verifier.stage_context import StageContext
 from verifier.tdx.stage import run_tdx_stage
 from verifier.transcript import FAIL, Transcript
+from verifier.verified_cache import CACHE_SOURCE
 
 __all__ = ["CHECK_FORMAT", "CHECK_NONCE", "CHECK_SIMULATED", "run_pipeline", "verify_bundle"]
 
 CHECK_FORMAT = "bundle.format"
 CHECK_NONCE = "binding.nonce"
 CHECK_SIMULATED = "policy.simulated"
+
+register_parse_memo(BUNDLE_MEMO.cache_clear)  # a cold run forgets decoded bundles too
 
 
 def _sha(data: bytes) -> str:
@@ -155,10 +157,15 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
          revocations: KnownRevocations | None, result: Result) -> None:
     t = result.transcript
     # (1) the bundle: format, nonce, simulated or not.
-    bundle: EvidenceBundle = t.run(CHECK_FORMAT, lambda: decode_bundle(data),
-                   detail=lambda b: f"{len(b.evidence)} evidence item(s), "
-                             f"{len(b.collateral)} stapled collateral",
-                   bundle_sha256=_sha(data))
+    # Decoded once per exact bytes (attest.formats.bundle_memo): a hit is these very bytes,
+    # decoded and judged well-formed before; every later step runs again all the same.
+    digest = result.bundle_sha256
+    seen = BUNDLE_MEMO.get(data, digest)
+    bundle: EvidenceBundle = t.run(
+        CHECK_FORMAT, lambda: seen if seen is not None else BUNDLE_MEMO.decode(data, digest),
+        detail=lambda b: f"{len(b.evidence)} evidence item(s), "
+                         f"{len(b.collateral)} stapled collateral",
+        bundle_sha256=digest.hex(), **({} if seen is None else {"source": CACHE_SOURCE}))
     result.bundle = bundle
     t.run(CHECK_NONCE, lambda: _check_nonce(bundle, expected_nonce), detail=str,
           nonce=bytes(expected_nonce).hex())
@@ -189,9 +196,14 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
                    result.tdx.quote.body.report_data if result.tdx is not None else None)
     gpu_nonces = {item.index: g.report.report.request.nonce
                   for item, g in zip(bundle.gpu_evidence, result.gpus, strict=True)}
-    rd_inputs = {"node_key_sha256": _sha(bundle.node_key),
-                 "ohttp_keys_sha256": ohttp_keys_digest(bundle.ohttp_keys).hex(),
-                 "gpu_digest": gpu_digest(bundle.gpu_state, bundle.gpu_evidence).hex()}
+
+    def rd_inputs(digest: bytes | None = None) -> dict[str, str]:
+        """The inputs REPORT_DATA binds; ``digest``: the GPU digest when already computed."""
+        gpus = gpu_digest(bundle.gpu_state, bundle.gpu_evidence) if digest is None else digest
+        return {"node_key_sha256": _sha(bundle.node_key),
+                "ohttp_keys_sha256": ohttp_keys_digest(bundle.ohttp_keys).hex(),
+                "gpu_digest": gpus.hex()}
+
     bound_what = ("commits to nonce, node key, HPKE key configuration and GPU evidence"
                   if bundle.ohttp_keys is not None else
                   "commits to nonce, node key and GPU evidence (no HPKE key configuration)")
@@ -199,10 +211,11 @@ def _run(data: bytes, policy: Policy, at: datetime, expected_nonce: bytes,
         bound = check_binding(bundle, report_data=report_data, gpu_nonces=gpu_nonces)
     except VerificationError as err:
         if err.check == CHECK_GPU_NONCE:  # checked after, and only when, REPORT_DATA matched
-            t.passed(CHECK_REPORT_DATA, bound_what, **rd_inputs)
-        t.failed(err.check, str(err), **rd_inputs)
+            t.passed(CHECK_REPORT_DATA, bound_what, **rd_inputs())
+        t.failed(err.check, str(err), **rd_inputs())
         raise
-    t.passed(CHECK_REPORT_DATA, bound_what, report_data=bound.report_data.hex(), **rd_inputs)
+    t.passed(CHECK_REPORT_DATA, bound_what, report_data=bound.report_data.hex(),
+             **rd_inputs(bound.gpu_digest))
     t.passed(CHECK_GPU_NONCE, f"{len(gpu_nonces)} GPU report(s) carry their bound nonce",
              gpu_nonces=",".join(n.hex() for n in bound.gpu_nonces))
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import cbor2
@@ -168,15 +169,15 @@ class EvidenceBundle:
         object.__setattr__(self, "evidence", tuple(self.evidence))
         object.__setattr__(self, "collateral", frozen_map(self.collateral))
 
-    @property
+    @cached_property
     def cpu_evidence(self) -> SnpEvidence | TdxEvidence | None:
         """The SEV-SNP or TDX item, if any (there is at most one, and it comes first)."""
         first = self.evidence[0] if self.evidence else None
         return first if isinstance(first, SnpEvidence | TdxEvidence) else None
 
-    @property
+    @cached_property
     def gpu_evidence(self) -> tuple[GpuEvidence, ...]:
-        """The GPU items in increasing index order."""
+        """The GPU items in increasing index order (computed once: the bundle is frozen)."""
         return tuple(e for e in self.evidence if isinstance(e, GpuEvidence))
 
     def encode(self) -> bytes:

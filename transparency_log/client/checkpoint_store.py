@@ -21,7 +21,8 @@ Every file is replaced atomically (temporary file, fsync, rename, fsync of the f
 signature, witness quorum):
 
 - nothing stored yet: the presented checkpoint is stored (trust on first use);
-- ``n == m``: the roots must be equal (no proof needed); nothing is written;
+- ``n == m``: the roots must be equal (no proof needed); nothing is written (equal roots are
+  recognised without taking the lock: nothing changes, and files are replaced atomically);
 - ``n > m``: a consistency proof ``m -> n`` is fetched through the injected callable
   ``fetch_proof(m, n)`` and verified (RFC 9162 §2.1.4.2); only then is the presented
   checkpoint written. ``m == 0`` needs no proof (every tree extends the empty tree) but must
@@ -74,6 +75,7 @@ __all__ = [
 
 CHECK_CONSISTENCY = "log.consistency"
 FIRST, SAME, ADVANCED, OLDER = "first", "same", "advanced", "older"
+_MAX_REMEMBERED_ORIGINS = 1024  # checkpoint file paths a store keeps for its unlocked reads
 
 ConsistencyFetch = Callable[[int, int], list[bytes]]
 """``(old_size, new_size) -> proof hashes``: RFC 9162 PROOF(old_size, D[0:new_size]);
@@ -130,9 +132,13 @@ class CheckpointStore:
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
+        self._files: dict[str, Path] = {}  # origin -> its checkpoint file, once its folder is made
 
     def _dir(self, origin: str) -> Path:
-        return origin_dir(self.directory, origin)
+        d = origin_dir(self.directory, origin)
+        if len(self._files) < _MAX_REMEMBERED_ORIGINS:
+            self._files[origin] = d / "checkpoint"
+        return d
 
     def load(self, origin: str) -> bytes | None:
         """The last-seen note of ``origin``, verbatim, or None (no parsing)."""
@@ -178,8 +184,14 @@ class CheckpointStore:
 
     def update(self, note: bytes, checkpoint: Checkpoint,
                fetch_proof: ConsistencyFetch | None = None) -> ConsistencyResult:
-        """Compare-and-swap ``note`` (a verified checkpoint) against last-seen; see module doc."""
+        """Compare-and-swap ``note`` (a verified checkpoint) against last-seen; see module doc.
+
+        The same tree as last-seen (outcome ``same``: nothing to write) is recognised without
+        the lock (:meth:`_same_tree`); every other outcome is decided, and written, under it."""
         presented = self._presented(note, checkpoint)
+        same = self._same_tree(presented)
+        if same is not None:
+            return same
         d = self._dir(checkpoint.origin)
         with locked(d):
             result = self.check(note, checkpoint, fetch_proof)
@@ -203,6 +215,25 @@ class CheckpointStore:
                 return False  # forward only
             atomic_write(d / "checkpoint", presented.note)
             return True
+
+    def _same_tree(self, presented: StoredCheckpoint) -> ConsistencyResult | None:
+        """Outcome ``same`` when last-seen is already this tree (equal size and root), read
+        without the lock: each file is replaced by a rename, so an unlocked read sees one whole
+        note, and ``same`` writes nothing. None for anything else (nothing stored yet, another
+        size or root, a corrupt file, another origin): the caller then compares under the
+        lock, which keeps forks and rollbacks as evidence and writes a larger tree durably."""
+        cp = presented.checkpoint
+        path = self._files.get(cp.origin)
+        if path is None:
+            return None
+        try:
+            old = StoredCheckpoint.from_note(path.read_bytes())
+        except (OSError, FormatError):
+            return None
+        if (old.checkpoint.origin, old.checkpoint.size, old.checkpoint.root) != (
+                cp.origin, cp.size, cp.root):
+            return None
+        return ConsistencyResult(SAME, old.checkpoint, old.checkpoint, old.note)
 
     @staticmethod
     def _presented(note: bytes, checkpoint: Checkpoint) -> StoredCheckpoint:
