@@ -67,6 +67,7 @@ __all__ = [
     "node_key_digest",
     "ohttp_keys_digest",
     "report_data",
+    "report_data_over",
 ]
 
 REPORT_DATA_DOMAIN = b"attestlog/v2"
@@ -116,10 +117,17 @@ def report_data(nonce: bytes, node_key: bytes, gpu_state: GpuState,
                 gpu_items: Iterable[GpuEvidence], *, ohttp_keys: bytes | None = None) -> bytes:
     """The 64-byte SNP REPORT_DATA / TDX REPORTDATA binding nonce, node key, HPKE key
     configuration (``ohttp_keys``; None: the node offers none) and GPU evidence."""
+    return report_data_over(nonce, node_key, gpu_digest(gpu_state, gpu_items),
+                            ohttp_keys=ohttp_keys)
+
+
+def report_data_over(nonce: bytes, node_key: bytes, gpus: bytes, *,
+                     ohttp_keys: bytes | None = None) -> bytes:
+    """:func:`report_data` from an already computed :func:`gpu_digest` ``gpus`` (a verifier
+    that shows the digest computes the GPU evidence's encoding once)."""
     _check_nonce(nonce)
     return hashlib.sha512(REPORT_DATA_DOMAIN + nonce + node_key_digest(node_key)
-                          + ohttp_keys_digest(ohttp_keys)
-                          + gpu_digest(gpu_state, gpu_items)).digest()
+                          + ohttp_keys_digest(ohttp_keys) + gpus).digest()
 
 
 def gpu_nonce(nonce: bytes, node_key: bytes, index: int, *,
@@ -146,10 +154,12 @@ def _gpu_nonce_at(nonce: bytes, node_key: bytes, ohttp_keys: bytes | None, index
     return gpu_nonce(nonce, node_key, index, ohttp_keys=ohttp_keys)
 
 
-def bundle_report_data(bundle: EvidenceBundle) -> bytes:
-    """The REPORT_DATA a bundle's CPU report must carry."""
-    return report_data(bundle.nonce, bundle.node_key, bundle.gpu_state, bundle.gpu_evidence,
-                       ohttp_keys=bundle.ohttp_keys)
+def bundle_report_data(bundle: EvidenceBundle, *, gpus: bytes | None = None) -> bytes:
+    """The REPORT_DATA a bundle's CPU report must carry (``gpus``: its :func:`gpu_digest`,
+    when the caller computed it already)."""
+    if gpus is None:
+        gpus = gpu_digest(bundle.gpu_state, bundle.gpu_evidence)
+    return report_data_over(bundle.nonce, bundle.node_key, gpus, ohttp_keys=bundle.ohttp_keys)
 
 
 def bundle_gpu_nonce(bundle: EvidenceBundle, index: int) -> bytes:

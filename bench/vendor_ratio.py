@@ -41,6 +41,10 @@ def clear_parse_memos() -> None:
     own = getattr(importlib.import_module("attest.certificates"), "clear_parse_memos", None)
     if own is not None:  # every memo the loaders keep, whatever this checkout names them
         own()
+    notes = getattr(importlib.import_module("transparency_log.common.parse_cache"),
+                    "clear_parse_caches", None)
+    if notes is not None:  # parsed notes, checkpoints and envelopes (the log checks' inputs)
+        notes()
     for module, name in _MEMOS:
         memo = getattr(importlib.import_module(module), name, None)
         if hasattr(memo, "cache_clear"):

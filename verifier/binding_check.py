@@ -56,7 +56,8 @@ def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
     """Compare the extracted ``report_data`` (None when the bundle has no CPU report) and
     each GPU's request nonce (by GPU index) with the values the bundle implies."""
     cpu = bundle.cpu_evidence
-    want_rd = bundle_report_data(bundle)
+    gpus = gpu_digest(bundle.gpu_state, bundle.gpu_evidence)  # encoded once, shown in the result
+    want_rd = bundle_report_data(bundle, gpus=gpus)
     if cpu is None:
         raise VerificationError(CHECK_REPORT_DATA, "no SEV-SNP or TDX report binds the bundle",
                                 field="evidence", got="no CPU item", want="sev-snp or tdx")
@@ -65,7 +66,7 @@ def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
         raise VerificationError(CHECK_REPORT_DATA, f"no {field} extracted from the report",
                                 field=field, want=want_rd)
     if report_data != want_rd and bundle.ohttp_keys is not None and report_data == (
-            bundle_report_data(dataclasses.replace(bundle, ohttp_keys=None))):
+            bundle_report_data(dataclasses.replace(bundle, ohttp_keys=None), gpus=gpus)):
         raise VerificationError(CHECK_OHTTP_KEYS, f"{cpu.TYPE} {field} binds no HPKE key "
                                 "configuration: the bundle's ohttp_keys is not the node's",
                                 field="ohttp_keys", got=report_data, want=want_rd)
@@ -89,5 +90,4 @@ def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
             raise VerificationError(
                 CHECK_GPU_NONCE, f"GPU {item.index} report was made for another nonce, node key "
                 "or GPU index", field=f"evidence[{i}].report nonce", got=got, want=want_gn)
-    return BindingResult(want_rd, tuple(wanted[i] for i in indices),
-                         gpu_digest(bundle.gpu_state, bundle.gpu_evidence), indices)
+    return BindingResult(want_rd, tuple(wanted[i] for i in indices), gpus, indices)
