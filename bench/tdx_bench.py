@@ -22,9 +22,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +37,7 @@ from bench.vendor_ratio import clear_parse_memos, print_rows, ratio_text, ratios
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes  # noqa: E402
 from verifier.tdx.evidence import verify_tdx_evidence  # noqa: E402
 from verifier.tdx.roots import production_roots  # noqa: E402
-from verifier.x509chain import fingerprint, pinned_root  # noqa: E402
+from verifier.x509chain import PinnedRoot, fingerprint, pinned_root  # noqa: E402
 
 VEC = ROOT / "tests" / "vectors" / "tdx" / "go-tdx-guest"
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -44,6 +46,7 @@ PEER_FIGURE = "10.8x (dcap-qvl, from the issue)"
 PEER_SCRIPT = r"""
 import json, statistics, sys, time
 import dcap_qvl
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -99,6 +102,17 @@ def peer(python: str | None, sim: IntelSimulator, col: TdxCollateral, quote: byt
     return out["bare"], out["peer"]
 
 
+def sim_roots(sim: IntelSimulator) -> list[PinnedRoot]:
+    """The simulator's root, pinned with its PCK CA and TCB signing certificate as embedded
+    intermediates: the simulator stands for Intel, whose production trust store
+    (verifier.tdx.roots) embeds its PCK Platform CA and TCB Signing certificate the same way."""
+    def pin(cert: x509.Certificate) -> tuple[bytes, str]:
+        return cert.public_bytes(Encoding.PEM), fingerprint(cert).hex()
+
+    return [pinned_root("sim", *pin(sim.root_cert), intermediates=[
+        ("sim PCK CA", *pin(sim.pck_ca_cert)), ("sim TCB signing", *pin(sim.tcb_signing_cert))])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
@@ -110,7 +124,7 @@ def main() -> None:
     c = sim.collateral()
     col = Col(**{k: getattr(c, k) for k in Col.__dataclass_fields__})
     quote = sim.quote(version=4).to_bytes()
-    roots = [pinned_root("sim", sim.root_pem, fingerprint(sim.root_cert).hex())]
+    roots = sim_roots(sim)
     times = VerificationTimes.uniform(NOW)
 
     real_quote = (VEC / "quote_v5_sample.dat").read_bytes()
@@ -160,8 +174,7 @@ def main() -> None:
         "real warm": lambda: run(real_quote, real_col, real_roots, real_times,
                                  real_warm_cache),
     }, rounds=args.rounds)
-    root_der = sim.root_cert.public_bytes(__import__(
-        "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.DER)
+    root_der = sim.root_cert.public_bytes(Encoding.DER)
     got = peer(args.peer_python, sim, col, quote, root_der)
     peer_text = (f"{got[1] / got[0]:.2f}x (dcap-qvl {got[1]:.3f} ms, its bare {got[0]:.3f} ms)"
                  if isinstance(got, tuple) else f"{PEER_FIGURE}; here: {got}")

@@ -33,11 +33,21 @@ class PinnedRoot:
 
     name: str
     certificate: x509.Certificate
+    intermediates: tuple[x509.Certificate, ...] = ()
+    """Certificates this root issued that are trust configuration too (package data, each
+    pinned by its SHA-256, such as Intel's PCK Platform CA): a chain link from one of them
+    to its root is verified once per process (like the root's self-signature); their time
+    and revocation checks still run on every call, and a certificate with other bytes (a
+    re-issued or look-alike one) is verified like any other."""
 
     @cached_property
     def fingerprint(self) -> bytes:
         """Computed once: the certificate never changes."""
         return fingerprint(self.certificate)
+
+    @cached_property
+    def intermediate_fingerprints(self) -> frozenset[bytes]:
+        return frozenset(fingerprint(c) for c in self.intermediates)
 
 
 def fingerprint(cert: x509.Certificate) -> bytes:
@@ -77,16 +87,26 @@ def issuer_named(child: x509.Certificate, issuer: x509.Certificate) -> bool:
 _NAMED: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache(_FP_MEMO_SIZE)
 
 
-def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:
-    """Build a PinnedRoot, refusing one whose fingerprint differs from the pin."""
+def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str, *,
+                intermediates: Sequence[tuple[str, bytes, str]] = ()) -> PinnedRoot:
+    """Build a PinnedRoot, refusing one whose fingerprint differs from the pin.
+    ``intermediates``: (name, PEM or DER, SHA-256 hex) of certificates the root issued that
+    ship as trust configuration too (:attr:`PinnedRoot.intermediates`), each checked
+    against its pin the same way."""
+    return PinnedRoot(name, pinned_certificate(name, pem_or_der, sha256_hex),
+                      tuple(pinned_certificate(*i) for i in intermediates))
+
+
+def pinned_certificate(name: str, pem_or_der: bytes, sha256_hex: str) -> x509.Certificate:
+    """An embedded certificate, refused (``trust.root.pin``) unless its SHA-256 is the pin."""
     cert = load_certificate(pem_or_der, check="trust.root", field=name)
     got = fingerprint(cert)
     if got.hex() != sha256_hex.lower():
         raise TrustConfigError(
-            "trust.root.pin", f"embedded root {name} does not match its pin",
+            "trust.root.pin", f"embedded {name} does not match its pin",
             field=name, got=got, want=sha256_hex.lower(),
         )
-    return PinnedRoot(name, cert)
+    return cert
 
 
 def _check_time(cert: x509.Certificate, at: datetime, *, check: str, role: str) -> None:
@@ -238,6 +258,9 @@ def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]
         raise ChainError(check, "empty certificate chain", field="chain")
     if not roots:
         raise TrustConfigError(check, "no pinned roots configured", field="roots")
+    extra = [r.intermediate_fingerprints for r in roots if r.intermediates]
+    if extra:
+        pinned = frozenset(pinned).union(*extra)
     path = list(chain)
     names = list(roles) if roles else [f"cert[{i}]" for i in range(len(path) + 1)]
     last = path[-1]
