@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from transparency_log.common.errors import FormatError
 
 __all__ = ["LOADER_ERRORS", "PARSE_MEMO_SIZE", "clear_parse_memos", "load_certificate",
-           "load_certificates", "load_crl", "load_pem_bundle", "name_text"]
+           "load_certificates", "load_crl", "load_pem_bundle", "name_text", "register_trusted"]
 
 T = TypeVar("T")
 
@@ -124,11 +124,36 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     return cert
 
 
+_TRUSTED: dict[bytes, x509.Certificate] = {}
+_TRUSTED_SIZE = 64
+
+
+def register_trusted(cert: x509.Certificate) -> None:
+    """Remember a certificate of the trust configuration (a pinned root or embedded
+    intermediate, loaded and checked here when the verifier's trust store was built): a
+    certificate with the same DER met later in a chain or bundle is this object, whose
+    fields are already decoded and checked. Bounded (the oldest registration is forgotten
+    first); only an exact DER match is ever substituted (:func:`_known`)."""
+    _TRUSTED[cert.signature] = cert
+    while len(_TRUSTED) > _TRUSTED_SIZE:
+        del _TRUSTED[next(iter(_TRUSTED))]
+
+
+def _known(cert: x509.Certificate) -> x509.Certificate:
+    """The registered trust-configuration object equal to ``cert`` (looked up by its
+    signature bytes, confirmed by DER equality), else ``cert`` checked once by
+    :func:`_checked_certificate`."""
+    trusted = _TRUSTED.get(cert.signature)
+    if trusted is not None and trusted == cert:
+        return trusted
+    return _checked_certificate(cert)
+
+
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_certificate(data: bytes) -> x509.Certificate:
     cert = _load_pem_or_der(data, x509.load_pem_x509_certificate,
                             x509.load_der_x509_certificate, what="certificate")
-    return _checked_certificate(cert)
+    return _known(cert)
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
@@ -154,7 +179,7 @@ def _load_pem_bundle(data: bytes) -> tuple[x509.Certificate, ...]:
     out = []
     for i, cert in enumerate(certs):
         try:
-            out.append(_checked_certificate(cert))
+            out.append(_known(cert))
         except _ParseFailure as err:
             raise _ParseFailure(err.message, f"[{i}]{err.suffix}") from None
     return tuple(out)

@@ -20,9 +20,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from attest.certificates import (
-    load_certificate,
-)
+from attest.certificates import load_certificate, register_trusted
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches, VerifiedCache
 
@@ -106,6 +104,7 @@ def pinned_certificate(name: str, pem_or_der: bytes, sha256_hex: str) -> x509.Ce
             "trust.root.pin", f"embedded {name} does not match its pin",
             field=name, got=got, want=sha256_hex.lower(),
         )
+    register_trusted(cert)
     return cert
 
 
