@@ -92,7 +92,11 @@ def _name_text(cert: x509.Certificate, which: str) -> str:
 
 def name_text(cert: x509.Certificate, which: str = "subject") -> str:
     """The certificate's ``subject`` or ``issuer`` as RFC 4514 text (memoized; a certificate
-    loaded here had both names decoded at load, so this meets no malformed name)."""
+    loaded here had both names decoded at load, so this meets no malformed name). The texts
+    of a registered trust-configuration certificate are built once, at registration."""
+    trusted = _TRUSTED.get(cert.signature)
+    if trusted is not None and trusted[0] is cert:
+        return trusted[1] if which == "subject" else trusted[2]
     return _name_text(cert, which)
 
 
@@ -124,7 +128,7 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     return cert
 
 
-_TRUSTED: dict[bytes, x509.Certificate] = {}
+_TRUSTED: dict[bytes, tuple[x509.Certificate, str, str]] = {}
 _TRUSTED_SIZE = 64
 
 
@@ -132,9 +136,11 @@ def register_trusted(cert: x509.Certificate) -> None:
     """Remember a certificate of the trust configuration (a pinned root or embedded
     intermediate, loaded and checked here when the verifier's trust store was built): a
     certificate with the same DER met later in a chain or bundle is this object, whose
-    fields are already decoded and checked. Bounded (the oldest registration is forgotten
-    first); only an exact DER match is ever substituted (:func:`_known`)."""
-    _TRUSTED[cert.signature] = cert
+    fields are already decoded and checked, and whose name texts are built here. Bounded
+    (the oldest registration is forgotten first); only an exact DER match is ever
+    substituted (:func:`_known`)."""
+    _TRUSTED[cert.signature] = (cert, cert.subject.rfc4514_string(),
+                                cert.issuer.rfc4514_string())
     while len(_TRUSTED) > _TRUSTED_SIZE:
         del _TRUSTED[next(iter(_TRUSTED))]
 
@@ -144,8 +150,8 @@ def _known(cert: x509.Certificate) -> x509.Certificate:
     signature bytes, confirmed by DER equality), else ``cert`` checked once by
     :func:`_checked_certificate`."""
     trusted = _TRUSTED.get(cert.signature)
-    if trusted is not None and trusted == cert:
-        return trusted
+    if trusted is not None and trusted[0] == cert:
+        return trusted[0]
     return _checked_certificate(cert)
 
 

@@ -140,19 +140,26 @@ def _check_is_ca(cert: x509.Certificate, *, check: str, role: str) -> None:
 
 def _check_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str,
                 child_role: str, issuer_role: str) -> None:
+    """``child`` is issued by ``issuer``: its issuer name is the issuer's subject (RFC 5280
+    §6.1.3 a.4) and its signature verifies under the issuer's key. ``cryptography``'s
+    ``verify_directly_issued_by`` compares the two names as encoded (refusing a mismatch)
+    before the signature, so the names are decoded and compared here only to name what
+    failed."""
+    try:
+        child.verify_directly_issued_by(issuer)
+        return
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as err:
+        failure = type(err).__name__
     if child.issuer != issuer.subject:
         raise ChainError(
             check, f"{child_role} certificate is not issued by the {issuer_role}",
             field=f"{child_role}.issuer", got=child.issuer.rfc4514_string(),
             want=issuer.subject.rfc4514_string(),
         )
-    try:
-        child.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as err:
-        raise ChainError(
-            check, f"{child_role} certificate signature does not verify under the "
-            f"{issuer_role} ({type(err).__name__})", field=f"{child_role}.signature",
-        ) from None
+    raise ChainError(
+        check, f"{child_role} certificate signature does not verify under the "
+        f"{issuer_role} ({failure})", field=f"{child_role}.signature",
+    )
 
 
 _PINNED_LINKS: set[tuple[bytes, bytes]] = set()
