@@ -243,6 +243,71 @@ def _plain_components(raw: list[Any]) -> tuple[int, ...] | None:
     return tuple(c["svn"] for c in raw)
 
 
+_LEVEL_KEYS = frozenset({"tcb", "tcbDate", "tcbStatus", "advisoryIDs"})
+_PLATFORM_TCB_KEYS = frozenset({"sgxtcbcomponents", "pcesvn", "tdxtcbcomponents"})
+_ISV_TCB_KEYS = frozenset({"isvsvn"})
+
+
+def _plain_level_common(lv: Any, tcb_keys: frozenset[str]
+                        ) -> tuple[dict[str, Any], str, str, tuple[str, ...]] | None:
+    """(tcb, tcbDate, tcbStatus, advisory IDs) of a TCB level whose every member is well
+    formed (what the member-by-member readers accept), else None: they then name the first
+    fault. Plain dict reads; the result is the same as theirs."""
+    if type(lv) is not dict or not lv.keys() <= _LEVEL_KEYS:
+        return None
+    tcb, date, status = lv.get("tcb"), lv.get("tcbDate"), lv.get("tcbStatus")
+    if (type(tcb) is not dict or tcb.keys() != tcb_keys or type(date) is not str
+            or _time_fault(date) or type(status) is not str or status not in TCB_STATUSES):
+        return None
+    ids = lv.get("advisoryIDs", [])
+    if type(ids) is not list or not all(type(a) is str for a in ids):
+        return None
+    return tcb, date, status, tuple(ids)
+
+
+def _plain_level(lv: Any) -> TcbLevel | None:
+    """A platform TCB level read with plain dict reads, or None (see _plain_level_common)."""
+    common = _plain_level_common(lv, _PLATFORM_TCB_KEYS)
+    if common is None:
+        return None
+    tcb, date, status, ids = common
+    pcesvn = tcb["pcesvn"]
+    if type(pcesvn) is not int or not 0 <= pcesvn <= 0xFFFF:
+        return None
+    sgx, tdx = tcb["sgxtcbcomponents"], tcb["tdxtcbcomponents"]
+    if type(sgx) is not list or type(tdx) is not list:
+        return None
+    sgx_svns, tdx_svns = _plain_components(sgx), _plain_components(tdx)
+    if sgx_svns is None or tdx_svns is None:
+        return None
+    return TcbLevel(sgx_svns, pcesvn, tdx_svns, date, status, ids)
+
+
+def _plain_isv_level(lv: Any) -> IsvTcbLevel | None:
+    """An ISVSVN-keyed TCB level read with plain dict reads, or None."""
+    common = _plain_level_common(lv, _ISV_TCB_KEYS)
+    if common is None:
+        return None
+    tcb, date, status, ids = common
+    svn = tcb["isvsvn"]
+    if type(svn) is not int or not 0 <= svn <= 0xFFFF:
+        return None
+    return IsvTcbLevel(svn, date, status, ids)
+
+
+def _levels(o: _Obj, plain: Any) -> tuple[Any, ...] | None:
+    """``o.tcbLevels`` each read by ``plain``; None when one is not plain (or the member is
+    not a list): the member-by-member reader then runs and names the fault."""
+    raw = o.value.get("tcbLevels")
+    if type(raw) is not list:
+        return None
+    out = tuple(plain(lv) for lv in raw)
+    if any(lv is None for lv in out):
+        return None
+    o.seen.add("tcbLevels")
+    return out
+
+
 def _components(o: _Obj, key: str) -> tuple[int, ...]:
     plain = _plain_components(o.get(key, list))
     if plain is not None:
@@ -261,6 +326,9 @@ def _components(o: _Obj, key: str) -> tuple[int, ...]:
 
 
 def _isv_levels(o: _Obj) -> tuple[IsvTcbLevel, ...]:
+    plain = _levels(o, _plain_isv_level)
+    if plain is not None:
+        return plain
     out = []
     for lv in o.items("tcbLevels"):
         tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", o.check)
@@ -294,8 +362,9 @@ def parse_tcb_info(value: Any) -> TcbInfo:
     """The ``tcbInfo`` member of a TDX TCB Info v3 response, strictly."""
     check = CHECK_TCB_INFO
     o = _open(value, "tcbInfo", check, "TDX", 3)
-    levels = []
-    for lv in o.items("tcbLevels"):
+    plain = _levels(o, _plain_level)
+    levels = list(plain) if plain is not None else []
+    for lv in o.items("tcbLevels") if plain is None else ():
         tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", check)
         levels.append(TcbLevel(_components(tcb, "sgxtcbcomponents"), tcb.uint("pcesvn"),
                                _components(tcb, "tdxtcbcomponents"), lv.time("tcbDate"),
