@@ -234,13 +234,19 @@ def _plain_components(raw: list[Any]) -> tuple[int, ...] | None:
     below accepts), else None: that reader then names the first fault."""
     if len(raw) != 16:
         return None
+    svns = []
     for c in raw:
-        if (type(c) is not dict or not c.keys() <= _COMPONENT_KEYS
-                or type(c.get("svn")) is not int or not 0 <= c["svn"] <= 0xFF
-                or not isinstance(c.get("category", ""), str)
-                or not isinstance(c.get("type", ""), str)):
+        if type(c) is not dict:
             return None
-    return tuple(c["svn"] for c in raw)
+        svn = c.get("svn")
+        if type(svn) is not int or not 0 <= svn <= 0xFF:
+            return None
+        if len(c) > 1 and (not c.keys() <= _COMPONENT_KEYS
+                           or not isinstance(c.get("category", ""), str)
+                           or not isinstance(c.get("type", ""), str)):
+            return None
+        svns.append(svn)
+    return tuple(svns)
 
 
 _LEVEL_KEYS = frozenset({"tcb", "tcbDate", "tcbStatus", "advisoryIDs"})
