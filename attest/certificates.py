@@ -9,6 +9,7 @@ reading them here makes a malformed field fail where the certificate enters the 
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -130,6 +131,7 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
 
 _TRUSTED: dict[bytes, tuple[x509.Certificate, str, str]] = {}
 _TRUSTED_SIZE = 64
+_TRUSTED_LOCK = threading.Lock()
 
 
 def register_trusted(cert: x509.Certificate) -> None:
@@ -139,10 +141,11 @@ def register_trusted(cert: x509.Certificate) -> None:
     fields are already decoded and checked, and whose name texts are built here. Bounded
     (the oldest registration is forgotten first); only an exact DER match is ever
     substituted (:func:`_known`)."""
-    _TRUSTED[cert.signature] = (cert, cert.subject.rfc4514_string(),
-                                cert.issuer.rfc4514_string())
-    while len(_TRUSTED) > _TRUSTED_SIZE:
-        del _TRUSTED[next(iter(_TRUSTED))]
+    entry = (cert, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string())
+    with _TRUSTED_LOCK:  # lookups are plain dict reads (atomic); changes are serialized
+        _TRUSTED[cert.signature] = entry
+        while len(_TRUSTED) > _TRUSTED_SIZE:
+            del _TRUSTED[next(iter(_TRUSTED))]
 
 
 def _known(cert: x509.Certificate) -> x509.Certificate:

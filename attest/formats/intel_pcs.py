@@ -4,7 +4,7 @@ Specs: Intel PCS API v4 ("Get TDX TCB Info", "Get TD QE Identity"); Intel TDX DC
 Verification, "TCB Info V3" and "Enclave Identity V2" JSON schemas. A response is
 ``{"tcbInfo": {...}, "signature": "<hex r||s>"}`` (``enclaveIdentity`` for the QE
 Identity); the signature is over the **exact JSON text** of the member, so
-:func:`split_signed_json` returns those bytes as they appear in the response.
+:func:`split_signed_json` (attest/formats/intel_pcs_json.py) returns those bytes as they appear.
 
 A pure parser (DESIGN.md house rule 1): bytes in, frozen dataclasses out, or
 :class:`FormatError` naming the field. No cryptography and no clock here: the signature,
@@ -18,100 +18,21 @@ wrong JSON types and out-of-range numbers are refused.
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from attest.formats.intel_pcs_json import HEX_RE, MAX_COLLATERAL_BYTES, split_signed_json
 from transparency_log.common.errors import FormatError
 from transparency_log.common.strict_mapping import JSON, StrictMapping
 
 TCB_STATUSES = ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                 "ConfigurationAndSWHardeningNeeded", "OutOfDate",
                 "OutOfDateConfigurationNeeded", "Revoked")
-MAX_COLLATERAL_BYTES = 1 << 20
 CHECK_TCB_INFO = "tdx.tcb_info.format"
 CHECK_QE_IDENTITY = "tdx.qe.identity.format"
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
-
-
-# ---------------------------------------------------------------- strict JSON helpers
-
-def _no_dups(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):  # a key repeated: name the first repeat
-        seen: set[str] = set()
-        for k, _ in pairs:
-            if k in seen:
-                raise ValueError(f"duplicate key {k!r}")
-            seen.add(k)
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_dups, parse_constant=_reject_constant)
-
-
-def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, Any, bytes]:
-    """Split ``{"<member>": {...}, "signature": "<hex>"}`` into (exact member text, member
-    value, signature bytes). Only these two keys are allowed, each once."""
-    if len(body) > MAX_COLLATERAL_BYTES:
-        raise FormatError(check, "collateral too large", field=member, got=len(body),
-                          want=f"<= {MAX_COLLATERAL_BYTES}")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError(check, "collateral is not UTF-8", field=member) from None
-    ws = " \t\r\n"
-    spans: dict[str, tuple[int, int, Any]] = {}
-    try:
-        i = len(text) - len(text.lstrip(ws))
-        if text[i:i + 1] != "{":
-            raise ValueError("not a JSON object")
-        i += 1
-        while True:
-            while text[i] in ws:
-                i += 1
-            if text[i] == "}" and not spans:
-                raise ValueError("empty object")
-            key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-            while text[i] in ws:
-                i += 1
-            if text[i] != ":":
-                raise ValueError("expected ':'")
-            i += 1
-            while text[i] in ws:
-                i += 1
-            value, end = _DECODER.raw_decode(text, i)
-            if key in spans:
-                raise ValueError(f"duplicate key {key!r}")
-            spans[key] = (i, end, value)
-            i = end
-            while text[i] in ws:
-                i += 1
-            if text[i] == "}":
-                i += 1
-                break
-            if text[i] != ",":
-                raise ValueError("expected ',' or '}'")
-            i += 1
-        if text[i:].strip(ws):
-            raise ValueError("trailing data after the JSON object")
-    except (ValueError, IndexError, RecursionError) as err:
-        raise FormatError(check, f"collateral is not valid JSON: {err}", field=member) from None
-    if set(spans) != {member, "signature"}:
-        raise FormatError(check, "unexpected top-level keys", field=member,
-                          got=",".join(sorted(spans)), want=f"{member},signature")
-    start, end, value = spans[member]
-    sig_hex = spans["signature"][2]
-    if not isinstance(sig_hex, str) or len(sig_hex) != 128 or not _HEX_RE.match(sig_hex):
-        raise FormatError(check, "signature is not 64 bytes of hex", field="signature")
-    return text[start:end].encode("utf-8"), value, bytes.fromhex(sig_hex)
 
 
 @lru_cache(maxsize=1024)
@@ -144,7 +65,7 @@ class _Obj(StrictMapping):
 
     def hexbytes(self, key: str, size: int) -> bytes:
         v = self.get(key, str)
-        if len(v) != 2 * size or not _HEX_RE.match(v):
+        if len(v) != 2 * size or not HEX_RE.match(v):
             raise self.fail("not hex of the right size", key,
                               got=v, want=f"{size} bytes")
         return bytes.fromhex(v)
