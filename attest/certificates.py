@@ -9,6 +9,7 @@ reading them here makes a malformed field fail where the certificate enters the 
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -21,7 +22,7 @@ from transparency_log.common.errors import FormatError
 
 __all__ = ["LOADER_ERRORS", "PARSE_MEMO_SIZE", "clear_parse_memos", "load_certificate",
            "load_certificates", "load_crl", "load_pem_bundle", "name_text",
-           "register_parse_memo"]
+           "register_parse_memo", "register_trusted"]
 
 T = TypeVar("T")
 
@@ -105,7 +106,11 @@ def _name_text(cert: x509.Certificate, which: str) -> str:
 
 def name_text(cert: x509.Certificate, which: str = "subject") -> str:
     """The certificate's ``subject`` or ``issuer`` as RFC 4514 text (memoized; a certificate
-    loaded here had both names decoded at load, so this meets no malformed name)."""
+    loaded here had both names decoded at load, so this meets no malformed name). The texts
+    of a registered trust-configuration certificate are built once, at registration."""
+    trusted = _TRUSTED.get(cert.signature)
+    if trusted is not None and trusted[0] is cert:
+        return trusted[1] if which == "subject" else trusted[2]
     return _name_text(cert, which)
 
 
@@ -137,11 +142,40 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     return cert
 
 
+_TRUSTED: dict[bytes, tuple[x509.Certificate, str, str]] = {}
+_TRUSTED_SIZE = 64
+_TRUSTED_LOCK = threading.Lock()
+
+
+def register_trusted(cert: x509.Certificate) -> None:
+    """Remember a certificate of the trust configuration (a pinned root or embedded
+    intermediate, loaded and checked here when the verifier's trust store was built): a
+    certificate with the same DER met later in a chain or bundle is this object, whose
+    fields are already decoded and checked, and whose name texts are built here. Bounded
+    (the oldest registration is forgotten first); only an exact DER match is ever
+    substituted (:func:`_known`)."""
+    entry = (cert, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string())
+    with _TRUSTED_LOCK:  # lookups are plain dict reads (atomic); changes are serialized
+        _TRUSTED[cert.signature] = entry
+        while len(_TRUSTED) > _TRUSTED_SIZE:
+            del _TRUSTED[next(iter(_TRUSTED))]
+
+
+def _known(cert: x509.Certificate) -> x509.Certificate:
+    """The registered trust-configuration object equal to ``cert`` (looked up by its
+    signature bytes, confirmed by DER equality), else ``cert`` checked once by
+    :func:`_checked_certificate`."""
+    trusted = _TRUSTED.get(cert.signature)
+    if trusted is not None and trusted[0] == cert:
+        return trusted[0]
+    return _checked_certificate(cert)
+
+
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_certificate(data: bytes) -> x509.Certificate:
     cert = _load_pem_or_der(data, x509.load_pem_x509_certificate,
                             x509.load_der_x509_certificate, what="certificate")
-    return _checked_certificate(cert)
+    return _known(cert)
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
@@ -167,7 +201,7 @@ def _load_pem_bundle(data: bytes) -> tuple[x509.Certificate, ...]:
     out = []
     for i, cert in enumerate(certs):
         try:
-            out.append(_checked_certificate(cert))
+            out.append(_known(cert))
         except _ParseFailure as err:
             raise _ParseFailure(err.message, f"[{i}]{err.suffix}") from None
     return tuple(out)

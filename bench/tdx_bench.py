@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -46,7 +47,7 @@ from bench.vendor_ratio import (  # noqa: E402
 from verifier.tdx.collateral import TdxCollateral, VerificationTimes  # noqa: E402
 from verifier.tdx.evidence import verify_tdx_evidence  # noqa: E402
 from verifier.tdx.roots import production_roots  # noqa: E402
-from verifier.x509chain import fingerprint, pinned_root  # noqa: E402
+from verifier.x509chain import PinnedRoot, fingerprint, pinned_root  # noqa: E402
 
 VEC = ROOT / "tests" / "vectors" / "tdx" / "go-tdx-guest"
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -59,6 +60,7 @@ REAL_TCB_INFO_TIME = datetime(2026, 2, 3, tzinfo=UTC)
 PEER_SCRIPT = r"""
 import json, statistics, sys, time
 import dcap_qvl
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -132,6 +134,17 @@ def peer(python: str | None, col: TdxCollateral, quote: bytes, root_der: bytes,
         return run_peer(python, PEER_SCRIPT, args, what="dcap-qvl")
 
 
+def sim_roots(sim: IntelSimulator) -> list[PinnedRoot]:
+    """The simulator's root, pinned with its PCK CA and TCB signing certificate as embedded
+    intermediates: the simulator stands for Intel, whose production trust store
+    (verifier.tdx.roots) embeds its PCK Platform CA and TCB Signing certificate the same way."""
+    def pin(cert: x509.Certificate) -> tuple[bytes, str]:
+        return cert.public_bytes(Encoding.PEM), fingerprint(cert).hex()
+
+    return [pinned_root("sim", *pin(sim.root_cert), intermediates=[
+        ("sim PCK CA", *pin(sim.pck_ca_cert)), ("sim TCB signing", *pin(sim.tcb_signing_cert))])]
+
+
 def _intel_root_der() -> bytes:
     from cryptography import x509
 
@@ -161,7 +174,7 @@ def measure(rounds: int = 7, peer_python: str | None = None) -> TdxFigures:
     c = sim.collateral()
     col = Col(**{k: getattr(c, k) for k in Col.__dataclass_fields__})
     quote = sim.quote(version=4).to_bytes()
-    roots = [pinned_root("sim", sim.root_pem, fingerprint(sim.root_cert).hex())]
+    roots = sim_roots(sim)
     times = VerificationTimes.uniform(NOW)
 
     real_quote = (VEC / "quote_v5_sample.dat").read_bytes()

@@ -78,3 +78,27 @@ def test_tcb_outcome_is_replayed_identically_and_never_hides_a_refusal() -> None
         verify_tdx_evidence(quote, unmet, roots=roots, times=times, transcript=t, cache=cache)
     assert err.value.check == "tdx.tcb.level"
     assert [step.check for step in t.steps if step.result == FAIL] == ["tdx.tcb.level"]
+
+
+def test_plain_tcb_level_reads_equal_the_member_by_member_reader(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The plain-dict fast path for TCB levels (issue 15) returns exactly what the strict
+    member-by-member reader returns, on every real TCB Info and QE Identity."""
+    from attest.formats import intel_pcs
+    from tests.support.tdx_support import read
+
+    docs = [(intel_pcs.parse_tcb_info_response, read(n)) for n in
+            ("sample_tcbInfo_response", "sample_tcbinfo_response_v5")]
+    docs.append((intel_pcs.parse_qe_identity_response, read("sample_qeIdentity_response")))
+    plain_reads: list[bool] = []
+    levels = intel_pcs._levels
+
+    def counted(o, plain):  # type: ignore[no-untyped-def]
+        got = levels(o, plain)
+        plain_reads.append(got is not None)
+        return got
+
+    monkeypatch.setattr(intel_pcs, "_levels", counted)
+    fast = [parse(body) for parse, body in docs]
+    assert plain_reads and all(plain_reads)  # the fast path did read every level list
+    monkeypatch.setattr(intel_pcs, "_levels", lambda o, plain: None)
+    assert [parse(body) for parse, body in docs] == fast

@@ -410,7 +410,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("tlog_proof.format", _F, "a tlog-proof is malformed (C2SP tlog-proof)"),
     ("tls.node_key", f"NodeKeyMismatch {_T} {_F}", "the TLS server holds the bundle's node key"),
     ("trust.root", _T, "a trust root file is unusable"),
-    ("trust.root.pin", _T, "an embedded root does not match its pin"),
+    ("trust.root.pin", _T, "an embedded root or intermediate does not match its pin"),
     ("trust.simulated", _T, "a simulated root is unusable"),
     # witness service
     ("witness.add_checkpoint", _F, "an add-checkpoint request is malformed (C2SP tlog-witness)"),

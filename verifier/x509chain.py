@@ -20,9 +20,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from attest.certificates import (
-    load_certificate,
-)
+from attest.certificates import load_certificate, register_trusted
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches, VerifiedCache
 
@@ -33,11 +31,21 @@ class PinnedRoot:
 
     name: str
     certificate: x509.Certificate
+    intermediates: tuple[x509.Certificate, ...] = ()
+    """Certificates this root issued that are trust configuration too (package data, each
+    pinned by its SHA-256, such as Intel's PCK Platform CA): a chain link from one of them
+    to its root is verified once per process (like the root's self-signature); their time
+    and revocation checks still run on every call, and a certificate with other bytes (a
+    re-issued or look-alike one) is verified like any other."""
 
     @cached_property
     def fingerprint(self) -> bytes:
         """Computed once: the certificate never changes."""
         return fingerprint(self.certificate)
+
+    @cached_property
+    def intermediate_fingerprints(self) -> frozenset[bytes]:
+        return frozenset(fingerprint(c) for c in self.intermediates)
 
 
 def fingerprint(cert: x509.Certificate) -> bytes:
@@ -77,16 +85,27 @@ def issuer_named(child: x509.Certificate, issuer: x509.Certificate) -> bool:
 _NAMED: VerifiedCache[tuple[bytes, bytes], bool] = VerifiedCache(_FP_MEMO_SIZE)
 
 
-def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str) -> PinnedRoot:
-    """Build a PinnedRoot, refusing one whose fingerprint differs from the pin."""
+def pinned_root(name: str, pem_or_der: bytes, sha256_hex: str, *,
+                intermediates: Sequence[tuple[str, bytes, str]] = ()) -> PinnedRoot:
+    """Build a PinnedRoot, refusing one whose fingerprint differs from the pin.
+    ``intermediates``: (name, PEM or DER, SHA-256 hex) of certificates the root issued that
+    ship as trust configuration too (:attr:`PinnedRoot.intermediates`), each checked
+    against its pin the same way."""
+    return PinnedRoot(name, pinned_certificate(name, pem_or_der, sha256_hex),
+                      tuple(pinned_certificate(*i) for i in intermediates))
+
+
+def pinned_certificate(name: str, pem_or_der: bytes, sha256_hex: str) -> x509.Certificate:
+    """An embedded certificate, refused (``trust.root.pin``) unless its SHA-256 is the pin."""
     cert = load_certificate(pem_or_der, check="trust.root", field=name)
     got = fingerprint(cert)
     if got.hex() != sha256_hex.lower():
         raise TrustConfigError(
-            "trust.root.pin", f"embedded root {name} does not match its pin",
+            "trust.root.pin", f"embedded {name} does not match its pin",
             field=name, got=got, want=sha256_hex.lower(),
         )
-    return PinnedRoot(name, cert)
+    register_trusted(cert)
+    return cert
 
 
 def _check_time(cert: x509.Certificate, at: datetime, *, check: str, role: str) -> None:
@@ -121,19 +140,26 @@ def _check_is_ca(cert: x509.Certificate, *, check: str, role: str) -> None:
 
 def _check_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str,
                 child_role: str, issuer_role: str) -> None:
+    """``child`` is issued by ``issuer``: its issuer name is the issuer's subject (RFC 5280
+    §6.1.3 a.4) and its signature verifies under the issuer's key. ``cryptography``'s
+    ``verify_directly_issued_by`` compares the two names as encoded (refusing a mismatch)
+    before the signature, so the names are decoded and compared here only to name what
+    failed."""
+    try:
+        child.verify_directly_issued_by(issuer)
+        return
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as err:
+        failure = type(err).__name__
     if child.issuer != issuer.subject:
         raise ChainError(
             check, f"{child_role} certificate is not issued by the {issuer_role}",
             field=f"{child_role}.issuer", got=child.issuer.rfc4514_string(),
             want=issuer.subject.rfc4514_string(),
         )
-    try:
-        child.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as err:
-        raise ChainError(
-            check, f"{child_role} certificate signature does not verify under the "
-            f"{issuer_role} ({type(err).__name__})", field=f"{child_role}.signature",
-        ) from None
+    raise ChainError(
+        check, f"{child_role} certificate signature does not verify under the "
+        f"{issuer_role} ({failure})", field=f"{child_role}.signature",
+    )
 
 
 _PINNED_LINKS: set[tuple[bytes, bytes]] = set()
@@ -238,6 +264,9 @@ def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]
         raise ChainError(check, "empty certificate chain", field="chain")
     if not roots:
         raise TrustConfigError(check, "no pinned roots configured", field="roots")
+    extra = [r.intermediate_fingerprints for r in roots if r.intermediates]
+    if extra:
+        pinned = frozenset(pinned).union(*extra)
     path = list(chain)
     names = list(roles) if roles else [f"cert[{i}]" for i in range(len(path) + 1)]
     last = path[-1]

@@ -4,7 +4,7 @@ Specs: Intel PCS API v4 ("Get TDX TCB Info", "Get TD QE Identity"); Intel TDX DC
 Verification, "TCB Info V3" and "Enclave Identity V2" JSON schemas. A response is
 ``{"tcbInfo": {...}, "signature": "<hex r||s>"}`` (``enclaveIdentity`` for the QE
 Identity); the signature is over the **exact JSON text** of the member, so
-:func:`split_signed_json` returns those bytes as they appear in the response.
+:func:`split_signed_json` (attest/formats/intel_pcs_json.py) returns those bytes as they appear.
 
 A pure parser (DESIGN.md house rule 1): bytes in, frozen dataclasses out, or
 :class:`FormatError` naming the field. No cryptography and no clock here: the signature,
@@ -18,100 +18,21 @@ wrong JSON types and out-of-range numbers are refused.
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from attest.formats.intel_pcs_json import HEX_RE, MAX_COLLATERAL_BYTES, split_signed_json
 from transparency_log.common.errors import FormatError
 from transparency_log.common.strict_mapping import JSON, StrictMapping
 
 TCB_STATUSES = ("UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                 "ConfigurationAndSWHardeningNeeded", "OutOfDate",
                 "OutOfDateConfigurationNeeded", "Revoked")
-MAX_COLLATERAL_BYTES = 1 << 20
 CHECK_TCB_INFO = "tdx.tcb_info.format"
 CHECK_QE_IDENTITY = "tdx.qe.identity.format"
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
-
-
-# ---------------------------------------------------------------- strict JSON helpers
-
-def _no_dups(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):  # a key repeated: name the first repeat
-        seen: set[str] = set()
-        for k, _ in pairs:
-            if k in seen:
-                raise ValueError(f"duplicate key {k!r}")
-            seen.add(k)
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_dups, parse_constant=_reject_constant)
-
-
-def split_signed_json(body: bytes, member: str, *, check: str) -> tuple[bytes, Any, bytes]:
-    """Split ``{"<member>": {...}, "signature": "<hex>"}`` into (exact member text, member
-    value, signature bytes). Only these two keys are allowed, each once."""
-    if len(body) > MAX_COLLATERAL_BYTES:
-        raise FormatError(check, "collateral too large", field=member, got=len(body),
-                          want=f"<= {MAX_COLLATERAL_BYTES}")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError(check, "collateral is not UTF-8", field=member) from None
-    ws = " \t\r\n"
-    spans: dict[str, tuple[int, int, Any]] = {}
-    try:
-        i = len(text) - len(text.lstrip(ws))
-        if text[i:i + 1] != "{":
-            raise ValueError("not a JSON object")
-        i += 1
-        while True:
-            while text[i] in ws:
-                i += 1
-            if text[i] == "}" and not spans:
-                raise ValueError("empty object")
-            key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-            while text[i] in ws:
-                i += 1
-            if text[i] != ":":
-                raise ValueError("expected ':'")
-            i += 1
-            while text[i] in ws:
-                i += 1
-            value, end = _DECODER.raw_decode(text, i)
-            if key in spans:
-                raise ValueError(f"duplicate key {key!r}")
-            spans[key] = (i, end, value)
-            i = end
-            while text[i] in ws:
-                i += 1
-            if text[i] == "}":
-                i += 1
-                break
-            if text[i] != ",":
-                raise ValueError("expected ',' or '}'")
-            i += 1
-        if text[i:].strip(ws):
-            raise ValueError("trailing data after the JSON object")
-    except (ValueError, IndexError, RecursionError) as err:
-        raise FormatError(check, f"collateral is not valid JSON: {err}", field=member) from None
-    if set(spans) != {member, "signature"}:
-        raise FormatError(check, "unexpected top-level keys", field=member,
-                          got=",".join(sorted(spans)), want=f"{member},signature")
-    start, end, value = spans[member]
-    sig_hex = spans["signature"][2]
-    if not isinstance(sig_hex, str) or len(sig_hex) != 128 or not _HEX_RE.match(sig_hex):
-        raise FormatError(check, "signature is not 64 bytes of hex", field="signature")
-    return text[start:end].encode("utf-8"), value, bytes.fromhex(sig_hex)
 
 
 @lru_cache(maxsize=1024)
@@ -144,7 +65,7 @@ class _Obj(StrictMapping):
 
     def hexbytes(self, key: str, size: int) -> bytes:
         v = self.get(key, str)
-        if len(v) != 2 * size or not _HEX_RE.match(v):
+        if len(v) != 2 * size or not HEX_RE.match(v):
             raise self.fail("not hex of the right size", key,
                               got=v, want=f"{size} bytes")
         return bytes.fromhex(v)
@@ -234,13 +155,84 @@ def _plain_components(raw: list[Any]) -> tuple[int, ...] | None:
     below accepts), else None: that reader then names the first fault."""
     if len(raw) != 16:
         return None
+    svns = []
     for c in raw:
-        if (type(c) is not dict or not c.keys() <= _COMPONENT_KEYS
-                or type(c.get("svn")) is not int or not 0 <= c["svn"] <= 0xFF
-                or not isinstance(c.get("category", ""), str)
-                or not isinstance(c.get("type", ""), str)):
+        if type(c) is not dict:
             return None
-    return tuple(c["svn"] for c in raw)
+        svn = c.get("svn")
+        if type(svn) is not int or not 0 <= svn <= 0xFF:
+            return None
+        if len(c) > 1 and (not c.keys() <= _COMPONENT_KEYS
+                           or not isinstance(c.get("category", ""), str)
+                           or not isinstance(c.get("type", ""), str)):
+            return None
+        svns.append(svn)
+    return tuple(svns)
+
+
+_LEVEL_KEYS = frozenset({"tcb", "tcbDate", "tcbStatus", "advisoryIDs"})
+_PLATFORM_TCB_KEYS = frozenset({"sgxtcbcomponents", "pcesvn", "tdxtcbcomponents"})
+_ISV_TCB_KEYS = frozenset({"isvsvn"})
+
+
+def _plain_level_common(lv: Any, tcb_keys: frozenset[str]
+                        ) -> tuple[dict[str, Any], str, str, tuple[str, ...]] | None:
+    """(tcb, tcbDate, tcbStatus, advisory IDs) of a TCB level whose every member is well
+    formed (what the member-by-member readers accept), else None: they then name the first
+    fault. Plain dict reads; the result is the same as theirs."""
+    if type(lv) is not dict or not lv.keys() <= _LEVEL_KEYS:
+        return None
+    tcb, date, status = lv.get("tcb"), lv.get("tcbDate"), lv.get("tcbStatus")
+    if (type(tcb) is not dict or tcb.keys() != tcb_keys or type(date) is not str
+            or _time_fault(date) or type(status) is not str or status not in TCB_STATUSES):
+        return None
+    ids = lv.get("advisoryIDs", [])
+    if type(ids) is not list or not all(type(a) is str for a in ids):
+        return None
+    return tcb, date, status, tuple(ids)
+
+
+def _plain_level(lv: Any) -> TcbLevel | None:
+    """A platform TCB level read with plain dict reads, or None (see _plain_level_common)."""
+    common = _plain_level_common(lv, _PLATFORM_TCB_KEYS)
+    if common is None:
+        return None
+    tcb, date, status, ids = common
+    pcesvn = tcb["pcesvn"]
+    if type(pcesvn) is not int or not 0 <= pcesvn <= 0xFFFF:
+        return None
+    sgx, tdx = tcb["sgxtcbcomponents"], tcb["tdxtcbcomponents"]
+    if type(sgx) is not list or type(tdx) is not list:
+        return None
+    sgx_svns, tdx_svns = _plain_components(sgx), _plain_components(tdx)
+    if sgx_svns is None or tdx_svns is None:
+        return None
+    return TcbLevel(sgx_svns, pcesvn, tdx_svns, date, status, ids)
+
+
+def _plain_isv_level(lv: Any) -> IsvTcbLevel | None:
+    """An ISVSVN-keyed TCB level read with plain dict reads, or None."""
+    common = _plain_level_common(lv, _ISV_TCB_KEYS)
+    if common is None:
+        return None
+    tcb, date, status, ids = common
+    svn = tcb["isvsvn"]
+    if type(svn) is not int or not 0 <= svn <= 0xFFFF:
+        return None
+    return IsvTcbLevel(svn, date, status, ids)
+
+
+def _levels(o: _Obj, plain: Any) -> tuple[Any, ...] | None:
+    """``o.tcbLevels`` each read by ``plain``; None when one is not plain (or the member is
+    not a list): the member-by-member reader then runs and names the fault."""
+    raw = o.value.get("tcbLevels")
+    if type(raw) is not list:
+        return None
+    out = tuple(plain(lv) for lv in raw)
+    if any(lv is None for lv in out):
+        return None
+    o.seen.add("tcbLevels")
+    return out
 
 
 def _components(o: _Obj, key: str) -> tuple[int, ...]:
@@ -261,6 +253,9 @@ def _components(o: _Obj, key: str) -> tuple[int, ...]:
 
 
 def _isv_levels(o: _Obj) -> tuple[IsvTcbLevel, ...]:
+    plain = _levels(o, _plain_isv_level)
+    if plain is not None:
+        return plain
     out = []
     for lv in o.items("tcbLevels"):
         tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", o.check)
@@ -294,8 +289,9 @@ def parse_tcb_info(value: Any) -> TcbInfo:
     """The ``tcbInfo`` member of a TDX TCB Info v3 response, strictly."""
     check = CHECK_TCB_INFO
     o = _open(value, "tcbInfo", check, "TDX", 3)
-    levels = []
-    for lv in o.items("tcbLevels"):
+    plain = _levels(o, _plain_level)
+    levels = list(plain) if plain is not None else []
+    for lv in o.items("tcbLevels") if plain is None else ():
         tcb = _Obj(lv.get("tcb", dict), f"{lv.path}.tcb", check)
         levels.append(TcbLevel(_components(tcb, "sgxtcbcomponents"), tcb.uint("pcesvn"),
                                _components(tcb, "tdxtcbcomponents"), lv.time("tcbDate"),

@@ -139,6 +139,15 @@ def _pairs(contents: bytes, field: str) -> list[tuple[str, int, bytes]]:
     for tag, inner in read_all(contents):
         if tag != TAG_SEQUENCE:
             raise FormatError(CHECK, "expected SEQUENCE", field=field, got=tag, want=TAG_SEQUENCE)
+        # Nearly always an OID and a value, each with a one-byte length (X.690 §8.1.3.4),
+        # filling the pair exactly: read inline; anything else goes through read_all.
+        size = len(inner)
+        if size >= 4 and inner[0] == TAG_OID and inner[1] < 0x80:
+            at = 2 + inner[1]
+            if (at + 2 <= size and inner[at] & 0x1F != 0x1F and inner[at + 1] < 0x80
+                    and at + 2 + inner[at + 1] == size):
+                out.append((decode_oid(inner[2:at]), inner[at], inner[at + 2:]))
+                continue
         parts = read_all(inner)
         if len(parts) != 2 or parts[0][0] != TAG_OID:
             raise FormatError(CHECK, "expected SEQUENCE { OID, value }", field=field)
@@ -186,7 +195,8 @@ def parse_sgx_extensions(value: bytes) -> SgxExtensions:
     for i, (_, t2, v2) in enumerate(tcb[:17]):
         name = "PCESVN" if i == 16 else f"SGX TCB Comp{i + 1:02d} SVN"
         _expect(t2, TAG_INTEGER, name)
-        svns.append(decode_uint(v2, name))
+        # One byte below 0x80 is a minimal non-negative INTEGER (X.690 §8.3.2).
+        svns.append(v2[0] if len(v2) == 1 and v2[0] < 0x80 else decode_uint(v2, name))
         limit = 0xFFFF if i == 16 else 0xFF
         if svns[-1] > limit:
             raise FormatError(CHECK, "SVN out of range", field=name, got=svns[-1],

@@ -99,7 +99,10 @@ class VerificationTimes:
 def pcs_time(text: str) -> datetime:
     """A PCS timestamp (``YYYY-MM-DDThh:mm:ssZ``, already checked by the parser) as an
     instant (memoized: the same few timestamps recur in every verification)."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:  # ASCII digits (what PCS sends); the parser's pattern also lets others through
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _utc(at: datetime) -> datetime:
@@ -228,15 +231,13 @@ def _sha256_hex(data: bytes) -> str:
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
-def _crl_facts(data: bytes, item: str) -> tuple[x509.CertificateRevocationList, x509.Name, str,
+def _crl_facts(data: bytes, item: str) -> tuple[x509.CertificateRevocationList, x509.Name,
                                                 datetime, datetime | None]:
-    """The CRL, its issuer (name and RFC 4514 text), thisUpdate and nextUpdate, read once per
-    exact bytes (a refusal is never memoized)."""
+    """The CRL, its issuer name, thisUpdate and nextUpdate, read once per exact bytes (a
+    refusal is never memoized)."""
     crl = load_crl(data, check=f"tdx.{item}.format", field=item)
     try:  # cryptography decodes the names and the times lazily
-        issuer_name = crl.issuer
-        return (crl, issuer_name, issuer_name.rfc4514_string(), crl.last_update_utc,
-                crl.next_update_utc)
+        return crl, crl.issuer, crl.last_update_utc, crl.next_update_utc
     except LOADER_ERRORS as err:
         raise FormatError(f"tdx.{item}.format", f"undecodable CRL ({err})", field=item) from None
 
@@ -264,11 +265,13 @@ def verify_crl(data: bytes, issuer: x509.Certificate, *, item: str, at: datetime
     CRL is new bytes, so it is verified); the window is checked every time."""
     base = f"tdx.{item}"
     data = bytes(data)
-    crl, issuer_name, issuer_text, this_update, next_update = _crl_facts(data, item)
+    crl, issuer_name, this_update, next_update = _crl_facts(data, item)
     if not _crl_issued_by(data, issuer_name, issuer):
         raise VerificationError(f"{base}.signature", "CRL is not issued by the expected CA",
-                                field=f"{item}.issuer", got=issuer_text,
+                                field=f"{item}.issuer", got=issuer_name.rfc4514_string(),
                                 want=subject_text(issuer, check=f"{base}.signature", role=item))
+    # The CRL's issuer is the issuer's subject (compared above): named by its RFC 4514 text.
+    issuer_text = subject_text(issuer, check=f"{base}.signature", role=item)
     memo = (f"{base}.signature", data, fingerprint(issuer))
     hit = cache is not None and cache.signature_known(memo)
     if not hit:
