@@ -46,6 +46,8 @@ def _tlv(data: bytes, field: str) -> tuple[int, bytes]:
 
 def decode_der_uint(data: bytes, field: str) -> int:
     """A non-negative, minimally encoded DER INTEGER."""
+    if len(data) == 3 and data[0] == _INTEGER and data[1] == 1 and data[2] < 0x80:
+        return data[2]  # one content byte below 0x80: minimal and non-negative (X.690 §8.3)
     tag, c = _tlv(data, field)
     if tag != _INTEGER:
         raise FormatError(CHECK, "not a DER INTEGER", field=field, got=data)
