@@ -194,11 +194,15 @@ class SnpCaches:
 
 @dataclass(frozen=True)
 class _Crl:
-    """The CRL for the ``snp.crl`` step: its bytes and source, or why it cannot be had."""
+    """The CRL for the ``snp.crl`` step: its bytes and source, or why it cannot be had:
+    ``why`` it cannot run (the CheckNotRun is made where it is raised, so that no exception is
+    kept in a frame its own traceback holds: no reference cycle per call for the garbage
+    collector), or ``missing``, a refusal to raise as it is."""
 
     der: bytes | None
     source: str
     missing: AttestlogError | None = None
+    why: str = ""
 
 
 @dataclass(frozen=True, init=False)
@@ -360,14 +364,12 @@ class SnpVerifier:
         if col.crl is not None:
             return _Crl(col.crl, "node")
         if self.kds is None:
-            return _Crl(None, "", CheckNotRun(CHECK_CRL, _not_checked(
-                "no CRL stapled or given and no KDS access (offline)"), field="CRL"))
+            return _Crl(None, "", why="no CRL stapled or given and no KDS access (offline)")
         heard = _Heard(on_get)
         try:
             der = self.kds.crl(prod, "vcek" if vk.role == "VCEK" else "vlek", on_get=heard)
         except FetchError as err:
-            return _Crl(None, "", CheckNotRun(CHECK_CRL, _not_checked(
-                f"no CRL stapled or given and none from KDS ({err})"), field="CRL"))
+            return _Crl(None, "", why=f"no CRL stapled or given and none from KDS ({err})")
         except AttestlogError as err:  # not a missing CRL: refused in the step as it is
             return _Crl(None, "", err)
         return _Crl(der, heard.source)
@@ -378,7 +380,9 @@ class SnpVerifier:
         keep the outcome for thisUpdate .. nextUpdate; outside it the CRL is verified again,
         and refused as stale."""
         if crl.der is None or key is None:
-            raise crl.missing or CheckNotRun(CHECK_CRL, _not_checked("no CRL"), field="CRL")
+            if crl.missing is not None:
+                raise crl.missing
+            raise CheckNotRun(CHECK_CRL, _not_checked(crl.why or "no CRL"), field="CRL")
         parsed = load_crl(crl.der)
         verify_crl(parsed, vk.roots.ark.certificate, vk.intermediate, at=at,
                    role="ASK" if vk.role == "VCEK" else "ASVK")
