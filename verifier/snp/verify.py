@@ -164,6 +164,19 @@ def _parsed_report(raw: bytes) -> AttestationReport:
     return parse_report(raw)
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _reported_tcb(raw: int, product: str) -> TcbVersion:
+    """REPORTED_TCB decoded once per value and product (immutable)."""
+    return decode_tcb(raw, product)
+
+
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _hex(data: bytes) -> str:
+    """SHA-256 (hex) of a report or key certificate for the transcript, once per exact bytes
+    (a bytes object keeps its hash, so a lookup does not read the bytes again)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def _format_detail(rep: AttestationReport) -> str:
     return f"version {rep.version}, signed by {SIGNING_KEY_NAMES[rep.signing_key]}"
 
@@ -173,10 +186,6 @@ _SIGNATURE_DETAIL = {role: f"ECDSA P-384/SHA-384 under the {role}" for role in (
 
 def _sha(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def _hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,7 @@ class SnpVerifier:
         prod: str = t.run("snp.report.product",
                           lambda: self._product(rep, product, given, role, named), detail=str)
         roots = self.roots[prod]
-        tcb = decode_tcb(rep.reported_tcb, prod)
+        tcb = _reported_tcb(rep.reported_tcb, prod)
         key_der, _ = t.run("snp.vcek.collateral",
                            lambda: self._key_cert(rep, role, given, prod, tcb, on_get),
                            detail=lambda kd: f"{role} from {kd[1]}")
@@ -364,7 +373,7 @@ class SnpVerifier:
         if col.crl is not None:
             return _Crl(col.crl, "node")
         if self.kds is None:
-            return _Crl(None, "", why="no CRL stapled or given and no KDS access (offline)")
+            return _OFFLINE_CRL
         heard = _Heard(on_get)
         try:
             der = self.kds.crl(prod, "vcek" if vk.role == "VCEK" else "vlek", on_get=heard)
@@ -412,6 +421,9 @@ class _Heard:
 
 def _not_checked(why: str) -> str:
     return f"cannot run: {why}; revocation of the ASK/ASVK NOT checked"
+
+
+_OFFLINE_CRL = _Crl(None, "", why="no CRL stapled or given and no KDS access (offline)")
 
 
 def _cache_input(hit: bool) -> dict[str, str]:
