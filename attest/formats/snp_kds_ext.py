@@ -117,6 +117,10 @@ _INT_FIELDS = {OID_STRUCT_VERSION: "struct_version", OID_BL_SPL: "bl_spl",
                OID_FMC_SPL: "fmc_spl"}
 
 
+KDS_OIDS = (*_INT_FIELDS, *OID_SPL_RESERVED, OID_PRODUCT_NAME, OID_HWID, OID_CSP_ID)
+"""Every OID :func:`parse_kds_extensions` reads (the others are ignored)."""
+
+
 def parse_kds_extensions(values: Mapping[str, bytes]) -> KdsExtensions:
     """Decode the KDS extensions from ``{dotted OID: extnValue contents}``; others ignored."""
     kw: dict[str, object] = {}

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attest.certificates import LOADER_ERRORS, load_certificate
-from attest.formats.snp_kds_ext import KdsExtensions, parse_kds_extensions
+from attest.formats.snp_kds_ext import KDS_OIDS, KdsExtensions, parse_kds_extensions
 from attest.formats.snp_report import TURIN, AttestationReport, TcbVersion, decode_tcb
 from transparency_log.common.errors import ChainError, FormatError, VerificationError
 from verifier.snp.roots import AmdProductRoots
@@ -50,13 +50,14 @@ def kds_extensions(cert: x509.Certificate, role: str = "VCEK") -> KdsExtensions:
         raise FormatError(f"snp.{role.lower()}.format", f"extensions do not parse: {err}",
                           field=role) from None
     for ext in exts:
-        value = ext.value
-        if type(value) is _UNRECOGNIZED:  # the KDS OIDs are unknown to cryptography
-            values[ext.oid.dotted_string] = value.value
+        dotted = _KDS_OIDS.get(ext.oid)  # others are not read (parse_kds_extensions)
+        if dotted is not None and type(ext.value) is _UNRECOGNIZED:
+            values[dotted] = ext.value.value
     return parse_kds_extensions(values)
 
 
-_UNRECOGNIZED = x509.UnrecognizedExtension
+_UNRECOGNIZED = x509.UnrecognizedExtension  # the KDS OIDs are unknown to cryptography
+_KDS_OIDS = {x509.ObjectIdentifier(oid): oid for oid in KDS_OIDS}
 
 
 @dataclass(frozen=True)
