@@ -184,10 +184,6 @@ def _format_detail(rep: AttestationReport) -> str:
 _SIGNATURE_DETAIL = {role: f"ECDSA P-384/SHA-384 under the {role}" for role in ("VCEK", "VLEK")}
 
 
-def _sha(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
 @dataclass(frozen=True)
 class SnpCaches:
     """Verified SNP facts, reusable by any verifier and thread (verifier/verified_cache.py):
@@ -400,9 +396,9 @@ class SnpVerifier:
 
 
 def _given(roots: AmdProductRoots, der: bytes, role: str) -> x509.Certificate:
-    """A supplied ASK/ASVK/ARK: the embedded certificate when byte-identical to it (compared by
-    SHA-256), else the supplied bytes loaded (and verified in the chain like any other)."""
-    return roots.embedded(role, _sha(der)) or load_amd_certificate(der, role)
+    """A supplied ASK/ASVK/ARK: the embedded certificate when byte-identical to it, else the
+    supplied bytes loaded (and verified in the chain like any other)."""
+    return roots.embedded(role, der) or load_amd_certificate(der, role)
 
 
 class _Heard:
