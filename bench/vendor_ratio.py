@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,8 +37,8 @@ def clear_parse_memos() -> None:
     own = getattr(importlib.import_module("attest.certificates"), "clear_parse_memos", None)
     if own is not None:  # every memo the loaders keep, whatever this checkout names them
         own()
-    for module, name in _MEMOS:  # sys.modules first: import_module costs a cold row ~1 us each
-        memo = getattr(sys.modules.get(module) or importlib.import_module(module), name, None)
+    for module, name in _MEMOS:
+        memo = getattr(importlib.import_module(module), name, None)
         if hasattr(memo, "cache_clear"):
             memo.cache_clear()  # type: ignore[union-attr]
         elif hasattr(memo, "clear"):  # a bounded VerifiedCache
