@@ -46,6 +46,8 @@ def _tlv(data: bytes, field: str) -> tuple[int, bytes]:
 
 def decode_der_uint(data: bytes, field: str) -> int:
     """A non-negative, minimally encoded DER INTEGER."""
+    if len(data) == 3 and data[0] == _INTEGER and data[1] == 1 and data[2] < 0x80:
+        return data[2]  # one content byte below 0x80: minimal and non-negative (X.690 §8.3)
     tag, c = _tlv(data, field)
     if tag != _INTEGER:
         raise FormatError(CHECK, "not a DER INTEGER", field=field, got=data)
@@ -113,6 +115,10 @@ class KdsExtensions:
 _INT_FIELDS = {OID_STRUCT_VERSION: "struct_version", OID_BL_SPL: "bl_spl",
                OID_TEE_SPL: "tee_spl", OID_SNP_SPL: "snp_spl", OID_UCODE_SPL: "ucode_spl",
                OID_FMC_SPL: "fmc_spl"}
+
+
+KDS_OIDS = (*_INT_FIELDS, *OID_SPL_RESERVED, OID_PRODUCT_NAME, OID_HWID, OID_CSP_ID)
+"""Every OID :func:`parse_kds_extensions` reads (the others are ignored)."""
 
 
 def parse_kds_extensions(values: Mapping[str, bytes]) -> KdsExtensions:

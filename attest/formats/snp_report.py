@@ -19,9 +19,10 @@ Milan and Genoa: byte 0 BOOT_LOADER, 1 TEE, 6 SNP, 7 MICROCODE; Turin: byte 0 FM
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, fields
 
-from attest.formats.binary import mbz, require_size, u32le, u64le
+from attest.formats.binary import mbz, require_size
 from transparency_log.common.errors import FormatError
 
 CHECK = "snp.report.format"
@@ -265,27 +266,77 @@ class AttestationReport:
         return [(f.name.upper(), getattr(self, f.name)) for f in fields(self)]
 
 
+# The spec table "ATTESTATION_REPORT Structure", one row per field: (offset, struct code,
+# name). Reserved ranges are byte strings that must be zero; KEY_INFO (0x48) holds
+# AUTHOR_KEY_EN (bit 0), MASK_CHIP_KEY (bit 1) and SIGNING_KEY (bits 4:2).
+_TABLE: tuple[tuple[int, str, str], ...] = (
+    (0x000, "I", "version"), (0x004, "I", "guest_svn"), (0x008, "Q", "policy"),
+    (0x010, "16s", "family_id"), (0x020, "16s", "image_id"), (0x030, "I", "vmpl"),
+    (0x034, "I", "signature_algo"), (0x038, "Q", "current_tcb"),
+    (0x040, "Q", "platform_info"), (0x048, "I", "key_info"), (0x04C, "4s", "reserved_04c"),
+    (0x050, "64s", "report_data"), (0x090, "48s", "measurement"), (0x0C0, "32s", "host_data"),
+    (0x0E0, "48s", "id_key_digest"), (0x110, "48s", "author_key_digest"),
+    (0x140, "32s", "report_id"), (0x160, "32s", "report_id_ma"),
+    (0x180, "Q", "reported_tcb"), (0x188, "B", "cpuid_fam_id"), (0x189, "B", "cpuid_mod_id"),
+    (0x18A, "B", "cpuid_step"), (0x18B, "21s", "reserved_18b"), (0x1A0, "64s", "chip_id"),
+    (0x1E0, "Q", "committed_tcb"), (0x1E8, "B", "current_build"),
+    (0x1E9, "B", "current_minor"), (0x1EA, "B", "current_major"),
+    (0x1EB, "1s", "reserved_1eb"), (0x1EC, "B", "committed_build"),
+    (0x1ED, "B", "committed_minor"), (0x1EE, "B", "committed_major"),
+    (0x1EF, "1s", "reserved_1ef"), (0x1F0, "Q", "launch_tcb"),
+    (0x1F8, "Q", "launch_mit_vector"), (0x200, "Q", "current_mit_vector"),
+    (0x208, "152s", "reserved_208"), (0x2A0, "72s", "signature_r"),
+    (0x2E8, "72s", "signature_s"), (0x330, "368s", "reserved_330"),
+)
+_LAYOUT = struct.Struct("<" + "".join(code for _, code, _ in _TABLE))
+_NAMES = tuple(name for _, _, name in _TABLE)
+_ZERO = bytes(max(struct.calcsize(code) for _, code, _ in _TABLE))
+
+
+def _check_table() -> None:
+    """The table's offsets are the spec's, and it names every AttestationReport field."""
+    for off, _, name in _TABLE:
+        if struct.calcsize("<" + "".join(c for o, c, _ in _TABLE if o < off)) != off:
+            raise RuntimeError(f"ATTESTATION_REPORT table: {name} is not at 0x{off:X}")
+    decoded = {n for n in _NAMES if not n.startswith("reserved_")} - {"key_info"}
+    decoded |= {"author_key_en", "mask_chip_key", "signing_key"}
+    if _LAYOUT.size != REPORT_SIZE or decoded != {f.name for f in fields(AttestationReport)}:
+        raise RuntimeError("ATTESTATION_REPORT table does not match AttestationReport")
+
+
+_check_table()
+
+
+def _reserved(data: bytes, chunk: bytes, lo: int, hi: int, field: str) -> None:
+    """A "must be zero" range, already unpacked as ``chunk``: refused by :func:`mbz` (which
+    names the range and its bytes) unless all zero."""
+    if chunk != _ZERO[:len(chunk)]:
+        mbz(data, lo, hi, check=CHECK, field=field)
+
+
 def parse_report(data: bytes) -> AttestationReport:
-    """Parse exactly 0x4A0 bytes into an AttestationReport, or raise FormatError."""
+    """Parse exactly 0x4A0 bytes into an AttestationReport, or raise FormatError.
+
+    One ``struct`` unpack of the whole layout (:data:`_TABLE`); every field is then decoded by
+    its type and every reserved range checked, in offset order."""
     data = bytes(data)
     require_size(data, REPORT_SIZE, check=CHECK, field="ATTESTATION_REPORT")
-    version = u32le(data, 0x00)
+    v = dict(zip(_NAMES, _LAYOUT.unpack(data), strict=True))
+    version, policy, platform_info = v["version"], v["policy"], v["platform_info"]
     if version not in SUPPORTED_VERSIONS:
         raise FormatError(CHECK, "unsupported report version", field="VERSION",
                           got=version, want="|".join(map(str, SUPPORTED_VERSIONS)))
-    policy = u64le(data, 0x08)
     if not _bit(policy, POLICY_RESERVED_ONE):
         raise FormatError(CHECK, "POLICY bit 17 is reserved and must be one", field="POLICY",
                           got=hex(policy), want="bit 17 set")
     if policy >> (POLICY_MAX_BIT + 1):
         raise FormatError(CHECK, "POLICY reserved bits 63:26 must be zero", field="POLICY",
                           got=hex(policy), want=f"< {hex(1 << (POLICY_MAX_BIT + 1))}")
-    platform_info = u64le(data, 0x40)
     if platform_info & ~_PLATFORM_INFO_KNOWN:
         raise FormatError(CHECK, "PLATFORM_INFO reserved bits must be zero",
                           field="PLATFORM_INFO", got=hex(platform_info),
                           want=f"bits within {hex(_PLATFORM_INFO_KNOWN)}")
-    key_info = u32le(data, 0x48)
+    key_info = v.pop("key_info")
     if key_info >> 5:
         raise FormatError(CHECK, "reserved bits 31:5 of 0x48 must be zero",
                           field="SIGNING_KEY", got=hex(key_info), want="< 0x20")
@@ -293,59 +344,32 @@ def parse_report(data: bytes) -> AttestationReport:
     if signing_key not in SIGNING_KEY_NAMES:
         raise FormatError(CHECK, "SIGNING_KEY value is reserved", field="SIGNING_KEY",
                           got=signing_key, want="0 (VCEK) | 1 (VLEK) | 7 (none)")
-    mbz(data, 0x4C, 0x50, check=CHECK, field="RESERVED(0x4C)")
+    _reserved(data, v.pop("reserved_04c"), 0x4C, 0x50, "RESERVED(0x4C)")
     if version >= 3:
-        mbz(data, 0x18B, 0x1A0, check=CHECK, field="RESERVED(0x18B)")
-    else:
-        mbz(data, 0x188, 0x1A0, check=CHECK, field="RESERVED(0x188)")
-    mbz(data, 0x1EB, 0x1EC, check=CHECK, field="RESERVED(0x1EB)")
-    mbz(data, 0x1EF, 0x1F0, check=CHECK, field="RESERVED(0x1EF)")
+        _reserved(data, v.pop("reserved_18b"), 0x18B, 0x1A0, "RESERVED(0x18B)")
+    else:  # CPUID_FAM_ID, CPUID_MOD_ID, CPUID_STEP are reserved too (so zero)
+        del v["reserved_18b"]
+        _reserved(data, data[0x188:0x1A0], 0x188, 0x1A0, "RESERVED(0x188)")
+    _reserved(data, v.pop("reserved_1eb"), 0x1EB, 0x1EC, "RESERVED(0x1EB)")
+    _reserved(data, v.pop("reserved_1ef"), 0x1EF, 0x1F0, "RESERVED(0x1EF)")
     if version >= 5:
-        mbz(data, 0x208, SIGNATURE_OFFSET, check=CHECK, field="RESERVED(0x208)")
-    else:
-        mbz(data, 0x1F8, SIGNATURE_OFFSET, check=CHECK, field="RESERVED(0x1F8)")
-    sig_end = SIGNATURE_OFFSET + 2 * ECDSA_COMPONENT_SIZE
-    mbz(data, sig_end, REPORT_SIZE, check=CHECK, field="SIGNATURE.RESERVED")
-    v3 = version >= 3
-    v5 = version >= 5
-    return AttestationReport(
-        version=version,
-        guest_svn=u32le(data, 0x04),
-        policy=policy,
-        family_id=data[0x10:0x20],
-        image_id=data[0x20:0x30],
-        vmpl=u32le(data, 0x30),
-        signature_algo=u32le(data, 0x34),
-        current_tcb=u64le(data, 0x38),
-        platform_info=platform_info,
-        author_key_en=bool(key_info & 1),
-        mask_chip_key=bool(key_info & 2),
-        signing_key=signing_key,
-        report_data=data[0x50:0x90],
-        measurement=data[0x90:0xC0],
-        host_data=data[0xC0:0xE0],
-        id_key_digest=data[0xE0:0x110],
-        author_key_digest=data[0x110:0x140],
-        report_id=data[0x140:0x160],
-        report_id_ma=data[0x160:0x180],
-        reported_tcb=u64le(data, 0x180),
-        cpuid_fam_id=data[0x188] if v3 else 0,
-        cpuid_mod_id=data[0x189] if v3 else 0,
-        cpuid_step=data[0x18A] if v3 else 0,
-        chip_id=data[0x1A0:0x1E0],
-        committed_tcb=u64le(data, 0x1E0),
-        current_build=data[0x1E8],
-        current_minor=data[0x1E9],
-        current_major=data[0x1EA],
-        committed_build=data[0x1EC],
-        committed_minor=data[0x1ED],
-        committed_major=data[0x1EE],
-        launch_tcb=u64le(data, 0x1F0),
-        launch_mit_vector=u64le(data, 0x1F8) if v5 else 0,
-        current_mit_vector=u64le(data, 0x200) if v5 else 0,
-        signature_r=int.from_bytes(data[0x2A0:0x2E8], "little"),
-        signature_s=int.from_bytes(data[0x2E8:0x330], "little"),
-    )
+        _reserved(data, v.pop("reserved_208"), 0x208, SIGNATURE_OFFSET, "RESERVED(0x208)")
+    else:  # the mitigation vectors are reserved too (so zero)
+        del v["reserved_208"]
+        _reserved(data, data[0x1F8:SIGNATURE_OFFSET], 0x1F8, SIGNATURE_OFFSET,
+                  "RESERVED(0x1F8)")
+    _reserved(data, v.pop("reserved_330"), SIGNATURE_OFFSET + 2 * ECDSA_COMPONENT_SIZE,
+              REPORT_SIZE, "SIGNATURE.RESERVED")
+    v["author_key_en"] = bool(key_info & 1)
+    v["mask_chip_key"] = bool(key_info & 2)
+    v["signing_key"] = signing_key
+    v["signature_r"] = int.from_bytes(v["signature_r"], "little")
+    v["signature_s"] = int.from_bytes(v["signature_s"], "little")
+    # Every field is set, decoded and checked above (_check_table): filled in directly rather
+    # than through the frozen dataclass's __init__ (36 object.__setattr__ calls).
+    report = object.__new__(AttestationReport)
+    report.__dict__.update(v)
+    return report
 
 
 def _put(buf: bytearray, off: int, value: bytes, size: int, name: str) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from attest.certificates import LOADER_ERRORS, PARSE_MEMO_SIZE, load_certificate
-from attest.formats.snp_kds_ext import KdsExtensions, parse_kds_extensions
-from attest.formats.snp_report import TURIN, AttestationReport, decode_tcb
+from attest.certificates import LOADER_ERRORS, load_certificate
+from attest.formats.snp_kds_ext import KDS_OIDS, KdsExtensions, parse_kds_extensions
+from attest.formats.snp_report import TURIN, AttestationReport, TcbVersion, decode_tcb
 from transparency_log.common.errors import ChainError, FormatError, VerificationError
 from verifier.snp.roots import AmdProductRoots
 from verifier.x509chain import verify_chain
@@ -40,20 +39,25 @@ def load_amd_certificate(data: bytes, role: str) -> x509.Certificate:
     return load_certificate(data, check="snp.vcek.format", field=role)
 
 
-@lru_cache(maxsize=PARSE_MEMO_SIZE)
 def kds_extensions(cert: x509.Certificate, role: str = "VCEK") -> KdsExtensions:
-    """The KDS extensions of ``cert`` (FormatError if one is malformed); decoded once per
-    certificate (certificates hash and compare by their DER; the result is immutable)."""
+    """The KDS extensions of ``cert`` (FormatError if one is malformed). Decoded once per
+    verification (:func:`verify_key_chain` takes them from its caller) and kept with the
+    verified key: not memoized by the certificate, whose hash re-reads its whole DER."""
     values: dict[str, bytes] = {}
     try:
-        exts = list(cert.extensions)
+        exts = cert.extensions
     except LOADER_ERRORS as err:
         raise FormatError(f"snp.{role.lower()}.format", f"extensions do not parse: {err}",
                           field=role) from None
     for ext in exts:
-        if isinstance(ext.value, x509.UnrecognizedExtension):
-            values[ext.oid.dotted_string] = ext.value.value
+        dotted = _KDS_OIDS.get(ext.oid)  # others are not read (parse_kds_extensions)
+        if dotted is not None and type(ext.value) is _UNRECOGNIZED:
+            values[dotted] = ext.value.value
     return parse_kds_extensions(values)
+
+
+_UNRECOGNIZED = x509.UnrecognizedExtension  # the KDS OIDs are unknown to cryptography
+_KDS_OIDS = {x509.ObjectIdentifier(oid): oid for oid in KDS_OIDS}
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,13 @@ class VerifiedKey:
 
 def verify_key_chain(key_cert: x509.Certificate, roots: AmdProductRoots, *, role: str,
                      at: datetime, intermediate: x509.Certificate | None = None,
-                     ark: x509.Certificate | None = None) -> VerifiedKey:
+                     ark: x509.Certificate | None = None,
+                     extensions: KdsExtensions | None = None) -> VerifiedKey:
     """Verify ARK -> ASK -> VCEK (``role="VCEK"``) or ARK -> ASVK -> VLEK at time ``at``.
 
     ``intermediate``/``ark`` are what the node or KDS supplied (optional): a supplied ARK must
     be byte-identical to the pinned one; a supplied intermediate must verify under it.
+    ``extensions``: the key certificate's KDS extensions when the caller decoded them already.
     """
     mid_role = "ASK" if role == "VCEK" else "ASVK"
     mid = intermediate or (roots.ask if role == "VCEK" else roots.asvk)
@@ -92,16 +98,18 @@ def verify_key_chain(key_cert: x509.Certificate, roots: AmdProductRoots, *, role
                          got=type(key).__name__, want="EC secp384r1")
     nb = max(c.not_valid_before_utc for c in path)
     na = min(c.not_valid_after_utc for c in path)
-    return VerifiedKey(role, key_cert, key, kds_extensions(key_cert, role), path[1], roots,
-                       nb, na)
+    ext = extensions if extensions is not None else kds_extensions(key_cert, role)
+    return VerifiedKey(role, key_cert, key, ext, path[1], roots, nb, na)
 
 
 def _fail(message: str, field: str, got: object, want: object) -> VerificationError:
     return VerificationError(EXT_CHECK, message, field=field, got=got, want=want)
 
 
-def check_key_extensions(vk: VerifiedKey, report: AttestationReport, product: str) -> str:
-    """The signing key's KDS extensions must describe this chip and REPORTED_TCB.
+def check_key_extensions(vk: VerifiedKey, report: AttestationReport, product: str,
+                         tcb: TcbVersion | None = None) -> str:
+    """The signing key's KDS extensions must describe this chip and REPORTED_TCB (``tcb``:
+    REPORTED_TCB decoded for ``product``, when the caller has it).
 
     With MASK_CHIP_KEY set the report's CHIP_ID is zero and cannot be compared; that is said
     in the returned description (the signature still binds the report to this VCEK).
@@ -129,7 +137,8 @@ def check_key_extensions(vk: VerifiedKey, report: AttestationReport, product: st
         if not ext.csp_id:
             raise _fail("VLEK has no csp_id", "VLEK.csp_id", None, "a CSP id")
         compared += f", csp_id {ext.csp_id}"
-    tcb = decode_tcb(report.reported_tcb, product)
+    if tcb is None:
+        tcb = decode_tcb(report.reported_tcb, product)
     spls = ext.spls()
     for name, value in tcb.components().items():
         if spls.get(name) != value:

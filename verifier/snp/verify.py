@@ -42,7 +42,9 @@ from attest.certificates import (
 )
 from attest.collateral.kds_fetch import KdsClient, SourceHook
 from attest.formats.snp_certtable import CertTable
+from attest.formats.snp_kds_ext import KdsExtensions
 from attest.formats.snp_report import (
+    SIGNING_KEY_NAMES,
     SIGNING_KEY_NONE,
     SIGNING_KEY_VCEK,
     AttestationReport,
@@ -162,12 +164,24 @@ def _parsed_report(raw: bytes) -> AttestationReport:
     return parse_report(raw)
 
 
-def _sha(data: bytes | None) -> bytes:
-    return hashlib.sha256(data or b"").digest()
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
+def _reported_tcb(raw: int, product: str) -> TcbVersion:
+    """REPORTED_TCB decoded once per value and product (immutable)."""
+    return decode_tcb(raw, product)
 
 
+@lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _hex(data: bytes) -> str:
+    """SHA-256 (hex) of a report or key certificate for the transcript, once per exact bytes
+    (a bytes object keeps its hash, so a lookup does not read the bytes again)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def _format_detail(rep: AttestationReport) -> str:
+    return f"version {rep.version}, signed by {SIGNING_KEY_NAMES[rep.signing_key]}"
+
+
+_SIGNATURE_DETAIL = {role: f"ECDSA P-384/SHA-384 under the {role}" for role in ("VCEK", "VLEK")}
 
 
 @dataclass(frozen=True)
@@ -177,7 +191,7 @@ class SnpCaches:
     window), a key certificate's productName, and CRL checks (by the CRL, the intermediate and
     the ARK; inside thisUpdate .. nextUpdate). Bounded and locked."""
 
-    chains: VerifiedCache[tuple[bytes, ...], VerifiedKey] = field(
+    chains: VerifiedCache[tuple[object, ...], VerifiedKey] = field(
         default_factory=VerifiedCache)
     key_products: VerifiedCache[bytes, str] = field(default_factory=VerifiedCache)
     crls: VerifiedCache[tuple[bytes, bytes, bytes], bool] = field(default_factory=VerifiedCache)
@@ -185,11 +199,15 @@ class SnpCaches:
 
 @dataclass(frozen=True)
 class _Crl:
-    """The CRL for the ``snp.crl`` step: its bytes and source, or why it cannot be had."""
+    """The CRL for the ``snp.crl`` step: its bytes and source, or why it cannot be had:
+    ``why`` it cannot run (the CheckNotRun is made where it is raised, so that no exception is
+    kept in a frame its own traceback holds: no reference cycle per call for the garbage
+    collector), or ``missing``, a refusal to raise as it is."""
 
     der: bytes | None
     source: str
     missing: AttestlogError | None = None
+    why: str = ""
 
 
 @dataclass(frozen=True, init=False)
@@ -238,47 +256,52 @@ class SnpVerifier:
     def _verify(self, raw: bytes, at: datetime, col: SnpCollateral, product: str | None,
                 t: Transcript, on_get: SourceHook | None) -> SnpVerification:
         rep: AttestationReport = t.run(
-            "snp.report.format", lambda: _parsed_report(raw),
-            detail=lambda r: f"version {r.version}, signed by {r.signing_key_name}",
+            "snp.report.format", lambda: _parsed_report(raw), detail=_format_detail,
             report_sha256=_hex(raw))
         role = "VCEK" if rep.signing_key == SIGNING_KEY_VCEK else "VLEK"
         given = col.vcek if role == "VCEK" else col.vlek
+        named: list[KdsExtensions] = []  # the key's extensions, when read to name the product
         prod: str = t.run("snp.report.product",
-                          lambda: self._product(rep, product, given, role), detail=str)
+                          lambda: self._product(rep, product, given, role, named), detail=str)
         roots = self.roots[prod]
-        tcb = decode_tcb(rep.reported_tcb, prod)
+        tcb = _reported_tcb(rep.reported_tcb, prod)
         key_der, _ = t.run("snp.vcek.collateral",
                            lambda: self._key_cert(rep, role, given, prod, tcb, on_get),
                            detail=lambda kd: f"{role} from {kd[1]}")
         mid_der = col.ask if role == "VCEK" else col.asvk
         embedded = roots.ask if role == "VCEK" else roots.asvk
-        chain_key = (_sha(key_der), _sha(mid_der) if mid_der is not None else
+        # Keyed by the exact bytes (their hash is kept by the bytes object; equal keys compare
+        # byte for byte), the product, the role and the pinned ARK.
+        chain_key = (key_der, mid_der if mid_der is not None else
                      b"embedded" + (fingerprint(embedded) if embedded is not None else b""),
-                     _sha(col.ark), roots.product.encode(), role.encode(),
-                     roots.ark.fingerprint)
+                     col.ark, roots.product, role, roots.ark.fingerprint)
         cached = self.caches.chains.get(chain_key, at)
         vk: VerifiedKey = t.run(
             "snp.vcek.chain",
-            lambda: cached or self._chain(chain_key, key_der, mid_der, role, roots, col, at),
-            detail=lambda v: f"{v.role} <- {'ASK' if v.role == 'VCEK' else 'ASVK'}"
-                             f" <- {roots.ark.name}",
+            lambda: cached or self._chain(chain_key, key_der, mid_der, role, roots, col, at,
+                                          named[0] if named else None),
+            detail=f"{role} <- {'ASK' if role == 'VCEK' else 'ASVK'} <- {roots.ark.name}",
             key_sha256=_hex(key_der), **_cache_input(cached is not None))
         crl = self._crl_source(col, vk, prod, on_get)
-        crl_key = (_sha(crl.der), _sha(vk.intermediate.tbs_certificate_bytes),
-                   vk.roots.ark.fingerprint)
-        hit = crl.der is not None and self.caches.crls.get(crl_key, at) is True
-        inputs = {"crl_sha256": _hex(crl.der)} if crl.der is not None else {}
-        t.run(CHECK_CRL, lambda: hit or self._check_crl(crl, crl_key, vk, at),
-              detail=f"CRL from {crl.source}: intermediate not revoked",
-              **inputs, **_cache_input(hit))
+        if crl.der is None:  # cannot run: waived or refused inside the step
+            t.run(CHECK_CRL, lambda: self._check_crl(crl, None, vk, at))
+        else:
+            crl_key = (crl.der, fingerprint(vk.intermediate), vk.roots.ark.fingerprint)
+            hit = self.caches.crls.get(crl_key, at) is True
+            t.run(CHECK_CRL, lambda: hit or self._check_crl(crl, crl_key, vk, at),
+                  detail=f"CRL from {crl.source}: intermediate not revoked",
+                  crl_sha256=_hex(crl.der), **_cache_input(hit))
         t.run("snp.report.signature",
               lambda: verify_report_signature(raw, vk.public_key, signer=role),
-              detail=f"ECDSA P-384/SHA-384 under the {role}")
-        t.run("snp.vcek.extensions", lambda: check_key_extensions(vk, rep, prod), detail=str)
+              detail=_SIGNATURE_DETAIL[role])
+        t.run("snp.vcek.extensions", lambda: check_key_extensions(vk, rep, prod, tcb),
+              detail=str)
         return SnpVerification(rep, raw, prod, vk, tcb, at, t)
 
     def _product(self, rep: AttestationReport, given: str | None, key_der: bytes | None,
-                 role: str) -> str:
+                 role: str, named: list[KdsExtensions]) -> str:
+        """The product (see the module doc); the key certificate's extensions, when read for
+        its productName, are appended to ``named`` (decoded once per verification)."""
         if rep.signing_key == SIGNING_KEY_NONE:
             raise SignatureError("snp.report.signature", "report is not signed",
                                  field="SIGNING_KEY", got="NONE", want="VCEK|VLEK")
@@ -288,13 +311,13 @@ class SnpVerifier:
         if given:
             known["caller"] = given
         if key_der is not None and not known:
-            digest = _sha(key_der)
-            named = self.caches.key_products.get(digest)
-            if named is None:
-                named = kds_extensions(load_key_certificate(key_der, role), role).product
-                self.caches.key_products.put(digest, named)
-            if named:
-                known[f"{role}.productName"] = named
+            name = self.caches.key_products.get(key_der)
+            if name is None:
+                named.append(kds_extensions(load_key_certificate(key_der, role), role))
+                name = named[0].product
+                self.caches.key_products.put(key_der, name)
+            if name:
+                known[f"{role}.productName"] = name
         if not known:
             raise FormatError("snp.report.product",
                               "cannot tell the product (v2 report, no key certificate given)",
@@ -326,14 +349,16 @@ class SnpVerifier:
         der = self.kds.vcek(prod, rep.chip_id, tcb, on_get=heard)
         return der, heard.source
 
-    def _chain(self, key: tuple[bytes, ...], key_der: bytes, mid_der: bytes | None, role: str,
-               roots: AmdProductRoots, col: SnpCollateral, at: datetime) -> VerifiedKey:
+    def _chain(self, key: tuple[object, ...], key_der: bytes, mid_der: bytes | None,
+               role: str, roots: AmdProductRoots, col: SnpCollateral, at: datetime,
+               ext: KdsExtensions | None) -> VerifiedKey:
         """Verify the key's chain and keep it in the cache (valid inside its window)."""
         cert = load_key_certificate(key_der, role)
         mid = None if mid_der is None else _given(roots, mid_der, "ASK" if role == "VCEK"
                                                   else "ASVK")
         ark = None if col.ark is None else _given(roots, col.ark, "ARK")
-        vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark)
+        vk = verify_key_chain(cert, roots, role=role, at=at, intermediate=mid, ark=ark,
+                              extensions=ext)
         self.caches.chains.put(key, vk, vk.not_before, vk.not_after)
         return vk
 
@@ -344,25 +369,25 @@ class SnpVerifier:
         if col.crl is not None:
             return _Crl(col.crl, "node")
         if self.kds is None:
-            return _Crl(None, "", CheckNotRun(CHECK_CRL, _not_checked(
-                "no CRL stapled or given and no KDS access (offline)"), field="CRL"))
+            return _OFFLINE_CRL
         heard = _Heard(on_get)
         try:
             der = self.kds.crl(prod, "vcek" if vk.role == "VCEK" else "vlek", on_get=heard)
         except FetchError as err:
-            return _Crl(None, "", CheckNotRun(CHECK_CRL, _not_checked(
-                f"no CRL stapled or given and none from KDS ({err})"), field="CRL"))
+            return _Crl(None, "", why=f"no CRL stapled or given and none from KDS ({err})")
         except AttestlogError as err:  # not a missing CRL: refused in the step as it is
             return _Crl(None, "", err)
         return _Crl(der, heard.source)
 
-    def _check_crl(self, crl: _Crl, key: tuple[bytes, bytes, bytes], vk: VerifiedKey,
+    def _check_crl(self, crl: _Crl, key: tuple[bytes, bytes, bytes] | None, vk: VerifiedKey,
                    at: datetime) -> bool:
         """Verify the CRL (the ARK's, current at ``at``, not revoking the intermediate) and
         keep the outcome for thisUpdate .. nextUpdate; outside it the CRL is verified again,
         and refused as stale."""
-        if crl.der is None:
-            raise crl.missing or CheckNotRun(CHECK_CRL, _not_checked("no CRL"), field="CRL")
+        if crl.der is None or key is None:
+            if crl.missing is not None:
+                raise crl.missing
+            raise CheckNotRun(CHECK_CRL, _not_checked(crl.why or "no CRL"), field="CRL")
         parsed = load_crl(crl.der)
         verify_crl(parsed, vk.roots.ark.certificate, vk.intermediate, at=at,
                    role="ASK" if vk.role == "VCEK" else "ASVK")
@@ -371,9 +396,9 @@ class SnpVerifier:
 
 
 def _given(roots: AmdProductRoots, der: bytes, role: str) -> x509.Certificate:
-    """A supplied ASK/ASVK/ARK: the embedded certificate when byte-identical to it (compared by
-    SHA-256), else the supplied bytes loaded (and verified in the chain like any other)."""
-    return roots.embedded(role, _sha(der)) or load_amd_certificate(der, role)
+    """A supplied ASK/ASVK/ARK: the embedded certificate when byte-identical to it, else the
+    supplied bytes loaded (and verified in the chain like any other)."""
+    return roots.embedded(role, der) or load_amd_certificate(der, role)
 
 
 class _Heard:
@@ -392,6 +417,9 @@ class _Heard:
 
 def _not_checked(why: str) -> str:
     return f"cannot run: {why}; revocation of the ASK/ASVK NOT checked"
+
+
+_OFFLINE_CRL = _Crl(None, "", why="no CRL stapled or given and no KDS access (offline)")
 
 
 def _cache_input(hit: bool) -> dict[str, str]:

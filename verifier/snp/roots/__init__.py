@@ -63,11 +63,19 @@ class AmdProductRoots:
         signature by the ARK is verified once per process (verifier/x509chain.py)."""
         return frozenset(fp for role, (fp, _) in self._embedded.items() if role != "ARK")
 
-    def embedded(self, role: str, der_sha256: bytes) -> x509.Certificate | None:
-        """The embedded ASK/ASVK or the pinned ARK when ``der_sha256`` is its fingerprint (the
-        node sent a byte-identical copy: no need to parse it again), else None."""
-        fp, cert = self._embedded.get(role, (b"", None))
-        return cert if cert is not None and fp == der_sha256 else None
+    @cached_property
+    def _embedded_der(self) -> dict[str, tuple[bytes, x509.Certificate]]:
+        """role -> (DER, certificate) of the pinned ARK and embedded ASK/ASVK."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return {role: (cert.public_bytes(Encoding.DER), cert)
+                for role, (_, cert) in self._embedded.items()}
+
+    def embedded(self, role: str, der: bytes) -> x509.Certificate | None:
+        """The embedded ASK/ASVK or the pinned ARK when ``der`` is byte for byte its DER (the
+        node sent an identical copy: no need to parse it again), else None."""
+        own, cert = self._embedded_der.get(role, (b"", None))
+        return cert if cert is not None and own == der else None
 
 
 def _pinned(cert: x509.Certificate, pin: str, name: str) -> x509.Certificate:
