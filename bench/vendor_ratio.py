@@ -13,6 +13,7 @@ import inspect
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +23,6 @@ from typing import Any
 _MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("verifier.tdx.collateral", "_parsed_tcb_info"),
           ("verifier.tdx.collateral", "_parsed_qe_identity"),
-          ("verifier.snp.chain", "kds_extensions"),
           ("verifier.tdx.collateral", "pcs_time"), ("verifier.tdx.collateral", "_crl_facts"),
           ("attest.formats.intel_pcs", "_time_fault"),
           ("verifier.gpu.report_verify", "_parsed_report"),
@@ -37,17 +37,22 @@ _MEMOS = (("verifier.tdx.quote_verify", "_sgx_extensions"),
           ("attest.formats.bundle_memo", "BUNDLE_MEMO"))
 
 
+def _module(name: str) -> Any:
+    """An imported module without importlib's per-call machinery (a cold row pays this too)."""
+    return sys.modules.get(name) or importlib.import_module(name)
+
+
 def clear_parse_memos() -> None:
     """Forget parsed certificates, CRLs, extensions and collateral (a cold start)."""
-    own = getattr(importlib.import_module("attest.certificates"), "clear_parse_memos", None)
+    own = getattr(_module("attest.certificates"), "clear_parse_memos", None)
     if own is not None:  # every memo the loaders keep, whatever this checkout names them
         own()
-    notes = getattr(importlib.import_module("transparency_log.common.parse_cache"),
+    notes = getattr(_module("transparency_log.common.parse_cache"),
                     "clear_parse_caches", None)
     if notes is not None:  # parsed notes, checkpoints and envelopes (the log checks' inputs)
         notes()
     for module, name in _MEMOS:
-        memo = getattr(importlib.import_module(module), name, None)
+        memo = getattr(_module(module), name, None)
         if hasattr(memo, "cache_clear"):
             memo.cache_clear()  # type: ignore[union-attr]
         elif hasattr(memo, "clear"):  # a bounded VerifiedCache
