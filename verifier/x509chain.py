@@ -27,13 +27,7 @@ from attest.certificates import (
     LOADER_ERRORS,
     load_certificate,
 )
-from attest.formats.der import read_tlv
-from transparency_log.common.errors import (
-    ChainError,
-    FormatError,
-    StaleError,
-    TrustConfigError,
-)
+from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches, VerifiedCache
 
 
@@ -240,31 +234,49 @@ _PARTS_MEMO: dict[int, tuple[x509.Certificate, _SignedParts | None]] = {}
 def _split_certificate(cert: x509.Certificate) -> _SignedParts | None:
     """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } and
     TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
-    validity, subject, ... } (RFC 5280 §4.1)."""
+    validity, subject, ... } (RFC 5280 §4.1), split from the DER cryptography writes (the
+    TBSCertificate is then the same bytes as ``tbs_certificate_bytes``)."""
     der = cert.public_bytes(Encoding.DER)
     try:
-        _, body, _ = read_tlv(der, 0, check="x509.der")
-        _, tbs_body, tbs_end = read_tlv(body, 0, check="x509.der")
-        _, _, alg_end = read_tlv(body, tbs_end, check="x509.der")
-        outer_alg = body[tbs_end:alg_end]
-        tbs = body[:tbs_end]
-        pos, spans = 0, []
-        for _ in range(6):  # version or serial, ..., subject
-            tag, _, end = read_tlv(tbs_body, pos, check="x509.der")
-            if not spans and tag != 0xA0:  # no version: v1, serialNumber comes first
+        _, body, _ = _tlv(der, 0)
+        _, tbs_body, tbs_end = _tlv(der, body)
+        _, _, alg_end = _tlv(der, tbs_end)
+        spans: list[bytes] = []
+        pos = tbs_body
+        while len(spans) < 6:  # version (b"" for v1), serialNumber, ..., subject
+            tag, _, end = _tlv(der, pos)
+            if not spans and tag != 0xA0:
                 spans.append(b"")
-            spans.append(tbs_body[pos:end])
+            spans.append(der[pos:end])
             pos = end
-            if len(spans) == 6:
-                break
-    except FormatError:
+    except (ValueError, IndexError):
         return None
     try:
         key: object = cert.public_key()
     except LOADER_ERRORS:
         key = None
     _, _, inner_alg, issuer, _, subject = spans
-    return _SignedParts(tbs, inner_alg, outer_alg, issuer, subject, key)
+    return _SignedParts(der[body:tbs_end], inner_alg, der[tbs_end:alg_end], issuer, subject,
+                        key)
+
+
+def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of the contents, end) of the DER element at ``pos`` (X.690 §8.1.2-8.1.3:
+    one-byte tags and definite lengths, as cryptography's encoder writes them)."""
+    first = der[pos + 1]
+    start = pos + 2
+    if first & 0x80:
+        n = first & 0x7F
+        if n == 0:
+            raise ValueError("indefinite length")
+        length = int.from_bytes(der[start:start + n], "big")
+        start += n
+    else:
+        length = first
+    end = start + length
+    if end > len(der):
+        raise ValueError("element runs past the certificate")
+    return der[pos], start, end
 
 
 _PINNED_LINKS: set[tuple[bytes, bytes]] = set()
