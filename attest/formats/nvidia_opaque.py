@@ -33,6 +33,7 @@ Sources of the table (facts only; read 2026, no code carried over):
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cached_property
@@ -371,8 +372,7 @@ def decode_value(kind: Kind, raw: bytes, field: str) -> Decoded:
     if kind is Kind.U32_LIST:
         if len(raw) % MSRSCNT_ELEMENT_SIZE:
             raise FormatError(CHECK, "not a list of u32", field=field, got=len(raw))
-        return tuple(int.from_bytes(raw[i:i + 4], "little")
-                     for i in range(0, len(raw), MSRSCNT_ELEMENT_SIZE))
+        return struct.unpack(f"<{len(raw) // MSRSCNT_ELEMENT_SIZE}I", raw)
     if kind is Kind.PDI_LIST:
         if len(raw) % PDI_SIZE:
             raise FormatError(CHECK, "not a list of 8-byte PDIs", field=field, got=len(raw))
