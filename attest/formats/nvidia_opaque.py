@@ -33,9 +33,11 @@ Sources of the table (facts only; read 2026, no code carried over):
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cached_property
+from typing import NoReturn
 
 from attest.formats.binary import Reader
 from transparency_log.common.errors import FormatError
@@ -135,11 +137,12 @@ def kind_of(field_type: int) -> Kind:
     return FIELD_KINDS.get(field_type, Kind.BYTES)
 
 
+_TYPE_NAMES: dict[int, str] = {t.value: t.name for t in OpaqueType}
+
+
 def type_name(field_type: int) -> str:
-    try:
-        return OpaqueType(field_type).name
-    except ValueError:
-        return f"UNKNOWN_{field_type}"
+    name = _TYPE_NAMES.get(field_type)
+    return name if name is not None else f"UNKNOWN_{field_type}"
 
 
 def feature_mode_name(value: int) -> str:
@@ -155,7 +158,7 @@ class OpaqueField:
     type: int
     value: bytes
 
-    @cached_property
+    @property
     def name(self) -> str:
         return type_name(self.type)
 
@@ -172,6 +175,14 @@ class OpaqueField:
     def decode(self) -> Decoded:
         """The Data decoded by the field's kind (FormatError ``gpu.report.opaque`` if not)."""
         return self._decoded
+
+    @classmethod
+    def _parsed(cls, field_type: int, value: bytes, decoded: Decoded) -> OpaqueField:
+        """A field :func:`parse_opaque` has decoded: born with its decoding, as the cached
+        property holds it after a first :meth:`decode` (the instance is frozen otherwise)."""
+        f = object.__new__(cls)
+        f.__dict__.update(type=field_type, value=value, _decoded=decoded)
+        return f
 
     def show(self) -> str:
         """The decoded value as one line of text (for transcripts and the CLI)."""
@@ -306,25 +317,41 @@ class OpaqueData:
 
 
 def parse_opaque(data: bytes) -> OpaqueData:
-    """Parse the OpaqueData TLV list strictly and decode every field by its type."""
-    r = Reader(data, check=CHECK)
+    """Parse the OpaqueData TLV list strictly and decode every field by its type (plain
+    offsets; a truncated TLV is refused by :func:`_refuse_truncated`, naming its part)."""
+    data = bytes(data)
     fields: list[OpaqueField] = []
     seen: set[int] = set()
-    while r.remaining:
+    off, end = 0, len(data)
+    kinds, parsed = FIELD_KINDS.get, OpaqueField._parsed
+    while off < end:
         if len(fields) >= MAX_FIELDS:
             raise FormatError(CHECK, "too many opaque fields", field="OpaqueData",
                               want=f"<= {MAX_FIELDS}")
-        kind = r.uint(2, f"OpaqueData[{len(fields)}].DataType")
-        size = r.uint(2, f"OpaqueData[{len(fields)}].DataSize")
-        value = r.take(size, f"OpaqueData[{len(fields)}].Data")
+        value_end = off + 4 + (data[off + 2] | data[off + 3] << 8) if off + 4 <= end else -1
+        if not 0 <= value_end <= end:
+            _refuse_truncated(data, off, len(fields))
+        kind = data[off] | data[off + 1] << 8
         if kind in seen:
             raise FormatError(CHECK, "opaque field repeated", field="OpaqueData.DataType",
                               got=kind)
         seen.add(kind)
-        f = OpaqueField(kind, value)
-        f.decode()
-        fields.append(f)
+        value = data[off + 4:value_end]
+        fields.append(parsed(kind, value,
+                             decode_value(kinds(kind, Kind.BYTES), value, type_name(kind))))
+        off = value_end
     return OpaqueData(tuple(fields))
+
+
+def _refuse_truncated(data: bytes, off: int, i: int) -> NoReturn:
+    """Raise the FormatError for the TLV at ``off`` that runs past the end: its DataType,
+    DataSize or Data, whichever is cut."""
+    r = Reader(data, check=CHECK)
+    r.pos = off
+    r.uint(2, f"OpaqueData[{i}].DataType")
+    size = r.uint(2, f"OpaqueData[{i}].DataSize")
+    r.take(size, f"OpaqueData[{i}].Data")
+    raise AssertionError("not truncated")  # pragma: no cover - callers pass a cut TLV
 
 
 def decode_value(kind: Kind, raw: bytes, field: str) -> Decoded:
@@ -345,8 +372,7 @@ def decode_value(kind: Kind, raw: bytes, field: str) -> Decoded:
     if kind is Kind.U32_LIST:
         if len(raw) % MSRSCNT_ELEMENT_SIZE:
             raise FormatError(CHECK, "not a list of u32", field=field, got=len(raw))
-        return tuple(int.from_bytes(raw[i:i + 4], "little")
-                     for i in range(0, len(raw), MSRSCNT_ELEMENT_SIZE))
+        return struct.unpack(f"<{len(raw) // MSRSCNT_ELEMENT_SIZE}I", raw)
     if kind is Kind.PDI_LIST:
         if len(raw) % PDI_SIZE:
             raise FormatError(CHECK, "not a list of 8-byte PDIs", field=field, got=len(raw))
@@ -354,10 +380,13 @@ def decode_value(kind: Kind, raw: bytes, field: str) -> Decoded:
     return raw
 
 
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
 def decode_string(raw: bytes, field: str) -> str:
     """An ASCII string padded with NULs (nothing but NULs after the first NUL)."""
     text, _, pad = raw.partition(b"\x00")
-    if pad.strip(b"\x00") or any(c < 0x20 or c > 0x7E for c in text):
+    if pad.strip(b"\x00") or text.translate(None, _PRINTABLE_ASCII):  # a byte not 0x20-0x7e
         raise FormatError(CHECK, "not a NUL-padded ASCII string", field=field, got=raw)
     return text.decode("ascii")
 

@@ -35,7 +35,9 @@ signed. The signed message is request || response up to (not including) the sign
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple, NoReturn
 
 from attest.formats.binary import Reader
 from transparency_log.common.errors import FormatError
@@ -72,11 +74,11 @@ class GetMeasurementsRequest:
                 + self.nonce + bytes([self.slot_id]))
 
 
-@dataclass(frozen=True)
-class MeasurementBlock:
-    """One DMTF measurement block; ``index`` is 1-based as on the wire (table 46/47)."""
+class MeasurementBlock(NamedTuple):
+    """One DMTF measurement block; ``index`` is 1-based as on the wire (table 46/47).
+    Immutable; a tuple, so the parser makes the 64 blocks of a report cheaply."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field, not tuple.index
     value_type: int
     value: bytes
     spec: int = DMTF_SPEC
@@ -177,45 +179,64 @@ def parse_report(data: bytes, *, signature_size: int = P384_SIGNATURE_SIZE) -> S
     return SpdmReport(request, response, r.rest(), wire_signed=bytes(data[:signed_end]))
 
 
+_BLOCK_HEAD = struct.Struct("<BBHBH")  # Index, Spec, MeasurementSize, ValueType, ValueSize
+
+
 def _parse_record(record: bytes, count: int) -> tuple[MeasurementBlock, ...]:
-    """The measurement blocks (tables 46/47); plain offsets (this loop is on the hot path)."""
+    """The measurement blocks (tables 46/47), every field read and checked. The hot path
+    reads a block's five header fields in one unpack and tests them in one condition; a block
+    that fails it is refused by :func:`_refuse_block`, which names the first field at fault."""
     blocks: list[MeasurementBlock] = []
-    seen: set[int] = set()
+    seen: set[int] = {0}  # index 0 is refused like a repeated one
     off, end = 0, len(record)
+    head = _BLOCK_HEAD.unpack_from
+    new_block = tuple.__new__
     for i in range(count):
-        where = f"MeasurementRecord[{i}]"
-        if off + 4 > end:
-            raise FormatError(CHECK, f"truncated at record offset 0x{off:x}",
-                              field=f"{where}.Index", got=end - off, want=4)
-        index, spec = record[off], record[off + 1]
-        size = record[off + 2] | (record[off + 3] << 8)
+        if off + 4 + DMTF_HEADER_SIZE > end:  # shorter than the smallest block
+            _refuse_block(record, off, i, seen)
+        index, spec, size, value_type, value_size = head(record, off)
         body_end = off + 4 + size
-        if body_end > end:
-            raise FormatError(CHECK, f"truncated at record offset 0x{off + 4:x}",
-                              field=f"{where}.Measurement", got=end - off - 4, want=size)
-        if spec != DMTF_SPEC:
-            raise FormatError(CHECK, "only DMTF measurement blocks are defined",
-                              field=f"{where}.MeasurementSpecification", got=spec,
-                              want=DMTF_SPEC)
-        if index == 0 or index in seen:
-            raise FormatError(CHECK, "block index zero or repeated", field=f"{where}.Index",
-                              got=index, want="1..254, unique")
+        # value_size == size - 3 (>= 0) also says MeasurementSize covers the DMTF header
+        if (body_end > end or spec != DMTF_SPEC or index in seen
+                or value_size != size - DMTF_HEADER_SIZE):
+            _refuse_block(record, off, i, seen)
         seen.add(index)
-        if size < DMTF_HEADER_SIZE:
-            raise FormatError(CHECK, "DMTF measurement shorter than its header",
-                              field=f"{where}.MeasurementSize", got=size,
-                              want=f">= {DMTF_HEADER_SIZE}")
-        value_size = record[off + 5] | (record[off + 6] << 8)
-        if value_size != size - DMTF_HEADER_SIZE:
-            raise FormatError(CHECK, "DMTF value size disagrees with the block size",
-                              field=f"{where}.DMTFSpecMeasurementValueSize", got=value_size,
-                              want=size - DMTF_HEADER_SIZE)
-        blocks.append(MeasurementBlock(index, record[off + 4], record[off + 7:body_end]))
+        blocks.append(new_block(MeasurementBlock,
+                                (index, value_type, record[off + 7:body_end], spec)))
         off = body_end
     if off != end:
         raise FormatError(CHECK, "measurement record longer than its blocks",
                           field="MeasurementRecordLength", got=end, want=off)
     return tuple(blocks)
+
+
+def _refuse_block(record: bytes, off: int, i: int, seen: set[int]) -> NoReturn:
+    """Raise the FormatError for the block at ``off`` (the ``i``-th), checking its fields in
+    wire order: Index present, Measurement within the record, MeasurementSpecification DMTF,
+    Index non-zero and unique, MeasurementSize covers the DMTF header, the DMTF value size."""
+    where, end = f"MeasurementRecord[{i}]", len(record)
+    if off + 4 > end:
+        raise FormatError(CHECK, f"truncated at record offset 0x{off:x}",
+                          field=f"{where}.Index", got=end - off, want=4)
+    index, spec = record[off], record[off + 1]
+    size = record[off + 2] | (record[off + 3] << 8)
+    if off + 4 + size > end:
+        raise FormatError(CHECK, f"truncated at record offset 0x{off + 4:x}",
+                          field=f"{where}.Measurement", got=end - off - 4, want=size)
+    if spec != DMTF_SPEC:
+        raise FormatError(CHECK, "only DMTF measurement blocks are defined",
+                          field=f"{where}.MeasurementSpecification", got=spec, want=DMTF_SPEC)
+    if index in seen:  # holds 0
+        raise FormatError(CHECK, "block index zero or repeated", field=f"{where}.Index",
+                          got=index, want="1..254, unique")
+    if size < DMTF_HEADER_SIZE:
+        raise FormatError(CHECK, "DMTF measurement shorter than its header",
+                          field=f"{where}.MeasurementSize", got=size,
+                          want=f">= {DMTF_HEADER_SIZE}")
+    value_size = record[off + 5] | (record[off + 6] << 8)
+    raise FormatError(CHECK, "DMTF value size disagrees with the block size",
+                      field=f"{where}.DMTFSpecMeasurementValueSize", got=value_size,
+                      want=size - DMTF_HEADER_SIZE)
 
 
 def _expect(got: int, want: int, field: str) -> None:

@@ -39,7 +39,7 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from verifier.verified_cache import VerifiedCache
-from verifier.x509chain import PinnedRoot, verify_chain
+from verifier.x509chain import PinnedRoot, fingerprint, verify_chain
 
 DEVICE_CHAIN_ROLES = ("GSP FMC leaf", "GSP BROM", "Provisioner ICA", "GH100 Identity",
                       "Device Identity CA")
@@ -127,7 +127,8 @@ def _device_chain(
         raise ChainError("gpu.chain", "device chain has the wrong number of certificates",
                          field="chain length", got=len(chain), want=expected_length)
     # every field of these certificates was read where they were loaded (attest.certificates)
-    path, root, _ = verify_chain(chain, roots, at=at, check="gpu.chain", roles=DEVICE_CHAIN_ROLES)
+    path, root, _ = verify_chain(_pinned_copy(chain, roots), roots, at=at, check="gpu.chain",
+                                 roles=DEVICE_CHAIN_ROLES)
     leaf_key = path[0].public_key()
     if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or leaf_key.curve.name != "secp384r1":
         raise ChainError("gpu.chain", "attestation key is not ECDSA P-384",
@@ -140,6 +141,20 @@ def _device_chain(
     if cache is not None:
         cache.put(key, verified)
     return verified, False
+
+
+def _pinned_copy(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot],
+                 ) -> Sequence[x509.Certificate]:
+    """``chain`` with its last certificate replaced by the pinned root's own object when the
+    two have the same SHA-256 (the same DER, as the chain walk compares them): the root's key
+    and parts are then the ones read once per process, not decoded again for each call."""
+    if not chain:
+        return chain
+    last = chain[-1]
+    for r in roots:
+        if r.certificate is not last and fingerprint(last) == r.fingerprint:
+            return [*chain[:-1], r.certificate]
+    return chain
 
 
 def _chain_key(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]) -> object:
