@@ -108,10 +108,12 @@ def test_tdx_warm_transcript_equals_cold_but_for_cache_sources(case: str) -> Non
     assert steps(warm) == steps(cold)
     assert steps(tdx_run(case, None)) == steps(cold)
     assert cold.verdict == warm.verdict
-    # Warm: every chain and collateral signature came from the cache; the quote's own never.
+    # Warm: every chain and collateral signature came from the cache, and the revocation
+    # lookups (the collateral's composite entry); the quote's own signature never.
     want = {"tdx.pck.chain", "tdx.qe.report.signature", "tdx.root_crl.signature",
             "tdx.pck_crl.chain", "tdx.pck_crl.signature", "tdx.tcb_info.chain",
-            "tdx.tcb_info.signature", "tdx.qe.identity.chain", "tdx.qe.identity.signature"}
+            "tdx.tcb_info.signature", "tdx.qe.identity.chain", "tdx.qe.identity.signature",
+            "tdx.root_crl.revocation", "tdx.pck_crl.revocation"}
     assert cached_checks(warm) == want
     assert "tdx.quote.signature" not in cached_checks(warm)
     # Cold: only what this very quote met twice (the PCK CA under the root; one TCB signer).

@@ -100,6 +100,9 @@ class VendorCaches:
 
     chains: VerifiedCache[object, object] = field(default_factory=VerifiedCache)
     signatures: VerifiedCache[object, bool] = field(default_factory=VerifiedCache)
+    # composite results: one entry per exact collateral set, checked against its own windows
+    # by its user (verifier/tdx/verified_collateral.py)
+    collateral: VerifiedCache[object, object] = field(default_factory=VerifiedCache)
 
     def signature_known(self, key: object) -> bool:
         """Whether this exact signature over these exact bytes verified before."""
