@@ -119,9 +119,10 @@ class Transcript:
         return self._records[mark:]
 
     def replay(self, records: Iterable[StepRecord]) -> None:
-        """Record steps again, about the current subject: each record's inputs are copied."""
+        """Record steps again, about the current subject. The records' inputs become the
+        steps' own: give fresh dicts."""
         subject = self._subject
-        self._records.extend((check, result, detail, dict(inputs), subject)
+        self._records.extend((check, result, detail, inputs, subject)
                              for check, result, detail, inputs, _ in records)
 
     @contextmanager

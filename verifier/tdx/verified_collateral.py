@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from attest.certificates import load_crl, load_pem_bundle
 from attest.collateral.pcs_fetch import TdxCollateral
@@ -57,7 +58,7 @@ AT_FIELD: dict[str, str] = {
 CACHED_CHECKS = frozenset(AT_FIELD) | {
     "tdx.root_crl.signature", "tdx.root_crl.revocation", "tdx.pck_crl.signature",
     "tdx.pck_crl.revocation", "tdx.tcb_info.signature", "tdx.qe.identity.signature"}
-_ROLES = tuple(TdxCollateral.__dataclass_fields__)
+_items = attrgetter(*TdxCollateral.__dataclass_fields__)  # the seven items, as a tuple
 
 Window = tuple[str, datetime, datetime]  # (VerificationTimes field, earliest, latest)
 # (check, detail, inputs as pairs, the instant's field or "", whether the detail ends in it)
@@ -111,9 +112,10 @@ def verified_collateral(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
 
 def _key(auth: QuoteAuthenticity, collateral: TdxCollateral,
          roots: Sequence[PinnedRoot]) -> tuple[object, ...] | None:
-    items = tuple(getattr(collateral, role) for role in _ROLES)
-    if not all(item is None or type(item) is bytes for item in items):
-        return None  # only exact, immutable bytes key an entry
+    items = _items(collateral)
+    for item in items:
+        if item is not None and type(item) is not bytes:
+            return None  # only exact, immutable bytes key an entry
     return ("tdx.collateral", tuple(r.fingerprint for r in roots), auth.root.fingerprint,
             fingerprint(auth.pck_ca), fingerprint(auth.pck_leaf), *items)
 
