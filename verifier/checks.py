@@ -24,7 +24,8 @@ from transparency_log.common.errors import (
 __all__ = ["NOT_RUN", "CheckNotRun", "with_check"]
 
 NOT_RUN = "not run"
-_ONE_FAILURE = PolicyError([PolicyFailure("-", "-", NOT_RUN, "-")]).message  # its own text
+# PolicyError's message for one failure, in its own words (whatever the failure)
+_ONE_FAILURE = PolicyError([PolicyFailure(*[NOT_RUN] * 4)]).message
 
 
 class CheckNotRun(PolicyError):

@@ -1,6 +1,6 @@
 """Bounded, thread-safe caches of verification outcomes (issue 15).
 
-Two kinds of fact are cached, and nothing else:
+Three kinds of fact are cached, and nothing else:
 
 - a **verified certificate path** (``chains``), keyed by the exact DER of every certificate and
   the fingerprints of the pinned roots, valid only inside the path's common validity window
@@ -10,7 +10,10 @@ Two kinds of fact are cached, and nothing else:
   (a CRL by its issuer, TCB Info / QE Identity by the TCB signing certificate, a QE report by
   the PCK leaf). A signature does not depend on the time, so such an entry has no window; the
   time checks of the signed object (thisUpdate/nextUpdate, issueDate/nextUpdate) are not
-  cached and run on every verification.
+  cached and run on every verification;
+- a **composite** result (``collateral``): for TDX, the outcome of every collateral step for one
+  exact collateral set under one exact PCK chain, with the windows of each instant it used,
+  checked by its user before it is reused (verifier/tdx/verified_collateral.py).
 
 Only successes are stored (a failed verification raises before ``put``), so a cache can never
 turn a refusal into an acceptance. Entries are immutable; lookups take no lock, one lock
