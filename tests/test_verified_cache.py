@@ -108,10 +108,12 @@ def test_tdx_warm_transcript_equals_cold_but_for_cache_sources(case: str) -> Non
     assert steps(warm) == steps(cold)
     assert steps(tdx_run(case, None)) == steps(cold)
     assert cold.verdict == warm.verdict
-    # Warm: every chain and collateral signature came from the cache; the quote's own never.
+    # Warm: every chain and collateral signature came from the cache, and the revocation
+    # lookups (the collateral's composite entry); the quote's own signature never.
     want = {"tdx.pck.chain", "tdx.qe.report.signature", "tdx.root_crl.signature",
             "tdx.pck_crl.chain", "tdx.pck_crl.signature", "tdx.tcb_info.chain",
-            "tdx.tcb_info.signature", "tdx.qe.identity.chain", "tdx.qe.identity.signature"}
+            "tdx.tcb_info.signature", "tdx.qe.identity.chain", "tdx.qe.identity.signature",
+            "tdx.root_crl.revocation", "tdx.pck_crl.revocation"}
     assert cached_checks(warm) == want
     assert "tdx.quote.signature" not in cached_checks(warm)
     # Cold: only what this very quote met twice (the PCK CA under the root; one TCB signer).
@@ -324,3 +326,26 @@ def _pck_chain_pem(quote: bytes) -> bytes:
     from attest.formats.tdx_quote import parse_quote
 
     return parse_quote(quote).signature_data.certification.pck_cert_chain.rstrip(b"\x00")
+
+
+def test_cache_stays_bounded_and_consistent_under_concurrent_lookups_and_inserts() -> None:
+    c: VerifiedCache[tuple[bytes, int], int] = VerifiedCache(maxsize=16)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def work(seed: int) -> list[str]:
+        wrong = []
+        for i in range(3000):
+            key = (b"k", (seed * 7 + i) % 40)
+            if i % 3 == 0:
+                c.put(key, key[1], t0, t0 + timedelta(days=1))
+            got = c.get(key, t0)
+            if got is not None and got != key[1]:
+                wrong.append(f"{key} -> {got}")
+            if c.get(key, t0 + timedelta(days=2)) is not None:
+                wrong.append(f"{key} outside its window")
+        return wrong
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert [w for ws in pool.map(work, range(8)) for w in ws] == []
+    c.put((b"k", 99), 99)  # an insert also drops the read marks of evicted entries
+    assert len(c) <= 16 and len(c._read) <= 16 and c.get((b"k", 99)) == 99

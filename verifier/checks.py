@@ -11,6 +11,8 @@ refused whether or not ``log.consistency`` is waived.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from transparency_log.common.errors import (
     AttestlogError,
     ConsistencyError,
@@ -22,6 +24,8 @@ from transparency_log.common.errors import (
 __all__ = ["NOT_RUN", "CheckNotRun", "with_check"]
 
 NOT_RUN = "not run"
+# PolicyError's message for one failure, in its own words (whatever the failure)
+_ONE_FAILURE = PolicyError([PolicyFailure(*[NOT_RUN] * 4)]).message
 
 
 class CheckNotRun(PolicyError):
@@ -35,9 +39,21 @@ class CheckNotRun(PolicyError):
 
     def __init__(self, check: str, reason: str, *, field: str = "input",
                  want: str = "available", unwaived: AttestlogError | None = None) -> None:
+        # PolicyError's attributes for its one failure, set directly: a waived check raises
+        # this on every verification (issue 15), and the failure and the message text are
+        # made only when read. ``args`` are (check, reason).
+        Exception.__init__(self, check, reason)
         self.reason = reason
         self.unwaived = unwaived
-        super().__init__([PolicyFailure(check, field, NOT_RUN, want, reason)])
+        self.check = check
+        self.message = _ONE_FAILURE
+        self.field = self.got = self.want = None
+        self._not_run = (field, want)
+
+    @cached_property
+    def failures(self) -> list[PolicyFailure]:  # type: ignore[override]
+        field, want = self._not_run
+        return [PolicyFailure(self.check, field, NOT_RUN, want, self.reason)]
 
 
 def with_check(err: AttestlogError, check: str, prefix: str = "") -> AttestlogError:

@@ -8,12 +8,17 @@ the transcript's ``waive`` set (the policy's ``waive`` list) names it, and then 
 as ``waived`` (house rule 5: nothing is skipped silently). A waiver never excuses a check that
 ran and failed.
 
+Recording is cheap (issue 15: a warm verification records some 25 steps around one signature
+verify): a step is kept as a plain tuple ``(check, result, detail, inputs, subject)`` and
+becomes a :class:`Step` (its detail prefixed with the subject) only when :attr:`Transcript.
+steps` is read. What is recorded is the same either way.
+
 A transcript is one verification's: it is not shared between threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,8 +32,12 @@ PASS = "pass"  # noqa: S105 (a step result, not a password)
 FAIL = "fail"
 WAIVED = "waived"
 
+#: One recorded step before it is read: (check, result, detail without the subject prefix,
+#: inputs, subject).
+StepRecord = tuple[str, str, str, dict[str, str], str]
 
-@dataclass
+
+@dataclass(slots=True)
 class Step:
     check: str
     result: str
@@ -48,30 +57,73 @@ class Step:
         return out
 
 
-@dataclass
+def _step(record: StepRecord) -> Step:
+    check, result, detail, inputs, subject = record
+    if subject:
+        detail = f"{subject}: {detail}" if detail else subject
+    return Step(check, result, detail, inputs, subject)
+
+
 class Transcript:
     """The steps of one verification. ``waive``: the check ids the policy waives when they
     cannot run. Inside :meth:`about`, every step is about one evidence item: it carries the
     item as ``subject`` and its detail starts with the item's name."""
 
-    steps: list[Step] = field(default_factory=list)
-    error: AttestlogError | None = None
-    waive: frozenset[str] = frozenset()
-    _subject: str = field(default="", repr=False, compare=False)
+    __slots__ = ("_done", "_read", "_records", "_subject", "error", "waive")
 
-    def _add(self, check: str, result: str, detail: str, inputs: dict[str, str]) -> None:
-        if self._subject:
-            detail = f"{self._subject}: {detail}" if detail else self._subject
-        self.steps.append(Step(check, result, detail, inputs, self._subject))
+    def __init__(self, steps: Iterable[Step] | None = None,
+                 error: AttestlogError | None = None,
+                 waive: Collection[str] = frozenset()) -> None:
+        self._done: list[Step] = list(steps) if steps is not None else []
+        self._records: list[StepRecord] = []  # every step recorded here, in order
+        self._read = 0  # how many of ``_records`` are in ``_done`` already
+        self._subject = ""
+        self.error = error
+        self.waive = waive
+
+    @property
+    def steps(self) -> list[Step]:
+        """The steps, in the order they ran (the same list on every read)."""
+        if self._read < len(self._records):
+            self._done.extend(map(_step, self._records[self._read:]))
+            self._read = len(self._records)
+        return self._done
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Transcript):
+            return NotImplemented
+        return (self.steps, self.error, self.waive) == (other.steps, other.error, other.waive)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"Transcript(steps={self.steps!r}, error={self.error!r}, waive={self.waive!r})"
 
     def passed(self, check: str, detail: str = "", **inputs: str) -> None:
-        self._add(check, PASS, detail, dict(inputs))
+        self._records.append((check, PASS, detail, inputs, self._subject))
 
     def failed(self, check: str, detail: str = "", **inputs: str) -> None:
-        self._add(check, FAIL, detail, dict(inputs))
+        self._records.append((check, FAIL, detail, inputs, self._subject))
 
     def waived(self, check: str, detail: str = "", **inputs: str) -> None:
-        self._add(check, WAIVED, detail, dict(inputs))
+        self._records.append((check, WAIVED, detail, inputs, self._subject))
+
+    # -- replaying recorded steps (a composite cache, verifier/verified_cache.py) -----------
+
+    def mark(self) -> int:
+        """A position: the steps recorded after it are :meth:`records_since` it."""
+        return len(self._records)
+
+    def records_since(self, mark: int) -> list[StepRecord]:
+        """The steps recorded since ``mark``, as records (detail without the subject)."""
+        return self._records[mark:]
+
+    def replay(self, records: Iterable[StepRecord]) -> None:
+        """Record steps again, about the current subject. The records' inputs become the
+        steps' own: give fresh dicts."""
+        subject = self._subject
+        self._records.extend((check, result, detail, inputs, subject)
+                             for check, result, detail, inputs, _ in records)
 
     @contextmanager
     def about(self, subject: str) -> Iterator[None]:
@@ -95,10 +147,10 @@ class Transcript:
         unchanged. ``detail``: the pass text, or a function of the result; ``waive``: the
         waived check ids, when not the transcript's own (a stage judged by its own policy).
         """
-        waived = self.waive if waive is None else waive
         try:
             result = fn()
         except CheckNotRun as err:
+            waived = self.waive if waive is None else waive
             if err.check == check and check in waived:
                 self.waived(check, f"waived by policy ({check}): {err.reason}", **inputs)
                 return None
@@ -111,7 +163,7 @@ class Transcript:
             self.failed(check, str(err), **inputs)
             raise
         text = detail(result) if callable(detail) else (detail or "")
-        self.passed(check, text, **inputs)
+        self._records.append((check, PASS, text, inputs, self._subject))
         return result
 
     @property

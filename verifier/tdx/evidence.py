@@ -31,6 +31,7 @@ from cryptography import x509
 
 from attest.certificates import LOADER_ERRORS, load_pem_bundle
 from attest.formats.ccel import parse_event_log
+from attest.formats.intel_pcs import QeIdentity, TcbInfo
 from attest.formats.tdx_quote import TdReportBody, TdxQuote, parse_quote
 from transparency_log.common.errors import AttestlogError, FormatError, VerificationError
 from verifier.tdx.collateral import (
@@ -51,6 +52,7 @@ from verifier.tdx.quote_verify import (
 )
 from verifier.tdx.rtmr import RtmrReplay, check_rtmrs
 from verifier.tdx.tcb_status import TcbStatus, tcb_status
+from verifier.tdx.verified_collateral import verified_collateral
 from verifier.transcript import Transcript
 from verifier.verified_cache import VendorCaches
 from verifier.x509chain import PinnedRoot, fingerprint, issuer_named, verify_chain
@@ -130,6 +132,24 @@ def verify_revocation(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
     transcript.passed("tdx.pck_crl.revocation", f"PCK serial {auth.pck_leaf.serial_number:x}")
 
 
+def _verify_collateral(auth: QuoteAuthenticity, collateral: TdxCollateral, *,
+                       roots: Sequence[PinnedRoot], times: VerificationTimes,
+                       transcript: Transcript,
+                       cache: VendorCaches) -> tuple[TcbInfo, QeIdentity]:
+    """Steps 3-6 (the composite cache's ``verify``, verifier/tdx/verified_collateral.py)."""
+    verify_revocation(auth, collateral, roots=roots, times=times, transcript=transcript,
+                      cache=cache)
+    if collateral.tcb_info is None:
+        raise _missing("tcb_info")
+    info = verify_tcb_info(collateral.tcb_info, collateral.tcb_info_issuer_chain,
+                           roots=roots, times=times, transcript=transcript, cache=cache)
+    if collateral.qe_identity is None:
+        raise _missing("qe_identity")
+    return info, verify_qe_identity(collateral.qe_identity, collateral.qe_identity_issuer_chain,
+                                    roots=roots, times=times, transcript=transcript,
+                                    cache=cache)
+
+
 def verify_tdx_evidence(
     quote_bytes: bytes,
     collateral: TdxCollateral,
@@ -160,17 +180,10 @@ def verify_tdx_evidence(
         t.passed("tdx.quote.format", f"TDX quote v{quote.version}",
                  sha256=sha256_hex(quote_bytes))
         auth = verify_quote(quote, roots=roots, at=times.pck_chain, transcript=t, cache=cache)
-        verify_revocation(auth, collateral, roots=roots, times=times, transcript=t,
-                          cache=cache)
-        if collateral.tcb_info is None:
-            raise _missing("tcb_info")
-        info = verify_tcb_info(collateral.tcb_info, collateral.tcb_info_issuer_chain,
-                               roots=roots, times=times, transcript=t, cache=cache)
-        if collateral.qe_identity is None:
-            raise _missing("qe_identity")
-        qe_ident = verify_qe_identity(collateral.qe_identity,
-                                      collateral.qe_identity_issuer_chain, roots=roots,
-                                      times=times, transcript=t, cache=cache)
+        info, qe_ident = verified_collateral(
+            auth, collateral, roots=roots, times=times, transcript=t, cache=cache,
+            verify=lambda: _verify_collateral(auth, collateral, roots=roots, times=times,
+                                              transcript=t, cache=cache))
         tcb = tcb_status(info, qe_ident, auth.pck_extensions, quote.body, auth.qe_report,
                          transcript=t)
         replayed = None
