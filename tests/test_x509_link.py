@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from attest.formats.der import encode_tlv, read_tlv
 from transparency_log.common.errors import ChainError
-from verifier.x509chain import PinnedRoot, fingerprint, verify_chain, verify_issued_by
+from verifier.x509chain import PinnedRoot, fingerprint, verify_chain
+from verifier.x509link import verify_issued_by
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)
 CHECK = "gpu.chain"

@@ -18,14 +18,12 @@ from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import SignatureAlgorithmOID
 
-from attest.certificates import LOADER_ERRORS, load_certificate, register_trusted
+from attest.certificates import load_certificate, register_trusted
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches, VerifiedCache
+from verifier.x509link import signed_parts, verify_issued_by
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,7 @@ def _check_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str
     """One link of a path (RFC 5280 §6.1.3 (a)(1), (a)(4)): ``child`` names ``issuer`` as its
     issuer and its signature verifies under the issuer's key. Refusals are ChainErrors
     ``check`` naming the child's role; the RFC 4514 texts are built only for the error."""
-    parts, issuer_parts = _signed_parts(child), _signed_parts(issuer)
+    parts, issuer_parts = signed_parts(child), signed_parts(issuer)
     same_der = (parts is not None and issuer_parts is not None
                 and parts.issuer == issuer_parts.subject)
     if not same_der and child.issuer != issuer.subject:
@@ -162,139 +160,6 @@ def _check_link(child: x509.Certificate, issuer: x509.Certificate, *, check: str
             check, f"{child_role} certificate signature does not verify under the "
             f"{issuer_role} ({type(err).__name__})", field=f"{child_role}.signature",
         ) from None
-
-
-def verify_issued_by(child: x509.Certificate, issuer: x509.Certificate) -> None:
-    """What ``child.verify_directly_issued_by(issuer)`` checks, and raises as it does
-    (ValueError, InvalidSignature, UnsupportedAlgorithm), without decoding the issuer's key
-    again for every link (cryptography's method does; the key is read once per certificate
-    object here, and the loader hands out one object per DER, so a certificate's key is
-    decoded once per load):
-
-    - the signature algorithm inside the TBSCertificate equals the outer one (RFC 5280
-      §4.1.1.2), compared as DER;
-    - the child's issuer Name is the issuer's subject Name, compared as DER (what
-      cryptography compares; RFC 5280 §4.1.2.4);
-    - the algorithm fits the issuer's key: an EC key verifies ECDSA with SHA-256/384/512 only
-      (RFC 5758 §3.2; anything else is refused), an RSA key PKCS#1 v1.5 with SHA-256/384/512
-      or RSASSA-PSS with the parameters the certificate states (RFC 4055 §3.1); any other
-      key or algorithm goes to ``verify_directly_issued_by`` itself;
-    - the signature over the TBSCertificate verifies.
-    """
-    parts, issuer_parts = _signed_parts(child), _signed_parts(issuer)
-    key = issuer_parts.key if issuer_parts is not None else None
-    if parts is None or issuer_parts is None or key is None:
-        child.verify_directly_issued_by(issuer)
-        return
-    if parts.inner_alg != parts.outer_alg:
-        raise ValueError("inner and outer signature algorithms differ")
-    if parts.issuer != issuer_parts.subject:
-        raise ValueError("issuer Name is not the issuer certificate's subject Name")
-    oid = child.signature_algorithm_oid
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        ecdsa_hash = _ECDSA_HASHES.get(oid)
-        if ecdsa_hash is None:
-            raise ValueError(f"signature algorithm {oid.dotted_string} does not fit an EC key")
-        key.verify(child.signature, parts.tbs, ec.ECDSA(ecdsa_hash()))
-    elif isinstance(key, rsa.RSAPublicKey) and oid in _RSA_PKCS1_HASHES:
-        key.verify(child.signature, parts.tbs, padding.PKCS1v15(), _RSA_PKCS1_HASHES[oid]())
-    elif isinstance(key, rsa.RSAPublicKey) and oid == SignatureAlgorithmOID.RSASSA_PSS:
-        pss = child.signature_algorithm_parameters  # MGF1 and salt length, as stated
-        pss_hash = child.signature_hash_algorithm
-        if not isinstance(pss, padding.PSS) or pss_hash is None:
-            raise ValueError("RSASSA-PSS parameters are not usable")
-        key.verify(child.signature, parts.tbs, pss, pss_hash)
-    else:
-        child.verify_directly_issued_by(issuer)
-
-
-_ECDSA_HASHES: dict[x509.ObjectIdentifier, type[hashes.HashAlgorithm]] = {
-    SignatureAlgorithmOID.ECDSA_WITH_SHA256: hashes.SHA256,
-    SignatureAlgorithmOID.ECDSA_WITH_SHA384: hashes.SHA384,
-    SignatureAlgorithmOID.ECDSA_WITH_SHA512: hashes.SHA512,
-}
-_RSA_PKCS1_HASHES: dict[x509.ObjectIdentifier, type[hashes.HashAlgorithm]] = {
-    SignatureAlgorithmOID.RSA_WITH_SHA256: hashes.SHA256,
-    SignatureAlgorithmOID.RSA_WITH_SHA384: hashes.SHA384,
-    SignatureAlgorithmOID.RSA_WITH_SHA512: hashes.SHA512,
-}
-
-
-class _SignedParts(NamedTuple):
-    """The parts of a certificate a link reads, as DER (RFC 5280 §4.1), and its key."""
-
-    tbs: bytes        # TBSCertificate, the signed bytes
-    inner_alg: bytes  # TBSCertificate.signature
-    outer_alg: bytes  # Certificate.signatureAlgorithm
-    issuer: bytes     # TBSCertificate.issuer
-    subject: bytes    # TBSCertificate.subject
-    key: object       # the subject public key, None where cryptography cannot decode it
-
-
-def _signed_parts(cert: x509.Certificate) -> _SignedParts | None:
-    """:class:`_SignedParts` of ``cert``, read once per certificate object (a bounded memo
-    keyed by identity that holds the object, as :func:`fingerprint`'s); None when the DER
-    does not split as RFC 5280 §4.1 says (then cryptography's own method decides)."""
-    hit = _PARTS_MEMO.get(id(cert))
-    if hit is not None and hit[0] is cert:
-        return hit[1]
-    parts = _split_certificate(cert)
-    with _FP_LOCK:
-        _PARTS_MEMO[id(cert)] = (cert, parts)
-        while len(_PARTS_MEMO) > _FP_MEMO_SIZE:
-            del _PARTS_MEMO[next(iter(_PARTS_MEMO))]
-    return parts
-
-
-_PARTS_MEMO: dict[int, tuple[x509.Certificate, _SignedParts | None]] = {}
-
-
-def _split_certificate(cert: x509.Certificate) -> _SignedParts | None:
-    """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } and
-    TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
-    validity, subject, ... } (RFC 5280 §4.1), split from the DER cryptography writes (the
-    TBSCertificate is then the same bytes as ``tbs_certificate_bytes``)."""
-    der = cert.public_bytes(Encoding.DER)
-    try:
-        _, body, _ = _tlv(der, 0)
-        _, tbs_body, tbs_end = _tlv(der, body)
-        _, _, alg_end = _tlv(der, tbs_end)
-        spans: list[bytes] = []
-        pos = tbs_body
-        while len(spans) < 6:  # version (b"" for v1), serialNumber, ..., subject
-            tag, _, end = _tlv(der, pos)
-            if not spans and tag != 0xA0:
-                spans.append(b"")
-            spans.append(der[pos:end])
-            pos = end
-    except (ValueError, IndexError):
-        return None
-    try:
-        key: object = cert.public_key()
-    except LOADER_ERRORS:
-        key = None
-    _, _, inner_alg, issuer, _, subject = spans
-    return _SignedParts(der[body:tbs_end], inner_alg, der[tbs_end:alg_end], issuer, subject,
-                        key)
-
-
-def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of the contents, end) of the DER element at ``pos`` (X.690 §8.1.2-8.1.3:
-    one-byte tags and definite lengths, as cryptography's encoder writes them)."""
-    first = der[pos + 1]
-    start = pos + 2
-    if first & 0x80:
-        n = first & 0x7F
-        if n == 0:
-            raise ValueError("indefinite length")
-        length = int.from_bytes(der[start:start + n], "big")
-        start += n
-    else:
-        length = first
-    end = start + length
-    if end > len(der):
-        raise ValueError("element runs past the certificate")
-    return der[pos], start, end
 
 
 _PINNED_LINKS: set[tuple[bytes, bytes]] = set()
