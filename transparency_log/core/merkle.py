@@ -31,6 +31,8 @@ HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_BYTES_ONLY = frozenset({bytes})
+_HASH_LEN_ONLY = frozenset({HASH_SIZE})
 
 NodeReader = Callable[[int, int], bytes]
 """``(level, index) -> hash`` of the perfect subtree of 2**level leaves at ``index``."""
@@ -164,8 +166,10 @@ def _check_proof(proof: Sequence[bytes], want_len: int, check: str) -> None:
     if len(proof) != want_len:
         raise FormatError(check, "wrong proof size", field="proof", got=len(proof),
                           want=want_len)
+    if set(map(type, proof)) <= _BYTES_ONLY and set(map(len, proof)) <= _HASH_LEN_ONLY:
+        return  # the common case, checked in C
     for i, p in enumerate(proof):
-        if p.__class__ is not bytes or len(p) != HASH_SIZE:  # the common case stays cheap
+        if p.__class__ is not bytes or len(p) != HASH_SIZE:
             _check_hash(p, check, f"proof[{i}]")
 
 
@@ -186,23 +190,21 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes,
         raise FormatError(check, "index out of range", field="index", got=index,
                           want=f"0 <= index < size ({size})")
     _check_hash(leaf, check, "leaf_hash")
-    _check_proof(proof, inclusion_proof_length(index, size), check)
-    fn, sn, r = index, size - 1, bytes(leaf)
-    sha, prefix = _sha256, NODE_PREFIX
-    for p in proof:
-        if sn == 0:  # unreachable after the length check; kept as the RFC states it
-            raise ProofError(check, "proof longer than the path")
-        if fn & 1 or fn == sn:
+    # The first ``inner`` hashes are siblings below the split where the index and the last
+    # leaf part: bit i of the index says on which side the i-th one is. The rest are the
+    # left subtrees on the tree's right border (RFC 9162 §2.1.3.2's loop, with the levels
+    # where fn is even and equal to sn skipped by counting them out of the length).
+    inner = (index ^ (size - 1)).bit_length()
+    _check_proof(proof, inner + (index >> inner).bit_count(), check)
+    sha, prefix, r, fn = _sha256, NODE_PREFIX, bytes(leaf), index
+    for p in proof[:inner]:
+        if fn & 1:
             r = sha(prefix + p + r).digest()
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
         else:
             r = sha(prefix + r + p).digest()
         fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(check, "proof shorter than the path")
+    for p in proof[inner:]:
+        r = sha(prefix + p + r).digest()
     return r
 
 
@@ -224,7 +226,6 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
 
 
 VERIFIED_INCLUSIONS_MAX = 1024
-_BYTES_ONLY = frozenset({bytes})
 
 
 @functools.lru_cache(maxsize=VERIFIED_INCLUSIONS_MAX)
