@@ -150,3 +150,25 @@ def test_canonical_json_refusal_of_a_megabyte_without_a_loop_per_byte() -> None:
 
     refuse()
     assert _python_lines(refuse) < 800
+
+
+def test_back_to_back_node_hashing_matches_rfc6962_with_hashlib() -> None:
+    """fold_bytes / hash_level_bytes (CPython's SHA-256 where present) against RFC 9162
+    §2.1.1 written with hashlib, for every power-of-two width of a tile and odd levels."""
+    import hashlib
+
+    from transparency_log.core import merkle
+    from transparency_log.core.tile_reader import expand_tile
+
+    leaves = [hashlib.sha256(b"\x00" + bytes([i])).digest() for i in range(256)]
+    for width in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        level = leaves[:width]
+        while len(level) > 1:
+            level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+                     for i in range(0, len(level), 2)]
+        assert merkle.fold_bytes(b"".join(leaves[:width])) == level[0]
+    for width in (3, 5, 255):
+        want = [hashlib.sha256(b"\x01" + leaves[i] + leaves[i + 1]).digest()
+                for i in range(0, width - 1, 2)]
+        assert merkle.hash_level_bytes(b"".join(leaves[:width])) == b"".join(want)
+        assert expand_tile(b"".join(leaves[:width])) == expand_tile(leaves[:width])
