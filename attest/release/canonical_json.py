@@ -176,9 +176,22 @@ def decode(data: bytes, *, max_size: int | None = None) -> Any:
         raise FormatError("release.json.depth", "nesting too deep", want=MAX_DEPTH) from None
     canonical = encode(value)
     if canonical != bytes(data):
-        at = next((i for i, (a, b) in enumerate(zip(canonical, data, strict=False)) if a != b),
-                  min(len(canonical), len(data)))
+        at = _first_difference(canonical, bytes(data))
         raise FormatError("release.json.canonical", "not in RFC 8785 canonical form",
                           got=f"first difference at byte {at}",
                           want=canonical[at:at + 16].decode("utf-8", "replace"))
     return value
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    """The first offset where ``a`` and ``b`` differ (the shorter length when one is a prefix
+    of the other), by bisection over prefix comparisons done in C: no loop per byte, so a
+    refused megabyte costs a few milliseconds, not a second."""
+    lo, hi = 0, min(len(a), len(b))  # a[:lo] == b[:lo]; the answer is in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -337,6 +337,9 @@ def _tile_pairs(client: LogClient, checker: _TileChecker, first: int, end: int,
         width = tiles.tile_width(size, 0, b)
         return client._bundle(b, width), checker.served(0, b, width)
 
+    if end - first == 1:  # one pair (the partial one after a stream): no pool for it
+        yield fetch_pair(first)
+        return
     with ThreadPoolExecutor(max_workers=max(1, min(prefetch, 8))) as pool:
         window: deque[Future[tuple[bytes, bytes]]] = deque()
         nxt = first
@@ -348,10 +351,8 @@ def _tile_pairs(client: LogClient, checker: _TileChecker, first: int, end: int,
 
 
 def _fold(hashes: list[bytes]) -> bytes:
-    """The root of a power-of-two run of hashes."""
-    while len(hashes) > 1:
-        hashes = merkle.hash_level(hashes)
-    return hashes[0]
+    """The root of a power-of-two run of hashes (folded back to back, :func:`merkle.fold_bytes`)."""
+    return merkle.fold_bytes(b"".join(hashes))
 
 
 class _TileChecker:

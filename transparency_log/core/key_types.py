@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from transparency_log.common.errors import TrustConfigError
+from transparency_log.common.parse_cache import parse_once
 from transparency_log.core.note import (
     CHECK_KEY,
     ED25519_KEY_SIZE,
@@ -67,10 +68,17 @@ def ed25519_public_key(raw: bytes, what: str) -> Ed25519PublicKey:
         raise TrustConfigError(CHECK_KEY, "Ed25519 public key must be 32 bytes", field=what,
                                got=len(raw), want=ED25519_KEY_SIZE)
     try:
-        return Ed25519PublicKey.from_public_bytes(raw)
+        return _load_ed25519_public_key(bytes(raw))
     except ValueError as err:
         raise TrustConfigError(CHECK_KEY, f"invalid Ed25519 public key: {err}",
                                field=what) from None
+
+
+@parse_once(max_entries=1024, max_input=ED25519_KEY_SIZE)
+def _load_ed25519_public_key(raw: bytes) -> Ed25519PublicKey:
+    """The key object of 32 key bytes, loaded once per distinct bytes (an immutable object;
+    a refusal is not remembered): verifiers and policies built again reuse it."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def ed25519_verify(public: Ed25519PublicKey, message: bytes, sig: bytes) -> bool:

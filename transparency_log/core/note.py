@@ -37,9 +37,7 @@ may have and what verifies each (Ed25519 here, ECDSA and RFC 6962 in
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -54,6 +52,11 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.common.parse_cache import parse_once
+from transparency_log.core.note_text import (
+    _is_valid_name,
+    b64decode_canonical,
+    check_note_chars,
+)
 
 __all__ = [
     "MAX_NOTE_SIZE",
@@ -99,7 +102,6 @@ ED25519_SIG_SIZE = 64
 SIG_PREFIX = "\u2014 ".encode()  # em dash, space
 PRIVATE_PREFIX = "PRIVATE+KEY+"
 
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # ASCII controls except newline
 CHECK_FORMAT = "note.format"
 CHECK_SIGNATURE = "note.signature"
 CHECK_UNVERIFIED = "note.unverified"
@@ -107,44 +109,12 @@ CHECK_KEY = "note.key"
 
 
 # --------------------------------------------------------------------------------------------
-# Small strict helpers
-
-
-def b64decode_canonical(text: str, check: str, field_name: str) -> bytes:
-    """Decode standard padded base64 (RFC 4648 §4), refusing any non-canonical spelling."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as err:
-        raise FormatError(check, f"invalid base64: {err}", field=field_name, got=text) from None
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise FormatError(check, "non-canonical base64", field=field_name, got=text)
-    return raw
-
-
-_SPACE = re.compile(r"\s")  # for str patterns, \s is exactly what str.isspace() accepts
-
-
-def _is_valid_name(name: str) -> bool:
-    return bool(name) and "+" not in name and _SPACE.search(name) is None
+# Key IDs
 
 
 def key_id_for(name: str, sig_type: int, public_key: bytes) -> bytes:
     """``SHA-256(name || 0x0A || type || public key)[:4]`` (signed-note §"Signatures")."""
     return hashlib.sha256(name.encode() + b"\n" + bytes([sig_type]) + public_key).digest()[:4]
-
-
-def check_note_chars(data: bytes, check: str, what: str) -> str:
-    """Valid UTF-8 and no ASCII control character but newline (signed-note §"Format")."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise FormatError(check, f"{what} is not valid UTF-8", field=what,
-                          got=f"byte offset {err.start}") from None
-    bad = _CONTROL.search(text)
-    if bad is not None:
-        raise FormatError(check, f"{what} contains a control character", field=what,
-                          got=f"U+{ord(bad.group()):04X} at character {bad.start()}")
-    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,17 +319,18 @@ def _parse_note(msg: bytes) -> tuple[bytes, tuple[NoteSignature, ...]]:
                           got=len(lines), want=f"<= {MAX_SIGNATURES}")
     sigs: list[NoteSignature] = []
     seen: set[bytes] = set()
+    skip = len(SIG_PREFIX)
     for n, line in enumerate(lines):
-        where = f"signature line {n + 1}"
         if not line.startswith(SIG_PREFIX):
             raise FormatError(CHECK_FORMAT, "signature line must start with an em dash and "
-                              "a space", field=where)
-        name, sep, b64 = line[len(SIG_PREFIX):].decode("utf-8").partition(" ")
+                              "a space", field=f"signature line {n + 1}")
+        name, sep, b64 = line[skip:].decode("utf-8").partition(" ")
         if not sep or not _is_valid_name(name):
-            raise FormatError(CHECK_FORMAT, "invalid key name in signature line", field=where,
-                              got=name)
-        raw = b64decode_canonical(b64, CHECK_FORMAT, where)
+            raise FormatError(CHECK_FORMAT, "invalid key name in signature line",
+                              field=f"signature line {n + 1}", got=name)
+        raw = b64decode_canonical(b64, CHECK_FORMAT, f"signature line {n + 1}")
         if len(raw) <= KEY_ID_SIZE:
+            where = f"signature line {n + 1}"
             raise FormatError(CHECK_FORMAT, "signature too short", field=where, got=len(raw),
                               want=f"> {KEY_ID_SIZE} bytes")
         if line in seen:

@@ -29,16 +29,17 @@ from transparency_log.core.tiles import (
 __all__ = ["TileCache", "TileReader", "expand_tile"]
 
 
-def expand_tile(hashes: Sequence[bytes]) -> list[bytes]:
+def expand_tile(hashes: Sequence[bytes] | bytes) -> list[bytes]:
     """Every complete node inside one tile, one byte string per sub-level: bytes
     ``[32·i, 32·i + 32)`` of ``levels[r]`` are the node of ``2**r`` tile hashes starting at
     tile hash ``i << r`` (r = 0..8). Byte strings, not lists of hashes: a cached full tile
-    costs 16 KiB, not ~36 KiB of small objects."""
-    level = list(hashes)
-    levels = [b"".join(level)]
-    while len(level) > 1:
-        level = merkle.hash_level(level)
-        levels.append(b"".join(level))
+    costs 16 KiB, not ~36 KiB of small objects. ``hashes`` may be the tile's bytes as served
+    (its size checked by the caller), which are hashed without being split first."""
+    level = hashes if isinstance(hashes, bytes) else b"".join(hashes)
+    levels = [level]
+    while len(level) > HASH_SIZE:
+        level = merkle.hash_level_bytes(level)
+        levels.append(level)
     return levels
 
 
@@ -101,7 +102,9 @@ class TileReader:
             if width == TILE_WIDTH:
                 raise
             data = self.fetch(tile_path(level, index))[: width * HASH_SIZE]
-        expanded = expand_tile(decode_hash_tile(data, width))
+        if len(data) != width * HASH_SIZE:
+            decode_hash_tile(data, width)  # FormatError tiles.hash_tile, naming the sizes
+        expanded = expand_tile(bytes(data))
         self.cache.put(key, expanded)
         return expanded
 
@@ -122,7 +125,19 @@ class TileReader:
         return merkle.subtree_hash(0, self.size, self.read)
 
     def inclusion_proof(self, index: int) -> list[bytes]:
-        return merkle.inclusion_proof(index, self.size, self.read)
+        """PATH(index) of RFC 9162 §2.1.3.1 from the tiles: a perfect range is one node read
+        (one tile per tile level on the leaf's path, each fetched and expanded once); the
+        others (the tree's right border) are folded from the partial tiles' nodes."""
+        out = []
+        read = self.read
+        for start, end in merkle.inclusion_ranges(index, self.size):
+            n = end - start
+            if n & (n - 1):
+                out.append(merkle.subtree_hash(start, end, read))
+            else:
+                level = n.bit_length() - 1
+                out.append(read(level, start >> level))
+        return out
 
     def consistency_proof(self, size1: int) -> list[bytes]:
         return merkle.consistency_proof(size1, self.size, self.read)
