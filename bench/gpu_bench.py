@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from attest.simulate.gpu import OcspResponder, SimulatedGpu, make_rim_pki, sign_rim
-from bench.vendor_ratio import IssueRow, print_rows, ratio_text
+from bench.vendor_ratio import IssueRow, clock, print_rows, ratio_text
 from transparency_log.common.http_fetch import FetchResponse
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.report_verify import ChainCache, load_device_chain, verify_gpu_report
@@ -54,11 +53,12 @@ def timed_together(fns: list[Callable[[], None]]) -> list[tuple[float, float]]:
     for fn in fns:
         fn()
     samples: list[list[float]] = [[] for _ in fns]
+    read = clock()  # the thread's CPU time unless --clock wall (bench.vendor_ratio)
     for _ in range(RUNS):
         for i, fn in enumerate(fns):
-            t = time.perf_counter()
+            t = read()
             fn()
-            samples[i].append((time.perf_counter() - t) * 1000)
+            samples[i].append((read() - t) * 1000)
     return [(min(s), statistics.median(s)) for s in samples]
 
 
