@@ -17,7 +17,9 @@ from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from attest.formats import der
 from transparency_log.common.errors import FormatError
 
 __all__ = ["LOADER_ERRORS", "PARSE_MEMO_SIZE", "clear_parse_memos", "load_certificate",
@@ -115,10 +117,16 @@ def name_text(cert: x509.Certificate, which: str = "subject") -> str:
 
 
 @lru_cache(maxsize=4 * PARSE_MEMO_SIZE)
-def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
+def _checked_certificate(cert: x509.Certificate,
+                         plain: frozenset[str] = frozenset()) -> x509.Certificate:
     """cryptography decodes a certificate's names, validity, extensions and key lazily, on
     first use: read them all now, so a malformed field is refused here (a _ParseFailure naming
     it) and never a ValueError escaping from a later check (RFC 5280 §4.1).
+
+    ``plain``: the names (``"subject"``, ``"issuer"``) that :func:`_plain_names` found in the
+    DER to be plain, which cryptography decodes without fail whenever they are read; they are
+    left to be decoded when first needed (building the Python objects of a Name is the
+    costliest read here). Every other field is read now.
 
     Once per certificate: the first instance of a DER is returned for every later equal one,
     so what it decoded (cryptography keeps a decoded name, extension list and key on the
@@ -134,12 +142,78 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, read in reads.items():
+            if name in plain:
+                continue
             try:
                 read()
             except LOADER_ERRORS as err:
                 raise _ParseFailure(f"certificate field does not parse: {err}",
                                     f".{name}") from None
     return cert
+
+
+_PLAIN_STRINGS = frozenset({0x0C, 0x13})  # UTF8String, PrintableString (X.680 §41)
+try:  # the attribute lengths cryptography enforces (OID contents -> (min, max))
+    from cryptography.x509.name import _NAMEOID_LENGTH_LIMIT
+except ImportError:  # a release without this table: no Name counts as plain
+    _NAMEOID_LENGTH_LIMIT = None
+_LENGTH_LIMITS = (None if _NAMEOID_LENGTH_LIMIT is None else
+                  {der.encode_oid(oid.dotted_string): limits
+                   for oid, limits in _NAMEOID_LENGTH_LIMIT.items()})
+_NO_PLAIN: frozenset[str] = frozenset()
+_BOTH_PLAIN = frozenset({"subject", "issuer"})
+
+
+def _plain_names(data: bytes) -> frozenset[str]:
+    """Which of the certificate's issuer and subject Names (RFC 5280 §4.1.2.4, §4.1.2.6) in
+    its DER ``data`` are plain: every RelativeDistinguishedName one attribute whose value is a
+    UTF8String or PrintableString of valid UTF-8 shorter than 128 bytes, within the length
+    cryptography allows for its type. cryptography builds such a Name without fail (it refuses
+    only long-form or unknown tags, text that does not decode, an oversized attribute, a
+    BitString other than x500UniqueIdentifier and repeated attributes in one RDN; the
+    structure and OIDs it validated when it loaded the certificate); any other Name is decoded
+    at load as before. Never raises: a DER that does not split is simply not plain."""
+    if _LENGTH_LIMITS is None:
+        return _NO_PLAIN
+    try:
+        _, cert_body, _ = der.read_tlv(data, 0, check="x509")
+        _, tbs, _ = der.read_tlv(cert_body, 0, check="x509")
+        fields, pos = [], 0
+        while len(fields) < 6:  # [0] version (absent in v1), serial, signature, issuer, ...
+            tag, contents, pos = der.read_tlv(tbs, pos, check="x509")
+            if not fields and tag != 0xA0:
+                fields.append(b"")
+            fields.append(contents)
+        return frozenset(name for name, body in (("issuer", fields[3]), ("subject", fields[5]))
+                         if _plain_name(body))
+    except (FormatError, IndexError):
+        return _NO_PLAIN
+
+
+def _plain_name(b: bytes) -> bool:
+    """:func:`_plain_names` for one Name's contents (a SEQUENCE OF RDN), every element of an
+    RDN with a one-byte length: SET { SEQUENCE { OID, value } }."""
+    pos, end = 0, len(b)
+    while pos < end:
+        rdn_end = pos + 2 + b[pos + 1]
+        if b[pos] != 0x31 or b[pos + 1] > 0x7F or b[pos + 2] != 0x30 \
+                or b[pos + 3] != rdn_end - pos - 4 or b[pos + 4] != der.TAG_OID \
+                or b[pos + 5] > 0x7F:
+            return False
+        at = pos + 6 + b[pos + 5]  # the value, after the OID
+        size = b[at + 1]
+        if b[at] not in _PLAIN_STRINGS or size > 0x7F or at + 2 + size != rdn_end \
+                or rdn_end > end:
+            return False
+        try:
+            b[at + 2:rdn_end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        low, high = _LENGTH_LIMITS.get(b[pos + 6:at], (0, size))  # type: ignore[union-attr]
+        if not low <= size <= high:
+            return False
+        pos = rdn_end
+    return True
 
 
 _TRUSTED: dict[bytes, tuple[x509.Certificate, str, str]] = {}
@@ -161,21 +235,24 @@ def register_trusted(cert: x509.Certificate) -> None:
             del _TRUSTED[next(iter(_TRUSTED))]
 
 
-def _known(cert: x509.Certificate) -> x509.Certificate:
+def _known(cert: x509.Certificate, data: bytes | None = None) -> x509.Certificate:
     """The registered trust-configuration object equal to ``cert`` (looked up by its
     signature bytes, confirmed by DER equality), else ``cert`` checked once by
-    :func:`_checked_certificate`."""
+    :func:`_checked_certificate`. ``data``: the certificate's DER when the caller has it
+    (else it is encoded again), for :func:`_plain_names`."""
     trusted = _TRUSTED.get(cert.signature)
     if trusted is not None and trusted[0] == cert:
         return trusted[0]
-    return _checked_certificate(cert)
+    plain = _plain_names(data if data is not None else cert.public_bytes(Encoding.DER))
+    return _checked_certificate(cert, plain)
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_certificate(data: bytes) -> x509.Certificate:
     cert = _load_pem_or_der(data, x509.load_pem_x509_certificate,
                             x509.load_der_x509_certificate, what="certificate")
-    return _known(cert)
+    # DER is loaded only when it is the whole certificate (cryptography refuses trailing data)
+    return _known(cert, None if data.lstrip().startswith(b"-----BEGIN") else data)
 
 
 def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certificate]:
