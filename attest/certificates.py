@@ -22,9 +22,19 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from attest.formats import der
 from transparency_log.common.errors import FormatError
 
-__all__ = ["LOADER_ERRORS", "PARSE_MEMO_SIZE", "clear_parse_memos", "load_certificate",
-           "load_certificates", "load_crl", "load_pem_bundle", "name_text",
-           "register_parse_memo", "register_trusted"]
+__all__ = [
+    "LOADER_ERRORS",
+    "PARSE_MEMO_SIZE",
+    "clear_parse_memos",
+    "der_of",
+    "load_certificate",
+    "load_certificates",
+    "load_crl",
+    "load_pem_bundle",
+    "name_text",
+    "register_parse_memo",
+    "register_trusted",
+]
 
 T = TypeVar("T")
 
@@ -54,6 +64,8 @@ def clear_parse_memos() -> None:
     for memo in (_load_certificate, _load_pem_bundle, _load_crl, _checked_certificate,
                  _name_text):
         memo.cache_clear()
+    with _DER_LOCK:
+        _DER.clear()
     for clear in tuple(_REGISTERED_MEMOS):
         clear()
 
@@ -229,6 +241,7 @@ def register_trusted(cert: x509.Certificate) -> None:
     (the oldest registration is forgotten first); only an exact DER match is ever
     substituted (:func:`_known`)."""
     entry = (cert, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string())
+    _remember_der(cert, cert.public_bytes(Encoding.DER))
     with _TRUSTED_LOCK:  # lookups are plain dict reads (atomic); changes are serialized
         _TRUSTED[cert.signature] = entry
         while len(_TRUSTED) > _TRUSTED_SIZE:
@@ -243,8 +256,34 @@ def _known(cert: x509.Certificate, data: bytes | None = None) -> x509.Certificat
     trusted = _TRUSTED.get(cert.signature)
     if trusted is not None and trusted[0] == cert:
         return trusted[0]
-    plain = _plain_names(data if data is not None else cert.public_bytes(Encoding.DER))
-    return _checked_certificate(cert, plain)
+    der = data if data is not None else cert.public_bytes(Encoding.DER)
+    checked = _checked_certificate(cert, _plain_names(der))
+    _remember_der(checked, der)
+    return checked
+
+
+_DER: dict[int, tuple[x509.Certificate, bytes]] = {}
+_DER_LOCK = threading.Lock()
+
+
+def _remember_der(cert: x509.Certificate, der: bytes) -> None:
+    with _DER_LOCK:
+        _DER[id(cert)] = (cert, der)
+        while len(_DER) > 4 * PARSE_MEMO_SIZE:
+            del _DER[next(iter(_DER))]
+
+
+def der_of(cert: x509.Certificate) -> bytes:
+    """The certificate's DER (RFC 5280 §4.1): the bytes it was loaded from, when it was loaded
+    here, else encoded once (cryptography re-encodes on every ``public_bytes``, which costs
+    about two certificate loads). Remembered per object, keyed by identity and holding the
+    object (an id is never reused while its entry lives); lookups take no lock."""
+    hit = _DER.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    der = cert.public_bytes(Encoding.DER)
+    _remember_der(cert, der)
+    return der
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)

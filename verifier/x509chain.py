@@ -18,9 +18,8 @@ from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from attest.certificates import load_certificate, register_trusted
+from attest.certificates import der_of, load_certificate, register_trusted
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
 from verifier.verified_cache import VendorCaches, VerifiedCache
 from verifier.x509link import signed_parts, verify_issued_by
@@ -58,7 +57,7 @@ def fingerprint(cert: x509.Certificate) -> bytes:
     hit = _FP_MEMO.get(id(cert))
     if hit is not None and hit[0] is cert:
         return hit[1]
-    fp = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+    fp = hashlib.sha256(der_of(cert)).digest()
     with _FP_LOCK:
         _FP_MEMO[id(cert)] = (cert, fp)
         while len(_FP_MEMO) > _FP_MEMO_SIZE:

@@ -12,10 +12,9 @@ from typing import NamedTuple
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from attest.certificates import LOADER_ERRORS
+from attest.certificates import LOADER_ERRORS, der_of
 
 __all__ = ["signed_parts", "verify_issued_by"]
 
@@ -113,7 +112,7 @@ def _split_certificate(cert: x509.Certificate) -> _SignedParts | None:
     TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
     validity, subject, ... } (RFC 5280 §4.1), split from the DER cryptography writes (the
     TBSCertificate is then the same bytes as ``tbs_certificate_bytes``)."""
-    der = cert.public_bytes(Encoding.DER)
+    der = der_of(cert)
     try:
         _, body, _ = _tlv(der, 0)
         _, tbs_body, tbs_end = _tlv(der, body)
