@@ -9,8 +9,11 @@ Rows:
 - "8 bare P-384 verifications": only the ECDSA verifications inside (the floor).
 
 First the issue 15 rows (one real H100 report, cold and warm, as ratios to one bare P-384
-verify; with ``--peer-python``, NVIDIA's nv-local-gpu-verifier on the same sample, see
-bench/peers.md).
+verify; the cold row twice: with NVIDIA's GH100 intermediates pinned in verifier/gpu/roots
+(their links verified once per process: 3 verifies per call), and link by link under the same
+root without them (5 verifies per call; the loader still hands out the registered trust
+objects for byte-identical certificates, so only the two links differ); with
+``--peer-python``, NVIDIA's nv-local-gpu-verifier on the same sample, see bench/peers.md).
 
 Run: .venv/bin/python -m bench.gpu_bench [--peer-python P]  (prints a table; never asserted)
 """
