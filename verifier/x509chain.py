@@ -223,7 +223,8 @@ def verify_chain(
     messages (for example ``["VCEK", "ASK", "ARK"]``). Raises ChainError naming the failed
     link. ``pinned``: SHA-256 fingerprints of certificates that are trust configuration like
     the roots (an embedded intermediate): the signature of such a certificate by a pinned
-    root is verified once per process (the time checks run always).
+    root or by another pinned intermediate is verified once per process (the time checks
+    run always).
 
     ``cache``: a path verified before is reused when the cache holds these exact
     certificates under these exact roots and ``at`` is inside the path's validity window.
@@ -304,14 +305,23 @@ def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]
         _check_is_ca(path[i + 1], check=check, role=_role(names, i + 1))
         if appended and i == len(path) - 2:
             continue  # verified when the issuing root was chosen above
-        link = _check_pinned_link if (pinned and i == len(path) - 2
-                                      and fingerprint(path[i]) in pinned) else _check_link
+        link = _check_pinned_link if _both_pinned(path, i, pinned) else _check_link
         link(path[i], path[i + 1], check=check, child_role=_role(names, i),
              issuer_role=_role(names, i + 1))
     # The root must be self-signed (it is pinned by its SHA-256, so this holds for good once
     # checked: it is verified once per process, not per call).
     _check_root_self_signed(path[-1], check=check, role=_role(names, len(path) - 1))
     return path, root
+
+
+def _both_pinned(path: Sequence[x509.Certificate], i: int, pinned: Collection[bytes]) -> bool:
+    """Whether the link ``path[i]`` <- ``path[i + 1]`` joins two certificates of the trust
+    configuration: ``path[i]`` is an embedded intermediate (by SHA-256) and its issuer is
+    the pinned root (the path's last certificate) or another embedded intermediate (such as
+    NVIDIA's Provisioner ICA under the GH100 Identity). Such a link is fixed by the two pins."""
+    if not pinned or fingerprint(path[i]) not in pinned:
+        return False
+    return i + 1 == len(path) - 1 or fingerprint(path[i + 1]) in pinned
 
 
 def _role(names: Sequence[str], i: int) -> str:

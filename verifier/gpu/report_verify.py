@@ -5,7 +5,9 @@ Steps, in order; the first failure stops (house rule 5):
 1. ``gpu.report.format``  parse request || response (attest/formats/spdm_measurements.py)
    and the opaque TLVs;
 2. ``gpu.chain``          the device chain (leaf first, as NVML returns it) has 5 certificates
-   and ends in the pinned NVIDIA Device Identity CA, every link checked at ``at``;
+   and ends in the pinned NVIDIA Device Identity CA, every certificate's time checked at
+   ``at``; the links of the embedded GH100 intermediates (verifier/gpu/roots) are verified
+   once per process, every other link on each call;
 3. ``gpu.report.signature`` ECDSA P-384/SHA-384 by the leaf (attestation) key over
    request || response-without-signature (DSP0274 1.1 §10.11, raw r||s signature);
 4. ``gpu.report.fwid``    the FWID in the leaf's TCG DICE TcbInfo extension (2.23.133.5.4.1)
