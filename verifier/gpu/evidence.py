@@ -77,12 +77,13 @@ from verifier.gpu.rim_verify import (
     MeasurementMismatch,
     RimCache,
     VerifiedRim,
+    check_rim,
     check_rims,
-    verify_rim,
 )
 from verifier.gpu.roots import device_identity_root, rim_root
 from verifier.policy_base import FailureCollector
 from verifier.transcript import Transcript
+from verifier.verified_cache import CACHE_SOURCE
 from verifier.x509chain import PinnedRoot
 
 CHECK_OCSP = "gpu.ocsp"  # the step, and the waiver of certificates with no answer
@@ -189,8 +190,12 @@ def verify_gpu_evidence(
         got = _recorded(t, lambda: chain_ocsp(chain, roles=DEVICE_CHAIN_ROLES, at=at,
                                               fetch=fetch, url=ocsp_url, cache=caches.ocsp,
                                               stapled=answers))
+        # every answer reused from the cache (verified before, ``at`` inside its window)
+        from_cache = (not got.missing and got.sources != ()
+                      and all(s == CACHE_SOURCE for s in got.sources))
         complete = t.run(CHECK_OCSP, lambda: _all_answered(got),
-                         detail=f"{len(got.statuses)} certificates good")
+                         detail=f"{len(got.statuses)} certificates good",
+                         **({"source": CACHE_SOURCE} if from_cache else {}))
         return got, OCSP_GOOD if complete is not None else UNAVAILABLE_WAIVED
 
     def rim_step() -> _RimOutcome:
@@ -263,12 +268,15 @@ def _rim_step(t: Transcript, report: VerifiedGpuReport, given: Sequence[bytes],
     failed steps and returned as facts); see the module docstring for unavailable RIMs."""
     docs, unavailable, waived = _rim_documents(t, report, given, source)
     verified: dict[str, VerifiedRim] = {}
+    cached = 0
     for kind in ("driver", "vbios"):
         if kind in docs:
-            verified[kind] = _recorded(t, lambda k=kind: verify_rim(
+            verified[kind], hit = _recorded(t, lambda k=kind: check_rim(
                 docs[k], kind=k, roots=trust.rim_roots, at=at, cache=cache))
-    if docs:
-        t.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic")
+            cached += hit
+    if docs:  # every RIM verified before, inside its window: the step says so
+        t.passed("gpu.rim.signature", f"{len(docs)} RIM(s) authentic",
+                 **({"source": CACHE_SOURCE} if cached == len(docs) else {}))
     driver, vbios = verified.get("driver"), verified.get("vbios")
     found = FailureCollector()
     mismatches = _recorded(t, lambda: check_rims(
@@ -278,7 +286,7 @@ def _rim_step(t: Transcript, report: VerifiedGpuReport, given: Sequence[bytes],
     for failure in found.failures:
         t.failed(failure.check, str(failure).split(": ", 1)[1])
     failures = list(found.failures)
-    active = sum(len(r.rim.active()) for r in verified.values())
+    active = sum(len(r.active) for r in verified.values())
     if failures:
         state = RIMS_MISMATCH
         failures += [PolicyFailure(err.check, err.field or "RIM", "unavailable",

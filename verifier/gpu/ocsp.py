@@ -53,7 +53,7 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.common.http_fetch import Fetch
-from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
+from verifier.verified_cache import CACHE_SOURCE, DEFAULT_MAXSIZE, VerifiedCache
 
 __all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "ChainOcsp", "OcspCache", "OcspStatus",
            "build_request", "chain_ocsp", "check_chain_ocsp", "request_url", "stapled_answers",
@@ -238,7 +238,7 @@ def chain_ocsp(
         role = roles[i] if i < len(roles) else f"cert[{i}]"
         if cache is not None and (hit := cache.get(cert, at)) is not None:
             statuses.append(hit)
-            sources.append("cache")
+            sources.append(CACHE_SOURCE)
             continue
         der = (stapled or {}).get(_fp(cert))
         nonce = None
