@@ -45,6 +45,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TypeVar
 
+from attest.certificates import register_parse_memo
 from attest.collateral.rim_fetch import RimSource, driver_rim_id, vbios_rim_id
 from attest.formats.nvidia_rim import parse_rim
 from transparency_log.common.errors import AttestlogError, FetchError, PolicyFailure
@@ -170,9 +171,8 @@ def verify_gpu_evidence(
                                  roots=trust.device_roots, at=at, cache=caches.chains)
 
     report = _recorded(t, report_step)
-    t.passed(report.steps[0], _describe(name, report),
-             report_sha256=hashlib.sha256(report_bytes).hexdigest(),
-             chain_sha256=hashlib.sha256(chain_pem).hexdigest())
+    t.passed(report.steps[0], _describe(name, report), report_sha256=_sha256(report_bytes),
+             chain_sha256=_sha256(chain_pem))
     for step in report.steps[1:]:
         if step == CHECK_REPORT_NONCE and nonce_checked_by is not None:
             continue
@@ -215,6 +215,16 @@ def verify_gpu_evidence(
                      rim_failures=rim.failures)
     return GpuEvidenceResult(report, facts, got.statuses, got.sources, rim.driver, rim.vbios,
                              rim.mismatches)
+
+
+@lru_cache(maxsize=256)
+def _sha256(data: bytes) -> str:
+    """The transcript's input digest, once per exact bytes (a bytes object keeps its hash,
+    so the reports of a bundle seen before are found without hashing them again)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+register_parse_memo(_sha256.cache_clear)  # a cold run hashes afresh
 
 
 def _recorded(t: Transcript, fn: Callable[[], T]) -> T:
