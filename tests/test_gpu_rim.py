@@ -215,6 +215,7 @@ def test_missing_block_is_a_mismatch() -> None:
         kind = "driver"
 
     V.rim = rim
+    V.active = rim.active()  # VerifiedRim computes it once per verified RIM
     mism = compare_measurements({}, golden_measurements(V, None), nvdec0_disabled=False)
     assert mism[0].got is None and mism[0].spdm_index == 100
 

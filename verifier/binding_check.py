@@ -27,9 +27,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from attest.binding import bundle_gpu_nonce, bundle_report_data, gpu_digest
-from attest.formats.bundle import EvidenceBundle, GpuEvidence, SnpEvidence
+from attest.certificates import register_parse_memo
+from attest.formats.bundle import EvidenceBundle, GpuEvidence, GpuState, SnpEvidence
 from transparency_log.common.errors import VerificationError
 
 __all__ = ["CHECK_GPU_NONCE", "CHECK_OHTTP_KEYS", "CHECK_REPORT_DATA", "BindingResult",
@@ -51,12 +53,25 @@ class BindingResult:
     checks: tuple[str, ...] = (CHECK_REPORT_DATA, CHECK_GPU_NONCE)
 
 
+@lru_cache(maxsize=32)
+def _gpu_digest(cc_mode: str, attached: int, items: tuple[tuple[int, bytes, bytes], ...]
+                ) -> bytes:
+    """:func:`attest.binding.gpu_digest` (encoded once, shown in the result), once per exact
+    inputs: the GPU reports and chains by their bytes (a bytes object keeps its hash, so a
+    bundle seen before costs no re-encoding of some 60 kB; other bytes compare unequal)."""
+    return gpu_digest(GpuState(cc_mode, attached), [GpuEvidence(i, r, c) for i, r, c in items])
+
+
+register_parse_memo(_gpu_digest.cache_clear)  # a cold run encodes afresh
+
+
 def check_binding(bundle: EvidenceBundle, *, report_data: bytes | None,
                   gpu_nonces: Mapping[int, bytes]) -> BindingResult:
     """Compare the extracted ``report_data`` (None when the bundle has no CPU report) and
     each GPU's request nonce (by GPU index) with the values the bundle implies."""
     cpu = bundle.cpu_evidence
-    gpus = gpu_digest(bundle.gpu_state, bundle.gpu_evidence)  # encoded once, shown in the result
+    gpus = _gpu_digest(bundle.gpu_state.cc_mode, bundle.gpu_state.attached,
+                       tuple((g.index, g.report, g.cert_chain) for g in bundle.gpu_evidence))
     want_rd = bundle_report_data(bundle, gpus=gpus)
     if cpu is None:
         raise VerificationError(CHECK_REPORT_DATA, "no SEV-SNP or TDX report binds the bundle",

@@ -45,7 +45,6 @@ from attest.collateral.ocsp_fetch import (
     fetch_response,
     request_url,
 )
-from attest.collateral.ocsp_fetch import cert_fingerprint as _fp
 from transparency_log.common.errors import (
     FetchError,
     FormatError,
@@ -53,7 +52,8 @@ from transparency_log.common.errors import (
     VerificationError,
 )
 from transparency_log.common.http_fetch import Fetch
-from verifier.verified_cache import DEFAULT_MAXSIZE, VerifiedCache
+from verifier.verified_cache import CACHE_SOURCE, DEFAULT_MAXSIZE, VerifiedCache
+from verifier.x509chain import fingerprint as _fp  # SHA-256 of the DER, memo by object
 
 __all__ = ["NONCE_SIZE", "NVIDIA_OCSP_URL", "ChainOcsp", "OcspCache", "OcspStatus",
            "build_request", "chain_ocsp", "check_chain_ocsp", "request_url", "stapled_answers",
@@ -75,18 +75,19 @@ class OcspStatus:
 
 
 class OcspCache:
-    """Verified answers by certificate (certificates hash and compare by DER), reused while
-    ``at`` is inside thisUpdate..nextUpdate; bounded (LRU) and safe to share between threads
-    (verifier/verified_cache.py)."""
+    """Verified answers by certificate, keyed by the SHA-256 of its DER (remembered per
+    certificate object: hashing a ``Certificate`` re-encodes its DER on every lookup), reused
+    while ``at`` is inside thisUpdate..nextUpdate; bounded (LRU) and safe to share between
+    threads (verifier/verified_cache.py)."""
 
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
-        self._answers: VerifiedCache[x509.Certificate, OcspStatus] = VerifiedCache(maxsize)
+        self._answers: VerifiedCache[bytes, OcspStatus] = VerifiedCache(maxsize)
 
     def get(self, cert: x509.Certificate, at: datetime) -> OcspStatus | None:
-        return self._answers.get(cert, at)
+        return self._answers.get(_fp(cert), at)
 
     def put(self, cert: x509.Certificate, status: OcspStatus) -> None:
-        self._answers.put(cert, status, status.this_update, status.next_update)
+        self._answers.put(_fp(cert), status, status.this_update, status.next_update)
 
 
 def _verify_signed_by(resp: ocsp.OCSPResponse, key: object, role: str) -> None:
@@ -238,7 +239,7 @@ def chain_ocsp(
         role = roles[i] if i < len(roles) else f"cert[{i}]"
         if cache is not None and (hit := cache.get(cert, at)) is not None:
             statuses.append(hit)
-            sources.append("cache")
+            sources.append(CACHE_SOURCE)
             continue
         der = (stapled or {}).get(_fp(cert))
         nonce = None

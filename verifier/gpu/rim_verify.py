@@ -23,11 +23,11 @@ Comparison with a verified report (all failures collected into one PolicyError):
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -70,6 +70,12 @@ class VerifiedRim:
     not_before: datetime
     not_after: datetime
 
+    @cached_property
+    def active(self) -> dict[int, RimMeasurement]:
+        """The RIM's active indexes, computed once per verified RIM (a cached one is reused
+        by every report compared with it). Read-only by convention: callers copy."""
+        return self.rim.active()
+
 
 @dataclass(frozen=True)
 class MeasurementMismatch:
@@ -84,8 +90,11 @@ class MeasurementMismatch:
 
 
 class RimCache:
-    """Verified RIMs by SHA-256 of the document (+ roots), reused inside their time window;
-    bounded (LRU) and safe to share between threads (verifier/verified_cache.py)."""
+    """Verified RIMs by the exact bytes of the document (+ the roots' fingerprints), reused
+    inside their time window; bounded (LRU) and safe to share between threads
+    (verifier/verified_cache.py). The document itself is the key: Python remembers a bytes
+    object's hash, so the RIMs of a decoded bundle seen before are found without hashing
+    17 kB again, and other bytes (one bit apart) compare unequal and miss."""
 
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
         self._rims: VerifiedCache[object, VerifiedRim] = VerifiedCache(maxsize)
@@ -121,10 +130,17 @@ def embedded_chain(xml: bytes) -> list[x509.Certificate]:
 def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: datetime,
                cache: RimCache | None = None) -> VerifiedRim:
     """Steps 1-3 for one RIM; ``kind`` is "driver" or "vbios" (named in errors)."""
+    return check_rim(xml, kind=kind, roots=roots, at=at, cache=cache)[0]
+
+
+def check_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: datetime,
+              cache: RimCache | None = None) -> tuple[VerifiedRim, bool]:
+    """:func:`verify_rim`, and whether the RIM came from ``cache`` (verified before, and
+    ``at`` inside its signer chain's window): the transcript then says ``source=cache``."""
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    key = (hashlib.sha256(xml).digest(), tuple(r.certificate for r in roots))
+    key = (bytes(xml), tuple(r.fingerprint for r in roots))
     if cache is not None and (hit := cache.get(key, at)) is not None and hit.kind == kind:
-        return hit
+        return hit, True
     parse_rim(xml)  # structure first: malformed is not forged (refuses DTDs too)
     chain = embedded_chain(xml)
     try:  # cryptography parses names and extensions lazily: malformed ones raise here
@@ -152,7 +168,7 @@ def verify_rim(xml: bytes, *, kind: str, roots: Sequence[PinnedRoot], at: dateti
                            not_after=min(c.not_valid_after_utc for c in path))
     if cache is not None:
         cache.put(key, verified)
-    return verified
+    return verified, False
 
 
 def golden_measurements(driver: VerifiedRim | None,
@@ -162,7 +178,7 @@ def golden_measurements(driver: VerifiedRim | None,
     for verified in (driver, vbios):
         if verified is None:
             continue
-        for index, measurement in verified.rim.active().items():
+        for index, measurement in verified.active.items():
             if index in out:
                 raise VerificationError(
                     "gpu.rim.conflict", "driver and VBIOS RIMs both claim an index",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from attest.certificates import register_parse_memo
 from attest.collateral.rim_fetch import RimSource
 from attest.formats.bundle import GpuEvidence
 from verifier.binding_check import CHECK_GPU_NONCE
@@ -43,20 +44,29 @@ def run_gpu_stage(ctx: StageContext, item: GpuEvidence) -> GpuEvidenceResult:
             name=f"GPU-{item.index}", cc_mode=ctx.bundle.gpu_state.cc_mode,
             ocsp_after_rims=True)
     for status, src in zip(res.ocsp, res.ocsp_sources, strict=True):
-        ctx.uses.append(CollateralUse(
-            f"{where}.ocsp.{status.role}", "", "ocsp-status", _iso(status.this_update),
-            _iso(status.next_update), where, src))
+        ctx.uses.append(_use(f"{where}.ocsp.{status.role}", "ocsp-status", status.this_update,
+                             status.next_update, where, src))
     for rim in (res.driver_rim, res.vbios_rim):
         if rim is not None:
-            ctx.uses.append(CollateralUse(
-                f"{where}.rim.{rim.kind}", "", "nvidia-rim-signer", _iso(rim.not_before),
-                _iso(rim.not_after), where,
+            ctx.uses.append(_use(
+                f"{where}.rim.{rim.kind}", "nvidia-rim-signer", rim.not_before, rim.not_after,
+                where,
                 # not stapled: the RIM id's own entry says whether from cache or the service
                 "stapled" if rim.kind in item.rims else "fetched"))
     ctx.gpu_facts.append(res.facts)
     return res
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
+def _use(name: str, kind: str, not_before: datetime, not_after: datetime, used_by: str,
+         source: str) -> CollateralUse:
+    """A listed window (no blob of its own: no digest), made once per exact values (issue 15:
+    a warm run lists the same six windows per GPU; a CollateralUse is immutable)."""
+    return CollateralUse(name, "", kind, _iso(not_before), _iso(not_after), used_by, source)
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+register_parse_memo(_use.cache_clear)  # a cold run lists afresh
