@@ -160,8 +160,9 @@ def _pinned_copy(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot],
 
 
 def _chain_key(chain: Sequence[x509.Certificate], roots: Sequence[PinnedRoot]) -> object:
-    """Certificates compare and hash by their DER, so the tuple is an exact key."""
-    return (tuple(chain), tuple(r.certificate for r in roots))
+    """The SHA-256 of each certificate's DER and each root's pin: the same exact key as the
+    certificates themselves (which hash by re-encoding their DER on every lookup)."""
+    return (tuple(fingerprint(c) for c in chain), tuple(r.fingerprint for r in roots))
 
 
 def parsed_report(report_bytes: bytes) -> tuple[SpdmReport, OpaqueData]:
