@@ -94,6 +94,10 @@ def hash_level_bytes(level: bytes) -> bytes:
         prefix = NODE_PREFIX
         return b"".join([sha(prefix + level[i:i + 64]).digest()
                          for i in range(0, pairs << 6, 64)])
+    if pairs <= _PAIRS_PER_CHUNK and len(level) == pairs << 6:  # a tile's level: no copy
+        cut, cut_prefixed = _pair_splitters(pairs)
+        return b"".join(map(_node_digest, map(sha, cut_prefixed(
+            NODE_PREFIX + NODE_PREFIX.join(cut(level))))))
     out = []
     for first in range(0, pairs, _PAIRS_PER_CHUNK):
         n = min(_PAIRS_PER_CHUNK, pairs - first)
