@@ -172,3 +172,20 @@ def test_back_to_back_node_hashing_matches_rfc6962_with_hashlib() -> None:
                 for i in range(0, width - 1, 2)]
         assert merkle.hash_level_bytes(b"".join(leaves[:width])) == b"".join(want)
         assert expand_tile(b"".join(leaves[:width])) == expand_tile(leaves[:width])
+
+
+def test_level_hashing_in_c_matches_rfc6962_at_every_width() -> None:
+    """hash_level_bytes cuts node inputs with struct from 8 pairs on, in chunks of 128
+    pairs: every width around those edges (and a trailing half hash, which is dropped) gives
+    the pairs of RFC 9162 §2.1.1 written with hashlib, in order."""
+    import hashlib
+
+    from transparency_log.core import merkle
+
+    hashes = [hashlib.sha256(i.to_bytes(2, "big")).digest() for i in range(600)]
+    for width in (14, 15, 16, 17, 255, 256, 257, 258, 511, 513, 600):
+        want = b"".join(hashlib.sha256(b"\x01" + hashes[i] + hashes[i + 1]).digest()
+                        for i in range(0, width - 1, 2))
+        level = b"".join(hashes[:width])
+        assert merkle.hash_level_bytes(level) == want
+        assert merkle.hash_level_bytes(level + b"\x07" * 5) == want
