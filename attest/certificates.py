@@ -229,6 +229,11 @@ def _plain_name(b: bytes) -> bool:
 
 
 _TRUSTED: dict[bytes, tuple[x509.Certificate, str, str]] = {}
+_TRUSTED_PEM: dict[bytes, x509.Certificate] = {}
+"""A registered certificate by its exact PEM block (RFC 7468 §2: BEGIN line, its canonical
+base64 DER in 64-character lines, END line, ``\n`` line ends; no trailing newline): a block
+byte-identical to it decodes to exactly its DER, so it is that object without being
+decoded again (:func:`_split_trusted_blocks`)."""
 _TRUSTED_SIZE = 64
 _TRUSTED_LOCK = threading.Lock()
 
@@ -242,10 +247,14 @@ def register_trusted(cert: x509.Certificate) -> None:
     substituted (:func:`_known`)."""
     entry = (cert, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string())
     _remember_der(cert, cert.public_bytes(Encoding.DER))
+    pem = cert.public_bytes(Encoding.PEM).rstrip(b"\n")
     with _TRUSTED_LOCK:  # lookups are plain dict reads (atomic); changes are serialized
         _TRUSTED[cert.signature] = entry
+        _TRUSTED_PEM[pem] = cert
         while len(_TRUSTED) > _TRUSTED_SIZE:
             del _TRUSTED[next(iter(_TRUSTED))]
+        while len(_TRUSTED_PEM) > _TRUSTED_SIZE:
+            del _TRUSTED_PEM[next(iter(_TRUSTED_PEM))]
 
 
 def _known(cert: x509.Certificate, data: bytes | None = None) -> x509.Certificate:
@@ -300,24 +309,74 @@ def load_pem_bundle(data: bytes, *, check: str, field: str) -> list[x509.Certifi
     return list(_as_format_error(_load_pem_bundle, data, check=check, field=field))
 
 
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----\n"
+_PEM_END = b"\n-----END CERTIFICATE-----"
+
+
+def _split_trusted_blocks(data: bytes) -> list[x509.Certificate | bytes] | None:
+    """The bundle as its certificate blocks in order (RFC 7468 §2), each a registered
+    trust-configuration certificate whose PEM block it is byte for byte (its base64 is the
+    canonical encoding of that DER, so it decodes to exactly it), else the block's own bytes
+    (decoded as any other). None unless the bundle is only such blocks separated by
+    whitespace: any other text is left to the full decoder and its checks."""
+    out: list[x509.Certificate | bytes] = []
+    pos = 0
+    while True:
+        start = data.find(_PEM_BEGIN, pos)
+        if start < 0:
+            return out if out and not data[pos:].strip() else None
+        if data[pos:start].strip():
+            return None
+        stop = data.find(_PEM_END, start)
+        if stop < 0:
+            return None
+        pos = stop + len(_PEM_END)
+        block = data[start:pos]
+        out.append(_TRUSTED_PEM.get(block, block))
+
+
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_pem_bundle(data: bytes) -> tuple[x509.Certificate, ...]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            certs = x509.load_pem_x509_certificates(data)
-    except LOADER_ERRORS as err:
-        raise _ParseFailure(f"certificate bundle does not parse: {err}") from None
+    blocks = _split_trusted_blocks(data) if _TRUSTED_PEM else None
+    if blocks is None:
+        return _decode_pem_bundle(data, data, [])
+    others = [b for b in blocks if isinstance(b, bytes)]
+    if len(others) == len(blocks):
+        return _decode_pem_bundle(data, data, [])
+    # only the blocks that are not trust configuration are decoded; the counts are the whole
+    # bundle's, as if it had been decoded at once
+    return _decode_pem_bundle(data, b"\n".join(others), blocks)
+
+
+def _decode_pem_bundle(data: bytes, text: bytes,
+                       blocks: list[x509.Certificate | bytes]) -> tuple[x509.Certificate, ...]:
+    """Decode the PEM ``text`` (the bundle ``data``, or its blocks that ``blocks`` keeps as
+    bytes) and put each certificate in its place among the already known ``blocks``."""
+    certs: list[x509.Certificate] = []
+    if text or not blocks:  # all blocks known: nothing left to decode
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                certs = x509.load_pem_x509_certificates(text)
+        except LOADER_ERRORS as err:
+            raise _ParseFailure(f"certificate bundle does not parse: {err}") from None
+    fresh = iter(certs)
+    found = certs
+    if blocks:  # each decoded certificate in the place of its block
+        whole = [next(fresh, None) if isinstance(b, bytes) else b for b in blocks]
+        found = [c for c in whole if c is not None]
     # cryptography skips text that is not a whole PEM block: a block cut off (or a stray
     # BEGIN line) must not pass as a shorter bundle.
     begins = data.count(b"-----BEGIN ")
-    if begins != len(certs) or data.count(b"-----END ") != len(certs):
+    if (begins != len(found) or data.count(b"-----END ") != len(found)
+            or (blocks and next(fresh, None) is not None)):
         raise _ParseFailure(f"certificate bundle has {begins} PEM block(s) but "
-                            f"{len(certs)} whole certificate(s)")
+                            f"{len(found)} whole certificate(s)")
     out = []
-    for i, cert in enumerate(certs):
+    known = {id(b) for b in blocks if not isinstance(b, bytes)}  # registered: already checked
+    for i, cert in enumerate(found):
         try:
-            out.append(_known(cert))
+            out.append(cert if id(cert) in known else _known(cert))
         except _ParseFailure as err:
             raise _ParseFailure(err.message, f"[{i}]{err.suffix}") from None
     return tuple(out)
