@@ -25,7 +25,7 @@ import base64
 from dataclasses import dataclass
 
 from transparency_log.common.errors import FormatError, VerificationError
-from transparency_log.common.parse_cache import parse_once
+from transparency_log.common.parse_cache import frozen_value, parse_once
 from transparency_log.core.note import (
     MAX_NOTE_SIZE,
     PARSE_CACHE_MAX_NOTE,
@@ -53,7 +53,6 @@ CHECK_FORMAT = "checkpoint.format"
 CHECK_ORIGIN = "checkpoint.origin"
 HASH_SIZE = 32
 MAX_TREE_SIZE = 2**63 - 1
-_DIGITS = frozenset("0123456789")
 
 
 def parse_decimal(text: str, check: str, field_name: str, maximum: int = MAX_TREE_SIZE) -> int:
@@ -61,7 +60,7 @@ def parse_decimal(text: str, check: str, field_name: str, maximum: int = MAX_TRE
 
     (Python's ``int()`` would accept ``+5``, ``05``, ``5_0``, `` 5`` and non-ASCII digits.)
     """
-    if not text or not set(text) <= _DIGITS or (len(text) > 1 and text[0] == "0"):
+    if not (text.isdigit() and text.isascii()) or (len(text) > 1 and text[0] == "0"):
         raise FormatError(check, "not a canonical decimal", field=field_name, got=text,
                           want="ASCII digits, no sign, no leading zero")
     if len(text) > len(str(maximum)) or int(text) > maximum:
@@ -142,16 +141,19 @@ def _parse_checkpoint(text: bytes) -> Checkpoint:
     if len(lines) < 3:
         raise FormatError(CHECK_FORMAT, "checkpoint needs origin, size and root lines",
                           field="checkpoint", got=len(lines), want=">= 3 lines")
-    for i, line in enumerate(lines):
-        if not line:
-            raise FormatError(CHECK_FORMAT, "empty line in checkpoint", field=f"line {i + 1}")
+    if "" in lines:
+        raise FormatError(CHECK_FORMAT, "empty line in checkpoint",
+                          field=f"line {lines.index('') + 1}")
     origin, size_text, root_text, *extensions = lines
     size = parse_decimal(size_text, CHECK_FORMAT, "tree size")
     root = b64decode_canonical(root_text, CHECK_FORMAT, "root hash")
     if len(root) != HASH_SIZE:
         raise FormatError(CHECK_FORMAT, "root hash must be 32 bytes", field="root hash",
                           got=len(root), want=HASH_SIZE)
-    return Checkpoint(origin, size, root, tuple(extensions))
+    # every check of Checkpoint.__post_init__ is done: non-empty lines without a newline or a
+    # control character (the whole text passed check_note_chars), size in range, 32-byte root
+    return frozen_value(Checkpoint, {"origin": origin, "size": size, "root": root,
+                                     "extensions": tuple(extensions)})
 
 
 def sign_checkpoint(cp: Checkpoint, signer: NoteSigner) -> bytes:

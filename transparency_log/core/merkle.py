@@ -255,7 +255,12 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes,
     # where fn is even and equal to sn skipped by counting them out of the length).
     inner = (index ^ (size - 1)).bit_length()
     _check_proof(proof, inner + (index >> inner).bit_count(), check)
-    sha, prefix, r, fn = _node_sha256, NODE_PREFIX, bytes(leaf), index
+    return _fold_path(index, inner, bytes(leaf), proof)
+
+
+def _fold_path(index: int, inner: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root a checked path leads to (RFC 9162 §2.1.3.2; see the caller for ``inner``)."""
+    sha, prefix, r, fn = _node_sha256, NODE_PREFIX, leaf, index
     for p in proof[:inner]:
         if fn & 1:
             r = sha(prefix + p + r).digest()
@@ -290,6 +295,12 @@ VERIFIED_INCLUSIONS_MAX = 1024
 @functools.lru_cache(maxsize=VERIFIED_INCLUSIONS_MAX)
 def _verified_inclusion(index: int, size: int, leaf: bytes, proof: tuple[bytes, ...],
                         root: bytes) -> bool:
+    # types checked by the caller; all well formed: fold without re-checking, else checked
+    if (len(root) == HASH_SIZE and len(leaf) == HASH_SIZE and 0 <= index < size
+            and set(map(len, proof)) <= _HASH_LEN_ONLY
+            and len(proof) - (inner := (index ^ (size - 1)).bit_length())
+            == (index >> inner).bit_count() and _fold_path(index, inner, leaf, proof) == root):
+        return True
     _verify_inclusion(index, size, leaf, proof, root)  # raises: nothing is cached
     return True
 

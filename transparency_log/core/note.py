@@ -51,8 +51,9 @@ from transparency_log.common.errors import (
     TrustConfigError,
     VerificationError,
 )
-from transparency_log.common.parse_cache import parse_once
+from transparency_log.common.parse_cache import frozen_value, parse_once
 from transparency_log.core.note_text import (
+    _b64decode_bytes,
     _is_valid_name,
     b64decode_canonical,
     check_note_chars,
@@ -324,11 +325,16 @@ def _parse_note(msg: bytes) -> tuple[bytes, tuple[NoteSignature, ...]]:
         if not line.startswith(SIG_PREFIX):
             raise FormatError(CHECK_FORMAT, "signature line must start with an em dash and "
                               "a space", field=f"signature line {n + 1}")
-        name, sep, b64 = line[skip:].decode("utf-8").partition(" ")
+        # the note is valid UTF-8 and the cuts are at ASCII bytes: each part decodes
+        name_bytes, sep, b64 = line[skip:].partition(b" ")
+        name = name_bytes.decode("utf-8")
         if not sep or not _is_valid_name(name):
             raise FormatError(CHECK_FORMAT, "invalid key name in signature line",
                               field=f"signature line {n + 1}", got=name)
-        raw = b64decode_canonical(b64, CHECK_FORMAT, f"signature line {n + 1}")
+        raw = _b64decode_bytes(b64)
+        if raw is None:  # not canonical base64: the precise error
+            raw = b64decode_canonical(b64.decode("utf-8"), CHECK_FORMAT,
+                                      f"signature line {n + 1}")
         if len(raw) <= KEY_ID_SIZE:
             where = f"signature line {n + 1}"
             raise FormatError(CHECK_FORMAT, "signature too short", field=where, got=len(raw),
@@ -336,7 +342,8 @@ def _parse_note(msg: bytes) -> tuple[bytes, tuple[NoteSignature, ...]]:
         if line in seen:
             continue
         seen.add(line)
-        sigs.append(NoteSignature(name, raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:]))
+        sigs.append(frozen_value(NoteSignature, {  # every field checked above
+            "name": name, "key_id": raw[:KEY_ID_SIZE], "signature": raw[KEY_ID_SIZE:]}))
     return text, tuple(sigs)
 
 
@@ -379,7 +386,7 @@ def open_note(msg: bytes, verifiers: Sequence[NoteVerifier]) -> Note:
         if (sig.name, sig.key_id) not in verified_keys:
             verified_keys.add((sig.name, sig.key_id))
             verified.append(sig)
-    note = Note(text, verified, unverified)
+    note = frozen_value(Note, {"text": text, "sigs": verified, "unverified_sigs": unverified})
     if not verified:
         want = ", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers) or "(no trusted key)"
         got = ", ".join(f"{s.name}+{s.key_id.hex()}" for s in unverified)

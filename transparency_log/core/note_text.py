@@ -46,6 +46,17 @@ def _b64decode_fast(text: str) -> bytes | None:
     return raw
 
 
+def _b64decode_bytes(data: bytes) -> bytes | None:
+    """:func:`_b64decode_fast` of ASCII bytes: the decoded bytes when ``data`` is canonical
+    padded base64, else None (the caller then decodes it with :func:`b64decode_canonical`
+    for the precise error)."""
+    try:
+        raw = binascii.a2b_base64(data)
+    except binascii.Error:
+        return None
+    return raw if binascii.b2a_base64(raw, newline=False) == data else None
+
+
 def _is_valid_name(name: str) -> bool:
     # str.split() splits at exactly the characters str.isspace() accepts (what \s matches)
     return "+" not in name and name.split() == [name]

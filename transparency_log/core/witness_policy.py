@@ -45,6 +45,7 @@ from transparency_log.common.errors import (
     TrustConfigError,
     VerificationError,
 )
+from transparency_log.common.parse_cache import frozen_value
 from transparency_log.core.checkpoint import Checkpoint, parse_checkpoint, parse_decimal
 from transparency_log.core.cosignature import CosignatureVerifier
 from transparency_log.core.key_types import Verifier
@@ -373,5 +374,6 @@ def check_cosignatures(note: Note, cp: Checkpoint, policy: WitnessPolicy) -> Quo
             got += f"; unmet groups: {'; '.join(unmet)}"
         raise VerificationError(CHECK_QUORUM, "witness quorum not met", field="quorum",
                                 got=got, want=policy.quorum)
-    return QuorumResult(cp, ", ".join(f"{s.name}+{s.key_id.hex()}" for s in note.sigs),
-                        cosigned, frozenset(satisfied), policy.quorum)
+    return frozen_value(QuorumResult, {  # no __post_init__: the same as QuorumResult(...)
+        "checkpoint": cp, "log_key": ", ".join([f"{s.name}+{s.key_id.hex()}" for s in note.sigs]),
+        "cosigned": cosigned, "satisfied": frozenset(satisfied), "quorum": policy.quorum})
