@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import inspect
+
+from bench.rfc6962_reference import reference_root
 from bench.vendor_ratio import run_peer
 
 PEER_AUDIT = "aics-tlog 2.92x (from the issue)"
@@ -13,6 +16,7 @@ PEER_PROOF = "aics-tlog 929 ms (from the issue)"
 # against the root) over the same pure-Python RFC 6962 root, and inclusion proofs built from
 # tiles through a new ``VerifiedTileReader`` each (cold, as our cold row) and verified.
 PEER_SCRIPT = r"""
+from __future__ import annotations
 import gc, hashlib, json, random, statistics, sys, time
 from aics_tlog.tiles import MemoryTileReader, inclusion_proof_from_tiles, materialise_tiles
 from aics_tlog.tree import verify_leaf_inclusion
@@ -21,16 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 n, size, repeat, proofs = (int(a) for a in sys.argv[1:5])
 pad = b"\xa5" * max(0, size - 8)
 entries = [i.to_bytes(8, "big") + pad for i in range(n)]
-def reference_root():
-    sha = hashlib.sha256
-    level = [sha(b"\x00" + e).digest() for e in entries]
-    while len(level) > 1:
-        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest()
-               for i in range(0, len(level) - 1, 2)]
-        if len(level) & 1:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
+# REFERENCE_ROOT
 reader = MemoryTileReader(materialise_tiles(entries))
 def timed(fn):
     gc.collect(); gc.disable()
@@ -40,7 +35,7 @@ def timed(fn):
         gc.enable()
 ratios = []
 for _ in range(repeat):
-    ref_s, root = timed(reference_root)
+    ref_s, root = timed(lambda: reference_root(entries))
     audit_s, _ = timed(lambda: audit_tiles(reader, n, root))
     ratios.append(audit_s / ref_s)
 rng = random.Random(7)
@@ -68,8 +63,9 @@ def peer_figures(python: str | None, leaves: int, entry_size: int, repeat: int,
     "ed25519_us"}, or why it was not run."""
     if python is None:
         return "not run: no aics-tlog venv given (--peer-python; it needs Python >= 3.12)"
-    return run_peer(python, PEER_SCRIPT, [str(leaves), str(entry_size), str(repeat),
-                                          str(proofs)], what="aics-tlog", timeout=3600)
+    script = PEER_SCRIPT.replace("# REFERENCE_ROOT\n", inspect.getsource(reference_root))
+    return run_peer(python, script, [str(leaves), str(entry_size), str(repeat), str(proofs)],
+                    what="aics-tlog", timeout=3600)
 
 
 def peer_texts(got: dict | str) -> tuple[str, str]:  # type: ignore[type-arg]

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 from bench.log_peer import PEER_AUDIT, PEER_PROOF, peer_figures, peer_texts  # noqa: E402
 from bench.note_bench import build  # noqa: E402
+from bench.rfc6962_reference import reference_root  # noqa: E402
 from bench.vendor_ratio import IssueRow  # noqa: E402
 from transparency_log.client.log_client import LogClient, VerifiedCheckpoint, monitor  # noqa: E402
 from transparency_log.core import merkle, tiles  # noqa: E402
@@ -84,20 +85,6 @@ ORIGIN = "bench.example/log"
 def make_entries(n: int, size: int) -> list[bytes]:
     pad = b"\xa5" * max(0, size - 8)
     return [i.to_bytes(8, "big") + pad for i in range(n)]
-
-
-def reference_root(entries: Sequence[bytes]) -> bytes:
-    """MTH(D[0:n]) of RFC 6962 §2.1 in plain Python: leaf hashes, then pairwise levels (an
-    odd last node moves up unchanged, which is the same tree as the recursive split)."""
-    sha = hashlib.sha256
-    level = [sha(b"\x00" + e).digest() for e in entries]
-    while len(level) > 1:
-        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest()
-               for i in range(0, len(level) - 1, 2)]
-        if len(level) & 1:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0] if level else sha(b"").digest()
 
 
 class MemorySource:
