@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attest.formats.spdm_measurements import parse_report, parse_report_text
 from attest.simulate.gpu import OcspResponder, SimulatedGpu, make_rim_pki, sign_rim
-from bench.vendor_ratio import IssueRow, clock, print_rows, ratio_text
+from bench.vendor_ratio import IssueRow, clock, print_rows, ratio_row, ratio_text
 from transparency_log.common.http_fetch import FetchResponse
 from verifier.gpu.evidence import GpuCaches, GpuTrust, verify_gpu_evidence
 from verifier.gpu.report_verify import ChainCache, load_device_chain, verify_gpu_report
@@ -184,14 +184,11 @@ def peer_text(got: dict | str) -> str:  # type: ignore[type-arg]
 def issue_rows(rounds: int = 7, peer_python: str | None = None) -> list[IssueRow]:
     f = measure_issue(rounds, peer_python)
     link_by_link = f.ms["cold, link by link"]
-    return [IssueRow("H100 report, cold (floor: 5 P-384 verifies; 3 with the pinned GH100 "
-                     "intermediates)",
-                     f"{f.ms['cold']:.3f} ms = {ratio_text(f.ms['cold'], f.bare_ms)} (without"
-                     f" the pinned intermediates: {ratio_text(link_by_link, f.bare_ms)})",
-                     f.ms["cold"] / f.bare_ms, 5.5, peer_text(f.peer)),
-            IssueRow("H100 report, warm",
-                     f"{f.ms['warm']:.3f} ms = {ratio_text(f.ms['warm'], f.bare_ms)}",
-                     f.ms["warm"] / f.bare_ms, 1.2)]
+    return [ratio_row("H100 report, cold (floor: 5 P-384 verifies; 3 with the pinned GH100 "
+                      "intermediates)", f.ms["cold"], f.bare_ms, 5.5, peer_text(f.peer),
+                      " (without the pinned intermediates: "
+                      f"{ratio_text(link_by_link, f.bare_ms)})"),
+            ratio_row("H100 report, warm", f.ms["warm"], f.bare_ms, 1.2)]
 
 
 def print_issue_rows(rounds: int, peer_python: str | None) -> None:

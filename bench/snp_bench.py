@@ -37,6 +37,7 @@ from bench.vendor_ratio import (  # noqa: E402
     chosen_clock,
     clear_parse_memos,
     print_rows,
+    ratio_row,
     ratio_text,
     ratios,
     run_peer,
@@ -155,12 +156,9 @@ def measure(rounds: int = 7, peer_python: str | None = None) -> SnpFigures:
 def issue_rows(rounds: int = 7, peer_python: str | None = None) -> list[IssueRow]:
     """Issue 15's two SNP rows (the real report; the peer verifies the same)."""
     f = measure(rounds, peer_python)
-    return [IssueRow("SNP report, cold (new verifier, VCEK/ASK/ARK given)",
-                     f"{f.ms['cold']:.3f} ms = {ratio_text(f.ms['cold'], f.bare_ms)}",
-                     f.ms["cold"] / f.bare_ms, 1.8, peer_text(f.peer)),
-            IssueRow("SNP report, warm",
-                     f"{f.ms['warm']:.3f} ms = {ratio_text(f.ms['warm'], f.bare_ms)}",
-                     f.ms["warm"] / f.bare_ms, 1.1)]
+    return [ratio_row("SNP report, cold (new verifier, VCEK/ASK/ARK given)", f.ms["cold"],
+                      f.bare_ms, 1.8, peer_text(f.peer)),
+            ratio_row("SNP report, warm", f.ms["warm"], f.bare_ms, 1.1)]
 
 
 def main() -> None:

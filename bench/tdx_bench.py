@@ -46,6 +46,7 @@ from bench.vendor_ratio import (  # noqa: E402
     chosen_clock,
     clear_parse_memos,
     print_rows,
+    ratio_row,
     ratio_text,
     ratios,
     run_peer,
@@ -242,12 +243,10 @@ def measure(rounds: int = 7, peer_python: str | None = None) -> TdxFigures:
 def issue_rows(rounds: int = 7, peer_python: str | None = None) -> list[IssueRow]:
     """Issue 15's two TDX rows (the simulated v4 quote, which the peer verifies too)."""
     f = measure(rounds, peer_python)
-    return [IssueRow("TDX v4 quote, full verification, cold (no caches)",
-                     f"{f.ms['cold']:.3f} ms = {ratio_text(f.ms['cold'], f.bare_ms)}",
-                     f.ms["cold"] / f.bare_ms, 10.8, peer_text(f.peer)),
-            IssueRow("TDX quote, warm (collateral and chain verified before)",
-                     f"{f.ms['warm']:.3f} ms = {ratio_text(f.ms['warm'], f.bare_ms)}",
-                     f.ms["warm"] / f.bare_ms, 4)]
+    return [ratio_row("TDX v4 quote, full verification, cold (no caches)", f.ms["cold"],
+                      f.bare_ms, 10.8, peer_text(f.peer)),
+            ratio_row("TDX quote, warm (collateral and chain verified before)", f.ms["warm"],
+                      f.bare_ms, 4)]
 
 
 def main() -> None:

@@ -196,6 +196,14 @@ class IssueRow:
         return f"<= {self.target:g}{'x' if self.unit == 'x' else ' ' + self.unit}"
 
 
+def ratio_row(operation: str, ms: float, bare_ms: float, target: float, peer: str = "–",
+              extra: str = "") -> IssueRow:
+    """An issue-15 row of ours: ``ms`` per call as a ratio to ``bare_ms`` (``extra`` follows
+    the figure)."""
+    return IssueRow(operation, f"{ms:.3f} ms = {ratio_text(ms, bare_ms)}{extra}",
+                    ms / bare_ms, target, peer)
+
+
 def run_peer(python: str | None, script: str, args: list[str], *, what: str,
              timeout: int = 900) -> dict[str, Any] | str:
     """Run ``script`` with a peer venv's ``python`` in a temporary directory (outside our tree:
