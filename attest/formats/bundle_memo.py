@@ -50,7 +50,9 @@ class BundleMemo:
         """The bundle these exact bytes decoded to before, or None (never decoded, or
         forgotten). ``sha256``: the digest of ``data`` when the caller has already computed
         it (it must be exactly ``hashlib.sha256(data).digest()``)."""
-        key = self._key(data, sha256)
+        return self._lookup(self._key(data, sha256))
+
+    def _lookup(self, key: tuple[bytes, int]) -> EvidenceBundle | None:
         with self._lock:
             bundle = self._entries.get(key)
             if bundle is not None:
@@ -63,11 +65,9 @@ class BundleMemo:
         stored). ``sha256`` as for :meth:`get`."""
         data = bytes(data)
         key = self._key(data, sha256)
-        with self._lock:
-            bundle = self._entries.get(key)
-            if bundle is not None:
-                self._entries.move_to_end(key)
-                return bundle
+        hit = self._lookup(key)
+        if hit is not None:
+            return hit
         bundle = decode_bundle(data)  # outside the lock: raises on refusal, nothing stored
         if len(data) <= self.max_bytes:
             with self._lock:
