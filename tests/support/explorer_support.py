@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -24,8 +23,6 @@ from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import pytest
 
 from attest.release.dsse import parse_entry, sign_statement
 from attest.release.measurements import Measurements, SnpMeasurement
@@ -39,6 +36,7 @@ from tests.support.log_fixtures import (
     relogged_variant,
 )
 from tests.support.release_samples import SNP_MEASUREMENT, sample_release
+from tests.support.system_tools import missing_system_tool
 from transparency_log.cli.log import META_KEY_FILE, META_VKEY
 from transparency_log.core.checkpoint import parse_checkpoint
 from transparency_log.core.cosignature import cosignature
@@ -62,10 +60,8 @@ def chromium() -> str:
     """The system Chromium, or skip (fail under ``ATTESTLOG_REQUIRE_BROWSER=1``)."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{REQUIRE_ENV}=1 but chromium is not installed")
-        # Only a developer machine without chromium gets here; CI sets REQUIRE_ENV.
-        pytest.skip(f"chromium is not installed (CI sets {REQUIRE_ENV}=1 and fails here)")
+        missing_system_tool("chromium is not installed", REQUIRE_ENV,
+                            "install Debian's chromium package")
     return path
 
 

@@ -12,13 +12,12 @@ tests/interop``): then it fails. Nothing is installed or downloaded here.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.system_tools import missing_system_tool
 
 INTEROP_DIR = Path(__file__).resolve().parents[1] / "interop"
 REQUIRE_ENV = "ATTESTLOG_REQUIRE_NODE_INTEROP"
@@ -34,10 +33,8 @@ def node_binary() -> str:
     elif not (INTEROP_DIR / "node_modules").is_dir():
         missing = "tests/interop/node_modules is missing (run `npm ci --prefix tests/interop`)"
     if missing is not None:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{REQUIRE_ENV}=1 but {missing}")
-        # Only a developer machine without the npm packages gets here; CI sets REQUIRE_ENV.
-        pytest.skip(f"{missing} (CI sets {REQUIRE_ENV}=1 and fails here)")
+        missing_system_tool(missing, REQUIRE_ENV, "install node and npm, then `make test` "
+                            "runs `npm ci --prefix tests/interop`")
     assert node is not None
     return node
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.pg_cluster import DSN_ENV, REQUIRE_ENV, server_bin, start, stop
+from tests.support.system_tools import missing_system_tool
 
 
 @pytest.fixture(scope="session")
@@ -23,12 +24,8 @@ def postgres_dsn() -> Iterator[str]:
         yield dsn
         return
     if server_bin() is None:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{REQUIRE_ENV}=1 but PostgreSQL is not installed and {DSN_ENV} "
-                        "is not set")
-        # Only a developer machine without PostgreSQL gets here; CI sets REQUIRE_ENV, so a
-        # missing server fails above instead of skipping.
-        pytest.skip(f"PostgreSQL is not installed (CI sets {REQUIRE_ENV}=1 and fails here)")
+        missing_system_tool(f"PostgreSQL is not installed and {DSN_ENV} is not set",
+                            REQUIRE_ENV, "install Debian's postgresql package")
     parent = tempfile.mkdtemp(prefix="attestlog-pg-")
     os.chmod(parent, 0o755)  # the postgres user must reach the cluster directory
     directory = os.path.join(parent, "cluster")
