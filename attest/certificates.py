@@ -337,46 +337,30 @@ def _split_trusted_blocks(data: bytes) -> list[x509.Certificate | bytes] | None:
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)
 def _load_pem_bundle(data: bytes) -> tuple[x509.Certificate, ...]:
+    # A block byte-identical to a registered trust certificate's PEM is that object; the
+    # other blocks (or the whole text, when it is not only whole blocks) are decoded.
     blocks = _split_trusted_blocks(data) if _TRUSTED_PEM else None
-    if blocks is None:
-        return _decode_pem_bundle(data, data, [])
-    others = [b for b in blocks if isinstance(b, bytes)]
-    if len(others) == len(blocks):
-        return _decode_pem_bundle(data, data, [])
-    # only the blocks that are not trust configuration are decoded; the counts are the whole
-    # bundle's, as if it had been decoded at once
-    return _decode_pem_bundle(data, b"\n".join(others), blocks)
-
-
-def _decode_pem_bundle(data: bytes, text: bytes,
-                       blocks: list[x509.Certificate | bytes]) -> tuple[x509.Certificate, ...]:
-    """Decode the PEM ``text`` (the bundle ``data``, or its blocks that ``blocks`` keeps as
-    bytes) and put each certificate in its place among the already known ``blocks``."""
     certs: list[x509.Certificate] = []
-    if text or not blocks:  # all blocks known: nothing left to decode
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                certs = x509.load_pem_x509_certificates(text)
-        except LOADER_ERRORS as err:
-            raise _ParseFailure(f"certificate bundle does not parse: {err}") from None
-    fresh = iter(certs)
-    found = certs
-    if blocks:  # each decoded certificate in the place of its block
-        whole = [next(fresh, None) if isinstance(b, bytes) else b for b in blocks]
-        found = [c for c in whole if c is not None]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for piece in [data] if blocks is None else blocks:
+                if isinstance(piece, bytes):
+                    certs.extend(x509.load_pem_x509_certificates(piece))
+                else:
+                    certs.append(piece)
+    except LOADER_ERRORS as err:
+        raise _ParseFailure(f"certificate bundle does not parse: {err}") from None
     # cryptography skips text that is not a whole PEM block: a block cut off (or a stray
     # BEGIN line) must not pass as a shorter bundle.
     begins = data.count(b"-----BEGIN ")
-    if (begins != len(found) or data.count(b"-----END ") != len(found)
-            or (blocks and next(fresh, None) is not None)):
+    if begins != len(certs) or data.count(b"-----END ") != len(certs):
         raise _ParseFailure(f"certificate bundle has {begins} PEM block(s) but "
-                            f"{len(found)} whole certificate(s)")
+                            f"{len(certs)} whole certificate(s)")
     out = []
-    known = {id(b) for b in blocks if not isinstance(b, bytes)}  # registered: already checked
-    for i, cert in enumerate(found):
+    for i, cert in enumerate(certs):
         try:
-            out.append(cert if id(cert) in known else _known(cert))
+            out.append(_known(cert))  # a registered trust certificate is itself at once
         except _ParseFailure as err:
             raise _ParseFailure(err.message, f"[{i}]{err.suffix}") from None
     return tuple(out)
