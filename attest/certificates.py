@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -25,6 +25,8 @@ from transparency_log.common.errors import FormatError
 __all__ = [
     "LOADER_ERRORS",
     "PARSE_MEMO_SIZE",
+    "CertificateSpans",
+    "certificate_spans",
     "clear_parse_memos",
     "der_of",
     "load_certificate",
@@ -185,21 +187,69 @@ def _plain_names(data: bytes) -> frozenset[str]:
     BitString other than x500UniqueIdentifier and repeated attributes in one RDN; the
     structure and OIDs it validated when it loaded the certificate); any other Name is decoded
     at load as before. Never raises: a DER that does not split is simply not plain."""
-    if _LENGTH_LIMITS is None:
+    spans = certificate_spans(data) if _LENGTH_LIMITS is not None else None
+    if spans is None:
         return _NO_PLAIN
     try:
-        _, cert_body, _ = der.read_tlv(data, 0, check="x509")
-        _, tbs, _ = der.read_tlv(cert_body, 0, check="x509")
-        fields, pos = [], 0
-        while len(fields) < 6:  # [0] version (absent in v1), serial, signature, issuer, ...
-            tag, contents, pos = der.read_tlv(tbs, pos, check="x509")
-            if not fields and tag != 0xA0:
-                fields.append(b"")
-            fields.append(contents)
-        return frozenset(name for name, body in (("issuer", fields[3]), ("subject", fields[5]))
-                         if _plain_name(body))
-    except (FormatError, IndexError):
+        return frozenset(name for name, tlv in (("issuer", spans.issuer),
+                                                ("subject", spans.subject))
+                         if _plain_name(tlv[_tlv(tlv, 0)[1]:]))
+    except (ValueError, IndexError):
         return _NO_PLAIN
+
+
+class CertificateSpans(NamedTuple):
+    """Parts of a certificate's DER, each a whole TLV (RFC 5280 §4.1): the signed
+    TBSCertificate, its inner and the outer signatureAlgorithm, the issuer and subject."""
+
+    tbs: bytes
+    inner_alg: bytes
+    outer_alg: bytes
+    issuer: bytes
+    subject: bytes
+
+
+def certificate_spans(data: bytes) -> CertificateSpans | None:
+    """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } and
+    TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
+    validity, subject, ... } (RFC 5280 §4.1), split from a DER that cryptography has loaded
+    (so already checked as DER); None when it does not split so."""
+    try:
+        _, body, _ = _tlv(data, 0)
+        _, tbs_body, tbs_end = _tlv(data, body)
+        _, _, alg_end = _tlv(data, tbs_end)
+        spans: list[bytes] = []
+        pos = tbs_body
+        while len(spans) < 6:  # version (b"" for v1), serialNumber, ..., subject
+            tag, _, end = _tlv(data, pos)
+            if not spans and tag != 0xA0:
+                spans.append(b"")
+            spans.append(data[pos:end])
+            pos = end
+    except (ValueError, IndexError):
+        return None
+    _, _, inner_alg, issuer, _, subject = spans
+    return CertificateSpans(data[body:tbs_end], inner_alg, data[tbs_end:alg_end], issuer,
+                            subject)
+
+
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of the contents, end) of the DER element at ``pos`` (X.690 §8.1.2-8.1.3:
+    one-byte tags and definite lengths, as in a certificate cryptography has loaded)."""
+    first = data[pos + 1]
+    start = pos + 2
+    if first & 0x80:
+        n = first & 0x7F
+        if n == 0:
+            raise ValueError("indefinite length")
+        length = int.from_bytes(data[start:start + n], "big")
+        start += n
+    else:
+        length = first
+    end = start + length
+    if end > len(data):
+        raise ValueError("element runs past the certificate")
+    return data[pos], start, end
 
 
 def _plain_name(b: bytes) -> bool:

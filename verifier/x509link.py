@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from attest.certificates import LOADER_ERRORS, der_of
+from attest.certificates import LOADER_ERRORS, certificate_spans, der_of
 
 __all__ = ["signed_parts", "verify_issued_by"]
 
@@ -108,48 +108,14 @@ _PARTS_MEMO: dict[int, tuple[x509.Certificate, _SignedParts | None]] = {}
 
 
 def _split_certificate(cert: x509.Certificate) -> _SignedParts | None:
-    """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } and
-    TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
-    validity, subject, ... } (RFC 5280 §4.1), split from the DER cryptography writes (the
-    TBSCertificate is then the same bytes as ``tbs_certificate_bytes``)."""
-    der = der_of(cert)
-    try:
-        _, body, _ = _tlv(der, 0)
-        _, tbs_body, tbs_end = _tlv(der, body)
-        _, _, alg_end = _tlv(der, tbs_end)
-        spans: list[bytes] = []
-        pos = tbs_body
-        while len(spans) < 6:  # version (b"" for v1), serialNumber, ..., subject
-            tag, _, end = _tlv(der, pos)
-            if not spans and tag != 0xA0:
-                spans.append(b"")
-            spans.append(der[pos:end])
-            pos = end
-    except (ValueError, IndexError):
+    """The parts of ``cert`` a link reads (:func:`attest.certificates.certificate_spans`) and
+    its key; None when its DER does not split."""
+    spans = certificate_spans(der_of(cert))
+    if spans is None:
         return None
     try:
         key: object = cert.public_key()
     except LOADER_ERRORS:
         key = None
-    _, _, inner_alg, issuer, _, subject = spans
-    return _SignedParts(der[body:tbs_end], inner_alg, der[tbs_end:alg_end], issuer, subject,
-                        key)
-
-
-def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of the contents, end) of the DER element at ``pos`` (X.690 §8.1.2-8.1.3:
-    one-byte tags and definite lengths, as cryptography's encoder writes them)."""
-    first = der[pos + 1]
-    start = pos + 2
-    if first & 0x80:
-        n = first & 0x7F
-        if n == 0:
-            raise ValueError("indefinite length")
-        length = int.from_bytes(der[start:start + n], "big")
-        start += n
-    else:
-        length = first
-    end = start + length
-    if end > len(der):
-        raise ValueError("element runs past the certificate")
-    return der[pos], start, end
+    return _SignedParts(spans.tbs, spans.inner_alg, spans.outer_alg, spans.issuer,
+                        spans.subject, key)
