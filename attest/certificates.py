@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.formats import der
 from transparency_log.common.errors import FormatError
+from transparency_log.common.parse_cache import ObjectMemo
 
 __all__ = [
     "LOADER_ERRORS",
@@ -66,8 +67,7 @@ def clear_parse_memos() -> None:
     for memo in (_load_certificate, _load_pem_bundle, _load_crl, _checked_certificate,
                  _name_text):
         memo.cache_clear()
-    with _DER_LOCK:
-        _DER.clear()
+    _DER.clear()
     for clear in tuple(_REGISTERED_MEMOS):
         clear()
 
@@ -321,28 +321,13 @@ def _known(cert: x509.Certificate, data: bytes | None = None) -> x509.Certificat
     return checked
 
 
-_DER: dict[int, tuple[x509.Certificate, bytes]] = {}
-_DER_LOCK = threading.Lock()
-
-
-def _remember_der(cert: x509.Certificate, der: bytes) -> None:
-    with _DER_LOCK:
-        _DER[id(cert)] = (cert, der)
-        while len(_DER) > 4 * PARSE_MEMO_SIZE:
-            del _DER[next(iter(_DER))]
-
-
-def der_of(cert: x509.Certificate) -> bytes:
-    """The certificate's DER (RFC 5280 §4.1): the bytes it was loaded from, when it was loaded
-    here, else encoded once (cryptography re-encodes on every ``public_bytes``, which costs
-    about two certificate loads). Remembered per object, keyed by identity and holding the
-    object (an id is never reused while its entry lives); lookups take no lock."""
-    hit = _DER.get(id(cert))
-    if hit is not None and hit[0] is cert:
-        return hit[1]
-    der = cert.public_bytes(Encoding.DER)
-    _remember_der(cert, der)
-    return der
+_DER: ObjectMemo[x509.Certificate, bytes] = ObjectMemo(
+    lambda cert: cert.public_bytes(Encoding.DER), 4 * PARSE_MEMO_SIZE)
+der_of = _DER
+"""``der_of(cert)``: the certificate's DER (RFC 5280 §4.1), the bytes it was loaded from when
+it was loaded here, else encoded once (cryptography re-encodes on every ``public_bytes``,
+which costs about two certificate loads)."""
+_remember_der = _DER.put
 
 
 @lru_cache(maxsize=PARSE_MEMO_SIZE)

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from attest.certificates import der_of, load_certificate, register_trusted
 from transparency_log.common.errors import ChainError, StaleError, TrustConfigError
+from transparency_log.common.parse_cache import ObjectMemo
 from verifier.verified_cache import VendorCaches, VerifiedCache
 from verifier.x509link import signed_parts, verify_issued_by
 
@@ -48,26 +49,11 @@ class PinnedRoot:
         return frozenset(fingerprint(c) for c in self.intermediates)
 
 
-def fingerprint(cert: x509.Certificate) -> bytes:
-    """SHA-256 of the certificate's DER encoding. Remembered per certificate object (a bounded
-    memo keyed by identity that holds the object, so an id is never reused while its entry
-    lives): cryptography re-encodes the DER on each ``public_bytes``, which costs as much as a
-    small fraction of a signature verify. A lookup takes no lock (a dict read is atomic);
-    inserts and the eviction of the oldest entries are serialized by the lock."""
-    hit = _FP_MEMO.get(id(cert))
-    if hit is not None and hit[0] is cert:
-        return hit[1]
-    fp = hashlib.sha256(der_of(cert)).digest()
-    with _FP_LOCK:
-        _FP_MEMO[id(cert)] = (cert, fp)
-        while len(_FP_MEMO) > _FP_MEMO_SIZE:
-            del _FP_MEMO[next(iter(_FP_MEMO))]
-    return fp
-
-
-_FP_MEMO: dict[int, tuple[x509.Certificate, bytes]] = {}
 _FP_MEMO_SIZE = 1024
-_FP_LOCK = threading.Lock()
+fingerprint: ObjectMemo[x509.Certificate, bytes] = ObjectMemo(
+    lambda cert: hashlib.sha256(der_of(cert)).digest(), _FP_MEMO_SIZE)
+"""``fingerprint(cert)``: the SHA-256 of the certificate's DER, remembered per certificate
+object (cryptography re-encodes the DER on each ``public_bytes``)."""
 
 
 def issuer_named(child: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -6,7 +6,6 @@ Used by :mod:`verifier.x509chain` for every link of a path.
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple
 
 from cryptography import x509
@@ -15,11 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from attest.certificates import LOADER_ERRORS, certificate_spans, der_of
+from transparency_log.common.parse_cache import ObjectMemo
 
 __all__ = ["signed_parts", "verify_issued_by"]
 
-_PARTS_MEMO_SIZE = 1024
-_PARTS_LOCK = threading.Lock()
 
 
 def verify_issued_by(child: x509.Certificate, issuer: x509.Certificate) -> None:
@@ -89,24 +87,6 @@ class _SignedParts(NamedTuple):
     key: object       # the subject public key, None where cryptography cannot decode it
 
 
-def signed_parts(cert: x509.Certificate) -> _SignedParts | None:
-    """:class:`_SignedParts` of ``cert``, read once per certificate object (a bounded memo
-    keyed by identity that holds the object, as :func:`fingerprint`'s); None when the DER
-    does not split as RFC 5280 §4.1 says (then cryptography's own method decides)."""
-    hit = _PARTS_MEMO.get(id(cert))
-    if hit is not None and hit[0] is cert:
-        return hit[1]
-    parts = _split_certificate(cert)
-    with _PARTS_LOCK:
-        _PARTS_MEMO[id(cert)] = (cert, parts)
-        while len(_PARTS_MEMO) > _PARTS_MEMO_SIZE:
-            del _PARTS_MEMO[next(iter(_PARTS_MEMO))]
-    return parts
-
-
-_PARTS_MEMO: dict[int, tuple[x509.Certificate, _SignedParts | None]] = {}
-
-
 def _split_certificate(cert: x509.Certificate) -> _SignedParts | None:
     """The parts of ``cert`` a link reads (:func:`attest.certificates.certificate_spans`) and
     its key; None when its DER does not split."""
@@ -119,3 +99,10 @@ def _split_certificate(cert: x509.Certificate) -> _SignedParts | None:
         key = None
     return _SignedParts(spans.tbs, spans.inner_alg, spans.outer_alg, spans.issuer,
                         spans.subject, key)
+
+
+signed_parts: ObjectMemo[x509.Certificate, _SignedParts | None] = ObjectMemo(
+    _split_certificate, 1024)
+"""``signed_parts(cert)``: :class:`_SignedParts` of ``cert``, read once per certificate object;
+None when the DER does not split as RFC 5280 §4.1 says (then cryptography's own method
+decides)."""

@@ -22,12 +22,14 @@ Rules that keep a cache from ever turning a refusal into an acceptance:
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["clear_parse_caches", "frozen_value", "parse_once"]
+__all__ = ["ObjectMemo", "clear_parse_caches", "frozen_value", "parse_once"]
 
 T = TypeVar("T")
+ObjT = TypeVar("ObjT")
 _new = object.__new__
 
 _CACHES: list[Any] = []
@@ -67,3 +69,38 @@ def frozen_value(cls: type[T], values: dict[str, Any]) -> T:
     obj = _new(cls)
     obj.__dict__.update(values)
     return obj
+
+
+class ObjectMemo(Generic[ObjT, T]):
+    """``compute(obj)`` remembered per object, for objects that hash slowly or not by value
+    (a parsed certificate re-encodes its DER to hash): keyed by the object's identity, each
+    entry holding the object itself, so an id is never reused while its entry lives. At most
+    ``maxsize`` entries (the oldest first out). Lookups take no lock (a builtin dict's ``get``
+    is atomic); inserts and evictions are serialized. ``compute`` must be a pure function of
+    an immutable object."""
+
+    def __init__(self, compute: Callable[[ObjT], T], maxsize: int) -> None:
+        self._compute = compute
+        self._maxsize = maxsize
+        self._entries: dict[int, tuple[ObjT, T]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, obj: ObjT) -> T:
+        hit = self._entries.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = self._compute(obj)
+        self.put(obj, value)
+        return value
+
+    def put(self, obj: ObjT, value: T) -> None:
+        """Remember ``value`` for ``obj`` (a value the caller already has, e.g. the bytes an
+        object was loaded from)."""
+        with self._lock:
+            self._entries[id(obj)] = (obj, value)
+            while len(self._entries) > self._maxsize:
+                del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,7 +84,7 @@ from verifier.gpu.rim_verify import (
 from verifier.gpu.roots import device_identity_root, rim_root
 from verifier.policy_base import FailureCollector
 from verifier.transcript import Transcript
-from verifier.verified_cache import CACHE_SOURCE
+from verifier.verified_cache import CACHE_SOURCE, VerifiedCache
 from verifier.x509chain import PinnedRoot
 
 CHECK_OCSP = "gpu.ocsp"  # the step, and the waiver of certificates with no answer
@@ -331,17 +330,12 @@ def _compared(report: VerifiedGpuReport, report_bytes: bytes, driver: VerifiedRi
         measurements=report.measurements, nvdec0_disabled=report.opaque.nvdec0_disabled,
         driver=driver, vbios=vbios, collector=found)
     out = (tuple(mismatches), tuple(found.failures))
-    with _COMPARED_LOCK:
-        _COMPARED[key] = out
-        while len(_COMPARED) > _COMPARED_SIZE:
-            del _COMPARED[next(iter(_COMPARED))]
+    _COMPARED.put(key, out)
     return out
 
 
-_COMPARED: dict[tuple[bytes, bytes | None, bytes | None],
-                tuple[tuple[MeasurementMismatch, ...], tuple[PolicyFailure, ...]]] = {}
-_COMPARED_SIZE = 256
-_COMPARED_LOCK = threading.Lock()
+_Compared = tuple[tuple[MeasurementMismatch, ...], tuple[PolicyFailure, ...]]
+_COMPARED: VerifiedCache[tuple[bytes, bytes | None, bytes | None], _Compared] = VerifiedCache(256)
 register_parse_memo(_COMPARED.clear)  # a cold run compares afresh
 
 
